@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Packed virtqueue, device side (VIRTIO 1.2 §2.8) — theory of operation
+ *
+ * One ring of 16-byte descriptors is shared by both ends. The driver makes
+ * a descriptor available by writing its flags with AVAIL equal to the
+ * driver ring wrap counter and USED different (§2.8.1); the device hands a
+ * buffer back by writing one used descriptor at its own used position with
+ * AVAIL == USED == the device ring wrap counter. Both counters start at 1
+ * and flip each time their position passes the end of the ring.
+ *
+ * pop: the device polls a single location, the descriptor at avail_pos
+ * (§2.8.2). Its flags are loaded with acquire: the driver writes a list's
+ * first descriptor last (§2.8.6), so once the head is seen the rest of the
+ * list and its buffers are visible. Every field of each descriptor is read
+ * once into locals (HOSTILE A22). The walk follows NEXT with the position
+ * and the expected wrap counter advancing together; each later descriptor
+ * must itself be available at its own position (C1, C5) and the walk is
+ * bounded by the ring: descriptors in flight plus the list never exceed the
+ * queue size (C2). A content error (bad buffer, bad indirect table, list
+ * longer than max_chain) turns the chain into a drop, but the walk goes on
+ * to the list's end so that the buffer id (in the LAST descriptor, §2.8.6)
+ * and the descriptor count are known: the drop is completed like any other
+ * chain and the ring stays in step. A bad buffer id is a broken queue (C3).
+ *
+ * push: one used descriptor per buffer, written at used_pos, which then
+ * skips the buffer's descriptor count (§2.8.6). In a burst the first used
+ * descriptor's flags are stored last, with release, so the driver — which
+ * also polls a single location — sees the whole burst at once. With
+ * IN_ORDER one used descriptor carries the last buffer of a batch and
+ * used_pos skips the batch's descriptors (§2.8.8).
+ *
+ * Notifications (§2.8.10, §2.8.14): the driver's event suppression area
+ * says ENABLE, DISABLE or DESC (a position and wrap counter, honoured only
+ * with EVENT_IDX); the device's area is written by us for kicks. Positions
+ * are turned into the 16-bit arithmetic of vring_need_event() the way Linux
+ * and DPDK do. Event values are only compared, never used as indices (C6).
+ *
+ * Every access to ring memory goes through ring_load/ring_store and their
+ * ordered forms. Nothing here allocates or makes a system call.
+ */
+#include <errno.h>
+
+#include "vq_internal.h"
+
+/* §2.8.1: available when AVAIL matches the wrap counter and USED does not. */
+static inline bool desc_is_avail(uint16_t flags, bool wrap)
+{
+	return !!(flags & VIRTQ_DESC_F_AVAIL) == wrap && !!(flags & VIRTQ_DESC_F_USED) != wrap;
+}
+
+/* Flags of a used descriptor (§2.8.1, §2.8.3): AVAIL == USED == the device
+ * wrap counter; WRITE says the device wrote something (len > 0). */
+static inline uint16_t used_flags(bool wrap, uint32_t len)
+{
+	uint16_t f = wrap ? (VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED) : 0;
+	if (len)
+		f |= VIRTQ_DESC_F_WRITE;
+	return f;
+}
+
+/* Advance a ring position by @n (< size), flipping @wrap past the end. */
+static inline void pos_advance(const struct vq *q, uint16_t *pos, bool *wrap, uint32_t n)
+{
+	uint32_t p = (uint32_t)*pos + n;
+	if (p >= q->size) {
+		p -= q->size;
+		*wrap = !*wrap;
+	}
+	*pos = (uint16_t)p;
+}
+
+/**
+ * vq_packed_start() - look the ring parts up in the current memory table
+ * and resume at @s. Called by vq_new() on a zeroed queue and again by
+ * vq_set_mem() with the current state: positions come from @s, and the
+ * in-flight descriptor count is recomputed from the per-id record so that
+ * chains popped before a memory change stay accounted for. The front has
+ * checked alignment, placement and that positions are < size.
+ * Return: 0 or -VQ_ERR_RING_OUT_OF_MEMORY.
+ */
+int vq_packed_start(struct vq *q, const struct vq_state *s)
+{
+	const uint64_t es = sizeof(struct pvirtq_event_suppress);
+	struct pvirtq_desc *desc =
+		gmem_ptr(q->mem, q->cfg.desc_gpa, sizeof(struct pvirtq_desc) * (uint64_t)q->size,
+			 &q->mem_hint);
+	void *driver = gmem_ptr(q->mem, q->cfg.driver_gpa, es, &q->mem_hint);
+	void *device = gmem_ptr(q->mem, q->cfg.device_gpa, es, &q->mem_hint);
+	if (!desc || !driver || !device)
+		return -VQ_ERR_RING_OUT_OF_MEMORY;
+	if (s->avail_idx >= q->size || s->used_idx >= q->size)
+		return -VQ_ERR_INVALID_ARG;
+
+	q->packed.desc = desc;
+	q->packed.driver = driver;
+	q->packed.device = device;
+	q->packed.avail_pos = s->avail_idx;
+	q->packed.avail_wrap = s->avail_wrap;
+	q->packed.used_pos = s->used_idx;
+	q->packed.used_wrap = s->used_wrap;
+
+	uint32_t in_flight = 0;
+	for (uint32_t id = 0; id < q->size; id++)
+		in_flight += q->inflight_ndesc[id];
+	q->packed.desc_in_flight = in_flight;
+	return 0;
+}
+
+/*
+ * The buffers of an indirect table (§2.8.7): @len / 16 struct pvirtq_desc
+ * read linearly. Only WRITE counts in an entry; NEXT, INDIRECT and the id
+ * are reserved and ignored (HOSTILE C4). The size is checked before any
+ * entry is read (B2–B4); a table that spans regions is read piecewise
+ * (B5), one that leaves guest memory fails at the first entry outside.
+ */
+static enum vq_err add_indirect(struct vq *q, struct vq_elem *e, uint64_t gpa, uint32_t len,
+				bool alone)
+{
+	if (!q->indirect)
+		return VQ_ERR_INDIRECT_NOT_NEGOTIATED; /* B1, §2.8.19 */
+	if (!alone)
+		return VQ_ERR_INDIRECT_WITH_NEXT; /* B7, §2.8.19 */
+	if (len == 0)
+		return VQ_ERR_INDIRECT_EMPTY;
+	if (len % sizeof(struct pvirtq_desc))
+		return VQ_ERR_INDIRECT_BAD_LEN;
+	uint32_t n = len / sizeof(struct pvirtq_desc);
+	if (n > q->max_chain)
+		return VQ_ERR_INDIRECT_TOO_LARGE;
+
+	const void *table = gmem_ptr(q->mem, gpa, len, &q->mem_hint);
+	if (!table) {
+		/* Not in one region: only a table split across regions is
+		 * read (piecewise, by vq_read_indirect_entry()). */
+		struct iovec probe;
+		if (gmem_translate(q->mem, gpa, len, &probe, 1, &q->mem_hint) != -ENOBUFS)
+			return VQ_ERR_INDIRECT_OUT_OF_MEMORY;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct pvirtq_desc ent;
+		enum vq_err err = vq_read_indirect_entry(q, table, gpa, i, &ent);
+		if (err == VQ_OK)
+			err = vq_elem_add_buf(q, e, ent.addr, ent.len,
+					      ent.flags & VIRTQ_DESC_F_WRITE);
+		if (err != VQ_OK)
+			return err;
+	}
+	return VQ_OK;
+}
+
+/*
+ * Translate the @ndesc-th descriptor (1-based) of a list. INDIRECT is only
+ * allowed on a list of one descriptor (§2.8.19: never in a list linked by
+ * NEXT); its WRITE flag is ignored (§2.8.7, B9).
+ */
+static enum vq_err add_desc(struct vq *q, struct vq_elem *e, uint64_t addr, uint32_t len,
+			    uint16_t flags, uint32_t ndesc)
+{
+	if (flags & VIRTQ_DESC_F_INDIRECT)
+		return add_indirect(q, e, addr, len, ndesc == 1 && !(flags & VIRTQ_DESC_F_NEXT));
+	if (ndesc > q->max_chain)
+		return VQ_ERR_CHAIN_TOO_LONG; /* §2.8.18: the device MAY limit */
+	return vq_elem_add_buf(q, e, addr, len, flags & VIRTQ_DESC_F_WRITE);
+}
+
+/* Where a list walk ended. */
+struct packed_walk {
+	uint16_t pos;   /* position after the list */
+	bool wrap;      /* driver wrap counter expected there */
+	uint16_t id;    /* buffer id, from the last descriptor */
+	uint32_t ndesc; /* ring descriptors of the list */
+	enum vq_err err; /* first content error, or VQ_OK */
+};
+
+/*
+ * Walk the list whose head (flags @head_flags, already seen available) is
+ * at avail_pos. Content errors are remembered in w->err and stop the
+ * translation, not the walk. Return: 0, or a negative broken code.
+ */
+static int walk_list(struct vq *q, struct vq_elem *e, uint16_t head_flags, struct packed_walk *w)
+{
+	const struct pvirtq_desc *ring = q->packed.desc;
+	uint16_t pos = q->packed.avail_pos;
+	bool wrap = q->packed.avail_wrap;
+	uint16_t flags = head_flags;
+	uint32_t ndesc = 0;
+	enum vq_err err = VQ_OK;
+
+	for (;;) {
+		/* §2.8.17: no list longer than the ring; the slots from
+		 * used_pos on hold chains in flight (HOSTILE C2). */
+		if (q->packed.desc_in_flight + ndesc >= q->size)
+			return vq_break(q, VQ_ERR_PACKED_RING_OVERRUN);
+		const struct pvirtq_desc *d = &ring[pos];
+		if (ndesc) {
+			/* Visible since the head's acquire (§2.8.6); still
+			 * checked, the driver is not trusted (C1, C5). */
+			flags = ring_load(&d->flags);
+			if (!desc_is_avail(flags, wrap))
+				return vq_break(q, VQ_ERR_PACKED_CHAIN_INCOMPLETE);
+		}
+		ndesc++;
+		if (err == VQ_OK) {
+			uint64_t addr = ring_load(&d->addr);
+			uint32_t len = ring_load(&d->len);
+			err = add_desc(q, e, addr, len, flags, ndesc);
+		}
+		pos_advance(q, &pos, &wrap, 1);
+		if (!(flags & VIRTQ_DESC_F_NEXT)) {
+			w->id = ring_load(&d->id); /* §2.8.6: in the last descriptor */
+			break;
+		}
+	}
+	w->pos = pos;
+	w->wrap = wrap;
+	w->ndesc = ndesc;
+	w->err = err;
+	return 0;
+}
+
+/**
+ * vq_packed_pop() - take the list at avail_pos (§2.8.21 from the device's
+ * side). Return: 1 with @e filled; 0 when the next descriptor is not
+ * available; a negative drop code with e->id, e->ndesc and e->err set (the
+ * chain is in flight and must be completed); or a negative broken code.
+ */
+int vq_packed_pop(struct vq *q, struct vq_elem *e)
+{
+	uint16_t head_flags = ring_load_acquire(&q->packed.desc[q->packed.avail_pos].flags);
+	if (!desc_is_avail(head_flags, q->packed.avail_wrap))
+		return 0;
+
+	struct packed_walk w;
+	vq_elem_reset(e);
+	int rc = walk_list(q, e, head_flags, &w);
+	if (rc)
+		return rc;
+	/* HOSTILE C3: the id indexes our record only once checked. */
+	if (w.id >= q->size)
+		return vq_break(q, VQ_ERR_HEAD_OUT_OF_RANGE);
+	if (q->inflight_ndesc[w.id] != 0)
+		return vq_break(q, VQ_ERR_HEAD_IN_FLIGHT);
+
+	vq_inflight_claim(q, w.id, (uint16_t)w.ndesc);
+	q->packed.desc_in_flight += w.ndesc;
+	q->packed.avail_pos = w.pos;
+	q->packed.avail_wrap = w.wrap;
+	e->id = w.id;
+	e->ndesc = (uint16_t)w.ndesc;
+	e->err = (uint16_t)w.err;
+	return w.err == VQ_OK ? 1 : -(int)w.err;
+}
+
+/**
+ * vq_packed_push() - write one used descriptor per completion (§2.8.6,
+ * §2.8.22). The ids were validated by the front. The first descriptor's
+ * flags are stored last with release: the driver polls that location, so
+ * it sees every entry of the burst (ids, lengths, flags) at once.
+ */
+void vq_packed_push(struct vq *q, const struct vq_used *used, unsigned n)
+{
+	struct pvirtq_desc *ring = q->packed.desc;
+	uint16_t pos = q->packed.used_pos;
+	bool wrap = q->packed.used_wrap;
+	uint16_t first_pos = pos;
+	uint16_t first_flags = 0;
+	uint32_t total = 0;
+
+	if (n == 0)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t ndesc = vq_inflight_release(q, used[i].id);
+		struct pvirtq_desc *d = &ring[pos];
+		uint16_t flags = used_flags(wrap, used[i].len);
+		ring_store(&d->id, used[i].id);
+		ring_store(&d->len, used[i].len);
+		if (i == 0)
+			first_flags = flags;
+		else
+			ring_store(&d->flags, flags);
+		pos_advance(q, &pos, &wrap, ndesc);
+		total += ndesc;
+	}
+	ring_store_release(&ring[first_pos].flags, first_flags);
+	q->packed.used_pos = pos;
+	q->packed.used_wrap = wrap;
+	q->packed.desc_in_flight -= total;
+	q->packed.used_since_signal += total;
+}
+
+/**
+ * vq_packed_push_batch_entry() - IN_ORDER (§2.8.8): one used descriptor
+ * with the id and length of the batch's last buffer; the @count buffers
+ * (already released by the front) occupy @total_ndesc descriptors, which
+ * the device and the driver both skip.
+ */
+void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len,
+				unsigned count, uint32_t total_ndesc)
+{
+	struct pvirtq_desc *d = &q->packed.desc[q->packed.used_pos];
+
+	(void)count;
+	ring_store(&d->id, last_id);
+	ring_store(&d->len, last_len);
+	ring_store_release(&d->flags, used_flags(q->packed.used_wrap, last_len));
+	pos_advance(q, &q->packed.used_pos, &q->packed.used_wrap, total_ndesc);
+	q->packed.desc_in_flight -= total_ndesc;
+	q->packed.used_since_signal += total_ndesc;
+}
+
+/*
+ * Does the event (@off_wrap) lie among the @count positions that just
+ * became available/used, ending at (@new_pos, @wrap)? §2.8.10 with the
+ * arithmetic of Linux virtqueue_kick_prepare_packed() and DPDK
+ * vhost_vring_call_packed(): an event on the other wrap counter is taken
+ * to be on the previous lap. @count < size.
+ */
+static bool packed_need_event(uint16_t off_wrap, uint16_t new_pos, bool wrap, uint32_t count,
+			      uint32_t size)
+{
+	uint16_t off = off_wrap & 0x7fffu;
+	bool ev_wrap = off_wrap >> RING_EVENT_WRAP_SHIFT;
+	uint16_t old_pos = (uint16_t)(new_pos - count);
+	if (ev_wrap != wrap)
+		off = (uint16_t)(off - size);
+	return vring_need_event(off, new_pos, old_pos);
+}
+
+/**
+ * vq_packed_should_notify() - after pushing: must the driver get a used
+ * buffer notification? Reads the driver event suppression area after a
+ * full fence (the used flags must be visible before it is read, §2.8.22
+ * mirrored). Reserved flag values count as ENABLE; DESC counts only with
+ * EVENT_IDX. Covers the descriptors used since the previous call.
+ */
+bool vq_packed_should_notify(struct vq *q)
+{
+	uint32_t count = q->packed.used_since_signal;
+	q->packed.used_since_signal = 0;
+	if (count == 0)
+		return false;
+
+	ring_full_fence();
+	uint16_t flags = ring_load(&q->packed.driver->flags) & 0x3u;
+	if (flags == RING_EVENT_FLAGS_DISABLE)
+		return false;
+	if (flags != RING_EVENT_FLAGS_DESC || !q->event_idx || count >= q->size)
+		return true;
+	uint16_t off_wrap = ring_load(&q->packed.driver->off_wrap);
+	return packed_need_event(off_wrap, q->packed.used_pos, q->packed.used_wrap, count,
+				 q->size);
+}
+
+/* Available buffer notifications off (§2.8.10). The area is ours alone,
+ * so it is read first to avoid dirtying a line the driver reads. */
+void vq_packed_disable_kicks(struct vq *q)
+{
+	struct pvirtq_event_suppress *dev = q->packed.device;
+	if (ring_load(&dev->flags) != RING_EVENT_FLAGS_DISABLE)
+		ring_store(&dev->flags, RING_EVENT_FLAGS_DISABLE);
+}
+
+/**
+ * vq_packed_enable_kicks() - available buffer notifications on: with
+ * EVENT_IDX for the descriptor at avail_pos, else for every descriptor.
+ * The full fence orders that store before the re-check of the ring.
+ * Return: true when a descriptor is already available (poll again).
+ */
+bool vq_packed_enable_kicks(struct vq *q)
+{
+	struct pvirtq_event_suppress *dev = q->packed.device;
+	if (q->event_idx) {
+		uint16_t off_wrap = (uint16_t)(q->packed.avail_pos |
+					       (uint16_t)q->packed.avail_wrap << RING_EVENT_WRAP_SHIFT);
+		ring_store(&dev->off_wrap, off_wrap);
+		ring_store(&dev->flags, RING_EVENT_FLAGS_DESC);
+	} else {
+		ring_store(&dev->flags, RING_EVENT_FLAGS_ENABLE);
+	}
+	ring_full_fence();
+	return vq_packed_avail_pending(q);
+}
+
+/* Is the descriptor at avail_pos available? No validation beyond that. */
+bool vq_packed_avail_pending(struct vq *q)
+{
+	uint16_t flags = ring_load_acquire(&q->packed.desc[q->packed.avail_pos].flags);
+	return desc_is_avail(flags, q->packed.avail_wrap);
+}
+
+/* Positions and wrap counters (vhost-user GET_VRING_BASE). */
+void vq_packed_get_state(const struct vq *q, struct vq_state *s)
+{
+	s->avail_idx = q->packed.avail_pos;
+	s->avail_wrap = q->packed.avail_wrap;
+	s->used_idx = q->packed.used_pos;
+	s->used_wrap = q->packed.used_wrap;
+}

@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Split virtqueue, device side (VIRTIO 1.2 §2.7) — theory of operation
+ *
+ * The driver owns the descriptor table and the avail ring; the device owns
+ * the used ring. Popping: read avail->idx (acquire) only when the cached
+ * copy is used up, refuse an index that ran more than the queue size ahead
+ * (HOSTILE A1/A2), read the head from the avail ring once, refuse a head out
+ * of range or already in flight (A3/A4): those break the queue. Then walk the
+ * chain with a bound: at most max_chain descriptors, and with more than
+ * `size` steps the chain must revisit an entry (a loop, A7). Content errors
+ * make the chain a drop: it is still returned, in flight, for the caller to
+ * complete with length 0.
+ *
+ * Pushing writes the used elements and then used->idx once, with release
+ * (§2.7.8.2: the device MUST write the element before the index).
+ */
+#include <errno.h>
+
+#include "vq_internal.h"
+
+int vq_split_start(struct vq *q, const struct vq_state *s)
+{
+	uint32_t hint = 0;
+	q->split.desc = gmem_ptr(q->mem, q->cfg.desc_gpa, virtq_split_desc_bytes(q->size), &hint);
+	q->split.avail =
+		gmem_ptr(q->mem, q->cfg.driver_gpa, virtq_split_avail_bytes(q->size) - 2, &hint);
+	q->split.used =
+		gmem_ptr(q->mem, q->cfg.device_gpa, virtq_split_used_bytes(q->size) - 2, &hint);
+	if (!q->split.desc || !q->split.avail || !q->split.used)
+		return -VQ_ERR_RING_OUT_OF_MEMORY;
+	/* The EVENT_IDX fields trail the rings (§2.7.6, §2.7.8); placement of
+	 * the two extra bytes was checked by the front when negotiated. */
+	q->split.used_event = &q->split.avail->ring[q->size];
+	q->split.avail_event = (le16 *)&q->split.used->ring[q->size];
+	q->split.mask = (uint16_t)(q->size - 1);
+	q->split.last_avail = s->avail_idx;
+	q->split.avail_idx_seen = s->avail_idx;
+	q->split.used_idx = s->used_idx;
+	q->split.signalled_used = s->used_idx;
+	q->split.pushed_since_signal = 0;
+	return 0;
+}
+
+/* Walk an indirect table (§2.7.5.3). Returns VQ_OK or a drop code. */
+static enum vq_err walk_indirect(struct vq *q, struct vq_elem *e, uint64_t addr, uint32_t len,
+				 uint32_t *ndesc)
+{
+	if (!q->indirect)
+		return VQ_ERR_INDIRECT_NOT_NEGOTIATED;
+	if (len == 0)
+		return VQ_ERR_INDIRECT_EMPTY;
+	if (len % sizeof(struct virtq_desc))
+		return VQ_ERR_INDIRECT_BAD_LEN;
+	uint32_t n = len / sizeof(struct virtq_desc);
+	/* Refuse a huge table before touching it (HOSTILE B4). */
+	if (n > q->max_chain || *ndesc + n > q->max_chain)
+		return VQ_ERR_INDIRECT_TOO_LARGE;
+	const void *host = gmem_ptr(q->mem, addr, len, &q->mem_hint);
+	if (!host) {
+		struct iovec probe;
+		int rc = gmem_translate(q->mem, addr, len, &probe, 1, &q->mem_hint);
+		if (rc != -ENOBUFS) /* not merely split across regions: outside */
+			return VQ_ERR_INDIRECT_OUT_OF_MEMORY;
+	}
+	uint32_t i = 0;
+	for (uint32_t steps = 0;; steps++) {
+		struct virtq_desc d;
+		if (steps == n) /* n entries visited and still going: a loop (B10) */
+			return VQ_ERR_CHAIN_LOOP;
+		enum vq_err err = vq_read_indirect_entry(q, host, addr, i, &d);
+		if (err)
+			return err;
+		(*ndesc)++;
+		if (d.flags & VIRTQ_DESC_F_INDIRECT)
+			return VQ_ERR_INDIRECT_NESTED;
+		err = vq_elem_add_buf(q, e, d.addr, d.len, d.flags & VIRTQ_DESC_F_WRITE);
+		if (err)
+			return err;
+		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+			return VQ_OK;
+		if (d.next >= n)
+			return VQ_ERR_DESC_NEXT_OUT_OF_RANGE;
+		i = d.next;
+	}
+}
+
+/* Walk the chain from @head (< size). Returns VQ_OK or a drop code. */
+static enum vq_err walk_chain(struct vq *q, struct vq_elem *e, uint16_t head)
+{
+	uint32_t ndesc = 0;
+	uint16_t i = head;
+	for (uint32_t steps = 0;; steps++) {
+		/* A chain of more than `size` table entries revisits one: a loop
+		 * (A7, §2.7.5.2). A shorter one over max_chain is too long (A8). */
+		if (steps == q->size)
+			return VQ_ERR_CHAIN_LOOP;
+		if (ndesc >= q->max_chain)
+			return VQ_ERR_CHAIN_TOO_LONG;
+		/* Read once into locals; the guest may rewrite it (A22). */
+		const struct virtq_desc *src = &q->split.desc[i];
+		uint64_t addr = ring_load(&src->addr);
+		uint32_t len = ring_load(&src->len);
+		uint16_t flags = ring_load(&src->flags);
+		uint16_t next = ring_load(&src->next);
+		ndesc++;
+		if (flags & VIRTQ_DESC_F_INDIRECT) {
+			/* §2.7.5.3.1: no NEXT with INDIRECT; the WRITE bit of
+			 * this descriptor is ignored (B9). */
+			if (flags & VIRTQ_DESC_F_NEXT)
+				return VQ_ERR_INDIRECT_WITH_NEXT;
+			ndesc--; /* the table's entries count, not its pointer */
+			return walk_indirect(q, e, addr, len, &ndesc);
+		}
+		enum vq_err err = vq_elem_add_buf(q, e, addr, len, flags & VIRTQ_DESC_F_WRITE);
+		if (err)
+			return err;
+		if (!(flags & VIRTQ_DESC_F_NEXT))
+			return VQ_OK;
+		if (next >= q->size)
+			return VQ_ERR_DESC_NEXT_OUT_OF_RANGE;
+		i = next;
+	}
+}
+
+int vq_split_pop(struct vq *q, struct vq_elem *e)
+{
+	uint16_t last = q->split.last_avail;
+	if (q->split.avail_idx_seen == last) {
+		/* §2.7.13.3: read idx before the ring entries it covers. */
+		uint16_t idx = ring_load_acquire(&q->split.avail->idx);
+		if (unlikely((uint16_t)(idx - last) > q->size))
+			return vq_break(q, VQ_ERR_AVAIL_IDX_JUMP);
+		q->split.avail_idx_seen = idx;
+		if (idx == last)
+			return 0;
+	}
+	uint16_t head = ring_load(&q->split.avail->ring[last & q->split.mask]);
+	if (unlikely(head >= q->size))
+		return vq_break(q, VQ_ERR_HEAD_OUT_OF_RANGE);
+	if (unlikely(q->inflight_ndesc[head]))
+		return vq_break(q, VQ_ERR_HEAD_IN_FLIGHT);
+	q->split.last_avail = last + 1;
+	vq_elem_reset(e);
+	e->id = head;
+	enum vq_err err = walk_chain(q, e, head);
+	e->ndesc = 1;
+	e->err = err;
+	vq_inflight_claim(q, head, 1);
+	return err ? -(int)err : 1;
+}
+
+static void write_used(struct vq *q, uint16_t slot, uint16_t id, uint32_t len)
+{
+	struct virtq_used_elem *u = &q->split.used->ring[slot & q->split.mask];
+	ring_store(&u->id, id);
+	ring_store(&u->len, len);
+}
+
+void vq_split_push(struct vq *q, const struct vq_used *used, unsigned n)
+{
+	uint16_t idx = q->split.used_idx;
+	for (unsigned i = 0; i < n; i++) {
+		vq_inflight_release(q, used[i].id);
+		write_used(q, idx++, used[i].id, used[i].len);
+	}
+	/* §2.7.8.2: elements before the index. */
+	ring_store_release(&q->split.used->idx, idx);
+	q->split.used_idx = idx;
+	q->split.pushed_since_signal += n;
+}
+
+void vq_split_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len,
+			       unsigned count, uint32_t total_ndesc)
+{
+	(void)total_ndesc;
+	/* §2.7.9: one element for the batch, with the last chain's id; the
+	 * index moves by the number of chains. */
+	write_used(q, q->split.used_idx, last_id, last_len);
+	q->split.used_idx += (uint16_t)count;
+	ring_store_release(&q->split.used->idx, q->split.used_idx);
+	q->split.pushed_since_signal += count;
+}
+
+bool vq_split_should_notify(struct vq *q)
+{
+	uint16_t old = q->split.signalled_used, now = q->split.used_idx;
+	uint32_t pushed = q->split.pushed_since_signal;
+	if (pushed == 0)
+		return false;
+	q->split.signalled_used = now;
+	q->split.pushed_since_signal = 0;
+	/* §2.7.7: used->idx must be visible before we read the driver's
+	 * suppression field, or both sides may decide to wait. */
+	ring_full_fence();
+	if (!q->event_idx)
+		return !(ring_load(&q->split.avail->flags) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+	/* More than 2^16 - 1 since the last decision: the window is
+	 * ambiguous, notify. */
+	if (pushed >= 0xffff)
+		return true;
+	return vring_need_event(ring_load(q->split.used_event), now, old);
+}
+
+void vq_split_disable_kicks(struct vq *q)
+{
+	/* With EVENT_IDX, leaving avail_event behind suppresses further kicks
+	 * after at most one (§2.7.10). */
+	if (!q->event_idx)
+		ring_store(&q->split.used->flags, VIRTQ_USED_F_NO_NOTIFY);
+}
+
+bool vq_split_enable_kicks(struct vq *q)
+{
+	if (q->event_idx)
+		ring_store(q->split.avail_event, q->split.last_avail);
+	else
+		ring_store(&q->split.used->flags, 0);
+	/* §2.7.10: publish the request before re-checking, else a buffer made
+	 * available in between would get neither a kick nor a poll. */
+	ring_full_fence();
+	return vq_split_avail_pending(q);
+}
+
+bool vq_split_avail_pending(struct vq *q)
+{
+	if (q->split.avail_idx_seen != q->split.last_avail)
+		return true;
+	return ring_load_acquire(&q->split.avail->idx) != q->split.last_avail;
+}
+
+void vq_split_get_state(const struct vq *q, struct vq_state *s)
+{
+	*s = (struct vq_state){ .avail_idx = q->split.last_avail, .used_idx = q->split.used_idx };
+}

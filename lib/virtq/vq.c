@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Virtqueue device side, format-neutral front — theory of operation
+ *
+ * vq_new() validates the configuration and the ring placement, allocates
+ * the per-id in-flight record (the only allocation; none happens later) and
+ * hands the ring to the split or packed engine. Every later call checks the
+ * broken flag, dispatches with a switch on the format, and keeps the
+ * counters. The in-flight record lets the front refuse a push of an id the
+ * caller does not hold, so a caller bug cannot corrupt the ring either.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vq_internal.h"
+
+static const char *const err_names[VQ_ERR__COUNT] = {
+	[VQ_OK] = "success",
+	[VQ_ERR_DESC_OUT_OF_MEMORY] = "descriptor buffer outside guest memory",
+	[VQ_ERR_DESC_ADDR_OVERFLOW] = "descriptor address + length overflows",
+	[VQ_ERR_DESC_ZERO_LEN] = "descriptor of length 0",
+	[VQ_ERR_DESC_READ_AFTER_WRITE] = "device-readable descriptor after a device-writable one",
+	[VQ_ERR_DESC_WRITE_FORBIDDEN] = "device-writable descriptor on a device-read-only queue",
+	[VQ_ERR_DESC_READ_FORBIDDEN] = "device-readable descriptor on a device-write-only queue",
+	[VQ_ERR_DESC_NEXT_OUT_OF_RANGE] = "descriptor next index out of range",
+	[VQ_ERR_CHAIN_LOOP] = "descriptor chain loops",
+	[VQ_ERR_CHAIN_TOO_LONG] = "descriptor chain longer than allowed",
+	[VQ_ERR_CHAIN_TOO_MANY_SEGMENTS] = "chain needs more iovecs than available",
+	[VQ_ERR_CHAIN_LEN_OVERFLOW] = "chain total length exceeds 4 GiB",
+	[VQ_ERR_INDIRECT_NOT_NEGOTIATED] = "indirect descriptor without VIRTIO_F_INDIRECT_DESC",
+	[VQ_ERR_INDIRECT_EMPTY] = "indirect table of length 0",
+	[VQ_ERR_INDIRECT_BAD_LEN] = "indirect table length not a multiple of 16",
+	[VQ_ERR_INDIRECT_TOO_LARGE] = "indirect table has too many entries",
+	[VQ_ERR_INDIRECT_OUT_OF_MEMORY] = "indirect table outside guest memory",
+	[VQ_ERR_INDIRECT_NESTED] = "indirect descriptor inside an indirect table",
+	[VQ_ERR_INDIRECT_WITH_NEXT] = "indirect descriptor combined with NEXT",
+	[VQ_ERR_HEAD_OUT_OF_RANGE] = "chain head / buffer id out of range",
+	[VQ_ERR_HEAD_IN_FLIGHT] = "chain head / buffer id already in flight",
+	[VQ_ERR_AVAIL_IDX_JUMP] = "avail index moved more than the queue size",
+	[VQ_ERR_PACKED_CHAIN_INCOMPLETE] = "packed descriptor list not wholly available",
+	[VQ_ERR_PACKED_RING_OVERRUN] = "packed ring: more descriptors in flight than the ring holds",
+	[VQ_ERR_RING_OUT_OF_MEMORY] = "ring not wholly inside one guest memory region",
+	[VQ_ERR_RING_MISALIGNED] = "ring address misaligned",
+	[VQ_ERR_BROKEN] = "queue is broken",
+	[VQ_ERR_USED_ID_OUT_OF_RANGE] = "used id out of range",
+	[VQ_ERR_USED_ID_NOT_IN_FLIGHT] = "used id not in flight",
+	[VQ_ERR_USED_LEN_TOO_LARGE] = "used length larger than the buffer",
+	[VQ_ERR_USED_IDX_JUMP] = "used index moved more than the buffers in flight",
+	[VQ_ERR_INVALID_ARG] = "invalid argument",
+	[VQ_ERR_NO_SPACE] = "no free descriptors",
+	[VQ_ERR_NO_MEMORY] = "out of memory",
+};
+
+VQNET_EXPORT const char *vq_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	if (err >= VQ_ERR__COUNT || !err_names[err])
+		return "unknown virtqueue error";
+	return err_names[err];
+}
+
+VQNET_EXPORT bool vq_err_is_drop(int err)
+{
+	if (err < 0)
+		err = -err;
+	return err >= VQ_ERR_FIRST_DROP && err <= VQ_ERR_LAST_DROP;
+}
+
+static bool size_ok(enum vq_format format, uint32_t size)
+{
+	if (size == 0 || size > VQ_MAX_QUEUE_SIZE)
+		return false;
+	/* §2.7: split queue sizes are powers of two; §2.8: packed need not be. */
+	return format == VQ_FORMAT_PACKED || (size & (size - 1)) == 0;
+}
+
+VQNET_EXPORT int vq_layout(enum vq_format format, uint32_t size, struct vq_layout *out)
+{
+	if (!out || (format != VQ_FORMAT_SPLIT && format != VQ_FORMAT_PACKED) ||
+	    !size_ok(format, size))
+		return -VQ_ERR_INVALID_ARG;
+	if (format == VQ_FORMAT_SPLIT) {
+		*out = (struct vq_layout){
+			.desc_bytes = virtq_split_desc_bytes(size),
+			.driver_bytes = virtq_split_avail_bytes(size),
+			.device_bytes = virtq_split_used_bytes(size),
+			.desc_align = VIRTQ_DESC_ALIGN,
+			.driver_align = VIRTQ_AVAIL_ALIGN,
+			.device_align = VIRTQ_USED_ALIGN,
+		};
+	} else {
+		*out = (struct vq_layout){
+			.desc_bytes = 16ull * size,
+			.driver_bytes = sizeof(struct pvirtq_event_suppress),
+			.device_bytes = sizeof(struct pvirtq_event_suppress),
+			.desc_align = PVIRTQ_DESC_ALIGN,
+			.driver_align = PVIRTQ_EVENT_ALIGN,
+			.device_align = PVIRTQ_EVENT_ALIGN,
+		};
+	}
+	return 0;
+}
+
+VQNET_EXPORT void vq_state_init(enum vq_format format, struct vq_state *s)
+{
+	/* §2.8.1: both ring wrap counters start at 1. */
+	*s = (struct vq_state){ .avail_wrap = format == VQ_FORMAT_PACKED,
+				.used_wrap = format == VQ_FORMAT_PACKED };
+}
+
+/* Every ring part aligned and wholly inside one region (HOSTILE A26). The
+ * split parts' EVENT_IDX fields count only when negotiated. */
+static int check_ring_placement(const struct vq *q)
+{
+	struct vq_layout l;
+	vq_layout(q->format, q->size, &l);
+	if (q->format == VQ_FORMAT_SPLIT && !q->event_idx) {
+		l.driver_bytes -= 2;
+		l.device_bytes -= 2;
+	}
+	if (q->cfg.desc_gpa % l.desc_align || q->cfg.driver_gpa % l.driver_align ||
+	    q->cfg.device_gpa % l.device_align)
+		return -VQ_ERR_RING_MISALIGNED;
+	uint32_t hint = 0;
+	if (!gmem_ptr(q->mem, q->cfg.desc_gpa, l.desc_bytes, &hint) ||
+	    !gmem_ptr(q->mem, q->cfg.driver_gpa, l.driver_bytes, &hint) ||
+	    !gmem_ptr(q->mem, q->cfg.device_gpa, l.device_bytes, &hint))
+		return -VQ_ERR_RING_OUT_OF_MEMORY;
+	return 0;
+}
+
+static int engine_start(struct vq *q, const struct vq_state *s)
+{
+	int rc = check_ring_placement(q);
+	if (rc)
+		return rc;
+	switch (q->format) {
+	case VQ_FORMAT_SPLIT:
+		return vq_split_start(q, s);
+	case VQ_FORMAT_PACKED:
+		return vq_packed_start(q, s);
+	}
+	return -VQ_ERR_INVALID_ARG;
+}
+
+static bool state_ok(const struct vq_config *cfg, const struct vq_state *s)
+{
+	/* Packed positions index the ring; split indices are free-running. */
+	return cfg->format == VQ_FORMAT_SPLIT || (s->avail_idx < cfg->size && s->used_idx < cfg->size);
+}
+
+VQNET_EXPORT int vq_new(const struct vq_config *cfg, struct gmem_table *mem,
+			const struct vq_state *start, struct vq **out)
+{
+	if (!cfg || !out || !size_ok(cfg->format, cfg->size) || cfg->dir > VQ_DIR_DEVICE_WRITES ||
+	    (start && !state_ok(cfg, start)))
+		return -VQ_ERR_INVALID_ARG;
+	struct vq *q = calloc(1, sizeof(*q));
+	if (!q)
+		return -VQ_ERR_NO_MEMORY;
+	q->format = cfg->format;
+	q->size = cfg->size;
+	q->max_chain = cfg->max_chain ? cfg->max_chain : cfg->size;
+	q->dir = cfg->dir;
+	q->event_idx = vq_has_feature(cfg->features, VIRTIO_F_EVENT_IDX);
+	q->indirect = vq_has_feature(cfg->features, VIRTIO_F_INDIRECT_DESC);
+	q->in_order = vq_has_feature(cfg->features, VIRTIO_F_IN_ORDER);
+	q->cfg = *cfg;
+	q->mem = gmem_table_get(mem);
+	q->inflight_ndesc = calloc(cfg->size, sizeof(*q->inflight_ndesc));
+	q->order = q->in_order ? calloc(cfg->size, sizeof(*q->order)) : NULL;
+	int rc = -VQ_ERR_NO_MEMORY;
+	if (!q->inflight_ndesc || (q->in_order && !q->order))
+		goto err_free;
+	struct vq_state fresh;
+	vq_state_init(cfg->format, &fresh);
+	rc = engine_start(q, start ? start : &fresh);
+	if (rc)
+		goto err_free;
+	*out = q;
+	return 0;
+err_free:
+	vq_free(q);
+	return rc;
+}
+
+VQNET_EXPORT void vq_free(struct vq *q)
+{
+	if (!q)
+		return;
+	gmem_table_put(q->mem);
+	free(q->inflight_ndesc);
+	free(q->order);
+	free(q);
+}
+
+VQNET_EXPORT int vq_set_mem(struct vq *q, struct gmem_table *mem)
+{
+	struct vq_state s;
+	vq_get_state(q, &s);
+	gmem_table_get(mem);
+	gmem_table_put(q->mem);
+	q->mem = mem;
+	q->mem_hint = 0;
+	int rc = engine_start(q, &s);
+	if (rc)
+		vq_break(q, (enum vq_err)-rc);
+	return rc;
+}
+
+static int pop_one(struct vq *q, struct vq_elem *e)
+{
+	int rc;
+	switch (q->format) {
+	case VQ_FORMAT_SPLIT:
+		rc = vq_split_pop(q, e);
+		break;
+	case VQ_FORMAT_PACKED:
+		rc = vq_packed_pop(q, e);
+		break;
+	default:
+		rc = vq_break(q, VQ_ERR_INVALID_ARG);
+	}
+	if (rc > 0) {
+		q->stats.popped++;
+	} else if (rc < 0 && vq_err_is_drop(rc)) {
+		q->stats.popped++;
+		q->stats.dropped++;
+		q->stats.drop_reason[-rc]++;
+	}
+	return rc;
+}
+
+VQNET_EXPORT int vq_pop(struct vq *q, struct vq_elem *e)
+{
+	if (unlikely(q->broken))
+		return -VQ_ERR_BROKEN;
+	return pop_one(q, e);
+}
+
+VQNET_EXPORT unsigned vq_pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err)
+{
+	unsigned got = 0;
+	int rc = 0;
+	if (unlikely(q->broken))
+		rc = -VQ_ERR_BROKEN;
+	while (rc >= 0 && got < n) {
+		rc = pop_one(q, &elems[got]);
+		if (rc == 0)
+			break;
+		if (rc > 0 || vq_err_is_drop(rc)) {
+			got++;
+			rc = 0;
+		}
+	}
+	if (err)
+		*err = rc < 0 ? rc : 0;
+	return got;
+}
+
+#define MARK 0x80000000u
+
+VQNET_EXPORT int vq_push_burst(struct vq *q, const struct vq_used *used, unsigned n)
+{
+	if (unlikely(q->broken))
+		return -VQ_ERR_BROKEN;
+	/* Validate the whole batch first so a caller bug writes nothing: each
+	 * id in flight, none twice (bit 31 marks ids seen in this batch), and
+	 * with IN_ORDER each the next in pop order. */
+	unsigned i;
+	for (i = 0; i < n; i++) {
+		uint16_t id = used[i].id;
+		if (id >= q->size || q->inflight_ndesc[id] == 0 || q->inflight_ndesc[id] & MARK)
+			break;
+		if (q->in_order && q->order[(q->order_tail + i) % q->size] != id)
+			break;
+		q->inflight_ndesc[id] |= MARK;
+	}
+	for (unsigned j = 0; j < i; j++)
+		q->inflight_ndesc[used[j].id] &= ~MARK;
+	if (i < n)
+		return -VQ_ERR_INVALID_ARG;
+	if (q->in_order) /* completions are in order: keep the pop-order FIFO in step */
+		q->order_tail += n;
+	switch (q->format) {
+	case VQ_FORMAT_SPLIT:
+		vq_split_push(q, used, n);
+		break;
+	case VQ_FORMAT_PACKED:
+		vq_packed_push(q, used, n);
+		break;
+	}
+	q->stats.pushed += n;
+	return 0;
+}
+
+VQNET_EXPORT int vq_push(struct vq *q, uint16_t id, uint32_t len)
+{
+	struct vq_used u = { .id = id, .len = len };
+	return vq_push_burst(q, &u, 1);
+}
+
+VQNET_EXPORT int vq_push_in_order(struct vq *q, unsigned count, uint32_t last_len)
+{
+	if (unlikely(q->broken))
+		return -VQ_ERR_BROKEN;
+	if (!q->in_order || count == 0 || count > q->in_flight)
+		return -VQ_ERR_INVALID_ARG;
+	uint32_t total_ndesc = 0;
+	uint16_t last_id = 0;
+	for (unsigned i = 0; i < count; i++) {
+		last_id = q->order[q->order_tail++ % q->size];
+		total_ndesc += vq_inflight_release(q, last_id);
+	}
+	switch (q->format) {
+	case VQ_FORMAT_SPLIT:
+		vq_split_push_batch_entry(q, last_id, last_len, count, total_ndesc);
+		break;
+	case VQ_FORMAT_PACKED:
+		vq_packed_push_batch_entry(q, last_id, last_len, count, total_ndesc);
+		break;
+	}
+	q->stats.pushed += count;
+	return 0;
+}
+
+VQNET_EXPORT bool vq_should_notify(struct vq *q)
+{
+	if (unlikely(q->broken))
+		return false;
+	bool yes = q->format == VQ_FORMAT_SPLIT ? vq_split_should_notify(q)
+						: vq_packed_should_notify(q);
+	if (yes)
+		q->stats.notify_sent++;
+	else
+		q->stats.notify_suppressed++;
+	return yes;
+}
+
+VQNET_EXPORT void vq_disable_kicks(struct vq *q)
+{
+	if (unlikely(q->broken))
+		return;
+	if (q->format == VQ_FORMAT_SPLIT)
+		vq_split_disable_kicks(q);
+	else
+		vq_packed_disable_kicks(q);
+}
+
+VQNET_EXPORT bool vq_enable_kicks(struct vq *q)
+{
+	if (unlikely(q->broken))
+		return false;
+	return q->format == VQ_FORMAT_SPLIT ? vq_split_enable_kicks(q) : vq_packed_enable_kicks(q);
+}
+
+VQNET_EXPORT bool vq_avail_pending(struct vq *q)
+{
+	if (unlikely(q->broken))
+		return false;
+	return q->format == VQ_FORMAT_SPLIT ? vq_split_avail_pending(q)
+					    : vq_packed_avail_pending(q);
+}
+
+VQNET_EXPORT unsigned vq_in_flight(const struct vq *q)
+{
+	return q->in_flight;
+}
+
+VQNET_EXPORT void vq_get_state(const struct vq *q, struct vq_state *s)
+{
+	if (q->format == VQ_FORMAT_SPLIT)
+		vq_split_get_state(q, s);
+	else
+		vq_packed_get_state(q, s);
+}
+
+VQNET_EXPORT bool vq_is_broken(const struct vq *q)
+{
+	return q->broken != VQ_OK;
+}
+
+VQNET_EXPORT enum vq_err vq_broken_reason(const struct vq *q)
+{
+	return q->broken;
+}
+
+VQNET_EXPORT const struct vq_stats *vq_get_stats(const struct vq *q)
+{
+	return &q->stats;
+}
+
+VQNET_EXPORT enum vq_format vq_get_format(const struct vq *q)
+{
+	return q->format;
+}
+
+VQNET_EXPORT uint32_t vq_get_size(const struct vq *q)
+{
+	return q->size;
+}

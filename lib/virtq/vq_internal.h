@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal state of the virtqueue library, shared by the format-neutral
+ * front (vq.c, drv.c), the chain walker (chain.c) and the four ring engines
+ * (split.c, packed.c, drv_split.c, drv_packed.c). Not a public header.
+ *
+ * Per-format state lives in q->split / q->packed (d->split / d->packed);
+ * the front dispatches with a switch on the format so calls stay direct.
+ */
+#ifndef VQNET_VIRTQ_INTERNAL_H
+#define VQNET_VIRTQ_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <vqnet/virtq.h>
+
+#include "../base/compiler.h"
+#include "../spec/virtio_ring.h"
+
+/* ------------------------------------------------------------------ device */
+
+struct vq {
+	/* Configuration: read-only after vq_new(). */
+	enum vq_format format;
+	uint32_t size;
+	uint32_t max_chain; /* descriptors per chain, indirect entries included */
+	enum vq_dir dir;
+	bool event_idx;
+	bool indirect;
+	bool in_order;
+	struct vq_config cfg;
+
+	/* Guest memory held by the queue (one reference). */
+	struct gmem_table *mem;
+	uint32_t mem_hint; /* last-hit region cache for translations */
+
+	/*
+	 * In-flight record, indexed by id (split head / packed buffer id):
+	 * the number of ring descriptors the chain occupies, 0 = not in
+	 * flight. Catches a head made available twice (HOSTILE A4, C3) and a
+	 * caller pushing an id it does not hold.
+	 */
+	uint32_t *inflight_ndesc; /* bit 31: marker used while validating a push batch */
+	uint32_t in_flight;
+
+	/* IN_ORDER only: ids in pop order, a ring of @size entries;
+	 * [order_tail, order_head) are in flight (free-running counters). */
+	uint16_t *order;
+	uint32_t order_head, order_tail;
+
+	enum vq_err broken; /* VQ_OK while healthy; sticky */
+	struct vq_stats stats;
+
+	union {
+		struct {
+			const struct virtq_desc *desc;
+			const struct virtq_avail *avail;
+			struct virtq_used *used;
+			const le16 *used_event;  /* in the avail ring, after ring[size] */
+			le16 *avail_event;       /* in the used ring, after ring[size] */
+			uint16_t mask;           /* size - 1 */
+			uint16_t last_avail;     /* next avail entry to read */
+			uint16_t avail_idx_seen; /* avail->idx as last read */
+			uint16_t used_idx;       /* next used entry to write */
+			uint16_t signalled_used; /* used_idx at the last notify decision */
+			uint32_t pushed_since_signal;
+		} split;
+		struct {
+			struct pvirtq_desc *desc;
+			const struct pvirtq_event_suppress *driver; /* driver area: read */
+			struct pvirtq_event_suppress *device;       /* device area: written */
+			uint16_t avail_pos; /* next descriptor to read */
+			bool avail_wrap;    /* driver wrap counter expected at avail_pos */
+			uint16_t used_pos;  /* next position to write a used descriptor */
+			bool used_wrap;     /* device ring wrap counter */
+			uint32_t desc_in_flight; /* ring descriptors popped, not pushed */
+			uint32_t used_since_signal; /* descriptors used since the last notify decision */
+		} packed;
+	};
+};
+
+/* Break the queue (sticky) and return the negative code. */
+static inline int vq_break(struct vq *q, enum vq_err why)
+{
+	if (q->broken == VQ_OK)
+		q->broken = why;
+	return -(int)why;
+}
+
+/* Mark @id in flight with @ndesc descriptors. The caller checked
+ * id < size and inflight_ndesc[id] == 0. */
+static inline void vq_inflight_claim(struct vq *q, uint16_t id, uint16_t ndesc)
+{
+	q->inflight_ndesc[id] = ndesc ? ndesc : 1;
+	q->in_flight++;
+	if (q->in_order)
+		q->order[q->order_head++ % q->size] = id;
+}
+
+/* Release @id; returns the ndesc it held. */
+static inline uint16_t vq_inflight_release(struct vq *q, uint16_t id)
+{
+	uint16_t n = (uint16_t)q->inflight_ndesc[id];
+	q->inflight_ndesc[id] = 0;
+	q->in_flight--;
+	return n;
+}
+
+/*
+ * Chain walking shared by both formats (chain.c). vq_elem_reset() clears the
+ * element's output fields; vq_elem_add_buf() validates one descriptor's
+ * buffer (length, direction, order, translation, totals) and appends its
+ * iovecs. Return VQ_OK or a drop-class code; the element is then unusable
+ * except for its id.
+ */
+void vq_elem_reset(struct vq_elem *e);
+enum vq_err vq_elem_add_buf(struct vq *q, struct vq_elem *e, uint64_t addr, uint32_t len,
+			    bool writable);
+
+/* Read the descriptor-table entry @i of an indirect table at @table_gpa
+ * into @out; @table_host is its host address when the table lies in one
+ * region, else NULL (then it is read from guest memory piecewise). */
+enum vq_err vq_read_indirect_entry(struct vq *q, const void *table_host, uint64_t table_gpa,
+				   uint32_t i, void *out);
+
+/* Per-format engines, device side. */
+int vq_split_start(struct vq *q, const struct vq_state *s);
+int vq_split_pop(struct vq *q, struct vq_elem *e);
+void vq_split_push(struct vq *q, const struct vq_used *used, unsigned n);
+void vq_split_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len,
+			       unsigned count, uint32_t total_ndesc);
+bool vq_split_should_notify(struct vq *q);
+void vq_split_disable_kicks(struct vq *q);
+bool vq_split_enable_kicks(struct vq *q);
+bool vq_split_avail_pending(struct vq *q);
+void vq_split_get_state(const struct vq *q, struct vq_state *s);
+
+int vq_packed_start(struct vq *q, const struct vq_state *s);
+int vq_packed_pop(struct vq *q, struct vq_elem *e);
+void vq_packed_push(struct vq *q, const struct vq_used *used, unsigned n);
+void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len,
+				unsigned count, uint32_t total_ndesc);
+bool vq_packed_should_notify(struct vq *q);
+void vq_packed_disable_kicks(struct vq *q);
+bool vq_packed_enable_kicks(struct vq *q);
+bool vq_packed_avail_pending(struct vq *q);
+void vq_packed_get_state(const struct vq *q, struct vq_state *s);
+
+/* ------------------------------------------------------------------ driver */
+
+/* Private, never shared with the device (HOSTILE H5: the driver trusts only
+ * its shadow copies). */
+struct vq_drv_id {
+	void *token;
+	uint32_t in_len;   /* writable bytes of the chain */
+	uint16_t ndesc;    /* ring descriptors the chain occupies */
+	uint16_t tail;     /* split: last descriptor of the chain (to free it) */
+	bool in_flight;
+};
+
+struct vq_drv {
+	enum vq_format format;
+	uint32_t size;
+	bool event_idx;
+	bool indirect_ok;
+	bool in_order;
+	uint8_t *indirect;  /* size * indirect_max descriptors, or NULL */
+	uint64_t indirect_gpa;
+	uint32_t indirect_max;
+
+	struct vq_drv_id *ids; /* [size] */
+	uint16_t *next_free;   /* split: shadow of desc.next, free list; packed: free id list */
+	uint16_t free_head;
+	uint32_t num_free;     /* split: free descriptors; packed: free ids */
+	uint32_t desc_free;    /* free ring descriptors (both formats) */
+	uint32_t in_flight;    /* chains ended and not reaped */
+
+	/* IN_ORDER: ids in the order they were ended; [order_tail, order_head)
+	 * are in flight (free-running counters). A used entry closes a batch
+	 * of batch_left chains ending with batch_last_id; they are handed out
+	 * over one or more reap calls. */
+	uint16_t *order;
+	uint32_t order_head, order_tail;
+	uint32_t batch_left;
+	uint32_t batch_last_len;
+
+	/* The chain being built. */
+	struct {
+		bool open;
+		bool indirect;
+		bool has_writable;
+		uint16_t id;      /* split: head descriptor; packed: buffer id */
+		uint16_t ndesc;   /* descriptors added so far */
+		uint16_t last;    /* split: last descriptor index; packed: its ring position */
+		uint16_t last_flags;
+		uint16_t head_flags;
+		uint16_t start_pos; /* packed: ring position of the head */
+		bool start_wrap;
+		uint64_t in_len;
+	} cur;
+
+	enum vq_err broken;
+
+	union {
+		struct {
+			struct virtq_desc *desc;
+			struct virtq_avail *avail;
+			const struct virtq_used *used;
+			le16 *used_event;
+			const le16 *avail_event;
+			uint16_t *avail_shadow; /* [size]: last value written per avail slot */
+			uint16_t mask;
+			uint16_t avail_idx;      /* next avail slot (not yet published) */
+			uint16_t published_idx;  /* avail->idx as last published */
+			uint16_t kicked_idx;     /* published_idx at the last kick decision */
+			uint32_t added_since_kick;
+			uint16_t last_used;      /* next used entry to read */
+			uint16_t avail_flags_shadow;
+			uint16_t next_desc;      /* IN_ORDER: next descriptor to hand out */
+		} split;
+		struct {
+			struct pvirtq_desc *desc;
+			struct pvirtq_event_suppress *driver;       /* written by us */
+			const struct pvirtq_event_suppress *device; /* read */
+			uint16_t next_pos;   /* next ring position to fill */
+			bool wrap;           /* driver ring wrap counter */
+			bool have_pending;   /* a published-to-be head whose flags wait */
+			uint16_t pending_pos;
+			uint16_t pending_flags;
+			uint32_t added_since_kick; /* descriptors made available since the last kick decision */
+			uint16_t last_used_pos;
+			bool used_wrap;
+		} packed;
+	};
+};
+
+static inline int vq_drv_break(struct vq_drv *d, enum vq_err why)
+{
+	if (d->broken == VQ_OK)
+		d->broken = why;
+	return -(int)why;
+}
+
+int vq_drv_split_init(struct vq_drv *d, const struct vq_drv_config *cfg);
+int vq_drv_split_chain_start(struct vq_drv *d);
+int vq_drv_split_chain_add(struct vq_drv *d, uint64_t gpa, uint32_t len, bool writable);
+int vq_drv_split_chain_end(struct vq_drv *d);
+void vq_drv_split_chain_rewind(struct vq_drv *d);
+void vq_drv_split_publish(struct vq_drv *d);
+bool vq_drv_split_kick_needed(struct vq_drv *d);
+int vq_drv_split_reap(struct vq_drv *d, struct vq_drv_used *out, unsigned n);
+void vq_drv_split_disable_used_notify(struct vq_drv *d);
+bool vq_drv_split_enable_used_notify(struct vq_drv *d);
+
+int vq_drv_packed_init(struct vq_drv *d, const struct vq_drv_config *cfg);
+int vq_drv_packed_chain_start(struct vq_drv *d);
+int vq_drv_packed_chain_add(struct vq_drv *d, uint64_t gpa, uint32_t len, bool writable);
+int vq_drv_packed_chain_end(struct vq_drv *d);
+void vq_drv_packed_chain_rewind(struct vq_drv *d);
+void vq_drv_packed_publish(struct vq_drv *d);
+bool vq_drv_packed_kick_needed(struct vq_drv *d);
+int vq_drv_packed_reap(struct vq_drv *d, struct vq_drv_used *out, unsigned n);
+void vq_drv_packed_disable_used_notify(struct vq_drv *d);
+bool vq_drv_packed_enable_used_notify(struct vq_drv *d);
+
+/*
+ * Shared by the driver engines.
+ *
+ * vq_drv_check_used() validates a used (id, len) against the shadow state:
+ * VQ_OK or a VQ_ERR_USED_* code (the caller breaks the queue).
+ *
+ * Without IN_ORDER, vq_drv_complete_one() releases @id and fills @out.
+ *
+ * With IN_ORDER, a used entry for @id closes the batch of every chain ended
+ * before it (§2.7.9, §2.8.8). vq_drv_open_in_order_batch() counts that
+ * batch (chains and ring descriptors, so the engine can advance its used
+ * position at once) and arms d->batch_*; vq_drv_drain_in_order_batch() then
+ * hands out up to @n of its chains (skipped ones with their full writable
+ * length) and returns how many. The engine drains before reading the ring.
+ */
+enum vq_err vq_drv_check_used(const struct vq_drv *d, uint32_t id, uint32_t len);
+void vq_drv_complete_one(struct vq_drv *d, uint16_t id, uint32_t len, struct vq_drv_used *out);
+void vq_drv_open_in_order_batch(struct vq_drv *d, uint16_t id, uint32_t len, uint32_t *nchains,
+				uint32_t *ndesc);
+unsigned vq_drv_drain_in_order_batch(struct vq_drv *d, struct vq_drv_used *out, unsigned n);
+
+#endif

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install what vqnet needs on Debian 12, only what is missing (idempotent).
+# Usage: scripts/deps.sh [build|test|bench]   (default: build)
+set -euo pipefail
+want=(meson ninja-build gcc pkg-config)
+case "${1:-build}" in
+test) want+=(libcmocka-dev clang libclang-rt-14-dev llvm) ;;
+bench) want+=(libcmocka-dev) ;;
+build) ;;
+*) echo "deps.sh: unknown set '$1' (build|test|bench)" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${want[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+else
+	SUDO=
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs, then runs every test twice,
+# in a normal build and in an ASan+UBSan build (-fno-sanitize-recover), plus
+# a short libFuzzer smoke run of each fuzz target (clang). Ends with the line
+# "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test || exit 1
+jobs=$(nproc)
+status=0
+summary=()
+
+# setup DIR [meson options...]: configure once, reconfigure never (idempotent).
+setup() {
+	local dir=$1
+	shift
+	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" >/dev/null || return 1
+	ninja -C "$dir" >/dev/null || { ninja -C "$dir" | tail -40; return 1; }
+}
+
+# run DIR LABEL [meson test args...]
+run() {
+	local dir=$1 label=$2
+	shift 2
+	echo "== $label"
+	meson test -C "$dir" --num-processes "$jobs" --print-errorlogs "$@" |
+		grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Skipped|Timeout|Expected Fail|Unexpected Pass):' || true
+	summary+=("$dir")
+}
+
+if setup build -Dbench=true; then
+	run build "normal build" --no-suite fuzz-smoke
+else
+	echo "normal build failed"; status=$((status + 1))
+fi
+if setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+	-Dc_args=-fno-sanitize-recover=all -Dbench=false; then
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		run build-asan "ASan+UBSan build" --no-suite fuzz-smoke --timeout-multiplier 3
+else
+	echo "ASan build failed"; status=$((status + 1))
+fi
+if CC=clang setup build-fuzz -Dfuzz=true -Db_lundef=false -Dbench=false; then
+	run build-fuzz "libFuzzer smoke (clang)" --suite fuzz-smoke
+else
+	echo "fuzz build failed"; status=$((status + 1))
+fi
+
+# A build that failed counts as one failed test.
+python3 - "$status" "${summary[@]}" <<'PY'
+import json, sys
+passed = skipped = 0
+failed = int(sys.argv[1])
+for d in sys.argv[2:]:
+    try:
+        lines = open(f"{d}/meson-logs/testlog.json").read().splitlines()
+    except OSError:
+        failed += 1
+        continue
+    for line in lines:
+        r = json.loads(line)["result"]
+        if r in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+sys.exit(1 if failed else 0)
+PY
