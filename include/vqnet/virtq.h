@@ -97,7 +97,7 @@ enum vq_err {
 	VQ_ERR_USED_ID_OUT_OF_RANGE,   /* used id >= size */
 	VQ_ERR_USED_ID_NOT_IN_FLIGHT,  /* used id never issued or already reaped */
 	VQ_ERR_USED_LEN_TOO_LARGE,     /* used length > the chain's writable bytes */
-	VQ_ERR_USED_IDX_JUMP,          /* split: used->idx more than the in-flight count ahead */
+	VQ_ERR_USED_IDX_JUMP,          /* split: used->idx ahead by more than the published chains in flight */
 	/* --- API use --- */
 	VQ_ERR_INVALID_ARG,            /* bad configuration or call */
 	VQ_ERR_NO_SPACE,               /* driver: not enough free descriptors */
@@ -344,9 +344,10 @@ bool vq_drv_kick_needed(struct vq_drv *d);
 
 /**
  * vq_drv_reap() - take up to @n used entries. Return: number taken (0 when
- * none), or a negative -VQ_ERR_USED_* / -VQ_ERR_BROKEN when the device broke
- * the queue (entries taken before the fault are still returned first: the
- * error comes on the next call).
+ * none), or a negative -VQ_ERR_USED_* when the device broke the queue. When
+ * entries were taken before the fault, they are returned first and the
+ * next call returns -VQ_ERR_BROKEN; vq_drv_broken_reason() names the fault.
+ * A used entry for a chain ended but not yet published is a fault too.
  */
 int vq_drv_reap(struct vq_drv *d, struct vq_drv_used *out, unsigned n);
 
@@ -356,7 +357,7 @@ void vq_drv_disable_used_notify(struct vq_drv *d);
 bool vq_drv_enable_used_notify(struct vq_drv *d);
 
 unsigned vq_drv_free_descs(const struct vq_drv *d); /* descriptors free in the ring */
-unsigned vq_drv_in_flight(const struct vq_drv *d);  /* chains published or ended, not reaped */
+unsigned vq_drv_in_flight(const struct vq_drv *d);  /* chains ended (published or not), not reaped */
 bool vq_drv_is_broken(const struct vq_drv *d);
 enum vq_err vq_drv_broken_reason(const struct vq_drv *d);
 

@@ -53,15 +53,20 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
+/* [x, x + size) must end within 64 bits: the exclusive end is computed
+ * (overlap tests, lookups), so a range ending exactly at 2^64 is refused
+ * too. */
+static bool range_wraps(uint64_t x, uint64_t size)
+{
+	return x > UINT64_MAX - size;
+}
+
 static int region_check(const struct gmem_region_desc *d)
 {
 	if (d->size == 0 || !d->hva)
 		return -EINVAL;
-	if (d->gpa + d->size < d->gpa || d->gpa + d->size - 1 < d->gpa)
-		return -EOVERFLOW;
-	if (d->uva && d->uva + d->size - 1 < d->uva)
-		return -EOVERFLOW;
-	if ((uintptr_t)d->hva + d->size - 1 < (uintptr_t)d->hva)
+	if (range_wraps(d->gpa, d->size) || (d->uva && range_wraps(d->uva, d->size)) ||
+	    range_wraps((uintptr_t)d->hva, d->size))
 		return -EOVERFLOW;
 	return 0;
 }

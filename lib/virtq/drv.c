@@ -116,6 +116,7 @@ VQNET_EXPORT int vq_drv_chain_end(struct vq_drv *d, void *token)
 	rec->token = token;
 	rec->in_len = (uint32_t)d->cur.in_len;
 	rec->in_flight = true;
+	rec->seq = d->end_seq++;
 	/* rec->ndesc (and rec->tail) are set by the engine. */
 	d->in_flight++;
 	if (d->in_order)
@@ -143,6 +144,7 @@ VQNET_EXPORT void vq_drv_publish(struct vq_drv *d)
 		vq_drv_split_publish(d);
 	else
 		vq_drv_packed_publish(d);
+	d->pub_seq = d->end_seq;
 }
 
 VQNET_EXPORT bool vq_drv_kick_needed(struct vq_drv *d)
@@ -205,7 +207,9 @@ enum vq_err vq_drv_check_used(const struct vq_drv *d, uint32_t id, uint32_t len)
 {
 	if (id >= d->size)
 		return VQ_ERR_USED_ID_OUT_OF_RANGE;
-	if (!d->ids[id].in_flight)
+	/* Ended but not yet published is not in flight for the device: it
+	 * cannot have used a chain it was never shown (HOSTILE H1). */
+	if (!d->ids[id].in_flight || (int32_t)(d->ids[id].seq - d->pub_seq) >= 0)
 		return VQ_ERR_USED_ID_NOT_IN_FLIGHT;
 	if (len > d->ids[id].in_len)
 		return VQ_ERR_USED_LEN_TOO_LARGE;

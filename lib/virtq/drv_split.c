@@ -227,7 +227,10 @@ int vq_drv_split_reap(struct vq_drv *d, struct vq_drv_used *out, unsigned n)
 		return (int)vq_drv_drain_in_order_batch(d, out, n);
 	/* §2.7.13: read the index before the elements it covers. */
 	uint16_t used_idx = ring_load_acquire(&d->split.used->idx);
-	if ((uint16_t)(used_idx - d->split.last_used) > d->in_flight)
+	/* The device can have used only chains it was shown: in flight minus
+	 * those ended but not yet published (HOSTILE H3). */
+	uint32_t unpublished = (uint16_t)(d->split.avail_idx - d->split.published_idx);
+	if ((uint16_t)(used_idx - d->split.last_used) > d->in_flight - unpublished)
 		return vq_drv_break(d, VQ_ERR_USED_IDX_JUMP);
 	return d->in_order ? reap_in_order(d, used_idx, out, n) : reap_each(d, used_idx, out, n);
 }

@@ -51,25 +51,30 @@ static const char *const err_names[VQ_ERR__COUNT] = {
 	[VQ_ERR_NO_MEMORY] = "out of memory",
 };
 
+/* |err| without the overflow of -INT_MIN. */
+static unsigned err_abs(int err)
+{
+	return err < 0 ? 0u - (unsigned)err : (unsigned)err;
+}
+
 VQNET_EXPORT const char *vq_strerror(int err)
 {
-	if (err < 0)
-		err = -err;
-	if (err >= VQ_ERR__COUNT || !err_names[err])
+	unsigned e = err_abs(err);
+	if (e >= VQ_ERR__COUNT || !err_names[e])
 		return "unknown virtqueue error";
-	return err_names[err];
+	return err_names[e];
 }
 
 VQNET_EXPORT bool vq_err_is_drop(int err)
 {
-	if (err < 0)
-		err = -err;
-	return err >= VQ_ERR_FIRST_DROP && err <= VQ_ERR_LAST_DROP;
+	unsigned e = err_abs(err);
+	return e >= VQ_ERR_FIRST_DROP && e <= VQ_ERR_LAST_DROP;
 }
 
 static bool size_ok(enum vq_format format, uint32_t size)
 {
-	if (size == 0 || size > VQ_MAX_QUEUE_SIZE)
+	if ((format != VQ_FORMAT_SPLIT && format != VQ_FORMAT_PACKED) || size == 0 ||
+	    size > VQ_MAX_QUEUE_SIZE)
 		return false;
 	/* §2.7: split queue sizes are powers of two; §2.8: packed need not be. */
 	return format == VQ_FORMAT_PACKED || (size & (size - 1)) == 0;
@@ -77,8 +82,7 @@ static bool size_ok(enum vq_format format, uint32_t size)
 
 VQNET_EXPORT int vq_layout(enum vq_format format, uint32_t size, struct vq_layout *out)
 {
-	if (!out || (format != VQ_FORMAT_SPLIT && format != VQ_FORMAT_PACKED) ||
-	    !size_ok(format, size))
+	if (!out || !size_ok(format, size))
 		return -VQ_ERR_INVALID_ARG;
 	if (format == VQ_FORMAT_SPLIT) {
 		*out = (struct vq_layout){

@@ -157,6 +157,7 @@ struct vq_drv_id {
 	uint16_t ndesc;    /* ring descriptors the chain occupies */
 	uint16_t tail;     /* split: last descriptor of the chain (to free it) */
 	bool in_flight;
+	uint32_t seq;      /* end order; visible to the device once < pub_seq */
 };
 
 struct vq_drv {
@@ -175,6 +176,8 @@ struct vq_drv {
 	uint32_t num_free;     /* split: free descriptors; packed: free ids */
 	uint32_t desc_free;    /* free ring descriptors (both formats) */
 	uint32_t in_flight;    /* chains ended and not reaped */
+	uint32_t end_seq;      /* chains ended so far (free-running) */
+	uint32_t pub_seq;      /* end_seq at the last publish: chains below it are visible */
 
 	/* IN_ORDER: ids in the order they were ended; [order_tail, order_head)
 	 * are in flight (free-running counters). A used entry closes a batch
