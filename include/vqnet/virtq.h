@@ -82,8 +82,10 @@ enum vq_err {
 	VQ_ERR_INDIRECT_BAD_LEN,       /* table length not a multiple of 16 */
 	VQ_ERR_INDIRECT_TOO_LARGE,     /* more entries than the queue size / max_chain */
 	VQ_ERR_INDIRECT_OUT_OF_MEMORY, /* table not wholly inside guest memory */
-	VQ_ERR_INDIRECT_NESTED,        /* INDIRECT inside an indirect table, §2.7.5.3.1 */
-	VQ_ERR_INDIRECT_WITH_NEXT,     /* split: INDIRECT and NEXT on one descriptor */
+	VQ_ERR_INDIRECT_NESTED,        /* split: INDIRECT inside an indirect table, §2.7.5.3.1
+					  (packed ignores the flag there, §2.8.7) */
+	VQ_ERR_INDIRECT_WITH_NEXT,     /* INDIRECT with NEXT (split), or in a list of several
+					  descriptors (packed, §2.8.19) */
 	/* --- broken class: the queue stops --- */
 	VQ_ERR_HEAD_OUT_OF_RANGE,      /* split: avail entry >= size; packed: buffer id >= size */
 	VQ_ERR_HEAD_IN_FLIGHT,         /* the same head / buffer id popped twice */
@@ -148,7 +150,8 @@ struct vq_config {
 	uint64_t driver_gpa; /* split: avail ring;        packed: driver event suppression */
 	uint64_t device_gpa; /* split: used ring;         packed: device event suppression */
 	enum vq_dir dir;
-	uint32_t max_chain;  /* most descriptors per chain (indirect included); 0 = size */
+	uint32_t max_chain;  /* most descriptors per chain, indirect table entries included;
+				0 = size (small queues with big indirect tables set it) */
 };
 
 /* Ring position, to stop a device and start it again where it stopped

@@ -39,6 +39,12 @@ static inline uint16_t avail_bits(bool wrap)
 	return wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED;
 }
 
+/* §2.8.14: an event suppression descriptor offset and wrap counter. */
+static inline uint16_t event_off_wrap(uint16_t pos, bool wrap)
+{
+	return (uint16_t)(pos | (unsigned)wrap << RING_EVENT_WRAP_SHIFT);
+}
+
 /* §2.8.1: a used descriptor has AVAIL == USED == the device wrap counter. */
 static inline bool desc_is_used(uint16_t flags, bool wrap)
 {
@@ -203,7 +209,6 @@ int vq_drv_packed_chain_end(struct vq_drv *d)
 	d->ids[id].ndesc = ndesc;
 	pos_advance(d, &d->packed.next_pos, &d->packed.wrap, ndesc);
 	d->desc_free -= ndesc;
-	d->packed.added_since_kick += ndesc;
 	return id;
 }
 
@@ -234,37 +239,38 @@ void vq_drv_packed_chain_rewind(struct vq_drv *d)
 }
 
 /* Make every ended chain available: the pending head's flags, with release
- * (§2.8.21.1: descriptors before the flags that expose them). */
+ * (§2.8.21.1: descriptors before the flags that expose them). The chains
+ * from the pending head to next_pos (a whole ring when they meet) count
+ * towards the next kick decision. */
 void vq_drv_packed_publish(struct vq_drv *d)
 {
 	if (!d->packed.have_pending)
 		return;
 	ring_store_release(&d->packed.desc[d->packed.pending_pos].flags, d->packed.pending_flags);
 	d->packed.have_pending = false;
+	uint32_t from = d->packed.pending_pos, to = d->packed.next_pos;
+	d->packed.added_since_kick += to > from ? to - from : to + d->size - from;
 }
 
-/*
- * Does the event (@off_wrap) lie among the @count positions that just
- * became available, ending at (@new_pos, @wrap)? §2.8.10 with the
- * arithmetic of Linux virtqueue_kick_prepare_packed(): an event on the
- * other wrap counter is taken to be on the previous lap. @count < size.
- */
-static bool packed_need_event(uint16_t off_wrap, uint16_t new_pos, bool wrap, uint32_t count,
-			      uint32_t size)
+/* Where the published descriptors end: next_pos, or the pending head (on
+ * the previous lap when the unpublished chains cross the end). */
+static void published_end(const struct vq_drv *d, uint16_t *pos, bool *wrap)
 {
-	uint16_t off = off_wrap & 0x7fffu;
-	bool ev_wrap = off_wrap >> RING_EVENT_WRAP_SHIFT;
-	uint16_t old_pos = (uint16_t)(new_pos - count);
-	if (ev_wrap != wrap)
-		off = (uint16_t)(off - size);
-	return vring_need_event(off, new_pos, old_pos);
+	*pos = d->packed.next_pos;
+	*wrap = d->packed.wrap;
+	if (d->packed.have_pending) {
+		if (d->packed.pending_pos >= *pos)
+			*wrap = !*wrap;
+		*pos = d->packed.pending_pos;
+	}
 }
 
 /**
  * vq_drv_packed_kick_needed() - after publish: read the device event
  * suppression area after a full fence (§2.8.21.2: the new flags must be
  * visible first). Reserved flag values count as ENABLE, DESC only with
- * EVENT_IDX. Covers the descriptors made available since the last call.
+ * EVENT_IDX. Covers the descriptors published since the last call (chains
+ * ended but not yet published wait for the next decision).
  */
 bool vq_drv_packed_kick_needed(struct vq_drv *d)
 {
@@ -280,31 +286,21 @@ bool vq_drv_packed_kick_needed(struct vq_drv *d)
 	if (flags != RING_EVENT_FLAGS_DESC || !d->event_idx || added >= d->size)
 		return true;
 	uint16_t off_wrap = ring_load(&d->packed.device->off_wrap);
-	return packed_need_event(off_wrap, d->packed.next_pos, d->packed.wrap, added, d->size);
+	uint16_t end;
+	bool wrap;
+	published_end(d, &end, &wrap);
+	return vring_packed_need_event(off_wrap, end, wrap, added, d->size);
 }
 
-/* Descriptors from last_used_pos up to the pending (unpublished) head,
- * which no honest device can have used; the ring size when none pends. */
-static uint32_t published_ahead(const struct vq_drv *d)
-{
-	if (!d->packed.have_pending)
-		return d->size;
-	uint32_t pend = d->packed.pending_pos, last = d->packed.last_used_pos;
-	return pend >= last ? pend - last : pend + d->size - last;
-}
-
-/* Take the used entry (@id, @len) at last_used_pos, already checked. With
- * IN_ORDER it closes a batch. Return: entries written to @out, or a
- * negative code when the entry reaches into unpublished chains. */
-static int take_used(struct vq_drv *d, uint16_t id, uint32_t len, struct vq_drv_used *out,
-		     unsigned n)
+/* Take the used entry (@id, @len) at last_used_pos, already checked (in
+ * flight and published, so the skip stays inside the published chains).
+ * With IN_ORDER it closes a batch. Return: entries written to @out. */
+static unsigned take_used(struct vq_drv *d, uint16_t id, uint32_t len, struct vq_drv_used *out,
+			  unsigned n)
 {
 	uint32_t chains, ndesc;
 	if (!d->in_order) {
-		ndesc = d->ids[id].ndesc;
-		if (ndesc > published_ahead(d))
-			return -VQ_ERR_USED_ID_NOT_IN_FLIGHT;
-		pos_advance(d, &d->packed.last_used_pos, &d->packed.used_wrap, ndesc);
+		pos_advance(d, &d->packed.last_used_pos, &d->packed.used_wrap, d->ids[id].ndesc);
 		vq_drv_complete_one(d, id, len, out);
 		d->next_free[id] = d->free_head;
 		d->free_head = id;
@@ -312,12 +308,8 @@ static int take_used(struct vq_drv *d, uint16_t id, uint32_t len, struct vq_drv_
 		return 1;
 	}
 	vq_drv_open_in_order_batch(d, id, len, &chains, &ndesc);
-	if (ndesc > published_ahead(d)) {
-		d->batch_left = 0;
-		return -VQ_ERR_USED_ID_NOT_IN_FLIGHT;
-	}
 	pos_advance(d, &d->packed.last_used_pos, &d->packed.used_wrap, ndesc);
-	return (int)vq_drv_drain_in_order_batch(d, out, n);
+	return vq_drv_drain_in_order_batch(d, out, n);
 }
 
 /**
@@ -340,12 +332,11 @@ int vq_drv_packed_reap(struct vq_drv *d, struct vq_drv_used *out, unsigned n)
 		uint16_t id = ring_load(&u->id);
 		uint32_t len = flags & VIRTQ_DESC_F_WRITE ? ring_load(&u->len) : 0;
 		enum vq_err err = vq_drv_check_used(d, id, len);
-		int rc = err ? -(int)err : take_used(d, id, len, out + got, n - got);
-		if (rc < 0) {
-			vq_drv_break(d, (enum vq_err)-rc);
-			return got ? (int)got : rc;
+		if (err) {
+			vq_drv_break(d, err);
+			return got ? (int)got : -(int)err;
 		}
-		got += (unsigned)rc;
+		got += take_used(d, id, len, out + got, n - got);
 	}
 	return (int)got;
 }
@@ -370,8 +361,7 @@ bool vq_drv_packed_enable_used_notify(struct vq_drv *d)
 	uint16_t flags = RING_EVENT_FLAGS_ENABLE;
 	if (d->event_idx) {
 		ring_store(&drv->off_wrap,
-			   (uint16_t)(d->packed.last_used_pos |
-				      (uint16_t)d->packed.used_wrap << RING_EVENT_WRAP_SHIFT));
+			   event_off_wrap(d->packed.last_used_pos, d->packed.used_wrap));
 		flags = RING_EVENT_FLAGS_DESC;
 	}
 	if (ring_load(&drv->flags) != flags)

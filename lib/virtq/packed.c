@@ -59,6 +59,12 @@ static inline uint16_t used_flags(bool wrap, uint32_t len)
 	return f;
 }
 
+/* §2.8.14: an event suppression descriptor offset and wrap counter. */
+static inline uint16_t event_off_wrap(uint16_t pos, bool wrap)
+{
+	return (uint16_t)(pos | (unsigned)wrap << RING_EVENT_WRAP_SHIFT);
+}
+
 /* Advance a ring position by @n (< size), flipping @wrap past the end. */
 static inline void pos_advance(const struct vq *q, uint16_t *pos, bool *wrap, uint32_t n)
 {
@@ -166,10 +172,10 @@ static enum vq_err add_desc(struct vq *q, struct vq_elem *e, uint64_t addr, uint
 
 /* Where a list walk ended. */
 struct packed_walk {
-	uint16_t pos;   /* position after the list */
-	bool wrap;      /* driver wrap counter expected there */
-	uint16_t id;    /* buffer id, from the last descriptor */
-	uint32_t ndesc; /* ring descriptors of the list */
+	uint16_t pos;	 /* position after the list */
+	bool wrap;	 /* driver wrap counter expected there */
+	uint16_t id;	 /* buffer id, from the last descriptor */
+	uint32_t ndesc;	 /* ring descriptors of the list */
 	enum vq_err err; /* first content error, or VQ_OK */
 };
 
@@ -295,8 +301,8 @@ void vq_packed_push(struct vq *q, const struct vq_used *used, unsigned n)
  * (already released by the front) occupy @total_ndesc descriptors, which
  * the device and the driver both skip.
  */
-void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len,
-				unsigned count, uint32_t total_ndesc)
+void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len, unsigned count,
+				uint32_t total_ndesc)
 {
 	struct pvirtq_desc *d = &q->packed.desc[q->packed.used_pos];
 
@@ -307,24 +313,6 @@ void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_le
 	pos_advance(q, &q->packed.used_pos, &q->packed.used_wrap, total_ndesc);
 	q->packed.desc_in_flight -= total_ndesc;
 	q->packed.used_since_signal += total_ndesc;
-}
-
-/*
- * Does the event (@off_wrap) lie among the @count positions that just
- * became available/used, ending at (@new_pos, @wrap)? §2.8.10 with the
- * arithmetic of Linux virtqueue_kick_prepare_packed() and DPDK
- * vhost_vring_call_packed(): an event on the other wrap counter is taken
- * to be on the previous lap. @count < size.
- */
-static bool packed_need_event(uint16_t off_wrap, uint16_t new_pos, bool wrap, uint32_t count,
-			      uint32_t size)
-{
-	uint16_t off = off_wrap & 0x7fffu;
-	bool ev_wrap = off_wrap >> RING_EVENT_WRAP_SHIFT;
-	uint16_t old_pos = (uint16_t)(new_pos - count);
-	if (ev_wrap != wrap)
-		off = (uint16_t)(off - size);
-	return vring_need_event(off, new_pos, old_pos);
 }
 
 /**
@@ -348,8 +336,7 @@ bool vq_packed_should_notify(struct vq *q)
 	if (flags != RING_EVENT_FLAGS_DESC || !q->event_idx || count >= q->size)
 		return true;
 	uint16_t off_wrap = ring_load(&q->packed.driver->off_wrap);
-	return packed_need_event(off_wrap, q->packed.used_pos, q->packed.used_wrap, count,
-				 q->size);
+	return vring_packed_need_event(off_wrap, q->packed.used_pos, q->packed.used_wrap, count, q->size);
 }
 
 /* Available buffer notifications off (§2.8.10). The area is ours alone,
@@ -371,9 +358,8 @@ bool vq_packed_enable_kicks(struct vq *q)
 {
 	struct pvirtq_event_suppress *dev = q->packed.device;
 	if (q->event_idx) {
-		uint16_t off_wrap = (uint16_t)(q->packed.avail_pos |
-					       (uint16_t)q->packed.avail_wrap << RING_EVENT_WRAP_SHIFT);
-		ring_store(&dev->off_wrap, off_wrap);
+		ring_store(&dev->off_wrap,
+			   event_off_wrap(q->packed.avail_pos, q->packed.avail_wrap));
 		ring_store(&dev->flags, RING_EVENT_FLAGS_DESC);
 	} else {
 		ring_store(&dev->flags, RING_EVENT_FLAGS_ENABLE);

@@ -21,6 +21,7 @@
 
 int vq_split_start(struct vq *q, const struct vq_state *s)
 {
+	bool fresh = q->split.desc == NULL; /* first start, from vq_new() */
 	uint32_t hint = 0;
 	q->split.desc = gmem_ptr(q->mem, q->cfg.desc_gpa, virtq_split_desc_bytes(q->size), &hint);
 	q->split.avail =
@@ -37,8 +38,12 @@ int vq_split_start(struct vq *q, const struct vq_state *s)
 	q->split.last_avail = s->avail_idx;
 	q->split.avail_idx_seen = s->avail_idx;
 	q->split.used_idx = s->used_idx;
-	q->split.signalled_used = s->used_idx;
-	q->split.pushed_since_signal = 0;
+	/* A restart from vq_set_mem() keeps the pending notification state: a
+	 * memory change between push and should_notify must not lose it. */
+	if (fresh) {
+		q->split.signalled_used = s->used_idx;
+		q->split.pushed_since_signal = 0;
+	}
 	return 0;
 }
 

@@ -118,8 +118,9 @@ void vq_elem_reset(struct vq_elem *e);
 enum vq_err vq_elem_add_buf(struct vq *q, struct vq_elem *e, uint64_t addr, uint32_t len,
 			    bool writable);
 
-/* Read the descriptor-table entry @i of an indirect table at @table_gpa
- * into @out; @table_host is its host address when the table lies in one
+/* Read entry @i of an indirect table at @table_gpa into @out: the 16 raw
+ * bytes, at their offsets, so @out may be a struct virtq_desc or a struct
+ * pvirtq_desc. @table_host is the table's host address when it lies in one
  * region, else NULL (then it is read from guest memory piecewise). */
 enum vq_err vq_read_indirect_entry(struct vq *q, const void *table_host, uint64_t table_gpa,
 				   uint32_t i, void *out);
