@@ -32,7 +32,7 @@ scripts/deps.sh build
 dpkg-query -W -f='${Status}' dpdk-dev 2>/dev/null | grep -q "install ok installed" || {
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dpdk-dev >/dev/null
 }
-[ -f build-release/build.ninja ] || meson setup build-release --buildtype=release -Dtests=false >/dev/null
+[ -f build-release/build.ninja ] || meson setup build-release --buildtype=release -Db_lto=true -Dtests=false >/dev/null
 ninja -C build-release >/dev/null
 if pgrep -x dpdk-testpmd >/dev/null; then
 	echo "ring-vs-dpdk: a dpdk-testpmd is already running; stop it first (it would halve every number)" >&2

@@ -132,14 +132,11 @@ static bool fill(struct run *r, uint64_t *seq)
 		uint64_t gpa = base + (uint64_t)slot * BUF_STRIDE;
 		if (r->o->touch)
 			*(uint64_t *)tgm_drv_ptr(&r->g, gpa) = *seq;
-		vq_drv_chain_start(r->d, false);
-		if (r->chain_len == 2) {
-			vq_drv_chain_add(r->d, gpa, 12, false);
-			vq_drv_chain_add(r->d, gpa + 16, 64, false);
-		} else {
-			vq_drv_chain_add(r->d, gpa, 64, false);
-		}
-		if (vq_drv_chain_end(r->d, (void *)(uintptr_t)(*seq + 1)) < 0)
+		struct vq_drv_buf bufs[2] = { { gpa, 12 }, { gpa + 16, 64 } };
+		if (r->chain_len == 1)
+			bufs[0].len = 64;
+		if (vq_drv_add_chain(r->d, bufs, r->chain_len, 0, false,
+				     (void *)(uintptr_t)(*seq + 1)) < 0)
 			return false;
 		(*seq)++;
 		added++;

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build
-[ -f build-release/build.ninja ] || meson setup build-release --buildtype=release -Dtests=false >/dev/null
+[ -f build-release/build.ninja ] || meson setup build-release --buildtype=release -Db_lto=true -Dtests=false >/dev/null
 ninja -C build-release >/dev/null
 echo "== ring self-check (both formats, every completion verified)"
 build-release/bench/vqnet-ring-bench --verify --seconds 0.3 --runs 1 >/dev/null

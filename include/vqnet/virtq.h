@@ -175,7 +175,7 @@ struct vq_elem {
 	struct iovec *iov;  /* caller-provided array */
 	uint16_t iov_cap;   /* caller-provided capacity */
 	uint16_t id;        /* what vq_push() takes: split head index, packed buffer id */
-	uint16_t ndesc;     /* ring descriptors the chain occupies */
+	uint16_t ndesc;     /* packed: ring descriptors the chain occupies; split: 1 */
 	uint16_t nout;      /* iov[0 .. nout): device-readable */
 	uint16_t nin;       /* iov[nout .. nout + nin): device-writable */
 	uint16_t err;       /* VQ_OK, or the drop reason (enum vq_err) */
@@ -335,6 +335,21 @@ int vq_drv_chain_start(struct vq_drv *d, bool indirect);
 int vq_drv_chain_add(struct vq_drv *d, uint64_t gpa, uint32_t len, bool device_writable);
 int vq_drv_chain_end(struct vq_drv *d, void *token);
 void vq_drv_chain_rewind(struct vq_drv *d);
+
+/* One buffer of a chain for vq_drv_add_chain(). */
+struct vq_drv_buf {
+	uint64_t gpa;
+	uint32_t len;
+};
+
+/**
+ * vq_drv_add_chain() - start, add and end a chain in one call: @nout
+ * device-readable buffers then @nin device-writable ones, from @bufs. The
+ * fast path for callers that have the buffer list at hand. Return: the id
+ * (>= 0), or -VQ_ERR_NO_SPACE (nothing is left behind) / -VQ_ERR_INVALID_ARG.
+ */
+int vq_drv_add_chain(struct vq_drv *d, const struct vq_drv_buf *bufs, unsigned nout,
+		     unsigned nin, bool indirect, void *token);
 
 /* Make every ended chain available with one release store (split: avail->idx;
  * packed: the first new head's flags, written last). */

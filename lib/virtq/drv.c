@@ -119,10 +119,29 @@ VQNET_EXPORT int vq_drv_chain_end(struct vq_drv *d, void *token)
 	rec->seq = d->end_seq++;
 	/* rec->ndesc (and rec->tail) are set by the engine. */
 	d->in_flight++;
-	if (d->in_order)
-		d->order[d->order_head++ % d->size] = id;
+	if (d->in_order) {
+		d->order[d->order_head] = id;
+		d->order_head = ring_pos_add(d->order_head, 1, d->size);
+	}
 	d->cur.open = false;
 	return id;
+}
+
+VQNET_EXPORT int vq_drv_add_chain(struct vq_drv *d, const struct vq_drv_buf *bufs,
+				  unsigned nout, unsigned nin, bool indirect, void *token)
+{
+	unsigned n = nout + nin;
+	if (n == 0 || n > d->size + (d->indirect_max ? d->indirect_max : 0))
+		return -VQ_ERR_INVALID_ARG;
+	if (!indirect && n > d->desc_free)
+		return d->broken ? -VQ_ERR_BROKEN : -VQ_ERR_NO_SPACE;
+	int rc = vq_drv_chain_start(d, indirect);
+	for (unsigned i = 0; rc == 0 && i < n; i++)
+		rc = vq_drv_chain_add(d, bufs[i].gpa, bufs[i].len, i >= nout);
+	if (rc == 0)
+		return vq_drv_chain_end(d, token);
+	vq_drv_chain_rewind(d);
+	return rc;
 }
 
 VQNET_EXPORT void vq_drv_chain_rewind(struct vq_drv *d)
@@ -203,38 +222,14 @@ VQNET_EXPORT enum vq_err vq_drv_broken_reason(const struct vq_drv *d)
 
 /* ---------------------------------------------- shared by the engines */
 
-enum vq_err vq_drv_check_used(const struct vq_drv *d, uint32_t id, uint32_t len)
-{
-	if (id >= d->size)
-		return VQ_ERR_USED_ID_OUT_OF_RANGE;
-	/* Ended but not yet published is not in flight for the device: it
-	 * cannot have used a chain it was never shown (HOSTILE H1). */
-	if (!d->ids[id].in_flight || (int32_t)(d->ids[id].seq - d->pub_seq) >= 0)
-		return VQ_ERR_USED_ID_NOT_IN_FLIGHT;
-	if (len > d->ids[id].in_len)
-		return VQ_ERR_USED_LEN_TOO_LARGE;
-	return VQ_OK;
-}
-
-void vq_drv_complete_one(struct vq_drv *d, uint16_t id, uint32_t len, struct vq_drv_used *out)
-{
-	struct vq_drv_id *rec = &d->ids[id];
-	out->token = rec->token;
-	out->id = id;
-	out->len = len;
-	rec->in_flight = false;
-	rec->token = NULL;
-	d->desc_free += rec->ndesc;
-	d->in_flight--;
-}
-
 void vq_drv_open_in_order_batch(struct vq_drv *d, uint16_t id, uint32_t len, uint32_t *nchains,
 				uint32_t *ndesc)
 {
 	/* The caller checked that @id is in flight, so it is in the FIFO. */
-	uint32_t k = 0, descs = 0;
+	uint32_t k = 0, descs = 0, pos = d->order_tail;
 	for (;;) {
-		uint16_t cur = d->order[(d->order_tail + k) % d->size];
+		uint16_t cur = d->order[pos];
+		pos = ring_pos_add(pos, 1, d->size);
 		descs += d->ids[cur].ndesc;
 		k++;
 		if (cur == id)
@@ -250,7 +245,8 @@ unsigned vq_drv_drain_in_order_batch(struct vq_drv *d, struct vq_drv_used *out, 
 {
 	unsigned got = 0;
 	while (d->batch_left && got < n) {
-		uint16_t id = d->order[d->order_tail++ % d->size];
+		uint16_t id = d->order[d->order_tail];
+		d->order_tail = ring_pos_add(d->order_tail, 1, d->size);
 		/* §2.8.8: skipped buffers count as wholly used. */
 		uint32_t len = d->batch_left == 1 ? d->batch_last_len : d->ids[id].in_len;
 		vq_drv_complete_one(d, id, len, &out[got++]);

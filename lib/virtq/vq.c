@@ -273,12 +273,16 @@ VQNET_EXPORT int vq_push_burst(struct vq *q, const struct vq_used *used, unsigne
 	 * id in flight, none twice (bit 31 marks ids seen in this batch), and
 	 * with IN_ORDER each the next in pop order. */
 	unsigned i;
+	uint32_t pos = q->order_tail;
 	for (i = 0; i < n; i++) {
 		uint16_t id = used[i].id;
 		if (id >= q->size || q->inflight_ndesc[id] == 0 || q->inflight_ndesc[id] & MARK)
 			break;
-		if (q->in_order && q->order[(q->order_tail + i) % q->size] != id)
-			break;
+		if (q->in_order) {
+			if (q->order[pos] != id)
+				break;
+			pos = ring_pos_add(pos, 1, q->size);
+		}
 		q->inflight_ndesc[id] |= MARK;
 	}
 	for (unsigned j = 0; j < i; j++)
@@ -286,7 +290,7 @@ VQNET_EXPORT int vq_push_burst(struct vq *q, const struct vq_used *used, unsigne
 	if (i < n)
 		return -VQ_ERR_INVALID_ARG;
 	if (q->in_order) /* completions are in order: keep the pop-order FIFO in step */
-		q->order_tail += n;
+		q->order_tail = pos;
 	switch (q->format) {
 	case VQ_FORMAT_SPLIT:
 		vq_split_push(q, used, n);
@@ -314,7 +318,8 @@ VQNET_EXPORT int vq_push_in_order(struct vq *q, unsigned count, uint32_t last_le
 	uint32_t total_ndesc = 0;
 	uint16_t last_id = 0;
 	for (unsigned i = 0; i < count; i++) {
-		last_id = q->order[q->order_tail++ % q->size];
+		last_id = q->order[q->order_tail];
+		q->order_tail = ring_pos_add(q->order_tail, 1, q->size);
 		total_ndesc += vq_inflight_release(q, last_id);
 	}
 	switch (q->format) {

@@ -10,12 +10,14 @@
 #ifndef VQNET_VIRTQ_INTERNAL_H
 #define VQNET_VIRTQ_INTERNAL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include <vqnet/virtq.h>
 
 #include "../base/compiler.h"
+#include "../gmem/gmem_internal.h"
 #include "../spec/virtio_ring.h"
 
 /* ------------------------------------------------------------------ device */
@@ -44,8 +46,9 @@ struct vq {
 	uint32_t *inflight_ndesc; /* bit 31: marker used while validating a push batch */
 	uint32_t in_flight;
 
-	/* IN_ORDER only: ids in pop order, a ring of @size entries;
-	 * [order_tail, order_head) are in flight (free-running counters). */
+	/* IN_ORDER only: ids in pop order, a ring of @size entries; the
+	 * in_flight entries from position order_tail on are in flight
+	 * (positions wrap at size: no division on the packet path). */
 	uint16_t *order;
 	uint32_t order_head, order_tail;
 
@@ -80,6 +83,13 @@ struct vq {
 	};
 };
 
+/* @pos + @n within a ring of @size entries; @pos < size, @n <= size. */
+static inline uint32_t ring_pos_add(uint32_t pos, uint32_t n, uint32_t size)
+{
+	pos += n;
+	return pos >= size ? pos - size : pos;
+}
+
 /* Break the queue (sticky) and return the negative code. */
 static inline int vq_break(struct vq *q, enum vq_err why)
 {
@@ -94,8 +104,10 @@ static inline void vq_inflight_claim(struct vq *q, uint16_t id, uint16_t ndesc)
 {
 	q->inflight_ndesc[id] = ndesc ? ndesc : 1;
 	q->in_flight++;
-	if (q->in_order)
-		q->order[q->order_head++ % q->size] = id;
+	if (q->in_order) {
+		q->order[q->order_head] = id;
+		q->order_head = ring_pos_add(q->order_head, 1, q->size);
+	}
 }
 
 /* Release @id; returns the ndesc it held. */
@@ -108,15 +120,69 @@ static inline uint16_t vq_inflight_release(struct vq *q, uint16_t id)
 }
 
 /*
- * Chain walking shared by both formats (chain.c). vq_elem_reset() clears the
- * element's output fields; vq_elem_add_buf() validates one descriptor's
- * buffer (length, direction, order, translation, totals) and appends its
- * iovecs. Return VQ_OK or a drop-class code; the element is then unusable
- * except for its id.
+ * Chain walking shared by both formats, inline because it runs for every
+ * descriptor. vq_elem_reset() clears the element's output fields;
+ * vq_elem_add_buf() applies every per-buffer rule: length not zero
+ * (HOSTILE A9/A10), no address wrap (A13), direction allowed on this queue
+ * and readable-before-writable order (§2.7.4.2, §2.7.5.1; A17–A19),
+ * translation of the whole range into guest memory with the split into
+ * iovecs done against the element's remaining capacity (A11, A12, A14,
+ * A20), and 64-bit running totals that refuse more than 4 GiB (A15).
+ * Return VQ_OK or a drop-class code; the element is then unusable except
+ * for its id.
  */
-void vq_elem_reset(struct vq_elem *e);
-enum vq_err vq_elem_add_buf(struct vq *q, struct vq_elem *e, uint64_t addr, uint32_t len,
-			    bool writable);
+static inline void vq_elem_reset(struct vq_elem *e)
+{
+	e->nout = 0;
+	e->nin = 0;
+	e->ndesc = 0;
+	e->err = VQ_OK;
+	e->out_len = 0;
+	e->in_len = 0;
+}
+
+static inline enum vq_err vq_elem_add_buf(struct vq *q, struct vq_elem *e, uint64_t addr, uint32_t len,
+			    bool writable)
+{
+	if (len == 0)
+		return VQ_ERR_DESC_ZERO_LEN;
+	if (addr + len - 1 < addr)
+		return VQ_ERR_DESC_ADDR_OVERFLOW;
+	if (writable) {
+		if (q->dir == VQ_DIR_DEVICE_READS)
+			return VQ_ERR_DESC_WRITE_FORBIDDEN;
+		if ((uint64_t)e->in_len + len > UINT32_MAX)
+			return VQ_ERR_CHAIN_LEN_OVERFLOW;
+	} else {
+		if (q->dir == VQ_DIR_DEVICE_WRITES)
+			return VQ_ERR_DESC_READ_FORBIDDEN;
+		if (e->nin)
+			return VQ_ERR_DESC_READ_AFTER_WRITE;
+		if ((uint64_t)e->out_len + len > UINT32_MAX)
+			return VQ_ERR_CHAIN_LEN_OVERFLOW;
+	}
+	unsigned used = (unsigned)e->nout + e->nin;
+	int n = 1;
+	void *host = gmem_translate_hinted(q->mem, addr, len, q->mem_hint);
+	if (likely(host && used < e->iov_cap)) {
+		e->iov[used].iov_base = host;
+		e->iov[used].iov_len = len;
+	} else {
+		n = gmem_translate(q->mem, addr, len, e->iov + used, e->iov_cap - used,
+				   &q->mem_hint);
+		if (unlikely(n < 0))
+			return n == -ENOBUFS ? VQ_ERR_CHAIN_TOO_MANY_SEGMENTS
+					     : VQ_ERR_DESC_OUT_OF_MEMORY;
+	}
+	if (writable) {
+		e->nin += n;
+		e->in_len += len;
+	} else {
+		e->nout += n;
+		e->out_len += len;
+	}
+	return VQ_OK;
+}
 
 /* Read entry @i of an indirect table at @table_gpa into @out: the 16 raw
  * bytes, at their offsets, so @out may be a struct virtq_desc or a struct
@@ -180,8 +246,8 @@ struct vq_drv {
 	uint32_t end_seq;      /* chains ended so far (free-running) */
 	uint32_t pub_seq;      /* end_seq at the last publish: chains below it are visible */
 
-	/* IN_ORDER: ids in the order they were ended; [order_tail, order_head)
-	 * are in flight (free-running counters). A used entry closes a batch
+	/* IN_ORDER: ids in the order they were ended; in_flight entries from
+	 * position order_tail on (positions wrap at size). A used entry closes a batch
 	 * of batch_left chains ending with batch_last_id; they are handed out
 	 * over one or more reap calls. */
 	uint16_t *order;
@@ -283,8 +349,31 @@ bool vq_drv_packed_enable_used_notify(struct vq_drv *d);
  * hands out up to @n of its chains (skipped ones with their full writable
  * length) and returns how many. The engine drains before reading the ring.
  */
-enum vq_err vq_drv_check_used(const struct vq_drv *d, uint32_t id, uint32_t len);
-void vq_drv_complete_one(struct vq_drv *d, uint16_t id, uint32_t len, struct vq_drv_used *out);
+static inline enum vq_err vq_drv_check_used(const struct vq_drv *d, uint32_t id, uint32_t len)
+{
+	if (id >= d->size)
+		return VQ_ERR_USED_ID_OUT_OF_RANGE;
+	/* Ended but not yet published is not in flight for the device: it
+	 * cannot have used a chain it was never shown (HOSTILE H1). */
+	if (!d->ids[id].in_flight || (int32_t)(d->ids[id].seq - d->pub_seq) >= 0)
+		return VQ_ERR_USED_ID_NOT_IN_FLIGHT;
+	if (len > d->ids[id].in_len)
+		return VQ_ERR_USED_LEN_TOO_LARGE;
+	return VQ_OK;
+}
+
+static inline void vq_drv_complete_one(struct vq_drv *d, uint16_t id, uint32_t len, struct vq_drv_used *out)
+{
+	struct vq_drv_id *rec = &d->ids[id];
+	out->token = rec->token;
+	out->id = id;
+	out->len = len;
+	rec->in_flight = false;
+	rec->token = NULL;
+	d->desc_free += rec->ndesc;
+	d->in_flight--;
+}
+
 void vq_drv_open_in_order_batch(struct vq_drv *d, uint16_t id, uint32_t len, uint32_t *nchains,
 				uint32_t *ndesc);
 unsigned vq_drv_drain_in_order_batch(struct vq_drv *d, struct vq_drv_used *out, unsigned n);
