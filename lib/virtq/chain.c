@@ -18,6 +18,13 @@ enum vq_err vq_read_indirect_entry(struct vq *q, const void *table_host, uint64_
 	 * entry is copied field by field with single-copy-atomic loads: the
 	 * guest may be rewriting it (A22), and the copy is all we look at. */
 	struct virtq_desc tmp;
+	/* The guest places indirect tables where it likes: only an 8-byte
+	 * aligned one may be read through typed (atomic) loads; any other is
+	 * copied bytewise, once, like a table that spans regions. */
+	if (table_host && ((uintptr_t)table_host & 7)) {
+		memcpy(out, (const uint8_t *)table_host + 16ull * i, sizeof(tmp));
+		return VQ_OK;
+	}
 	const struct virtq_desc *src = table_host ? (const struct virtq_desc *)table_host + i : NULL;
 	if (!src) {
 		if (gmem_read(q->mem, table_gpa + 16ull * i, &tmp, sizeof(tmp), &q->mem_hint))

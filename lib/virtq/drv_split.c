@@ -223,16 +223,25 @@ static int reap_in_order(struct vq_drv *d, uint16_t used_idx, struct vq_drv_used
 
 int vq_drv_split_reap(struct vq_drv *d, struct vq_drv_used *out, unsigned n)
 {
-	if (d->batch_left)
-		return (int)vq_drv_drain_in_order_batch(d, out, n);
-	/* §2.7.13: read the index before the elements it covers. */
+	/* First the rest of an in-order batch opened by an earlier call. */
+	unsigned got = d->batch_left ? vq_drv_drain_in_order_batch(d, out, n) : 0;
+	if (got == n)
+		return (int)got;
+	/* §2.7.14: read the index before the elements it covers. The device
+	 * can have used only chains it was shown: in flight minus those
+	 * ended but not yet published (HOSTILE H3). */
 	uint16_t used_idx = ring_load_acquire(&d->split.used->idx);
-	/* The device can have used only chains it was shown: in flight minus
-	 * those ended but not yet published (HOSTILE H3). */
 	uint32_t unpublished = (uint16_t)(d->split.avail_idx - d->split.published_idx);
+	int rc;
 	if ((uint16_t)(used_idx - d->split.last_used) > d->in_flight - unpublished)
-		return vq_drv_break(d, VQ_ERR_USED_IDX_JUMP);
-	return d->in_order ? reap_in_order(d, used_idx, out, n) : reap_each(d, used_idx, out, n);
+		rc = vq_drv_break(d, VQ_ERR_USED_IDX_JUMP);
+	else if (d->in_order)
+		rc = reap_in_order(d, used_idx, out + got, n - got);
+	else
+		rc = reap_each(d, used_idx, out + got, n - got);
+	if (rc < 0)
+		return got ? (int)got : rc;
+	return (int)got + rc;
 }
 
 static void set_avail_flags(struct vq_drv *d, uint16_t flags)
