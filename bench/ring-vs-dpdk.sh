@@ -71,6 +71,7 @@ PY
 # vqnet_run FORMAT -> JSON lines of the four rows
 vqnet_run() {
 	"$bench" "--$1" --seconds 1 --runs "$secs" --json
+	"$bench" "--$1" --seconds 1 --runs "$secs" --json --in-order | sed 's/"format":"\([a-z]*\)"/"format":"\1+in-order"/'
 }
 
 for r in $(seq "$rounds"); do
@@ -95,12 +96,13 @@ for line in open(sys.argv[1]):
         j = json.loads(rest)
         vq.setdefault((j["format"], j["descs_per_chain"], j["burst"]), []).append(j["mdesc_per_s"])
 print(f"ring-vs-dpdk: {sys.argv[2]} alternating rounds, {sys.argv[3]} s each, queue 256")
-print(f"{'format':7} {'DPDK Mpps':>10} {'vqnet ring (descs/chain, burst)':>34} {'Mdesc/s':>8} {'ratio':>6}")
+print(f"{'vqnet ring':16} {'DPDK Mpps':>10} {'chain shape':>25} {'Mdesc/s':>8} {'ratio':>6}")
 for f in ("split", "packed"):
     d = statistics.median(dpdk[f]) if f in dpdk else float("nan")
     for (ff, c, b), v in sorted(vq.items()):
-        if ff != f:
+        if ff.split("+")[0] != f:
             continue
+        f_label = ff
         m = statistics.median(v)
-        print(f"{f:7} {d:10.2f} {f'{c} desc, burst {b}':>34} {m:8.1f} {m / d:6.2f}")
+        print(f"{f_label:16} {d:10.2f} {f'{c} desc, burst {b}':>25} {m:8.1f} {m / d:6.2f}")
 PY
