@@ -32,7 +32,7 @@
 #include "base/compiler.h"
 #include "guestmem.h"
 
-#define MAX_BURST 256
+#define MAX_BURST  256
 #define BUF_STRIDE 128
 
 struct opts {
@@ -56,7 +56,7 @@ struct run {
 	_Alignas(64) atomic_bool stop; /* written once, read by both */
 	atomic_int ready;
 	_Alignas(64) uint64_t chains_done; /* driver thread */
-	uint32_t slot;                     /* driver thread: next buffer */
+	uint32_t slot;			   /* driver thread: next buffer */
 	uint64_t driver_errors;
 	_Alignas(64) uint64_t device_errors;
 };
@@ -92,7 +92,7 @@ static void *device_thread(void *arg)
 	struct vq_elem e[MAX_BURST];
 	struct vq_used u[MAX_BURST];
 	for (unsigned i = 0; i < MAX_BURST; i++)
-		e[i] = (struct vq_elem){ .iov = iov[i], .iov_cap = 4 };
+		e[i] = (struct vq_elem){.iov = iov[i], .iov_cap = 4};
 	pin(r->o->cpu_device);
 	start_together(r);
 	volatile uint8_t sink = 0;
@@ -113,7 +113,7 @@ static void *device_thread(void *arg)
 				for (unsigned k = 0; k < e[i].nout; k++)
 					for (size_t b = 0; b < e[i].iov[k].iov_len; b += 8)
 						sink ^= ((uint8_t *)e[i].iov[k].iov_base)[b];
-			u[i] = (struct vq_used){ .id = e[i].id, .len = 0 };
+			u[i] = (struct vq_used){.id = e[i].id, .len = 0};
 		}
 		if (r->o->in_order)
 			vq_push_in_order(r->q, n, 0);
@@ -136,7 +136,7 @@ static bool fill(struct run *r, uint64_t *seq)
 			r->slot = 0;
 		if (r->o->touch)
 			*(uint64_t *)tgm_drv_ptr(&r->g, gpa) = *seq;
-		struct vq_drv_buf bufs[2] = { { gpa, 12 }, { gpa + 16, 64 } };
+		struct vq_drv_buf bufs[2] = {{gpa, 12}, {gpa + 16, 64}};
 		if (r->chain_len == 1)
 			bufs[0].len = 64;
 		if (vq_drv_add_chain(r->d, bufs, r->chain_len, 0, false,
@@ -172,7 +172,8 @@ static void *driver_thread(void *arg)
 		if (r->o->verify)
 			for (int i = 0; i < n; i++)
 				if ((uintptr_t)used[i].token != expect++)
-					r->driver_errors++; /* completions come back in order here */
+					r->driver_errors++; /* completions come back in order here
+							     */
 		__atomic_store_n(&r->chains_done, r->chains_done + (unsigned)n, __ATOMIC_RELAXED);
 		if (!fill(r, &seq))
 			r->driver_errors++;
@@ -205,8 +206,7 @@ static void teardown(struct run *r)
 }
 
 /* One timed run; returns million descriptors per second, or -1. */
-static double one_run(const struct opts *o, enum vq_format fmt, unsigned chain_len,
-		      unsigned burst)
+static double one_run(const struct opts *o, enum vq_format fmt, unsigned chain_len, unsigned burst)
 {
 	struct run *r = aligned_alloc(64, (sizeof(struct run) + 63) / 64 * 64);
 	if (!r)
@@ -224,8 +224,8 @@ static double one_run(const struct opts *o, enum vq_format fmt, unsigned chain_l
 			;
 		double t0 = now_s();
 		uint64_t c0 = __atomic_load_n(&r->chains_done, __ATOMIC_RELAXED);
-		struct timespec ts = { (time_t)o->seconds,
-				       (long)((o->seconds - (time_t)o->seconds) * 1e9) };
+		struct timespec ts = {(time_t)o->seconds,
+				      (long)((o->seconds - (time_t)o->seconds) * 1e9)};
 		nanosleep(&ts, NULL);
 		uint64_t c1 = __atomic_load_n(&r->chains_done, __ATOMIC_RELAXED);
 		double t1 = now_s();
@@ -262,31 +262,52 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "seconds", 1, 0, 's' }, { "runs", 1, 0, 'r' },     { "size", 1, 0, 'q' },
-		{ "touch", 0, 0, 't' },   { "verify", 0, 0, 'v' },   { "in-order", 0, 0, 'i' },
-		{ "split", 0, 0, 'S' },   { "packed", 0, 0, 'P' },   { "json", 0, 0, 'j' },
-		{ "cpus", 1, 0, 'c' },    { "help", 0, 0, 'h' },     { 0, 0, 0, 0 },
+		{"seconds", 1, 0, 's'}, {"runs", 1, 0, 'r'},   {"size", 1, 0, 'q'},
+		{"touch", 0, 0, 't'},	{"verify", 0, 0, 'v'}, {"in-order", 0, 0, 'i'},
+		{"split", 0, 0, 'S'},	{"packed", 0, 0, 'P'}, {"json", 0, 0, 'j'},
+		{"cpus", 1, 0, 'c'},	{"help", 0, 0, 'h'},   {0, 0, 0, 0},
 	};
-	*o = (struct opts){ .seconds = 1.0, .runs = 5, .size = 256, .cpu_driver = 1,
-			    .cpu_device = 0 };
+	*o = (struct opts){
+		.seconds = 1.0, .runs = 5, .size = 256, .cpu_driver = 1, .cpu_device = 0};
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 's': o->seconds = atof(optarg); break;
-		case 'r': o->runs = atoi(optarg); break;
-		case 'q': o->size = (unsigned)atoi(optarg); break;
-		case 't': o->touch = true; break;
-		case 'v': o->verify = true; break;
-		case 'i': o->in_order = true; break;
-		case 'S': o->only_format = "split"; break;
-		case 'P': o->only_format = "packed"; break;
-		case 'j': o->json = true; break;
+		case 's':
+			o->seconds = atof(optarg);
+			break;
+		case 'r':
+			o->runs = atoi(optarg);
+			break;
+		case 'q':
+			o->size = (unsigned)atoi(optarg);
+			break;
+		case 't':
+			o->touch = true;
+			break;
+		case 'v':
+			o->verify = true;
+			break;
+		case 'i':
+			o->in_order = true;
+			break;
+		case 'S':
+			o->only_format = "split";
+			break;
+		case 'P':
+			o->only_format = "packed";
+			break;
+		case 'j':
+			o->json = true;
+			break;
 		case 'c':
 			if (sscanf(optarg, "%d,%d", &o->cpu_driver, &o->cpu_device) != 2)
 				return 2;
 			break;
-		case 'h': usage(stdout); exit(0);
-		default: return 2;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return 2;
 		}
 	}
 	struct vq_layout l;
@@ -300,12 +321,13 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	if (parse(argc, argv, &o)) {
-		fprintf(stderr, "vqnet-ring-bench: bad arguments (queue size must be a power of two)\n");
+		fprintf(stderr,
+			"vqnet-ring-bench: bad arguments (queue size must be a power of two)\n");
 		usage(stderr);
 		return 2;
 	}
-	static const char *const names[] = { "split", "packed" };
-	static const unsigned chains[] = { 1, 2 }, bursts[] = { 1, 32 };
+	static const char *const names[] = {"split", "packed"};
+	static const unsigned chains[] = {1, 2}, bursts[] = {1, 32};
 	int failed = 0;
 	if (!o.json)
 		printf("%-7s %5s %5s %12s   (median of %d x %.1fs, queue %u%s%s)\n", "format",
@@ -320,7 +342,8 @@ int main(int argc, char **argv)
 				double v[99];
 				int ok = 0;
 				for (int k = 0; k < o.runs; k++) {
-					double x = one_run(&o, (enum vq_format)f, chains[ci], bursts[bi]);
+					double x = one_run(&o, (enum vq_format)f, chains[ci],
+							   bursts[bi]);
 					if (x >= 0)
 						v[ok++] = x;
 				}
@@ -331,9 +354,11 @@ int main(int argc, char **argv)
 				qsort(v, (size_t)ok, sizeof(v[0]), cmp_double);
 				double med = v[ok / 2];
 				if (o.json)
-					printf("{\"format\":\"%s\",\"descs_per_chain\":%u,\"burst\":%u,"
+					printf("{\"format\":\"%s\",\"descs_per_chain\":%u,"
+					       "\"burst\":%u,"
 					       "\"mdesc_per_s\":%.2f,\"min\":%.2f,\"max\":%.2f}\n",
-					       names[f], chains[ci], bursts[bi], med, v[0], v[ok - 1]);
+					       names[f], chains[ci], bursts[bi], med, v[0],
+					       v[ok - 1]);
 				else
 					printf("%-7s %5u %5u %12.1f   [%.1f .. %.1f]\n", names[f],
 					       chains[ci], bursts[bi], med, v[0], v[ok - 1]);

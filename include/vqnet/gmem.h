@@ -47,7 +47,7 @@ struct gmem_region_desc {
 	uint64_t size; /* bytes, > 0 */
 	void *hva;     /* host address of gpa in this process */
 	uint64_t uva;  /* the frontend's user address of gpa (vhost-user ring
-	                  addresses are given in it); 0 = same as gpa unused */
+			  addresses are given in it); 0 = same as gpa unused */
 	/*
 	 * Optional ownership of the host mapping. When mmap_base is not NULL,
 	 * the table takes ownership on success: munmap(mmap_base, mmap_len)

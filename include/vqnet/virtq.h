@@ -42,12 +42,12 @@ extern "C" {
 #endif
 
 /* Ring-related feature bits, VIRTIO 1.2 §6. */
-#define VIRTIO_F_INDIRECT_DESC 28
-#define VIRTIO_F_EVENT_IDX 29
-#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_INDIRECT_DESC	 28
+#define VIRTIO_F_EVENT_IDX	 29
+#define VIRTIO_F_VERSION_1	 32
 #define VIRTIO_F_ACCESS_PLATFORM 33
-#define VIRTIO_F_RING_PACKED 34
-#define VIRTIO_F_IN_ORDER 35
+#define VIRTIO_F_RING_PACKED	 34
+#define VIRTIO_F_IN_ORDER	 35
 
 /* The one way vqnet tests feature bits: bit numbers, never masks. */
 static inline bool vq_has_feature(uint64_t features, unsigned bit)
@@ -66,49 +66,50 @@ enum vq_err {
 	VQ_OK = 0,
 	/* --- drop class: the chain is returned to the caller to complete
 	 *     with length 0 (first..last drop code are contiguous) --- */
-	VQ_ERR_DESC_OUT_OF_MEMORY,     /* buffer not wholly inside guest memory */
-	VQ_ERR_DESC_ADDR_OVERFLOW,     /* addr + len wraps 64 bits */
-	VQ_ERR_DESC_ZERO_LEN,          /* a descriptor of length 0 */
-	VQ_ERR_DESC_READ_AFTER_WRITE,  /* device-readable after device-writable, §2.7.4.2 */
-	VQ_ERR_DESC_WRITE_FORBIDDEN,   /* device-writable on a queue the device only reads */
-	VQ_ERR_DESC_READ_FORBIDDEN,    /* device-readable on a queue the device only writes */
-	VQ_ERR_DESC_NEXT_OUT_OF_RANGE, /* split: next >= queue size (or >= table length) */
-	VQ_ERR_CHAIN_LOOP,             /* split: the chain revisits a descriptor */
-	VQ_ERR_CHAIN_TOO_LONG,         /* more descriptors than the queue size / max_chain */
+	VQ_ERR_DESC_OUT_OF_MEMORY,	/* buffer not wholly inside guest memory */
+	VQ_ERR_DESC_ADDR_OVERFLOW,	/* addr + len wraps 64 bits */
+	VQ_ERR_DESC_ZERO_LEN,		/* a descriptor of length 0 */
+	VQ_ERR_DESC_READ_AFTER_WRITE,	/* device-readable after device-writable, §2.7.4.2 */
+	VQ_ERR_DESC_WRITE_FORBIDDEN,	/* device-writable on a queue the device only reads */
+	VQ_ERR_DESC_READ_FORBIDDEN,	/* device-readable on a queue the device only writes */
+	VQ_ERR_DESC_NEXT_OUT_OF_RANGE,	/* split: next >= queue size (or >= table length) */
+	VQ_ERR_CHAIN_LOOP,		/* split: the chain revisits a descriptor */
+	VQ_ERR_CHAIN_TOO_LONG,		/* more descriptors than the queue size / max_chain */
 	VQ_ERR_CHAIN_TOO_MANY_SEGMENTS, /* more iovecs than the element's capacity */
-	VQ_ERR_CHAIN_LEN_OVERFLOW,     /* readable or writable total > UINT32_MAX */
+	VQ_ERR_CHAIN_LEN_OVERFLOW,	/* readable or writable total > UINT32_MAX */
 	VQ_ERR_INDIRECT_NOT_NEGOTIATED, /* INDIRECT without VIRTIO_F_INDIRECT_DESC */
-	VQ_ERR_INDIRECT_EMPTY,         /* indirect table of length 0 */
-	VQ_ERR_INDIRECT_BAD_LEN,       /* table length not a multiple of 16 */
-	VQ_ERR_INDIRECT_TOO_LARGE,     /* more entries than the queue size / max_chain */
-	VQ_ERR_INDIRECT_OUT_OF_MEMORY, /* table not wholly inside guest memory */
-	VQ_ERR_INDIRECT_NESTED,        /* split: INDIRECT inside an indirect table, §2.7.5.3.1
-					  (packed ignores the flag there, §2.8.7) */
-	VQ_ERR_INDIRECT_WITH_NEXT,     /* INDIRECT with NEXT (split), or in a list of several
-					  descriptors (packed, §2.8.19) */
+	VQ_ERR_INDIRECT_EMPTY,		/* indirect table of length 0 */
+	VQ_ERR_INDIRECT_BAD_LEN,	/* table length not a multiple of 16 */
+	VQ_ERR_INDIRECT_TOO_LARGE,	/* more entries than the queue size / max_chain */
+	VQ_ERR_INDIRECT_OUT_OF_MEMORY,	/* table not wholly inside guest memory */
+	VQ_ERR_INDIRECT_NESTED,		/* split: INDIRECT inside an indirect table, §2.7.5.3.1
+					   (packed ignores the flag there, §2.8.7) */
+	VQ_ERR_INDIRECT_WITH_NEXT,	/* INDIRECT with NEXT (split), or in a list of several
+					   descriptors (packed, §2.8.19) */
 	/* --- broken class: the queue stops --- */
-	VQ_ERR_HEAD_OUT_OF_RANGE,      /* split: avail entry >= size; packed: buffer id >= size */
-	VQ_ERR_HEAD_IN_FLIGHT,         /* the same head / buffer id popped twice */
-	VQ_ERR_AVAIL_IDX_JUMP,         /* split: avail->idx more than size ahead */
+	VQ_ERR_HEAD_OUT_OF_RANGE,	/* split: avail entry >= size; packed: buffer id >= size */
+	VQ_ERR_HEAD_IN_FLIGHT,		/* the same head / buffer id popped twice */
+	VQ_ERR_AVAIL_IDX_JUMP,		/* split: avail->idx more than size ahead */
 	VQ_ERR_PACKED_CHAIN_INCOMPLETE, /* packed: a list's later descriptor is not available */
-	VQ_ERR_PACKED_RING_OVERRUN,    /* packed: more descriptors in flight than the ring holds */
-	VQ_ERR_RING_OUT_OF_MEMORY,     /* a ring part not wholly inside one memory region */
-	VQ_ERR_RING_MISALIGNED,        /* a ring part misaligned for its format */
-	VQ_ERR_BROKEN,                 /* the queue was broken earlier */
+	VQ_ERR_PACKED_RING_OVERRUN,	/* packed: more descriptors in flight than the ring holds */
+	VQ_ERR_RING_OUT_OF_MEMORY,	/* a ring part not wholly inside one memory region */
+	VQ_ERR_RING_MISALIGNED,		/* a ring part misaligned for its format */
+	VQ_ERR_BROKEN,			/* the queue was broken earlier */
 	/* --- driver side: what a hostile device can do (the queue breaks) --- */
-	VQ_ERR_USED_ID_OUT_OF_RANGE,   /* used id >= size */
-	VQ_ERR_USED_ID_NOT_IN_FLIGHT,  /* used id never issued or already reaped */
-	VQ_ERR_USED_LEN_TOO_LARGE,     /* used length > the chain's writable bytes */
-	VQ_ERR_USED_IDX_JUMP,          /* split: used->idx ahead by more than the published chains in flight */
+	VQ_ERR_USED_ID_OUT_OF_RANGE,  /* used id >= size */
+	VQ_ERR_USED_ID_NOT_IN_FLIGHT, /* used id never issued or already reaped */
+	VQ_ERR_USED_LEN_TOO_LARGE,    /* used length > the chain's writable bytes */
+	VQ_ERR_USED_IDX_JUMP, /* split: used->idx ahead by more than the published chains in flight
+			       */
 	/* --- API use --- */
-	VQ_ERR_INVALID_ARG,            /* bad configuration or call */
-	VQ_ERR_NO_SPACE,               /* driver: not enough free descriptors */
-	VQ_ERR_NO_MEMORY,              /* allocation at set-up failed */
+	VQ_ERR_INVALID_ARG, /* bad configuration or call */
+	VQ_ERR_NO_SPACE,    /* driver: not enough free descriptors */
+	VQ_ERR_NO_MEMORY,   /* allocation at set-up failed */
 	VQ_ERR__COUNT
 };
 
 #define VQ_ERR_FIRST_DROP VQ_ERR_DESC_OUT_OF_MEMORY
-#define VQ_ERR_LAST_DROP VQ_ERR_INDIRECT_WITH_NEXT
+#define VQ_ERR_LAST_DROP  VQ_ERR_INDIRECT_WITH_NEXT
 
 /* A message for a code, positive or negative; never NULL. */
 const char *vq_strerror(int err);
@@ -144,14 +145,14 @@ enum vq_dir {
 
 struct vq_config {
 	enum vq_format format;
-	uint32_t size;       /* queue size, see vq_layout() */
+	uint32_t size;	     /* queue size, see vq_layout() */
 	uint64_t features;   /* negotiated; INDIRECT_DESC, EVENT_IDX and IN_ORDER are used */
 	uint64_t desc_gpa;   /* split: descriptor table;  packed: descriptor ring */
 	uint64_t driver_gpa; /* split: avail ring;        packed: driver event suppression */
 	uint64_t device_gpa; /* split: used ring;         packed: device event suppression */
 	enum vq_dir dir;
-	uint32_t max_chain;  /* most descriptors per chain, indirect table entries included;
-				0 = size (small queues with big indirect tables set it) */
+	uint32_t max_chain; /* most descriptors per chain, indirect table entries included;
+			       0 = size (small queues with big indirect tables set it) */
 };
 
 /* Ring position, to stop a device and start it again where it stopped
@@ -161,7 +162,7 @@ struct vq_state {
 	uint16_t avail_idx; /* next avail entry / descriptor the device reads */
 	uint16_t used_idx;  /* next used entry / descriptor the device writes */
 	bool avail_wrap;    /* packed: driver ring wrap counter expected next */
-	bool used_wrap;     /* packed: device ring wrap counter */
+	bool used_wrap;	    /* packed: device ring wrap counter */
 };
 
 /* The initial state of a fresh ring (§2.8.1: wrap counters start at 1). */
@@ -172,15 +173,15 @@ void vq_state_init(enum vq_format format, struct vq_state *s);
  * ("in") ones. The iovecs point into guest memory of the table the queue
  * held at pop time: valid until the caller drops that table. */
 struct vq_elem {
-	struct iovec *iov;  /* caller-provided array */
-	uint16_t iov_cap;   /* caller-provided capacity */
-	uint16_t id;        /* what vq_push() takes: split head index, packed buffer id */
-	uint16_t ndesc;     /* packed: ring descriptors the chain occupies; split: 1 */
-	uint16_t nout;      /* iov[0 .. nout): device-readable */
-	uint16_t nin;       /* iov[nout .. nout + nin): device-writable */
-	uint16_t err;       /* VQ_OK, or the drop reason (enum vq_err) */
-	uint32_t out_len;   /* total readable bytes */
-	uint32_t in_len;    /* total writable bytes */
+	struct iovec *iov; /* caller-provided array */
+	uint16_t iov_cap;  /* caller-provided capacity */
+	uint16_t id;	   /* what vq_push() takes: split head index, packed buffer id */
+	uint16_t ndesc;	   /* packed: ring descriptors the chain occupies; split: 1 */
+	uint16_t nout;	   /* iov[0 .. nout): device-readable */
+	uint16_t nin;	   /* iov[nout .. nout + nin): device-writable */
+	uint16_t err;	   /* VQ_OK, or the drop reason (enum vq_err) */
+	uint32_t out_len;  /* total readable bytes */
+	uint32_t in_len;   /* total writable bytes */
 };
 
 /* A completion for vq_push_burst(). */
@@ -191,10 +192,10 @@ struct vq_used {
 
 /* Per-queue counters, written only by the thread that owns the queue. */
 struct vq_stats {
-	uint64_t popped;       /* chains handed to the caller (good and dropped) */
-	uint64_t dropped;      /* chains handed back with a drop error */
-	uint64_t pushed;       /* used entries completed */
-	uint64_t notify_sent;  /* vq_should_notify() said yes */
+	uint64_t popped;	    /* chains handed to the caller (good and dropped) */
+	uint64_t dropped;	    /* chains handed back with a drop error */
+	uint64_t pushed;	    /* used entries completed */
+	uint64_t notify_sent;	    /* vq_should_notify() said yes */
 	uint64_t notify_suppressed; /* vq_should_notify() said no */
 	uint64_t drop_reason[VQ_ERR_LAST_DROP + 1]; /* dropped, by code */
 };
@@ -297,7 +298,7 @@ uint32_t vq_get_size(const struct vq *q);
 struct vq_drv_config {
 	enum vq_format format;
 	uint32_t size;
-	uint64_t features;   /* negotiated: INDIRECT_DESC, EVENT_IDX, IN_ORDER */
+	uint64_t features; /* negotiated: INDIRECT_DESC, EVENT_IDX, IN_ORDER */
 	/* Ring memory (laid out per vq_layout()), owned by the caller, shared
 	 * with the device; vq_drv_new() initialises it. */
 	void *desc, *driver_area, *device_area;
@@ -313,7 +314,7 @@ struct vq_drv;
 
 /* A reaped completion. */
 struct vq_drv_used {
-	void *token;  /* what vq_drv_chain_end() was given */
+	void *token; /* what vq_drv_chain_end() was given */
 	uint16_t id;
 	uint32_t len; /* bytes the device wrote, checked <= the writable bytes */
 };
@@ -348,8 +349,8 @@ struct vq_drv_buf {
  * fast path for callers that have the buffer list at hand. Return: the id
  * (>= 0), or -VQ_ERR_NO_SPACE (nothing is left behind) / -VQ_ERR_INVALID_ARG.
  */
-int vq_drv_add_chain(struct vq_drv *d, const struct vq_drv_buf *bufs, unsigned nout,
-		     unsigned nin, bool indirect, void *token);
+int vq_drv_add_chain(struct vq_drv *d, const struct vq_drv_buf *bufs, unsigned nout, unsigned nin,
+		     bool indirect, void *token);
 
 /* Make every ended chain available with one release store (split: avail->idx;
  * packed: the first new head's flags, written last). */
@@ -375,7 +376,7 @@ void vq_drv_disable_used_notify(struct vq_drv *d);
 bool vq_drv_enable_used_notify(struct vq_drv *d);
 
 unsigned vq_drv_free_descs(const struct vq_drv *d); /* descriptors free in the ring */
-unsigned vq_drv_in_flight(const struct vq_drv *d);  /* chains ended (published or not), not reaped */
+unsigned vq_drv_in_flight(const struct vq_drv *d); /* chains ended (published or not), not reaped */
 bool vq_drv_is_broken(const struct vq_drv *d);
 enum vq_err vq_drv_broken_reason(const struct vq_drv *d);
 

@@ -12,14 +12,14 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
-#define VQNET_EXPORT __attribute__((visibility("default")))
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+#define VQNET_EXPORT	__attribute__((visibility("default")))
 #define VQNET_CACHELINE 64
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 /* Relaxed: single-copy atomic, no ordering. */
-#define ring_load(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ring_load(p)	 __atomic_load_n((p), __ATOMIC_RELAXED)
 #define ring_store(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 /* Acquire: later reads cannot move before this load (e.g. avail->idx
  * before avail->ring[], §2.7.13.3 on the driver's side of the pair). */
@@ -31,10 +31,10 @@
  * has cached costs a cross-core invalidation even when it changes nothing
  * (PERFORMANCE.md: writing unchanged values cost DPDK up to 20 %). Only for
  * fields no one else writes (the load sees our own last store). */
-#define ring_store_changed(p, v)                     \
-	do {                                         \
-		if (ring_load(p) != (v))             \
-			ring_store((p), (v));        \
+#define ring_store_changed(p, v)                                                                   \
+	do {                                                                                       \
+		if (ring_load(p) != (v))                                                           \
+			ring_store((p), (v));                                                      \
 	} while (0)
 /* Full fence: a store must be visible before a later load of another
  * location (publish index, then read the peer's event index; §2.7.10,

@@ -82,8 +82,8 @@ static int table_finish(struct gmem_table *t)
 {
 	qsort(t->r, t->n, sizeof(t->r[0]), cmp_region);
 	for (unsigned i = 0; i < t->n; i++) {
-		if (i > 0 && ranges_overlap(t->r[i - 1].gpa, t->r[i - 1].size, t->r[i].gpa,
-					    t->r[i].size))
+		if (i > 0 &&
+		    ranges_overlap(t->r[i - 1].gpa, t->r[i - 1].size, t->r[i].gpa, t->r[i].size))
 			return -EEXIST;
 		if (!t->r[i].uva)
 			continue;

@@ -40,22 +40,22 @@ typedef uint32_t le32;
 typedef uint64_t le64;
 
 /* §2.7.5 descriptor flags; the packed ring (§2.8) uses the same low bits. */
-#define VIRTQ_DESC_F_NEXT 1u
-#define VIRTQ_DESC_F_WRITE 2u
+#define VIRTQ_DESC_F_NEXT     1u
+#define VIRTQ_DESC_F_WRITE    2u
 #define VIRTQ_DESC_F_INDIRECT 4u
 /* §2.8.1 packed-ring availability bits. */
 #define VIRTQ_DESC_F_AVAIL (1u << 7)
-#define VIRTQ_DESC_F_USED (1u << 15)
+#define VIRTQ_DESC_F_USED  (1u << 15)
 
 /* §2.7.7 / §2.7.10 split-ring notification suppression flags. */
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1u
-#define VIRTQ_USED_F_NO_NOTIFY 1u
+#define VIRTQ_USED_F_NO_NOTIFY	   1u
 
 /* §2.8.10 packed-ring event suppression flags. */
-#define RING_EVENT_FLAGS_ENABLE 0x0u
+#define RING_EVENT_FLAGS_ENABLE	 0x0u
 #define RING_EVENT_FLAGS_DISABLE 0x1u
-#define RING_EVENT_FLAGS_DESC 0x2u
-#define RING_EVENT_WRAP_SHIFT 15
+#define RING_EVENT_FLAGS_DESC	 0x2u
+#define RING_EVENT_WRAP_SHIFT	 15
 
 /* §2.7.5 split descriptor, 16 bytes, table aligned to 16. */
 struct virtq_desc {
@@ -106,10 +106,10 @@ struct pvirtq_event_suppress {
 static_assert(sizeof(struct pvirtq_event_suppress) == 4, "event suppression size");
 
 /* §2.7 table: alignment of each part. */
-#define VIRTQ_DESC_ALIGN 16u
-#define VIRTQ_AVAIL_ALIGN 2u
-#define VIRTQ_USED_ALIGN 4u
-#define PVIRTQ_DESC_ALIGN 16u
+#define VIRTQ_DESC_ALIGN   16u
+#define VIRTQ_AVAIL_ALIGN  2u
+#define VIRTQ_USED_ALIGN   4u
+#define PVIRTQ_DESC_ALIGN  16u
 #define PVIRTQ_EVENT_ALIGN 4u
 
 /* §2.6: Queue Size is at most 32768 for both formats. */

@@ -9,7 +9,6 @@
 
 #include "vq_internal.h"
 
-
 enum vq_err vq_read_indirect_entry(struct vq *q, const void *table_host, uint64_t table_gpa,
 				   uint32_t i, void *out)
 {
@@ -25,7 +24,8 @@ enum vq_err vq_read_indirect_entry(struct vq *q, const void *table_host, uint64_
 		memcpy(out, (const uint8_t *)table_host + 16ull * i, sizeof(tmp));
 		return VQ_OK;
 	}
-	const struct virtq_desc *src = table_host ? (const struct virtq_desc *)table_host + i : NULL;
+	const struct virtq_desc *src =
+		table_host ? (const struct virtq_desc *)table_host + i : NULL;
 	if (!src) {
 		if (gmem_read(q->mem, table_gpa + 16ull * i, &tmp, sizeof(tmp), &q->mem_hint))
 			return VQ_ERR_INDIRECT_OUT_OF_MEMORY;

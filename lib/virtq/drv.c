@@ -45,7 +45,8 @@ VQNET_EXPORT int vq_drv_new(const struct vq_drv_config *cfg, struct vq_drv **out
 	int rc = -VQ_ERR_NO_MEMORY;
 	if (!d->ids || !d->next_free || !d->order)
 		goto err_free;
-	rc = cfg->format == VQ_FORMAT_SPLIT ? vq_drv_split_init(d, cfg) : vq_drv_packed_init(d, cfg);
+	rc = cfg->format == VQ_FORMAT_SPLIT ? vq_drv_split_init(d, cfg)
+					    : vq_drv_packed_init(d, cfg);
 	if (rc)
 		goto err_free;
 	*out = d;
@@ -91,8 +92,9 @@ VQNET_EXPORT int vq_drv_chain_add(struct vq_drv *d, uint64_t gpa, uint32_t len,
 		return -VQ_ERR_INVALID_ARG;
 	if (device_writable && d->cur.in_len + len > UINT32_MAX)
 		return -VQ_ERR_INVALID_ARG;
-	int rc = d->format == VQ_FORMAT_SPLIT ? vq_drv_split_chain_add(d, gpa, len, device_writable)
-					      : vq_drv_packed_chain_add(d, gpa, len, device_writable);
+	int rc = d->format == VQ_FORMAT_SPLIT
+			 ? vq_drv_split_chain_add(d, gpa, len, device_writable)
+			 : vq_drv_packed_chain_add(d, gpa, len, device_writable);
 	if (rc)
 		return rc;
 	d->cur.ndesc++;
@@ -127,8 +129,8 @@ VQNET_EXPORT int vq_drv_chain_end(struct vq_drv *d, void *token)
 	return id;
 }
 
-VQNET_EXPORT int vq_drv_add_chain(struct vq_drv *d, const struct vq_drv_buf *bufs,
-				  unsigned nout, unsigned nin, bool indirect, void *token)
+VQNET_EXPORT int vq_drv_add_chain(struct vq_drv *d, const struct vq_drv_buf *bufs, unsigned nout,
+				  unsigned nin, bool indirect, void *token)
 {
 	unsigned n = nout + nin;
 	if (n == 0 || n > d->size + (d->indirect_max ? d->indirect_max : 0))

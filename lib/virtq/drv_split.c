@@ -180,7 +180,8 @@ static int reap_each(struct vq_drv *d, uint16_t used_idx, struct vq_drv_used *ou
 {
 	unsigned got = 0;
 	while (got < n && d->split.last_used != used_idx) {
-		const struct virtq_used_elem *u = &d->split.used->ring[d->split.last_used & d->split.mask];
+		const struct virtq_used_elem *u =
+			&d->split.used->ring[d->split.last_used & d->split.mask];
 		uint32_t id = ring_load(&u->id), len = ring_load(&u->len);
 		enum vq_err err = vq_drv_check_used(d, id, len);
 		if (err) {
@@ -196,12 +197,12 @@ static int reap_each(struct vq_drv *d, uint16_t used_idx, struct vq_drv_used *ou
 }
 
 /* With IN_ORDER each used entry closes a batch (§2.7.9). */
-static int reap_in_order(struct vq_drv *d, uint16_t used_idx, struct vq_drv_used *out,
-			 unsigned n)
+static int reap_in_order(struct vq_drv *d, uint16_t used_idx, struct vq_drv_used *out, unsigned n)
 {
 	unsigned got = vq_drv_drain_in_order_batch(d, out, n);
 	while (got < n && d->split.last_used != used_idx) {
-		const struct virtq_used_elem *u = &d->split.used->ring[d->split.last_used & d->split.mask];
+		const struct virtq_used_elem *u =
+			&d->split.used->ring[d->split.last_used & d->split.mask];
 		uint32_t id = ring_load(&u->id), len = ring_load(&u->len);
 		enum vq_err err = vq_drv_check_used(d, id, len);
 		uint32_t chains = 0, descs = 0;

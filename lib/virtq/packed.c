@@ -374,7 +374,8 @@ bool vq_packed_should_notify(struct vq *q)
 	if (flags != RING_EVENT_FLAGS_DESC || !q->event_idx || count >= q->size)
 		return true;
 	uint16_t off_wrap = ring_load(&q->packed.driver->off_wrap);
-	return vring_packed_need_event(off_wrap, q->packed.used_pos, q->packed.used_wrap, count, q->size);
+	return vring_packed_need_event(off_wrap, q->packed.used_pos, q->packed.used_wrap, count,
+				       q->size);
 }
 
 /* Available buffer notifications off (§2.8.10). The area is ours alone,

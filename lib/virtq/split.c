@@ -225,8 +225,8 @@ void vq_split_push(struct vq *q, const struct vq_used *used, unsigned n)
 	q->split.pushed_since_signal += n;
 }
 
-void vq_split_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len,
-			       unsigned count, uint32_t total_ndesc)
+void vq_split_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len, unsigned count,
+			       uint32_t total_ndesc)
 {
 	(void)total_ndesc;
 	/* §2.7.9: one element for the batch, with the last chain's id; the
@@ -286,5 +286,5 @@ bool vq_split_avail_pending(struct vq *q)
 
 void vq_split_get_state(const struct vq *q, struct vq_state *s)
 {
-	*s = (struct vq_state){ .avail_idx = q->split.last_avail, .used_idx = q->split.used_idx };
+	*s = (struct vq_state){.avail_idx = q->split.last_avail, .used_idx = q->split.used_idx};
 }

@@ -38,7 +38,8 @@ static const char *const err_names[VQ_ERR__COUNT] = {
 	[VQ_ERR_HEAD_IN_FLIGHT] = "chain head / buffer id already in flight",
 	[VQ_ERR_AVAIL_IDX_JUMP] = "avail index moved more than the queue size",
 	[VQ_ERR_PACKED_CHAIN_INCOMPLETE] = "packed descriptor list not wholly available",
-	[VQ_ERR_PACKED_RING_OVERRUN] = "packed ring: more descriptors in flight than the ring holds",
+	[VQ_ERR_PACKED_RING_OVERRUN] =
+		"packed ring: more descriptors in flight than the ring holds",
 	[VQ_ERR_RING_OUT_OF_MEMORY] = "ring not wholly inside one guest memory region",
 	[VQ_ERR_RING_MISALIGNED] = "ring address misaligned",
 	[VQ_ERR_BROKEN] = "queue is broken",
@@ -109,8 +110,8 @@ VQNET_EXPORT int vq_layout(enum vq_format format, uint32_t size, struct vq_layou
 VQNET_EXPORT void vq_state_init(enum vq_format format, struct vq_state *s)
 {
 	/* §2.8.1: both ring wrap counters start at 1. */
-	*s = (struct vq_state){ .avail_wrap = format == VQ_FORMAT_PACKED,
-				.used_wrap = format == VQ_FORMAT_PACKED };
+	*s = (struct vq_state){.avail_wrap = format == VQ_FORMAT_PACKED,
+			       .used_wrap = format == VQ_FORMAT_PACKED};
 }
 
 /* Every ring part aligned and wholly inside one region (HOSTILE A26). The
@@ -151,7 +152,8 @@ static int engine_start(struct vq *q, const struct vq_state *s)
 static bool state_ok(const struct vq_config *cfg, const struct vq_state *s)
 {
 	/* Packed positions index the ring; split indices are free-running. */
-	return cfg->format == VQ_FORMAT_SPLIT || (s->avail_idx < cfg->size && s->used_idx < cfg->size);
+	return cfg->format == VQ_FORMAT_SPLIT ||
+	       (s->avail_idx < cfg->size && s->used_idx < cfg->size);
 }
 
 VQNET_EXPORT int vq_new(const struct vq_config *cfg, struct gmem_table *mem,
@@ -209,7 +211,7 @@ VQNET_EXPORT int vq_set_mem(struct vq *q, struct gmem_table *mem)
 	q->mem_hint = 0;
 	int rc = engine_start(q, &s);
 	if (rc)
-		vq_break(q, (enum vq_err)-rc);
+		vq_break(q, (enum vq_err) - rc);
 	return rc;
 }
 
@@ -305,7 +307,7 @@ VQNET_EXPORT int vq_push_burst(struct vq *q, const struct vq_used *used, unsigne
 
 VQNET_EXPORT int vq_push(struct vq *q, uint16_t id, uint32_t len)
 {
-	struct vq_used u = { .id = id, .len = len };
+	struct vq_used u = {.id = id, .len = len};
 	return vq_push_burst(q, &u, 1);
 }
 

@@ -60,25 +60,26 @@ struct vq {
 			const struct virtq_desc *desc;
 			const struct virtq_avail *avail;
 			struct virtq_used *used;
-			const le16 *used_event;  /* in the avail ring, after ring[size] */
-			le16 *avail_event;       /* in the used ring, after ring[size] */
-			uint16_t mask;           /* size - 1 */
-			uint16_t last_avail;     /* next avail entry to read */
+			const le16 *used_event;	 /* in the avail ring, after ring[size] */
+			le16 *avail_event;	 /* in the used ring, after ring[size] */
+			uint16_t mask;		 /* size - 1 */
+			uint16_t last_avail;	 /* next avail entry to read */
 			uint16_t avail_idx_seen; /* avail->idx as last read */
-			uint16_t used_idx;       /* next used entry to write */
+			uint16_t used_idx;	 /* next used entry to write */
 			uint16_t signalled_used; /* used_idx at the last notify decision */
 			uint32_t pushed_since_signal;
 		} split;
 		struct {
 			struct pvirtq_desc *desc;
 			const struct pvirtq_event_suppress *driver; /* driver area: read */
-			struct pvirtq_event_suppress *device;       /* device area: written */
-			uint16_t avail_pos; /* next descriptor to read */
-			bool avail_wrap;    /* driver wrap counter expected at avail_pos */
-			uint16_t used_pos;  /* next position to write a used descriptor */
-			bool used_wrap;     /* device ring wrap counter */
-			uint32_t desc_in_flight; /* ring descriptors popped, not pushed */
-			uint32_t used_since_signal; /* descriptors used since the last notify decision */
+			struct pvirtq_event_suppress *device;	    /* device area: written */
+			uint16_t avail_pos;			    /* next descriptor to read */
+			bool avail_wrap;	    /* driver wrap counter expected at avail_pos */
+			uint16_t used_pos;	    /* next position to write a used descriptor */
+			bool used_wrap;		    /* device ring wrap counter */
+			uint32_t desc_in_flight;    /* ring descriptors popped, not pushed */
+			uint32_t used_since_signal; /* descriptors used since the last notify
+						       decision */
 		} packed;
 	};
 };
@@ -141,8 +142,8 @@ static inline void vq_elem_reset(struct vq_elem *e)
 	e->in_len = 0;
 }
 
-static inline enum vq_err vq_elem_add_buf(struct vq *q, struct vq_elem *e, uint64_t addr, uint32_t len,
-			    bool writable)
+static inline enum vq_err vq_elem_add_buf(struct vq *q, struct vq_elem *e, uint64_t addr,
+					  uint32_t len, bool writable)
 {
 	if (len == 0)
 		return VQ_ERR_DESC_ZERO_LEN;
@@ -195,8 +196,8 @@ enum vq_err vq_read_indirect_entry(struct vq *q, const void *table_host, uint64_
 int vq_split_start(struct vq *q, const struct vq_state *s);
 int vq_split_pop(struct vq *q, struct vq_elem *e);
 void vq_split_push(struct vq *q, const struct vq_used *used, unsigned n);
-void vq_split_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len,
-			       unsigned count, uint32_t total_ndesc);
+void vq_split_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len, unsigned count,
+			       uint32_t total_ndesc);
 bool vq_split_should_notify(struct vq *q);
 void vq_split_disable_kicks(struct vq *q);
 bool vq_split_enable_kicks(struct vq *q);
@@ -206,8 +207,8 @@ void vq_split_get_state(const struct vq *q, struct vq_state *s);
 int vq_packed_start(struct vq *q, const struct vq_state *s);
 int vq_packed_pop(struct vq *q, struct vq_elem *e);
 void vq_packed_push(struct vq *q, const struct vq_used *used, unsigned n);
-void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len,
-				unsigned count, uint32_t total_ndesc);
+void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len, unsigned count,
+				uint32_t total_ndesc);
 bool vq_packed_should_notify(struct vq *q);
 void vq_packed_disable_kicks(struct vq *q);
 bool vq_packed_enable_kicks(struct vq *q);
@@ -220,11 +221,11 @@ void vq_packed_get_state(const struct vq *q, struct vq_state *s);
  * its shadow copies). */
 struct vq_drv_id {
 	void *token;
-	uint32_t in_len;   /* writable bytes of the chain */
-	uint16_t ndesc;    /* ring descriptors the chain occupies */
-	uint16_t tail;     /* split: last descriptor of the chain (to free it) */
+	uint32_t in_len; /* writable bytes of the chain */
+	uint16_t ndesc;	 /* ring descriptors the chain occupies */
+	uint16_t tail;	 /* split: last descriptor of the chain (to free it) */
 	bool in_flight;
-	uint32_t seq;      /* end order; visible to the device once < pub_seq */
+	uint32_t seq; /* end order; visible to the device once < pub_seq */
 };
 
 struct vq_drv {
@@ -233,18 +234,18 @@ struct vq_drv {
 	bool event_idx;
 	bool indirect_ok;
 	bool in_order;
-	uint8_t *indirect;  /* size * indirect_max descriptors, or NULL */
+	uint8_t *indirect; /* size * indirect_max descriptors, or NULL */
 	uint64_t indirect_gpa;
 	uint32_t indirect_max;
 
 	struct vq_drv_id *ids; /* [size] */
 	uint16_t *next_free;   /* split: shadow of desc.next, free list; packed: free id list */
 	uint16_t free_head;
-	uint32_t num_free;     /* split: free descriptors; packed: free ids */
-	uint32_t desc_free;    /* free ring descriptors (both formats) */
-	uint32_t in_flight;    /* chains ended and not reaped */
-	uint32_t end_seq;      /* chains ended so far (free-running) */
-	uint32_t pub_seq;      /* end_seq at the last publish: chains below it are visible */
+	uint32_t num_free;  /* split: free descriptors; packed: free ids */
+	uint32_t desc_free; /* free ring descriptors (both formats) */
+	uint32_t in_flight; /* chains ended and not reaped */
+	uint32_t end_seq;   /* chains ended so far (free-running) */
+	uint32_t pub_seq;   /* end_seq at the last publish: chains below it are visible */
 
 	/* IN_ORDER: ids in the order they were ended; in_flight entries from
 	 * position order_tail on (positions wrap at size). A used entry closes a batch
@@ -260,9 +261,9 @@ struct vq_drv {
 		bool open;
 		bool indirect;
 		bool has_writable;
-		uint16_t id;      /* split: head descriptor; packed: buffer id */
-		uint16_t ndesc;   /* descriptors added so far */
-		uint16_t last;    /* split: last descriptor index; packed: its ring position */
+		uint16_t id;	/* split: head descriptor; packed: buffer id */
+		uint16_t ndesc; /* descriptors added so far */
+		uint16_t last;	/* split: last descriptor index; packed: its ring position */
 		uint16_t last_flags;
 		uint16_t head_flags;
 		uint16_t start_pos; /* packed: ring position of the head */
@@ -281,24 +282,25 @@ struct vq_drv {
 			const le16 *avail_event;
 			uint16_t *avail_shadow; /* [size]: last value written per avail slot */
 			uint16_t mask;
-			uint16_t avail_idx;      /* next avail slot (not yet published) */
-			uint16_t published_idx;  /* avail->idx as last published */
-			uint16_t kicked_idx;     /* published_idx at the last kick decision */
+			uint16_t avail_idx;	/* next avail slot (not yet published) */
+			uint16_t published_idx; /* avail->idx as last published */
+			uint16_t kicked_idx;	/* published_idx at the last kick decision */
 			uint32_t added_since_kick;
-			uint16_t last_used;      /* next used entry to read */
+			uint16_t last_used; /* next used entry to read */
 			uint16_t avail_flags_shadow;
-			uint16_t next_desc;      /* IN_ORDER: next descriptor to hand out */
+			uint16_t next_desc; /* IN_ORDER: next descriptor to hand out */
 		} split;
 		struct {
 			struct pvirtq_desc *desc;
-			struct pvirtq_event_suppress *driver;       /* written by us */
+			struct pvirtq_event_suppress *driver;	    /* written by us */
 			const struct pvirtq_event_suppress *device; /* read */
-			uint16_t next_pos;   /* next ring position to fill */
-			bool wrap;           /* driver ring wrap counter */
-			bool have_pending;   /* a published-to-be head whose flags wait */
+			uint16_t next_pos;			    /* next ring position to fill */
+			bool wrap;				    /* driver ring wrap counter */
+			bool have_pending; /* a published-to-be head whose flags wait */
 			uint16_t pending_pos;
 			uint16_t pending_flags;
-			uint32_t added_since_kick; /* descriptors made available since the last kick decision */
+			uint32_t added_since_kick; /* descriptors made available since the last kick
+						      decision */
 			uint16_t last_used_pos;
 			bool used_wrap;
 		} packed;
@@ -362,7 +364,8 @@ static inline enum vq_err vq_drv_check_used(const struct vq_drv *d, uint32_t id,
 	return VQ_OK;
 }
 
-static inline void vq_drv_complete_one(struct vq_drv *d, uint16_t id, uint32_t len, struct vq_drv_used *out)
+static inline void vq_drv_complete_one(struct vq_drv *d, uint16_t id, uint32_t len,
+				       struct vq_drv_used *out)
 {
 	struct vq_drv_id *rec = &d->ids[id];
 	out->token = rec->token;

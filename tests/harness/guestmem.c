@@ -25,15 +25,15 @@ static int map_fragmented(struct tgm *g, size_t region, struct gmem_region_desc 
 	size_t pg = page_size();
 	size_t nbuf = g->buf_bytes / region;
 	g->dev_reserve_len = g->ring_bytes + pg + nbuf * (region + pg);
-	g->dev_reserve = mmap(NULL, g->dev_reserve_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-			      -1, 0);
+	g->dev_reserve =
+		mmap(NULL, g->dev_reserve_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (g->dev_reserve == MAP_FAILED)
 		return -errno;
 	uint8_t *at = g->dev_reserve;
 	void *p = mmap(at, g->ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, g->fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
-	d[0] = (struct gmem_region_desc){ .gpa = TGM_GPA_BASE, .size = g->ring_bytes, .hva = p };
+	d[0] = (struct gmem_region_desc){.gpa = TGM_GPA_BASE, .size = g->ring_bytes, .hva = p};
 	at += g->ring_bytes + pg;
 	/* Map the buffer regions in reverse order so host addresses run the
 	 * other way from guest addresses. */
@@ -45,8 +45,8 @@ static int map_fragmented(struct tgm *g, size_t region, struct gmem_region_desc 
 			 (off_t)off);
 		if (p == MAP_FAILED)
 			return -errno;
-		d[1 + i] = (struct gmem_region_desc){ .gpa = TGM_GPA_BASE + off, .size = region,
-						      .hva = p };
+		d[1 + i] = (struct gmem_region_desc){
+			.gpa = TGM_GPA_BASE + off, .size = region, .hva = p};
 	}
 	g->nregions = (unsigned)(1 + nbuf);
 	return 0;
@@ -59,14 +59,14 @@ static int map_contiguous(struct tgm *g, size_t region, struct gmem_region_desc 
 		g->dev_view = NULL;
 		return -errno;
 	}
-	d[0] = (struct gmem_region_desc){ .gpa = TGM_GPA_BASE, .size = g->ring_bytes,
-					  .hva = g->dev_view };
+	d[0] = (struct gmem_region_desc){
+		.gpa = TGM_GPA_BASE, .size = g->ring_bytes, .hva = g->dev_view};
 	size_t n = region ? g->buf_bytes / region : 1;
 	size_t sz = region ? region : g->buf_bytes;
 	for (size_t i = 0; i < n; i++) {
 		size_t off = g->ring_bytes + i * sz;
-		d[1 + i] = (struct gmem_region_desc){ .gpa = TGM_GPA_BASE + off, .size = sz,
-						      .hva = g->dev_view + off };
+		d[1 + i] = (struct gmem_region_desc){
+			.gpa = TGM_GPA_BASE + off, .size = sz, .hva = g->dev_view + off};
 	}
 	g->nregions = (unsigned)(1 + n);
 	return 0;

@@ -29,12 +29,12 @@
 struct tgm {
 	int fd;
 	size_t ring_bytes, buf_bytes, total;
-	uint8_t *drv_view;  /* driver's mapping of the whole memory */
-	uint8_t *dev_view;  /* device's mapping (contiguous case) */
+	uint8_t *drv_view;    /* driver's mapping of the whole memory */
+	uint8_t *dev_view;    /* device's mapping (contiguous case) */
 	uint8_t *dev_reserve; /* device's reserved area (fragmented case) */
 	size_t dev_reserve_len;
 	struct gmem_table *mem; /* the device's table; one reference owned here */
-	size_t ring_next;  /* bump allocator in the ring area (offset) */
+	size_t ring_next;	/* bump allocator in the ring area (offset) */
 	unsigned nregions;
 };
 

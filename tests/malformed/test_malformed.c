@@ -43,24 +43,24 @@
 
 /* ------------------------------------------------------------------ basics */
 
-#define RING_BYTES (256u * 1024u)
+#define RING_BYTES	  (256u * 1024u)
 #define BUF_BYTES_DEFAULT (64u * 1024u)
-#define IOV_MAX_TEST 2048u
-#define IOV_CAP_DEFAULT 256u
-#define QSIZE_DEFAULT 16u
-#define BIG_GPA 0x4000000000ull /* a 4 GiB PROT_NONE region (A15) */
-#define BIG_BYTES (4ull << 30)
-#define OUTSIDE 0xdead00000000ull /* no region there */
+#define IOV_MAX_TEST	  2048u
+#define IOV_CAP_DEFAULT	  256u
+#define QSIZE_DEFAULT	  16u
+#define BIG_GPA		  0x4000000000ull /* a 4 GiB PROT_NONE region (A15) */
+#define BIG_BYTES	  (4ull << 30)
+#define OUTSIDE		  0xdead00000000ull /* no region there */
 
 #define F_BASE (1ull << VIRTIO_F_VERSION_1)
-#define F_IND (F_BASE | (1ull << VIRTIO_F_INDIRECT_DESC))
-#define F_EVT (F_BASE | (1ull << VIRTIO_F_EVENT_IDX))
+#define F_IND  (F_BASE | (1ull << VIRTIO_F_INDIRECT_DESC))
+#define F_EVT  (F_BASE | (1ull << VIRTIO_F_EVENT_IDX))
 
 #define NEXT VIRTQ_DESC_F_NEXT
-#define WR VIRTQ_DESC_F_WRITE
-#define IND VIRTQ_DESC_F_INDIRECT
-#define PAV VIRTQ_DESC_F_AVAIL
-#define PUS VIRTQ_DESC_F_USED
+#define WR   VIRTQ_DESC_F_WRITE
+#define IND  VIRTQ_DESC_F_INDIRECT
+#define PAV  VIRTQ_DESC_F_AVAIL
+#define PUS  VIRTQ_DESC_F_USED
 
 #define DB VQ_DIR_BOTH
 #define DR VQ_DIR_DEVICE_READS
@@ -76,12 +76,12 @@
 
 /* Default ids: split head index, packed buffer id (not 0, so e.id checks
  * mean something; the follow-up chain uses 0). */
-#define GID_SPLIT 5u
+#define GID_SPLIT  5u
 #define GID_PACKED 7u
 
 enum outcome { O_OK, O_DROP, O_BROKEN, O_NONE };
 enum { NOTIFY_ANY = 0, NOTIFY_NO, NOTIFY_YES };
-static const char *const outcome_names[] = { "OK", "DROP", "BROKEN", "NONE" };
+static const char *const outcome_names[] = {"OK", "DROP", "BROKEN", "NONE"};
 
 static const char *const err_ids[VQ_ERR__COUNT] = {
 	[VQ_OK] = "VQ_OK",
@@ -168,15 +168,15 @@ struct row {
 	enum vq_dir dir;
 	int expect; /* vq_pop's return: 1, 0 or -VQ_ERR_* */
 	enum outcome outcome;
-	uint32_t qsize;      /* 0: QSIZE_DEFAULT */
-	uint32_t max_chain;  /* 0: queue size */
-	uint16_t iov_cap;    /* 0: IOV_CAP_DEFAULT */
-	size_t buf_region;   /* 0: one buffer region; 4096: guard pages; 64: tiny */
-	size_t buf_bytes;    /* 0: BUF_BYTES_DEFAULT */
-	unsigned mem;        /* MEM_BIG */
-	uint32_t arg;        /* writer parameter */
-	struct dspec d;      /* writer parameter */
-	int notify;          /* post_notify: NOTIFY_ANY, NOTIFY_NO or NOTIFY_YES */
+	uint32_t qsize;		     /* 0: QSIZE_DEFAULT */
+	uint32_t max_chain;	     /* 0: queue size */
+	uint16_t iov_cap;	     /* 0: IOV_CAP_DEFAULT */
+	size_t buf_region;	     /* 0: one buffer region; 4096: guard pages; 64: tiny */
+	size_t buf_bytes;	     /* 0: BUF_BYTES_DEFAULT */
+	unsigned mem;		     /* MEM_BIG */
+	uint32_t arg;		     /* writer parameter */
+	struct dspec d;		     /* writer parameter */
+	int notify;		     /* post_notify: NOTIFY_ANY, NOTIFY_NO or NOTIFY_YES */
 	void (*post)(struct ctx *c); /* after the push (OK/DROP) or the checks (NONE) */
 };
 
@@ -315,7 +315,8 @@ static void put_chain(struct ctx *c, uint16_t id, unsigned n, const struct bd *b
 	}
 	uint16_t head_pos = c->pos, head_flags = 0;
 	for (unsigned k = 0; k < n; k++) {
-		uint16_t f = (uint16_t)(b[k].flags | (k + 1 < n ? NEXT : 0) | pk_avail_bits(c->wrap));
+		uint16_t f =
+			(uint16_t)(b[k].flags | (k + 1 < n ? NEXT : 0) | pk_avail_bits(c->wrap));
 		pdesc_body(c, c->pos, b[k].addr, b[k].len, id);
 		if (k == 0)
 			head_flags = f;
@@ -328,7 +329,7 @@ static void put_chain(struct ctx *c, uint16_t id, unsigned n, const struct bd *b
 
 static struct bd good(const struct ctx *c, uint64_t off)
 {
-	return (struct bd){ c->buf + off, 64, c->row->dir == DW ? WR : 0 };
+	return (struct bd){c->buf + off, 64, c->row->dir == DW ? WR : 0};
 }
 
 /* Write an indirect table of @n entries at @gpa (split: linked by NEXT as a
@@ -342,12 +343,12 @@ static void write_table(struct ctx *c, uint64_t gpa, unsigned n, const struct bd
 			continue;
 		if (is_split(c)) {
 			bool more = k + 1 < n;
-			struct virtq_desc d = { b[k].addr, b[k].len,
-						(uint16_t)(b[k].flags | (more ? NEXT : 0)),
-						more ? (uint16_t)(k + 1) : 0 };
+			struct virtq_desc d = {b[k].addr, b[k].len,
+					       (uint16_t)(b[k].flags | (more ? NEXT : 0)),
+					       more ? (uint16_t)(k + 1) : 0};
 			memcpy(p, &d, sizeof(d));
 		} else {
-			struct pvirtq_desc d = { b[k].addr, b[k].len, 0, b[k].flags };
+			struct pvirtq_desc d = {b[k].addr, b[k].len, 0, b[k].flags};
 			memcpy(p, &d, sizeof(d));
 		}
 	}
@@ -365,7 +366,7 @@ static uint64_t put_table(struct ctx *c, unsigned n, const struct bd *b)
 static uint16_t pre_pop(struct ctx *c, bool push)
 {
 	struct iovec iov[64];
-	struct vq_elem e = { .iov = iov, .iov_cap = 64 };
+	struct vq_elem e = {.iov = iov, .iov_cap = 64};
 	int rc = vq_pop(c->q, &e);
 	assert_int_equal(rc, 1);
 	if (push)
@@ -433,7 +434,7 @@ static void w_good(struct ctx *c)
 /* One descriptor as row->d says. */
 static void w_single(struct ctx *c)
 {
-	struct bd b = { dspec_addr(c, &c->row->d), c->row->d.len, c->row->d.flags };
+	struct bd b = {dspec_addr(c, &c->row->d), c->row->d.len, c->row->d.flags};
 	put_chain(c, gid(c), 1, &b);
 	if (c->row->outcome == O_OK)
 		want_buffer(c, b.addr, b.len, b.flags & WR);
@@ -443,8 +444,8 @@ static void w_single(struct ctx *c)
 static void w_second(struct ctx *c)
 {
 	struct bd b[2] = {
-		{ B(0x200), 64, (uint16_t)(c->row->d.flags & WR) },
-		{ dspec_addr(c, &c->row->d), c->row->d.len, c->row->d.flags },
+		{B(0x200), 64, (uint16_t)(c->row->d.flags & WR)},
+		{dspec_addr(c, &c->row->d), c->row->d.len, c->row->d.flags},
 	};
 	put_chain(c, gid(c), 2, b);
 }
@@ -452,8 +453,8 @@ static void w_second(struct ctx *c)
 /* row->d as the only entry of an indirect table. */
 static void w_ind_single(struct ctx *c)
 {
-	struct bd e = { dspec_addr(c, &c->row->d), c->row->d.len, c->row->d.flags };
-	struct bd b = { put_table(c, 1, &e), 16, IND };
+	struct bd e = {dspec_addr(c, &c->row->d), c->row->d.len, c->row->d.flags};
+	struct bd b = {put_table(c, 1, &e), 16, IND};
 	put_chain(c, gid(c), 1, &b);
 }
 
@@ -464,7 +465,7 @@ static void w_chain_n(struct ctx *c)
 	struct bd *b = calloc(n, sizeof(*b));
 	assert_non_null(b);
 	for (unsigned k = 0; k < n; k++)
-		b[k] = (struct bd){ B((16u * k) % (c->buf_end - c->buf)), 16, 0 };
+		b[k] = (struct bd){B((16u * k) % (c->buf_end - c->buf)), 16, 0};
 	put_chain(c, gid(c), n, b);
 	free(b);
 	want(c, (uint16_t)n, 0, 16u * n, 0);
@@ -473,7 +474,7 @@ static void w_chain_n(struct ctx *c)
 /* A9: three readable descriptors, the row->arg-th of length 0. */
 static void w_zero_at(struct ctx *c)
 {
-	struct bd b[3] = { { B(0), 64, 0 }, { B(64), 64, 0 }, { B(128), 64, 0 } };
+	struct bd b[3] = {{B(0), 64, 0}, {B(64), 64, 0}, {B(128), 64, 0}};
 	b[c->row->arg].len = 0;
 	put_chain(c, gid(c), 3, b);
 }
@@ -484,7 +485,7 @@ static void w_big(struct ctx *c)
 	struct bd b[8];
 	assert_true(c->row->arg <= 8);
 	for (unsigned k = 0; k < c->row->arg; k++)
-		b[k] = (struct bd){ BIG_GPA, c->row->d.len, c->row->d.flags };
+		b[k] = (struct bd){BIG_GPA, c->row->d.len, c->row->d.flags};
 	put_chain(c, gid(c), c->row->arg, b);
 }
 
@@ -494,15 +495,15 @@ static void w_big_ind(struct ctx *c)
 	struct bd e[8];
 	assert_true(c->row->arg <= 8);
 	for (unsigned k = 0; k < c->row->arg; k++)
-		e[k] = (struct bd){ BIG_GPA, c->row->d.len, c->row->d.flags };
-	struct bd b = { put_table(c, c->row->arg, e), 16u * c->row->arg, IND };
+		e[k] = (struct bd){BIG_GPA, c->row->d.len, c->row->d.flags};
+	struct bd b = {put_table(c, c->row->arg, e), 16u * c->row->arg, IND};
 	put_chain(c, gid(c), 1, &b);
 }
 
 /* A15 boundary: 4 GiB - 1 readable and 4 GiB - 1 writable (legal). */
 static void w_big_rw(struct ctx *c)
 {
-	struct bd b[2] = { { BIG_GPA, 0xffffffffu, 0 }, { BIG_GPA, 0xffffffffu, WR } };
+	struct bd b[2] = {{BIG_GPA, 0xffffffffu, 0}, {BIG_GPA, 0xffffffffu, WR}};
 	put_chain(c, gid(c), 2, b);
 	want(c, 1, 1, 0xffffffffu, 0xffffffffu);
 }
@@ -514,7 +515,7 @@ static void w_alias(struct ctx *c)
 	struct bd *b = calloc(n, sizeof(*b));
 	assert_non_null(b);
 	for (unsigned k = 0; k < n; k++)
-		b[k] = (struct bd){ B(0), 16, 0 };
+		b[k] = (struct bd){B(0), 16, 0};
 	put_chain(c, gid(c), n, b);
 	free(b);
 	want(c, (uint16_t)n, 0, 16u * n, 0);
@@ -527,8 +528,8 @@ static void w_alias_ind(struct ctx *c)
 	struct bd *e = calloc(n, sizeof(*e));
 	assert_non_null(e);
 	for (unsigned k = 0; k < n; k++)
-		e[k] = (struct bd){ B(0), 16, 0 };
-	struct bd b = { put_table(c, n, e), 16u * n, IND };
+		e[k] = (struct bd){B(0), 16, 0};
+	struct bd b = {put_table(c, n, e), 16u * n, IND};
 	free(e);
 	put_chain(c, gid(c), 1, &b);
 	want(c, (uint16_t)n, 0, 16u * n, 0);
@@ -537,21 +538,21 @@ static void w_alias_ind(struct ctx *c)
 /* A17: writable, then readable. */
 static void w_w_then_r(struct ctx *c)
 {
-	struct bd b[2] = { { B(0), 64, WR }, { B(64), 64, 0 } };
+	struct bd b[2] = {{B(0), 64, WR}, {B(64), 64, 0}};
 	put_chain(c, gid(c), 2, b);
 }
 
 static void w_r_w_r(struct ctx *c)
 {
-	struct bd b[3] = { { B(0), 64, 0 }, { B(64), 64, WR }, { B(128), 64, 0 } };
+	struct bd b[3] = {{B(0), 64, 0}, {B(64), 64, WR}, {B(128), 64, 0}};
 	put_chain(c, gid(c), 3, b);
 }
 
 /* A17 inside an indirect table. */
 static void w_w_then_r_ind(struct ctx *c)
 {
-	struct bd e[2] = { { B(0), 64, WR }, { B(64), 64, 0 } };
-	struct bd b = { put_table(c, 2, e), 32, IND };
+	struct bd e[2] = {{B(0), 64, WR}, {B(64), 64, 0}};
+	struct bd b = {put_table(c, 2, e), 32, IND};
 	put_chain(c, gid(c), 1, &b);
 }
 
@@ -562,8 +563,8 @@ static void w_ind_many(struct ctx *c)
 	struct bd *e = calloc(n, sizeof(*e));
 	assert_non_null(e);
 	for (unsigned k = 0; k < n; k++)
-		e[k] = (struct bd){ B(k % 4096), 1, 0 };
-	struct bd b = { put_table(c, n, e), 16u * n, IND };
+		e[k] = (struct bd){B(k % 4096), 1, 0};
+	struct bd b = {put_table(c, n, e), 16u * n, IND};
 	free(e);
 	put_chain(c, gid(c), 1, &b);
 	want(c, (uint16_t)n, 0, n, 0);
@@ -574,7 +575,7 @@ static void w_five_regions(struct ctx *c)
 {
 	struct bd b[5];
 	for (unsigned k = 0; k < 5; k++)
-		b[k] = (struct bd){ B(64u * k), 64, 0 };
+		b[k] = (struct bd){B(64u * k), 64, 0};
 	put_chain(c, gid(c), 5, b);
 }
 
@@ -584,8 +585,8 @@ static void w_alias_ring(struct ctx *c)
 	struct vq_layout l;
 	assert_int_equal(vq_layout(c->r.format, c->size, &l), 0);
 	struct bd b[2] = {
-		{ c->r.desc_gpa, (uint32_t)l.desc_bytes, 0 },
-		{ c->r.device_gpa, (uint32_t)l.device_bytes, WR },
+		{c->r.desc_gpa, (uint32_t)l.desc_bytes, 0},
+		{c->r.device_gpa, (uint32_t)l.device_bytes, WR},
 	};
 	put_chain(c, gid(c), 2, b);
 	want(c, 1, 1, (uint32_t)l.desc_bytes, (uint32_t)l.device_bytes);
@@ -594,7 +595,7 @@ static void w_alias_ring(struct ctx *c)
 /* A22: a readable and a writable buffer; post_a22 rewrites them. */
 static void w_a22(struct ctx *c)
 {
-	struct bd b[2] = { { B(0), 64, 0 }, { B(0x100), 32, WR } };
+	struct bd b[2] = {{B(0), 64, 0}, {B(0x100), 32, WR}};
 	put_chain(c, gid(c), 2, b);
 	want(c, 1, 1, 64, 32);
 }
@@ -602,9 +603,9 @@ static void w_a22(struct ctx *c)
 static uint64_t a22_table;
 static void w_a22_ind(struct ctx *c)
 {
-	struct bd e[2] = { { B(0), 64, 0 }, { B(0x100), 32, WR } };
+	struct bd e[2] = {{B(0), 64, 0}, {B(0x100), 32, WR}};
 	a22_table = put_table(c, 2, e);
-	struct bd b = { a22_table, 32, IND };
+	struct bd b = {a22_table, 32, IND};
 	put_chain(c, gid(c), 1, &b);
 	want(c, 1, 1, 64, 32);
 }
@@ -613,10 +614,11 @@ static void w_a22_ind(struct ctx *c)
  * (AB_ABS with off 0 = a valid two-entry table written here). */
 static void w_ind_ptr(struct ctx *c)
 {
-	struct bd e[2] = { { B(0), 64, 0 }, { B(64), 64, 0 } };
+	struct bd e[2] = {{B(0), 64, 0}, {B(64), 64, 0}};
 	uint64_t t = put_table(c, 2, e);
-	uint64_t addr = c->row->d.base == AB_ABS && c->row->d.off == 0 ? t : dspec_addr(c, &c->row->d);
-	struct bd b = { addr, c->row->d.len, (uint16_t)(IND | c->row->d.flags) };
+	uint64_t addr =
+		c->row->d.base == AB_ABS && c->row->d.off == 0 ? t : dspec_addr(c, &c->row->d);
+	struct bd b = {addr, c->row->d.len, (uint16_t)(IND | c->row->d.flags)};
 	put_chain(c, gid(c), 1, &b);
 	want(c, 2, 0, 128, 0);
 }
@@ -629,11 +631,11 @@ static void w_table_at(struct ctx *c)
 	struct bd *e = calloc(n, sizeof(*e));
 	assert_non_null(e);
 	for (unsigned k = 0; k < n; k++)
-		e[k] = (struct bd){ B(5u * 4096 + (k % 64) * 16), 16, 0 };
+		e[k] = (struct bd){B(5u * 4096 + (k % 64) * 16), 16, 0};
 	uint64_t t = dspec_addr(c, &c->row->d);
 	write_table(c, t, n, e);
 	free(e);
-	struct bd b = { t, 16u * n, IND };
+	struct bd b = {t, 16u * n, IND};
 	put_chain(c, gid(c), 1, &b);
 	want(c, (uint16_t)n, 0, 16u * n, 0);
 }
@@ -641,28 +643,28 @@ static void w_table_at(struct ctx *c)
 /* B5: a 4-entry table whose last two entries lie past the end of memory. */
 static void w_table_past_end(struct ctx *c)
 {
-	struct bd e[4] = { { B(0), 16, 0 }, { B(16), 16, 0 }, { B(32), 16, 0 }, { B(48), 16, 0 } };
+	struct bd e[4] = {{B(0), 16, 0}, {B(16), 16, 0}, {B(32), 16, 0}, {B(48), 16, 0}};
 	uint64_t t = c->buf_end - 32;
 	write_table(c, t, 4, e);
-	struct bd b = { t, 64, IND };
+	struct bd b = {t, 64, IND};
 	put_chain(c, gid(c), 1, &b);
 }
 
 /* B5: a table starting below guest memory, ending inside it. */
 static void w_table_before_mem(struct ctx *c)
 {
-	struct bd b = { TGM_GPA_BASE - 16, 32, IND };
+	struct bd b = {TGM_GPA_BASE - 16, 32, IND};
 	put_chain(c, gid(c), 1, &b);
 }
 
 /* B6 (split): INDIRECT inside an indirect table, as entry row->arg. */
 static void w_nested(struct ctx *c)
 {
-	struct bd in = { B(0), 16, 0 };
+	struct bd in = {B(0), 16, 0};
 	uint64_t inner = put_table(c, 1, &in);
-	struct bd e[2] = { { B(64), 16, 0 }, { B(128), 16, 0 } };
-	e[c->row->arg] = (struct bd){ inner, 16, IND };
-	struct bd b = { put_table(c, 2, e), 32, IND };
+	struct bd e[2] = {{B(64), 16, 0}, {B(128), 16, 0}};
+	e[c->row->arg] = (struct bd){inner, 16, IND};
+	struct bd b = {put_table(c, 2, e), 32, IND};
 	put_chain(c, gid(c), 1, &b);
 	/* Packed ignores INDIRECT in a table (C4): the entry is a buffer. */
 	want(c, 2, 0, 32, 0);
@@ -671,24 +673,24 @@ static void w_nested(struct ctx *c)
 /* B7: INDIRECT + NEXT on the head, then a direct buffer. */
 static void w_ind_next(struct ctx *c)
 {
-	struct bd e = { B(0), 16, 0 };
-	struct bd b[2] = { { put_table(c, 1, &e), 16, IND }, { B(64), 64, 0 } };
+	struct bd e = {B(0), 16, 0};
+	struct bd b[2] = {{put_table(c, 1, &e), 16, IND}, {B(64), 64, 0}};
 	put_chain(c, gid(c), 2, b);
 }
 
 /* B7: two indirect descriptors chained by NEXT. */
 static void w_two_ind(struct ctx *c)
 {
-	struct bd e = { B(0), 16, 0 };
-	struct bd b[2] = { { put_table(c, 1, &e), 16, IND }, { put_table(c, 1, &e), 16, IND } };
+	struct bd e = {B(0), 16, 0};
+	struct bd b[2] = {{put_table(c, 1, &e), 16, IND}, {put_table(c, 1, &e), 16, IND}};
 	put_chain(c, gid(c), 2, b);
 }
 
 /* B8: a direct descriptor followed by one indirect (legal on split). */
 static void w_direct_then_ind(struct ctx *c)
 {
-	struct bd e[2] = { { B(64), 64, 0 }, { B(128), 64, WR } };
-	struct bd b[2] = { { B(0), 64, 0 }, { put_table(c, 2, e), 32, IND } };
+	struct bd e[2] = {{B(64), 64, 0}, {B(128), 64, WR}};
+	struct bd b[2] = {{B(0), 64, 0}, {put_table(c, 2, e), 32, IND}};
 	put_chain(c, gid(c), 2, b);
 	want(c, 2, 1, 128, 64);
 }
@@ -745,7 +747,7 @@ static void w_head_twice(struct ctx *c)
  * pop; documented, not a HOSTILE requirement. */
 static void w_head_inside_chain(struct ctx *c)
 {
-	struct bd b[2] = { { B(0), 64, 0 }, { B(64), 64, 0 } };
+	struct bd b[2] = {{B(0), 64, 0}, {B(64), 64, 0}};
 	put_chain(c, 0, 2, b);
 	c->held[c->nheld++] = pre_pop(c, false);
 	spublish(c, 1);
@@ -825,19 +827,19 @@ static void raw_split_table(struct ctx *c, unsigned n, const struct virtq_desc *
 
 static void w_tbl_loop(struct ctx *c)
 {
-	struct virtq_desc e[2] = { { B(0), 64, NEXT, 1 }, { B(64), 64, NEXT, 0 } };
+	struct virtq_desc e[2] = {{B(0), 64, NEXT, 1}, {B(64), 64, NEXT, 0}};
 	raw_split_table(c, 2, e);
 }
 
 static void w_tbl_self(struct ctx *c)
 {
-	struct virtq_desc e[2] = { { B(0), 64, NEXT, 0 }, { B(64), 64, 0, 0 } };
+	struct virtq_desc e[2] = {{B(0), 64, NEXT, 0}, {B(64), 64, 0, 0}};
 	raw_split_table(c, 2, e);
 }
 
 static void w_tbl_next_oob(struct ctx *c)
 {
-	struct virtq_desc e[2] = { { B(0), 64, NEXT, (uint16_t)c->row->arg }, { B(64), 64, 0, 0 } };
+	struct virtq_desc e[2] = {{B(0), 64, NEXT, (uint16_t)c->row->arg}, {B(64), 64, 0, 0}};
 	raw_split_table(c, 2, e);
 }
 
@@ -846,7 +848,9 @@ static void w_tbl_next_oob(struct ctx *c)
 static void w_tbl_order(struct ctx *c)
 {
 	struct virtq_desc e[3] = {
-		{ B(0), 64, NEXT, 2 }, { B(128), 64, WR, 0 }, { B(64), 64, NEXT, 1 },
+		{B(0), 64, NEXT, 2},
+		{B(128), 64, WR, 0},
+		{B(64), 64, NEXT, 1},
 	};
 	raw_split_table(c, 3, e);
 	want(c, 2, 1, 128, 64);
@@ -931,7 +935,7 @@ static void w_c3_id(struct ctx *c)
  * last says 3 (legal), or head says 3 and last says 0xffff (broken). */
 static void w_c3_id_last(struct ctx *c)
 {
-	struct bd b[2] = { good(c, 0), good(c, 64) };
+	struct bd b[2] = {good(c, 0), good(c, 64)};
 	uint16_t head_pos = c->pos;
 	put_chain(c, 3, 2, b);
 	uint16_t last_pos = (uint16_t)((head_pos + 1) % c->size);
@@ -958,7 +962,7 @@ static void w_c3_in_flight(struct ctx *c)
 /* C3: a content error (zero length) AND a bad id: the id wins (broken). */
 static void w_c3_drop_and_bad_id(struct ctx *c)
 {
-	struct bd b = { B(0), 0, 0 };
+	struct bd b = {B(0), 0, 0};
 	put_chain(c, 0xffff, 1, &b);
 }
 
@@ -968,12 +972,12 @@ static void w_c4(struct ctx *c)
 	uint64_t t = tgm_ring_alloc(&c->g, 48, 16);
 	assert_true(t != 0);
 	struct pvirtq_desc e[3] = {
-		{ B(0), 64, 0xffff, NEXT },
-		{ B(64), 64, 5, IND },
-		{ B(128), 64, 0x7777, NEXT | IND | WR },
+		{B(0), 64, 0xffff, NEXT},
+		{B(64), 64, 5, IND},
+		{B(128), 64, 0x7777, NEXT | IND | WR},
 	};
 	memcpy(tgm_drv_ptr(&c->g, t), e, sizeof(e));
-	struct bd b = { t, 48, IND };
+	struct bd b = {t, 48, IND};
 	put_chain(c, gid(c), 1, &b);
 	want(c, 2, 1, 128, 64);
 }
@@ -998,7 +1002,7 @@ static void w_c5_wrap(struct ctx *c)
 	cycle(c, c->size - 1);
 	assert_int_equal(c->pos, c->size - 1);
 	if (c->row->arg) {
-		struct bd b[2] = { good(c, 0), good(c, 64) };
+		struct bd b[2] = {good(c, 0), good(c, 64)};
 		put_chain(c, 4, 2, b);
 		want(c, 2, 0, 128, 0);
 		return;
@@ -1075,7 +1079,7 @@ static void post_a22(struct ctx *c)
 			pdesc_body(c, i, B(0x3000), 8, (uint16_t)i);
 	}
 	if (a22_table) {
-		struct bd e[2] = { { B(0x3000), 8, WR }, { B(0x3000), 8, 0 } };
+		struct bd e[2] = {{B(0x3000), 8, WR}, {B(0x3000), 8, 0}};
 		write_table(c, a22_table, 2, e);
 		a22_table = 0;
 	}
@@ -1139,7 +1143,7 @@ static void post_notify(struct ctx *c)
 		struct bd b = good(c, 0);
 		put_chain(c, 0, 1, &b);
 		struct iovec iov[4];
-		struct vq_elem e = { .iov = iov, .iov_cap = 4 };
+		struct vq_elem e = {.iov = iov, .iov_cap = 4};
 		if (r & (1ull << 40))
 			(void)vq_enable_kicks(c->q);
 		assert_int_equal(vq_pop(c->q, &e), 1);
@@ -1162,10 +1166,12 @@ static void post_notify(struct ctx *c)
 
 /* ------------------------------------------------------------------- rows */
 
-#define ROW(fm, h, n, w, feat, dr, ex, oc, ...)                                                 \
-	{ .fmts = fm, .hid = h, .name = n, .write = w, .features = feat, .dir = dr, .expect = ex, \
-	  .outcome = oc, __VA_ARGS__ }
-#define D(b, o, l, f) .d = { b, (int64_t)(o), l, f }
+#define ROW(fm, h, n, w, feat, dr, ex, oc, ...)                                                    \
+	{                                                                                          \
+		.fmts = fm, .hid = h, .name = n, .write = w, .features = feat, .dir = dr,          \
+		.expect = ex, .outcome = oc, __VA_ARGS__                                           \
+	}
+#define D(b, o, l, f) .d = {b, (int64_t)(o), l, f}
 
 static const struct row rows[] = {
 	/* --- baseline */
@@ -1190,16 +1196,16 @@ static const struct row rows[] = {
 	    .arg = QSIZE_DEFAULT),
 	ROW(FS, "A4", "same head twice while in flight", w_head_twice, F_BASE, DB,
 	    E(HEAD_IN_FLIGHT), O_BROKEN),
-	ROW(FS, "A4", "head inside another in-flight chain (accepted)", w_head_inside_chain,
-	    F_BASE, DB, 1, O_OK),
+	ROW(FS, "A4", "head inside another in-flight chain (accepted)", w_head_inside_chain, F_BASE,
+	    DB, 1, O_OK),
 	ROW(FS, "A5", "every avail entry names one descriptor", w_all_same, F_BASE, DB,
 	    E(HEAD_IN_FLIGHT), O_BROKEN),
 
 	/* --- A6/A7: next (split) */
 	ROW(FS, "A6", "head next == size", w_next_oob, F_BASE, DB, E(DESC_NEXT_OUT_OF_RANGE),
 	    O_DROP, .arg = QSIZE_DEFAULT),
-	ROW(FS, "A6", "head next 0xffff", w_next_oob, F_BASE, DB, E(DESC_NEXT_OUT_OF_RANGE),
-	    O_DROP, .arg = 0xffff),
+	ROW(FS, "A6", "head next 0xffff", w_next_oob, F_BASE, DB, E(DESC_NEXT_OUT_OF_RANGE), O_DROP,
+	    .arg = 0xffff),
 	ROW(FS, "A6", "second descriptor next 0xffff", w_next_oob_mid, F_BASE, DB,
 	    E(DESC_NEXT_OUT_OF_RANGE), O_DROP, .arg = 0xffff),
 	ROW(FS, "A7", "descriptor loops to itself", w_loop_self, F_BASE, DB, E(CHAIN_LOOP), O_DROP),
@@ -1222,8 +1228,8 @@ static const struct row rows[] = {
 	    .max_chain = 8, .arg = 8),
 	ROW(FB, "A8", "chain max_chain+1 (9) long", w_chain_n, F_BASE, DB, E(CHAIN_TOO_LONG),
 	    O_DROP, .max_chain = 8, .arg = 9),
-	ROW(FB, "A8", "chain 515 > max_chain 514", w_chain_n, F_BASE, DB, E(CHAIN_TOO_LONG),
-	    O_DROP, .qsize = 1024, .max_chain = 514, .iov_cap = 1024, .arg = 515),
+	ROW(FB, "A8", "chain 515 > max_chain 514", w_chain_n, F_BASE, DB, E(CHAIN_TOO_LONG), O_DROP,
+	    .qsize = 1024, .max_chain = 514, .iov_cap = 1024, .arg = 515),
 
 	/* --- A9/A10: zero length */
 	ROW(FB, "A9", "zero len at head", w_zero_at, F_BASE, DB, E(DESC_ZERO_LEN), O_DROP,
@@ -1236,8 +1242,8 @@ static const struct row rows[] = {
 	    E(DESC_ZERO_LEN), O_DROP, D(AB_BUF, 0, 0, 0)),
 	ROW(FB, "A10", "addr 0 len 0", w_single, F_BASE, DB, E(DESC_ZERO_LEN), O_DROP,
 	    D(AB_ABS, 0, 0, 0)),
-	ROW(FB, "A10", "untranslatable addr len 0", w_single, F_BASE, DB, E(DESC_ZERO_LEN),
-	    O_DROP, D(AB_ABS, OUTSIDE, 0, 0)),
+	ROW(FB, "A10", "untranslatable addr len 0", w_single, F_BASE, DB, E(DESC_ZERO_LEN), O_DROP,
+	    D(AB_ABS, OUTSIDE, 0, 0)),
 	ROW(FB, "A10", "addr 0 len 16", w_single, F_BASE, DB, E(DESC_OUT_OF_MEMORY), O_DROP,
 	    D(AB_ABS, 0, 16, 0)),
 
@@ -1258,8 +1264,8 @@ static const struct row rows[] = {
 	    E(DESC_OUT_OF_MEMORY), O_DROP, D(AB_END, -63, 64, 0), .buf_region = 4096),
 	ROW(FB, "A12", "starts 1 byte below memory", w_single, F_BASE, DB, E(DESC_OUT_OF_MEMORY),
 	    O_DROP, D(AB_MEM, -1, 2, 0)),
-	ROW(FB, "A12", "ends exactly at the end of memory (legal)", w_single, F_BASE, DB, 1,
-	    O_OK, D(AB_END, -64, 64, 0), .buf_region = 4096, .post = post_touch),
+	ROW(FB, "A12", "ends exactly at the end of memory (legal)", w_single, F_BASE, DB, 1, O_OK,
+	    D(AB_END, -64, 64, 0), .buf_region = 4096, .post = post_touch),
 	ROW(FB, "A13", "addr + len wraps u64", w_single, F_BASE, DB, E(DESC_ADDR_OVERFLOW), O_DROP,
 	    D(AB_ABS, -0x1000, 0x2000, 0)),
 	ROW(FB, "A13", "addr 2^64-1 len 2 wraps", w_single, F_BASE, DB, E(DESC_ADDR_OVERFLOW),
@@ -1288,8 +1294,8 @@ static const struct row rows[] = {
 	    .mem = MEM_BIG, .arg = 3, D(0, 0, 0xffffffffu, WR)),
 	ROW(FB, "A15", "3 x 0xffffffff in an indirect table", w_big_ind, F_IND, DB,
 	    E(CHAIN_LEN_OVERFLOW), O_DROP, .mem = MEM_BIG, .arg = 3, D(0, 0, 0xffffffffu, 0)),
-	ROW(FB, "A15", "4 GiB-1 readable + 4 GiB-1 writable (legal)", w_big_rw, F_BASE, DB, 1,
-	    O_OK, .mem = MEM_BIG),
+	ROW(FB, "A15", "4 GiB-1 readable + 4 GiB-1 writable (legal)", w_big_rw, F_BASE, DB, 1, O_OK,
+	    .mem = MEM_BIG),
 
 	/* --- A16 */
 	ROW(FB, "A16", "64 descriptors aliasing one buffer", w_alias, F_BASE, DB, 1, O_OK,
@@ -1300,8 +1306,8 @@ static const struct row rows[] = {
 	    E(INDIRECT_TOO_LARGE), O_DROP, .arg = 64),
 
 	/* --- A17-A19: direction */
-	ROW(FB, "A17", "readable after writable", w_w_then_r, F_BASE, DB,
-	    E(DESC_READ_AFTER_WRITE), O_DROP),
+	ROW(FB, "A17", "readable after writable", w_w_then_r, F_BASE, DB, E(DESC_READ_AFTER_WRITE),
+	    O_DROP),
 	ROW(FB, "A17", "readable, writable, readable", w_r_w_r, F_BASE, DB,
 	    E(DESC_READ_AFTER_WRITE), O_DROP),
 	ROW(FB, "A17", "readable after writable in an indirect table", w_w_then_r_ind, F_IND, DB,
@@ -1330,8 +1336,7 @@ static const struct row rows[] = {
 	    F_BASE, DB, 1, O_OK, D(AB_BUF, 0, 256, 0), .iov_cap = 4, .buf_region = 64,
 	    .buf_bytes = 16384, .post = post_touch),
 	ROW(FB, "A20", "5 descriptors in 5 regions, iov_cap 4", w_five_regions, F_BASE, DB,
-	    E(CHAIN_TOO_MANY_SEGMENTS), O_DROP, .iov_cap = 4, .buf_region = 64,
-	    .buf_bytes = 16384),
+	    E(CHAIN_TOO_MANY_SEGMENTS), O_DROP, .iov_cap = 4, .buf_region = 64, .buf_bytes = 16384),
 	ROW(FB, "A20", "2000 one-byte indirect entries, iov_cap 64", w_ind_many, F_IND, DB,
 	    E(CHAIN_TOO_MANY_SEGMENTS), O_DROP, .max_chain = 2048, .iov_cap = 64, .arg = 2000),
 	ROW(FB, "A20", "2000 one-byte indirect entries, iov_cap 2000 (legal)", w_ind_many, F_IND,
@@ -1339,8 +1344,8 @@ static const struct row rows[] = {
 
 	/* --- A21/A22/A24 */
 	ROW(FB, "A21", "buffers aliasing the ring itself", w_alias_ring, F_BASE, DB, 1, O_OK),
-	ROW(FS, "A21", "indirect table aliasing the descriptor table", w_ind_is_ring, F_IND, DB,
-	    1, O_OK, .arg = 0),
+	ROW(FS, "A21", "indirect table aliasing the descriptor table", w_ind_is_ring, F_IND, DB, 1,
+	    O_OK, .arg = 0),
 	ROW(FS, "A21", "indirect table is the descriptor table, entry 0 = itself", w_ind_is_ring,
 	    F_IND, DB, E(INDIRECT_NESTED), O_DROP, .arg = 1),
 	ROW(FB, "A22", "descriptors rewritten after the pop", w_a22, F_BASE, DB, 1, O_OK,
@@ -1383,11 +1388,10 @@ static const struct row rows[] = {
 	ROW(FB, "B5", "indirect table over three regions, guard pages", w_table_at, F_IND, DB, 1,
 	    O_OK, .buf_region = 4096, .arg = 260, D(AB_BUF, 4096 - 32, 0, 0), .max_chain = 512,
 	    .iov_cap = 512, .post = post_touch_each),
-	ROW(FB, "B5", "unaligned table: one entry split over two regions", w_table_at, F_IND, DB,
-	    1, O_OK, .buf_region = 4096, .arg = 4, D(AB_BUF, 4096 - 8, 0, 0),
-	    .post = post_touch_each),
-	ROW(FB, "B5", "table over two regions, then past the end of memory", w_table_at, F_IND,
-	    DB, E(INDIRECT_OUT_OF_MEMORY), O_DROP, .buf_region = 4096, .arg = 260,
+	ROW(FB, "B5", "unaligned table: one entry split over two regions", w_table_at, F_IND, DB, 1,
+	    O_OK, .buf_region = 4096, .arg = 4, D(AB_BUF, 4096 - 8, 0, 0), .post = post_touch_each),
+	ROW(FB, "B5", "table over two regions, then past the end of memory", w_table_at, F_IND, DB,
+	    E(INDIRECT_OUT_OF_MEMORY), O_DROP, .buf_region = 4096, .arg = 260,
 	    D(AB_END, -4096 - 32, 0, 0), .max_chain = 512, .iov_cap = 512),
 	ROW(FB, "B5", "indirect table partly past the end of memory", w_table_past_end, F_IND, DB,
 	    E(INDIRECT_OUT_OF_MEMORY), O_DROP, .buf_region = 4096),
@@ -1440,24 +1444,23 @@ static const struct row rows[] = {
 	    .arg = 0xffff),
 	ROW(FP, "C3", "bad id in the last descriptor only", w_c3_id_last, F_BASE, DB,
 	    E(HEAD_OUT_OF_RANGE), O_BROKEN, .arg = 1),
-	ROW(FP, "C3", "bad id in the head only (id is the last's, legal)", w_c3_id_last, F_BASE,
-	    DB, 1, O_OK, .arg = 0),
-	ROW(FP, "C3", "buffer id already in flight", w_c3_in_flight, F_BASE, DB,
-	    E(HEAD_IN_FLIGHT), O_BROKEN),
+	ROW(FP, "C3", "bad id in the head only (id is the last's, legal)", w_c3_id_last, F_BASE, DB,
+	    1, O_OK, .arg = 0),
+	ROW(FP, "C3", "buffer id already in flight", w_c3_in_flight, F_BASE, DB, E(HEAD_IN_FLIGHT),
+	    O_BROKEN),
 	ROW(FP, "C3", "content error and bad id: broken wins", w_c3_drop_and_bad_id, F_BASE, DB,
 	    E(HEAD_OUT_OF_RANGE), O_BROKEN),
 	ROW(FP, "C4", "NEXT/INDIRECT/id inside an indirect table ignored", w_c4, F_IND, DB, 1,
 	    O_OK),
 	ROW(FP, "C5", "second descriptor not available (flags 0)", w_c5, F_BASE, DB,
 	    E(PACKED_CHAIN_INCOMPLETE), O_BROKEN, D(0, 0, 0, 0)),
-	ROW(FP, "C5", "second descriptor AVAIL|USED", w_c5, F_BASE, DB,
-	    E(PACKED_CHAIN_INCOMPLETE), O_BROKEN, D(0, 0, 0, PAV | PUS)),
+	ROW(FP, "C5", "second descriptor AVAIL|USED", w_c5, F_BASE, DB, E(PACKED_CHAIN_INCOMPLETE),
+	    O_BROKEN, D(0, 0, 0, PAV | PUS)),
 	ROW(FP, "C5", "second descriptor other wrap's bits", w_c5, F_BASE, DB,
 	    E(PACKED_CHAIN_INCOMPLETE), O_BROKEN, D(0, 0, 0, PUS)),
 	ROW(FP, "C5", "list across the ring end, old lap's bits after it", w_c5_wrap, F_BASE, DB,
 	    E(PACKED_CHAIN_INCOMPLETE), O_BROKEN, .arg = 0),
-	ROW(FP, "C5", "list across the ring end (legal)", w_c5_wrap, F_BASE, DB, 1, O_OK,
-	    .arg = 1),
+	ROW(FP, "C5", "list across the ring end (legal)", w_c5_wrap, F_BASE, DB, 1, O_OK, .arg = 1),
 	ROW(FP, "C6", "driver event flags reserved (3): enable", w_c6, F_BASE, DB, 1, O_OK,
 	    D(0, 0, 0, 3), .arg = 0, .notify = NOTIFY_YES, .post = post_notify),
 	ROW(FP, "C6", "driver event flags 0xffff: enable", w_c6, F_EVT, DB, 1, O_OK,
@@ -1465,26 +1468,33 @@ static const struct row rows[] = {
 	ROW(FP, "C6", "driver event flags 0xfffd: disable", w_c6, F_EVT, DB, 1, O_OK,
 	    D(0, 0, 0, 0xfffd), .arg = 0, .notify = NOTIFY_NO, .post = post_notify),
 	ROW(FP, "C6", "DESC, off_wrap 0xffff (offset never reached)", w_c6, F_EVT, DB, 1, O_OK,
-	    D(0, 0, 0, RING_EVENT_FLAGS_DESC), .arg = 0xffff, .notify = NOTIFY_NO, .post = post_notify),
+	    D(0, 0, 0, RING_EVENT_FLAGS_DESC), .arg = 0xffff, .notify = NOTIFY_NO,
+	    .post = post_notify),
 	ROW(FP, "C6", "DESC, offset == size", w_c6, F_EVT, DB, 1, O_OK,
 	    D(0, 0, 0, RING_EVENT_FLAGS_DESC), .arg = 0x8000u | QSIZE_DEFAULT, .notify = NOTIFY_NO,
 	    .post = post_notify),
 	ROW(FP, "C6", "DESC at the position just used: notify", w_c6, F_EVT, DB, 1, O_OK,
-	    D(0, 0, 0, RING_EVENT_FLAGS_DESC), .arg = 0x8000u, .notify = NOTIFY_YES, .post = post_notify),
+	    D(0, 0, 0, RING_EVENT_FLAGS_DESC), .arg = 0x8000u, .notify = NOTIFY_YES,
+	    .post = post_notify),
 	ROW(FP, "C6", "DESC without EVENT_IDX counts as enable", w_c6, F_BASE, DB, 1, O_OK,
-	    D(0, 0, 0, RING_EVENT_FLAGS_DESC), .arg = 0x7fff, .notify = NOTIFY_YES, .post = post_notify),
+	    D(0, 0, 0, RING_EVENT_FLAGS_DESC), .arg = 0x7fff, .notify = NOTIFY_YES,
+	    .post = post_notify),
 };
 
 /* ---------------------------------------------------------------- runner */
 
 static int add_big_region(struct tgm *g)
 {
-	void *p = mmap(NULL, BIG_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
+	void *p = mmap(NULL, BIG_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+		       0);
 	if (p == MAP_FAILED)
 		return -1;
-	struct gmem_region_desc d = { .gpa = BIG_GPA, .size = BIG_BYTES, .hva = p,
-				      .mmap_base = p, .mmap_len = BIG_BYTES, .fd = -1 };
+	struct gmem_region_desc d = {.gpa = BIG_GPA,
+				     .size = BIG_BYTES,
+				     .hva = p,
+				     .mmap_base = p,
+				     .mmap_len = BIG_BYTES,
+				     .fd = -1};
 	struct gmem_table *nt = NULL;
 	if (gmem_table_add(g->mem, &d, &nt)) {
 		munmap(p, BIG_BYTES);
@@ -1566,8 +1576,7 @@ static void assert_iovs_in_regions(struct ctx *c, const struct vq_elem *e)
 }
 
 /* The used entry the device just wrote for (id, len) at state @s. */
-static void assert_used_entry(struct ctx *c, const struct vq_state *s, uint16_t id,
-			      uint32_t len)
+static void assert_used_entry(struct ctx *c, const struct vq_state *s, uint16_t id, uint32_t len)
 {
 	if (is_split(c)) {
 		assert_int_equal(c->used->idx, (uint16_t)(s->used_idx + 1));
@@ -1593,12 +1602,12 @@ static void follow_up(struct ctx *c)
 	c->nheld = 0;
 	const struct vq_stats st0 = *vq_get_stats(c->q);
 	assert_int_equal(vq_in_flight(c->q), 0);
-	struct bd b = { B(0x100), 64, c->row->dir == DW ? WR : 0 };
+	struct bd b = {B(0x100), 64, c->row->dir == DW ? WR : 0};
 	put_chain(c, 0, 1, &b);
 	struct iovec iov[8];
 	unsigned pops = 0;
 	for (;;) {
-		struct vq_elem e = { .iov = iov, .iov_cap = 8 };
+		struct vq_elem e = {.iov = iov, .iov_cap = 8};
 		struct vq_state s;
 		vq_get_state(c->q, &s);
 		assert_true(pops++ <= c->size);
@@ -1610,7 +1619,7 @@ static void follow_up(struct ctx *c)
 			break;
 	}
 	struct iovec spare;
-	struct vq_elem e = { .iov = &spare, .iov_cap = 1 };
+	struct vq_elem e = {.iov = &spare, .iov_cap = 1};
 	assert_int_equal(vq_pop(c->q, &e), 0);
 	assert_false(vq_is_broken(c->q));
 	assert_int_equal(vq_get_stats(c->q)->dropped, st0.dropped);
@@ -1622,14 +1631,14 @@ static void assert_broken_inert(struct ctx *c, enum vq_err why, uint16_t some_id
 	assert_true(vq_is_broken(c->q));
 	assert_int_equal(vq_broken_reason(c->q), why);
 	struct iovec iov[4];
-	struct vq_elem e = { .iov = iov, .iov_cap = 4 };
+	struct vq_elem e = {.iov = iov, .iov_cap = 4};
 	assert_int_equal(vq_pop(c->q, &e), E(BROKEN));
-	struct vq_elem elems[2] = { { .iov = iov, .iov_cap = 2 }, { .iov = iov + 2, .iov_cap = 2 } };
+	struct vq_elem elems[2] = {{.iov = iov, .iov_cap = 2}, {.iov = iov + 2, .iov_cap = 2}};
 	int err = 0;
 	assert_int_equal(vq_pop_burst(c->q, elems, 2, &err), 0);
 	assert_int_equal(err, E(BROKEN));
 	assert_int_equal(vq_push(c->q, some_id, 0), E(BROKEN));
-	struct vq_used u = { some_id, 1 };
+	struct vq_used u = {some_id, 1};
 	assert_int_equal(vq_push_burst(c->q, &u, 1), E(BROKEN));
 	assert_false(vq_should_notify(c->q));
 	assert_false(vq_enable_kicks(c->q));
@@ -1731,7 +1740,7 @@ static void run_row(void **state)
 		assert_int_equal(st->popped, st0.popped);
 		assert_int_equal(st->dropped, st0.dropped);
 		assert_int_equal(vq_in_flight(c->q), inflight0);
-		assert_broken_inert(c, (enum vq_err)-rc, c->expect_id);
+		assert_broken_inert(c, (enum vq_err) - rc, c->expect_id);
 		/* The device wrote nothing: no used entry, no flags. */
 		assert_memory_equal(snap, c->g.drv_view, c->g.ring_bytes);
 		break;
@@ -1747,7 +1756,7 @@ struct drow {
 	const char *hid;
 	const char *name;
 	void (*write)(struct dctx *x);
-	int expect_rc;          /* first vq_drv_reap() */
+	int expect_rc;		/* first vq_drv_reap() */
 	enum vq_err expect_why; /* broken reason, VQ_OK = must not break */
 };
 
@@ -1845,9 +1854,9 @@ static void h_split_unpublished(struct dctx *x)
 static void h_split_unpublished_mixed(struct dctx *x)
 {
 	dchain(x, 1, 1);
-	vq_drv_publish(x->d); /* chain A published */
+	vq_drv_publish(x->d);	      /* chain A published */
 	uint16_t b = dchain(x, 1, 1); /* chain B ended, never published */
-	su(x, 0, b, 0); /* one used entry (idx within the published count) naming B */
+	su(x, 0, b, 0);		      /* one used entry (idx within the published count) naming B */
 	su_idx(x, 1);
 }
 static void h_split_len(struct dctx *x)
@@ -1925,7 +1934,7 @@ static void h_packed_unpublished(struct dctx *x)
 static void h_packed_unpublished_mixed(struct dctx *x)
 {
 	dchain1(x);
-	vq_drv_publish(x->d); /* chain A published at position 0 */
+	vq_drv_publish(x->d);	 /* chain A published at position 0 */
 	uint16_t b = dchain1(x); /* chain B at position 1, never published */
 	pu(x, 0, b, 0, false);
 }
@@ -1949,7 +1958,10 @@ static void h_packed_bits(struct dctx *x)
 	__atomic_store_n(&x->pdesc[0].flags, (uint16_t)PUS, __ATOMIC_RELEASE); /* USED only */
 }
 
-#define DROW(f, h, n, w, rc, why) { f, h, n, w, rc, why }
+#define DROW(f, h, n, w, rc, why)                                                                  \
+	{                                                                                          \
+		f, h, n, w, rc, why                                                                \
+	}
 
 static const struct drow drows[] = {
 	DROW(VQ_FORMAT_SPLIT, "H1", "used id == size", h_split_id_range, E(USED_ID_OUT_OF_RANGE),
@@ -1966,8 +1978,8 @@ static const struct drow drows[] = {
 	     h_split_unpublished, E(USED_IDX_JUMP), VQ_ERR_USED_IDX_JUMP),
 	DROW(VQ_FORMAT_SPLIT, "H1", "used entry names an unpublished chain, one published",
 	     h_split_unpublished_mixed, E(USED_ID_NOT_IN_FLIGHT), VQ_ERR_USED_ID_NOT_IN_FLIGHT),
-	DROW(VQ_FORMAT_SPLIT, "H2", "used len > writable bytes", h_split_len,
-	     E(USED_LEN_TOO_LARGE), VQ_ERR_USED_LEN_TOO_LARGE),
+	DROW(VQ_FORMAT_SPLIT, "H2", "used len > writable bytes", h_split_len, E(USED_LEN_TOO_LARGE),
+	     VQ_ERR_USED_LEN_TOO_LARGE),
 	DROW(VQ_FORMAT_SPLIT, "H2", "used len > 0 on a read-only chain", h_split_len_ro,
 	     E(USED_LEN_TOO_LARGE), VQ_ERR_USED_LEN_TOO_LARGE),
 	DROW(VQ_FORMAT_SPLIT, "H3", "used idx jumps 0x8000", h_split_idx_jump, E(USED_IDX_JUMP),
@@ -1976,8 +1988,8 @@ static const struct drow drows[] = {
 	     E(USED_IDX_JUMP), VQ_ERR_USED_IDX_JUMP),
 	DROW(VQ_FORMAT_SPLIT, "H3", "used idx decremented", h_split_idx_back, E(USED_IDX_JUMP),
 	     VQ_ERR_USED_IDX_JUMP),
-	DROW(VQ_FORMAT_PACKED, "H1", "used id == size", h_packed_id_range,
-	     E(USED_ID_OUT_OF_RANGE), VQ_ERR_USED_ID_OUT_OF_RANGE),
+	DROW(VQ_FORMAT_PACKED, "H1", "used id == size", h_packed_id_range, E(USED_ID_OUT_OF_RANGE),
+	     VQ_ERR_USED_ID_OUT_OF_RANGE),
 	DROW(VQ_FORMAT_PACKED, "H1", "used id 0xffff", h_packed_id_ffff, E(USED_ID_OUT_OF_RANGE),
 	     VQ_ERR_USED_ID_OUT_OF_RANGE),
 	DROW(VQ_FORMAT_PACKED, "H1", "used id never issued", h_packed_not_issued,
@@ -2071,8 +2083,8 @@ static void run_drow(void **state)
 
 /* ------------------------------------------------------------------ misc */
 
-static const struct row misc_row = { .fmts = FB, .hid = "G7", .name = "misc", .features = F_BASE,
-				     .dir = DB };
+static const struct row misc_row = {
+	.fmts = FB, .hid = "G7", .name = "misc", .features = F_BASE, .dir = DB};
 
 static struct ctx *misc_ctx(struct inst *in, enum vq_format fmt)
 {
@@ -2095,8 +2107,8 @@ static void g7_flood(enum vq_format fmt)
 {
 	struct inst in;
 	struct ctx *c = misc_ctx(&in, fmt);
-	printf("ROW  %-6s %-5s %-58s %-26s %s\n", fmt == VQ_FORMAT_SPLIT ? "split" : "packed",
-	       "G7", "1e6 vq_pop on an empty ring", "0 (nothing)", "NONE");
+	printf("ROW  %-6s %-5s %-58s %-26s %s\n", fmt == VQ_FORMAT_SPLIT ? "split" : "packed", "G7",
+	       "1e6 vq_pop on an empty ring", "0 (nothing)", "NONE");
 	for (unsigned i = 0; i < 1000000; i++)
 		if (vq_pop(c->q, &c->e) != 0)
 			fail();
@@ -2110,8 +2122,8 @@ static void g7_flood(enum vq_format fmt)
 		put_chain(c, 0xffff, 1, &b);
 	}
 	assert_int_equal(vq_pop(c->q, &c->e), E(HEAD_OUT_OF_RANGE));
-	printf("ROW  %-6s %-5s %-58s %-26s %s\n", fmt == VQ_FORMAT_SPLIT ? "split" : "packed",
-	       "G7", "1e6 vq_pop on a broken ring", "BROKEN", "BROKEN");
+	printf("ROW  %-6s %-5s %-58s %-26s %s\n", fmt == VQ_FORMAT_SPLIT ? "split" : "packed", "G7",
+	       "1e6 vq_pop on a broken ring", "BROKEN", "BROKEN");
 	for (unsigned i = 0; i < 1000000; i++)
 		if (vq_pop(c->q, &c->e) != E(BROKEN))
 			fail();
@@ -2137,8 +2149,8 @@ static void a23_inflight(enum vq_format fmt)
 	struct inst in;
 	struct ctx *c = misc_ctx(&in, fmt);
 	printf("ROW  %-6s %-5s %-58s %-26s %s\n", fmt == VQ_FORMAT_SPLIT ? "split" : "packed",
-	       "A23", "push/notify/kicks on a queue broken with a chain in flight",
-	       "BROKEN", "BROKEN");
+	       "A23", "push/notify/kicks on a queue broken with a chain in flight", "BROKEN",
+	       "BROKEN");
 	struct bd b = good(c, 0);
 	put_chain(c, 2, 1, &b);
 	uint16_t id = pre_pop(c, false);
@@ -2154,7 +2166,7 @@ static void a23_inflight(enum vq_format fmt)
 	assert_non_null(snap);
 	memcpy(snap, c->g.drv_view, c->g.ring_bytes);
 	assert_int_equal(vq_in_flight(c->q), 1);
-	assert_broken_inert(c, (enum vq_err)-rc, id);
+	assert_broken_inert(c, (enum vq_err) - rc, id);
 	assert_int_equal(vq_push_in_order(c->q, 1, 0), E(BROKEN));
 	assert_memory_equal(snap, c->g.drv_view, c->g.ring_bytes);
 	assert_int_equal(vq_get_stats(c->q)->pushed, 0);
@@ -2194,15 +2206,15 @@ static int run_device(enum vq_format fmt)
 		in->fmt = fmt;
 		snprintf(in->name, sizeof(in->name), "%s %s: %s",
 			 fmt == VQ_FORMAT_SPLIT ? "split" : "packed", rows[i].hid, rows[i].name);
-		printf("ROW  %-6s %-5s %-58s %-26s %s\n", fmt == VQ_FORMAT_SPLIT ? "split" : "packed",
-		       rows[i].hid, rows[i].name, code_name(rows[i].expect),
-		       outcome_names[rows[i].outcome]);
-		tests[n] = (struct CMUnitTest){ in->name, run_row, row_setup, row_teardown, in };
+		printf("ROW  %-6s %-5s %-58s %-26s %s\n",
+		       fmt == VQ_FORMAT_SPLIT ? "split" : "packed", rows[i].hid, rows[i].name,
+		       code_name(rows[i].expect), outcome_names[rows[i].outcome]);
+		tests[n] = (struct CMUnitTest){in->name, run_row, row_setup, row_teardown, in};
 		n++;
 	}
 	fflush(stdout);
 	int failed = _cmocka_run_group_tests(fmt == VQ_FORMAT_SPLIT ? "malformed-split"
-								  : "malformed-packed",
+								    : "malformed-packed",
 					     tests, n, NULL, NULL);
 	free(tests);
 	free(insts);
@@ -2213,7 +2225,7 @@ static int run_driver(void)
 {
 	const size_t nrows = sizeof(drows) / sizeof(drows[0]);
 	struct CMUnitTest *tests = calloc(nrows, sizeof(*tests));
-	char (*names)[160] = calloc(nrows, sizeof(*names));
+	char(*names)[160] = calloc(nrows, sizeof(*names));
 	if (!tests || !names)
 		return 1;
 	printf("ROW  %-6s %-5s %-58s %-26s %s\n", "format", "id", "name", "vq_drv_reap",
@@ -2226,8 +2238,8 @@ static int run_driver(void)
 		snprintf(rc_name, sizeof(rc_name), "%s", code_name(r->expect_rc));
 		printf("ROW  %-6s %-5s %-58s %-26s %s\n", fmt, r->hid, r->name, rc_name,
 		       r->expect_why == VQ_OK ? "(not broken)" : err_ids[r->expect_why]);
-		tests[i] = (struct CMUnitTest){ names[i], run_drow, drow_setup, drow_teardown,
-						(void *)r };
+		tests[i] = (struct CMUnitTest){names[i], run_drow, drow_setup, drow_teardown,
+					       (void *)r};
 	}
 	fflush(stdout);
 	int failed = _cmocka_run_group_tests("malformed-driver", tests, nrows, NULL, NULL);
