@@ -141,21 +141,7 @@ static inline bool pop_single(struct vq *q, struct vq_elem *e, uint16_t head)
 		return false;
 	uint64_t addr = ring_load(&src->addr);
 	uint32_t len = ring_load(&src->len);
-	bool writable = flags & VIRTQ_DESC_F_WRITE;
-	if (len == 0 || e->iov_cap == 0 || q->max_chain == 0 ||
-	    q->dir == (writable ? VQ_DIR_DEVICE_READS : VQ_DIR_DEVICE_WRITES))
-		return false;
-	void *host = gmem_translate_hinted(q->mem, addr, len, q->mem_hint);
-	if (!host)
-		return false;
-	e->iov[0].iov_base = host;
-	e->iov[0].iov_len = len;
-	e->nout = !writable;
-	e->nin = writable;
-	e->out_len = writable ? 0 : len;
-	e->in_len = writable ? len : 0;
-	e->err = VQ_OK;
-	return true;
+	return vq_elem_set_single(q, e, addr, len, flags & VIRTQ_DESC_F_WRITE);
 }
 
 /* The full walk for any other chain; kept out of line so the fast path

@@ -50,6 +50,7 @@
 #include <vqnet/virtq.h>
 
 #include "fuzz_device.h"
+#include "fuzz_input.h"
 #include "spec/virtio_ring.h"
 
 #define FZ_MAX_SIZE 256
@@ -96,8 +97,7 @@ struct fz {
 	uint64_t popped, dropped, pushed;
 
 	/* Script cursor. */
-	const uint8_t *in;
-	size_t left;
+	struct fuzz_input in;
 
 	/* Guest model for the structured writes. */
 	uint16_t g_avail; /* split: next avail index */
@@ -117,32 +117,6 @@ static struct iovec iov_pool[FZ_MAX_SIZE + 8][FZ_MAX_IOV];
 static volatile uint8_t sink;
 
 /* ------------------------------------------------------------ input */
-
-static uint8_t in_u8(struct fz *f)
-{
-	if (!f->left)
-		return 0;
-	f->left--;
-	return *f->in++;
-}
-
-static uint16_t in_u16(struct fz *f)
-{
-	uint16_t v = in_u8(f);
-	return (uint16_t)(v | in_u8(f) << 8);
-}
-
-static uint32_t in_u32(struct fz *f)
-{
-	uint32_t v = in_u16(f);
-	return v | (uint32_t)in_u16(f) << 16;
-}
-
-static uint64_t in_u64(struct fz *f)
-{
-	uint64_t v = in_u32(f);
-	return v | (uint64_t)in_u32(f) << 32;
-}
 
 /* ------------------------------------------------------------ memory */
 
@@ -317,7 +291,7 @@ static void op_pop(struct fz *f)
 static void op_pop_burst(struct fz *f)
 {
 	struct vq_elem e[8];
-	unsigned n = 1 + in_u8(f) % 8, i;
+	unsigned n = 1 + fin_u8(&f->in) % 8, i;
 	for (i = 0; i < n; i++)
 		e[i] = (struct vq_elem){.iov = take_iov(f), .iov_cap = f->iov_cap};
 	int err = 1;
@@ -350,7 +324,7 @@ static uint32_t complete_len(struct fz *f, unsigned i, bool whole)
 	const struct vq_elem *e = &f->held[i];
 	if (e->err)
 		return 0; /* drops complete with 0 and write nothing */
-	uint32_t len = whole ? e->in_len : (e->in_len ? in_u32(f) % (e->in_len + 1) : 0);
+	uint32_t len = whole ? e->in_len : (e->in_len ? fin_u32(&f->in) % (e->in_len + 1) : 0);
 	fill_writable(e, len);
 	return len;
 }
@@ -393,7 +367,7 @@ static void op_push(struct fz *f, unsigned n, bool burst)
 	/* Pick distinct indices. */
 	bool taken[FZ_MAX_SIZE] = {false};
 	for (unsigned i = 0; i < n; i++) {
-		unsigned j = f->in_order ? i : in_u8(f) % f->nheld;
+		unsigned j = f->in_order ? i : fin_u8(&f->in) % f->nheld;
 		while (taken[j])
 			j = (j + 1) % f->nheld;
 		taken[j] = true;
@@ -411,7 +385,7 @@ static void op_push(struct fz *f, unsigned n, bool burst)
 
 static void op_push_in_order(struct fz *f)
 {
-	unsigned n = in_u8(f) % (f->nheld + 2);
+	unsigned n = fin_u8(&f->in) % (f->nheld + 2);
 	uint32_t last = 0;
 	for (unsigned i = 0; i < n && i < f->nheld; i++)
 		last = complete_len(f, i, i + 1 < n);
@@ -435,8 +409,8 @@ static void op_push_in_order(struct fz *f)
  * fail with INVALID_ARG and change nothing. */
 static void op_push_bogus(struct fz *f)
 {
-	uint16_t id = in_u16(f);
-	uint8_t how = in_u8(f);
+	uint16_t id = fin_u16(&f->in);
+	uint8_t how = fin_u8(&f->in);
 	unsigned before = vq_in_flight(f->q);
 	int rc;
 	if ((how & 1) && f->nheld) {
@@ -456,21 +430,21 @@ static void op_push_bogus(struct fz *f)
 /* A raw write of up to 64 input bytes anywhere in a region. */
 static void op_raw_write(struct fz *f)
 {
-	struct fz_region *r = &f->reg[in_u8(f) % f->nreg];
-	size_t off = in_u16(f) % r->size;
-	size_t n = 1 + in_u8(f) % 64;
+	struct fz_region *r = &f->reg[fin_u8(&f->in) % f->nreg];
+	size_t off = fin_u16(&f->in) % r->size;
+	size_t n = 1 + fin_u8(&f->in) % 64;
 	for (size_t i = 0; i < n && off + i < r->size; i++)
-		r->host[off + i] = in_u8(f);
+		r->host[off + i] = fin_u8(&f->in);
 }
 
 /* A buffer address and length from the input: a region and an offset,
  * or (flag 0x80) any 64-bit address; (flag 0x40) any 32-bit length. */
 static void in_buffer(struct fz *f, uint64_t *addr, uint32_t *len)
 {
-	uint8_t sel = in_u8(f);
+	uint8_t sel = fin_u8(&f->in);
 	const struct fz_region *r = &f->reg[(sel & 0x3f) % f->nreg];
-	*addr = sel & 0x80 ? in_u64(f) : r->gpa + in_u16(f);
-	*len = sel & 0x40 ? in_u32(f) : in_u16(f);
+	*addr = sel & 0x80 ? fin_u64(&f->in) : r->gpa + fin_u16(&f->in);
+	*len = sel & 0x40 ? fin_u32(&f->in) : fin_u16(&f->in);
 }
 
 static void split_write_desc(struct fz *f, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
@@ -496,11 +470,11 @@ static void packed_write_desc(struct fz *f, uint16_t pos, uint64_t addr, uint32_
 /* One descriptor with every field from the input. */
 static void op_guest_desc(struct fz *f)
 {
-	uint16_t i = in_u16(f);
+	uint16_t i = fin_u16(&f->in);
 	uint64_t addr;
 	uint32_t len;
 	in_buffer(f, &addr, &len);
-	uint16_t a = in_u16(f), b = in_u16(f);
+	uint16_t a = fin_u16(&f->in), b = fin_u16(&f->in);
 	if (f->format == VQ_FORMAT_SPLIT)
 		split_write_desc(f, i, addr, len, a, b);
 	else
@@ -516,7 +490,7 @@ static void split_publish(struct fz *f, unsigned n, uint8_t mode)
 		uint64_t addr;
 		uint32_t len;
 		in_buffer(f, &addr, &len);
-		uint16_t flags = in_u8(f) & (VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_INDIRECT);
+		uint16_t flags = fin_u8(&f->in) & (VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_INDIRECT);
 		uint16_t i = f->g_desc++ % f->size;
 		if (k + 1 < n)
 			flags |= VIRTQ_DESC_F_NEXT;
@@ -533,13 +507,13 @@ static void split_publish(struct fz *f, unsigned n, uint8_t mode)
  * current lap, the head's flags written last; the id in every one. */
 static void packed_publish(struct fz *f, unsigned n, uint8_t mode)
 {
-	uint16_t id = in_u16(f);
+	uint16_t id = fin_u16(&f->in);
 	uint16_t head_pos = f->g_pos, head_flags = 0;
 	for (unsigned k = 0; k < n; k++) {
 		uint64_t addr;
 		uint32_t len;
 		in_buffer(f, &addr, &len);
-		uint16_t flags = in_u8(f) & (VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_INDIRECT);
+		uint16_t flags = fin_u8(&f->in) & (VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_INDIRECT);
 		flags |= f->g_wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED;
 		if (k + 1 < n)
 			flags |= VIRTQ_DESC_F_NEXT;
@@ -561,7 +535,7 @@ static void packed_publish(struct fz *f, unsigned n, uint8_t mode)
 
 static void op_guest_publish(struct fz *f)
 {
-	uint8_t mode = in_u8(f);
+	uint8_t mode = fin_u8(&f->in);
 	unsigned n = 1 + (mode & 7);
 	if (f->format == VQ_FORMAT_SPLIT)
 		split_publish(f, n, mode);
@@ -606,7 +580,7 @@ static void op_restart(struct fz *f, uint32_t max_chain)
 /* A new memory table: usually every region, sometimes without some. */
 static void op_set_mem(struct fz *f)
 {
-	uint32_t keep = in_u16(f);
+	uint32_t keep = fin_u16(&f->in);
 	if (!(keep & 0x8000))
 		keep = (1u << f->nreg) - 1;
 	keep &= (1u << f->nreg) - 1;
@@ -644,8 +618,8 @@ static void check_state(struct fz *f)
 
 static void run_script(struct fz *f, uint32_t max_chain)
 {
-	for (unsigned ops = 0; f->left && ops < FZ_MAX_OPS; ops++) {
-		uint8_t op = in_u8(f);
+	for (unsigned ops = 0; f->in.left && ops < FZ_MAX_OPS; ops++) {
+		uint8_t op = fin_u8(&f->in);
 		switch (op % 16) {
 		case 0:
 		case 1:
@@ -658,7 +632,7 @@ static void run_script(struct fz *f, uint32_t max_chain)
 			op_push(f, 1, false);
 			break;
 		case 4:
-			op_push(f, 1 + in_u8(f) % 16, true);
+			op_push(f, 1 + fin_u8(&f->in) % 16, true);
 			break;
 		case 5:
 			op_push_in_order(f);
@@ -734,13 +708,13 @@ int fuzz_device_one(enum vq_format format, const uint8_t *data, size_t size)
 	f.iov_cap = (uint16_t)(1 + data[4] % FZ_MAX_IOV);
 	setup_memory(&f, data[5], data[6]);
 	size_t img = (size_t)data[8] | (size_t)data[9] << 8;
-	f.in = data + 10;
-	f.left = size - 10;
-	if (img > f.left)
-		img = f.left;
-	load_image(&f, f.in, img);
-	f.in += img;
-	f.left -= img;
+	f.in.p = data + 10;
+	f.in.left = size - 10;
+	if (img > f.in.left)
+		img = f.in.left;
+	load_image(&f, f.in.p, img);
+	f.in.p += img;
+	f.in.left -= img;
 	f.g_wrap = true;
 	for (unsigned i = 0; i < FZ_MAX_SIZE + 8; i++)
 		f.iov_free[f.niov_free++] = iov_pool[i];

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include <vqnet/virtq.h>
 
 #include "spec/virtio_ring.h"
@@ -103,29 +104,8 @@ struct dr {
 	uint16_t dev_pos;      /* packed */
 	bool dev_wrap;
 
-	const uint8_t *in;
-	size_t left;
+	struct fuzz_input in;
 };
-
-static uint8_t in_u8(struct dr *s)
-{
-	if (!s->left)
-		return 0;
-	s->left--;
-	return *s->in++;
-}
-
-static uint16_t in_u16(struct dr *s)
-{
-	uint16_t v = in_u8(s);
-	return (uint16_t)(v | in_u8(s) << 8);
-}
-
-static uint32_t in_u32(struct dr *s)
-{
-	uint32_t v = in_u16(s);
-	return v | (uint32_t)in_u16(s) << 16;
-}
 
 static void check_counts(struct dr *s)
 {
@@ -159,7 +139,7 @@ static int expect_add(const struct dr *s, bool indirect, unsigned k, uint32_t le
 
 static void op_chain(struct dr *s)
 {
-	uint8_t spec = in_u8(s);
+	uint8_t spec = fin_u8(&s->in);
 	unsigned n = 1 + (spec & 7);
 	bool indirect = spec & 0x80, rewind = (spec & 0x60) == 0x60;
 	unsigned free_before = vq_drv_free_descs(s->d);
@@ -178,10 +158,10 @@ static void op_chain(struct dr *s)
 	bool has_w = false;
 	uint32_t in_len = 0;
 	for (unsigned i = 0; i < n; i++) {
-		uint8_t b = in_u8(s);
+		uint8_t b = fin_u8(&s->in);
 		bool w = b & 1;
 		uint32_t len = b & 2 ? 0 : 1 + (b >> 2) * 37u;
-		uint64_t gpa = 0x100000ull * (i + 1) + in_u8(s);
+		uint64_t gpa = 0x100000ull * (i + 1) + fin_u8(&s->in);
 		int want = expect_add(s, indirect, k, len, w, has_w);
 		rc = vq_drv_chain_add(s->d, gpa, len, w);
 		DR_CHECK(rc == want);
@@ -218,14 +198,14 @@ static void op_chain(struct dr *s)
 /* The same through vq_drv_add_chain(): nothing is left behind on error. */
 static void op_add_chain(struct dr *s)
 {
-	uint8_t spec = in_u8(s);
+	uint8_t spec = fin_u8(&s->in);
 	unsigned nout = spec & 7, nin = (spec >> 3) & 7, n = nout + nin;
 	bool indirect = spec & 0x80;
 	struct vq_drv_buf bufs[14];
 	uint32_t in_len = 0;
 	bool zero = false;
 	for (unsigned i = 0; i < n; i++) {
-		uint8_t b = in_u8(s);
+		uint8_t b = fin_u8(&s->in);
 		bufs[i] = (struct vq_drv_buf){.gpa = 0x100000ull * (i + 1) + b,
 					      .len = b & 2 ? 0 : 1 + (b >> 2) * 37u};
 		zero |= bufs[i].len == 0;
@@ -420,7 +400,7 @@ static void push_expect(struct dr *s, uint16_t id, uint32_t len)
  * IN_ORDER (optionally as one batch entry), else any. */
 static void op_honest(struct dr *s)
 {
-	uint8_t b = in_u8(s);
+	uint8_t b = fin_u8(&s->in);
 	unsigned count = 1 + (b & 3);
 	bool batch = s->in_order && (b & 4);
 	if (count > s->ndev_pending)
@@ -431,11 +411,11 @@ static void op_honest(struct dr *s)
 	uint32_t lens[4];
 	unsigned ndesc = 0;
 	for (unsigned i = 0; i < count; i++) {
-		unsigned j = s->in_order ? 0 : in_u8(s) % s->ndev_pending;
+		unsigned j = s->in_order ? 0 : fin_u8(&s->in) % s->ndev_pending;
 		ids[i] = s->dev_pending[j];
 		remove_id(s->dev_pending, &s->ndev_pending, ids[i]);
 		const struct chain *c = &s->ids[ids[i]];
-		lens[i] = batch && i + 1 < count ? c->in_len : in_u32(s) % (c->in_len + 1);
+		lens[i] = batch && i + 1 < count ? c->in_len : fin_u32(&s->in) % (c->in_len + 1);
 		ndesc += c->ring_ndesc;
 		push_expect(s, ids[i], lens[i]);
 	}
@@ -472,44 +452,44 @@ static void op_honest(struct dr *s)
  * anywhere, with any index movement or flags. */
 static void op_hostile(struct dr *s)
 {
-	uint8_t b = in_u8(s);
-	uint32_t id = b & 1 ? in_u32(s) : in_u8(s);
-	uint32_t len = b & 2 ? in_u32(s) : in_u8(s);
+	uint8_t b = fin_u8(&s->in);
+	uint32_t id = b & 1 ? fin_u32(&s->in) : fin_u8(&s->in);
+	uint32_t len = b & 2 ? fin_u32(&s->in) : fin_u8(&s->in);
 	TRACE("hostile: id %u len %u mode %#x\n", id, len, b);
 	s->tainted = true;
 	if (s->format == VQ_FORMAT_SPLIT) {
-		uint16_t slot = b & 4 ? in_u16(s) : s->dev_used_idx;
+		uint16_t slot = b & 4 ? fin_u16(&s->in) : s->dev_used_idx;
 		split_used_write(s, slot, id, len);
-		int8_t delta = (int8_t)in_u8(s);
+		int8_t delta = (int8_t)fin_u8(&s->in);
 		s->dev_used_idx = (uint16_t)(s->dev_used_idx + (b & 8 ? delta : 1));
-		split_used_idx(s, b & 16 ? in_u16(s) : s->dev_used_idx);
+		split_used_idx(s, b & 16 ? fin_u16(&s->in) : s->dev_used_idx);
 		return;
 	}
-	uint16_t pos = b & 4 ? in_u16(s) % s->size : s->dev_pos;
+	uint16_t pos = b & 4 ? fin_u16(&s->in) % s->size : s->dev_pos;
 	uint16_t flags =
-		b & 8 ? in_u16(s)
+		b & 8 ? fin_u16(&s->in)
 		      : (uint16_t)((s->dev_wrap ? VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED : 0) |
 				   VIRTQ_DESC_F_WRITE);
 	packed_used_write(s, pos, (uint16_t)id, len, flags);
 	if (b & 16)
-		packed_dev_advance(s, 1 + in_u8(s) % s->size);
+		packed_dev_advance(s, 1 + fin_u8(&s->in) % s->size);
 }
 
 /* Raw bytes anywhere in the ring memory (a device must not write the
  * descriptor table or avail ring; the driver must not care, H5). */
 static void op_raw(struct dr *s)
 {
-	uint8_t b = in_u8(s);
+	uint8_t b = fin_u8(&s->in);
 	uint8_t *base[4] = {s->desc, s->drv_area, s->dev_area, s->indirect};
 	size_t len[4] = {s->desc_bytes, s->drv_bytes, s->dev_bytes, s->ind_bytes};
 	unsigned r = b % 4;
 	if (!base[r])
 		r = 2;
-	size_t off = in_u16(s) % len[r];
-	size_t n = 1 + in_u8(s) % 32;
+	size_t off = fin_u16(&s->in) % len[r];
+	size_t n = 1 + fin_u8(&s->in) % 32;
 	TRACE("raw write: area %u offset %zu, %zu bytes\n", r, off, n);
 	for (size_t i = 0; i < n && off + i < len[r]; i++)
-		base[r][off + i] = in_u8(s);
+		base[r][off + i] = fin_u8(&s->in);
 	/* Writes into the used ring / device area look like device output. */
 	if (r == 2 || (s->format == VQ_FORMAT_PACKED && r == 0) || !(b & 0x80))
 		s->tainted = true;
@@ -575,10 +555,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memset(&s, 0, sizeof(s));
 	setup(&s, data);
-	s.in = data + 3;
-	s.left = size - 3;
-	for (unsigned ops = 0; s.left && ops < DR_MAX_OPS; ops++) {
-		uint8_t op = in_u8(&s);
+	s.in.p = data + 3;
+	s.in.left = size - 3;
+	for (unsigned ops = 0; s.in.left && ops < DR_MAX_OPS; ops++) {
+		uint8_t op = fin_u8(&s.in);
 		switch (op & 15) { /* the high nibble is the operation's own */
 		case 0:
 		case 1:
@@ -621,7 +601,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			break;
 		case 11: { /* device event suppression: only affects kicks */
-			uint16_t v = in_u16(&s);
+			uint16_t v = fin_u16(&s.in);
 			if (s.format == VQ_FORMAT_SPLIT)
 				memcpy(s.dev_area + (op & 0x80 ? 0 : 4 + 8u * s.size), &v, 2);
 			else

@@ -27,6 +27,7 @@
 #include <vqnet/virtq.h>
 
 #include "guestmem.h"
+#include "ring_view.h"
 
 #define F(bit)	   (1ull << (bit))
 #define RING_BYTES (256u * 1024)
@@ -89,49 +90,6 @@ static void fx_open(struct fx *f, uint32_t size, uint64_t features, enum vq_dir 
 	assert_non_null(f->q);
 }
 
-/* Ring parts as the driver sees them. */
-static struct virtq_desc *sdesc(struct fx *f)
-{
-	return tgm_drv_ptr(&f->g, f->r.desc_gpa);
-}
-static struct virtq_avail *savail(struct fx *f)
-{
-	return tgm_drv_ptr(&f->g, f->r.driver_gpa);
-}
-static struct virtq_used *sused(struct fx *f)
-{
-	return tgm_drv_ptr(&f->g, f->r.device_gpa);
-}
-static le16 *sused_event(struct fx *f)
-{
-	return &savail(f)->ring[f->r.size];
-}
-static le16 *savail_event(struct fx *f)
-{
-	return (le16 *)&sused(f)->ring[f->r.size];
-}
-static struct pvirtq_desc *pdesc(struct fx *f)
-{
-	return tgm_drv_ptr(&f->g, f->r.desc_gpa);
-}
-static struct pvirtq_event_suppress *pdrv_evt(struct fx *f)
-{
-	return tgm_drv_ptr(&f->g, f->r.driver_gpa);
-}
-static struct pvirtq_event_suppress *pdev_evt(struct fx *f)
-{
-	return tgm_drv_ptr(&f->g, f->r.device_gpa);
-}
-
-/* Buffers: offsets in the buffer area. */
-static uint64_t bgpa(struct fx *f, uint32_t off)
-{
-	return tgm_buf_gpa(&f->g) + off;
-}
-static uint8_t *bdrv(struct fx *f, uint32_t off)
-{
-	return tgm_drv_ptr(&f->g, bgpa(f, off));
-}
 static uint8_t *bdev(struct fx *f, uint32_t off)
 {
 	return f->g.dev_view + f->g.ring_bytes + off;
@@ -595,9 +553,9 @@ static void test_pop_push_chain(void **state)
 {
 	struct fx *f = *state;
 	fx_open(f, 8, 0, VQ_DIR_BOTH, 0);
-	fill(bdrv(f, 0), 100, 1);
-	fill(bdrv(f, 4096), 50, 2);
-	memset(bdrv(f, 8192), 0, 200);
+	fill(bptr(f, 0), 100, 1);
+	fill(bptr(f, 4096), 50, 2);
+	memset(bptr(f, 8192), 0, 200);
 	struct hb b[3] = {
 		{bgpa(f, 0), 100, false}, {bgpa(f, 4096), 50, false}, {bgpa(f, 8192), 200, true}};
 	uint16_t id;
@@ -626,8 +584,8 @@ static void test_pop_push_chain(void **state)
 	assert_ptr_equal(f->iov[2].iov_base, bdev(f, 8192));
 	assert_int_equal(f->iov[2].iov_len, 200);
 	/* through the device's own mapping: same bytes the driver wrote */
-	assert_memory_equal(f->iov[0].iov_base, bdrv(f, 0), 100);
-	assert_memory_equal(f->iov[1].iov_base, bdrv(f, 4096), 50);
+	assert_memory_equal(f->iov[0].iov_base, bptr(f, 0), 100);
+	assert_memory_equal(f->iov[1].iov_base, bptr(f, 4096), 50);
 	assert_false(vq_avail_pending(f->q));
 	assert_int_equal(vq_in_flight(f->q), 1);
 	assert_int_equal(vq_pop(f->q, &f->e), 0);
@@ -636,7 +594,7 @@ static void test_pop_push_chain(void **state)
 	assert_int_equal(vq_push(f->q, id, 123), 0);
 	uint8_t expect[123];
 	fill(expect, 123, 9);
-	assert_memory_equal(bdrv(f, 8192), expect, 123);
+	assert_memory_equal(bptr(f, 8192), expect, 123);
 	if (f->fmt == VQ_FORMAT_SPLIT) {
 		assert_int_equal(sused(f)->idx, 1);
 		assert_split_used(f, 0, 5, 123);
@@ -1518,9 +1476,9 @@ static void test_indirect(void **state)
 	struct fx *f = *state;
 	fx_open(f, 8, F(VIRTIO_F_INDIRECT_DESC), VQ_DIR_BOTH, 0);
 	const uint32_t toff = 0x8000;
-	fill(bdrv(f, 0), 32, 3);
+	fill(bptr(f, 0), 32, 3);
 	if (f->fmt == VQ_FORMAT_SPLIT) {
-		struct virtq_desc *t = (struct virtq_desc *)bdrv(f, toff);
+		struct virtq_desc *t = (struct virtq_desc *)bptr(f, toff);
 		/* entries out of order: 0 -> 2 -> 1 */
 		t[0] = (struct virtq_desc){bgpa(f, 0), 32, VIRTQ_DESC_F_NEXT, 2};
 		t[2] = (struct virtq_desc){bgpa(f, 64), 16, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE,
@@ -1530,7 +1488,7 @@ static void test_indirect(void **state)
 		split_desc(f, 4, bgpa(f, toff), 48, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_WRITE, 0);
 		split_avail(f, 4);
 	} else {
-		struct pvirtq_desc *t = (struct pvirtq_desc *)bdrv(f, toff);
+		struct pvirtq_desc *t = (struct pvirtq_desc *)bptr(f, toff);
 		/* NEXT and id in a table are ignored (§2.8.7) */
 		t[0] = (struct pvirtq_desc){bgpa(f, 0), 32, 55, VIRTQ_DESC_F_NEXT};
 		t[1] = (struct pvirtq_desc){bgpa(f, 64), 16, 0, VIRTQ_DESC_F_WRITE};
@@ -1545,7 +1503,7 @@ static void test_indirect(void **state)
 	assert_int_equal(f->e.out_len, 32);
 	assert_int_equal(f->e.in_len, 64);
 	assert_ptr_equal(f->iov[0].iov_base, bdev(f, 0));
-	assert_memory_equal(f->iov[0].iov_base, bdrv(f, 0), 32);
+	assert_memory_equal(f->iov[0].iov_base, bptr(f, 0), 32);
 	assert_ptr_equal(f->iov[1].iov_base, bdev(f, 64));
 	assert_int_equal(f->iov[1].iov_len, 16);
 	assert_ptr_equal(f->iov[2].iov_base, bdev(f, 128));

@@ -22,6 +22,7 @@
 #include <vqnet/virtq.h>
 
 #include "guestmem.h"
+#include "ring_view.h"
 
 #define F(bit)	   (1ull << (bit))
 #define RING_BYTES (256u * 1024)
@@ -44,6 +45,13 @@ struct fx {
 	struct vq_elem e;
 	int tokens[64]; /* &tokens[i] are the chains' tokens */
 };
+
+/* A buffer's bytes through the device's mapping (a different host address
+ * from the driver's), to check what the device sees. */
+static uint8_t *bdev(struct fx *f, uint32_t off)
+{
+	return f->g.dev_view + f->g.ring_bytes + off;
+}
 
 static int fx_setup(void **state)
 {
@@ -86,47 +94,6 @@ static void fx_open(struct fx *f, uint32_t size, uint64_t features, uint32_t ind
 	assert_int_equal(tring_driver(&f->g, &f->r, features, &f->d), 0);
 	if (device)
 		assert_int_equal(tring_device(&f->g, &f->r, features, VQ_DIR_BOTH, 0, &f->q), 0);
-}
-
-static struct virtq_desc *sdesc(struct fx *f)
-{
-	return tgm_drv_ptr(&f->g, f->r.desc_gpa);
-}
-static struct virtq_avail *savail(struct fx *f)
-{
-	return tgm_drv_ptr(&f->g, f->r.driver_gpa);
-}
-static struct virtq_used *sused(struct fx *f)
-{
-	return tgm_drv_ptr(&f->g, f->r.device_gpa);
-}
-static le16 *sused_event(struct fx *f)
-{
-	return &savail(f)->ring[f->r.size];
-}
-static le16 *savail_event(struct fx *f)
-{
-	return (le16 *)&sused(f)->ring[f->r.size];
-}
-static struct pvirtq_desc *pdesc(struct fx *f)
-{
-	return tgm_drv_ptr(&f->g, f->r.desc_gpa);
-}
-static struct pvirtq_event_suppress *pdrv_evt(struct fx *f)
-{
-	return tgm_drv_ptr(&f->g, f->r.driver_gpa);
-}
-static struct pvirtq_event_suppress *pdev_evt(struct fx *f)
-{
-	return tgm_drv_ptr(&f->g, f->r.device_gpa);
-}
-static uint64_t bgpa(struct fx *f, uint32_t off)
-{
-	return tgm_buf_gpa(&f->g) + off;
-}
-static uint8_t *bdev(struct fx *f, uint32_t off)
-{
-	return f->g.dev_view + f->g.ring_bytes + off;
 }
 
 struct hb {
