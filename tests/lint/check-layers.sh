@@ -26,4 +26,5 @@ check lib/spec 'base/' "$up_gmem" "$up_virtq" "$up_vu" "$up_net"
 check lib/base "$up_gmem" "$up_virtq" "$up_vu" "$up_net"
 check lib/gmem "$up_virtq" "$up_vu" "$up_net"
 check lib/virtq "$up_vu" "$up_net"
+check lib/vhost_user "$up_net"
 exit $status

@@ -10,10 +10,10 @@
 #include "guestmem.h"
 #include "spec/virtio_ring.h"
 
-#define sdesc(f)	((struct virtq_desc *)tgm_drv_ptr(&(f)->g, (f)->r.desc_gpa))
-#define savail(f)	((struct virtq_avail *)tgm_drv_ptr(&(f)->g, (f)->r.driver_gpa))
-#define sused(f)	((struct virtq_used *)tgm_drv_ptr(&(f)->g, (f)->r.device_gpa))
-#define sused_event(f)	(&savail(f)->ring[(f)->r.size])
+#define sdesc(f)       ((struct virtq_desc *)tgm_drv_ptr(&(f)->g, (f)->r.desc_gpa))
+#define savail(f)      ((struct virtq_avail *)tgm_drv_ptr(&(f)->g, (f)->r.driver_gpa))
+#define sused(f)       ((struct virtq_used *)tgm_drv_ptr(&(f)->g, (f)->r.device_gpa))
+#define sused_event(f) (&savail(f)->ring[(f)->r.size])
 /* The avail_event field trails the used ring (§2.7.8); a function, so the
  * cast stays out of the callers' aliasing analysis. */
 static inline le16 *tview_avail_event(struct virtq_used *used, uint32_t size)

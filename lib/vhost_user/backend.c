@@ -1,0 +1,611 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhost-user backend: one device served to one frontend at a time.
+ *
+ * Theory of operation
+ * -------------------
+ * The backend owns a socket (listening, or connecting in client mode) and at
+ * most one connection. vu_backend_dispatch() reads one message, validates it
+ * against the codec's request table (vu_msg_check), checks the protocol
+ * feature the request needs, and runs the handler from handlers[] below
+ * (one per request number). Any failure is logged once by request name,
+ * answered with a failure ack where one is due, and drops the connection:
+ * every ring is stopped (ops->queue_stop), the device is reset (ops->reset),
+ * memory is unmapped and every fd closed; the backend then waits for the
+ * next frontend (docs/interop/vhost-user.rst; HOSTILE-INPUTS F and G).
+ *
+ * Rings (vhost-user.rst "Ring states"): a ring is *started* when its kick
+ * fd arrived while memory, addresses and size are known; it is stopped by
+ * GET_VRING_BASE (or a reset, status 0, a drop). The frontend's ring
+ * addresses are user addresses, translated to guest-physical ones through
+ * the memory table only at start (and again after each memory change), over
+ * the full sizes of the ring parts. A started ring owns a struct vq, handed
+ * to the device in queue_start and taken back after queue_stop.
+ *
+ * Memory (STYLE lesson 9): SET_MEM_TABLE / ADD_MEM_REG / REM_MEM_REG build a
+ * new gmem table (which takes ownership of the new mappings and fds), then
+ * every started ring is stopped, the table is swapped, and the rings are
+ * restarted against it (a ring no longer inside memory stays stopped,
+ * HOSTILE F14). The old table goes away with its last reference.
+ *
+ * Ownership of message fds: a handler that keeps fds[i] sets it to -1;
+ * the dispatcher closes whatever is left.
+ *
+ * Files: backend.c (connection, dispatch, feature/device requests, public
+ * API), backend_vring.c (ring state machine and ring requests),
+ * backend_mem.c (memory table, dirty log); shared state in
+ * backend_internal.h. Not implemented (never offered): INFLIGHT_SHMFD
+ * (GET/SET_INFLIGHT_FD), INBAND_NOTIFICATIONS, HOST_NOTIFIER, PAGEFAULT,
+ * CROSS_ENDIAN, IOTLB; the per-ring used-ring log (VHOST_VRING_F_LOG,
+ * log_guest_addr) is stored but not written by the backend.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "base/compiler.h"
+#include "backend_internal.h"
+
+/* Protocol features implemented here (INFLIGHT_SHMFD and INBAND_NOTIFICATIONS
+ * are not: never offered). */
+#define SUPPORTED_PROTOCOL_FEATURES                                                                \
+	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD) |          \
+	 (1ull << VHOST_USER_PROTOCOL_F_RARP) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |        \
+	 (1ull << VHOST_USER_PROTOCOL_F_NET_MTU) | (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ) |   \
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |   \
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                     \
+	 (1ull << VHOST_USER_PROTOCOL_F_STATUS))
+
+typedef int (*vu_handler)(struct vu_backend *b, struct req_ctx *c);
+
+static const struct vu_device_ops no_ops;
+
+static void close_msg_fds(struct vu_msg *m)
+{
+	for (unsigned i = 0; i < m->nfds && i < VHOST_USER_MAX_FDS; i++)
+		close_fd(&m->fds[i]);
+	m->nfds = 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Connection
+ * ------------------------------------------------------------------------ */
+
+/* Forget everything the frontend set up: rings first (the device lets
+ * go), then the device, then memory and fds (HOSTILE G1). */
+static void drop_connection(struct vu_backend *b)
+{
+	vu_be_stop_all_rings(b);
+	if (b->ops->reset)
+		b->ops->reset(b->opaque);
+	for (unsigned i = 0; i < b->cfg.num_queues; i++)
+		vu_be_vring_reset_slot(&b->vrings[i]);
+	gmem_table_put(b->mem);
+	b->mem = NULL;
+	vu_be_unmap_log(b);
+	close_fd(&b->log_fd);
+	close_fd(&b->backend_req_fd);
+	close_fd(&b->conn_fd);
+	b->features = 0;
+	b->features_set = false;
+	b->protocol_features = 0;
+	b->status = 0;
+}
+
+static int try_accept(struct vu_backend *b)
+{
+	int fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return errno == EINTR || errno == EWOULDBLOCK || errno == ECONNABORTED ? -EAGAIN
+										       : -errno;
+	b->conn_fd = fd;
+	return 0;
+}
+
+static int make_addr(const char *path, struct sockaddr_un *sa)
+{
+	*sa = (struct sockaddr_un){.sun_family = AF_UNIX};
+	size_t len = strlen(path);
+	if (len == 0 || len >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa->sun_path, path, len + 1);
+	return 0;
+}
+
+static int try_connect(struct vu_backend *b)
+{
+	struct sockaddr_un sa;
+	int rc = make_addr(b->path, &sa);
+	if (rc)
+		return rc;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = errno;
+		close(fd);
+		if (rc == ENOENT || rc == ECONNREFUSED || rc == EINTR || rc == EAGAIN)
+			return -EAGAIN;
+		return -rc;
+	}
+	b->conn_fd = fd;
+	return 0;
+}
+
+static int open_listener(struct vu_backend *b)
+{
+	struct sockaddr_un sa;
+	int rc = make_addr(b->path, &sa);
+	if (rc)
+		return rc;
+	struct stat st;
+	/* Replace a stale socket file; never remove anything else. */
+	if (lstat(b->path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(b->path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	b->listen_fd = fd;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Handlers: features and device
+ * ------------------------------------------------------------------------ */
+
+static uint64_t offered_features(const struct vu_backend *b)
+{
+	return b->cfg.device_features | 1ull << VHOST_USER_F_PROTOCOL_FEATURES |
+	       1ull << VHOST_F_LOG_ALL;
+}
+
+int vu_be_reply_u64(struct req_ctx *c, uint64_t v)
+{
+	c->m->payload.u64 = v;
+	vu_msg_make_reply(c->m, sizeof(uint64_t));
+	c->reply = true;
+	return 0;
+}
+
+static int h_get_features(struct vu_backend *b, struct req_ctx *c)
+{
+	return vu_be_reply_u64(c, offered_features(b));
+}
+
+static int h_set_features(struct vu_backend *b, struct req_ctx *c)
+{
+	uint64_t f = c->m->payload.u64;
+	if (f & ~offered_features(b))
+		return fail(c, -EINVAL, "feature bits never offered");
+	if (!vq_has_feature(f, VIRTIO_F_VERSION_1))
+		return fail(c, -EINVAL, "VIRTIO_F_VERSION_1 not negotiated");
+	/* Rings run with the features they started with: only LOG_ALL may
+	 * change under them (QEMU toggles it for migration). */
+	if (vu_be_any_ring_started(b) && ((f ^ b->features) & ~(1ull << VHOST_F_LOG_ALL)))
+		return fail(c, -EBUSY, "features changed while rings run");
+	uint64_t old = b->features;
+	b->features = f;
+	if (b->ops->set_features) {
+		int rc = b->ops->set_features(b->opaque, virtio_features(b));
+		if (rc) {
+			b->features = old;
+			return fail(c, rc < 0 ? rc : -EINVAL, "the device refused the features");
+		}
+	}
+	b->features_set = true;
+	return 0;
+}
+
+static int h_get_protocol_features(struct vu_backend *b, struct req_ctx *c)
+{
+	return vu_be_reply_u64(c, b->offered_protocol);
+}
+
+static int h_set_protocol_features(struct vu_backend *b, struct req_ctx *c)
+{
+	uint64_t f = c->m->payload.u64;
+	if (f & ~b->offered_protocol)
+		return fail(c, -EINVAL, "protocol feature bits never offered");
+	b->protocol_features = f;
+	return 0;
+}
+
+static int h_set_owner(struct vu_backend *b, struct req_ctx *c)
+{
+	(void)b;
+	(void)c;
+	return 0;
+}
+
+/* RESET_OWNER / RESET_DEVICE: back to the state of a fresh connection,
+ * except the protocol features and the memory table. */
+static int h_reset_device(struct vu_backend *b, struct req_ctx *c)
+{
+	(void)c;
+	vu_be_stop_all_rings(b);
+	for (unsigned i = 0; i < b->cfg.num_queues; i++)
+		vu_be_vring_reset_slot(&b->vrings[i]);
+	b->features = 0;
+	b->features_set = false;
+	b->status = 0;
+	if (b->ops->reset)
+		b->ops->reset(b->opaque);
+	return 0;
+}
+
+static int h_get_queue_num(struct vu_backend *b, struct req_ctx *c)
+{
+	return vu_be_reply_u64(c, b->cfg.num_queues);
+}
+
+static int h_get_max_mem_slots(struct vu_backend *b, struct req_ctx *c)
+{
+	(void)b;
+	return vu_be_reply_u64(c, VU_MAX_MEM_SLOTS);
+}
+
+static int check_config_req(const struct vu_backend *b, struct req_ctx *c)
+{
+	const struct vhost_user_config *cf = &c->m->payload.config;
+	if (cf->size > VHOST_USER_MAX_CONFIG_SIZE ||
+	    c->m->hdr.size != VHOST_USER_CONFIG_HDR_SIZE + cf->size)
+		return fail(c, -EINVAL, "config size does not match the message size");
+	if ((uint64_t)cf->offset + cf->size > b->cfg.config_size)
+		return fail(c, -EINVAL, "config access beyond the config space");
+	return 0;
+}
+
+static int h_get_config(struct vu_backend *b, struct req_ctx *c)
+{
+	int rc = check_config_req(b, c);
+	if (rc)
+		return rc;
+	struct vhost_user_config *cf = &c->m->payload.config;
+	if (!b->ops->get_config)
+		return fail(c, -EOPNOTSUPP, "the device has no config space");
+	rc = b->ops->get_config(b->opaque, cf->offset, cf->region, cf->size);
+	if (rc)
+		return fail(c, rc < 0 ? rc : -EINVAL, "the device refused the config read");
+	vu_msg_make_reply(c->m, VHOST_USER_CONFIG_HDR_SIZE + cf->size);
+	c->reply = true;
+	return 0;
+}
+
+static int h_set_config(struct vu_backend *b, struct req_ctx *c)
+{
+	int rc = check_config_req(b, c);
+	if (rc)
+		return rc;
+	const struct vhost_user_config *cf = &c->m->payload.config;
+	if (!b->ops->set_config)
+		return fail(c, -EOPNOTSUPP, "the device has no writable config space");
+	rc = b->ops->set_config(b->opaque, cf->offset, cf->region, cf->size);
+	if (rc)
+		return fail(c, rc < 0 ? rc : -EINVAL, "the device refused the config write");
+	return 0;
+}
+
+static int h_set_status(struct vu_backend *b, struct req_ctx *c)
+{
+	uint64_t v = c->m->payload.u64;
+	if (v > 0xff)
+		return fail(c, -EINVAL, "status beyond 8 bits");
+	/* Status 0 is a device reset (VIRTIO 1.2 §2.1): quiesce the rings
+	 * (HOSTILE G3); their positions stay for GET_VRING_BASE. */
+	if (v == 0)
+		vu_be_stop_all_rings(b);
+	b->status = (uint8_t)v;
+	if (b->ops->set_status)
+		b->ops->set_status(b->opaque, b->status);
+	return 0;
+}
+
+static int h_get_status(struct vu_backend *b, struct req_ctx *c)
+{
+	return vu_be_reply_u64(c, b->status);
+}
+
+static int h_send_rarp(struct vu_backend *b, struct req_ctx *c)
+{
+	uint8_t mac[6];
+	memcpy(mac, c->m->payload.raw, sizeof(mac));
+	if (b->ops->send_rarp)
+		b->ops->send_rarp(b->opaque, mac);
+	return 0;
+}
+
+static int h_net_set_mtu(struct vu_backend *b, struct req_ctx *c)
+{
+	uint64_t mtu = c->m->payload.u64;
+	if (mtu > UINT16_MAX)
+		return fail(c, -EINVAL, "MTU beyond 65535");
+	if (b->ops->set_mtu) {
+		int rc = b->ops->set_mtu(b->opaque, (uint16_t)mtu);
+		if (rc)
+			return fail(c, rc < 0 ? rc : -EINVAL, "the device refused the MTU");
+	}
+	return 0;
+}
+
+static int h_set_backend_req_fd(struct vu_backend *b, struct req_ctx *c)
+{
+	int fd = take_fd(c->m);
+	if (fd < 0)
+		return fail(c, -EINVAL, "no fd");
+	close_fd(&b->backend_req_fd);
+	b->backend_req_fd = fd;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Dispatch
+ * ------------------------------------------------------------------------ */
+
+static const vu_handler handlers[VHOST_USER_GET_STATUS + 1] = {
+	[VHOST_USER_GET_FEATURES] = h_get_features,
+	[VHOST_USER_SET_FEATURES] = h_set_features,
+	[VHOST_USER_SET_OWNER] = h_set_owner,
+	[VHOST_USER_RESET_OWNER] = h_reset_device,
+	[VHOST_USER_SET_MEM_TABLE] = vu_be_set_mem_table,
+	[VHOST_USER_SET_LOG_BASE] = vu_be_set_log_base,
+	[VHOST_USER_SET_LOG_FD] = vu_be_set_log_fd,
+	[VHOST_USER_SET_VRING_NUM] = vu_be_set_vring_num,
+	[VHOST_USER_SET_VRING_ADDR] = vu_be_set_vring_addr,
+	[VHOST_USER_SET_VRING_BASE] = vu_be_set_vring_base,
+	[VHOST_USER_GET_VRING_BASE] = vu_be_get_vring_base,
+	[VHOST_USER_SET_VRING_KICK] = vu_be_set_vring_kick,
+	[VHOST_USER_SET_VRING_CALL] = vu_be_set_vring_call,
+	[VHOST_USER_SET_VRING_ERR] = vu_be_set_vring_err,
+	[VHOST_USER_GET_PROTOCOL_FEATURES] = h_get_protocol_features,
+	[VHOST_USER_SET_PROTOCOL_FEATURES] = h_set_protocol_features,
+	[VHOST_USER_GET_QUEUE_NUM] = h_get_queue_num,
+	[VHOST_USER_SET_VRING_ENABLE] = vu_be_set_vring_enable,
+	[VHOST_USER_SEND_RARP] = h_send_rarp,
+	[VHOST_USER_NET_SET_MTU] = h_net_set_mtu,
+	[VHOST_USER_SET_BACKEND_REQ_FD] = h_set_backend_req_fd,
+	[VHOST_USER_GET_CONFIG] = h_get_config,
+	[VHOST_USER_SET_CONFIG] = h_set_config,
+	[VHOST_USER_RESET_DEVICE] = h_reset_device,
+	[VHOST_USER_GET_MAX_MEM_SLOTS] = h_get_max_mem_slots,
+	[VHOST_USER_ADD_MEM_REG] = vu_be_add_mem_reg,
+	[VHOST_USER_REM_MEM_REG] = vu_be_rem_mem_reg,
+	[VHOST_USER_SET_STATUS] = h_set_status,
+	[VHOST_USER_GET_STATUS] = h_get_status,
+};
+
+static void log_error(uint32_t request, const char *why, int rc)
+{
+	fprintf(stderr, "vqnet vhost-user: %s: %s\n", vu_request_name(request),
+		why ? why : strerror(-rc));
+}
+
+/* Send @m, already made a reply, without fds. */
+static int send_reply(struct vu_backend *b, struct vu_msg *m)
+{
+	m->nfds = 0;
+	return vu_msg_send(b->conn_fd, m);
+}
+
+/* The failure ack a REPLY_ACK frontend waits for (best effort: the
+ * connection is dropped right after). */
+static void send_failure_ack(struct vu_backend *b, struct vu_msg *m,
+			     const struct vu_request_info *info)
+{
+	if (!(m->hdr.flags & VHOST_USER_NEED_REPLY_MASK) ||
+	    !has_protocol(b, VHOST_USER_PROTOCOL_F_REPLY_ACK) || (info && info->always_replies))
+		return;
+	close_msg_fds(m);
+	m->payload.u64 = 1;
+	vu_msg_make_reply(m, sizeof(uint64_t));
+	send_reply(b, m);
+}
+
+static int handle(struct vu_backend *b, struct vu_msg *m, const struct vu_request_info **info,
+		  struct req_ctx *c)
+{
+	*info = vu_request_info(m->hdr.request);
+	int rc = vu_msg_check(m, &c->why);
+	if (rc)
+		return rc;
+	vu_handler h = m->hdr.request < ARRAY_SIZE(handlers) ? handlers[m->hdr.request] : NULL;
+	if (!*info || !h)
+		return fail(c, -EOPNOTSUPP, "request not supported");
+	int8_t pf = (*info)->protocol_feature;
+	if (pf >= 0 && !has_protocol(b, (unsigned)pf))
+		return fail(c, -EPROTO, "needs a protocol feature that was not negotiated");
+	return h(b, c);
+}
+
+static int dispatch_message(struct vu_backend *b)
+{
+	struct vu_msg m;
+	memset(&m.hdr, 0, sizeof(m.hdr));
+	m.nfds = 0;
+	int rc = vu_msg_recv(b->conn_fd, &m);
+	if (rc) {
+		if (rc == -ECONNRESET)
+			fprintf(stderr, "vqnet vhost-user: disconnected\n");
+		else
+			fprintf(stderr, "vqnet vhost-user: receive: %s\n", strerror(-rc));
+		drop_connection(b);
+		return rc;
+	}
+	const struct vu_request_info *info = NULL;
+	struct req_ctx c = {.m = &m};
+	uint32_t request = m.hdr.request;
+	bool ack = (m.hdr.flags & VHOST_USER_NEED_REPLY_MASK) != 0;
+	rc = handle(b, &m, &info, &c);
+	if (rc) {
+		log_error(request, c.why, rc);
+		send_failure_ack(b, &m, info);
+		close_msg_fds(&m);
+		drop_connection(b);
+		return rc;
+	}
+	close_msg_fds(&m);
+	/* REPLY_ACK is looked at after the handler: SET_PROTOCOL_FEATURES
+	 * may just have negotiated it. */
+	if (!c.reply && ack && has_protocol(b, VHOST_USER_PROTOCOL_F_REPLY_ACK)) {
+		m.payload.u64 = 0;
+		vu_msg_make_reply(&m, sizeof(uint64_t));
+		c.reply = true;
+	}
+	if (c.reply) {
+		rc = send_reply(b, &m);
+		if (rc) {
+			log_error(request, "sending the reply failed", rc);
+			drop_connection(b);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Public API
+ * ------------------------------------------------------------------------ */
+
+VQNET_EXPORT uint64_t vu_backend_supported_protocol_features(void)
+{
+	return SUPPORTED_PROTOCOL_FEATURES;
+}
+
+VQNET_EXPORT int vu_backend_new(const struct vu_backend_config *cfg,
+				const struct vu_device_ops *ops, void *opaque,
+				struct vu_backend **out)
+{
+	if (!cfg || !out || !cfg->socket_path || cfg->num_queues == 0 ||
+	    cfg->num_queues > VU_MAX_QUEUES || cfg->config_size > VHOST_USER_MAX_CONFIG_SIZE ||
+	    cfg->max_queue_size > VQ_MAX_QUEUE_SIZE)
+		return -EINVAL;
+	struct sockaddr_un sa;
+	int rc = make_addr(cfg->socket_path, &sa);
+	if (rc)
+		return rc;
+	struct vu_backend *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->cfg = *cfg;
+	b->ops = ops ? ops : &no_ops;
+	b->opaque = opaque;
+	b->listen_fd = b->conn_fd = b->backend_req_fd = b->log_fd = -1;
+	rc = -ENOMEM;
+	b->path = strdup(cfg->socket_path);
+	if (!b->path)
+		goto err_free;
+	b->cfg.socket_path = b->path;
+	b->vrings = calloc(cfg->num_queues, sizeof(*b->vrings));
+	if (!b->vrings)
+		goto err_path;
+	for (unsigned i = 0; i < cfg->num_queues; i++)
+		b->vrings[i] = (struct vring_slot){.kick_fd = -1, .call_fd = -1, .err_fd = -1};
+	uint64_t pf = cfg->protocol_features ? cfg->protocol_features : SUPPORTED_PROTOCOL_FEATURES;
+	b->offered_protocol = pf & SUPPORTED_PROTOCOL_FEATURES; /* never INBAND_NOTIFICATIONS */
+	if (!cfg->client) {
+		rc = open_listener(b);
+		if (rc)
+			goto err_vrings;
+	}
+	*out = b;
+	return 0;
+
+err_vrings:
+	free(b->vrings);
+err_path:
+	free(b->path);
+err_free:
+	free(b);
+	return rc;
+}
+
+VQNET_EXPORT void vu_backend_free(struct vu_backend *b)
+{
+	if (!b)
+		return;
+	if (b->conn_fd >= 0)
+		drop_connection(b);
+	if (b->listen_fd >= 0) {
+		close_fd(&b->listen_fd);
+		unlink(b->path);
+	}
+	free(b->vrings);
+	free(b->path);
+	free(b);
+}
+
+VQNET_EXPORT int vu_backend_fd(const struct vu_backend *b)
+{
+	return b->conn_fd >= 0 ? b->conn_fd : b->listen_fd;
+}
+
+VQNET_EXPORT int vu_backend_dispatch(struct vu_backend *b)
+{
+	if (b->conn_fd < 0)
+		return b->cfg.client ? try_connect(b) : try_accept(b);
+	return dispatch_message(b);
+}
+
+VQNET_EXPORT bool vu_backend_connected(const struct vu_backend *b)
+{
+	return b->conn_fd >= 0;
+}
+
+VQNET_EXPORT uint64_t vu_backend_features(const struct vu_backend *b)
+{
+	return virtio_features(b);
+}
+
+VQNET_EXPORT struct gmem_table *vu_backend_mem(const struct vu_backend *b)
+{
+	return b->mem ? gmem_table_get(b->mem) : NULL;
+}
+
+VQNET_EXPORT int vu_backend_config_changed(struct vu_backend *b)
+{
+	if (b->conn_fd < 0)
+		return -ENOTCONN;
+	if (b->backend_req_fd < 0 || !has_protocol(b, VHOST_USER_PROTOCOL_F_BACKEND_REQ) ||
+	    !has_protocol(b, VHOST_USER_PROTOCOL_F_CONFIG))
+		return -EOPNOTSUPP;
+	bool ack = has_protocol(b, VHOST_USER_PROTOCOL_F_REPLY_ACK);
+	struct vu_msg m = {
+		.hdr = {.request = VHOST_USER_BACKEND_CONFIG_CHANGE_MSG,
+			.flags = VHOST_USER_VERSION | (ack ? VHOST_USER_NEED_REPLY_MASK : 0),
+			.size = 0}};
+	int rc = vu_msg_send(b->backend_req_fd, &m);
+	if (rc || !ack)
+		return rc;
+	struct vu_msg r;
+	r.nfds = 0;
+	rc = vu_msg_recv(b->backend_req_fd, &r);
+	if (rc)
+		return rc;
+	close_msg_fds(&r);
+	if (r.hdr.request != VHOST_USER_BACKEND_CONFIG_CHANGE_MSG ||
+	    !(r.hdr.flags & VHOST_USER_REPLY_MASK) || r.hdr.size != sizeof(uint64_t))
+		return -EPROTO;
+	return r.payload.u64 ? -EIO : 0;
+}
+
+VQNET_EXPORT void vu_backend_vring_error(struct vu_backend *b, unsigned index)
+{
+	if (index < b->cfg.num_queues && b->vrings[index].err_fd >= 0)
+		eventfd_write(b->vrings[index].err_fd, 1);
+}
+
+VQNET_EXPORT void vu_backend_log_write(struct vu_backend *b, uint64_t gpa, uint64_t len)
+{
+	if (b->log_bitmap && vq_has_feature(b->features, VHOST_F_LOG_ALL))
+		gmem_log_dirty(b->log_bitmap, b->log_bytes, gpa, len);
+}
