@@ -275,6 +275,41 @@ bool vq_should_notify(struct vq *q);
 void vq_disable_kicks(struct vq *q);
 bool vq_enable_kicks(struct vq *q);
 
+/**
+ * vq_set_dirty_log() - log the device's writes to the used area for live
+ * migration (vhost-user "Migration", VHOST_VRING_F_LOG). While @bitmap is
+ * set, every later write of the device to its used area is marked in
+ * @bitmap (GMEM_LOG_PAGE pages, see gmem_log_dirty()) after the write, at
+ * @used_log_gpa + the offset of the bytes written in that area. Split: the
+ * used ring (elements, idx, flags and avail_event). Packed: the used
+ * descriptors written in the descriptor ring (offset from the ring's start).
+ * @bitmap NULL turns logging off. Call only while no thread pushes on @q.
+ * Writes into buffers are the caller's to log (by gpa).
+ */
+void vq_set_dirty_log(struct vq *q, uint8_t *bitmap, uint64_t bitmap_bytes, uint64_t used_log_gpa);
+
+/**
+ * vq_set_inflight() - vhost-user inflight I/O tracking (vhost-user.rst
+ * "Inflight I/O tracking") on a split ring: @region is this queue's
+ * QueueRegionSplit (@bytes long) in the buffer the frontend keeps across a
+ * backend crash. Call once on a fresh queue (nothing popped yet), before
+ * any thread pops. The region's previous state is recovered first: a last
+ * batch that was being completed is finished (its list walked at most
+ * queue-size steps, heads checked against the size), and the heads still
+ * marked in flight are handed out again by the next vq_pop() calls, in the
+ * order they were first popped, before any new chain; the avail position
+ * is set past them (used->idx + their number). From then on each pop marks
+ * its head in flight and each push clears it, per the spec's algorithm.
+ * A region never initialised (version 0) is initialised.
+ * Not supported (-VQ_ERR_INVALID_ARG): packed rings, VIRTIO_F_IN_ORDER.
+ * Return: 0, or -VQ_ERR_INVALID_ARG (also a region too small, of another
+ * version or queue size), -VQ_ERR_NO_MEMORY.
+ */
+int vq_set_inflight(struct vq *q, void *region, size_t bytes);
+
+/* Chains recovered by vq_set_inflight() not yet handed out again. */
+unsigned vq_inflight_resubmit_pending(const struct vq *q);
+
 /* Is at least one chain available? A cheap peek, no validation. */
 bool vq_avail_pending(struct vq *q);
 

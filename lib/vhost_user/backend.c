@@ -34,10 +34,24 @@
  * Files: backend.c (connection, dispatch, feature/device requests, public
  * API), backend_vring.c (ring state machine and ring requests),
  * backend_mem.c (memory table, dirty log); shared state in
- * backend_internal.h. Not implemented (never offered): INFLIGHT_SHMFD
- * (GET/SET_INFLIGHT_FD), INBAND_NOTIFICATIONS, HOST_NOTIFIER, PAGEFAULT,
- * CROSS_ENDIAN, IOTLB; the per-ring used-ring log (VHOST_VRING_F_LOG,
- * log_guest_addr) is stored but not written by the backend.
+ * backend_internal.h, backend_inflight.c (GET/SET_INFLIGHT_FD). Not
+ * implemented (never offered): INBAND_NOTIFICATIONS, HOST_NOTIFIER,
+ * PAGEFAULT, CROSS_ENDIAN, IOTLB.
+ *
+ * Inflight I/O tracking (INFLIGHT_SHMFD): the buffer of GET/SET_INFLIGHT_FD
+ * is mapped per connection; a split ring gets its region when it is
+ * created (vq_set_inflight()), which hands the chains a crashed backend
+ * left in flight to the device again before new ones. Packed rings and
+ * IN_ORDER rings are not tracked (backend_inflight.c).
+ *
+ * Dirty log (vhost-user.rst "Migration"): SET_LOG_BASE maps the bitmap;
+ * the device marks its buffer writes with vu_backend_log_write(). Used-ring
+ * writes are marked by the ring code itself: a ring whose SET_VRING_ADDR
+ * flags carry VHOST_VRING_F_LOG, while LOG_ALL is negotiated and a log is
+ * set, gets vq_set_dirty_log(log_guest_addr) when it is handed to the
+ * device; any change of these (SET_FEATURES, SET_LOG_BASE, SET_VRING_ADDR)
+ * pauses and restarts the running rings, so the vq changes only while the
+ * device does not push.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -52,15 +66,15 @@
 #include "base/compiler.h"
 #include "backend_internal.h"
 
-/* Protocol features implemented here (INFLIGHT_SHMFD and INBAND_NOTIFICATIONS
- * are not: never offered). */
+/* Protocol features implemented here (INBAND_NOTIFICATIONS is not: never
+ * offered). INFLIGHT_SHMFD tracks split rings only. */
 #define SUPPORTED_PROTOCOL_FEATURES                                                                \
 	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD) |          \
 	 (1ull << VHOST_USER_PROTOCOL_F_RARP) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |        \
 	 (1ull << VHOST_USER_PROTOCOL_F_NET_MTU) | (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ) |   \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |   \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                     \
-	 (1ull << VHOST_USER_PROTOCOL_F_STATUS))
+	 (1ull << VHOST_USER_PROTOCOL_F_STATUS) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
 
 typedef int (*vu_handler)(struct vu_backend *b, struct req_ctx *c);
 
@@ -89,6 +103,7 @@ static void drop_connection(struct vu_backend *b)
 	gmem_table_put(b->mem);
 	b->mem = NULL;
 	vu_be_unmap_log(b);
+	vu_be_unmap_inflight(b);
 	close_fd(&b->log_fd);
 	close_fd(&b->backend_req_fd);
 	close_fd(&b->conn_fd);
@@ -204,6 +219,9 @@ static int h_set_features(struct vu_backend *b, struct req_ctx *c)
 		}
 	}
 	b->features_set = true;
+	/* LOG_ALL toggled under running rings: their used-ring logs follow. */
+	if ((f ^ old) & (1ull << VHOST_F_LOG_ALL))
+		return vu_be_relog_rings(b, &c->why);
 	return 0;
 }
 
@@ -380,6 +398,8 @@ static const vu_handler handlers[VHOST_USER_GET_STATUS + 1] = {
 	[VHOST_USER_GET_MAX_MEM_SLOTS] = h_get_max_mem_slots,
 	[VHOST_USER_ADD_MEM_REG] = vu_be_add_mem_reg,
 	[VHOST_USER_REM_MEM_REG] = vu_be_rem_mem_reg,
+	[VHOST_USER_GET_INFLIGHT_FD] = vu_be_get_inflight_fd,
+	[VHOST_USER_SET_INFLIGHT_FD] = vu_be_set_inflight_fd,
 	[VHOST_USER_SET_STATUS] = h_set_status,
 	[VHOST_USER_GET_STATUS] = h_get_status,
 };
@@ -390,10 +410,14 @@ static void log_error(uint32_t request, const char *why, int rc)
 		why ? why : strerror(-rc));
 }
 
-/* Send @m, already made a reply, without fds. */
-static int send_reply(struct vu_backend *b, struct vu_msg *m)
+/* Send @m, already made a reply, with @fd (if >= 0; the caller keeps it). */
+static int send_reply(struct vu_backend *b, struct vu_msg *m, int fd)
 {
 	m->nfds = 0;
+	if (fd >= 0) {
+		m->fds[0] = fd;
+		m->nfds = 1;
+	}
 	return vu_msg_send(b->conn_fd, m);
 }
 
@@ -408,7 +432,7 @@ static void send_failure_ack(struct vu_backend *b, struct vu_msg *m,
 	close_msg_fds(m);
 	m->payload.u64 = 1;
 	vu_msg_make_reply(m, sizeof(uint64_t));
-	send_reply(b, m);
+	send_reply(b, m, -1);
 }
 
 static int handle(struct vu_backend *b, struct vu_msg *m, const struct vu_request_info **info,
@@ -442,12 +466,13 @@ static int dispatch_message(struct vu_backend *b)
 		return rc;
 	}
 	const struct vu_request_info *info = NULL;
-	struct req_ctx c = {.m = &m};
+	struct req_ctx c = {.m = &m, .reply_fd = -1};
 	uint32_t request = m.hdr.request;
 	bool ack = (m.hdr.flags & VHOST_USER_NEED_REPLY_MASK) != 0;
 	rc = handle(b, &m, &info, &c);
 	if (rc) {
 		log_error(request, c.why, rc);
+		close_fd(&c.reply_fd);
 		send_failure_ack(b, &m, info);
 		close_msg_fds(&m);
 		drop_connection(b);
@@ -462,7 +487,8 @@ static int dispatch_message(struct vu_backend *b)
 		c.reply = true;
 	}
 	if (c.reply) {
-		rc = send_reply(b, &m);
+		rc = send_reply(b, &m, c.reply_fd);
+		close_fd(&c.reply_fd);
 		if (rc) {
 			log_error(request, "sending the reply failed", rc);
 			drop_connection(b);

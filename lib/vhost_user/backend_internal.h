@@ -54,6 +54,10 @@ struct vu_backend {
 	size_t log_map_len;
 	uint8_t *log_bitmap; /* log_map + mmap_offset */
 	uint64_t log_bytes;
+	void *infl_map; /* GET/SET_INFLIGHT_FD buffer mapping */
+	size_t infl_map_len;
+	uint8_t *infl_base; /* infl_map + mmap_offset: region of ring 0 */
+	uint16_t infl_num_queues, infl_queue_size;
 };
 
 /* The state of one dispatch: the message (turned into the reply in place)
@@ -61,6 +65,7 @@ struct vu_backend {
 struct req_ctx {
 	struct vu_msg *m;
 	bool reply;	 /* the handler turned m into a reply to send */
+	int reply_fd;	 /* >= 0: sent with the reply, then closed */
 	const char *why; /* on failure: what was wrong */
 };
 
@@ -114,6 +119,7 @@ void vu_be_stop_all_rings(struct vu_backend *b);
 bool vu_be_any_ring_started(const struct vu_backend *b);
 void vu_be_pause_rings(struct vu_backend *b);
 int vu_be_resume_rings(struct vu_backend *b, const char **why);
+int vu_be_relog_rings(struct vu_backend *b, const char **why);
 
 /* backend_vring.c: ring requests */
 int vu_be_set_vring_num(struct vu_backend *b, struct req_ctx *c);
@@ -133,5 +139,11 @@ int vu_be_add_mem_reg(struct vu_backend *b, struct req_ctx *c);
 int vu_be_rem_mem_reg(struct vu_backend *b, struct req_ctx *c);
 int vu_be_set_log_base(struct vu_backend *b, struct req_ctx *c);
 int vu_be_set_log_fd(struct vu_backend *b, struct req_ctx *c);
+
+/* backend_inflight.c: inflight I/O tracking */
+void vu_be_unmap_inflight(struct vu_backend *b);
+int vu_be_get_inflight_fd(struct vu_backend *b, struct req_ctx *c);
+int vu_be_set_inflight_fd(struct vu_backend *b, struct req_ctx *c);
+int vu_be_vring_set_inflight(struct vu_backend *b, unsigned i, const char **why);
 
 #endif

@@ -31,12 +31,25 @@ static uint32_t pack_state(enum vq_format f, const struct vq_state *s)
 	       (uint32_t)(s->used_idx & 0x7fff) << 16 | (uint32_t)s->used_wrap << 31;
 }
 
+/*
+ * QEMU sends both halves (a fresh ring: 0x80008000). DPDK's virtio-user
+ * sends the avail half only (a fresh ring: 0x8000) and DPDK's own vhost
+ * library always takes the used position and wrap from the avail ones. An
+ * all-zero used half (position 0, wrap 0) is therefore read as "not given":
+ * used = avail. Taking it literally would start a fresh ring with the used
+ * wrap counter at 0 (§2.8.1 says 1), and the driver would never see a used
+ * descriptor (found with DPDK 22.11, tests/interop).
+ */
 static void unpack_packed_state(uint32_t base, struct vq_state *s)
 {
 	*s = (struct vq_state){.avail_idx = base & 0x7fff,
 			       .avail_wrap = (base >> 15) & 1,
 			       .used_idx = (base >> 16) & 0x7fff,
 			       .used_wrap = (base >> 31) & 1};
+	if ((base >> 16) == 0) {
+		s->used_idx = s->avail_idx;
+		s->used_wrap = s->avail_wrap;
+	}
 }
 
 static int vq_errno(int vq_err)
@@ -172,13 +185,40 @@ static int vring_create(struct vu_backend *b, unsigned i, const char **why)
 		return vq_errno(rc);
 	}
 	s->vq_cfg = vc;
-	return 0;
+	rc = vu_be_vring_set_inflight(b, i, why);
+	if (rc) {
+		vq_free(s->vq);
+		s->vq = NULL;
+	}
+	return rc;
+}
+
+/*
+ * ring_logged() - is the used ring of @s logged now? vhost-user.rst
+ * "Migration": with VHOST_F_LOG_ALL negotiated, a log set by SET_LOG_BASE
+ * and VHOST_VRING_F_LOG in the ring's SET_VRING_ADDR flags.
+ */
+static bool ring_logged(const struct vu_backend *b, const struct vring_slot *s)
+{
+	return b->log_bitmap && vq_has_feature(b->features, VHOST_F_LOG_ALL) &&
+	       (s->addr_flags & (1u << VHOST_VRING_F_LOG));
+}
+
+/* Give the (stopped or not yet handed over) vq of @s its dirty log, or
+ * none: used-ring writes are marked at log_guest_addr + their offset. */
+static void vring_apply_log(const struct vu_backend *b, struct vring_slot *s)
+{
+	if (ring_logged(b, s))
+		vq_set_dirty_log(s->vq, b->log_bitmap, b->log_bytes, s->log_gpa);
+	else
+		vq_set_dirty_log(s->vq, NULL, 0, 0);
 }
 
 /* Hand ring @i (created) to the device; on refusal the ring is stopped. */
 static int vring_hand_over(struct vu_backend *b, unsigned i, const char **why)
 {
 	struct vring_slot *s = &b->vrings[i];
+	vring_apply_log(b, s); /* the device is not pushing yet */
 	int rc = device_queue_start(b, i, why);
 	if (rc) {
 		vq_free(s->vq);
@@ -281,6 +321,10 @@ static int remap_ring(struct vu_backend *b, unsigned i, const char **why)
 		vq_free(s->vq);
 		s->vq = q;
 		s->vq_cfg = vc;
+		if (vu_be_vring_set_inflight(b, i, &ignored)) {
+			vring_stop(b, i);
+			return 0;
+		}
 	}
 	s->paused = false;
 	return vring_hand_over(b, i, why);
@@ -306,6 +350,17 @@ int vu_be_resume_rings(struct vu_backend *b, const char **why)
 			ret = rc;
 	}
 	return ret;
+}
+
+/* The log settings changed (LOG_ALL, SET_LOG_BASE, a ring's log flag or
+ * address): the started rings are paused and restarted, which hands each
+ * its log (vring_hand_over()) while the device does not push. */
+int vu_be_relog_rings(struct vu_backend *b, const char **why)
+{
+	if (!vu_be_any_ring_started(b))
+		return 0;
+	vu_be_pause_rings(b);
+	return vu_be_resume_rings(b, why);
 }
 
 /* ------------------------------------------------------------------------
@@ -355,13 +410,15 @@ int vu_be_set_vring_addr(struct vu_backend *b, struct req_ctx *c)
 	if (s->vq && (a->desc_user_addr != s->desc_uva || a->avail_user_addr != s->avail_uva ||
 		      a->used_user_addr != s->used_uva))
 		return fail(c, -EBUSY, "ring moved while the ring runs");
+	bool relog = s->vq && (a->flags != s->addr_flags || a->log_guest_addr != s->log_gpa);
 	s->desc_uva = a->desc_user_addr;
 	s->avail_uva = a->avail_user_addr;
 	s->used_uva = a->used_user_addr;
 	s->log_gpa = a->log_guest_addr;
 	s->addr_flags = a->flags;
 	s->addr_set = true;
-	return 0;
+	/* Logging switched on or off (or moved) under a running ring. */
+	return relog ? vu_be_relog_rings(b, &c->why) : 0;
 }
 
 int vu_be_set_vring_base(struct vu_backend *b, struct req_ctx *c)

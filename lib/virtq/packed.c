@@ -36,6 +36,11 @@
  * are turned into the 16-bit arithmetic of vring_need_event() the way Linux
  * and DPDK do. Event values are only compared, never used as indices (C6).
  *
+ * Dirty log (vq_set_dirty_log()): each used descriptor written is marked,
+ * after its write, at the log address + its offset in the descriptor ring
+ * (a packed ring's used writes; DPDK logs them the same way). The device
+ * event suppression area is not logged.
+ *
  * Every access to ring memory goes through ring_load/ring_store and their
  * ordered forms. Nothing here allocates or makes a system call.
  */
@@ -285,6 +290,13 @@ int vq_packed_pop(struct vq *q, struct vq_elem *e)
 	return w.err == VQ_OK ? 1 : -(int)w.err;
 }
 
+/* Dirty log (vq_set_dirty_log()) of the used descriptor at @pos, after it
+ * was written: its offset in the descriptor ring. */
+static __attribute__((noinline)) void log_used_desc(const struct vq *q, uint16_t pos)
+{
+	vq_log_used(q, (uint64_t)pos * sizeof(struct pvirtq_desc), sizeof(struct pvirtq_desc));
+}
+
 /**
  * vq_packed_push() - write one used descriptor per completion (§2.8.6,
  * §2.8.22). The ids were validated by the front. The first descriptor's
@@ -299,6 +311,7 @@ void vq_packed_push(struct vq *q, const struct vq_used *used, unsigned n)
 	uint16_t first_pos = pos;
 	uint16_t first_flags = 0;
 	uint32_t total = 0;
+	const bool log = q->log_bitmap != NULL; /* loop-invariant */
 
 	if (n == 0)
 		return;
@@ -308,14 +321,19 @@ void vq_packed_push(struct vq *q, const struct vq_used *used, unsigned n)
 		uint16_t flags = used_flags(wrap, used[i].len);
 		ring_store(&d->id, used[i].id);
 		ring_store(&d->len, used[i].len);
-		if (i == 0)
+		if (i == 0) {
 			first_flags = flags;
-		else
+		} else {
 			ring_store(&d->flags, flags);
+			if (unlikely(log))
+				log_used_desc(q, (uint16_t)(d - ring));
+		}
 		pos_advance(q, &pos, &wrap, ndesc);
 		total += ndesc;
 	}
 	ring_store_release(&ring[first_pos].flags, first_flags);
+	if (unlikely(log))
+		log_used_desc(q, first_pos);
 	q->packed.used_pos = pos;
 	q->packed.used_wrap = wrap;
 	q->packed.desc_in_flight -= total;
@@ -337,6 +355,8 @@ void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_le
 	ring_store(&d->id, last_id);
 	ring_store(&d->len, last_len);
 	ring_store_release(&d->flags, used_flags(q->packed.used_wrap, last_len));
+	if (unlikely(q->log_bitmap))
+		log_used_desc(q, q->packed.used_pos);
 	pos_advance(q, &q->packed.used_pos, &q->packed.used_wrap, total_ndesc);
 	q->packed.desc_in_flight -= total_ndesc;
 	q->packed.used_since_signal += total_ndesc;

@@ -13,9 +13,14 @@
  * complete with length 0.
  *
  * Pushing writes the used elements and then used->idx once, with release
- * (§2.7.8.2: the device MUST write the element before the index).
+ * (§2.7.8.2: the device MUST write the element before the index). With a
+ * dirty log set (vq_set_dirty_log()) every write to the used ring is then
+ * marked in it, out of line: one test of a pointer per call when off.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "vq_internal.h"
 
@@ -168,7 +173,7 @@ static __attribute__((noinline)) int refresh_avail_idx(struct vq *q, uint16_t la
 	return idx != last;
 }
 
-int vq_split_pop(struct vq *q, struct vq_elem *e)
+static inline int pop_avail(struct vq *q, struct vq_elem *e)
 {
 	uint16_t last = q->split.last_avail;
 	if (q->split.avail_idx_seen == last) {
@@ -191,6 +196,148 @@ int vq_split_pop(struct vq *q, struct vq_elem *e)
 	return pop_walk(q, e, head);
 }
 
+/*
+ * Inflight tracking (vhost-user.rst "Inflight I/O tracking", split): heads
+ * recovered by vq_split_set_inflight() go out first, then each chain
+ * popped from the avail ring is marked in flight with the next counter.
+ * Out of line: the ring pays one test of q->infl per pop when it is off.
+ */
+static __attribute__((noinline)) int pop_inflight(struct vq *q, struct vq_elem *e)
+{
+	struct vq_infl *in = q->infl;
+	if (in->resubmit_pos < in->resubmit_n) {
+		/* Already marked in the region, with its old counter. */
+		uint16_t head = in->resubmit[in->resubmit_pos++];
+		return pop_walk(q, e, head);
+	}
+	int rc = pop_avail(q, e);
+	if (rc > 0 || (rc < 0 && vq_err_is_drop(rc))) {
+		struct vq_inflight_desc_split *d = &in->region->desc[e->id];
+		d->counter = in->counter++;
+		d->inflight = 1;
+	}
+	return rc;
+}
+
+int vq_split_pop(struct vq *q, struct vq_elem *e)
+{
+	if (unlikely(q->infl))
+		return pop_inflight(q, e);
+	return pop_avail(q, e);
+}
+
+/* Before the used elements are written: the batch becomes the region's
+ * last-batch list, so a crash in between can be finished at restart. */
+static __attribute__((noinline)) void infl_batch_begin(struct vq *q, const struct vq_used *used,
+						       unsigned n)
+{
+	struct vq_inflight_split *r = q->infl->region;
+	uint16_t head = r->last_batch_head;
+	for (unsigned i = 0; i < n; i++) {
+		r->desc[used[i].id].next = head;
+		head = used[i].id;
+	}
+	r->last_batch_head = head;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* list, then the used ring */
+}
+
+/* After used->idx: the batch is no longer in flight. */
+static __attribute__((noinline)) void infl_batch_end(struct vq *q, const struct vq_used *used,
+						     unsigned n, uint16_t idx)
+{
+	struct vq_inflight_split *r = q->infl->region;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < n; i++)
+		r->desc[used[i].id].inflight = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	r->used_idx = idx;
+}
+
+struct infl_entry {
+	uint64_t counter;
+	uint16_t head;
+};
+
+static int infl_cmp(const void *a, const void *b)
+{
+	const struct infl_entry *x = a, *y = b;
+	if (x->counter != y->counter)
+		return x->counter < y->counter ? -1 : 1;
+	return x->head < y->head ? -1 : x->head > y->head;
+}
+
+/**
+ * vq_split_set_inflight() - take up the region @r (size checked by the
+ * front) on a fresh queue: the spec's "When reconnecting" steps. The
+ * region is the frontend's and untrusted (HOSTILE F16): the last-batch
+ * walk is bounded by the batch size and the queue size and stops at a
+ * head out of range; only entries below the queue size are read.
+ * Return: 0, -VQ_ERR_INVALID_ARG (version or size differ) or
+ * -VQ_ERR_NO_MEMORY.
+ */
+int vq_split_set_inflight(struct vq *q, struct vq_inflight_split *r)
+{
+	struct vq_infl *in = calloc(1, sizeof(*in));
+	struct infl_entry *ent = calloc(q->size, sizeof(*ent));
+	uint16_t *resubmit = calloc(q->size, sizeof(*resubmit));
+	int rc = -VQ_ERR_NO_MEMORY;
+	if (!in || !ent || !resubmit)
+		goto err;
+	uint16_t used_idx = ring_load_acquire(&q->split.used->idx);
+	rc = -VQ_ERR_INVALID_ARG;
+	if (r->version == 0) {
+		/* Never used: start it (libvhost-user does the same). */
+		memset(r->desc, 0, (size_t)q->size * sizeof(r->desc[0]));
+		r->features = 0;
+		r->desc_num = (uint16_t)q->size;
+		r->last_batch_head = 0;
+		r->used_idx = used_idx;
+		r->version = VQ_INFLIGHT_VERSION;
+	} else if (r->version != VQ_INFLIGHT_VERSION || r->desc_num != q->size) {
+		goto err;
+	}
+	if (r->used_idx != used_idx) {
+		/* A batch was published (used->idx moved) but not yet cleared
+		 * in the region: clear it now. */
+		uint32_t batch = (uint16_t)(used_idx - r->used_idx);
+		uint16_t head = r->last_batch_head;
+		for (uint32_t i = 0; i < batch && i < q->size && head < q->size; i++) {
+			r->desc[head].inflight = 0;
+			head = r->desc[head].next;
+		}
+		r->used_idx = used_idx;
+	}
+	uint32_t n = 0;
+	uint64_t max_counter = 0;
+	for (uint32_t i = 0; i < q->size; i++) {
+		if (!r->desc[i].inflight)
+			continue;
+		ent[n++] = (struct infl_entry){.counter = r->desc[i].counter, .head = (uint16_t)i};
+		if (r->desc[i].counter >= max_counter)
+			max_counter = r->desc[i].counter + 1;
+	}
+	qsort(ent, n, sizeof(*ent), infl_cmp);
+	for (uint32_t i = 0; i < n; i++)
+		resubmit[i] = ent[i].head;
+	free(ent);
+	in->region = r;
+	in->counter = max_counter;
+	in->resubmit = resubmit;
+	in->resubmit_n = n;
+	/* The chains in flight were taken from the avail ring after the
+	 * completed ones: the next new chain is at used->idx + n. */
+	q->split.last_avail = (uint16_t)(used_idx + n);
+	q->split.avail_idx_seen = q->split.last_avail;
+	q->split.used_idx = used_idx;
+	q->infl = in;
+	return 0;
+err:
+	free(in);
+	free(ent);
+	free(resubmit);
+	return rc;
+}
+
 static void write_used(struct vq *q, uint16_t slot, uint16_t id, uint32_t len)
 {
 	struct virtq_used_elem *u = &q->split.used->ring[slot & q->split.mask];
@@ -198,9 +345,31 @@ static void write_used(struct vq *q, uint16_t slot, uint16_t id, uint32_t len)
 	ring_store(&u->len, len);
 }
 
+/*
+ * Dirty log (vq_set_dirty_log()) of @n used elements written from slot
+ * @first on, and of used->idx; called after the writes (the frontend may
+ * clear the bits and copy the pages any time: marking first could lose
+ * the last write). The slots wrap at most once (n <= size).
+ */
+static __attribute__((noinline)) void log_used_elems(struct vq *q, uint16_t first, unsigned n)
+{
+	const uint64_t elem = sizeof(struct virtq_used_elem);
+	const uint64_t ring_off = offsetof(struct virtq_used, ring);
+	uint32_t slot = first & q->split.mask;
+	uint32_t head = n < q->size - slot ? n : q->size - slot;
+	if (head)
+		vq_log_used(q, ring_off + slot * elem, head * elem);
+	if (n > head)
+		vq_log_used(q, ring_off, (n - head) * elem);
+	vq_log_used(q, offsetof(struct virtq_used, idx), sizeof(q->split.used->idx));
+}
+
 void vq_split_push(struct vq *q, const struct vq_used *used, unsigned n)
 {
-	uint16_t idx = q->split.used_idx;
+	uint16_t first = q->split.used_idx;
+	uint16_t idx = first;
+	if (unlikely(q->infl))
+		infl_batch_begin(q, used, n);
 	for (unsigned i = 0; i < n; i++) {
 		vq_inflight_release(q, used[i].id);
 		write_used(q, idx++, used[i].id, used[i].len);
@@ -209,6 +378,10 @@ void vq_split_push(struct vq *q, const struct vq_used *used, unsigned n)
 	ring_store_release(&q->split.used->idx, idx);
 	q->split.used_idx = idx;
 	q->split.pushed_since_signal += n;
+	if (unlikely(q->infl))
+		infl_batch_end(q, used, n, idx);
+	if (unlikely(q->log_bitmap))
+		log_used_elems(q, first, n);
 }
 
 void vq_split_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len, unsigned count,
@@ -217,10 +390,13 @@ void vq_split_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len
 	(void)total_ndesc;
 	/* §2.7.9: one element for the batch, with the last chain's id; the
 	 * index moves by the number of chains. */
-	write_used(q, q->split.used_idx, last_id, last_len);
+	uint16_t slot = q->split.used_idx;
+	write_used(q, slot, last_id, last_len);
 	q->split.used_idx += (uint16_t)count;
 	ring_store_release(&q->split.used->idx, q->split.used_idx);
 	q->split.pushed_since_signal += count;
+	if (unlikely(q->log_bitmap))
+		log_used_elems(q, slot, 1);
 }
 
 bool vq_split_should_notify(struct vq *q)
@@ -247,8 +423,12 @@ void vq_split_disable_kicks(struct vq *q)
 {
 	/* With EVENT_IDX, leaving avail_event behind suppresses further kicks
 	 * after at most one (§2.7.10). */
-	if (!q->event_idx)
+	if (!q->event_idx) {
 		ring_store(&q->split.used->flags, VIRTQ_USED_F_NO_NOTIFY);
+		if (unlikely(q->log_bitmap))
+			vq_log_used(q, offsetof(struct virtq_used, flags),
+				    sizeof(q->split.used->flags));
+	}
 }
 
 bool vq_split_enable_kicks(struct vq *q)
@@ -257,6 +437,16 @@ bool vq_split_enable_kicks(struct vq *q)
 		ring_store(q->split.avail_event, q->split.last_avail);
 	else
 		ring_store(&q->split.used->flags, 0);
+	if (unlikely(q->log_bitmap)) {
+		if (q->event_idx)
+			vq_log_used(q,
+				    offsetof(struct virtq_used, ring) +
+					    q->size * sizeof(struct virtq_used_elem),
+				    sizeof(le16));
+		else
+			vq_log_used(q, offsetof(struct virtq_used, flags),
+				    sizeof(q->split.used->flags));
+	}
 	/* §2.7.10: publish the request before re-checking, else a buffer made
 	 * available in between would get neither a kick nor a poll. */
 	ring_full_fence();

@@ -196,6 +196,9 @@ VQNET_EXPORT void vq_free(struct vq *q)
 	if (!q)
 		return;
 	gmem_table_put(q->mem);
+	if (q->infl)
+		free(q->infl->resubmit);
+	free(q->infl);
 	free(q->inflight_ndesc);
 	free(q->order);
 	free(q);
@@ -213,6 +216,29 @@ VQNET_EXPORT int vq_set_mem(struct vq *q, struct gmem_table *mem)
 	if (rc)
 		vq_break(q, (enum vq_err) - rc);
 	return rc;
+}
+
+VQNET_EXPORT void vq_set_dirty_log(struct vq *q, uint8_t *bitmap, uint64_t bitmap_bytes,
+				   uint64_t used_log_gpa)
+{
+	q->log_bitmap = bitmap;
+	q->log_bytes = bitmap ? bitmap_bytes : 0;
+	q->log_used_gpa = bitmap ? used_log_gpa : 0;
+}
+
+VQNET_EXPORT int vq_set_inflight(struct vq *q, void *region, size_t bytes)
+{
+	if (!region || q->format != VQ_FORMAT_SPLIT || q->in_order || q->infl || q->in_flight ||
+	    q->broken ||
+	    bytes < sizeof(struct vq_inflight_split) +
+			    (uint64_t)q->size * sizeof(struct vq_inflight_desc_split))
+		return -VQ_ERR_INVALID_ARG;
+	return vq_split_set_inflight(q, region);
+}
+
+VQNET_EXPORT unsigned vq_inflight_resubmit_pending(const struct vq *q)
+{
+	return q->infl ? q->infl->resubmit_n - q->infl->resubmit_pos : 0;
 }
 
 static int pop_one(struct vq *q, struct vq_elem *e)

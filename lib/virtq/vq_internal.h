@@ -19,6 +19,7 @@
 #include "../base/compiler.h"
 #include "../gmem/gmem_internal.h"
 #include "../spec/virtio_ring.h"
+#include "../spec/vq_inflight.h"
 
 /* ------------------------------------------------------------------ device */
 
@@ -55,6 +56,14 @@ struct vq {
 	enum vq_err broken; /* VQ_OK while healthy; sticky */
 	struct vq_stats stats;
 
+	/* Dirty log of the used area (vq_set_dirty_log()); log_bitmap NULL =
+	 * off, then the push paths test one pointer per call. */
+	/* Inflight tracking (vq_set_inflight(), split only); NULL = off. */
+	struct vq_infl *infl;
+	uint8_t *log_bitmap;
+	uint64_t log_bytes;
+	uint64_t log_used_gpa;
+
 	union {
 		struct {
 			const struct virtq_desc *desc;
@@ -84,6 +93,14 @@ struct vq {
 	};
 };
 
+/* Inflight tracking state of a split ring (vq_set_inflight()). */
+struct vq_infl {
+	struct vq_inflight_split *region; /* shared with the frontend */
+	uint64_t counter;		  /* next pop's counter */
+	uint16_t *resubmit;		  /* heads to hand out again, in counter order */
+	uint32_t resubmit_n, resubmit_pos;
+};
+
 /* @pos + @n within a ring of @size entries; @pos < size, @n <= size. */
 static inline uint32_t ring_pos_add(uint32_t pos, uint32_t n, uint32_t size)
 {
@@ -97,6 +114,12 @@ static inline int vq_break(struct vq *q, enum vq_err why)
 	if (q->broken == VQ_OK)
 		q->broken = why;
 	return -(int)why;
+}
+
+/* Mark [off, off + len) of the used area in the dirty log (logging on). */
+static inline void vq_log_used(const struct vq *q, uint64_t off, uint64_t len)
+{
+	gmem_log_dirty(q->log_bitmap, q->log_bytes, q->log_used_gpa + off, len);
 }
 
 /* Mark @id in flight with @ndesc descriptors. The caller checked
@@ -220,6 +243,7 @@ enum vq_err vq_read_indirect_entry(struct vq *q, const void *table_host, uint64_
 /* Per-format engines, device side. */
 int vq_split_start(struct vq *q, const struct vq_state *s);
 int vq_split_pop(struct vq *q, struct vq_elem *e);
+int vq_split_set_inflight(struct vq *q, struct vq_inflight_split *r);
 void vq_split_push(struct vq *q, const struct vq_used *used, unsigned n);
 void vq_split_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len, unsigned count,
 			       uint32_t total_ndesc);

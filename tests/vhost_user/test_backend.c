@@ -329,7 +329,7 @@ static void test_get_features(void **state)
 	uint64_t pf = reply_u64(f, VHOST_USER_GET_PROTOCOL_FEATURES);
 	assert_int_equal(pf, vu_backend_supported_protocol_features());
 	assert_false(pf & (1ull << VHOST_USER_PROTOCOL_F_INBAND_NOTIFICATIONS));
-	assert_false(pf & (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
+	assert_true(pf & (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)); /* test_inflight.c */
 	/* EOF: dropped with -ECONNRESET, nothing left open. */
 	close(f->sock);
 	f->sock = -1;
@@ -457,6 +457,42 @@ static void test_packed_ring_base(void **state)
 	struct vu_msg r;
 	read_reply(f, VHOST_USER_GET_VRING_BASE, &r);
 	assert_int_equal(r.payload.state.num, packed);
+	close(f->sock);
+	f->sock = -1;
+	assert_int_equal(vu_backend_dispatch(f->b), -ECONNRESET);
+	expect_dropped(f);
+	close(kick);
+}
+
+/* DPDK's virtio-user sends only the avail half of a packed base (a fresh
+ * ring: 0x8000); the used position and wrap then follow the avail ones, so
+ * the ring starts with both wrap counters at 1 (§2.8.1). */
+static void test_packed_ring_base_avail_only(void **state)
+{
+	struct fx *f = *state;
+	int kick = eventfd(0, EFD_CLOEXEC);
+	fe_connect(f);
+	assert_int_equal(req_u64(f, VHOST_USER_SET_FEATURES,
+				 (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_RING_PACKED)),
+			 0);
+	set_mem_table(f);
+	assert_int_equal(req_state(f, VHOST_USER_SET_VRING_NUM, 0, 6), 0);
+	uint64_t base = (uintptr_t)f->mem;
+	set_addr(f, 0, base + DESC_OFF, base + AVAIL_OFF, base + USED_OFF);
+	assert_int_equal(req_state(f, VHOST_USER_SET_VRING_BASE, 0, 0x8000), 0);
+	assert_int_equal(send_kick(f, 0, kick), 0);
+	assert_non_null(f->dev.vq[0]);
+	struct vq_state st;
+	vq_get_state(f->dev.vq[0], &st);
+	assert_int_equal(st.avail_idx, 0);
+	assert_true(st.avail_wrap);
+	assert_int_equal(st.used_idx, 0);
+	assert_true(st.used_wrap);
+	/* GET_VRING_BASE answers in QEMU's full packing. */
+	assert_int_equal(req_state(f, VHOST_USER_GET_VRING_BASE, 0, 0), 0);
+	struct vu_msg r;
+	read_reply(f, VHOST_USER_GET_VRING_BASE, &r);
+	assert_int_equal(r.payload.state.num, 0x80008000u);
 	close(f->sock);
 	f->sock = -1;
 	assert_int_equal(vu_backend_dispatch(f->b), -ECONNRESET);
@@ -1088,6 +1124,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_get_features, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_start_pop_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_packed_ring_base, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_packed_ring_base_avail_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_ring_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_ring_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_features_refused, setup, teardown),

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhost-user backend: inflight I/O tracking (vhost-user.rst "Inflight I/O
+ * tracking", VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD): GET_INFLIGHT_FD and
+ * SET_INFLIGHT_FD. Theory of operation: backend.c.
+ *
+ * The buffer is num_queues regions of vq_inflight_split_bytes(queue_size)
+ * each, one per ring in index order. GET_INFLIGHT_FD allocates it (a
+ * memfd, zeroed: version 0 = not initialised) and hands the fd to the
+ * frontend, which keeps it and gives it back with SET_INFLIGHT_FD to the
+ * backend of the next connection, after a crash. The mapping is held per
+ * connection; each split ring gets its region at start (vq_set_inflight(),
+ * which recovers the chains still in flight). Packed rings and IN_ORDER
+ * are not tracked (the ring code supports split rings only).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../spec/vq_inflight.h"
+#include "backend_internal.h"
+
+#define DEFAULT_MAX_QUEUE_SIZE 32768u
+
+void vu_be_unmap_inflight(struct vu_backend *b)
+{
+	if (b->infl_map)
+		munmap(b->infl_map, b->infl_map_len);
+	b->infl_map = NULL;
+	b->infl_map_len = 0;
+	b->infl_base = NULL;
+	b->infl_num_queues = 0;
+	b->infl_queue_size = 0;
+}
+
+/* Queue count and size of a request (HOSTILE F16): 1..num_queues rings of
+ * 1..max entries. Return: the bytes the buffer needs, or 0. */
+static uint64_t inflight_bytes(const struct vu_backend *b, const struct vhost_user_inflight *in)
+{
+	uint32_t max = b->cfg.max_queue_size ? b->cfg.max_queue_size : DEFAULT_MAX_QUEUE_SIZE;
+	if (in->num_queues == 0 || in->num_queues > b->cfg.num_queues || in->queue_size == 0 ||
+	    in->queue_size > max)
+		return 0;
+	return in->num_queues * vq_inflight_split_bytes(in->queue_size);
+}
+
+static void inflight_install(struct vu_backend *b, void *map, size_t len, uint64_t offset,
+			     const struct vhost_user_inflight *in)
+{
+	vu_be_unmap_inflight(b);
+	b->infl_map = map;
+	b->infl_map_len = len;
+	b->infl_base = (uint8_t *)map + offset;
+	b->infl_num_queues = in->num_queues;
+	b->infl_queue_size = in->queue_size;
+}
+
+/* GET_INFLIGHT_FD: a new zeroed buffer for the rings the frontend names;
+ * the reply carries its size and the fd. */
+int vu_be_get_inflight_fd(struct vu_backend *b, struct req_ctx *c)
+{
+	struct vhost_user_inflight *in = &c->m->payload.inflight;
+	uint64_t bytes = inflight_bytes(b, in);
+	if (!bytes)
+		return fail(c, -EINVAL, "inflight queue count or size out of range");
+	if (vu_be_any_ring_started(b))
+		return fail(c, -EBUSY, "inflight buffer changed while rings run");
+	int fd = memfd_create("vqnet-inflight", MFD_CLOEXEC);
+	if (fd < 0)
+		return fail(c, -errno, "memfd_create for the inflight buffer failed");
+	if (ftruncate(fd, (off_t)bytes) < 0) {
+		int rc = -errno;
+		close(fd);
+		return fail(c, rc, "sizing the inflight buffer failed");
+	}
+	void *map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		int rc = -errno;
+		close(fd);
+		return fail(c, rc, "mmap of the inflight buffer failed");
+	}
+	inflight_install(b, map, bytes, 0, in);
+	in->mmap_size = bytes;
+	in->mmap_offset = 0;
+	vu_msg_make_reply(c->m, sizeof(*in));
+	c->reply = true;
+	c->reply_fd = fd; /* sent with the reply, then closed */
+	return 0;
+}
+
+/* SET_INFLIGHT_FD: map the buffer the frontend kept (HOSTILE F16: counts,
+ * sizes and the fd's length checked; the content is checked per ring at
+ * start by vq_set_inflight()). */
+int vu_be_set_inflight_fd(struct vu_backend *b, struct req_ctx *c)
+{
+	const struct vhost_user_inflight *in = &c->m->payload.inflight;
+	uint64_t bytes = inflight_bytes(b, in), end;
+	if (!bytes)
+		return fail(c, -EINVAL, "inflight queue count or size out of range");
+	if (in->mmap_size < bytes)
+		return fail(c, -EINVAL, "inflight buffer too small for its queues");
+	if (__builtin_add_overflow(in->mmap_offset, in->mmap_size, &end) || end > SIZE_MAX)
+		return fail(c, -EINVAL, "inflight buffer size or offset out of range");
+	if (vu_be_any_ring_started(b))
+		return fail(c, -EBUSY, "inflight buffer changed while rings run");
+	int fd = c->m->nfds ? c->m->fds[0] : -1;
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < 0 || end > (uint64_t)st.st_size)
+		return fail(c, -EINVAL, "inflight buffer beyond the end of its fd");
+	void *map = mmap(NULL, (size_t)end, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return fail(c, -errno, "mmap of the inflight buffer failed");
+	inflight_install(b, map, (size_t)end, in->mmap_offset, in);
+	return 0; /* the fd is closed by the dispatcher; the mapping stays */
+}
+
+/*
+ * vu_be_vring_set_inflight() - give the new vq of ring @i its region, if
+ * an inflight buffer is set, covers the ring and has its size; split rings
+ * without IN_ORDER only. Return: 0 or -EINVAL with *why set (the region's
+ * content was refused).
+ */
+int vu_be_vring_set_inflight(struct vu_backend *b, unsigned i, const char **why)
+{
+	struct vring_slot *s = &b->vrings[i];
+	if (!b->infl_base || i >= b->infl_num_queues || !s->vq ||
+	    vq_get_format(s->vq) != VQ_FORMAT_SPLIT ||
+	    vq_has_feature(b->features, VIRTIO_F_IN_ORDER))
+		return 0;
+	if (s->num != b->infl_queue_size) {
+		*why = "inflight queue size differs from the ring size";
+		return -EINVAL;
+	}
+	uint64_t region = vq_inflight_split_bytes(b->infl_queue_size);
+	int rc = vq_set_inflight(s->vq, b->infl_base + i * region, region);
+	if (rc) {
+		*why = "inflight region refused";
+		return -EINVAL;
+	}
+	return 0;
+}

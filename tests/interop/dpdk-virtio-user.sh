@@ -1,0 +1,215 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# Interop: DPDK's virtio-user PMD (dpdk-testpmd, a real vhost-user frontend
+# not built by vqnet) against vqnet's vhost-user backend serving the
+# test-only loopback virtio-net device vu-loop-dev.
+#
+#   dpdk-virtio-user.sh VU_LOOP_DEV split|packed
+#
+# testpmd runs io forwarding on its one port with --tx-first: it sends one
+# burst of 32 frames, and from then on forwards whatever it receives back
+# to the same port. vu-loop-dev hands every transmitted frame back on the
+# receive queue, so the initial burst circulates through both rings until
+# testpmd is stopped. After ~5 s of forwarding the script stops testpmd
+# (SIGINT: it prints its final forward statistics), stops vu-loop-dev
+# (SIGTERM: it prints its counts) and checks:
+#  - the ring format vu-loop-dev saw is the one asked for;
+#  - testpmd received more than 10000 frames;
+#  - 0 <= TX-packets - RX-packets <= 32: every frame testpmd sent came back
+#    except at most the tx-first burst, which is all that ever circulates
+#    (frames still in one of the rings when forwarding stopped);
+#  - vu-loop-dev forwarded RX <= frames <= TX (each frame testpmd received
+#    was forwarded by the device; the device cannot forward more than was
+#    sent), dropped none (the receive ring has 256 buffers for at most 32
+#    frames) and counted no error;
+#  - both processes exited cleanly (testpmd 0, vu-loop-dev 0).
+# Exit 0 pass, 1 fail, 77 skip (no root, no dpdk-testpmd, no hugepages).
+# shellcheck disable=SC2317 # cleanup and stop_pid run from the EXIT trap
+set -u
+
+DEV=${1:?usage: dpdk-virtio-user.sh VU_LOOP_DEV split|packed}
+FMT=${2:?usage: dpdk-virtio-user.sh VU_LOOP_DEV split|packed}
+BURST=32        # testpmd's default burst: the tx-first burst in flight
+MIN_RX=10000
+RUN_S=5
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+fail() {
+	echo "FAIL: $*"
+	status=1
+}
+
+case $FMT in
+split) P=0 DEV_ARGS= ;;
+packed) P=1 DEV_ARGS=--packed-ok ;;
+*)
+	echo "unknown ring format '$FMT' (split|packed)" >&2
+	exit 2
+	;;
+esac
+[ -x "$DEV" ] || { echo "no executable $DEV" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || skip "needs root (hugepages, DPDK)"
+TESTPMD=$(command -v dpdk-testpmd) || skip "dpdk-testpmd not installed (Debian: dpdk-dev)"
+
+# Hugepages: 512 MB for testpmd (-m 512) in 2 MB pages.
+if [ "$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)" -lt 1024 ]; then
+	echo 1024 >/proc/sys/vm/nr_hugepages 2>/dev/null || skip "cannot set vm.nr_hugepages"
+fi
+if ! grep -qs ' /dev/hugepages hugetlbfs ' /proc/mounts; then
+	if ! { mkdir -p /dev/hugepages && mount -t hugetlbfs nodev /dev/hugepages 2>/dev/null; }; then
+		skip "cannot mount hugetlbfs at /dev/hugepages"
+	fi
+fi
+free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+[ "${free:-0}" -ge 256 ] || skip "only ${free:-0} free huge pages (need 256 x 2 MB)"
+
+status=0
+PREFIX=vqnet-interop-$$
+TMP=$(mktemp -d /tmp/vqnet-interop.XXXXXX) || exit 1
+SOCK=$TMP/vu.sock
+DEV_PID=
+PMD_PID=
+
+# stop_pid PID SIGNAL SECONDS: signal a process we started and wait for it,
+# killing it (and, for timeout(1), its child) when it does not go.
+stop_pid() {
+	pid=$1
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+	kill -s "$2" "$pid" 2>/dev/null
+	n=0
+	while kill -0 "$pid" 2>/dev/null && [ "$n" -lt $(($3 * 10)) ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		for c in $(pgrep -P "$pid"); do
+			kill -9 "$c" 2>/dev/null
+		done
+		kill -9 "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+}
+
+cleanup() {
+	stop_pid "$PMD_PID" INT 10
+	stop_pid "$DEV_PID" TERM 5
+	rm -rf "$TMP"
+	rm -f /dev/hugepages/"$PREFIX"*
+	rm -rf /var/run/dpdk/"$PREFIX"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+# shellcheck disable=SC2086
+"$DEV" --socket "$SOCK" $DEV_ARGS --seconds 90 >"$TMP/dev.log" 2>&1 &
+DEV_PID=$!
+n=0
+while [ ! -S "$SOCK" ] && [ $n -lt 100 ]; do
+	kill -0 "$DEV_PID" 2>/dev/null || break
+	sleep 0.1
+	n=$((n + 1))
+done
+if [ ! -S "$SOCK" ]; then
+	cat "$TMP/dev.log"
+	echo "FAIL: vu-loop-dev did not create $SOCK"
+	exit 1
+fi
+
+# The hang guard (timeout) is generous: startup, 5 s of forwarding, shutdown.
+timeout 30 "$TESTPMD" --no-pci --single-file-segments --file-prefix="$PREFIX" -m 512 \
+	--lcores '0@0,1@0' \
+	--vdev "net_virtio_user0,path=$SOCK,queues=1,packed_vq=$P,queue_size=256" \
+	-- --forward-mode=io --tx-first --stats-period 1 --nb-cores=1 \
+	</dev/null >"$TMP/pmd.raw" 2>&1 &
+PMD_PID=$!
+
+# Forwarding has started once the first periodic statistics are printed.
+n=0
+while ! grep -qs 'Port statistics' "$TMP/pmd.raw" && [ $n -lt 150 ]; do
+	kill -0 "$PMD_PID" 2>/dev/null || break
+	sleep 0.1
+	n=$((n + 1))
+done
+if ! grep -qs 'Port statistics' "$TMP/pmd.raw"; then
+	tail -20 "$TMP/pmd.raw"
+	# EAL could not get its memory (huge pages taken by someone else)
+	grep -Eqs 'Cannot get hugepage information|Cannot init memory|Not enough memory' "$TMP/pmd.raw" &&
+		skip "DPDK EAL could not set up its huge page memory"
+	fail "testpmd did not start forwarding"
+fi
+[ $status -eq 0 ] && sleep $RUN_S
+
+# Stop testpmd (SIGINT through timeout(1)): it prints the final statistics.
+kill -s INT "$PMD_PID" 2>/dev/null
+wait "$PMD_PID"
+pmd_rc=$?
+PMD_PID=
+sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$TMP/pmd.raw" >"$TMP/pmd.log"
+
+# Then the device: SIGTERM, it prints its counts and frees the backend.
+kill -s TERM "$DEV_PID" 2>/dev/null
+wait "$DEV_PID"
+dev_rc=$?
+DEV_PID=
+
+echo "---- vu-loop-dev"
+cat "$TMP/dev.log"
+echo "---- testpmd (final statistics)"
+sed -n '/Forward statistics for port 0/,/^ *-\{20,\}$/p' "$TMP/pmd.log"
+echo "----"
+
+[ $pmd_rc -eq 0 ] || fail "testpmd exited with $pmd_rc (124: timed out)"
+[ $dev_rc -eq 0 ] || fail "vu-loop-dev exited with $dev_rc"
+
+# Ring format: both queues started in the format asked for.
+for q in 0 1; do
+	grep -q "queue $q started: $FMT ring" "$TMP/dev.log" || fail "queue $q did not start as a $FMT ring"
+done
+# A fresh packed ring starts with both wrap counters set (VIRTIO 1.2
+# §2.8.1). virtio-user sends SET_VRING_BASE 0x8000 for it: avail position 0,
+# avail wrap 1 and bits 16-31 zero (DPDK's vhost library takes the used
+# position and wrap from the avail ones); a backend that reads used wrap 0
+# from bit 31 writes used descriptors the driver never sees.
+if [ "$FMT" = packed ]; then
+	for q in 0 1; do
+		grep -q "queue $q started: packed ring, size [0-9]*, avail 0 wrap 1, used 0 wrap 1" \
+			"$TMP/dev.log" || fail "queue $q: packed ring not started fresh (want avail 0 wrap 1, used 0 wrap 1)"
+	done
+fi
+if [ "$FMT" = packed ]; then
+	grep -q '^vu-loop-dev: features .* RING_PACKED' "$TMP/dev.log" || fail "RING_PACKED not negotiated"
+else
+	grep -q '^vu-loop-dev: features .* RING_PACKED' "$TMP/dev.log" && fail "RING_PACKED negotiated"
+fi
+
+rx=$(awk '/Forward statistics for port 0/ {f = 1} f && $1 == "RX-packets:" {print $2; exit}' "$TMP/pmd.log")
+tx=$(awk '/Forward statistics for port 0/ {f = 1} f && $1 == "TX-packets:" {print $2; exit}' "$TMP/pmd.log")
+counts=$(grep '^vu-loop-dev: frames=' "$TMP/dev.log" | tail -1)
+frames=$(echo "$counts" | sed -n 's/.*frames=\([0-9]*\).*/\1/p')
+drops=$(echo "$counts" | sed -n 's/.*drops=\([0-9]*\).*/\1/p')
+errors=$(echo "$counts" | sed -n 's/.*errors=\([0-9]*\).*/\1/p')
+if [ -z "$rx" ] || [ -z "$tx" ]; then
+	fail "no final forward statistics from testpmd"
+	sed -n '$p' "$TMP/pmd.log"
+	tail -20 "$TMP/pmd.log"
+	exit 1
+fi
+if [ -z "$frames" ] || [ -z "$drops" ] || [ -z "$errors" ]; then
+	fail "no final counts from vu-loop-dev"
+	exit 1
+fi
+
+echo "$FMT: testpmd RX-packets=$rx TX-packets=$tx; vu-loop-dev frames=$frames drops=$drops errors=$errors"
+[ "$rx" -gt $MIN_RX ] || fail "testpmd received $rx frames (want > $MIN_RX)"
+d=$((tx - rx))
+{ [ $d -ge 0 ] && [ $d -le $BURST ]; } || fail "TX-packets - RX-packets = $d (want 0..$BURST)"
+{ [ "$frames" -ge "$rx" ] && [ "$frames" -le "$tx" ]; } ||
+	fail "vu-loop-dev forwarded $frames frames (want $rx..$tx)"
+[ "$drops" -eq 0 ] || fail "vu-loop-dev dropped $drops frames (no receive buffer)"
+[ "$errors" -eq 0 ] || fail "vu-loop-dev counted $errors errors"
+[ $status -eq 0 ] && echo "PASS: $FMT"
+exit $status

@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Dirty logging through the vhost-user backend (vhost-user.rst
+ * "Migration"): with VHOST_F_LOG_ALL negotiated, a log set by SET_LOG_BASE
+ * and VHOST_VRING_F_LOG in a ring's SET_VRING_ADDR flags, the used-ring
+ * writes of the device are marked at log_guest_addr + their offset, and
+ * the buffer writes the device reports with vu_backend_log_write() at
+ * their gpa. Each check compares the whole bitmap with the pages expected.
+ *
+ * The backend is driven with raw messages over a real socket on one
+ * thread, as in test_backend.c; the test device only records the vq it
+ * gets. log_guest_addr is chosen away from the ring (any gpa the frontend
+ * gives) and a few bytes before a page boundary, so that the exact bytes
+ * written decide the pages; the ring's own page must stay clear.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <vqnet/vhost_user.h>
+
+#include "spec/virtio_ring.h"
+#include "vhost_user/msg.h"
+
+#define MEM_BYTES (1u << 20)
+#define MEM_GPA	  0x100000ull
+#define QSIZE	  8u
+#define DESC_OFF  0x0000u
+#define AVAIL_OFF 0x1000u
+#define USED_OFF  0x2000u
+#define BUF_OFF	  0x3000u
+#define LOG_BYTES 4096u /* 32768 pages: gpa 0 .. 128 MiB */
+#define PAGE	  4096ull
+#define F(bit)	  (1ull << (bit))
+
+struct test_dev {
+	struct vq *vq;
+	unsigned starts, stops;
+};
+
+static int dev_queue_start(void *opaque, const struct vu_vring *vr)
+{
+	struct test_dev *d = opaque;
+	assert_int_equal(vr->index, 0);
+	assert_null(d->vq);
+	d->vq = vr->vq;
+	d->starts++;
+	return 0;
+}
+
+static void dev_queue_stop(void *opaque, unsigned index)
+{
+	struct test_dev *d = opaque;
+	assert_int_equal(index, 0);
+	assert_non_null(d->vq);
+	d->vq = NULL;
+	d->stops++;
+}
+
+static const struct vu_device_ops test_ops = {
+	.queue_start = dev_queue_start,
+	.queue_stop = dev_queue_stop,
+};
+
+struct fx {
+	char dir[64];
+	char path[96];
+	struct test_dev dev;
+	struct vu_backend *b;
+	int memfd;
+	uint8_t *mem;
+	int logfd[2];
+	uint8_t *log[2];
+	int sock;
+	int kick;
+	uint16_t avail_idx; /* split: next avail index */
+	uint16_t pos;	    /* packed: next ring position */
+	bool wrap;
+	struct iovec iov[4];
+	struct vq_elem e;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/vqnet-vu-log-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/sock", f->dir);
+	struct vu_backend_config cfg = {
+		.socket_path = f->path,
+		.num_queues = 1,
+		.device_features = F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED),
+	};
+	assert_int_equal(vu_backend_new(&cfg, &test_ops, &f->dev, &f->b), 0);
+	f->memfd = memfd_create("guest", MFD_CLOEXEC);
+	assert_true(f->memfd >= 0);
+	assert_int_equal(ftruncate(f->memfd, MEM_BYTES), 0);
+	f->mem = mmap(NULL, MEM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
+	assert_true(f->mem != MAP_FAILED);
+	for (unsigned i = 0; i < 2; i++) {
+		f->logfd[i] = memfd_create("log", MFD_CLOEXEC);
+		assert_true(f->logfd[i] >= 0);
+		assert_int_equal(ftruncate(f->logfd[i], LOG_BYTES), 0);
+		f->log[i] =
+			mmap(NULL, LOG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, f->logfd[i], 0);
+		assert_true(f->log[i] != MAP_FAILED);
+	}
+	f->kick = eventfd(0, EFD_CLOEXEC);
+	f->sock = -1;
+	f->wrap = true;
+	f->e.iov = f->iov;
+	f->e.iov_cap = 4;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	if (f->sock >= 0)
+		close(f->sock);
+	vu_backend_free(f->b);
+	munmap(f->mem, MEM_BYTES);
+	close(f->memfd);
+	for (unsigned i = 0; i < 2; i++) {
+		munmap(f->log[i], LOG_BYTES);
+		close(f->logfd[i]);
+	}
+	close(f->kick);
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void fe_connect(struct fx *f)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	strcpy(sa.sun_path, f->path);
+	f->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(f->sock >= 0);
+	assert_int_equal(connect(f->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(vu_backend_dispatch(f->b), 0);
+	assert_true(vu_backend_connected(f->b));
+}
+
+/* One request (with fds the test keeps), dispatched; 0 or the error. */
+static int req_fds(struct fx *f, uint32_t request, const void *payload, uint32_t size,
+		   const int *fds, unsigned nfds)
+{
+	struct vu_msg m = {.hdr = {.request = request, .flags = VHOST_USER_VERSION, .size = size}};
+	if (size)
+		memcpy(m.payload.raw, payload, size);
+	for (unsigned i = 0; i < nfds; i++)
+		m.fds[i] = fds[i];
+	m.nfds = nfds;
+	assert_int_equal(vu_msg_send(f->sock, &m), 0);
+	return vu_backend_dispatch(f->b);
+}
+
+static void req_ok(struct fx *f, uint32_t request, const void *payload, uint32_t size)
+{
+	assert_int_equal(req_fds(f, request, payload, size, NULL, 0), 0);
+}
+
+static void req_u64(struct fx *f, uint32_t request, uint64_t v)
+{
+	req_ok(f, request, &v, sizeof(v));
+}
+
+static void req_state(struct fx *f, uint32_t request, uint32_t index, uint32_t num)
+{
+	struct vhost_vring_state s = {.index = index, .num = num};
+	req_ok(f, request, &s, sizeof(s));
+}
+
+static void set_log_base(struct fx *f, unsigned which)
+{
+	struct vhost_user_log lg = {.mmap_size = LOG_BYTES, .mmap_offset = 0};
+	assert_int_equal(req_fds(f, VHOST_USER_SET_LOG_BASE, &lg, sizeof(lg), &f->logfd[which], 1),
+			 0);
+	struct vu_msg r;
+	assert_int_equal(vu_msg_recv(f->sock, &r), 0);
+	assert_int_equal(r.hdr.request, VHOST_USER_SET_LOG_BASE);
+	assert_int_equal(r.payload.u64, 0);
+}
+
+static void set_addr(struct fx *f, uint32_t flags, uint64_t log_gpa)
+{
+	uint64_t base = (uintptr_t)f->mem;
+	struct vhost_vring_addr a = {.index = 0,
+				     .flags = flags,
+				     .desc_user_addr = base + DESC_OFF,
+				     .avail_user_addr = base + AVAIL_OFF,
+				     .used_user_addr = base + USED_OFF,
+				     .log_guest_addr = log_gpa};
+	req_ok(f, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a));
+}
+
+/* Features, memory, log and ring 0 (with @flags and @log_gpa), started. */
+static void setup_ring(struct fx *f, uint64_t features, uint32_t flags, uint64_t log_gpa)
+{
+	fe_connect(f);
+	req_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, F(VHOST_USER_PROTOCOL_F_LOG_SHMFD));
+	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1) | features);
+	req_ok(f, VHOST_USER_SET_OWNER, NULL, 0);
+	struct vhost_user_memory m = {.nregions = 1};
+	m.regions[0] = (struct vhost_user_mem_region){.guest_phys_addr = MEM_GPA,
+						      .memory_size = MEM_BYTES,
+						      .userspace_addr = (uintptr_t)f->mem};
+	assert_int_equal(req_fds(f, VHOST_USER_SET_MEM_TABLE, &m, 8 + 32, &f->memfd, 1), 0);
+	req_state(f, VHOST_USER_SET_VRING_NUM, 0, QSIZE);
+	set_addr(f, flags, log_gpa);
+	bool packed = features & F(VIRTIO_F_RING_PACKED);
+	req_state(f, VHOST_USER_SET_VRING_BASE, 0, packed ? (1u << 15 | 1u << 31) : 0);
+	set_log_base(f, 0);
+	uint64_t v = 0;
+	assert_int_equal(req_fds(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1), 0);
+	assert_non_null(f->dev.vq);
+}
+
+/* The driver: buffer @id (one writable descriptor of 64 bytes at
+ * BUF_OFF + id * 0x1000, i.e. its own page) made available. */
+static void add_buf(struct fx *f, bool packed, uint16_t id)
+{
+	uint64_t gpa = MEM_GPA + BUF_OFF + id * 0x1000u;
+	if (!packed) {
+		struct virtq_desc *d = (struct virtq_desc *)(f->mem + DESC_OFF) + id;
+		struct virtq_avail *avail = (struct virtq_avail *)(f->mem + AVAIL_OFF);
+		*d = (struct virtq_desc){.addr = gpa, .len = 64, .flags = VIRTQ_DESC_F_WRITE};
+		avail->ring[f->avail_idx % QSIZE] = id;
+		__atomic_store_n(&avail->idx, ++f->avail_idx, __ATOMIC_RELEASE);
+		return;
+	}
+	struct pvirtq_desc *d = (struct pvirtq_desc *)(f->mem + DESC_OFF) + f->pos;
+	d->addr = gpa;
+	d->len = 64;
+	d->id = id;
+	__atomic_store_n(
+		&d->flags,
+		(uint16_t)(VIRTQ_DESC_F_WRITE | (f->wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED)),
+		__ATOMIC_RELEASE);
+	if (++f->pos == QSIZE) {
+		f->pos = 0;
+		f->wrap = !f->wrap;
+	}
+}
+
+/* The device: pop buffer @id, write 16 bytes into it and log them by gpa,
+ * then complete it. */
+static void device_serve(struct fx *f, uint16_t id)
+{
+	struct vq *q = f->dev.vq;
+	assert_non_null(q);
+	assert_int_equal(vq_pop(q, &f->e), 1);
+	assert_int_equal(f->e.id, id);
+	assert_int_equal(f->e.nin, 1);
+	memset(f->iov[0].iov_base, 0xab, 16);
+	vu_backend_log_write(f->b, MEM_GPA + BUF_OFF + id * 0x1000u, 16);
+	assert_int_equal(vq_push(q, id, 16), 0);
+}
+
+static uint64_t buf_page(uint16_t id)
+{
+	return (MEM_GPA + BUF_OFF + id * 0x1000u) / PAGE;
+}
+
+/* Log @which holds exactly the pages @pages[0..n); then cleared. */
+static void expect_pages(struct fx *f, unsigned which, const uint64_t *pages, unsigned n)
+{
+	static uint8_t want[LOG_BYTES];
+	memset(want, 0, sizeof(want));
+	for (unsigned i = 0; i < n; i++)
+		want[pages[i] / 8] |= (uint8_t)(1u << (pages[i] % 8));
+	for (unsigned i = 0; i < LOG_BYTES; i++)
+		if (f->log[which][i] != want[i])
+			fail_msg("log %u byte %u (pages %u..%u): 0x%02x, expected 0x%02x", which, i,
+				 i * 8, i * 8 + 7, f->log[which][i], want[i]);
+	memset(f->log[which], 0, LOG_BYTES);
+}
+
+static void hang_up(struct fx *f)
+{
+	close(f->sock);
+	f->sock = -1;
+	assert_int_equal(vu_backend_dispatch(f->b), -ECONNRESET);
+	assert_null(f->dev.vq);
+}
+
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Split: used ring idx at offset 2, ring[k] at 4 + 8k. log_guest_addr puts
+ * a page boundary at offset 12: idx and ring[0] on page A, ring[1..] on B.
+ */
+static void test_split_used_ring_log(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t pb = 0x400, pa = pb - 1, log_gpa = pb * PAGE - 12;
+	setup_ring(f, F(VHOST_F_LOG_ALL), 1u << VHOST_VRING_F_LOG, log_gpa);
+	expect_pages(f, 0, NULL, 0);
+
+	add_buf(f, false, 3);
+	device_serve(f, 3); /* slot 0, idx: A; the buffer's page */
+	expect_pages(f, 0, (uint64_t[]){pa, buf_page(3)}, 2);
+	add_buf(f, false, 5);
+	device_serve(f, 5); /* slot 1: B; idx: A */
+	expect_pages(f, 0, (uint64_t[]){pa, pb, buf_page(5)}, 3);
+	/* Not the ring's own address. */
+	assert_int_equal(((struct virtq_used *)(f->mem + USED_OFF))->idx, 2);
+
+	/* The ring's log flag off while it runs: restarted without log. */
+	unsigned starts = f->dev.starts;
+	set_addr(f, 0, log_gpa);
+	assert_int_equal(f->dev.starts, starts + 1);
+	add_buf(f, false, 1);
+	device_serve(f, 1);
+	expect_pages(f, 0, (uint64_t[]){buf_page(1)}, 1); /* buffers still logged */
+
+	/* On again, at another address: slot 3 at offset 28 from it. */
+	set_addr(f, 1u << VHOST_VRING_F_LOG, 0x2000000);
+	add_buf(f, false, 2);
+	device_serve(f, 2);
+	expect_pages(f, 0, (uint64_t[]){0x2000, buf_page(2)}, 2);
+
+	/* LOG_ALL cleared: nothing at all; set again: back. */
+	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1));
+	add_buf(f, false, 4);
+	device_serve(f, 4);
+	expect_pages(f, 0, NULL, 0);
+	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1) | F(VHOST_F_LOG_ALL));
+	add_buf(f, false, 6);
+	device_serve(f, 6);
+	expect_pages(f, 0, (uint64_t[]){0x2000, buf_page(6)}, 2);
+
+	/* A new log base under the running ring: the new log only. */
+	set_log_base(f, 1);
+	add_buf(f, false, 7);
+	device_serve(f, 7);
+	expect_pages(f, 0, NULL, 0);
+	expect_pages(f, 1, (uint64_t[]){0x2000, buf_page(7)}, 2);
+
+	/* Stopped and started again (GET_VRING_BASE, kick): still logged. */
+	req_state(f, VHOST_USER_GET_VRING_BASE, 0, 0);
+	struct vu_msg r;
+	assert_int_equal(vu_msg_recv(f->sock, &r), 0);
+	assert_int_equal(r.payload.state.num, 7);
+	uint64_t v = 0;
+	assert_int_equal(req_fds(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1), 0);
+	add_buf(f, false, 0);
+	device_serve(f, 0); /* slot 7 at offset 60; idx */
+	expect_pages(f, 1, (uint64_t[]){0x2000, buf_page(0)}, 2);
+	hang_up(f);
+}
+
+/* Without LOG_ALL, or without the ring's flag, nothing is logged, not
+ * even the buffers the device reports. */
+static void test_split_not_logged(void **state)
+{
+	struct fx *f = *state;
+	setup_ring(f, 0, 1u << VHOST_VRING_F_LOG, 0x400000);
+	add_buf(f, false, 3);
+	device_serve(f, 3);
+	expect_pages(f, 0, NULL, 0);
+	hang_up(f);
+
+	f->avail_idx = 0;
+	memset(f->mem, 0, BUF_OFF);
+	setup_ring(f, F(VHOST_F_LOG_ALL), 0, 0x400000);
+	add_buf(f, false, 3);
+	device_serve(f, 3);
+	expect_pages(f, 0, (uint64_t[]){buf_page(3)}, 1);
+	hang_up(f);
+}
+
+/* Packed: the used descriptor at position p is logged at log_guest_addr +
+ * 16 p; the page boundary falls at position 1. */
+static void test_packed_used_log(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t pb = 0x800, pa = pb - 1, log_gpa = pb * PAGE - 16;
+	setup_ring(f, F(VIRTIO_F_RING_PACKED) | F(VHOST_F_LOG_ALL), 1u << VHOST_VRING_F_LOG,
+		   log_gpa);
+	add_buf(f, true, 2);
+	device_serve(f, 2); /* position 0: A */
+	expect_pages(f, 0, (uint64_t[]){pa, buf_page(2)}, 2);
+	add_buf(f, true, 4);
+	device_serve(f, 4); /* position 1: B */
+	expect_pages(f, 0, (uint64_t[]){pb, buf_page(4)}, 2);
+	set_addr(f, 0, log_gpa);
+	add_buf(f, true, 5);
+	device_serve(f, 5);
+	expect_pages(f, 0, (uint64_t[]){buf_page(5)}, 1);
+	hang_up(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_split_used_ring_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_not_logged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_packed_used_log, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,554 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inflight I/O tracking through the vhost-user backend (vhost-user.rst
+ * "Inflight I/O tracking", VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD): the
+ * frontend gets the buffer with GET_INFLIGHT_FD, hands it back with
+ * SET_INFLIGHT_FD; the device pops chains and completes some out of order;
+ * the frontend drops the connection ("crash"); on the next connection with
+ * the same buffer the chains still in flight are handed to the device
+ * again, each exactly once, in the order they were first popped, before
+ * any new chain, and no completed one comes back. Hostile buffers and
+ * requests (HOSTILE F16) are refused or bounded.
+ *
+ * Driven with raw messages over a real socket on one thread, as in
+ * test_backend.c; the test plays the frontend and the driver, and maps the
+ * inflight buffer itself to look at (and corrupt) it.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <vqnet/vhost_user.h>
+
+#include "spec/virtio_ring.h"
+#include "spec/vq_inflight.h"
+#include "vhost_user/msg.h"
+
+#define MEM_BYTES (1u << 20)
+#define MEM_GPA	  0x100000ull
+#define QSIZE	  8u
+#define DESC_OFF  0x0000u
+#define AVAIL_OFF 0x1000u
+#define USED_OFF  0x2000u
+#define BUF_OFF	  0x3000u
+#define F(bit)	  (1ull << (bit))
+
+struct test_dev {
+	struct vq *vq;
+	unsigned starts, stops;
+};
+
+static int dev_queue_start(void *opaque, const struct vu_vring *vr)
+{
+	struct test_dev *d = opaque;
+	assert_int_equal(vr->index, 0);
+	assert_null(d->vq);
+	d->vq = vr->vq;
+	d->starts++;
+	return 0;
+}
+
+static void dev_queue_stop(void *opaque, unsigned index)
+{
+	struct test_dev *d = opaque;
+	assert_int_equal(index, 0);
+	assert_non_null(d->vq);
+	d->vq = NULL;
+	d->stops++;
+}
+
+static const struct vu_device_ops test_ops = {
+	.queue_start = dev_queue_start,
+	.queue_stop = dev_queue_stop,
+};
+
+struct fx {
+	char dir[64];
+	char path[96];
+	struct test_dev dev;
+	struct vu_backend *b;
+	int memfd;
+	uint8_t *mem;
+	int infl_fd;   /* the frontend's copy of the inflight buffer fd */
+	uint8_t *infl; /* the frontend's mapping of it */
+	uint64_t infl_size;
+	int sock;
+	int kick;
+	uint16_t avail_idx; /* split: next avail index */
+	uint16_t pos;	    /* packed: next ring position */
+	bool wrap;
+	struct iovec iov[4];
+	struct vq_elem e;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/vqnet-vu-infl-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/sock", f->dir);
+	struct vu_backend_config cfg = {
+		.socket_path = f->path,
+		.num_queues = 1,
+		.device_features = F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED),
+		.max_queue_size = 256,
+	};
+	assert_int_equal(vu_backend_new(&cfg, &test_ops, &f->dev, &f->b), 0);
+	f->memfd = memfd_create("guest", MFD_CLOEXEC);
+	assert_true(f->memfd >= 0);
+	assert_int_equal(ftruncate(f->memfd, MEM_BYTES), 0);
+	f->mem = mmap(NULL, MEM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
+	assert_true(f->mem != MAP_FAILED);
+	f->infl_fd = -1;
+	f->kick = eventfd(0, EFD_CLOEXEC);
+	f->sock = -1;
+	f->wrap = true;
+	f->e.iov = f->iov;
+	f->e.iov_cap = 4;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	if (f->sock >= 0)
+		close(f->sock);
+	vu_backend_free(f->b);
+	munmap(f->mem, MEM_BYTES);
+	close(f->memfd);
+	if (f->infl)
+		munmap(f->infl, f->infl_size);
+	if (f->infl_fd >= 0)
+		close(f->infl_fd);
+	close(f->kick);
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void fe_connect(struct fx *f)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	strcpy(sa.sun_path, f->path);
+	f->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(f->sock >= 0);
+	assert_int_equal(connect(f->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(vu_backend_dispatch(f->b), 0);
+	assert_true(vu_backend_connected(f->b));
+}
+
+/* One request (with fds the test keeps), dispatched; 0 or the error. */
+static int req_fds(struct fx *f, uint32_t request, const void *payload, uint32_t size,
+		   const int *fds, unsigned nfds)
+{
+	struct vu_msg m = {.hdr = {.request = request, .flags = VHOST_USER_VERSION, .size = size}};
+	if (size)
+		memcpy(m.payload.raw, payload, size);
+	for (unsigned i = 0; i < nfds; i++)
+		m.fds[i] = fds[i];
+	m.nfds = nfds;
+	assert_int_equal(vu_msg_send(f->sock, &m), 0);
+	return vu_backend_dispatch(f->b);
+}
+
+static void req_ok(struct fx *f, uint32_t request, const void *payload, uint32_t size)
+{
+	assert_int_equal(req_fds(f, request, payload, size, NULL, 0), 0);
+}
+
+static void req_u64(struct fx *f, uint32_t request, uint64_t v)
+{
+	req_ok(f, request, &v, sizeof(v));
+}
+
+static void req_state(struct fx *f, uint32_t request, uint32_t index, uint32_t num)
+{
+	struct vhost_vring_state s = {.index = index, .num = num};
+	req_ok(f, request, &s, sizeof(s));
+}
+
+static void set_addr(struct fx *f)
+{
+	uint64_t base = (uintptr_t)f->mem;
+	struct vhost_vring_addr a = {.index = 0,
+				     .desc_user_addr = base + DESC_OFF,
+				     .avail_user_addr = base + AVAIL_OFF,
+				     .used_user_addr = base + USED_OFF};
+	req_ok(f, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a));
+}
+
+static struct virtq_used *used_ring(struct fx *f)
+{
+	return (struct virtq_used *)(f->mem + USED_OFF);
+}
+
+static void req_fail(struct fx *f, uint32_t request, const void *payload, uint32_t size,
+		     const int *fds, unsigned nfds)
+{
+	assert_int_not_equal(req_fds(f, request, payload, size, fds, nfds), 0);
+	assert_false(vu_backend_connected(f->b));
+	close(f->sock);
+	f->sock = -1;
+	assert_null(f->dev.vq);
+}
+
+/* GET_INFLIGHT_FD for one queue of QSIZE: keep the fd and map it. */
+static void get_inflight(struct fx *f)
+{
+	struct vhost_user_inflight in = {.num_queues = 1, .queue_size = QSIZE};
+	req_ok(f, VHOST_USER_GET_INFLIGHT_FD, &in, sizeof(in));
+	struct vu_msg r;
+	assert_int_equal(vu_msg_recv(f->sock, &r), 0);
+	assert_int_equal(r.hdr.request, VHOST_USER_GET_INFLIGHT_FD);
+	assert_int_equal(r.hdr.size, sizeof(in));
+	assert_int_equal(r.nfds, 1);
+	assert_int_equal(r.payload.inflight.mmap_offset, 0);
+	assert_int_equal(r.payload.inflight.num_queues, 1);
+	assert_int_equal(r.payload.inflight.queue_size, QSIZE);
+	assert_true(r.payload.inflight.mmap_size >= 16 + 16 * QSIZE);
+	f->infl_fd = r.fds[0];
+	f->infl_size = r.payload.inflight.mmap_size;
+	f->infl = mmap(NULL, f->infl_size, PROT_READ | PROT_WRITE, MAP_SHARED, f->infl_fd, 0);
+	assert_true(f->infl != MAP_FAILED);
+}
+
+static void set_inflight(struct fx *f)
+{
+	struct vhost_user_inflight in = {
+		.mmap_size = f->infl_size, .num_queues = 1, .queue_size = QSIZE};
+	assert_int_equal(req_fds(f, VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in), &f->infl_fd, 1),
+			 0);
+}
+
+/* A connection up to the point before the kick: features, the inflight
+ * buffer (new with GET_INFLIGHT_FD the first time, else the one kept),
+ * memory, ring 0 (base: the used index, as QEMU sends after a crash). */
+static void setup_conn(struct fx *f)
+{
+	fe_connect(f);
+	req_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
+	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1));
+	req_ok(f, VHOST_USER_SET_OWNER, NULL, 0);
+	if (f->infl_fd < 0)
+		get_inflight(f);
+	set_inflight(f);
+	struct vhost_user_memory m = {.nregions = 1};
+	m.regions[0] = (struct vhost_user_mem_region){.guest_phys_addr = MEM_GPA,
+						      .memory_size = MEM_BYTES,
+						      .userspace_addr = (uintptr_t)f->mem};
+	assert_int_equal(req_fds(f, VHOST_USER_SET_MEM_TABLE, &m, 8 + 32, &f->memfd, 1), 0);
+	req_state(f, VHOST_USER_SET_VRING_NUM, 0, QSIZE);
+	set_addr(f);
+	req_state(f, VHOST_USER_SET_VRING_BASE, 0, used_ring(f)->idx);
+}
+
+static void kick(struct fx *f)
+{
+	uint64_t v = 0;
+	assert_int_equal(req_fds(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1), 0);
+	assert_non_null(f->dev.vq);
+}
+
+/* The frontend goes away with chains in flight. */
+static void crash(struct fx *f)
+{
+	close(f->sock);
+	f->sock = -1;
+	assert_int_equal(vu_backend_dispatch(f->b), -ECONNRESET);
+	assert_null(f->dev.vq);
+}
+
+/* The driver makes head @id (one writable descriptor) available. */
+static void add_chain(struct fx *f, uint16_t id)
+{
+	struct virtq_desc *d = (struct virtq_desc *)(f->mem + DESC_OFF) + id;
+	struct virtq_avail *avail = (struct virtq_avail *)(f->mem + AVAIL_OFF);
+	*d = (struct virtq_desc){
+		.addr = MEM_GPA + BUF_OFF + id * 64u, .len = 64, .flags = VIRTQ_DESC_F_WRITE};
+	avail->ring[f->avail_idx % QSIZE] = id;
+	__atomic_store_n(&avail->idx, ++f->avail_idx, __ATOMIC_RELEASE);
+}
+
+static uint16_t pop_id(struct fx *f)
+{
+	assert_int_equal(vq_pop(f->dev.vq, &f->e), 1);
+	assert_int_equal(f->e.nin, 1);
+	assert_int_equal(f->e.in_len, 64);
+	return f->e.id;
+}
+
+static void push(struct fx *f, uint16_t id)
+{
+	assert_int_equal(vq_push(f->dev.vq, id, 1), 0);
+}
+
+/* The region of ring 0, as the frontend sees it. */
+static struct vq_inflight_split *region(struct fx *f)
+{
+	return (struct vq_inflight_split *)f->infl;
+}
+
+/* Exactly the heads @ids[0..n) are marked in flight. */
+static void expect_marked(struct fx *f, const uint16_t *ids, unsigned n)
+{
+	uint8_t want[QSIZE] = {0};
+	for (unsigned i = 0; i < n; i++)
+		want[ids[i]] = 1;
+	for (unsigned i = 0; i < QSIZE; i++)
+		if (region(f)->desc[i].inflight != want[i])
+			fail_msg("head %u: inflight %u, expected %u", i,
+				 region(f)->desc[i].inflight, want[i]);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_resubmit_after_crash(void **state)
+{
+	struct fx *f = *state;
+	setup_conn(f);
+	kick(f);
+	assert_int_equal(region(f)->version, 1);
+	assert_int_equal(region(f)->desc_num, QSIZE);
+	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 0);
+
+	/* Popped in the order 4 2 0 1 3; 2 and 1 completed. */
+	const uint16_t order[] = {4, 2, 0, 1, 3};
+	for (unsigned i = 0; i < 5; i++)
+		add_chain(f, order[i]);
+	for (unsigned i = 0; i < 5; i++)
+		assert_int_equal(pop_id(f), order[i]);
+	struct vq_used done[2] = {{.id = 2, .len = 1}, {.id = 1, .len = 1}};
+	assert_int_equal(vq_push_burst(f->dev.vq, done, 2), 0);
+	expect_marked(f, (uint16_t[]){4, 0, 3}, 3);
+	assert_int_equal(region(f)->used_idx, 2);
+	assert_int_equal(used_ring(f)->idx, 2);
+
+	crash(f);
+	add_chain(f, 5); /* made available while the backend is away */
+
+	setup_conn(f);
+	kick(f);
+	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 3);
+	/* In pop order, each once; then the new chain; nothing completed. */
+	assert_int_equal(pop_id(f), 4);
+	assert_int_equal(pop_id(f), 0);
+	assert_int_equal(pop_id(f), 3);
+	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 0);
+	assert_int_equal(pop_id(f), 5);
+	assert_int_equal(vq_pop(f->dev.vq, &f->e), 0);
+	expect_marked(f, (uint16_t[]){4, 0, 3, 5}, 4);
+	push(f, 3);
+	push(f, 5);
+	push(f, 4);
+	push(f, 0);
+	expect_marked(f, NULL, 0);
+	assert_int_equal(used_ring(f)->idx, 6);
+	assert_int_equal(region(f)->used_idx, 6);
+
+	/* Nothing in flight: a crash leaves nothing to resubmit. */
+	crash(f);
+	setup_conn(f);
+	kick(f);
+	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 0);
+	assert_int_equal(vq_pop(f->dev.vq, &f->e), 0);
+	add_chain(f, 6);
+	assert_int_equal(pop_id(f), 6);
+	push(f, 6);
+	crash(f);
+}
+
+/*
+ * A crash after used->idx was published but before the batch was cleared
+ * in the region: the spec's last-batch list finishes it at restart, so
+ * those chains are not handed out again.
+ */
+static void test_crash_mid_batch(void **state)
+{
+	struct fx *f = *state;
+	setup_conn(f);
+	kick(f);
+	for (uint16_t id = 0; id < 4; id++) {
+		add_chain(f, id);
+		assert_int_equal(pop_id(f), id);
+	}
+	struct vq_used done[2] = {{.id = 3, .len = 1}, {.id = 1, .len = 1}};
+	assert_int_equal(vq_push_burst(f->dev.vq, done, 2), 0);
+	crash(f);
+	/* Roll the region back to "batch published, not yet cleared". */
+	region(f)->desc[3].inflight = 1;
+	region(f)->desc[1].inflight = 1;
+	region(f)->used_idx = 0;
+	setup_conn(f);
+	kick(f);
+	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 2);
+	assert_int_equal(pop_id(f), 0);
+	assert_int_equal(pop_id(f), 2);
+	assert_int_equal(vq_pop(f->dev.vq, &f->e), 0);
+	expect_marked(f, (uint16_t[]){0, 2}, 2);
+	assert_int_equal(region(f)->used_idx, 2);
+	crash(f);
+}
+
+/* HOSTILE F16: a last-batch list that loops or leaves the queue, a batch
+ * larger than the queue, counters in any order: bounded, no OOB. */
+static void test_hostile_region(void **state)
+{
+	struct fx *f = *state;
+	setup_conn(f);
+	kick(f);
+	for (uint16_t id = 0; id < 3; id++) {
+		add_chain(f, id);
+		assert_int_equal(pop_id(f), id);
+	}
+	crash(f);
+	struct vq_inflight_split *r = region(f);
+	/* A loop 2 -> 2 and a batch of 1000 (more than the queue). */
+	r->last_batch_head = 2;
+	r->desc[2].next = 2;
+	r->used_idx = (uint16_t)(used_ring(f)->idx - 1000);
+	r->desc[0].counter = UINT64_MAX; /* sorts last */
+	r->desc[1].counter = 7;
+	setup_conn(f);
+	kick(f);
+	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 2); /* 2 cleared by the walk */
+	assert_int_equal(pop_id(f), 1);
+	assert_int_equal(pop_id(f), 0);
+	/* The region said 2 was completed, used->idx did not: the avail
+	 * position is used->idx + 2, so its entry comes as a new chain. */
+	assert_int_equal(pop_id(f), 2);
+	assert_int_equal(vq_pop(f->dev.vq, &f->e), 0);
+	crash(f);
+
+	/* A list leaving the queue: stops at the first head out of range. */
+	r->last_batch_head = 1;
+	r->desc[1].next = 0xffff;
+	r->used_idx = (uint16_t)(used_ring(f)->idx - 3);
+	setup_conn(f);
+	kick(f);
+	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 2); /* 0 and 2 */
+	uint16_t a = pop_id(f), b = pop_id(f);
+	assert_true((a == 0 && b == 2) || (a == 2 && b == 0));
+	/* The avail position is used->idx + 2 and its entry is head 2, now
+	 * in flight again: the ring breaks (BREAK-Q), nothing is read twice. */
+	assert_int_equal(vq_pop(f->dev.vq, &f->e), -VQ_ERR_HEAD_IN_FLIGHT);
+	assert_true(vq_is_broken(f->dev.vq));
+	crash(f);
+
+	/* Another version or queue size: the ring is refused at its start. */
+	r->version = 2;
+	setup_conn(f);
+	uint64_t v = 0;
+	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1);
+	r->version = 1;
+	r->desc_num = QSIZE * 2;
+	setup_conn(f);
+	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1);
+}
+
+/* HOSTILE F16: bad SET_INFLIGHT_FD / GET_INFLIGHT_FD requests drop the
+ * connection; a buffer for another queue size refuses the ring. */
+static void test_bad_requests(void **state)
+{
+	struct fx *f = *state;
+	fe_connect(f);
+	req_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
+	get_inflight(f);
+	const struct vhost_user_inflight bad[] = {
+		{.mmap_size = f->infl_size,
+		 .num_queues = 2,
+		 .queue_size = QSIZE}, /* > num_queues */
+		{.mmap_size = f->infl_size, .num_queues = 0, .queue_size = QSIZE},
+		{.mmap_size = f->infl_size, .num_queues = 1, .queue_size = 0},
+		{.mmap_size = f->infl_size, .num_queues = 1, .queue_size = 512}, /* > max */
+		{.mmap_size = 16, .num_queues = 1, .queue_size = QSIZE},	 /* too small */
+		{.mmap_size = f->infl_size,
+		 .mmap_offset = 4096,
+		 .num_queues = 1,
+		 .queue_size = QSIZE}, /* beyond the fd */
+		{.mmap_size = UINT64_MAX,
+		 .mmap_offset = 4096,
+		 .num_queues = 1,
+		 .queue_size = QSIZE}, /* wraps */
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		req_fail(f, VHOST_USER_SET_INFLIGHT_FD, &bad[i], sizeof(bad[i]), &f->infl_fd, 1);
+		fe_connect(f);
+		req_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES,
+			F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
+	}
+	struct vhost_user_inflight g = {.num_queues = 2, .queue_size = QSIZE};
+	req_fail(f, VHOST_USER_GET_INFLIGHT_FD, &g, sizeof(g), NULL, 0);
+	/* Without the protocol feature: refused. */
+	fe_connect(f);
+	req_fail(f, VHOST_USER_SET_INFLIGHT_FD, &bad[0], sizeof(bad[0]), &f->infl_fd, 1);
+
+	/* A buffer for 16 entries on a ring of 8: the ring does not start. */
+	fe_connect(f);
+	req_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
+	g = (struct vhost_user_inflight){.num_queues = 1, .queue_size = 16};
+	req_ok(f, VHOST_USER_GET_INFLIGHT_FD, &g, sizeof(g));
+	struct vu_msg r;
+	assert_int_equal(vu_msg_recv(f->sock, &r), 0);
+	assert_int_equal(r.nfds, 1);
+	close(r.fds[0]);
+	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1));
+	struct vhost_user_memory m = {.nregions = 1};
+	m.regions[0] = (struct vhost_user_mem_region){.guest_phys_addr = MEM_GPA,
+						      .memory_size = MEM_BYTES,
+						      .userspace_addr = (uintptr_t)f->mem};
+	assert_int_equal(req_fds(f, VHOST_USER_SET_MEM_TABLE, &m, 8 + 32, &f->memfd, 1), 0);
+	req_state(f, VHOST_USER_SET_VRING_NUM, 0, QSIZE);
+	set_addr(f);
+	uint64_t v = 0;
+	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1);
+}
+
+/* Packed rings are not tracked: they start, with no region. */
+static void test_packed_not_tracked(void **state)
+{
+	struct fx *f = *state;
+	fe_connect(f);
+	req_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
+	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED));
+	get_inflight(f);
+	set_inflight(f);
+	struct vhost_user_memory m = {.nregions = 1};
+	m.regions[0] = (struct vhost_user_mem_region){.guest_phys_addr = MEM_GPA,
+						      .memory_size = MEM_BYTES,
+						      .userspace_addr = (uintptr_t)f->mem};
+	assert_int_equal(req_fds(f, VHOST_USER_SET_MEM_TABLE, &m, 8 + 32, &f->memfd, 1), 0);
+	req_state(f, VHOST_USER_SET_VRING_NUM, 0, QSIZE);
+	set_addr(f);
+	req_state(f, VHOST_USER_SET_VRING_BASE, 0, 1u << 15 | 1u << 31);
+	kick(f);
+	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 0);
+	assert_int_equal(region(f)->version, 0); /* untouched */
+	crash(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_resubmit_after_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_mid_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_region, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_packed_not_tracked, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
