@@ -4,7 +4,7 @@
 set -euo pipefail
 want=(meson ninja-build gcc pkg-config)
 case "${1:-build}" in
-test) want+=(libcmocka-dev clang clang-format libclang-rt-14-dev llvm dpdk-dev) ;;
+test) want+=(libcmocka-dev clang clang-format libclang-rt-14-dev llvm dpdk-dev qemu-system-x86 linux-image-amd64 busybox-static cpio kmod) ;;
 bench) want+=(libcmocka-dev) ;;
 build) ;;
 *) echo "deps.sh: unknown set '$1' (build|test|bench)" >&2; exit 2 ;;

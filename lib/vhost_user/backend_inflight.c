@@ -104,6 +104,9 @@ int vu_be_set_inflight_fd(struct vu_backend *b, struct req_ctx *c)
 		return fail(c, -EINVAL, "inflight buffer too small for its queues");
 	if (__builtin_add_overflow(in->mmap_offset, in->mmap_size, &end) || end > SIZE_MAX)
 		return fail(c, -EINVAL, "inflight buffer size or offset out of range");
+	/* Queue regions hold 8-byte fields at 64-byte aligned offsets. */
+	if (in->mmap_offset & 63)
+		return fail(c, -EINVAL, "inflight buffer offset not 64-byte aligned");
 	if (vu_be_any_ring_started(b))
 		return fail(c, -EBUSY, "inflight buffer changed while rings run");
 	int fd = c->m->nfds ? c->m->fds[0] : -1;

@@ -56,6 +56,14 @@ static int map_region(const struct vhost_user_mem_region *r, int fd, struct gmem
 		*why = "memory region wraps";
 		return -EINVAL;
 	}
+	/* The host address of a guest address keeps its low bits only when
+	 * the fd offset and the guest address agree modulo a cache line;
+	 * otherwise a ring that is aligned in guest memory would be misaligned
+	 * in ours (found by the backend fuzzer; HOSTILE F9). */
+	if ((r->mmap_offset ^ r->guest_phys_addr) & 63) {
+		*why = "memory region offset not aligned like its guest address";
+		return -EINVAL;
+	}
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		*why = "memory region fd unusable";

@@ -228,8 +228,8 @@ VQNET_EXPORT void vq_set_dirty_log(struct vq *q, uint8_t *bitmap, uint64_t bitma
 
 VQNET_EXPORT int vq_set_inflight(struct vq *q, void *region, size_t bytes)
 {
-	if (!region || q->format != VQ_FORMAT_SPLIT || q->in_order || q->infl || q->in_flight ||
-	    q->broken ||
+	if (!region || ((uintptr_t)region & 7) || q->format != VQ_FORMAT_SPLIT || q->in_order ||
+	    q->infl || q->in_flight || q->broken ||
 	    bytes < sizeof(struct vq_inflight_split) +
 			    (uint64_t)q->size * sizeof(struct vq_inflight_desc_split))
 		return -VQ_ERR_INVALID_ARG;

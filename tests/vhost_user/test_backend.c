@@ -595,6 +595,16 @@ static void test_mem_table_bad(void **state)
 	assert_int_equal(req_fds(f, VHOST_USER_SET_MEM_TABLE, 0, &m, 8 + 32, &f->memfd, 1),
 			 -EINVAL);
 	expect_dropped(f);
+	/* F9: an fd offset not aligned like the guest address (rings aligned
+	 * in guest memory would be misaligned in ours; found by the fuzzer). */
+	fe_connect(f);
+	m.regions[0].memory_size = 4096;
+	uint64_t saved_offset = m.regions[0].mmap_offset;
+	m.regions[0].mmap_offset = saved_offset + 1;
+	assert_int_equal(req_fds(f, VHOST_USER_SET_MEM_TABLE, 0, &m, 8 + 32, &f->memfd, 1),
+			 -EINVAL);
+	expect_dropped(f);
+	m.regions[0].mmap_offset = saved_offset;
 	/* F9: gpa + size wraps. */
 	fe_connect(f);
 	m.regions[0].memory_size = 4096;
