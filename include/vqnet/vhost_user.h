@@ -54,7 +54,8 @@ struct vu_vring {
 	struct vq *vq; /* device side of the ring; owned by the backend, valid
 			  until queue_stop for this index returns */
 	int kick_fd;   /* eventfd the driver kicks (readable = buffers may be
-			  available); the device reads it to clear it */
+			  available; the device reads it to clear it), or -1
+			  after a NOFD kick: then the device polls the ring */
 	int call_fd;   /* eventfd to notify the driver, or -1 (then poll) */
 	bool enabled;  /* SET_VRING_ENABLE state at start */
 };
