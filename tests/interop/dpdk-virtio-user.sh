@@ -25,7 +25,7 @@
 #    frames) and counted no error;
 #  - both processes exited cleanly (testpmd 0, vu-loop-dev 0).
 # Exit 0 pass, 1 fail, 77 skip (no root, no dpdk-testpmd, no hugepages).
-# shellcheck disable=SC2317 # cleanup and stop_pid run from the EXIT trap
+# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 set -u
 
 DEV=${1:?usage: dpdk-virtio-user.sh VU_LOOP_DEV split|packed}
@@ -34,14 +34,8 @@ BURST=32        # testpmd's default burst: the tx-first burst in flight
 MIN_RX=10000
 RUN_S=5
 
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-fail() {
-	echo "FAIL: $*"
-	status=1
-}
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$(dirname "$0")/common.sh"
 
 case $FMT in
 split) P=0 DEV_ARGS= ;;
@@ -74,26 +68,6 @@ SOCK=$TMP/vu.sock
 DEV_PID=
 PMD_PID=
 
-# stop_pid PID SIGNAL SECONDS: signal a process we started and wait for it,
-# killing it (and, for timeout(1), its child) when it does not go.
-stop_pid() {
-	pid=$1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -s "$2" "$pid" 2>/dev/null
-	n=0
-	while kill -0 "$pid" 2>/dev/null && [ "$n" -lt $(($3 * 10)) ]; do
-		sleep 0.1
-		n=$((n + 1))
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		for c in $(pgrep -P "$pid"); do
-			kill -9 "$c" 2>/dev/null
-		done
-		kill -9 "$pid" 2>/dev/null
-	fi
-	wait "$pid" 2>/dev/null
-}
-
 cleanup() {
 	stop_pid "$PMD_PID" INT 10
 	stop_pid "$DEV_PID" TERM 5
@@ -104,20 +78,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-# shellcheck disable=SC2086
-"$DEV" --socket "$SOCK" $DEV_ARGS --seconds 90 >"$TMP/dev.log" 2>&1 &
-DEV_PID=$!
-n=0
-while [ ! -S "$SOCK" ] && [ $n -lt 100 ]; do
-	kill -0 "$DEV_PID" 2>/dev/null || break
-	sleep 0.1
-	n=$((n + 1))
-done
-if [ ! -S "$SOCK" ]; then
-	cat "$TMP/dev.log"
-	echo "FAIL: vu-loop-dev did not create $SOCK"
-	exit 1
-fi
+start_dev 90
 
 # The hang guard (timeout) is generous: startup, 5 s of forwarding, shutdown.
 timeout 30 "$TESTPMD" --no-pci --single-file-segments --file-prefix="$PREFIX" -m 512 \
@@ -151,10 +112,7 @@ PMD_PID=
 sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$TMP/pmd.raw" >"$TMP/pmd.log"
 
 # Then the device: SIGTERM, it prints its counts and frees the backend.
-kill -s TERM "$DEV_PID" 2>/dev/null
-wait "$DEV_PID"
-dev_rc=$?
-DEV_PID=
+stop_dev
 
 echo "---- vu-loop-dev"
 cat "$TMP/dev.log"
@@ -166,9 +124,7 @@ echo "----"
 [ $dev_rc -eq 0 ] || fail "vu-loop-dev exited with $dev_rc"
 
 # Ring format: both queues started in the format asked for.
-for q in 0 1; do
-	grep -q "queue $q started: $FMT ring" "$TMP/dev.log" || fail "queue $q did not start as a $FMT ring"
-done
+check_queues_started
 # A fresh packed ring starts with both wrap counters set (VIRTIO 1.2
 # §2.8.1). virtio-user sends SET_VRING_BASE 0x8000 for it: avail position 0,
 # avail wrap 1 and bits 16-31 zero (DPDK's vhost library takes the used
@@ -180,18 +136,11 @@ if [ "$FMT" = packed ]; then
 			"$TMP/dev.log" || fail "queue $q: packed ring not started fresh (want avail 0 wrap 1, used 0 wrap 1)"
 	done
 fi
-if [ "$FMT" = packed ]; then
-	grep -q '^vu-loop-dev: features .* RING_PACKED' "$TMP/dev.log" || fail "RING_PACKED not negotiated"
-else
-	grep -q '^vu-loop-dev: features .* RING_PACKED' "$TMP/dev.log" && fail "RING_PACKED negotiated"
-fi
+check_packed_negotiated
 
 rx=$(awk '/Forward statistics for port 0/ {f = 1} f && $1 == "RX-packets:" {print $2; exit}' "$TMP/pmd.log")
 tx=$(awk '/Forward statistics for port 0/ {f = 1} f && $1 == "TX-packets:" {print $2; exit}' "$TMP/pmd.log")
-counts=$(grep '^vu-loop-dev: frames=' "$TMP/dev.log" | tail -1)
-frames=$(echo "$counts" | sed -n 's/.*frames=\([0-9]*\).*/\1/p')
-drops=$(echo "$counts" | sed -n 's/.*drops=\([0-9]*\).*/\1/p')
-errors=$(echo "$counts" | sed -n 's/.*errors=\([0-9]*\).*/\1/p')
+read_dev_counts
 if [ -z "$rx" ] || [ -z "$tx" ]; then
 	fail "no final forward statistics from testpmd"
 	sed -n '$p' "$TMP/pmd.log"

@@ -29,7 +29,7 @@
 #    feature bit 34 (RING_PACKED) agrees; VERSION_1 (bit 32) is set.
 # Exit 0 pass, 1 fail, 77 skip (no root, no QEMU, no kernel, no busybox-static
 # or cpio). Debian: qemu-system-x86 linux-image-amd64 busybox-static cpio.
-# shellcheck disable=SC2317 # cleanup and stop_pid run from the EXIT trap
+# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 set -u
 
 usage="usage: qemu-guest.sh VU_LOOP_DEV SOURCE_DIR split|packed"
@@ -39,14 +39,8 @@ FMT=${3:?$usage}
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-90} # hang guard; a TCG boot + run takes ~10 s
 MIN_FRAMES=5
 
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-fail() {
-	echo "FAIL: $*"
-	status=1
-}
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$(dirname "$0")/common.sh"
 
 case $FMT in
 split) DEV_ARGS='' NIC_ARGS='' ;;
@@ -84,26 +78,6 @@ SOCK=$TMP/vu.sock
 DEV_PID=
 QEMU_PID=
 
-# stop_pid PID SIGNAL SECONDS: signal a process we started and wait for it,
-# killing it (and, for timeout(1), its child) when it does not go.
-stop_pid() {
-	pid=$1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -s "$2" "$pid" 2>/dev/null
-	n=0
-	while kill -0 "$pid" 2>/dev/null && [ "$n" -lt $(($3 * 10)) ]; do
-		sleep 0.1
-		n=$((n + 1))
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		for c in $(pgrep -P "$pid"); do
-			kill -9 "$c" 2>/dev/null
-		done
-		kill -9 "$pid" 2>/dev/null
-	fi
-	wait "$pid" 2>/dev/null
-}
-
 cleanup() {
 	stop_pid "$QEMU_PID" TERM 5
 	stop_pid "$DEV_PID" TERM 5
@@ -119,20 +93,7 @@ if ! BUSYBOX=$BUSYBOX "$SRC/mkinitramfs.sh" "$TMP/initrd.gz" "$KVER" "$SRC/guest
 	exit 1
 fi
 
-# shellcheck disable=SC2086
-"$DEV" --socket "$SOCK" $DEV_ARGS --seconds 150 >"$TMP/dev.log" 2>&1 &
-DEV_PID=$!
-n=0
-while [ ! -S "$SOCK" ] && [ $n -lt 100 ]; do
-	kill -0 "$DEV_PID" 2>/dev/null || break
-	sleep 0.1
-	n=$((n + 1))
-done
-if [ ! -S "$SOCK" ]; then
-	cat "$TMP/dev.log"
-	echo "FAIL: vu-loop-dev did not create $SOCK"
-	exit 1
-fi
+start_dev 150
 
 echo "kernel $KERNEL, ring format $FMT"
 t0=$(date +%s)
@@ -150,10 +111,7 @@ qemu_rc=$?
 QEMU_PID=
 t1=$(date +%s)
 
-kill -s TERM "$DEV_PID" 2>/dev/null
-wait "$DEV_PID"
-dev_rc=$?
-DEV_PID=
+stop_dev
 
 echo "---- vu-loop-dev"
 cat "$TMP/dev.log"
@@ -167,14 +125,8 @@ echo "----"
 [ $qemu_rc -eq 0 ] || fail "QEMU exited with $qemu_rc (124: did not power off within ${QEMU_TIMEOUT} s)"
 [ $dev_rc -eq 0 ] || fail "vu-loop-dev exited with $dev_rc"
 
-for q in 0 1; do
-	grep -q "queue $q started: $FMT ring" "$TMP/dev.log" || fail "queue $q did not start as a $FMT ring"
-done
-if [ "$FMT" = packed ]; then
-	grep -q '^vu-loop-dev: features .* RING_PACKED' "$TMP/dev.log" || fail "RING_PACKED not negotiated"
-else
-	grep -q '^vu-loop-dev: features .* RING_PACKED' "$TMP/dev.log" && fail "RING_PACKED negotiated"
-fi
+check_queues_started
+check_packed_negotiated
 
 marker=$(grep -a '^VQNET-GUEST tx=' "$TMP/console.log" 2>/dev/null | tr -d '\r' | tail -1)
 if [ -z "$marker" ]; then
@@ -186,10 +138,7 @@ tx=$(echo "$marker" | sed -n 's/.* tx=\([0-9]*\).*/\1/p')
 rx=$(echo "$marker" | sed -n 's/.* rx=\([0-9]*\).*/\1/p')
 feat=$(echo "$marker" | sed -n 's/.* features=\([01]*\).*/\1/p')
 uptime=$(echo "$marker" | sed -n 's/.* uptime=\([0-9.]*\).*/\1/p')
-counts=$(grep '^vu-loop-dev: frames=' "$TMP/dev.log" | tail -1)
-frames=$(echo "$counts" | sed -n 's/.*frames=\([0-9]*\).*/\1/p')
-drops=$(echo "$counts" | sed -n 's/.*drops=\([0-9]*\).*/\1/p')
-errors=$(echo "$counts" | sed -n 's/.*errors=\([0-9]*\).*/\1/p')
+read_dev_counts
 if [ -z "$tx" ] || [ -z "$rx" ] || [ -z "$feat" ]; then
 	fail "cannot parse the guest line: $marker"
 	exit 1

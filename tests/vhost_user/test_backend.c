@@ -13,7 +13,6 @@
  * After every dropped connection the number of open fds of the process
  * must be back to what it was before the connection (HOSTILE F5/F6/F12).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -35,6 +34,8 @@
 
 #include "spec/virtio_ring.h"
 #include "vhost_user/msg.h"
+
+#include "raw_frontend.h"
 
 #define MEM_BYTES    (1u << 20)
 #define MEM_GPA	     0x100000ull
@@ -148,35 +149,17 @@ struct fx {
 	int base_fds; /* open fds before the connection */
 };
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/vqnet-vu-be-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/sock", f->dir);
+	rf_sock_dir(f->dir, f->path, sizeof(f->path), "/tmp/vqnet-vu-be-XXXXXX");
 	struct vu_backend_config cfg = {.socket_path = f->path,
 					.num_queues = NQUEUES,
 					.device_features = DEV_FEATURES,
 					.config_size = sizeof(f->dev.config)};
 	assert_int_equal(vu_backend_new(&cfg, &test_ops, &f->dev, &f->b), 0);
-	f->memfd = memfd_create("guest", MFD_CLOEXEC);
-	assert_true(f->memfd >= 0);
-	assert_int_equal(ftruncate(f->memfd, MEM_BYTES), 0);
-	f->mem = mmap(NULL, MEM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
-	assert_true(f->mem != MAP_FAILED);
+	f->mem = rf_memfd_map("guest", MEM_BYTES, &f->memfd);
 	f->sock = -1;
 	*state = f;
 	return 0;
@@ -190,29 +173,16 @@ static int teardown(void **state)
 	vu_backend_free(f->b);
 	munmap(f->mem, MEM_BYTES);
 	close(f->memfd);
-	unlink(f->path);
-	rmdir(f->dir);
+	rf_sock_dir_remove(f->dir, f->path);
 	free(f);
 	return 0;
-}
-
-static int connect_to(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	strcpy(sa.sun_path, path);
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(s >= 0);
-	assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return s;
 }
 
 /* Connect a new frontend and let the backend accept it. */
 static void fe_connect(struct fx *f)
 {
-	f->base_fds = count_fds();
-	f->sock = connect_to(f->path);
-	assert_int_equal(vu_backend_dispatch(f->b), 0);
-	assert_true(vu_backend_connected(f->b));
+	f->base_fds = rf_count_fds();
+	f->sock = rf_connect(f->b, f->path);
 	assert_int_not_equal(vu_backend_fd(f->b), -1);
 }
 
@@ -220,15 +190,7 @@ static void fe_connect(struct fx *f)
 static int req_fds(struct fx *f, uint32_t request, uint32_t flags, const void *payload,
 		   uint32_t size, const int *fds, unsigned nfds)
 {
-	struct vu_msg m = {
-		.hdr = {.request = request, .flags = VHOST_USER_VERSION | flags, .size = size}};
-	if (size)
-		memcpy(m.payload.raw, payload, size);
-	for (unsigned i = 0; i < nfds; i++)
-		m.fds[i] = fds[i];
-	m.nfds = nfds;
-	assert_int_equal(vu_msg_send(f->sock, &m), 0);
-	return vu_backend_dispatch(f->b);
+	return rf_req_fds(f->sock, f->b, request, flags, payload, size, fds, nfds);
 }
 
 static int req(struct fx *f, uint32_t request, const void *payload, uint32_t size)
@@ -270,19 +232,14 @@ static void expect_dropped(struct fx *f)
 	assert_false(vu_backend_connected(f->b));
 	close(f->sock);
 	f->sock = -1;
-	assert_int_equal(count_fds(), f->base_fds);
+	assert_int_equal(rf_count_fds(), f->base_fds);
 	for (unsigned i = 0; i < NQUEUES; i++)
 		assert_null(f->dev.vq[i]);
 }
 
 static void set_mem_table(struct fx *f)
 {
-	struct vhost_user_memory m = {.nregions = 1};
-	m.regions[0] = (struct vhost_user_mem_region){.guest_phys_addr = MEM_GPA,
-						      .memory_size = MEM_BYTES,
-						      .userspace_addr = (uintptr_t)f->mem,
-						      .mmap_offset = 0};
-	assert_int_equal(req_fds(f, VHOST_USER_SET_MEM_TABLE, 0, &m, 8 + 32, &f->memfd, 1), 0);
+	assert_int_equal(rf_set_mem_table(f->sock, f->b, MEM_GPA, MEM_BYTES, f->mem, f->memfd), 0);
 }
 
 static void set_addr(struct fx *f, unsigned index, uint64_t desc, uint64_t avail, uint64_t used)
@@ -335,7 +292,7 @@ static void test_get_features(void **state)
 	f->sock = -1;
 	assert_int_equal(vu_backend_dispatch(f->b), -ECONNRESET);
 	assert_false(vu_backend_connected(f->b));
-	assert_int_equal(count_fds(), f->base_fds);
+	assert_int_equal(rf_count_fds(), f->base_fds);
 	assert_int_equal(f->dev.resets, 1);
 }
 
@@ -402,13 +359,13 @@ static void test_ring_start_pop_stop(void **state)
 	assert_int_equal(vq_pop(f->dev.vq[0], &e), 0);
 
 	/* Repeated allocating messages do not leak (F12). */
-	int n = count_fds();
+	int n = rf_count_fds();
 	for (int i = 0; i < 50; i++) {
 		uint64_t v = 0;
 		assert_int_equal(req_fds(f, VHOST_USER_SET_VRING_CALL, 0, &v, 8, &kick, 1), 0);
 		set_mem_table(f);
 	}
-	assert_int_equal(count_fds(), n + 1); /* one call fd held */
+	assert_int_equal(rf_count_fds(), n + 1); /* one call fd held */
 	assert_int_equal(f->dev.call_fds, 50);
 	assert_non_null(f->dev.vq[0]); /* restarted after each memory change */
 	assert_int_equal(f->dev.starts, 52);
@@ -1045,7 +1002,7 @@ static void test_second_frontend_waits(void **state)
 	struct fx *f = *state;
 	fe_connect(f);
 	int listen_fd_count = f->base_fds;
-	int second = connect_to(f->path); /* waits in the backlog */
+	int second = rf_connect_to(f->path); /* waits in the backlog */
 	int conn = vu_backend_fd(f->b);
 	assert_int_equal(req(f, VHOST_USER_GET_FEATURES, NULL, 0), 0);
 	(void)reply_u64(f, VHOST_USER_GET_FEATURES);
@@ -1059,7 +1016,7 @@ static void test_second_frontend_waits(void **state)
 	close(f->sock);
 	f->sock = -1;
 	assert_int_equal(vu_backend_dispatch(f->b), -ECONNRESET);
-	assert_int_equal(count_fds(), listen_fd_count);
+	assert_int_equal(rf_count_fds(), listen_fd_count);
 	/* Nothing pending: the listener says so. */
 	assert_int_equal(vu_backend_dispatch(f->b), -EAGAIN);
 }
@@ -1071,7 +1028,7 @@ static void test_new_free_closes_nothing(void **state)
 	int null = -1;
 	if (fcntl(0, F_GETFD) < 0)
 		null = open("/dev/null", O_RDONLY); /* becomes fd 0 */
-	int n = count_fds();
+	int n = rf_count_fds();
 	char path[128];
 	snprintf(path, sizeof(path), "%s/many", f->dir);
 	struct vu_backend_config cfg = {.socket_path = path,
@@ -1080,7 +1037,7 @@ static void test_new_free_closes_nothing(void **state)
 	struct vu_backend *b;
 	assert_int_equal(vu_backend_new(&cfg, &test_ops, &f->dev, &b), 0);
 	vu_backend_free(b);
-	assert_int_equal(count_fds(), n);
+	assert_int_equal(rf_count_fds(), n);
 	assert_int_not_equal(fcntl(0, F_GETFD), -1);
 	assert_int_equal(access(path, F_OK), -1); /* the socket file is gone */
 	cfg.num_queues = 0;

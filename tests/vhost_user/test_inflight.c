@@ -24,8 +24,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -36,6 +34,8 @@
 #include "spec/vq_inflight.h"
 #include "vhost_user/msg.h"
 
+#include "raw_frontend.h"
+
 #define MEM_BYTES (1u << 20)
 #define MEM_GPA	  0x100000ull
 #define QSIZE	  8u
@@ -45,39 +45,10 @@
 #define BUF_OFF	  0x3000u
 #define F(bit)	  (1ull << (bit))
 
-struct test_dev {
-	struct vq *vq;
-	unsigned starts, stops;
-};
-
-static int dev_queue_start(void *opaque, const struct vu_vring *vr)
-{
-	struct test_dev *d = opaque;
-	assert_int_equal(vr->index, 0);
-	assert_null(d->vq);
-	d->vq = vr->vq;
-	d->starts++;
-	return 0;
-}
-
-static void dev_queue_stop(void *opaque, unsigned index)
-{
-	struct test_dev *d = opaque;
-	assert_int_equal(index, 0);
-	assert_non_null(d->vq);
-	d->vq = NULL;
-	d->stops++;
-}
-
-static const struct vu_device_ops test_ops = {
-	.queue_start = dev_queue_start,
-	.queue_stop = dev_queue_stop,
-};
-
 struct fx {
 	char dir[64];
 	char path[96];
-	struct test_dev dev;
+	struct rf_qdev dev;
 	struct vu_backend *b;
 	int memfd;
 	uint8_t *mem;
@@ -97,21 +68,15 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/vqnet-vu-infl-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/sock", f->dir);
+	rf_sock_dir(f->dir, f->path, sizeof(f->path), "/tmp/vqnet-vu-infl-XXXXXX");
 	struct vu_backend_config cfg = {
 		.socket_path = f->path,
 		.num_queues = 1,
 		.device_features = F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED),
 		.max_queue_size = 256,
 	};
-	assert_int_equal(vu_backend_new(&cfg, &test_ops, &f->dev, &f->b), 0);
-	f->memfd = memfd_create("guest", MFD_CLOEXEC);
-	assert_true(f->memfd >= 0);
-	assert_int_equal(ftruncate(f->memfd, MEM_BYTES), 0);
-	f->mem = mmap(NULL, MEM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
-	assert_true(f->mem != MAP_FAILED);
+	assert_int_equal(vu_backend_new(&cfg, &rf_qdev_ops, &f->dev, &f->b), 0);
+	f->mem = rf_memfd_map("guest", MEM_BYTES, &f->memfd);
 	f->infl_fd = -1;
 	f->kick = eventfd(0, EFD_CLOEXEC);
 	f->sock = -1;
@@ -135,35 +100,21 @@ static int teardown(void **state)
 	if (f->infl_fd >= 0)
 		close(f->infl_fd);
 	close(f->kick);
-	unlink(f->path);
-	rmdir(f->dir);
+	rf_sock_dir_remove(f->dir, f->path);
 	free(f);
 	return 0;
 }
 
 static void fe_connect(struct fx *f)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	strcpy(sa.sun_path, f->path);
-	f->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(f->sock >= 0);
-	assert_int_equal(connect(f->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(vu_backend_dispatch(f->b), 0);
-	assert_true(vu_backend_connected(f->b));
+	f->sock = rf_connect(f->b, f->path);
 }
 
 /* One request (with fds the test keeps), dispatched; 0 or the error. */
 static int req_fds(struct fx *f, uint32_t request, const void *payload, uint32_t size,
 		   const int *fds, unsigned nfds)
 {
-	struct vu_msg m = {.hdr = {.request = request, .flags = VHOST_USER_VERSION, .size = size}};
-	if (size)
-		memcpy(m.payload.raw, payload, size);
-	for (unsigned i = 0; i < nfds; i++)
-		m.fds[i] = fds[i];
-	m.nfds = nfds;
-	assert_int_equal(vu_msg_send(f->sock, &m), 0);
-	return vu_backend_dispatch(f->b);
+	return rf_req_fds(f->sock, f->b, request, 0, payload, size, fds, nfds);
 }
 
 static void req_ok(struct fx *f, uint32_t request, const void *payload, uint32_t size)
@@ -247,11 +198,7 @@ static void setup_conn(struct fx *f)
 	if (f->infl_fd < 0)
 		get_inflight(f);
 	set_inflight(f);
-	struct vhost_user_memory m = {.nregions = 1};
-	m.regions[0] = (struct vhost_user_mem_region){.guest_phys_addr = MEM_GPA,
-						      .memory_size = MEM_BYTES,
-						      .userspace_addr = (uintptr_t)f->mem};
-	assert_int_equal(req_fds(f, VHOST_USER_SET_MEM_TABLE, &m, 8 + 32, &f->memfd, 1), 0);
+	assert_int_equal(rf_set_mem_table(f->sock, f->b, MEM_GPA, MEM_BYTES, f->mem, f->memfd), 0);
 	req_state(f, VHOST_USER_SET_VRING_NUM, 0, QSIZE);
 	set_addr(f);
 	req_state(f, VHOST_USER_SET_VRING_BASE, 0, used_ring(f)->idx);
@@ -267,9 +214,8 @@ static void kick(struct fx *f)
 /* The frontend goes away with chains in flight. */
 static void crash(struct fx *f)
 {
-	close(f->sock);
+	rf_hang_up(f->sock, f->b);
 	f->sock = -1;
-	assert_int_equal(vu_backend_dispatch(f->b), -ECONNRESET);
 	assert_null(f->dev.vq);
 }
 
@@ -507,11 +453,7 @@ static void test_bad_requests(void **state)
 	assert_int_equal(r.nfds, 1);
 	close(r.fds[0]);
 	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1));
-	struct vhost_user_memory m = {.nregions = 1};
-	m.regions[0] = (struct vhost_user_mem_region){.guest_phys_addr = MEM_GPA,
-						      .memory_size = MEM_BYTES,
-						      .userspace_addr = (uintptr_t)f->mem};
-	assert_int_equal(req_fds(f, VHOST_USER_SET_MEM_TABLE, &m, 8 + 32, &f->memfd, 1), 0);
+	assert_int_equal(rf_set_mem_table(f->sock, f->b, MEM_GPA, MEM_BYTES, f->mem, f->memfd), 0);
 	req_state(f, VHOST_USER_SET_VRING_NUM, 0, QSIZE);
 	set_addr(f);
 	uint64_t v = 0;
@@ -527,11 +469,7 @@ static void test_packed_not_tracked(void **state)
 	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED));
 	get_inflight(f);
 	set_inflight(f);
-	struct vhost_user_memory m = {.nregions = 1};
-	m.regions[0] = (struct vhost_user_mem_region){.guest_phys_addr = MEM_GPA,
-						      .memory_size = MEM_BYTES,
-						      .userspace_addr = (uintptr_t)f->mem};
-	assert_int_equal(req_fds(f, VHOST_USER_SET_MEM_TABLE, &m, 8 + 32, &f->memfd, 1), 0);
+	assert_int_equal(rf_set_mem_table(f->sock, f->b, MEM_GPA, MEM_BYTES, f->mem, f->memfd), 0);
 	req_state(f, VHOST_USER_SET_VRING_NUM, 0, QSIZE);
 	set_addr(f);
 	req_state(f, VHOST_USER_SET_VRING_BASE, 0, 1u << 15 | 1u << 31);
