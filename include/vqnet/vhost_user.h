@@ -142,8 +142,10 @@ uint64_t vu_backend_features(const struct vu_backend *b);
 /* The current memory table (a reference the caller must put), or NULL. */
 struct gmem_table *vu_backend_mem(const struct vu_backend *b);
 
-/* BACKEND_CONFIG_CHANGE_MSG on the backend request channel. Return 0, or
- * -ENOTCONN / -EOPNOTSUPP when no channel was set up. */
+/* BACKEND_CONFIG_CHANGE_MSG on the backend request channel; with REPLY_ACK
+ * it waits up to 1 s for the frontend's ack. Return 0; -EIO (a failure
+ * ack); -ETIMEDOUT (no ack in time); -ENOTCONN / -EOPNOTSUPP when no
+ * channel was set up. */
 int vu_backend_config_changed(struct vu_backend *b);
 /* Signal a broken queue on its error eventfd (if the frontend set one). */
 void vu_backend_vring_error(struct vu_backend *b, unsigned index);

@@ -54,6 +54,7 @@
  * device does not push.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,7 @@ static void drop_connection(struct vu_backend *b)
 	vu_be_unmap_inflight(b);
 	close_fd(&b->log_fd);
 	close_fd(&b->backend_req_fd);
+	b->backend_req_stale = false;
 	close_fd(&b->conn_fd);
 	b->features = 0;
 	b->features_set = false;
@@ -363,6 +365,7 @@ static int h_set_backend_req_fd(struct vu_backend *b, struct req_ctx *c)
 		return fail(c, -EINVAL, "no fd");
 	close_fd(&b->backend_req_fd);
 	b->backend_req_fd = fd;
+	b->backend_req_stale = false;
 	return 0;
 }
 
@@ -597,6 +600,9 @@ VQNET_EXPORT struct gmem_table *vu_backend_mem(const struct vu_backend *b)
 	return b->mem ? gmem_table_get(b->mem) : NULL;
 }
 
+/* How long vu_backend_config_changed() waits for the frontend's ack. */
+#define CONFIG_ACK_TIMEOUT_MS 1000
+
 VQNET_EXPORT int vu_backend_config_changed(struct vu_backend *b)
 {
 	if (b->conn_fd < 0)
@@ -609,9 +615,33 @@ VQNET_EXPORT int vu_backend_config_changed(struct vu_backend *b)
 		.hdr = {.request = VHOST_USER_BACKEND_CONFIG_CHANGE_MSG,
 			.flags = VHOST_USER_VERSION | (ack ? VHOST_USER_NEED_REPLY_MASK : 0),
 			.size = 0}};
+	/* After a timeout the channel is out of step: an ack that came late
+	 * must not answer this request, so drop whatever is waiting. */
+	struct pollfd stale = {.fd = b->backend_req_fd, .events = POLLIN};
+	for (int n = 0;
+	     b->backend_req_stale && n < 16 && poll(&stale, 1, 0) == 1 && (stale.revents & POLLIN);
+	     n++) {
+		struct vu_msg old_ack;
+		old_ack.nfds = 0;
+		if (vu_msg_recv(b->backend_req_fd, &old_ack))
+			break;
+		close_msg_fds(&old_ack);
+	}
+	b->backend_req_stale = false;
 	int rc = vu_msg_send(b->backend_req_fd, &m);
 	if (rc || !ack)
 		return rc;
+	/* The control thread must not hang on a frontend that never answers
+	 * (QEMU answers at once): bounded wait for the ack. */
+	struct pollfd pfd = {.fd = b->backend_req_fd, .events = POLLIN};
+	int ready;
+	do
+		ready = poll(&pfd, 1, CONFIG_ACK_TIMEOUT_MS);
+	while (ready < 0 && errno == EINTR);
+	if (ready <= 0) {
+		b->backend_req_stale = true;
+		return ready == 0 ? -ETIMEDOUT : -errno;
+	}
 	struct vu_msg r;
 	r.nfds = 0;
 	rc = vu_msg_recv(b->backend_req_fd, &r);

@@ -49,8 +49,9 @@ struct vu_backend {
 	struct gmem_table *mem;
 	struct vring_slot *vrings; /* cfg.num_queues */
 	int backend_req_fd;
-	int log_fd;    /* SET_LOG_FD */
-	void *log_map; /* SET_LOG_BASE mapping */
+	bool backend_req_stale; /* an ack timed out: drop late ones before the next request */
+	int log_fd;		/* SET_LOG_FD */
+	void *log_map;		/* SET_LOG_BASE mapping */
 	size_t log_map_len;
 	uint8_t *log_bitmap; /* log_map + mmap_offset */
 	uint64_t log_bytes;

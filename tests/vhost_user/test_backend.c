@@ -821,6 +821,14 @@ static void test_status_log_backend_channel(void **state)
 	assert_int_equal(vu_msg_send(sp[0], &ack), 0);
 	assert_int_equal(vu_backend_config_changed(f->b), -EIO);
 	assert_int_equal(vu_msg_recv(sp[0], &r), 0);
+	/* A frontend that never answers: bounded wait, not a hang. */
+	assert_int_equal(vu_backend_config_changed(f->b), -ETIMEDOUT);
+	assert_int_equal(vu_msg_recv(sp[0], &r), 0);
+	/* Its late ack is not taken for the answer to the next request. */
+	ack.payload.u64 = 0;
+	assert_int_equal(vu_msg_send(sp[0], &ack), 0);
+	assert_int_equal(vu_backend_config_changed(f->b), -ETIMEDOUT);
+	assert_int_equal(vu_msg_recv(sp[0], &r), 0);
 
 	/* Status: kept, and 0 quiesces the rings (G3), positions kept. */
 	assert_int_equal(req_u64(f, VHOST_USER_SET_STATUS, 0xf), 0);
