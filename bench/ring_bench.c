@@ -39,7 +39,7 @@ struct opts {
 	double seconds;
 	int runs;
 	unsigned size;
-	bool touch, verify, in_order, json;
+	bool touch, verify, in_order, push_each, json;
 	int cpu_driver, cpu_device;
 	const char *only_format;
 };
@@ -115,7 +115,7 @@ static void *device_thread(void *arg)
 						sink ^= ((uint8_t *)e[i].iov[k].iov_base)[b];
 			u[i] = (struct vq_used){.id = e[i].id, .len = 0};
 		}
-		if (r->o->in_order)
+		if (r->o->in_order && !r->o->push_each)
 			vq_push_in_order(r->q, n, 0);
 		else
 			vq_push_burst(r->q, u, n);
@@ -253,10 +253,12 @@ static int cmp_double(const void *a, const void *b)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vqnet-ring-bench [--seconds S] [--runs N] [--size Q] [--touch]\n"
-		   "                        [--verify] [--in-order] [--split|--packed] [--json]\n"
-		   "                        [--cpus DRIVER,DEVICE]\n"
-		   "Bare virtqueue throughput: million descriptors per second, median of runs.\n");
+	fprintf(f,
+		"usage: vqnet-ring-bench [--seconds S] [--runs N] [--size Q] [--touch]\n"
+		"                        [--verify] [--in-order [--push-each]] [--split|--packed]\n"
+		"                        [--json]\n"
+		"                        [--cpus DRIVER,DEVICE]\n"
+		"Bare virtqueue throughput: million descriptors per second, median of runs.\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -265,7 +267,8 @@ static int parse(int argc, char **argv, struct opts *o)
 		{"seconds", 1, 0, 's'}, {"runs", 1, 0, 'r'},   {"size", 1, 0, 'q'},
 		{"touch", 0, 0, 't'},	{"verify", 0, 0, 'v'}, {"in-order", 0, 0, 'i'},
 		{"split", 0, 0, 'S'},	{"packed", 0, 0, 'P'}, {"json", 0, 0, 'j'},
-		{"cpus", 1, 0, 'c'},	{"help", 0, 0, 'h'},   {0, 0, 0, 0},
+		{"cpus", 1, 0, 'c'},	{"help", 0, 0, 'h'},   {"push-each", 0, 0, 'e'},
+		{0, 0, 0, 0},
 	};
 	*o = (struct opts){
 		.seconds = 1.0, .runs = 5, .size = 256, .cpu_driver = 1, .cpu_device = 0};
@@ -289,6 +292,9 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'i':
 			o->in_order = true;
+			break;
+		case 'e':
+			o->push_each = true;
 			break;
 		case 'S':
 			o->only_format = "split";
@@ -333,7 +339,9 @@ int main(int argc, char **argv)
 		printf("%-7s %5s %5s %12s   (median of %d x %.1fs, queue %u%s%s)\n", "format",
 		       "descs", "burst", "Mdesc/s", o.runs, o.seconds, o.size,
 		       o.touch ? ", payload touched" : ", ring only",
-		       o.in_order ? ", in-order" : "");
+		       o.in_order ? (o.push_each ? ", in-order, one used entry per chain"
+						 : ", in-order, one used entry per batch")
+				  : "");
 	for (int f = 0; f < 2; f++) {
 		if (o.only_format && strcmp(o.only_format, names[f]))
 			continue;
