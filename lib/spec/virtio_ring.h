@@ -14,25 +14,6 @@
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "vqnet assumes a little-endian host (virtio 1.x rings are little-endian)"
-/*
- * §2.8.10 / §2.8.14: does the event at @off_wrap (offset, wrap counter in
- * bit 15) lie among the @count positions that just became available or
- * used, ending at (@new_pos, @wrap)? The arithmetic of Linux
- * virtqueue_kick_prepare_packed() and DPDK vhost_vring_call_packed(): an
- * event on the other wrap counter is taken to be on the previous lap.
- * Requires @count < @size.
- */
-static inline int vring_packed_need_event(uint16_t off_wrap, uint16_t new_pos, int wrap,
-					  uint32_t count, uint32_t size)
-{
-	uint16_t off = off_wrap & 0x7fffu;
-	int ev_wrap = off_wrap >> RING_EVENT_WRAP_SHIFT;
-	uint16_t old_pos = (uint16_t)(new_pos - count);
-	if (ev_wrap != !!wrap)
-		off = (uint16_t)(off - size);
-	return vring_need_event(off, new_pos, old_pos);
-}
-
 #endif
 
 typedef uint16_t le16;

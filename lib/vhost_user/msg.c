@@ -116,10 +116,12 @@
 	X(CONFIG_CHANGE_MSG, 0, 0, 0, U64, false, PF(CONFIG))                                      \
 	X(VRING_HOST_NOTIFIER_MSG, 0, 1, VRING_AREA_SIZE, VRING_AREA_SIZE, false, PF(HOST_NOTIFIER))
 
-#define ROW(req, fmin, fmax, smin, smax, reply, pf)                                                \
-	[VHOST_USER_##req] = {                                                                     \
-		.request = VHOST_USER_##req,                                                       \
-		.name = #req,                                                                      \
+/* One table row at index @id; front-end and back-end rows differ only in
+ * the id's prefix and the logged name. */
+#define ROW_AT(id, nm, fmin, fmax, smin, smax, reply, pf)                                          \
+	[id] = {                                                                                   \
+		.request = (id),                                                                   \
+		.name = (nm),                                                                      \
 		.fds_min = (fmin),                                                                 \
 		.fds_max = (fmax),                                                                 \
 		.size_min = (smin),                                                                \
@@ -127,18 +129,9 @@
 		.always_replies = (reply),                                                         \
 		.protocol_feature = (pf),                                                          \
 	},
-#define BACKEND_ROW(req, fmin, fmax, smin, smax, reply, pf)                                        \
-	[VHOST_USER_BACKEND_##req] = {                                                             \
-		.request = VHOST_USER_BACKEND_##req,                                               \
-		.name = "BACKEND_" #req,                                                           \
-		.fds_min = (fmin),                                                                 \
-		.fds_max = (fmax),                                                                 \
-		.size_min = (smin),                                                                \
-		.size_max = (smax),                                                                \
-		.always_replies = (reply),                                                         \
-		.protocol_feature = (pf),                                                          \
-	},
-#define NAME(req) [VHOST_USER_##req] = #req,
+#define ROW(req, ...)	      ROW_AT(VHOST_USER_##req, #req, __VA_ARGS__)
+#define BACKEND_ROW(req, ...) ROW_AT(VHOST_USER_BACKEND_##req, "BACKEND_" #req, __VA_ARGS__)
+#define NAME(req)	      [VHOST_USER_##req] = #req,
 
 static const struct vu_request_info requests[] = {VU_REQUESTS(ROW)};
 static const struct vu_request_info backend_requests[] = {VU_BACKEND_REQUESTS(BACKEND_ROW)};

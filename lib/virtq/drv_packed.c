@@ -279,17 +279,10 @@ bool vq_drv_packed_kick_needed(struct vq_drv *d)
 		return false;
 	d->packed.added_since_kick = 0;
 
-	ring_full_fence();
-	uint16_t flags = ring_load(&d->packed.device->flags) & 0x3u;
-	if (flags == RING_EVENT_FLAGS_DISABLE)
-		return false;
-	if (flags != RING_EVENT_FLAGS_DESC || !d->event_idx || added >= d->size)
-		return true;
-	uint16_t off_wrap = ring_load(&d->packed.device->off_wrap);
 	uint16_t end;
 	bool wrap;
 	published_end(d, &end, &wrap);
-	return vring_packed_need_event(off_wrap, end, wrap, added, d->size);
+	return vq_packed_peer_wants(d->packed.device, d->event_idx, added, d->size, end, wrap);
 }
 
 /* Take the used entry (@id, @len) at last_used_pos, already checked (in

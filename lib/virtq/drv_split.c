@@ -165,14 +165,8 @@ bool vq_drv_split_kick_needed(struct vq_drv *d)
 		return false;
 	d->split.added_since_kick = 0;
 	d->split.kicked_idx = now;
-	/* §2.7.13.4: the new index must be visible before we read the
-	 * device's suppression field. */
-	ring_full_fence();
-	if (!d->event_idx)
-		return !(ring_load(&d->split.used->flags) & VIRTQ_USED_F_NO_NOTIFY);
-	if (added >= 0xffff)
-		return true;
-	return vring_need_event(ring_load(d->split.avail_event), now, old);
+	return vq_split_peer_wants(&d->split.used->flags, VIRTQ_USED_F_NO_NOTIFY,
+				   d->split.avail_event, d->event_idx, added, now, old);
 }
 
 /* Read used entries [last_used, used_idx) without IN_ORDER. */

@@ -376,15 +376,8 @@ bool vq_packed_should_notify(struct vq *q)
 	if (count == 0)
 		return false;
 
-	ring_full_fence();
-	uint16_t flags = ring_load(&q->packed.driver->flags) & 0x3u;
-	if (flags == RING_EVENT_FLAGS_DISABLE)
-		return false;
-	if (flags != RING_EVENT_FLAGS_DESC || !q->event_idx || count >= q->size)
-		return true;
-	uint16_t off_wrap = ring_load(&q->packed.driver->off_wrap);
-	return vring_packed_need_event(off_wrap, q->packed.used_pos, q->packed.used_wrap, count,
-				       q->size);
+	return vq_packed_peer_wants(q->packed.driver, q->event_idx, count, q->size,
+				    q->packed.used_pos, q->packed.used_wrap);
 }
 
 /* Available buffer notifications off (§2.8.10). The area is ours alone,

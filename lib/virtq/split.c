@@ -407,16 +407,8 @@ bool vq_split_should_notify(struct vq *q)
 		return false;
 	q->split.signalled_used = now;
 	q->split.pushed_since_signal = 0;
-	/* §2.7.7: used->idx must be visible before we read the driver's
-	 * suppression field, or both sides may decide to wait. */
-	ring_full_fence();
-	if (!q->event_idx)
-		return !(ring_load(&q->split.avail->flags) & VIRTQ_AVAIL_F_NO_INTERRUPT);
-	/* More than 2^16 - 1 since the last decision: the window is
-	 * ambiguous, notify. */
-	if (pushed >= 0xffff)
-		return true;
-	return vring_need_event(ring_load(q->split.used_event), now, old);
+	return vq_split_peer_wants(&q->split.avail->flags, VIRTQ_AVAIL_F_NO_INTERRUPT,
+				   q->split.used_event, q->event_idx, pushed, now, old);
 }
 
 void vq_split_disable_kicks(struct vq *q)

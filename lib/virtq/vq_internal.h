@@ -108,6 +108,41 @@ static inline uint32_t ring_pos_add(uint32_t pos, uint32_t n, uint32_t size)
 	return pos >= size ? pos - size : pos;
 }
 
+/*
+ * The decision both ends make after publishing: must the peer be told?
+ * Device side: a used-buffer notification (§2.7.7, §2.8.10); driver side:
+ * a kick (§2.7.13.4, §2.8.21.2). The full fence makes what was published
+ * visible before the peer's suppression field is read, or both sides could
+ * decide to wait. @count entries were published since the last decision
+ * (> 0), ending at @now / (@pos, @wrap).
+ */
+static inline bool vq_split_peer_wants(const le16 *peer_flags, uint16_t no_flag,
+				       const le16 *peer_event, bool event_idx, uint32_t count,
+				       uint16_t now, uint16_t old)
+{
+	ring_full_fence();
+	if (!event_idx)
+		return !(ring_load(peer_flags) & no_flag);
+	/* 2^16 - 1 or more since the last decision: the window is ambiguous. */
+	if (count >= 0xffff)
+		return true;
+	return vring_need_event(ring_load(peer_event), now, old);
+}
+
+/* Packed: reserved flag values count as ENABLE; DESC counts only with
+ * EVENT_IDX; a whole ring or more since the last decision always notifies. */
+static inline bool vq_packed_peer_wants(const struct pvirtq_event_suppress *peer, bool event_idx,
+					uint32_t count, uint32_t size, uint16_t pos, bool wrap)
+{
+	ring_full_fence();
+	uint16_t flags = ring_load(&peer->flags) & 0x3u;
+	if (flags == RING_EVENT_FLAGS_DISABLE)
+		return false;
+	if (flags != RING_EVENT_FLAGS_DESC || !event_idx || count >= size)
+		return true;
+	return vring_packed_need_event(ring_load(&peer->off_wrap), pos, wrap, count, size);
+}
+
 /* Break the queue (sticky) and return the negative code. */
 static inline int vq_break(struct vq *q, enum vq_err why)
 {
