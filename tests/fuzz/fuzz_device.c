@@ -59,15 +59,6 @@
 #define FZ_NREG_MAX (3 + FZ_MAX_BUF)
 #define FZ_MAX_OPS  2000
 
-#define FZ_CHECK(cond)                                                                             \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: invariant '%s' violated\n", __FILE__, __LINE__,    \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
 struct fz_region {
 	uint64_t gpa;
 	size_t size;
@@ -127,7 +118,7 @@ static void add_region(struct fz *f, uint64_t gpa, size_t size)
 	r->size = size;
 	r->host = calloc(1, size);
 	r->mapped = true;
-	FZ_CHECK(r->host);
+	FUZZ_CHECK(r->host);
 }
 
 /* A table of the regions whose bit is set in @keep. */
@@ -145,7 +136,7 @@ static struct gmem_table *make_table(struct fz *f, uint32_t keep)
 						   .fd = -1};
 	}
 	struct gmem_table *t = NULL;
-	FZ_CHECK(gmem_table_new(d, n, &t) == 0);
+	FUZZ_CHECK(gmem_table_new(d, n, &t) == 0);
 	return t;
 }
 
@@ -210,18 +201,18 @@ static bool is_held(const struct fz *f, uint16_t id)
 
 static void check_good_elem(struct fz *f, const struct vq_elem *e)
 {
-	FZ_CHECK(e->err == VQ_OK);
-	FZ_CHECK((unsigned)e->nout + e->nin <= e->iov_cap);
+	FUZZ_CHECK(e->err == VQ_OK);
+	FUZZ_CHECK((unsigned)e->nout + e->nin <= e->iov_cap);
 	if (f->dir == VQ_DIR_DEVICE_READS)
-		FZ_CHECK(e->nin == 0);
+		FUZZ_CHECK(e->nin == 0);
 	if (f->dir == VQ_DIR_DEVICE_WRITES)
-		FZ_CHECK(e->nout == 0);
+		FUZZ_CHECK(e->nout == 0);
 	uint64_t out = 0, in = 0;
 	uint8_t acc = 0;
 	for (unsigned i = 0; i < (unsigned)e->nout + e->nin; i++) {
 		const struct iovec *v = &e->iov[i];
-		FZ_CHECK(v->iov_len > 0);
-		FZ_CHECK(host_region(f, v->iov_base, v->iov_len) != NULL);
+		FUZZ_CHECK(v->iov_len > 0);
+		FUZZ_CHECK(host_region(f, v->iov_base, v->iov_len) != NULL);
 		const uint8_t *p = v->iov_base;
 		if (i < e->nout) {
 			out += v->iov_len;
@@ -232,10 +223,10 @@ static void check_good_elem(struct fz *f, const struct vq_elem *e)
 		}
 	}
 	sink = acc;
-	FZ_CHECK(out == e->out_len);
-	FZ_CHECK(in == e->in_len);
+	FUZZ_CHECK(out == e->out_len);
+	FUZZ_CHECK(in == e->in_len);
 	if (f->format == VQ_FORMAT_PACKED)
-		FZ_CHECK(e->ndesc >= 1 && e->ndesc <= f->size);
+		FUZZ_CHECK(e->ndesc >= 1 && e->ndesc <= f->size);
 }
 
 /* Judge what vq_pop (or one element of a burst) gave; keep held ones. */
@@ -244,32 +235,32 @@ static void judge_pop(struct fz *f, int rc, struct vq_elem *e)
 	TRACE("pop: %d (%s) id %u nout %u nin %u out %u in %u ndesc %u\n", rc,
 	      rc < 0 ? vq_strerror(rc) : "", e->id, e->nout, e->nin, e->out_len, e->in_len,
 	      e->ndesc);
-	FZ_CHECK(rc <= 1);
+	FUZZ_CHECK(rc <= 1);
 	if (rc == 0) {
 		f->iov_free[f->niov_free++] = e->iov;
 		return;
 	}
 	if (rc < 0 && !vq_err_is_drop(rc)) {
-		FZ_CHECK(vq_is_broken(f->q));
-		FZ_CHECK(-rc >= VQ_ERR_HEAD_OUT_OF_RANGE && -rc <= VQ_ERR_BROKEN);
+		FUZZ_CHECK(vq_is_broken(f->q));
+		FUZZ_CHECK(-rc >= VQ_ERR_HEAD_OUT_OF_RANGE && -rc <= VQ_ERR_BROKEN);
 		if (f->broken == VQ_OK) {
-			FZ_CHECK(-rc != VQ_ERR_BROKEN);
+			FUZZ_CHECK(-rc != VQ_ERR_BROKEN);
 			f->broken = (enum vq_err)(-rc);
 		} else {
-			FZ_CHECK(rc == -VQ_ERR_BROKEN);
+			FUZZ_CHECK(rc == -VQ_ERR_BROKEN);
 		}
-		FZ_CHECK(vq_broken_reason(f->q) == f->broken);
+		FUZZ_CHECK(vq_broken_reason(f->q) == f->broken);
 		f->iov_free[f->niov_free++] = e->iov;
 		return;
 	}
-	FZ_CHECK(f->broken == VQ_OK);
-	FZ_CHECK(e->id < f->size);
-	FZ_CHECK(!is_held(f, e->id));
-	FZ_CHECK(f->nheld < f->size);
+	FUZZ_CHECK(f->broken == VQ_OK);
+	FUZZ_CHECK(e->id < f->size);
+	FUZZ_CHECK(!is_held(f, e->id));
+	FUZZ_CHECK(f->nheld < f->size);
 	if (rc == 1) {
 		check_good_elem(f, e);
 	} else {
-		FZ_CHECK(e->err == -rc);
+		FUZZ_CHECK(e->err == -rc);
 		f->dropped++;
 	}
 	f->popped++;
@@ -278,7 +269,7 @@ static void judge_pop(struct fz *f, int rc, struct vq_elem *e)
 
 static struct iovec *take_iov(struct fz *f)
 {
-	FZ_CHECK(f->niov_free > 0);
+	FUZZ_CHECK(f->niov_free > 0);
 	return f->iov_free[--f->niov_free];
 }
 
@@ -296,12 +287,12 @@ static void op_pop_burst(struct fz *f)
 		e[i] = (struct vq_elem){.iov = take_iov(f), .iov_cap = f->iov_cap};
 	int err = 1;
 	unsigned got = vq_pop_burst(f->q, e, n, &err);
-	FZ_CHECK(got <= n);
-	FZ_CHECK(err <= 0);
+	FUZZ_CHECK(got <= n);
+	FUZZ_CHECK(err <= 0);
 	for (i = 0; i < got; i++)
 		judge_pop(f, e[i].err ? -(int)e[i].err : 1, &e[i]);
 	if (err) {
-		FZ_CHECK(got < n);
+		FUZZ_CHECK(got < n);
 		judge_pop(f, err, &e[got++]); /* records the break; gives the iovecs back */
 	}
 	for (i = got; i < n; i++)
@@ -343,7 +334,7 @@ static void release(struct fz *f, const struct vq_used *u, unsigned n)
 		else
 			f->held[k++] = f->held[i];
 	}
-	FZ_CHECK(k + n == f->nheld);
+	FUZZ_CHECK(k + n == f->nheld);
 	f->nheld = k;
 	f->pushed += n;
 }
@@ -351,9 +342,9 @@ static void release(struct fz *f, const struct vq_used *u, unsigned n)
 static void expect_push(struct fz *f, int rc)
 {
 	if (f->broken)
-		FZ_CHECK(rc == -VQ_ERR_BROKEN);
+		FUZZ_CHECK(rc == -VQ_ERR_BROKEN);
 	else
-		FZ_CHECK(rc == 0);
+		FUZZ_CHECK(rc == 0);
 }
 
 /* Push @n held chains: the oldest with IN_ORDER, else picked by input. */
@@ -391,14 +382,14 @@ static void op_push_in_order(struct fz *f)
 		last = complete_len(f, i, i + 1 < n);
 	int rc = vq_push_in_order(f->q, n, last);
 	if (f->broken) {
-		FZ_CHECK(rc == -VQ_ERR_BROKEN);
+		FUZZ_CHECK(rc == -VQ_ERR_BROKEN);
 		return;
 	}
 	if (!f->in_order || n == 0 || n > f->nheld) {
-		FZ_CHECK(rc == -VQ_ERR_INVALID_ARG);
+		FUZZ_CHECK(rc == -VQ_ERR_INVALID_ARG);
 		return;
 	}
-	FZ_CHECK(rc == 0);
+	FUZZ_CHECK(rc == 0);
 	struct vq_used u[FZ_MAX_SIZE];
 	for (unsigned i = 0; i < n; i++)
 		u[i].id = f->held[i].id;
@@ -421,8 +412,8 @@ static void op_push_bogus(struct fz *f)
 			return;
 		rc = vq_push(f->q, id, 0);
 	}
-	FZ_CHECK(rc == (f->broken ? -VQ_ERR_BROKEN : -VQ_ERR_INVALID_ARG));
-	FZ_CHECK(vq_in_flight(f->q) == before);
+	FUZZ_CHECK(rc == (f->broken ? -VQ_ERR_BROKEN : -VQ_ERR_INVALID_ARG));
+	FUZZ_CHECK(vq_in_flight(f->q) == before);
 }
 
 /* ------------------------------------------------------------ guest */
@@ -557,7 +548,7 @@ static void new_queue(struct fz *f, uint32_t max_chain, const struct vq_state *s
 		.dir = f->dir,
 		.max_chain = max_chain,
 	};
-	FZ_CHECK(vq_new(&cfg, f->mem, start, &f->q) == 0);
+	FUZZ_CHECK(vq_new(&cfg, f->mem, start, &f->q) == 0);
 }
 
 /* Stop and start again from the saved position (no chain held). */
@@ -571,9 +562,9 @@ static void op_restart(struct fz *f, uint32_t max_chain)
 	f->q = NULL;
 	new_queue(f, max_chain, &s);
 	vq_get_state(f->q, &s2);
-	FZ_CHECK(s.avail_idx == s2.avail_idx && s.used_idx == s2.used_idx);
+	FUZZ_CHECK(s.avail_idx == s2.avail_idx && s.used_idx == s2.used_idx);
 	if (f->format == VQ_FORMAT_PACKED)
-		FZ_CHECK(s.avail_wrap == s2.avail_wrap && s.used_wrap == s2.used_wrap);
+		FUZZ_CHECK(s.avail_wrap == s2.avail_wrap && s.used_wrap == s2.used_wrap);
 	f->popped = f->dropped = f->pushed = 0;
 }
 
@@ -589,31 +580,31 @@ static void op_set_mem(struct fz *f)
 	gmem_table_put(f->mem);
 	f->mem = t;
 	if (f->broken) {
-		FZ_CHECK(vq_is_broken(f->q));
+		FUZZ_CHECK(vq_is_broken(f->q));
 		return;
 	}
 	if ((keep & 7) == 7) {
-		FZ_CHECK(rc == 0);
+		FUZZ_CHECK(rc == 0);
 	} else {
-		FZ_CHECK(rc == -VQ_ERR_RING_OUT_OF_MEMORY);
-		FZ_CHECK(vq_is_broken(f->q));
+		FUZZ_CHECK(rc == -VQ_ERR_RING_OUT_OF_MEMORY);
+		FUZZ_CHECK(vq_is_broken(f->q));
 		f->broken = vq_broken_reason(f->q);
-		FZ_CHECK(f->broken == VQ_ERR_RING_OUT_OF_MEMORY);
+		FUZZ_CHECK(f->broken == VQ_ERR_RING_OUT_OF_MEMORY);
 	}
 }
 
 static void check_state(struct fz *f)
 {
-	FZ_CHECK(vq_in_flight(f->q) == f->nheld);
-	FZ_CHECK(f->nheld <= f->size);
-	FZ_CHECK(vq_is_broken(f->q) == (f->broken != VQ_OK));
+	FUZZ_CHECK(vq_in_flight(f->q) == f->nheld);
+	FUZZ_CHECK(f->nheld <= f->size);
+	FUZZ_CHECK(vq_is_broken(f->q) == (f->broken != VQ_OK));
 	uint32_t ndesc = 0;
 	for (unsigned i = 0; i < f->nheld; i++)
 		ndesc += f->held[i].ndesc;
 	if (f->format == VQ_FORMAT_PACKED)
-		FZ_CHECK(ndesc <= f->size);
+		FUZZ_CHECK(ndesc <= f->size);
 	const struct vq_stats *st = vq_get_stats(f->q);
-	FZ_CHECK(st->popped == f->popped && st->dropped == f->dropped && st->pushed == f->pushed);
+	FUZZ_CHECK(st->popped == f->popped && st->dropped == f->dropped && st->pushed == f->pushed);
 }
 
 static void run_script(struct fz *f, uint32_t max_chain)

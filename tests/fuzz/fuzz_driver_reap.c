@@ -52,15 +52,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define TRACE(...) ((void)0)
 #endif
 
-#define DR_CHECK(cond)                                                                             \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: invariant '%s' violated\n", __FILE__, __LINE__,    \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
 struct chain {
 	bool in_flight;
 	uintptr_t token;
@@ -109,10 +100,10 @@ struct dr {
 
 static void check_counts(struct dr *s)
 {
-	DR_CHECK(vq_drv_in_flight(s->d) == s->nflight);
-	DR_CHECK(vq_drv_free_descs(s->d) == s->size - s->ring_used);
-	DR_CHECK(vq_drv_is_broken(s->d) == (s->broken != VQ_OK));
-	DR_CHECK(vq_drv_broken_reason(s->d) == s->broken);
+	FUZZ_CHECK(vq_drv_in_flight(s->d) == s->nflight);
+	FUZZ_CHECK(vq_drv_free_descs(s->d) == s->size - s->ring_used);
+	FUZZ_CHECK(vq_drv_is_broken(s->d) == (s->broken != VQ_OK));
+	FUZZ_CHECK(vq_drv_broken_reason(s->d) == s->broken);
 }
 
 static void remove_id(uint16_t *list, unsigned *n, uint16_t id)
@@ -145,13 +136,13 @@ static void op_chain(struct dr *s)
 	unsigned free_before = vq_drv_free_descs(s->d);
 	int rc = vq_drv_chain_start(s->d, indirect);
 	if (s->broken)
-		DR_CHECK(rc == -VQ_ERR_BROKEN);
+		FUZZ_CHECK(rc == -VQ_ERR_BROKEN);
 	else if (indirect && !s->indirect_ok)
-		DR_CHECK(rc == -VQ_ERR_INVALID_ARG);
+		FUZZ_CHECK(rc == -VQ_ERR_INVALID_ARG);
 	else if (free_before == 0)
-		DR_CHECK(rc == -VQ_ERR_NO_SPACE);
+		FUZZ_CHECK(rc == -VQ_ERR_NO_SPACE);
 	else
-		DR_CHECK(rc == 0);
+		FUZZ_CHECK(rc == 0);
 	if (rc)
 		return;
 	unsigned k = 0;
@@ -164,7 +155,7 @@ static void op_chain(struct dr *s)
 		uint64_t gpa = 0x100000ull * (i + 1) + fin_u8(&s->in);
 		int want = expect_add(s, indirect, k, len, w, has_w);
 		rc = vq_drv_chain_add(s->d, gpa, len, w);
-		DR_CHECK(rc == want);
+		FUZZ_CHECK(rc == want);
 		if (rc == 0) {
 			k++;
 			has_w |= w;
@@ -173,18 +164,18 @@ static void op_chain(struct dr *s)
 	}
 	if (k == 0 || rewind) {
 		if (k == 0) /* ending an empty chain is refused */
-			DR_CHECK(vq_drv_chain_end(s->d, NULL) == -VQ_ERR_INVALID_ARG);
+			FUZZ_CHECK(vq_drv_chain_end(s->d, NULL) == -VQ_ERR_INVALID_ARG);
 		vq_drv_chain_rewind(s->d);
-		DR_CHECK(vq_drv_free_descs(s->d) == free_before);
+		FUZZ_CHECK(vq_drv_free_descs(s->d) == free_before);
 		return;
 	}
 	uintptr_t token = ++s->next_token;
 	rc = vq_drv_chain_end(s->d, (void *)token);
 	TRACE("chain %lu: id %d, %u descriptors%s, in_len %u\n", (unsigned long)token, rc, k,
 	      indirect ? " (indirect)" : "", in_len);
-	DR_CHECK(rc >= 0 && (uint32_t)rc < s->size);
+	FUZZ_CHECK(rc >= 0 && (uint32_t)rc < s->size);
 	uint16_t id = (uint16_t)rc;
-	DR_CHECK(!s->ids[id].in_flight);
+	FUZZ_CHECK(!s->ids[id].in_flight);
 	s->ids[id] = (struct chain){.in_flight = true,
 				    .token = token,
 				    .in_len = in_len,
@@ -245,14 +236,14 @@ static void op_add_chain(struct dr *s)
 		TRACE(" %u", bufs[i].len);
 	TRACE("\n");
 	if (rc < 0) {
-		DR_CHECK(rc == want);
-		DR_CHECK(vq_drv_free_descs(s->d) == free_before);
+		FUZZ_CHECK(rc == want);
+		FUZZ_CHECK(vq_drv_free_descs(s->d) == free_before);
 		return;
 	}
-	DR_CHECK(want == 0);
-	DR_CHECK((uint32_t)rc < s->size);
+	FUZZ_CHECK(want == 0);
+	FUZZ_CHECK((uint32_t)rc < s->size);
 	uint16_t id = (uint16_t)rc;
-	DR_CHECK(!s->ids[id].in_flight);
+	FUZZ_CHECK(!s->ids[id].in_flight);
 	s->next_token = token;
 	s->ids[id] = (struct chain){.in_flight = true,
 				    .token = token,
@@ -279,13 +270,13 @@ static void op_publish(struct dr *s)
 
 static void judge_used(struct dr *s, const struct vq_drv_used *u)
 {
-	DR_CHECK(u->id < s->size);
+	FUZZ_CHECK(u->id < s->size);
 	struct chain *c = &s->ids[u->id];
-	DR_CHECK(c->in_flight);
-	DR_CHECK((uintptr_t)u->token == c->token);
-	DR_CHECK(u->len <= c->in_len);
+	FUZZ_CHECK(c->in_flight);
+	FUZZ_CHECK((uintptr_t)u->token == c->token);
+	FUZZ_CHECK(u->len <= c->in_len);
 	if (s->in_order) {
-		DR_CHECK(s->fifo_n && s->fifo[s->fifo_head] == u->id);
+		FUZZ_CHECK(s->fifo_n && s->fifo[s->fifo_head] == u->id);
 		s->fifo_head = (s->fifo_head + 1) % DR_MAX_SIZE;
 		s->fifo_n--;
 	} else {
@@ -302,9 +293,9 @@ static void judge_used(struct dr *s, const struct vq_drv_used *u)
 		memcpy(s->fifo, tmp, k * sizeof(tmp[0]));
 	}
 	if (!s->tainted) {
-		DR_CHECK(s->exp_n > 0);
+		FUZZ_CHECK(s->exp_n > 0);
 		const struct expect *e = &s->exp[s->exp_head];
-		DR_CHECK(e->id == u->id && e->len == u->len);
+		FUZZ_CHECK(e->id == u->id && e->len == u->len);
 		s->exp_head = (s->exp_head + 1) % (DR_MAX_SIZE * 2);
 		s->exp_n--;
 	}
@@ -326,16 +317,16 @@ static void op_reap(struct dr *s, unsigned n)
 	if (vq_drv_is_broken(s->d))
 		TRACE("  queue broken: %s\n", vq_strerror(vq_drv_broken_reason(s->d)));
 	if (rc >= 0) {
-		DR_CHECK((unsigned)rc <= n);
+		FUZZ_CHECK((unsigned)rc <= n);
 		for (int i = 0; i < rc; i++)
 			judge_used(s, &out[i]);
 		if (!s->broken && vq_drv_is_broken(s->d)) {
 			/* A fault after good entries: they come first, the
 			 * error with the next call. */
-			DR_CHECK(s->tainted && rc > 0);
+			FUZZ_CHECK(s->tainted && rc > 0);
 			s->broken = vq_drv_broken_reason(s->d);
-			DR_CHECK(s->broken >= VQ_ERR_USED_ID_OUT_OF_RANGE &&
-				 s->broken <= VQ_ERR_USED_IDX_JUMP);
+			FUZZ_CHECK(s->broken >= VQ_ERR_USED_ID_OUT_OF_RANGE &&
+				   s->broken <= VQ_ERR_USED_IDX_JUMP);
 			return;
 		}
 		/* "0 when none": an honest device's entries are never left
@@ -343,19 +334,19 @@ static void op_reap(struct dr *s, unsigned n)
 		 * entries still pending is allowed: split returns after
 		 * draining the rest of an IN_ORDER batch.) */
 		if (!s->tainted && rc == 0)
-			DR_CHECK(s->exp_n == 0);
+			FUZZ_CHECK(s->exp_n == 0);
 		return;
 	}
-	DR_CHECK(s->tainted); /* an honest device never breaks the queue */
+	FUZZ_CHECK(s->tainted); /* an honest device never breaks the queue */
 	if (s->broken) {
-		DR_CHECK(rc == -VQ_ERR_BROKEN);
+		FUZZ_CHECK(rc == -VQ_ERR_BROKEN);
 		return;
 	}
-	DR_CHECK(-rc >= VQ_ERR_USED_ID_OUT_OF_RANGE && -rc <= VQ_ERR_USED_IDX_JUMP);
+	FUZZ_CHECK(-rc >= VQ_ERR_USED_ID_OUT_OF_RANGE && -rc <= VQ_ERR_USED_IDX_JUMP);
 	s->broken = (enum vq_err)(-rc);
-	DR_CHECK(vq_drv_is_broken(s->d) && vq_drv_broken_reason(s->d) == s->broken);
-	DR_CHECK(vq_drv_reap(s->d, out, 1) == -VQ_ERR_BROKEN);
-	DR_CHECK(vq_drv_chain_start(s->d, false) == -VQ_ERR_BROKEN);
+	FUZZ_CHECK(vq_drv_is_broken(s->d) && vq_drv_broken_reason(s->d) == s->broken);
+	FUZZ_CHECK(vq_drv_reap(s->d, out, 1) == -VQ_ERR_BROKEN);
+	FUZZ_CHECK(vq_drv_chain_start(s->d, false) == -VQ_ERR_BROKEN);
 }
 
 /* ------------------------------------------------------------ device */
@@ -392,7 +383,7 @@ static void packed_dev_advance(struct dr *s, unsigned n)
 
 static void push_expect(struct dr *s, uint16_t id, uint32_t len)
 {
-	DR_CHECK(s->exp_n < DR_MAX_SIZE * 2);
+	FUZZ_CHECK(s->exp_n < DR_MAX_SIZE * 2);
 	s->exp[(s->exp_head + s->exp_n++) % (DR_MAX_SIZE * 2)] = (struct expect){id, len};
 }
 
@@ -500,7 +491,7 @@ static void op_raw(struct dr *s)
 static void *exact(size_t n)
 {
 	void *p = calloc(1, n);
-	DR_CHECK(p);
+	FUZZ_CHECK(p);
 	return p;
 }
 
@@ -515,7 +506,7 @@ static void setup(struct dr *s, const uint8_t *data)
 	s->indirect_max = 1 + data[2] % 16;
 	s->indirect_ok = ind_feat && tables;
 	struct vq_layout l;
-	DR_CHECK(vq_layout(s->format, s->size, &l) == 0);
+	FUZZ_CHECK(vq_layout(s->format, s->size, &l) == 0);
 	s->desc_bytes = l.desc_bytes;
 	s->drv_bytes = l.driver_bytes;
 	s->dev_bytes = l.device_bytes;
@@ -544,7 +535,7 @@ static void setup(struct dr *s, const uint8_t *data)
 		.indirect_gpa = 0x7000000,
 		.indirect_max = s->indirect_max,
 	};
-	DR_CHECK(vq_drv_new(&cfg, &s->d) == 0);
+	FUZZ_CHECK(vq_drv_new(&cfg, &s->d) == 0);
 	s->dev_wrap = true;
 }
 
@@ -597,7 +588,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				bool pending = vq_drv_enable_used_notify(s.d);
 				/* Honest device: "pending" means exactly that. */
 				if (!s.tainted && !s.broken)
-					DR_CHECK(pending == (s.exp_n > 0));
+					FUZZ_CHECK(pending == (s.exp_n > 0));
 			}
 			break;
 		case 11: { /* device event suppression: only affects kicks */

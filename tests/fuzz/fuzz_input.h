@@ -1,10 +1,24 @@
 /* SPDX-License-Identifier: MIT */
-/* A fuzz input consumed front to back; reads past the end yield zeros. */
+/* Shared by the fuzz targets: the input consumed front to back (reads past
+ * the end yield zeros) and the invariant check. */
 #ifndef VQNET_FUZZ_INPUT_H
 #define VQNET_FUZZ_INPUT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* An invariant of the code under test: report it and abort, so libFuzzer
+ * keeps the input. */
+#define FUZZ_CHECK(cond)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: invariant '%s' violated\n", __FILE__, __LINE__,    \
+				#cond);                                                            \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
 
 struct fuzz_input {
 	const uint8_t *p;
