@@ -240,6 +240,17 @@ int vq_pop(struct vq *q, struct vq_elem *e);
 unsigned vq_pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err);
 
 /**
+ * vq_unpop() - give back the chain popped last (and not pushed), so the
+ * next vq_pop() returns it again: a receive path that cannot fill the
+ * chains it took (not enough buffers for a frame yet) leaves them to the
+ * driver instead of completing them empty. Several chains are given back
+ * newest first. Return: 0, or -VQ_ERR_INVALID_ARG (@e not in flight, or,
+ * with IN_ORDER, not the newest pop) / -VQ_ERR_BROKEN. Without IN_ORDER
+ * the LIFO order is the caller's to keep.
+ */
+int vq_unpop(struct vq *q, const struct vq_elem *e);
+
+/**
  * vq_push() / vq_push_burst() - complete chains and publish the used
  * entries with one release store. Ids must be in flight (popped, not yet
  * pushed); an id that is not is a caller bug: -VQ_ERR_INVALID_ARG, nothing

@@ -290,6 +290,21 @@ int vq_packed_pop(struct vq *q, struct vq_elem *e)
 	return w.err == VQ_OK ? 1 : -(int)w.err;
 }
 
+/* vq_unpop(): the front released the id; step the avail position back
+ * over the chain's descriptors, flipping the wrap counter when it crosses
+ * the ring's start. */
+void vq_packed_unpop(struct vq *q, const struct vq_elem *e)
+{
+	uint16_t n = e->ndesc ? e->ndesc : 1;
+	q->packed.desc_in_flight -= n;
+	if (q->packed.avail_pos >= n) {
+		q->packed.avail_pos -= n;
+	} else {
+		q->packed.avail_pos = (uint16_t)(q->packed.avail_pos + q->size - n);
+		q->packed.avail_wrap = !q->packed.avail_wrap;
+	}
+}
+
 /* Dirty log (vq_set_dirty_log()) of the used descriptor at @pos, after it
  * was written: its offset in the descriptor ring. */
 static __attribute__((noinline)) void log_used_desc(const struct vq *q, uint16_t pos)

@@ -208,8 +208,10 @@ static __attribute__((noinline)) int pop_inflight(struct vq *q, struct vq_elem *
 	if (in->resubmit_pos < in->resubmit_n) {
 		/* Already marked in the region, with its old counter. */
 		uint16_t head = in->resubmit[in->resubmit_pos++];
+		in->last_resubmitted = true;
 		return pop_walk(q, e, head);
 	}
+	in->last_resubmitted = false;
 	int rc = pop_avail(q, e);
 	if (rc > 0 || (rc < 0 && vq_err_is_drop(rc))) {
 		struct vq_inflight_desc_split *d = &in->region->desc[e->id];
@@ -224,6 +226,22 @@ int vq_split_pop(struct vq *q, struct vq_elem *e)
 	if (unlikely(q->infl))
 		return pop_inflight(q, e);
 	return pop_avail(q, e);
+}
+
+/* vq_unpop(): the front released the id; put the ring position back. */
+void vq_split_unpop(struct vq *q, const struct vq_elem *e)
+{
+	struct vq_infl *in = q->infl;
+	if (in && in->last_resubmitted) {
+		in->resubmit_pos--;
+		in->last_resubmitted = false;
+		return;
+	}
+	if (in) {
+		in->region->desc[e->id].inflight = 0;
+		in->counter--;
+	}
+	q->split.last_avail--;
 }
 
 /* Before the used elements are written: the batch becomes the region's

@@ -271,6 +271,32 @@ VQNET_EXPORT int vq_pop(struct vq *q, struct vq_elem *e)
 	return pop_one(q, e);
 }
 
+VQNET_EXPORT int vq_unpop(struct vq *q, const struct vq_elem *e)
+{
+	if (unlikely(q->broken))
+		return -VQ_ERR_BROKEN;
+	if (!e || e->id >= q->size || !q->inflight_ndesc[e->id] ||
+	    q->inflight_ndesc[e->id] != (e->ndesc ? e->ndesc : 1u))
+		return -VQ_ERR_INVALID_ARG;
+	if (q->in_order) {
+		uint32_t prev = q->order_head ? q->order_head - 1 : q->size - 1;
+		if (q->order[prev] != e->id)
+			return -VQ_ERR_INVALID_ARG; /* not the most recent pop */
+		q->order_head = prev;
+	}
+	vq_inflight_release(q, e->id);
+	if (q->format == VQ_FORMAT_SPLIT)
+		vq_split_unpop(q, e);
+	else
+		vq_packed_unpop(q, e);
+	q->stats.popped--;
+	if (e->err) {
+		q->stats.dropped--;
+		q->stats.drop_reason[e->err]--;
+	}
+	return 0;
+}
+
 VQNET_EXPORT unsigned vq_pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err)
 {
 	unsigned got = 0;

@@ -99,6 +99,7 @@ struct vq_infl {
 	uint64_t counter;		  /* next pop's counter */
 	uint16_t *resubmit;		  /* heads to hand out again, in counter order */
 	uint32_t resubmit_n, resubmit_pos;
+	bool last_resubmitted; /* the last pop came from the resubmit list */
 };
 
 /* @pos + @n within a ring of @size entries; @pos < size, @n <= size. */
@@ -278,6 +279,7 @@ enum vq_err vq_read_indirect_entry(struct vq *q, const void *table_host, uint64_
 /* Per-format engines, device side. */
 int vq_split_start(struct vq *q, const struct vq_state *s);
 int vq_split_pop(struct vq *q, struct vq_elem *e);
+void vq_split_unpop(struct vq *q, const struct vq_elem *e);
 int vq_split_set_inflight(struct vq *q, struct vq_inflight_split *r);
 void vq_split_push(struct vq *q, const struct vq_used *used, unsigned n);
 void vq_split_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len, unsigned count,
@@ -290,6 +292,7 @@ void vq_split_get_state(const struct vq *q, struct vq_state *s);
 
 int vq_packed_start(struct vq *q, const struct vq_state *s);
 int vq_packed_pop(struct vq *q, struct vq_elem *e);
+void vq_packed_unpop(struct vq *q, const struct vq_elem *e);
 void vq_packed_push(struct vq *q, const struct vq_used *used, unsigned n);
 void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len, unsigned count,
 				uint32_t total_ndesc);

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vqnet virtio-net device (VIRTIO 1.2 §5.1) served over vhost-user.
+ *
+ * The device model between a vhost-user backend (rings from the frontend)
+ * and a network backend (struct netbe: frames). Like OpenVMM's virtio_net:
+ * a coordinator (the control thread, which calls vu_backend_dispatch() and
+ * every net_dev_* function here) and one worker thread per queue pair that
+ * owns the pair's two rings and moves frames:
+ *   transmitq: pop chains, strip the virtio-net header, check the frame
+ *              (MTU, header rules), finish offloads the backend cannot
+ *              take, rate-limit, hand bursts to netbe tx, complete;
+ *   receiveq:  take frames from netbe rx, filter them (control-queue RX
+ *              mode, MAC table, VLAN), finish offloads the guest did not
+ *              negotiate, copy into one chain or several (MRG_RXBUF,
+ *              num_buffers), complete, notify once per burst.
+ * A frame is dropped only when counted (struct net_queue_stats).
+ *
+ * The control queue (CTRL_VQ) is served on the control thread: its kick fd
+ * is net_dev_ctrl_fd(); call net_dev_ctrl_process() when it is readable.
+ * Frontends that keep the control queue themselves (QEMU,
+ * cloud-hypervisor) use SET_VRING_ENABLE, SET_FEATURES, SEND_RARP and
+ * NET_SET_MTU instead; the device honours those too.
+ *
+ * Queue numbering (§5.1.2): receiveq_k = 2k, transmitq_k = 2k+1,
+ * controlq = 2 * max_queue_pairs.
+ */
+#ifndef VQNET_NET_DEV_H
+#define VQNET_NET_DEV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <vqnet/netbe.h>
+#include <vqnet/vhost_user.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NET_DEV_MAX_QUEUE_PAIRS 64u
+
+/* Token bucket limits of one direction (cloud-hypervisor's rate limiter):
+ * 0 = unlimited. A bucket holds at most one second's worth (or burst). */
+struct net_rate {
+	uint64_t bytes_per_sec;
+	uint64_t bytes_burst; /* 0 = bytes_per_sec */
+	uint64_t pkts_per_sec;
+	uint64_t pkts_burst; /* 0 = pkts_per_sec */
+};
+
+struct net_dev_config {
+	unsigned queue_pairs; /* 1..NET_DEV_MAX_QUEUE_PAIRS (MQ offered when > 1) */
+	uint8_t mac[6];	      /* config space mac (VIRTIO_NET_F_MAC) */
+	uint16_t mtu;	      /* 68..65535; 0 = 1500 (VIRTIO_NET_F_MTU offered when set) */
+	uint32_t speed_mbps;  /* 0 = unknown (SPEED_DUPLEX) */
+	bool full_duplex;
+	struct net_rate rx_rate, tx_rate;
+	/* Virtio feature bits never to offer (e.g. RING_PACKED for tests). */
+	uint64_t features_off;
+	/* Busy-poll this long after the last work before sleeping on kicks
+	 * (microseconds; 0 = sleep at once). */
+	unsigned poll_us;
+	/* The network backend (not owned: free it after net_dev_free()). */
+	struct netbe *be;
+	/* Log: each line, without a newline, and its level (0 error, 1 warn,
+	 * 2 info, 3 debug); NULL = stderr at warn and above. */
+	void (*log)(void *opaque, int level, const char *line);
+	void *log_opaque;
+};
+
+/* Drop and error reasons counted per queue (net_queue_stats.drops[]). */
+enum net_drop {
+	NET_DROP_NO_RX_BUFFER = 0, /* rx: the guest posted no buffer */
+	NET_DROP_RX_TOO_BIG,	   /* rx: frame larger than the buffers could ever hold */
+	NET_DROP_RX_FILTERED,	   /* rx: RX mode / MAC table / VLAN filter */
+	NET_DROP_RX_RATE,	   /* rx: over the rate limit with the backend not waiting */
+	NET_DROP_TX_MTU,	   /* tx: frame larger than the MTU (no GSO) */
+	NET_DROP_TX_BAD_HDR,	   /* tx: virtio-net header rules (§5.1.6.2) broken */
+	NET_DROP_TX_SHORT,	   /* tx: shorter than the header + an Ethernet header */
+	NET_DROP_TX_OFFLOAD,	   /* tx: offload the device cannot finish */
+	NET_DROP_TX_BACKEND,	   /* tx: the backend could not send it */
+	NET_DROP_BAD_CHAIN,	   /* a malformed chain (completed with length 0) */
+	NET_DROP_LINK_DOWN,	   /* either way while the link is down */
+	NET_DROP__COUNT
+};
+const char *net_drop_name(enum net_drop d);
+
+/* Counters of one virtqueue, written by its worker only. */
+struct net_queue_stats {
+	uint64_t packets, bytes;
+	uint64_t drops[NET_DROP__COUNT];
+	uint64_t errors;	    /* ring errors (broken queue) and backend errors */
+	uint64_t kicks;		    /* kick eventfd reads that found a kick */
+	uint64_t notify_sent;	    /* used-buffer notifications sent */
+	uint64_t notify_suppressed; /* ... and suppressed (EVENT_IDX / flags) */
+	uint64_t wakeups;	    /* the worker woke up from sleeping */
+	uint64_t rate_limited;	    /* times the queue waited for tokens */
+	uint64_t csum_finished;	    /* checksums completed in software */
+	uint64_t gso_segmented;	    /* GSO frames segmented in software */
+	uint64_t rx_merged;	    /* rx frames that took more than one buffer */
+};
+
+struct net_dev;
+
+/**
+ * net_dev_new() - create the device. Offered features are computed from
+ * the config and the backend's caps (net_dev_features()). No thread runs
+ * until the frontend starts rings. Return: 0 and *out, or -EINVAL (bad
+ * config) / -ENOMEM.
+ */
+int net_dev_new(const struct net_dev_config *cfg, struct net_dev **out);
+/* Stops the workers (their rings must already be stopped: free the
+ * vu_backend first) and frees the device. */
+void net_dev_free(struct net_dev *d);
+
+/* The vhost-user device ops and their opaque (the device); pass both to
+ * vu_backend_new(), then net_dev_attach() the backend it returned. */
+const struct vu_device_ops *net_dev_vu_ops(void);
+void net_dev_attach(struct net_dev *d, struct vu_backend *b);
+
+/* Virtio features offered, number of virtqueues (2 * pairs + 1), config
+ * space size: what vu_backend_config needs. */
+uint64_t net_dev_features(const struct net_dev *d);
+unsigned net_dev_num_queues(const struct net_dev *d);
+uint32_t net_dev_config_size(const struct net_dev *d);
+
+/* Control queue: the kick fd to watch (-1 while the queue is stopped or
+ * not negotiated; ask again after each vu_backend_dispatch()) and the
+ * handler to call when it is readable. */
+int net_dev_ctrl_fd(const struct net_dev *d);
+void net_dev_ctrl_process(struct net_dev *d);
+
+/* Link status (VIRTIO_NET_S_LINK_UP): set it and tell the driver (config
+ * change). While down, frames both ways are dropped and counted. */
+void net_dev_set_link(struct net_dev *d, bool up);
+/* Ask the guest to announce itself (GUEST_ANNOUNCE, §5.1.6.5.4): sets
+ * VIRTIO_NET_S_ANNOUNCE and signals a config change. Return 0, or
+ * -EOPNOTSUPP when the driver did not negotiate GUEST_ANNOUNCE+CTRL_VQ. */
+int net_dev_announce(struct net_dev *d);
+
+/* Counters: copy queue @vq_index's counters (consistent enough: each
+ * 64-bit counter is read atomically). Return 0 or -EINVAL. */
+int net_dev_queue_stats(const struct net_dev *d, unsigned vq_index, struct net_queue_stats *out);
+/* Print every queue's counters and the backend's, one line per queue. */
+void net_dev_print_stats(const struct net_dev *d, FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

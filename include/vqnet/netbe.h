@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vqnet network backends: where the frames of a virtio-net device go.
+ *
+ * A backend sees Ethernet frames and their offload metadata, never rings
+ * or guest memory layouts (OpenVMM's endpoint, DPDK's virtio-user backend
+ * ops). It serves N queue pairs; queue pair q is driven by one worker
+ * thread of the device, which is the only caller of tx(q), rx(q) and
+ * rx_fd(q). Calls for different queue pairs run concurrently, so state
+ * shared between queue pairs is the backend's to protect. The other ops
+ * run on the control thread while no worker is inside the backend.
+ *
+ * Backends in vqnet (one file each in lib/netbe/):
+ *   user   user-mode networking through libslirp (NAT, DHCP, DNS, hostfwd)
+ *   tap    a Linux TAP with IFF_VNET_HDR and IFF_MULTI_QUEUE
+ *   loop   frames sent on queue pair q come back on queue pair q
+ *   sink   frames are read to the last byte and dropped
+ *   gen    frames are generated for the device to receive (benchmarks)
+ *   dgram  each frame is one UDP datagram to a peer
+ *
+ * A new backend is one file: a constructor that fills struct netbe and an
+ * ops table; add it to netbe_new()'s table (lib/netbe/netbe.c).
+ *
+ * Errors are negative errno values. Memory: a backend owns everything it
+ * allocates and releases it in free().
+ */
+#ifndef VQNET_NETBE_H
+#define VQNET_NETBE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Offload metadata of one frame: the virtio_net_hdr fields in host order
+ * (VIRTIO 1.2 §5.1.6; flags and gso_type use the VIRTIO_NET_HDR_* values
+ * of lib/spec/virtio_net.h). All zero = a complete frame, checksums done. */
+struct netbe_meta {
+	uint8_t flags;	  /* NEEDS_CSUM (1), DATA_VALID (2) */
+	uint8_t gso_type; /* NONE 0, TCPV4 1, UDP 3, TCPV6 4, | ECN 0x80 */
+	uint16_t hdr_len;
+	uint16_t gso_size;
+	uint16_t csum_start;
+	uint16_t csum_offset;
+};
+
+/* What a backend can take on transmit (tx) without the device finishing
+ * the frame in software first, and what it may produce on receive once the
+ * device allows it (set_rx_offloads). */
+enum netbe_cap {
+	NETBE_CAP_CSUM = 1u << 0, /* partial checksums (NEEDS_CSUM) */
+	NETBE_CAP_TSO4 = 1u << 1, /* GSO_TCPV4 */
+	NETBE_CAP_TSO6 = 1u << 2, /* GSO_TCPV6 */
+	NETBE_CAP_ECN = 1u << 3,  /* GSO with the ECN bit */
+	NETBE_CAP_UFO = 1u << 4,  /* GSO_UDP */
+};
+#define NETBE_CAP_ALL (NETBE_CAP_CSUM | NETBE_CAP_TSO4 | NETBE_CAP_TSO6 | NETBE_CAP_ECN | NETBE_CAP_UFO)
+
+/* A frame to transmit: its bytes (Ethernet header first, no virtio-net
+ * header) in guest memory, read-only, valid only during the tx() call. */
+struct netbe_txpkt {
+	const struct iovec *iov;
+	unsigned iovcnt;
+	uint32_t len; /* sum of the iov lengths */
+	struct netbe_meta meta;
+};
+
+/* A receive buffer the device lends for one rx() call: the backend writes
+ * one frame (Ethernet header first) at data and sets len and meta. */
+struct netbe_rxbuf {
+	uint8_t *data;
+	uint32_t cap; /* in: bytes available at data */
+	uint32_t len; /* out: frame length */
+	struct netbe_meta meta; /* out; only offloads allowed by set_rx_offloads */
+};
+
+/* Counters a backend keeps (per queue pair; the device adds them up). */
+struct netbe_stats {
+	uint64_t tx_dropped;  /* frames tx() could not send (peer queue full, EAGAIN, error) */
+	uint64_t rx_dropped;  /* frames lost inside the backend before the device saw them */
+	uint64_t tx_errors;   /* send errors other than a full queue */
+	uint64_t rx_errors;   /* receive errors (short reads, bad vnet headers) */
+};
+
+struct netbe;
+
+/* Events a backend reports to its device (any thread). */
+struct netbe_events {
+	void *opaque;
+	/* The backend's link went up or down (e.g. TAP carrier, peer gone). */
+	void (*link_changed)(void *opaque, bool up);
+	/* The backend needs a restart of queue pair processing (e.g. its fds
+	 * changed); the device stops and starts its workers. */
+	void (*restart_request)(void *opaque);
+};
+
+struct netbe_ops {
+	const char *name;
+	/* NETBE_CAP_* the backend honours on tx and can produce on rx. */
+	uint32_t (*caps)(struct netbe *be);
+	/* The device's queue pairs: called once before any tx/rx with the
+	 * number the device serves (>= 1, <= max_queue_pairs), and again when
+	 * the active count changes (MQ_VQ_PAIRS_SET, SET_VRING_ENABLE); the
+	 * backend may then spread receive traffic over queue pairs 0..n-1. */
+	int (*set_queue_pairs)(struct netbe *be, unsigned n);
+	/* Which offloads rx() may produce (a subset of caps(), from the
+	 * guest's GUEST_* features; TAP: TUNSETOFFLOAD). */
+	int (*set_rx_offloads)(struct netbe *be, uint32_t caps);
+	/* Send @n frames from queue pair @q. Return the number sent; frames
+	 * not sent are counted in the backend's tx_dropped (a backend never
+	 * keeps a reference to the frame bytes after returning). */
+	int (*tx)(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, unsigned n);
+	/* Receive up to @n frames for queue pair @q into @bufs. Return the
+	 * number filled (0: none now), or -errno on a fatal error. A frame
+	 * larger than its buffer is dropped and counted (rx_dropped). */
+	int (*rx)(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsigned n);
+	/* An fd that is readable when rx(q) may have frames, or -1 when rx
+	 * must be polled (the device then polls it on every worker turn). */
+	int (*rx_fd)(struct netbe *be, unsigned q);
+	/* Current link state. */
+	bool (*link_up)(struct netbe *be);
+	/* Counters of queue pair @q (copied into @out). */
+	void (*get_stats)(struct netbe *be, unsigned q, struct netbe_stats *out);
+	/* Release everything. */
+	void (*free)(struct netbe *be);
+};
+
+/* A backend instance: ops plus its private state. */
+struct netbe {
+	const struct netbe_ops *ops;
+	void *priv;
+	unsigned max_queue_pairs; /* most queue pairs this instance can serve */
+	struct netbe_events events;
+};
+
+/* Options shared by the backends (each reads the ones it knows). */
+struct netbe_options {
+	unsigned max_queue_pairs; /* >= 1 */
+	uint16_t mtu;		  /* the device MTU (largest frame = mtu + 14 + 4) */
+	uint8_t guest_mac[6];	  /* the device's MAC (slirp, gen, rarp) */
+	/* user: "tcp:HOSTPORT:GUESTPORT" or "udp:..." port forwards,
+	 * host address 127.0.0.1 unless given as tcp:ADDR:HOSTPORT:GUESTPORT */
+	const char *const *hostfwd;
+	unsigned n_hostfwd;
+	/* tap: fds passed in by the caller (one per queue pair), or NULL */
+	const int *tap_fds;
+	unsigned n_tap_fds;
+	/* gen: frame size in bytes (Ethernet header included, no FCS) */
+	uint32_t gen_frame_size;
+};
+
+/**
+ * netbe_new() - create a backend from its command-line spec:
+ *   user | tap:IFNAME | loop | sink | gen | dgram:LADDR:LPORT,RADDR:RPORT
+ * Return: 0 and *out (free with netbe_free()); -EINVAL with a one-line
+ * reason in @err (size @errlen) for a bad spec; -errno when the backend
+ * could not be opened (also with a reason in @err).
+ */
+int netbe_new(const char *spec, const struct netbe_options *opt, struct netbe **out, char *err,
+	      size_t errlen);
+void netbe_free(struct netbe *be);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
