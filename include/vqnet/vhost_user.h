@@ -152,6 +152,10 @@ void vu_backend_vring_error(struct vu_backend *b, unsigned index);
 /* Dirty logging: mark [gpa, gpa+len) after writing guest memory; does
  * nothing unless the frontend enabled VHOST_F_LOG_ALL with a log. */
 void vu_backend_log_write(struct vu_backend *b, uint64_t gpa, uint64_t len);
+/* Is dirty logging on (LOG_ALL negotiated and a log set)? It changes only
+ * while every ring is stopped (the backend stops and restarts them), so a
+ * device reads it in queue_start. */
+bool vu_backend_logging(const struct vu_backend *b);
 
 /* ------------------------------------------------------------------------
  * Frontend

@@ -35,14 +35,17 @@ struct net_frame_info {
 int net_frame_parse(const uint8_t *frame, uint32_t len, struct net_frame_info *fi);
 
 /*
- * Check a transmitted frame's metadata against §5.1.6.2 and the frame:
+ * Check a transmitted frame's metadata against §5.1.6.2 and the frame,
+ * of which the caller passes the first @head_len bytes at @head (at least
+ * min(frame_len, NET_TX_HEAD_MAX): the headers) and the total @frame_len:
  * NEEDS_CSUM with csum_start + csum_offset + 2 <= len; a GSO type only
  * with NEEDS_CSUM, a known type, gso_size > 0, an IP/TCP (or UDP) frame
  * of the matching family; flags other than NEEDS_CSUM/DATA_VALID refused.
  * Return 0 or -EINVAL with a static reason in *why.
  */
-int net_tx_meta_check(const uint8_t *frame, uint32_t len, const struct netbe_meta *m,
-		      const char **why);
+#define NET_TX_HEAD_MAX 256u
+int net_tx_meta_check(const uint8_t *head, uint32_t head_len, uint32_t frame_len,
+		      const struct netbe_meta *m, const char **why);
 
 /* Ones'-complement checksum helpers (RFC 1071). */
 uint32_t net_csum_add(uint32_t sum, const void *data, uint32_t len);

@@ -665,3 +665,8 @@ VQNET_EXPORT void vu_backend_log_write(struct vu_backend *b, uint64_t gpa, uint6
 	if (b->log_bitmap && vq_has_feature(b->features, VHOST_F_LOG_ALL))
 		gmem_log_dirty(b->log_bitmap, b->log_bytes, gpa, len);
 }
+
+VQNET_EXPORT bool vu_backend_logging(const struct vu_backend *b)
+{
+	return b->log_bitmap && vq_has_feature(b->features, VHOST_F_LOG_ALL);
+}
