@@ -208,12 +208,11 @@ static __attribute__((noinline)) int pop_inflight(struct vq *q, struct vq_elem *
 	if (in->resubmit_pos < in->resubmit_n) {
 		/* Already marked in the region, with its old counter. */
 		uint16_t head = in->resubmit[in->resubmit_pos++];
-		in->last_resubmitted = true;
 		return pop_walk(q, e, head);
 	}
-	in->last_resubmitted = false;
 	int rc = pop_avail(q, e);
 	if (rc > 0 || (rc < 0 && vq_err_is_drop(rc))) {
+		in->avail_pops++;
 		struct vq_inflight_desc_split *d = &in->region->desc[e->id];
 		d->counter = in->counter++;
 		d->inflight = 1;
@@ -232,12 +231,12 @@ int vq_split_pop(struct vq *q, struct vq_elem *e)
 void vq_split_unpop(struct vq *q, const struct vq_elem *e)
 {
 	struct vq_infl *in = q->infl;
-	if (in && in->last_resubmitted) {
-		in->resubmit_pos--;
-		in->last_resubmitted = false;
+	if (in && in->avail_pops == 0) {
+		in->resubmit_pos--; /* stays marked in the region */
 		return;
 	}
 	if (in) {
+		in->avail_pops--;
 		in->region->desc[e->id].inflight = 0;
 		in->counter--;
 	}

@@ -99,7 +99,10 @@ struct vq_infl {
 	uint64_t counter;		  /* next pop's counter */
 	uint16_t *resubmit;		  /* heads to hand out again, in counter order */
 	uint32_t resubmit_n, resubmit_pos;
-	bool last_resubmitted; /* the last pop came from the resubmit list */
+	/* Chains popped from the avail ring since recovery (vq_unpop()
+	 * gives back an avail chain while this is > 0, else a resubmitted
+	 * one: every resubmitted chain goes out before the first avail one). */
+	uint64_t avail_pops;
 };
 
 /* @pos + @n within a ring of @size entries; @pos < size, @n <= size. */
