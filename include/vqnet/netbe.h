@@ -58,7 +58,8 @@ enum netbe_cap {
 	NETBE_CAP_ECN = 1u << 3,  /* GSO with the ECN bit */
 	NETBE_CAP_UFO = 1u << 4,  /* GSO_UDP */
 };
-#define NETBE_CAP_ALL (NETBE_CAP_CSUM | NETBE_CAP_TSO4 | NETBE_CAP_TSO6 | NETBE_CAP_ECN | NETBE_CAP_UFO)
+#define NETBE_CAP_ALL                                                                              \
+	(NETBE_CAP_CSUM | NETBE_CAP_TSO4 | NETBE_CAP_TSO6 | NETBE_CAP_ECN | NETBE_CAP_UFO)
 
 /* A frame to transmit: its bytes (Ethernet header first, no virtio-net
  * header) in guest memory, read-only, valid only during the tx() call. */
@@ -73,17 +74,19 @@ struct netbe_txpkt {
  * one frame (Ethernet header first) at data and sets len and meta. */
 struct netbe_rxbuf {
 	uint8_t *data;
-	uint32_t cap; /* in: bytes available at data */
-	uint32_t len; /* out: frame length */
-	struct netbe_meta meta; /* out; only offloads allowed by set_rx_offloads */
+	uint32_t cap;		/* in: bytes available at data */
+	uint32_t len;		/* out: frame length */
+	struct netbe_meta meta; /* out; should hold only offloads allowed by
+				   set_rx_offloads (the device finishes any other
+				   in software: loop passes the sender's through) */
 };
 
 /* Counters a backend keeps (per queue pair; the device adds them up). */
 struct netbe_stats {
-	uint64_t tx_dropped;  /* frames tx() could not send (peer queue full, EAGAIN, error) */
-	uint64_t rx_dropped;  /* frames lost inside the backend before the device saw them */
-	uint64_t tx_errors;   /* send errors other than a full queue */
-	uint64_t rx_errors;   /* receive errors (short reads, bad vnet headers) */
+	uint64_t tx_dropped; /* frames tx() could not send (peer queue full, EAGAIN, error) */
+	uint64_t rx_dropped; /* frames lost inside the backend before the device saw them */
+	uint64_t tx_errors;  /* send errors other than a full queue */
+	uint64_t rx_errors;  /* receive errors (short reads, bad vnet headers) */
 };
 
 struct netbe;

@@ -34,9 +34,9 @@
 /* What a command may change, owned by the device. The handler edits
  * *filter in place and calls the hooks for effects outside it. */
 struct net_ctrl_target {
-	uint64_t features;		/* negotiated virtio features */
+	uint64_t features; /* negotiated virtio features */
 	unsigned max_queue_pairs;
-	struct net_rx_filter *filter;	/* the control thread's copy */
+	struct net_rx_filter *filter; /* the control thread's copy */
 	void *opaque;
 	/* The filter changed: publish it to the workers. */
 	void (*filter_changed)(void *opaque);

@@ -25,7 +25,7 @@ struct net_frame_info {
 	uint16_t l4_len;    /* TCP header length (data offset) or 8 for UDP */
 	uint8_t l4_proto;   /* IPPROTO_TCP / IPPROTO_UDP / other */
 	bool ipv6;
-	uint16_t vlan_tci;  /* first 802.1Q tag, with has_vlan */
+	uint16_t vlan_tci; /* first 802.1Q tag, with has_vlan */
 	bool has_vlan;
 };
 

@@ -26,7 +26,7 @@ struct net_rx_filter {
 	uint32_t n_uni, n_multi;
 	uint8_t uni[NET_MAC_TABLE_MAX][6];
 	uint8_t multi[NET_MAC_TABLE_MAX][6];
-	bool vlan_filtering;	/* CTRL_VLAN negotiated: tagged frames need their id in vlans */
+	bool vlan_filtering; /* CTRL_VLAN negotiated: tagged frames need their id in vlans */
 	uint64_t vlans[4096 / 64];
 };
 

@@ -1,1 +1,512 @@
-/* SPDX-License-Identifier: MIT */ /* placeholder: being written */
+/* SPDX-License-Identifier: MIT */
+/*
+ * tap: a Linux TAP device with IFF_VNET_HDR and IFF_MULTI_QUEUE.
+ *
+ * Theory of operation: one /dev/net/tun fd per queue pair, all attached to
+ * the interface IFNAME (created when absent, joined when it exists; it must
+ * then be a multi-queue TAP with vnet headers and no packet information),
+ * or the caller's fds (opt->tap_fds, duplicated: the caller keeps its own;
+ * O_NONBLOCK is set on the shared file). Every frame crosses the fd behind
+ * a 12-byte struct virtio_net_hdr_v1 (TUNSETVNETHDRSZ 12, little-endian):
+ * the kernel takes partial checksums and GSO frames on write and, once
+ * TUNSETOFFLOAD allows it, hands them to us on read.
+ *
+ * caps() is what TUNSETOFFLOAD accepted when probed at open (the kernel
+ * takes every offload on write regardless); afterwards offloads are off
+ * until set_rx_offloads() enables exactly what the guest negotiated.
+ * set_queue_pairs(n) attaches the fds of pairs 0..n-1 and detaches the
+ * others (TUNSETQUEUE), so the kernel steers traffic only to active pairs.
+ *
+ * The backend does not configure the interface: bringing it up, adding
+ * addresses or a bridge is the user's (or the test's) business; while the
+ * interface is down the kernel refuses writes (EIO: tx_dropped and
+ * tx_errors). A device created here vanishes when the last fd closes, in
+ * free(). tun cuts a frame longer than the reader's buffer without saying
+ * so; rx() reads one byte past the buffer to notice (rx_dropped).
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "base/compiler.h"
+#include "netbe_internal.h"
+#include "spec/virtio_net.h"
+
+#define TAP_IOV_MAX 1024 /* UIO_MAXIOV: the header plus 1023 frame pieces */
+#define TAP_FLAGS   (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE)
+
+struct tap_pair {
+	struct netbe_stats stats;      /* written by the pair's worker */
+	struct iovec iov[TAP_IOV_MAX]; /* tx scratch; the pair's worker */
+	int fd;
+	bool attached; /* control thread */
+} __attribute__((aligned(64)));
+
+struct tap {
+	struct netbe be;
+	char ifname[IFNAMSIZ];
+	uint32_t caps;	      /* NETBE_CAP_* the kernel accepted */
+	unsigned tun_ufo;     /* TUN_F_UFO when the kernel accepted it */
+	uint32_t rx_offloads; /* NETBE_CAP_*; control thread writes */
+	struct tap_pair *pairs;
+};
+
+static struct tap *to_tap(struct netbe *be)
+{
+	return be->priv;
+}
+
+static uint32_t tap_caps(struct netbe *be)
+{
+	return to_tap(be)->caps;
+}
+
+static unsigned tap_tun_flags(const struct tap *t, uint32_t caps)
+{
+	unsigned f = 0;
+
+	if (caps & NETBE_CAP_CSUM)
+		f |= TUN_F_CSUM;
+	if (caps & NETBE_CAP_TSO4)
+		f |= TUN_F_TSO4;
+	if (caps & NETBE_CAP_TSO6)
+		f |= TUN_F_TSO6;
+	if (caps & NETBE_CAP_ECN)
+		f |= TUN_F_TSO_ECN;
+	if (caps & NETBE_CAP_UFO)
+		f |= t->tun_ufo;
+	return f;
+}
+
+static int tap_set_rx_offloads(struct netbe *be, uint32_t caps)
+{
+	struct tap *t = to_tap(be);
+
+	if (caps & ~t->caps)
+		return -EINVAL;
+	if (ioctl(t->pairs[0].fd, TUNSETOFFLOAD, tap_tun_flags(t, caps)) < 0)
+		return -errno;
+	__atomic_store_n(&t->rx_offloads, caps, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static int tap_set_queue_pairs(struct netbe *be, unsigned n)
+{
+	struct tap *t = to_tap(be);
+
+	if (n < 1 || n > be->max_queue_pairs)
+		return -EINVAL;
+	/* Attach first, detach after: the device never has no queue. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned q = 0; q < be->max_queue_pairs; q++) {
+			struct tap_pair *p = &t->pairs[q];
+			bool want = q < n;
+			struct ifreq ifr;
+
+			if (want == p->attached || want != (pass == 0))
+				continue;
+			memset(&ifr, 0, sizeof(ifr));
+			ifr.ifr_flags = want ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+			if (ioctl(p->fd, TUNSETQUEUE, &ifr) < 0)
+				return -errno;
+			p->attached = want;
+		}
+	}
+	return 0;
+}
+
+/* The vnet header in front of a transmitted frame (VIRTIO 1.2 §5.1.6). */
+static void tap_hdr_from_meta(struct virtio_net_hdr_v1 *h, const struct netbe_meta *m)
+{
+	h->flags = m->flags;
+	h->gso_type = m->gso_type;
+	h->hdr_len = htole16(m->hdr_len);
+	h->gso_size = htole16(m->gso_size);
+	h->csum_start = htole16(m->csum_start);
+	h->csum_offset = htole16(m->csum_offset);
+	h->num_buffers = 0;
+}
+
+static int tap_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, unsigned n)
+{
+	struct virtio_net_hdr_v1 h;
+	struct tap_pair *p;
+	unsigned sent = 0;
+
+	if (q >= be->max_queue_pairs)
+		return -EINVAL;
+	p = &to_tap(be)->pairs[q];
+	for (unsigned i = 0; i < n; i++) {
+		const struct netbe_txpkt *pkt = &pkts[i];
+		ssize_t r;
+
+		if (pkt->iovcnt >= TAP_IOV_MAX) {
+			netbe_stat_add(&p->stats.tx_dropped, 1);
+			netbe_stat_add(&p->stats.tx_errors, 1);
+			continue;
+		}
+		tap_hdr_from_meta(&h, &pkt->meta);
+		p->iov[0].iov_base = &h;
+		p->iov[0].iov_len = sizeof(h);
+		memcpy(&p->iov[1], pkt->iov, pkt->iovcnt * sizeof(*pkt->iov));
+		do {
+			r = writev(p->fd, p->iov, (int)pkt->iovcnt + 1);
+		} while (r < 0 && errno == EINTR);
+		if (r >= 0) {
+			sent++;
+			continue;
+		}
+		netbe_stat_add(&p->stats.tx_dropped, 1);
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
+			netbe_stat_add(&p->stats.tx_errors, 1);
+	}
+	return (int)sent;
+}
+
+/* May a received frame with offload metadata @m go to a device that
+ * allowed the offloads @allowed (set_rx_offloads())? Flags other than
+ * NEEDS_CSUM/DATA_VALID and unknown GSO types never may; a partial
+ * checksum needs NETBE_CAP_CSUM, a GSO type its NETBE_CAP_*. */
+static bool tap_meta_allowed(const struct netbe_meta *m, uint32_t allowed)
+{
+	uint32_t need = 0;
+
+	if (m->flags & ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID))
+		return false;
+	if (m->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+		need |= NETBE_CAP_CSUM;
+	switch (m->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		if (m->gso_type & VIRTIO_NET_HDR_GSO_ECN)
+			return false;
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		need |= NETBE_CAP_TSO4;
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		need |= NETBE_CAP_TSO6;
+		break;
+	case VIRTIO_NET_HDR_GSO_UDP:
+		need |= NETBE_CAP_UFO;
+		break;
+	default:
+		return false;
+	}
+	if (m->gso_type & VIRTIO_NET_HDR_GSO_ECN)
+		need |= NETBE_CAP_ECN;
+	return (allowed & need) == need;
+}
+
+/* Turn a received vnet header into metadata the device may see. Return 0,
+ * or -1 for a header we must not pass on (rx_errors). */
+static int tap_meta_from_hdr(struct netbe_meta *m, const struct virtio_net_hdr_v1 *h, uint32_t len,
+			     uint32_t allowed)
+{
+	m->flags = h->flags;
+	m->gso_type = h->gso_type;
+	m->hdr_len = le16toh(h->hdr_len);
+	m->gso_size = le16toh(h->gso_size);
+	m->csum_start = le16toh(h->csum_start);
+	m->csum_offset = le16toh(h->csum_offset);
+	/* §5.1.6.4.1: without GUEST_CSUM, flags are zero; DATA_VALID is
+	 * only a hint, so dropping it is safe. */
+	if (!(allowed & NETBE_CAP_CSUM))
+		m->flags &= (uint8_t)~VIRTIO_NET_HDR_F_DATA_VALID;
+	if (!tap_meta_allowed(m, allowed))
+		return -1;
+	if ((m->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+	    (uint32_t)m->csum_start + m->csum_offset + 2 > len)
+		return -1;
+	if (m->gso_type != VIRTIO_NET_HDR_GSO_NONE && !m->gso_size)
+		return -1;
+	return 0;
+}
+
+static int tap_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsigned n)
+{
+	struct tap *t = to_tap(be);
+	uint32_t allowed = __atomic_load_n(&t->rx_offloads, __ATOMIC_RELAXED);
+	struct virtio_net_hdr_v1 h;
+	struct tap_pair *p;
+	unsigned filled = 0;
+	uint8_t over;
+
+	if (q >= be->max_queue_pairs)
+		return -EINVAL;
+	p = &t->pairs[q];
+	while (filled < n) {
+		struct netbe_rxbuf *b = &bufs[filled];
+		/* One byte past the buffer tells a frame that did not fit:
+		 * tun cuts it silently and returns what it copied. */
+		struct iovec iov[3] = {{&h, sizeof(h)}, {b->data, b->cap}, {&over, 1}};
+		ssize_t r = readv(p->fd, iov, 3);
+
+		if (r < 0) {
+			int e = errno;
+
+			if (e == EINTR)
+				continue;
+			if (e == EAGAIN || e == EWOULDBLOCK)
+				break;
+			netbe_stat_add(&p->stats.rx_errors, 1);
+			if (filled)
+				break;
+			return -e;
+		}
+		if ((size_t)r < sizeof(h)) {
+			netbe_stat_add(&p->stats.rx_errors, 1);
+			continue;
+		}
+		if ((size_t)r - sizeof(h) > b->cap) {
+			netbe_stat_add(&p->stats.rx_dropped, 1);
+			continue;
+		}
+		b->len = (uint32_t)(r - sizeof(h));
+		if (tap_meta_from_hdr(&b->meta, &h, b->len, allowed)) {
+			netbe_stat_add(&p->stats.rx_errors, 1);
+			continue;
+		}
+		filled++;
+	}
+	return (int)filled;
+}
+
+static int tap_rx_fd(struct netbe *be, unsigned q)
+{
+	return q < be->max_queue_pairs ? to_tap(be)->pairs[q].fd : -EINVAL;
+}
+
+static bool tap_link_up(struct netbe *be)
+{
+	(void)be;
+	return true;
+}
+
+static void tap_get_stats(struct netbe *be, unsigned q, struct netbe_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (q < be->max_queue_pairs)
+		netbe_stats_copy(out, &to_tap(be)->pairs[q].stats);
+}
+
+static void tap_free(struct netbe *be)
+{
+	struct tap *t = to_tap(be);
+
+	for (unsigned q = 0; q < be->max_queue_pairs; q++) {
+		if (t->pairs[q].fd >= 0)
+			close(t->pairs[q].fd);
+	}
+	free(t->pairs);
+	free(t);
+}
+
+static const struct netbe_ops tap_ops = {
+	.name = "tap",
+	.caps = tap_caps,
+	.set_queue_pairs = tap_set_queue_pairs,
+	.set_rx_offloads = tap_set_rx_offloads,
+	.tx = tap_tx,
+	.rx = tap_rx,
+	.rx_fd = tap_rx_fd,
+	.link_up = tap_link_up,
+	.get_stats = tap_get_stats,
+	.free = tap_free,
+};
+
+/* Open one queue of t->ifname (creating the device with the first); the
+ * kernel's name for it lands in t->ifname (a "%d" pattern is resolved). */
+static int tap_open_queue(struct tap *t, char *err, size_t errlen)
+{
+	struct ifreq ifr;
+	int fd, e;
+
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+		return netbe_set_err(err, errlen, -e, "tap %s: /dev/net/tun: %s", t->ifname,
+				     strerror(e));
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, t->ifname, sizeof(t->ifname));
+	ifr.ifr_flags = TAP_FLAGS;
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		e = errno;
+		close(fd);
+		return netbe_set_err(
+			err, errlen, -e, "tap %s: TUNSETIFF: %s%s", t->ifname, strerror(e),
+			e == EINVAL || e == EBUSY ? " (an existing device must be a multi_queue "
+						    "vnet_hdr tap)"
+						  : "");
+	}
+	memcpy(t->ifname, ifr.ifr_name, sizeof(t->ifname));
+	t->ifname[IFNAMSIZ - 1] = '\0';
+	return fd;
+}
+
+/* Take a caller's fd for queue pair @q: duplicate it, check it is a TAP
+ * of t->ifname with vnet headers and no packet information. */
+static int tap_take_fd(struct tap *t, int cfd, unsigned q, char *err, size_t errlen)
+{
+	struct ifreq ifr;
+	int fd, fl, e;
+
+	fd = fcntl(cfd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		e = errno;
+		return netbe_set_err(err, errlen, -e, "tap %s: fd %d: %s", t->ifname, cfd,
+				     strerror(e));
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0) {
+		e = errno;
+		close(fd);
+		return netbe_set_err(err, errlen, e == EBADFD ? -EINVAL : -e,
+				     "tap %s: fd %d (queue pair %u) is not an attached TUN/TAP fd",
+				     t->ifname, cfd, q);
+	}
+	if ((ifr.ifr_flags & (IFF_TAP | IFF_TUN | IFF_NO_PI | IFF_VNET_HDR)) !=
+		    (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR) ||
+	    strncmp(ifr.ifr_name, t->ifname, IFNAMSIZ)) {
+		close(fd);
+		return netbe_set_err(err, errlen, -EINVAL,
+				     "tap %s: fd %d is %.*s, flags 0x%x: want a tap of %s with "
+				     "vnet_hdr and no_pi",
+				     t->ifname, cfd, IFNAMSIZ, ifr.ifr_name,
+				     (unsigned)(uint16_t)ifr.ifr_flags, t->ifname);
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		e = errno;
+		close(fd);
+		return netbe_set_err(err, errlen, -e, "tap %s: O_NONBLOCK: %s", t->ifname,
+				     strerror(e));
+	}
+	return fd;
+}
+
+/* The 12-byte little-endian header on every fd; the offloads the kernel
+ * accepts, probed on the first. */
+static int tap_setup(struct tap *t, char *err, size_t errlen)
+{
+	static const struct {
+		unsigned tun;
+		uint32_t caps;
+	} probes[] = {
+		{TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_UFO, NETBE_CAP_ALL},
+		{TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
+		 NETBE_CAP_CSUM | NETBE_CAP_TSO4 | NETBE_CAP_TSO6 | NETBE_CAP_ECN},
+		{TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6,
+		 NETBE_CAP_CSUM | NETBE_CAP_TSO4 | NETBE_CAP_TSO6},
+		{TUN_F_CSUM, NETBE_CAP_CSUM},
+	};
+	int hdr_len = (int)sizeof(struct virtio_net_hdr_v1), le = 1, e;
+
+	for (unsigned q = 0; q < t->be.max_queue_pairs; q++) {
+		if (ioctl(t->pairs[q].fd, TUNSETVNETHDRSZ, &hdr_len) < 0) {
+			e = errno;
+			return netbe_set_err(err, errlen, -e, "tap %s: TUNSETVNETHDRSZ: %s",
+					     t->ifname, strerror(e));
+		}
+		/* Little-endian already on little-endian hosts; older
+		 * kernels without TUNSETVNETLE are little-endian only. */
+		(void)ioctl(t->pairs[q].fd, TUNSETVNETLE, &le);
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(probes); i++) {
+		if (ioctl(t->pairs[0].fd, TUNSETOFFLOAD, probes[i].tun) == 0) {
+			t->caps = probes[i].caps;
+			t->tun_ufo = probes[i].tun & TUN_F_UFO;
+			break;
+		}
+	}
+	if (ioctl(t->pairs[0].fd, TUNSETOFFLOAD, 0) < 0) {
+		e = errno;
+		return netbe_set_err(err, errlen, -e, "tap %s: TUNSETOFFLOAD: %s", t->ifname,
+				     strerror(e));
+	}
+	return 0;
+}
+
+static int tap_check_name(const char *ifname, char *err, size_t errlen)
+{
+	size_t len = strlen(ifname);
+
+	if (len == 0 || len >= IFNAMSIZ || !strcmp(ifname, ".") || !strcmp(ifname, ".."))
+		return netbe_set_err(err, errlen, -EINVAL,
+				     "tap: bad interface name '%.32s' (1 to %d characters)", ifname,
+				     IFNAMSIZ - 1);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)ifname[i];
+
+		if (c <= ' ' || c == '/' || c == ':' || c >= 0x7f)
+			return netbe_set_err(err, errlen, -EINVAL,
+					     "tap: bad character in interface name '%s'", ifname);
+	}
+	return 0;
+}
+
+/**
+ * netbe_tap_new() - the TAP backend for "tap:@ifname": one queue per queue
+ * pair (opt->max_queue_pairs, or as many as opt->tap_fds when fewer).
+ * Return: 0 and *out; -EINVAL for a bad name or unsuitable fds; -errno of
+ * open()/ioctl() (e.g. -EPERM without CAP_NET_ADMIN); a reason in @err.
+ */
+int netbe_tap_new(const char *ifname, const struct netbe_options *opt, struct netbe **out,
+		  char *err, size_t errlen)
+{
+	unsigned nq = opt->max_queue_pairs;
+	struct tap *t;
+	int ret;
+
+	ret = tap_check_name(ifname, err, errlen);
+	if (ret)
+		return ret;
+	if (opt->tap_fds) {
+		if (!opt->n_tap_fds)
+			return netbe_set_err(err, errlen, -EINVAL, "tap %s: no fds given", ifname);
+		if (opt->n_tap_fds < nq)
+			nq = opt->n_tap_fds;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return netbe_set_err(err, errlen, -ENOMEM, "tap: out of memory");
+	snprintf(t->ifname, sizeof(t->ifname), "%s", ifname);
+	t->be.ops = &tap_ops;
+	t->be.priv = t;
+	t->be.max_queue_pairs = nq;
+	t->pairs = netbe_calloc_aligned(nq, sizeof(*t->pairs));
+	if (!t->pairs) {
+		free(t);
+		return netbe_set_err(err, errlen, -ENOMEM, "tap: out of memory");
+	}
+	for (unsigned q = 0; q < nq; q++)
+		t->pairs[q].fd = -1;
+	for (unsigned q = 0; q < nq; q++) {
+		int fd = opt->tap_fds ? tap_take_fd(t, opt->tap_fds[q], q, err, errlen)
+				      : tap_open_queue(t, err, errlen);
+
+		if (fd < 0) {
+			ret = fd;
+			goto err;
+		}
+		t->pairs[q].fd = fd;
+		t->pairs[q].attached = true;
+	}
+	ret = tap_setup(t, err, errlen);
+	if (ret)
+		goto err;
+	*out = &t->be;
+	return 0;
+
+err:
+	tap_free(&t->be);
+	return ret;
+}

@@ -12,29 +12,29 @@
 #include "virtio_ring.h"
 
 /* Feature bits, §5.1.3. */
-#define VIRTIO_NET_F_CSUM		    0
-#define VIRTIO_NET_F_GUEST_CSUM		    1
-#define VIRTIO_NET_F_CTRL_GUEST_OFFLOADS    2
-#define VIRTIO_NET_F_MTU		    3
-#define VIRTIO_NET_F_MAC		    5
-#define VIRTIO_NET_F_GUEST_TSO4		    7
-#define VIRTIO_NET_F_GUEST_TSO6		    8
-#define VIRTIO_NET_F_GUEST_ECN		    9
-#define VIRTIO_NET_F_GUEST_UFO		    10
-#define VIRTIO_NET_F_HOST_TSO4		    11
-#define VIRTIO_NET_F_HOST_TSO6		    12
-#define VIRTIO_NET_F_HOST_ECN		    13
-#define VIRTIO_NET_F_HOST_UFO		    14
-#define VIRTIO_NET_F_MRG_RXBUF		    15
-#define VIRTIO_NET_F_STATUS		    16
-#define VIRTIO_NET_F_CTRL_VQ		    17
-#define VIRTIO_NET_F_CTRL_RX		    18
-#define VIRTIO_NET_F_CTRL_VLAN		    19
-#define VIRTIO_NET_F_CTRL_RX_EXTRA	    20
-#define VIRTIO_NET_F_GUEST_ANNOUNCE	    21
-#define VIRTIO_NET_F_MQ			    22
-#define VIRTIO_NET_F_CTRL_MAC_ADDR	    23
-#define VIRTIO_NET_F_SPEED_DUPLEX	    63
+#define VIRTIO_NET_F_CSUM		 0
+#define VIRTIO_NET_F_GUEST_CSUM		 1
+#define VIRTIO_NET_F_CTRL_GUEST_OFFLOADS 2
+#define VIRTIO_NET_F_MTU		 3
+#define VIRTIO_NET_F_MAC		 5
+#define VIRTIO_NET_F_GUEST_TSO4		 7
+#define VIRTIO_NET_F_GUEST_TSO6		 8
+#define VIRTIO_NET_F_GUEST_ECN		 9
+#define VIRTIO_NET_F_GUEST_UFO		 10
+#define VIRTIO_NET_F_HOST_TSO4		 11
+#define VIRTIO_NET_F_HOST_TSO6		 12
+#define VIRTIO_NET_F_HOST_ECN		 13
+#define VIRTIO_NET_F_HOST_UFO		 14
+#define VIRTIO_NET_F_MRG_RXBUF		 15
+#define VIRTIO_NET_F_STATUS		 16
+#define VIRTIO_NET_F_CTRL_VQ		 17
+#define VIRTIO_NET_F_CTRL_RX		 18
+#define VIRTIO_NET_F_CTRL_VLAN		 19
+#define VIRTIO_NET_F_CTRL_RX_EXTRA	 20
+#define VIRTIO_NET_F_GUEST_ANNOUNCE	 21
+#define VIRTIO_NET_F_MQ			 22
+#define VIRTIO_NET_F_CTRL_MAC_ADDR	 23
+#define VIRTIO_NET_F_SPEED_DUPLEX	 63
 
 /* Configuration space, §5.1.4 (the fields vqnet offers; 12 bytes of
  * rss fields follow in the spec and are not offered). */
@@ -43,7 +43,7 @@ struct virtio_net_config {
 	le16 status;
 	le16 max_virtqueue_pairs;
 	le16 mtu;
-	le32 speed; /* Mbit/s; 0xffffffff unknown */
+	le32 speed;	/* Mbit/s; 0xffffffff unknown */
 	uint8_t duplex; /* 0x00 half, 0x01 full, 0xff unknown */
 } __attribute__((packed));
 _Static_assert(sizeof(struct virtio_net_config) == 17, "virtio_net_config layout");
@@ -95,27 +95,27 @@ struct virtio_net_ctrl_hdr {
 #define VIRTIO_NET_OK  0
 #define VIRTIO_NET_ERR 1
 
-#define VIRTIO_NET_CTRL_RX	     0
-#define VIRTIO_NET_CTRL_RX_PROMISC   0
-#define VIRTIO_NET_CTRL_RX_ALLMULTI  1
-#define VIRTIO_NET_CTRL_RX_ALLUNI    2
-#define VIRTIO_NET_CTRL_RX_NOMULTI   3
-#define VIRTIO_NET_CTRL_RX_NOUNI     4
-#define VIRTIO_NET_CTRL_RX_NOBCAST   5
+#define VIRTIO_NET_CTRL_RX	    0
+#define VIRTIO_NET_CTRL_RX_PROMISC  0
+#define VIRTIO_NET_CTRL_RX_ALLMULTI 1
+#define VIRTIO_NET_CTRL_RX_ALLUNI   2
+#define VIRTIO_NET_CTRL_RX_NOMULTI  3
+#define VIRTIO_NET_CTRL_RX_NOUNI    4
+#define VIRTIO_NET_CTRL_RX_NOBCAST  5
 
-#define VIRTIO_NET_CTRL_MAC	     1
+#define VIRTIO_NET_CTRL_MAC	      1
 #define VIRTIO_NET_CTRL_MAC_TABLE_SET 0
-#define VIRTIO_NET_CTRL_MAC_ADDR_SET 1
+#define VIRTIO_NET_CTRL_MAC_ADDR_SET  1
 
-#define VIRTIO_NET_CTRL_VLAN	     2
-#define VIRTIO_NET_CTRL_VLAN_ADD     0
-#define VIRTIO_NET_CTRL_VLAN_DEL     1
+#define VIRTIO_NET_CTRL_VLAN	 2
+#define VIRTIO_NET_CTRL_VLAN_ADD 0
+#define VIRTIO_NET_CTRL_VLAN_DEL 1
 
 #define VIRTIO_NET_CTRL_ANNOUNCE     3
 #define VIRTIO_NET_CTRL_ANNOUNCE_ACK 0
 
-#define VIRTIO_NET_CTRL_MQ		  4
-#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET	  0
+#define VIRTIO_NET_CTRL_MQ		4
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0
 
 #define VIRTIO_NET_CTRL_GUEST_OFFLOADS	   5
 #define VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET 0
