@@ -40,14 +40,16 @@ int net_frame_parse(const uint8_t *frame, uint32_t len, struct net_frame_info *f
  * min(frame_len, NET_TX_HEAD_MAX): the headers) and the total @frame_len:
  * NEEDS_CSUM with csum_start + csum_offset + 2 <= len; a GSO type only
  * with NEEDS_CSUM, a known type, gso_size > 0, an IP/TCP (or UDP) frame
- * of the matching family; flags other than NEEDS_CSUM/DATA_VALID refused.
+ * of the matching family; other flag bits ignored (§5.1.6.2.2).
  * Return 0 or -EINVAL with a static reason in *why.
  */
 #define NET_TX_HEAD_MAX 256u
 int net_tx_meta_check(const uint8_t *head, uint32_t head_len, uint32_t frame_len,
 		      const struct netbe_meta *m, const char **why);
 
-/* Ones'-complement checksum helpers (RFC 1071). */
+/* Ones'-complement checksum helpers (RFC 1071): net_csum_add() sums 16-bit
+ * big-endian words into a 32-bit accumulator; net_csum_fold() folds it and
+ * returns the complement, the value to store (in network byte order). */
 uint32_t net_csum_add(uint32_t sum, const void *data, uint32_t len);
 uint16_t net_csum_fold(uint32_t sum);
 
