@@ -1,16 +1,46 @@
 #!/usr/bin/env bash
-# vqnet's main job. Until the daemon lands (issue "vqnetd"), that is: build
-# everything optimised, run the ring self-check (driver against device over
-# shared memory, both ring formats, every completion verified), then the
-# bare-ring benchmark.
+# vqnet's main job: serve a virtio-net device to a VM with user-mode
+# networking (libslirp: NAT, DHCP, DNS; no root needed for vqnetd itself).
+# Installs what it needs (apt), builds optimised, prints the QEMU command
+# line that attaches a VM, and runs vqnetd in the foreground until Ctrl-C
+# (it then prints its counters).
+#
+#   scripts/run.sh [VQNETD OPTIONS...]     e.g. --hostfwd tcp:2222:22 --queues 2
+#
+# The socket is $VQNET_SOCKET (default: $XDG_RUNTIME_DIR/vqnet.sock, else
+# /tmp/vqnet-$UID.sock). Options given here are passed to vqnetd as they
+# are (see `vqnetd --help`, docs/vqnetd.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build
-[ -f build-release/build.ninja ] || meson setup build-release --buildtype=release -Db_lto=true -Dtests=false >/dev/null
+[ -f build-release/build.ninja ] ||
+	meson setup build-release --buildtype=release -Db_lto=true -Dtests=false >/dev/null
 ninja -C build-release >/dev/null
-echo "== ring self-check (both formats, every completion verified)"
-build-release/bench/vqnet-ring-bench --verify --seconds 0.3 --runs 1 >/dev/null
-build-release/bench/vqnet-ring-bench --verify --in-order --seconds 0.3 --runs 1 >/dev/null
-echo "ok"
-echo "== bare-ring benchmark"
-exec build-release/bench/vqnet-ring-bench "$@"
+if [ -n "${XDG_RUNTIME_DIR:-}" ]; then
+	sock=${VQNET_SOCKET:-$XDG_RUNTIME_DIR/vqnet.sock}
+else
+	sock=${VQNET_SOCKET:-/tmp/vqnet-$(id -u).sock}
+fi
+queues=1
+prev=
+for a in "$@"; do
+	case $prev in -q | --queues) queues=$a ;; esac
+	case $a in --queues=*) queues=${a#--queues=} ;; esac
+	prev=$a
+done
+mq=
+[ "$queues" -gt 1 ] 2>/dev/null && mq=",queues=$queues"
+cat <<EOF
+vqnetd (user-mode networking) on $sock. Attach a VM with:
+
+  qemu-system-x86_64 -m 1G \\
+    -object memory-backend-memfd,id=mem,size=1G,share=on -numa node,memdev=mem \\
+    -chardev socket,id=vq0,path=$sock -netdev vhost-user,id=net0,chardev=vq0$mq \\
+    -device virtio-net-pci,netdev=net0${mq:+,mq=on} ...
+
+(vhost-user needs the guest memory shared: the memfd backend with share=on.
+Under TCG with QEMU 7.2 add vectors=0 to -device.) The guest gets 10.0.2.15
+by DHCP; the host is 10.0.2.2, DNS 10.0.2.3. Ctrl-C stops vqnetd.
+
+EOF
+exec build-release/daemon/vqnetd --socket "$sock" --backend user --log-level info "$@"

@@ -14,7 +14,11 @@
  *              mode, MAC table, VLAN), finish offloads the guest did not
  *              negotiate, copy into one chain or several (MRG_RXBUF,
  *              num_buffers), complete, notify once per burst.
- * A frame is dropped only when counted (struct net_queue_stats).
+ * A frame is dropped only when counted (struct net_queue_stats). Frames
+ * for a guest that posted no receive buffer (or too few for the frame, or
+ * while the receive rate limit holds) are not dropped: they wait in the
+ * backend, which stops reading (TAP: the kernel queue) or counts what its
+ * own queue cannot hold (struct netbe_stats rx_dropped).
  *
  * The control queue (CTRL_VQ) is served on the control thread: its kick fd
  * is net_dev_ctrl_fd(); call net_dev_ctrl_process() when it is readable.
@@ -72,17 +76,15 @@ struct net_dev_config {
 
 /* Drop and error reasons counted per queue (net_queue_stats.drops[]). */
 enum net_drop {
-	NET_DROP_NO_RX_BUFFER = 0, /* rx: the guest posted no buffer */
-	NET_DROP_RX_TOO_BIG,	   /* rx: frame larger than the buffers could ever hold */
-	NET_DROP_RX_FILTERED,	   /* rx: RX mode / MAC table / VLAN filter */
-	NET_DROP_RX_RATE,	   /* rx: over the rate limit with the backend not waiting */
-	NET_DROP_TX_MTU,	   /* tx: frame larger than the MTU (no GSO) */
-	NET_DROP_TX_BAD_HDR,	   /* tx: virtio-net header rules (§5.1.6.2) broken */
-	NET_DROP_TX_SHORT,	   /* tx: shorter than the header + an Ethernet header */
-	NET_DROP_TX_OFFLOAD,	   /* tx: offload the device cannot finish */
-	NET_DROP_TX_BACKEND,	   /* tx: the backend could not send it */
-	NET_DROP_BAD_CHAIN,	   /* a malformed chain (completed with length 0) */
-	NET_DROP_LINK_DOWN,	   /* either way while the link is down */
+	NET_DROP_RX_TOO_BIG = 0, /* rx: frame larger than the buffers could ever hold */
+	NET_DROP_RX_FILTERED,	 /* rx: RX mode / MAC table / VLAN filter */
+	NET_DROP_TX_MTU,	 /* tx: frame larger than the MTU (no GSO) */
+	NET_DROP_TX_BAD_HDR,	 /* tx: virtio-net header rules (§5.1.6.2) broken */
+	NET_DROP_TX_SHORT,	 /* tx: shorter than the header + an Ethernet header */
+	NET_DROP_TX_OFFLOAD,	 /* tx: offload the device cannot finish */
+	NET_DROP_TX_BACKEND,	 /* tx: the backend could not send it */
+	NET_DROP_BAD_CHAIN,	 /* a malformed chain (completed with length 0) */
+	NET_DROP_LINK_DOWN,	 /* either way while the link is down */
 	NET_DROP__COUNT
 };
 const char *net_drop_name(enum net_drop d);
@@ -131,6 +133,8 @@ uint32_t net_dev_config_size(const struct net_dev *d);
  * handler to call when it is readable. */
 int net_dev_ctrl_fd(const struct net_dev *d);
 void net_dev_ctrl_process(struct net_dev *d);
+
+/* The functions below are for the control thread only. */
 
 /* Link status (VIRTIO_NET_S_LINK_UP): set it and tell the driver (config
  * change). While down, frames both ways are dropped and counted. */

@@ -160,29 +160,29 @@ struct vnet_drv_pool;
  * are the caller's; the rest are the library's (read-only).
  */
 struct vnet_drv_pkt {
-	uint8_t *data;		   /* first frame byte of this segment */
-	uint32_t len;		   /* frame bytes in this segment */
-	uint32_t pkt_len;	   /* head only, rx: bytes of the whole frame */
-	uint16_t nb_segs;	   /* head only, rx: segments of the frame */
-	struct vnet_drv_pkt *next; /* next segment, or NULL */
+	uint8_t *data;		    /* first frame byte of this segment */
+	uint32_t len;		    /* frame bytes in this segment */
+	uint32_t pkt_len;	    /* head only, rx: bytes of the whole frame */
+	uint16_t nb_segs;	    /* head only, rx: segments of the frame */
+	struct vnet_drv_pkt *next;  /* next segment, or NULL */
 	struct vnet_drv_offload ol; /* head only */
 	/* ---- library's ---- */
-	uint8_t *buf;		     /* the buffer in shared memory */
-	uint32_t buf_size;	     /* its bytes (headroom included) */
-	uint64_t buf_gpa;	     /* the device's address of buf */
-	struct vnet_drv_pool *pool;  /* where it goes back */
+	uint8_t *buf;		    /* the buffer in shared memory */
+	uint32_t buf_size;	    /* its bytes (headroom included) */
+	uint64_t buf_gpa;	    /* the device's address of buf */
+	struct vnet_drv_pool *pool; /* where it goes back */
 };
 
 /* Counters of one queue, written by the pair's thread only. */
 struct vnet_drv_queue_stats {
-	uint64_t packets, bytes; /* frames moved (no virtio-net header counted) */
-	uint64_t drops;		 /* tx: packets refused and freed (bad offload, too
-				    many segments, foreign pool, no headroom);
-				    rx: frames dropped (bad header or lengths) */
-	uint64_t errors;	 /* ring faults: the queue broke */
-	uint64_t kicks;		 /* kick eventfd writes */
+	uint64_t packets, bytes;   /* frames moved (no virtio-net header counted) */
+	uint64_t drops;		   /* tx: packets refused and freed (bad offload, too
+				      many segments, foreign pool, no headroom);
+				      rx: frames dropped (bad header or lengths) */
+	uint64_t errors;	   /* ring faults: the queue broke */
+	uint64_t kicks;		   /* kick eventfd writes */
 	uint64_t kicks_suppressed; /* publishes the device asked not to hear of */
-	uint64_t no_buffers; /* rx: refills cut short by an empty pool */
+	uint64_t no_buffers;	   /* rx: refills cut short by an empty pool */
 };
 
 struct vnet_drv;
@@ -269,7 +269,8 @@ size_t vnet_drv_pkt_to_frame(const struct vnet_drv_pkt *pkt, void *buf, size_t c
  * cannot take (offload not negotiated, too many segments, less than
  * VNET_DRV_HDR_LEN headroom) are freed and counted as drops.
  * Return: packets consumed from the front of @pkts (sent or dropped; the
- * library owns them now); the rest stay the caller's (the ring is full).
+ * library owns them now); the rest stay the caller's (the ring is full, or
+ * the next packet's head belongs to another pair's pool).
  */
 unsigned vnet_drv_tx_burst(struct vnet_drv *drv, unsigned qp, struct vnet_drv_pkt **pkts,
 			   unsigned n);
@@ -302,8 +303,8 @@ void vnet_drv_queue_stats(const struct vnet_drv *drv, unsigned qp, struct vnet_d
 /* ---- control queue (control thread; need CTRL_VQ) ----
  * Return: 0 (VIRTIO_NET_OK), -EIO (the device said no), -ETIMEDOUT,
  * -EOPNOTSUPP (feature not negotiated), -ENOTCONN. */
-int vnet_drv_set_promisc(struct vnet_drv *drv, bool on);  /* CTRL_RX */
-int vnet_drv_set_allmulti(struct vnet_drv *drv, bool on); /* CTRL_RX */
+int vnet_drv_set_promisc(struct vnet_drv *drv, bool on);	  /* CTRL_RX */
+int vnet_drv_set_allmulti(struct vnet_drv *drv, bool on);	  /* CTRL_RX */
 int vnet_drv_set_mac(struct vnet_drv *drv, const uint8_t mac[6]); /* CTRL_MAC_ADDR */
 
 #ifdef __cplusplus

@@ -91,16 +91,6 @@ struct netbe_stats {
 
 struct netbe;
 
-/* Events a backend reports to its device (any thread). */
-struct netbe_events {
-	void *opaque;
-	/* The backend's link went up or down (e.g. TAP carrier, peer gone). */
-	void (*link_changed)(void *opaque, bool up);
-	/* The backend needs a restart of queue pair processing (e.g. its fds
-	 * changed); the device stops and starts its workers. */
-	void (*restart_request)(void *opaque);
-};
-
 struct netbe_ops {
 	const char *name;
 	/* NETBE_CAP_* the backend honours on tx and can produce on rx. */
@@ -137,7 +127,6 @@ struct netbe {
 	const struct netbe_ops *ops;
 	void *priv;
 	unsigned max_queue_pairs; /* most queue pairs this instance can serve */
-	struct netbe_events events;
 };
 
 /* Options shared by the backends (each reads the ones it knows). */

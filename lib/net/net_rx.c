@@ -1,1 +1,384 @@
-/* SPDX-License-Identifier: MIT */ /* placeholder: being written */
+/* SPDX-License-Identifier: MIT */
+/*
+ * The receive path of the virtio-net device: the backend's rx(k) to
+ * receiveq 2k.
+ *
+ * Theory of operation. The worker owns NET_BURST bounce buffers of
+ * NET_FRAME_MAX bytes. It asks the backend for frames only when the guest
+ * has receive buffers posted (vq_avail_pending): a guest without buffers
+ * leaves the frames in the backend, which has its own queue and drop
+ * policy. Frames read form a pending list; each is, in order:
+ *   - dropped while the link is down (LINK_DOWN),
+ *   - filtered (§5.1.6.5.1-3: RX mode, MAC table, VLAN; RX_FILTERED),
+ *   - rate-limited (no tokens: it stays pending and the worker sleeps),
+ *   - finished for the guest's offloads: a partial checksum the guest
+ *     did not ask for (no GUEST_CSUM) is completed, a GSO frame of a type
+ *     the guest does not take is segmented (each segment delivered as a
+ *     frame), DATA_VALID is passed only with GUEST_CSUM (§5.1.6.4),
+ *   - delivered: the 12-byte header (flags, GSO fields, num_buffers) and
+ *     the frame. With MRG_RXBUF chains are popped until header and frame
+ *     fit, num_buffers in the first header says how many (§5.1.6.4); each
+ *     chain is completed with the bytes written into it. Without it one
+ *     chain per frame, num_buffers = 1; a chain too small is given back to
+ *     the driver (vq_unpop) and the frame dropped (RX_TOO_BIG).
+ * When the ring runs dry in the middle of a frame the chains taken are
+ * given back (newest first), the frame stays pending and the worker waits
+ * for a kick: no drop. A frame that would need more chains than the ring
+ * holds is RX_TOO_BIG. One notification per turn (vq_should_notify()).
+ * While dirty logging is on, every byte written into guest buffers is
+ * logged by gpa.
+ */
+#include <endian.h>
+#include <string.h>
+
+#include "base/iov.h"
+#include "net/net_internal.h"
+
+enum rx_result {
+	RX_DONE,   /* delivered or dropped (counted): next frame */
+	RX_WAIT,   /* no buffers or tokens now: keep the frame pending */
+	RX_BROKEN, /* the ring broke */
+};
+
+/* Does the guest take this GSO type now (§5.1.6.4: GUEST_TSO4/TSO6/UFO,
+ * GUEST_ECN for the ECN bit)? */
+static bool guest_takes_gso(uint64_t offloads, uint8_t gso_type)
+{
+	unsigned bit;
+
+	if ((gso_type & VIRTIO_NET_HDR_GSO_ECN) &&
+	    !vq_has_feature(offloads, VIRTIO_NET_F_GUEST_ECN))
+		return false;
+	switch (gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		bit = VIRTIO_NET_F_GUEST_TSO4;
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		bit = VIRTIO_NET_F_GUEST_TSO6;
+		break;
+	case VIRTIO_NET_HDR_GSO_UDP:
+		bit = VIRTIO_NET_F_GUEST_UFO;
+		break;
+	default:
+		return false;
+	}
+	return vq_has_feature(offloads, bit);
+}
+
+/* Mark guest writes dirty for live migration: host address -> gpa through
+ * the memory table the ring was started with. */
+static void rx_log_writes(struct net_worker *w, const struct iovec *iov, unsigned n, uint32_t bytes)
+{
+	unsigned nr = gmem_table_nregions(w->mem);
+
+	for (unsigned i = 0; i < n && bytes; i++) {
+		const uint8_t *p = iov[i].iov_base;
+		uint32_t len = iov[i].iov_len < bytes ? (uint32_t)iov[i].iov_len : bytes;
+
+		for (unsigned j = 0; j < nr; j++) {
+			const struct gmem_region *r = gmem_table_region(w->mem, j);
+
+			if (p >= r->hva && (uint64_t)(p - r->hva) < r->size) {
+				vu_backend_log_write(w->d->vb, r->gpa + (uint64_t)(p - r->hva),
+						     len);
+				break;
+			}
+		}
+		bytes -= len;
+	}
+}
+
+/* Give back chains [0, n) newest first (§ vq_unpop). */
+static void rx_unpop(struct net_worker *w, unsigned n)
+{
+	while (n--)
+		vq_unpop(w->rx.vq, &w->rx_elems[n]);
+}
+
+/* Pop chains until @total bytes fit (one chain without MRG_RXBUF). Return
+ * the number popped (> 0), 0 when the ring ran dry (chains given back),
+ * -1 when the frame can never fit (chains given back), or -2 when the
+ * ring broke. */
+static int rx_collect(struct net_worker *w, uint32_t total)
+{
+	bool mrg = vq_has_feature(w->features, VIRTIO_NET_F_MRG_RXBUF);
+	unsigned size = vq_get_size(w->rx.vq), npop = 0, iov_used = 0;
+	uint64_t have = 0;
+
+	while (have < total) {
+		struct vq_elem *e = &w->rx_elems[npop];
+		unsigned cap = NET_RX_IOV_POOL - iov_used;
+		int rc;
+
+		if (npop && (!mrg || npop == size || npop == NET_RX_MAX_CHAINS || !cap)) {
+			rx_unpop(w, npop);
+			return -1;
+		}
+		e->iov = w->rx_iov + iov_used;
+		e->iov_cap = (uint16_t)(cap > UINT16_MAX ? UINT16_MAX : cap);
+		rc = vq_pop(w->rx.vq, e);
+		if (rc == 0) {
+			rx_unpop(w, npop);
+			return 0;
+		}
+		if (rc < 0 && vq_err_is_drop(rc)) {
+			/* A malformed chain: completed empty, with the chains
+			 * taken before it (in ring order, as IN_ORDER needs; a
+			 * driver sees empty used buffers as errors), and the
+			 * frame starts over with the next chains. */
+			for (unsigned j = 0; j <= npop; j++)
+				w->rx_used[j] = (struct vq_used){.id = w->rx_elems[j].id, .len = 0};
+			if (vq_push_burst(w->rx.vq, w->rx_used, npop + 1) < 0)
+				NET_STAT_ADD(w->d->stats[w->rx.index].errors, 1);
+			w->rx_pushed += npop + 1;
+			net_drop(w->d, w->rx.index, NET_DROP_BAD_CHAIN);
+			npop = iov_used = 0;
+			have = 0;
+			continue;
+		}
+		if (rc < 0) {
+			rx_unpop(w, npop);
+			net_ring_broken(w, &w->rx, rc);
+			return -2;
+		}
+		iov_used += (unsigned)e->nout + e->nin;
+		have += e->in_len;
+		npop++;
+	}
+	return (int)npop;
+}
+
+/* Write header + frame over chains [0, n) and complete them. */
+static void rx_fill(struct net_worker *w, unsigned n, const uint8_t *hdr, const uint8_t *data,
+		    uint32_t len)
+{
+	uint32_t total = VIRTIO_NET_HDR_LEN + len, pos = 0;
+
+	for (unsigned j = 0; j < n; j++) {
+		const struct vq_elem *e = &w->rx_elems[j];
+		const struct iovec *iov = e->iov + e->nout;
+		uint32_t c = e->in_len < total - pos ? e->in_len : total - pos, k = 0;
+
+		if (pos < VIRTIO_NET_HDR_LEN) {
+			k = VIRTIO_NET_HDR_LEN - pos < c ? VIRTIO_NET_HDR_LEN - pos : c;
+			iov_from_buf(iov, e->nin, 0, hdr + pos, k);
+		}
+		if (c > k)
+			iov_from_buf(iov, e->nin, k, data + (pos + k - VIRTIO_NET_HDR_LEN), c - k);
+		if (w->logging && w->mem)
+			rx_log_writes(w, iov, e->nin, c);
+		w->rx_used[j] = (struct vq_used){.id = e->id, .len = c};
+		pos += c;
+	}
+	if (vq_push_burst(w->rx.vq, w->rx_used, n) < 0)
+		NET_STAT_ADD(w->d->stats[w->rx.index].errors, 1);
+	w->rx_pushed += n;
+}
+
+/* Deliver one frame with @meta (already adjusted to the guest's offloads). */
+static enum rx_result rx_deliver(struct net_worker *w, const uint8_t *data, uint32_t len,
+				 const struct netbe_meta *meta)
+{
+	struct net_queue_stats *s = &w->d->stats[w->rx.index];
+	struct virtio_net_hdr_v1 h;
+	int n = rx_collect(w, VIRTIO_NET_HDR_LEN + len);
+
+	if (n == 0) {
+		w->rx_waiting = true;
+		return RX_WAIT;
+	}
+	if (n == -2)
+		return RX_BROKEN;
+	if (n < 0) {
+		net_drop(w->d, w->rx.index, NET_DROP_RX_TOO_BIG);
+		if (net_log_ratelimit(&w->log_count_rx))
+			net_log(w->d, 1,
+				"virtio-net: rxq%u: %u-byte frame does not fit the buffers",
+				w->pair, len);
+		return RX_DONE;
+	}
+	h = (struct virtio_net_hdr_v1){.flags = meta->flags,
+				       .gso_type = meta->gso_type,
+				       .hdr_len = htole16(meta->hdr_len),
+				       .gso_size = htole16(meta->gso_size),
+				       .csum_start = htole16(meta->csum_start),
+				       .csum_offset = htole16(meta->csum_offset),
+				       .num_buffers = htole16((uint16_t)n)};
+	rx_fill(w, (unsigned)n, (const uint8_t *)&h, data, len);
+	NET_STAT_ADD(s->packets, 1);
+	NET_STAT_ADD(s->bytes, len);
+	if (n > 1)
+		NET_STAT_ADD(s->rx_merged, 1);
+	return RX_DONE;
+}
+
+/* Deliver the segments of the frame being segmented. */
+static enum rx_result rx_deliver_segments(struct net_worker *w)
+{
+	static const struct netbe_meta none;
+
+	for (;;) {
+		enum rx_result r;
+
+		if (!w->rx_seg_ready) {
+			int sl = net_gso_next(&w->rx_gso, w->rx_seg, NET_FRAME_MAX);
+
+			if (sl <= 0) {
+				if (sl < 0)
+					NET_STAT_ADD(w->d->stats[w->rx.index].errors, 1);
+				w->rx_gso_active = false;
+				return RX_DONE;
+			}
+			w->rx_seg_len = (uint32_t)sl;
+			w->rx_seg_ready = true;
+		}
+		r = rx_deliver(w, w->rx_seg, w->rx_seg_len, &none);
+		if (r != RX_DONE)
+			return r;
+		w->rx_seg_ready = false;
+	}
+}
+
+/* First look at a frame: link, filter, rate, offloads. Return RX_DONE
+ * when it was dropped, RX_WAIT to retry later, RX_BROKEN never. */
+static enum rx_result rx_prepare(struct net_worker *w, struct net_rx_frame *f, bool *drop)
+{
+	struct net_queue_stats *s = &w->d->stats[w->rx.index];
+	struct netbe_meta *m = &f->meta;
+	uint64_t now;
+
+	*drop = true;
+	if (!atomic_load_explicit(&w->d->link_up, memory_order_relaxed)) {
+		net_drop(w->d, w->rx.index, NET_DROP_LINK_DOWN);
+		return RX_DONE;
+	}
+	if (!net_rx_filter_accept(&w->filter, f->data, f->len)) {
+		net_drop(w->d, w->rx.index, NET_DROP_RX_FILTERED);
+		return RX_DONE;
+	}
+	if (!rate_limiter_unlimited(&w->rl_rx)) {
+		now = net_now_ns();
+		if (!rate_limiter_consume(&w->rl_rx, f->len, now)) {
+			uint64_t wait = rate_limiter_wait_ns(&w->rl_rx, f->len, now);
+
+			NET_STAT_ADD(s->rate_limited, 1);
+			w->rx_wait_until = now + (wait ? wait : 1000);
+			*drop = false;
+			return RX_WAIT;
+		}
+	}
+	*drop = false;
+	if (m->gso_type != VIRTIO_NET_HDR_GSO_NONE &&
+	    !guest_takes_gso(w->guest_offloads, m->gso_type)) {
+		if (net_gso_init(&w->rx_gso, f->data, f->len, m) < 0) {
+			NET_STAT_ADD(s->errors, 1);
+			*drop = true;
+			return RX_DONE;
+		}
+		NET_STAT_ADD(s->gso_segmented, 1);
+		w->rx_gso_active = true;
+		w->rx_seg_ready = false;
+		return RX_DONE;
+	}
+	if ((m->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+	    !vq_has_feature(w->guest_offloads, VIRTIO_NET_F_GUEST_CSUM)) {
+		if (net_csum_finish(f->data, f->len, m->csum_start, m->csum_offset) < 0) {
+			NET_STAT_ADD(s->errors, 1);
+			*drop = true;
+			return RX_DONE;
+		}
+		NET_STAT_ADD(s->csum_finished, 1);
+		m->flags &= (uint8_t)~VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	}
+	if (!vq_has_feature(w->guest_offloads, VIRTIO_NET_F_GUEST_CSUM))
+		m->flags &= (uint8_t)~VIRTIO_NET_HDR_F_DATA_VALID;
+	m->flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID;
+	return RX_DONE;
+}
+
+static enum rx_result rx_frame(struct net_worker *w, struct net_rx_frame *f)
+{
+	if (!f->prepared && !w->rx_gso_active) {
+		bool drop;
+		enum rx_result r = rx_prepare(w, f, &drop);
+
+		if (r == RX_WAIT)
+			return r;
+		if (drop)
+			return RX_DONE;
+		f->prepared = true;
+	}
+	if (w->rx_gso_active)
+		return rx_deliver_segments(w);
+	return rx_deliver(w, f->data, f->len, &f->meta);
+}
+
+/* Read a burst from the backend into the bounce buffers. */
+static unsigned rx_fill_pending(struct net_worker *w)
+{
+	struct net_dev *d = w->d;
+	int got;
+
+	for (unsigned i = 0; i < NET_BURST; i++)
+		w->rx_bufs[i] = (struct netbe_rxbuf){.data = w->rx_bounce[i], .cap = NET_FRAME_MAX};
+	got = d->be->ops->rx(d->be, w->pair, w->rx_bufs, NET_BURST);
+	if (got < 0) {
+		NET_STAT_ADD(d->stats[w->rx.index].errors, 1);
+		if (net_log_ratelimit(&w->log_count_rx))
+			net_log(d, 1, "virtio-net: rxq%u: backend rx error %d", w->pair, got);
+		return 0;
+	}
+	if ((unsigned)got > NET_BURST)
+		got = NET_BURST;
+	for (int i = 0; i < got; i++)
+		w->rx_pending[i] = (struct net_rx_frame){.data = w->rx_bounce[i],
+							 .len = w->rx_bufs[i].len < NET_FRAME_MAX
+									? w->rx_bufs[i].len
+									: NET_FRAME_MAX,
+							 .meta = w->rx_bufs[i].meta};
+	w->rx_head = 0;
+	w->rx_count = (unsigned)got;
+	return (unsigned)got;
+}
+
+void net_rx_discard(struct net_worker *w)
+{
+	w->rx_head = w->rx_count = 0;
+	w->rx_gso_active = w->rx_seg_ready = false;
+	w->rx_wait_until = 0;
+}
+
+unsigned net_rx_turn(struct net_worker *w)
+{
+	unsigned done = 0;
+
+	if (w->rx_wait_until) {
+		if (net_now_ns() < w->rx_wait_until)
+			return 0;
+		w->rx_wait_until = 0;
+	}
+	if (!w->rx_count) {
+		/* No buffers: the backend keeps its frames. */
+		if (!vq_avail_pending(w->rx.vq)) {
+			w->rx_waiting = true;
+			return 0;
+		}
+		w->rx_waiting = false;
+		if (!rx_fill_pending(w))
+			return 0;
+	}
+	while (w->rx_count) {
+		enum rx_result r = rx_frame(w, &w->rx_pending[w->rx_head]);
+
+		if (r != RX_DONE)
+			break;
+		w->rx_head++;
+		w->rx_count--;
+		done++;
+	}
+	if (w->rx_pushed) {
+		net_ring_notify(w, &w->rx);
+		w->rx_pushed = 0;
+	}
+	return done;
+}

@@ -261,7 +261,7 @@ int net_tx_meta_check(const uint8_t *head, uint32_t head_len, uint32_t frame_len
 	if (head_len > frame_len)
 		head_len = frame_len;
 	if ((m->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
-		 (uint32_t)m->csum_start + m->csum_offset + 2 > frame_len)
+	    (uint32_t)m->csum_start + m->csum_offset + 2 > frame_len)
 		reason = "checksum field outside the frame";
 	else if (gso != VIRTIO_NET_HDR_GSO_NONE && gso != VIRTIO_NET_HDR_GSO_TCPV4 &&
 		 gso != VIRTIO_NET_HDR_GSO_UDP && gso != VIRTIO_NET_HDR_GSO_TCPV6)

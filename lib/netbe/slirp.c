@@ -77,14 +77,14 @@
 #include "netbe_internal.h"
 
 #define SLIRP_MTU_DEFAULT 1500
-#define SLIRP_MTU_MIN	  68	       /* libslirp IF_MTU_MIN */
-#define SLIRP_MTU_MAX	  65521	       /* libslirp IF_MTU_MAX */
-#define SLIRP_FRAME_EXTRA 18	       /* Ethernet header + VLAN tag */
+#define SLIRP_MTU_MIN	  68	     /* libslirp IF_MTU_MIN */
+#define SLIRP_MTU_MAX	  65521	     /* libslirp IF_MTU_MAX */
+#define SLIRP_FRAME_EXTRA 18	     /* Ethernet header + VLAN tag */
 #define SLIRP_RING_BYTES  (1u << 20) /* at most this many bytes per ring... */
-#define SLIRP_RING_MIN	  32	       /* ...unless a ring would get fewer slots */
-#define SLIRP_RX_SLOTS	  256	       /* slirp bursts a TCP window at a time */
-#define SLIRP_TX_SLOTS	  128	       /* the slirp thread drains every turn */
-#define SLIRP_MAX_PAIRS	  16	       /* one slirp thread: more pairs buy nothing */
+#define SLIRP_RING_MIN	  32	     /* ...unless a ring would get fewer slots */
+#define SLIRP_RX_SLOTS	  256	     /* slirp bursts a TCP window at a time */
+#define SLIRP_TX_SLOTS	  128	     /* the slirp thread drains every turn */
+#define SLIRP_MAX_PAIRS	  16	     /* one slirp thread: more pairs buy nothing */
 #define SLIRP_POLLFD_INIT 64
 
 /*
@@ -467,7 +467,7 @@ static int cb_add_poll(int fd, int events, void *opaque)
 		sb->pfds = n;
 		sb->pfds_cap = cap;
 	}
-	sb->pfds[sb->npfds] = (struct pollfd){ .fd = fd, .events = to_poll_events(events) };
+	sb->pfds[sb->npfds] = (struct pollfd){.fd = fd, .events = to_poll_events(events)};
 	return (int)sb->npfds++;
 }
 
@@ -577,7 +577,7 @@ static void *slirp_thread(void *arg)
 		timeout = run_timers(sb);
 		flush_rx_signals(sb);
 
-		sb->pfds[0] = (struct pollfd){ .fd = sb->wake_efd, .events = POLLIN };
+		sb->pfds[0] = (struct pollfd){.fd = sb->wake_efd, .events = POLLIN};
 		sb->npfds = 1;
 		slirp_pollfds_fill(sb->slirp, &timeout, cb_add_poll, sb);
 		atomic_store_explicit(&sb->sleeping, true, memory_order_relaxed);
@@ -585,7 +585,9 @@ static void *slirp_thread(void *arg)
 		if (!tx_rings_empty(sb))
 			timeout = 0;
 		n = poll(sb->pfds, sb->npfds,
-			 timeout == UINT32_MAX ? -1 : timeout > INT_MAX ? INT_MAX : (int)timeout);
+			 timeout == UINT32_MAX ? -1
+			 : timeout > INT_MAX   ? INT_MAX
+					       : (int)timeout);
 		atomic_store_explicit(&sb->sleeping, false, memory_order_relaxed);
 		if (n < 0 && errno == EINTR)
 			n = 0;
@@ -807,7 +809,7 @@ static int add_hostfwd(Slirp *slirp, const char *spec, char *err, size_t errlen)
 {
 	char buf[128], *field[4], *save = NULL, *tok;
 	char hname[INET_ADDRSTRLEN];
-	struct in_addr haddr = { htonl(INADDR_LOOPBACK) }, gaddr;
+	struct in_addr haddr = {htonl(INADDR_LOOPBACK)}, gaddr;
 	int nf = 0, is_udp, hport, gport;
 
 	if (strlen(spec) >= sizeof(buf) || spec[0] == ':')
@@ -846,10 +848,10 @@ static int add_hostfwd(Slirp *slirp, const char *spec, char *err, size_t errlen)
 	}
 	return 0;
 bad:
-	return netbe_set_err(
-		err, errlen, -EINVAL,
-		"user: bad hostfwd '%s' (want tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT, ports 1-65535)",
-		spec);
+	return netbe_set_err(err, errlen, -EINVAL,
+			     "user: bad hostfwd '%s' (want tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT, "
+			     "ports 1-65535)",
+			     spec);
 }
 
 /* slirp_new() with QEMU's defaults. */
@@ -911,8 +913,7 @@ nomem:
  * hostfwd spec; -errno (also with a reason) when a resource could not be
  * had, e.g. a hostfwd port already in use.
  */
-int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *err,
-		    size_t errlen)
+int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *err, size_t errlen)
 {
 	unsigned mtu = opt->mtu ? opt->mtu : SLIRP_MTU_DEFAULT;
 	unsigned nq = opt->max_queue_pairs ? opt->max_queue_pairs : 1;

@@ -30,4 +30,5 @@ check lib/gmem "$up_virtq" "$up_vu" "$up_net" "$up_netbe"
 check lib/virtq "$up_vu" "$up_net" "$up_netbe"
 check lib/vhost_user "$up_net" "$up_netbe"
 check lib/netbe "$up_gmem" "$up_virtq" "$up_vu" "$up_net"
+check lib/net_drv '(vqnet/net_dev|[/"]net/)' "$up_netbe"
 exit $status

@@ -45,14 +45,14 @@
 #define GUEST_PORT  40000
 #define PATTERN_LEN (64 * 1024)
 
-static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
-static const uint8_t bcast_mac[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+static const uint8_t guest_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+static const uint8_t bcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 /* slirp's MAC: 52:55 then the IPv4 address of the virtual host */
-static const uint8_t slirp_mac[6] = { 0x52, 0x55, 10, 0, 2, 2 };
-static const uint8_t guest_ip[4] = { 10, 0, 2, 15 };
-static const uint8_t host_ip[4] = { 10, 0, 2, 2 };
-static const uint8_t zero_ip[4] = { 0, 0, 0, 0 };
-static const uint8_t bcast_ip[4] = { 255, 255, 255, 255 };
+static const uint8_t slirp_mac[6] = {0x52, 0x55, 10, 0, 2, 2};
+static const uint8_t guest_ip[4] = {10, 0, 2, 15};
+static const uint8_t host_ip[4] = {10, 0, 2, 2};
+static const uint8_t zero_ip[4] = {0, 0, 0, 0};
+static const uint8_t bcast_ip[4] = {255, 255, 255, 255};
 
 /* ---- byte helpers ------------------------------------------------------- */
 
@@ -143,7 +143,7 @@ struct guest {
 
 static struct netbe *new_be_opts(const char *const *fwd, unsigned nfwd, unsigned nq)
 {
-	struct netbe_options opt = { .max_queue_pairs = nq, .mtu = 1500 };
+	struct netbe_options opt = {.max_queue_pairs = nq, .mtu = 1500};
 	struct netbe *be = NULL;
 	char err[256] = "";
 	int ret;
@@ -162,8 +162,8 @@ static struct netbe *new_be_opts(const char *const *fwd, unsigned nfwd, unsigned
 
 static void send_frame(struct netbe *be, unsigned q, const uint8_t *f, size_t len)
 {
-	struct iovec iov = { .iov_base = (void *)f, .iov_len = len };
-	struct netbe_txpkt pkt = { .iov = &iov, .iovcnt = 1, .len = (uint32_t)len };
+	struct iovec iov = {.iov_base = (void *)f, .iov_len = len};
+	struct netbe_txpkt pkt = {.iov = &iov, .iovcnt = 1, .len = (uint32_t)len};
 
 	assert_int_equal(be->ops->tx(be, q, &pkt, 1), 1);
 }
@@ -177,7 +177,7 @@ static bool is_arp_request_for_guest(const uint8_t *f, size_t len)
 /* Answer slirp's "who has 10.0.2.15" like a guest would. */
 static void answer_arp(struct netbe *be, const uint8_t *req)
 {
-	uint8_t f[60] = { 0 };
+	uint8_t f[60] = {0};
 
 	eth_hdr(f, req + 6, 0x0806);
 	put16(f + 14, 1);
@@ -207,8 +207,8 @@ static bool wait_frame_q(struct guest *g, unsigned q, frame_pred want, const voi
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		struct netbe_rxbuf b = { .data = g->buf, .cap = sizeof(g->buf) };
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct netbe_rxbuf b = {.data = g->buf, .cap = sizeof(g->buf)};
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		long ms;
 		int n = g->be->ops->rx(g->be, q, &b, 1);
 
@@ -246,7 +246,7 @@ static bool wait_frame_any(struct guest *g, unsigned nq, frame_pred want, const 
 
 		assert_true(nq <= 4);
 		for (unsigned q = 0; q < nq; q++) {
-			struct netbe_rxbuf b = { .data = g->buf, .cap = sizeof(g->buf) };
+			struct netbe_rxbuf b = {.data = g->buf, .cap = sizeof(g->buf)};
 
 			while (g->be->ops->rx(g->be, q, &b, 1) == 1) {
 				g->len = b.len;
@@ -258,7 +258,8 @@ static bool wait_frame_any(struct guest *g, unsigned nq, frame_pred want, const 
 					answer_arp(g->be, g->buf);
 				b.cap = sizeof(g->buf);
 			}
-			pfd[q] = (struct pollfd){ .fd = g->be->ops->rx_fd(g->be, q), .events = POLLIN };
+			pfd[q] = (struct pollfd){.fd = g->be->ops->rx_fd(g->be, q),
+						 .events = POLLIN};
 		}
 		poll(pfd, nq, 10);
 	}
@@ -303,8 +304,8 @@ static size_t build_dhcp(uint8_t *f, uint8_t type)
 static bool is_dhcp_reply(const uint8_t *f, size_t len, const void *arg)
 {
 	(void)arg;
-	return len >= 42 + 240 && get16(f + 12) == 0x0800 && f[23] == 17 &&
-	       get16(f + 34) == 67 && get16(f + 36) == 68;
+	return len >= 42 + 240 && get16(f + 12) == 0x0800 && f[23] == 17 && get16(f + 34) == 67 &&
+	       get16(f + 36) == 68;
 }
 
 /* The DHCP message type (option 53) of the reply in @f, or -1. */
@@ -330,7 +331,7 @@ static int dhcp_type(const uint8_t *f, size_t len)
 
 static void test_dhcp(void **state)
 {
-	struct guest g = { .be = new_be_opts(NULL, 0, 1) };
+	struct guest g = {.be = new_be_opts(NULL, 0, 1)};
 	uint8_t f[FRAME_MAX];
 	const uint8_t *bp = g.buf + 42;
 
@@ -362,8 +363,8 @@ static bool is_arp_reply(const uint8_t *f, size_t len, const void *arg)
 
 static void test_arp(void **state)
 {
-	struct guest g = { .be = new_be_opts(NULL, 0, 1) };
-	uint8_t f[60] = { 0 };
+	struct guest g = {.be = new_be_opts(NULL, 0, 1)};
+	uint8_t f[60] = {0};
 
 	(void)state;
 	eth_hdr(f, bcast_mac, 0x0806);
@@ -449,7 +450,7 @@ struct host_server {
 static void *host_server_run(void *arg)
 {
 	struct host_server *hs = arg;
-	struct pollfd pfd = { .fd = hs->lfd, .events = POLLIN };
+	struct pollfd pfd = {.fd = hs->lfd, .events = POLLIN};
 	static uint8_t data[PATTERN_LEN];
 	size_t off = 0;
 	int fd;
@@ -476,7 +477,7 @@ static void *host_server_run(void *arg)
 /* Listen on 127.0.0.1:<ephemeral>; return the port. */
 static int listen_loopback(uint16_t *port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t sl = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -496,7 +497,7 @@ static int listen_loopback(uint16_t *port)
 static size_t tcp_receive_all(struct guest *g, uint16_t port, uint32_t snd_nxt, uint32_t *rcv_nxt,
 			      uint8_t *out, size_t cap)
 {
-	struct tcp_match m = { .sport = port, .dport = GUEST_PORT, .dst_ip = guest_ip };
+	struct tcp_match m = {.sport = port, .dport = GUEST_PORT, .dst_ip = guest_ip};
 	uint32_t irs = *rcv_nxt;
 	uint8_t f[128];
 	bool fin = false;
@@ -529,9 +530,9 @@ static size_t tcp_receive_all(struct guest *g, uint16_t port, uint32_t snd_nxt, 
 
 static void test_tcp_nat(void **state)
 {
-	struct guest g = { .be = new_be_opts(NULL, 0, 1) };
-	struct host_server hs = { .result = 0 };
-	struct tcp_match m = { .dport = GUEST_PORT, .dst_ip = guest_ip };
+	struct guest g = {.be = new_be_opts(NULL, 0, 1)};
+	struct host_server hs = {.result = 0};
+	struct tcp_match m = {.dport = GUEST_PORT, .dst_ip = guest_ip};
 	const uint32_t iss = 1000;
 	uint32_t rcv_nxt;
 	uint8_t f[128], *data = calloc(1, PATTERN_LEN + 1);
@@ -600,7 +601,7 @@ static bool is_udp_for(const uint8_t *f, size_t len, const void *arg)
 
 static int udp_loopback(uint16_t *port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t sl = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
@@ -614,7 +615,7 @@ static int udp_loopback(uint16_t *port)
 /* The host echoes one datagram back to its sender. */
 static void host_echo_one(int fd, const char *want)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	struct sockaddr_in from;
 	socklen_t fl = sizeof(from);
 	char buf[256];
@@ -632,7 +633,7 @@ static void host_echo_one(int fd, const char *want)
 static unsigned udp_round_trip(struct guest *g, unsigned nq, int hfd, uint16_t hport,
 			       uint16_t sport)
 {
-	struct tcp_match m = { .sport = hport, .dport = sport, .dst_ip = guest_ip };
+	struct tcp_match m = {.sport = hport, .dport = sport, .dst_ip = guest_ip};
 	char msg[32];
 	uint8_t f[128];
 	unsigned q = ~0u;
@@ -649,7 +650,7 @@ static unsigned udp_round_trip(struct guest *g, unsigned nq, int hfd, uint16_t h
 
 static void test_udp_nat(void **state)
 {
-	struct guest g = { .be = new_be_opts(NULL, 0, 1) };
+	struct guest g = {.be = new_be_opts(NULL, 0, 1)};
 	uint16_t hport;
 	int hfd = udp_loopback(&hport);
 
@@ -662,8 +663,8 @@ static void test_udp_nat(void **state)
 
 static void test_udp_two_pairs(void **state)
 {
-	struct guest g = { .be = new_be_opts(NULL, 0, 2) };
-	unsigned used[2] = { 0, 0 };
+	struct guest g = {.be = new_be_opts(NULL, 0, 2)};
+	unsigned used[2] = {0, 0};
 	uint16_t hport;
 	int hfd = udp_loopback(&hport);
 
@@ -696,10 +697,11 @@ static void test_hostfwd_syn(void **state)
 {
 	char spec[64], spec_udp[64];
 	uint16_t port = free_port(), uport = free_port();
-	const char *fwd[2] = { spec, spec_udp };
-	struct tcp_match m = { .dport = 8080, .dst_ip = guest_ip };
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	const char *fwd[2] = {spec, spec_udp};
+	struct tcp_match m = {.dport = 8080, .dst_ip = guest_ip};
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	struct guest g;
 	int fd;
 
@@ -722,11 +724,23 @@ static void test_hostfwd_syn(void **state)
 static void test_hostfwd_bad(void **state)
 {
 	static const char *const bad[] = {
-		"",	       "tcp",	      "tcp:1",		"sctp:1:2",	      "tcp:0:80",
-		"tcp:65536:80", "tcp:abc:80", "tcp:80:",	"tcp::80:80",	      "tcp:1:-2",
-		"tcp: 1:2",    ":tcp:1:2",    "tcp:1.2.3:80:80", "tcp:127.0.0.1:1:2:3", "udp:1:2x",
+		"",
+		"tcp",
+		"tcp:1",
+		"sctp:1:2",
+		"tcp:0:80",
+		"tcp:65536:80",
+		"tcp:abc:80",
+		"tcp:80:",
+		"tcp::80:80",
+		"tcp:1:-2",
+		"tcp: 1:2",
+		":tcp:1:2",
+		"tcp:1.2.3:80:80",
+		"tcp:127.0.0.1:1:2:3",
+		"udp:1:2x",
 	};
-	struct netbe_options opt = { .max_queue_pairs = 1, .mtu = 1500 };
+	struct netbe_options opt = {.max_queue_pairs = 1, .mtu = 1500};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -755,11 +769,11 @@ static void test_hostfwd_bad(void **state)
 /* A port already taken on the host: -errno with a reason, nothing leaked. */
 static void test_hostfwd_busy(void **state)
 {
-	struct netbe_options opt = { .max_queue_pairs = 1, .mtu = 1500 };
+	struct netbe_options opt = {.max_queue_pairs = 1, .mtu = 1500};
 	uint16_t port;
 	int lfd = listen_loopback(&port);
 	char spec[64], err[256] = "";
-	const char *fwd[1] = { spec };
+	const char *fwd[1] = {spec};
 	struct netbe *be = NULL;
 	int ret;
 
@@ -780,10 +794,10 @@ static void test_ops(void **state)
 {
 	struct netbe *be = new_be_opts(NULL, 0, 2);
 	static uint8_t big[1600];
-	struct iovec iov = { .iov_base = big, .iov_len = sizeof(big) };
-	struct netbe_txpkt pkt = { .iov = &iov, .iovcnt = 1, .len = sizeof(big) };
+	struct iovec iov = {.iov_base = big, .iov_len = sizeof(big)};
+	struct netbe_txpkt pkt = {.iov = &iov, .iovcnt = 1, .len = sizeof(big)};
 	struct netbe_stats st;
-	struct netbe_rxbuf b = { .data = big, .cap = sizeof(big) };
+	struct netbe_rxbuf b = {.data = big, .cap = sizeof(big)};
 
 	(void)state;
 	assert_string_equal(be->ops->name, "user");
@@ -806,7 +820,7 @@ static void test_ops(void **state)
 
 	/* One slirp thread: the backend serves at most 16 pairs, whatever asked. */
 	{
-		struct netbe_options opt = { .max_queue_pairs = 40 };
+		struct netbe_options opt = {.max_queue_pairs = 40};
 		char err[128];
 
 		assert_int_equal(netbe_slirp_new(&opt, &be, err, sizeof(err)), 0);
@@ -820,7 +834,7 @@ static void test_ops(void **state)
  * is refused. */
 static void test_netbe_new_user(void **state)
 {
-	struct netbe_options opt = { .max_queue_pairs = 1, .mtu = 1500 };
+	struct netbe_options opt = {.max_queue_pairs = 1, .mtu = 1500};
 	struct netbe *be = NULL;
 	char err[256] = "";
 
@@ -838,8 +852,8 @@ static void test_netbe_new_user(void **state)
  * when the request went out on pair 1. */
 static void test_two_pairs_arp(void **state)
 {
-	struct guest g = { .be = new_be_opts(NULL, 0, 2) };
-	uint8_t f[60] = { 0 };
+	struct guest g = {.be = new_be_opts(NULL, 0, 2)};
+	uint8_t f[60] = {0};
 
 	(void)state;
 	eth_hdr(f, bcast_mac, 0x0806);
@@ -889,7 +903,7 @@ static void stress_drain(struct stress_worker *w)
 
 	do {
 		for (unsigned i = 0; i < 8; i++)
-			b[i] = (struct netbe_rxbuf){ .data = bufs[i], .cap = FRAME_MAX };
+			b[i] = (struct netbe_rxbuf){.data = bufs[i], .cap = FRAME_MAX};
 		n = w->be->ops->rx(w->be, 0, b, 8);
 		assert_true(n >= 0);
 		for (int i = 0; i < n; i++)
@@ -904,11 +918,11 @@ static void *stress_run(void *arg)
 {
 	struct stress_worker *w = arg;
 	uint8_t f[60];
-	struct iovec iov = { .iov_base = f, .iov_len = build_arp_request(f) };
+	struct iovec iov = {.iov_base = f, .iov_len = build_arp_request(f)};
 	struct netbe_txpkt pkts[16];
 
 	for (unsigned i = 0; i < 16; i++)
-		pkts[i] = (struct netbe_txpkt){ .iov = &iov, .iovcnt = 1, .len = 60 };
+		pkts[i] = (struct netbe_txpkt){.iov = &iov, .iovcnt = 1, .len = 60};
 	for (unsigned done = 0; done < STRESS_FRAMES; done += 16) {
 		w->sent += (uint64_t)w->be->ops->tx(w->be, w->q, pkts, 16);
 		if (w->q == 0)
@@ -924,7 +938,7 @@ static void *stress_run(void *arg)
 static void test_stress_two_workers(void **state)
 {
 	struct netbe *be = new_be_opts(NULL, 0, 2);
-	struct stress_worker w[2] = { { .be = be, .q = 0 }, { .be = be, .q = 1 } };
+	struct stress_worker w[2] = {{.be = be, .q = 0}, {.be = be, .q = 1}};
 	struct netbe_stats st0, st1;
 	pthread_t t[2];
 	uint64_t total = 0;
@@ -936,7 +950,7 @@ static void test_stress_two_workers(void **state)
 	for (unsigned i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 	for (;; ms += 10) {
-		struct pollfd pfd = { .fd = be->ops->rx_fd(be, 0), .events = POLLIN };
+		struct pollfd pfd = {.fd = be->ops->rx_fd(be, 0), .events = POLLIN};
 
 		stress_drain(&w[0]);
 		be->ops->get_stats(be, 0, &st0);
@@ -951,8 +965,10 @@ static void test_stress_two_workers(void **state)
 		(unsigned long)st0.rx_dropped, (unsigned long)st0.tx_dropped,
 		(unsigned long)st1.tx_dropped);
 	assert_int_equal(total, w[0].sent + w[1].sent);
-	assert_int_equal(w[0].sent + st0.tx_dropped, STRESS_FRAMES + (16 - STRESS_FRAMES % 16) % 16);
-	assert_int_equal(w[1].sent + st1.tx_dropped, STRESS_FRAMES + (16 - STRESS_FRAMES % 16) % 16);
+	assert_int_equal(w[0].sent + st0.tx_dropped,
+			 STRESS_FRAMES + (16 - STRESS_FRAMES % 16) % 16);
+	assert_int_equal(w[1].sent + st1.tx_dropped,
+			 STRESS_FRAMES + (16 - STRESS_FRAMES % 16) % 16);
 	assert_int_equal(st1.rx_dropped, 0);
 	assert_true(w[0].received > 0);
 	be->ops->free(be);
@@ -961,18 +977,12 @@ static void test_stress_two_workers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ops),
-		cmocka_unit_test(test_netbe_new_user),
-		cmocka_unit_test(test_arp),
-		cmocka_unit_test(test_two_pairs_arp),
-		cmocka_unit_test(test_dhcp),
-		cmocka_unit_test(test_tcp_nat),
-		cmocka_unit_test(test_udp_nat),
-		cmocka_unit_test(test_udp_two_pairs),
-		cmocka_unit_test(test_hostfwd_syn),
-		cmocka_unit_test(test_hostfwd_bad),
-		cmocka_unit_test(test_hostfwd_busy),
-		cmocka_unit_test(test_stress_two_workers),
+		cmocka_unit_test(test_ops),	     cmocka_unit_test(test_netbe_new_user),
+		cmocka_unit_test(test_arp),	     cmocka_unit_test(test_two_pairs_arp),
+		cmocka_unit_test(test_dhcp),	     cmocka_unit_test(test_tcp_nat),
+		cmocka_unit_test(test_udp_nat),	     cmocka_unit_test(test_udp_two_pairs),
+		cmocka_unit_test(test_hostfwd_syn),  cmocka_unit_test(test_hostfwd_bad),
+		cmocka_unit_test(test_hostfwd_busy), cmocka_unit_test(test_stress_two_workers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

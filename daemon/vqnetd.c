@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vqnetd: a virtio-net device served over vhost-user (QEMU -netdev
+ * vhost-user, cloud-hypervisor --net vhost_user=true, DPDK virtio-user),
+ * with its frames going to a network backend (include/vqnet/netbe.h).
+ *
+ * Theory of operation: parse the command line (bad arguments: one line on
+ * stderr, exit 2), open the backend, create the device (net_dev) and the
+ * vhost-user backend that serves it, then run the control loop on the main
+ * thread: poll() over the vhost-user socket, the control queue's kick fd
+ * and a signalfd. The device runs one worker thread per queue pair; the
+ * signals are blocked before any thread starts, so only the signalfd sees
+ * them. SIGTERM/SIGINT (or --seconds) stop cleanly: the vhost-user backend
+ * is freed first (it stops every ring through the device), then the
+ * device, then the network backend; the counters are printed last.
+ * SIGUSR1 prints the counters without stopping.
+ *
+ * Exit codes: 0 stopped by a signal or --seconds; 1 a run-time failure
+ * (socket, backend, device); 2 bad arguments.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vqnet/net_dev.h>
+#include <vqnet/netbe.h>
+#include <vqnet/vhost_user.h>
+
+#include "net/rate_limit.h"
+
+#define VQNETD_VERSION	"0.1.0"
+#define MAX_HOSTFWD	32
+#define CLIENT_RETRY_MS 100
+#define DEFAULT_MTU	1500
+#define EXIT_RUNTIME	1
+#define EXIT_USAGE	2
+
+enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+static int log_level = LOG_WARN;
+
+static void logf_(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	fputs("vqnetd: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* The device's log callback: same format, same filter. */
+static void dev_log(void *opaque, int level, const char *line)
+{
+	(void)opaque;
+	logf_(level, "%s", line);
+}
+
+struct options {
+	const char *socket_path;
+	bool client;
+	const char *backend;
+	unsigned queues;
+	uint8_t mac[6];
+	unsigned mtu; /* 0: not set */
+	const char *hostfwd[MAX_HOSTFWD];
+	unsigned n_hostfwd;
+	struct net_rate rx_rate, tx_rate;
+	unsigned poll_us;
+	unsigned gen_size;
+	uint64_t features_off;
+	long seconds; /* 0: run until a signal */
+};
+
+static const char usage_text[] =
+	"usage: vqnetd --socket PATH [options]\n"
+	"\n"
+	"Serve a virtio-net device over vhost-user on PATH.\n"
+	"\n"
+	"  -s, --socket PATH        vhost-user socket (listened on; see --client)\n"
+	"  -c, --client             connect to PATH instead (retried while absent)\n"
+	"  -b, --backend SPEC       where frames go (default: user):\n"
+	"                             user            user-mode networking (libslirp): NAT,\n"
+	"                                             DHCP, DNS; no privileges needed\n"
+	"                             tap:IFNAME      a TAP device (created if absent)\n"
+	"                             loop            frames come back to the guest\n"
+	"                             sink            frames are read and dropped\n"
+	"                             gen             frames are generated (benchmarks)\n"
+	"                             dgram:LADDR:LPORT,RADDR:RPORT\n"
+	"                                             one UDP datagram per frame\n"
+	"  -q, --queues N           queue pairs, 1..64 (default 1)\n"
+	"  -m, --mac MAC            device MAC address (default 52:54:00:12:34:56)\n"
+	"      --mtu N              MTU offered to the driver, 68..65535 (default 1500)\n"
+	"      --hostfwd RULE       user: forward tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT\n"
+	"                           from the host to the guest (repeatable)\n"
+	"      --rx-rate RATE       limit guest receive: BYTES[k|M|G][:PACKETS[k|M]] per s\n"
+	"      --tx-rate RATE       limit guest transmit, same format\n"
+	"      --poll-us N          busy-poll N us before sleeping (default 0)\n"
+	"      --gen-size BYTES     gen: frame size (default 64)\n"
+	"      --no-packed          do not offer VIRTIO_F_RING_PACKED\n"
+	"      --no-event-idx       do not offer VIRTIO_F_EVENT_IDX\n"
+	"      --no-mrg-rxbuf       do not offer VIRTIO_NET_F_MRG_RXBUF\n"
+	"      --seconds N          stop after N seconds\n"
+	"  -l, --log-level LEVEL    error|warn|info|debug (default warn)\n"
+	"  -h, --help               this text\n"
+	"  -V, --version            the version\n"
+	"\n"
+	"Signals: SIGTERM/SIGINT stop (counters printed to stdout); SIGUSR1 prints\n"
+	"the counters. Exit status: 0 stopped, 1 run-time failure, 2 bad arguments.\n";
+
+static void __attribute__((noreturn)) usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("vqnetd: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs(" (try --help)\n", stderr);
+	va_end(ap);
+	exit(EXIT_USAGE);
+}
+
+/* A whole decimal number in [min, max], or usage_error. */
+static unsigned long parse_number(const char *opt, const char *s, unsigned long min,
+				  unsigned long max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	if (!*s || *s == '-' || *s == '+')
+		usage_error("%s: '%s' is not a number", opt, s);
+	v = strtoul(s, &end, 10);
+	if (errno || *end)
+		usage_error("%s: '%s' is not a number", opt, s);
+	if (v < min || v > max)
+		usage_error("%s: %lu is outside %lu..%lu", opt, v, min, max);
+	return v;
+}
+
+static bool parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char tail;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		   &tail) != 6 ||
+	    strlen(s) != 17)
+		return false;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	/* A device address must be unicast (bit 0 of the first octet clear). */
+	return !(mac[0] & 1) && (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]);
+}
+
+static int parse_log_level(const char *s)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(s, names[i]))
+			return i;
+	return -1;
+}
+
+enum {
+	OPT_MTU = 256,
+	OPT_HOSTFWD,
+	OPT_RX_RATE,
+	OPT_TX_RATE,
+	OPT_POLL_US,
+	OPT_GEN_SIZE,
+	OPT_NO_PACKED,
+	OPT_NO_EVENT_IDX,
+	OPT_NO_MRG_RXBUF,
+	OPT_SECONDS,
+};
+
+static void parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"client", no_argument, NULL, 'c'},
+		{"backend", required_argument, NULL, 'b'},
+		{"queues", required_argument, NULL, 'q'},
+		{"mac", required_argument, NULL, 'm'},
+		{"mtu", required_argument, NULL, OPT_MTU},
+		{"hostfwd", required_argument, NULL, OPT_HOSTFWD},
+		{"rx-rate", required_argument, NULL, OPT_RX_RATE},
+		{"tx-rate", required_argument, NULL, OPT_TX_RATE},
+		{"poll-us", required_argument, NULL, OPT_POLL_US},
+		{"gen-size", required_argument, NULL, OPT_GEN_SIZE},
+		{"no-packed", no_argument, NULL, OPT_NO_PACKED},
+		{"no-event-idx", no_argument, NULL, OPT_NO_EVENT_IDX},
+		{"no-mrg-rxbuf", no_argument, NULL, OPT_NO_MRG_RXBUF},
+		{"seconds", required_argument, NULL, OPT_SECONDS},
+		{"log-level", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	*o = (struct options){
+		.backend = "user",
+		.queues = 1,
+		.mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56},
+		.gen_size = 64,
+	};
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":s:cb:q:m:l:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o->socket_path = optarg;
+			break;
+		case 'c':
+			o->client = true;
+			break;
+		case 'b':
+			o->backend = optarg;
+			break;
+		case 'q':
+			o->queues = (unsigned)parse_number("--queues", optarg, 1,
+							   NET_DEV_MAX_QUEUE_PAIRS);
+			break;
+		case 'm':
+			if (!parse_mac(optarg, o->mac))
+				usage_error("--mac: '%s' is not a unicast MAC address like "
+					    "52:54:00:12:34:56",
+					    optarg);
+			break;
+		case OPT_MTU:
+			o->mtu = (unsigned)parse_number("--mtu", optarg, 68, 65535);
+			break;
+		case OPT_HOSTFWD:
+			if (o->n_hostfwd == MAX_HOSTFWD)
+				usage_error("--hostfwd: at most %d rules", MAX_HOSTFWD);
+			o->hostfwd[o->n_hostfwd++] = optarg;
+			break;
+		case OPT_RX_RATE:
+		case OPT_TX_RATE:
+			if (net_rate_parse(optarg, c == OPT_RX_RATE ? &o->rx_rate : &o->tx_rate))
+				usage_error("%s: '%s' is not BYTES[k|M|G][:PACKETS[k|M]]",
+					    c == OPT_RX_RATE ? "--rx-rate" : "--tx-rate", optarg);
+			break;
+		case OPT_POLL_US:
+			o->poll_us = (unsigned)parse_number("--poll-us", optarg, 0, 1000000);
+			break;
+		case OPT_GEN_SIZE:
+			o->gen_size = (unsigned)parse_number("--gen-size", optarg, 60, 65535);
+			break;
+		case OPT_NO_PACKED:
+			o->features_off |= 1ull << VIRTIO_F_RING_PACKED;
+			break;
+		case OPT_NO_EVENT_IDX:
+			o->features_off |= 1ull << VIRTIO_F_EVENT_IDX;
+			break;
+		case OPT_NO_MRG_RXBUF:
+			o->features_off |= 1ull << 15; /* VIRTIO_NET_F_MRG_RXBUF */
+			break;
+		case OPT_SECONDS:
+			o->seconds = (long)parse_number("--seconds", optarg, 1, 86400 * 365);
+			break;
+		case 'l':
+			log_level = parse_log_level(optarg);
+			if (log_level < 0)
+				usage_error("--log-level: '%s' is not error|warn|info|debug",
+					    optarg);
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		case 'V':
+			printf("vqnetd %s\n", VQNETD_VERSION);
+			exit(0);
+		case ':':
+			usage_error("%s needs a value", argv[optind - 1]);
+		default:
+			if (optopt)
+				usage_error("unknown option '-%c'", optopt);
+			usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o->socket_path)
+		usage_error("--socket PATH is required");
+	if (o->n_hostfwd && strcmp(o->backend, "user") != 0)
+		usage_error("--hostfwd only applies to --backend user");
+}
+
+/* One line per virtqueue, then the totals (the format the interop tests
+ * parse; documented in docs/vqnetd.md). */
+static void print_counters(const struct net_dev *dev, FILE *f)
+{
+	unsigned nq = net_dev_num_queues(dev);
+	uint64_t rx = 0, tx = 0, drops = 0, errors = 0;
+
+	for (unsigned i = 0; i < nq; i++) {
+		struct net_queue_stats s;
+		uint64_t d = 0;
+		const char *kind = i == nq - 1 ? "ctrlq" : (i % 2 ? "txq" : "rxq");
+
+		if (net_dev_queue_stats(dev, i, &s))
+			continue;
+		for (unsigned r = 0; r < NET_DROP__COUNT; r++)
+			d += s.drops[r];
+		if (i == nq - 1)
+			fprintf(f,
+				"vqnetd: queue %u %s: packets=%" PRIu64 " bytes=%" PRIu64
+				" drops=%" PRIu64 " errors=%" PRIu64 "\n",
+				i, kind, s.packets, s.bytes, d, s.errors);
+		else
+			fprintf(f,
+				"vqnetd: queue %u %s%u: packets=%" PRIu64 " bytes=%" PRIu64
+				" drops=%" PRIu64 " errors=%" PRIu64 "\n",
+				i, kind, i / 2, s.packets, s.bytes, d, s.errors);
+		if (i < nq - 1 && i % 2 == 0)
+			rx += s.packets;
+		else if (i < nq - 1)
+			tx += s.packets;
+		drops += d;
+		errors += s.errors;
+	}
+	net_dev_print_stats(dev, f);
+	fprintf(f,
+		"vqnetd: total rx_packets=%" PRIu64 " tx_packets=%" PRIu64 " drops=%" PRIu64
+		" errors=%" PRIu64 "\n",
+		rx, tx, drops, errors);
+	fflush(f);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds poll() may sleep: until the deadline, or -1. */
+static int poll_timeout(int64_t deadline_ms, int cap_ms)
+{
+	int64_t left;
+
+	if (deadline_ms < 0)
+		return cap_ms;
+	left = deadline_ms - now_ms();
+	if (left < 0)
+		left = 0;
+	if (cap_ms >= 0 && left > cap_ms)
+		left = cap_ms;
+	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* The control loop. Return the exit code. */
+static int run(const struct options *o, struct net_dev *dev, struct vu_backend *vb, int sig_fd)
+{
+	int64_t deadline = o->seconds ? now_ms() + o->seconds * 1000 : -1;
+
+	for (;;) {
+		struct pollfd p[3];
+		int n = 0, vu_fd = vu_backend_fd(vb), ctrl_fd = net_dev_ctrl_fd(dev);
+		int vu_i = -1, ctrl_i = -1, rc;
+
+		p[n++] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
+		if (vu_fd >= 0) {
+			vu_i = n;
+			p[n++] = (struct pollfd){.fd = vu_fd, .events = POLLIN};
+		}
+		if (ctrl_fd >= 0) {
+			ctrl_i = n;
+			p[n++] = (struct pollfd){.fd = ctrl_fd, .events = POLLIN};
+		}
+		/* Client mode while not connected: retry the connection. */
+		rc = poll(p, (nfds_t)n, poll_timeout(deadline, vu_fd < 0 ? CLIENT_RETRY_MS : -1));
+		if (rc < 0 && errno != EINTR) {
+			logf_(LOG_ERROR, "poll: %s", strerror(errno));
+			return EXIT_RUNTIME;
+		}
+		if (deadline >= 0 && now_ms() >= deadline) {
+			logf_(LOG_INFO, "--seconds elapsed, stopping");
+			return 0;
+		}
+		if (rc <= 0) {
+			if (vu_fd < 0)
+				vu_backend_dispatch(vb);
+			continue;
+		}
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				if (si.ssi_signo == SIGUSR1) {
+					print_counters(dev, stdout);
+				} else {
+					logf_(LOG_INFO, "signal %u, stopping", si.ssi_signo);
+					return 0;
+				}
+			}
+		}
+		if (ctrl_i >= 0 && (p[ctrl_i].revents & (POLLIN | POLLERR | POLLHUP)))
+			net_dev_ctrl_process(dev);
+		if (vu_i >= 0 && (p[vu_i].revents & (POLLIN | POLLERR | POLLHUP))) {
+			rc = vu_backend_dispatch(vb);
+			if (rc < 0 && rc != -EAGAIN)
+				logf_(rc == -ECONNRESET ? LOG_INFO : LOG_WARN,
+				      "frontend disconnected (%s); waiting for the next one",
+				      strerror(-rc));
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct netbe_options bo;
+	struct net_dev_config dc;
+	struct vu_backend_config vc;
+	struct netbe *be = NULL;
+	struct net_dev *dev = NULL;
+	struct vu_backend *vb = NULL;
+	char err[256] = "";
+	sigset_t sigs;
+	int sig_fd = -1, rc, status = EXIT_RUNTIME;
+
+	parse_args(argc, argv, &o);
+
+	/* Blocked before any thread exists, so every thread inherits the
+	 * mask and only the signalfd receives these. SIGPIPE: a frontend
+	 * that vanished is seen as EPIPE on the socket instead. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGPIPE);
+	if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0) {
+		logf_(LOG_ERROR, "cannot block signals");
+		return EXIT_RUNTIME;
+	}
+	sigdelset(&sigs, SIGPIPE);
+	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sig_fd < 0) {
+		logf_(LOG_ERROR, "signalfd: %s", strerror(errno));
+		return EXIT_RUNTIME;
+	}
+
+	bo = (struct netbe_options){
+		.max_queue_pairs = o.queues,
+		.mtu = (uint16_t)(o.mtu ? o.mtu : DEFAULT_MTU),
+		.hostfwd = o.hostfwd,
+		.n_hostfwd = o.n_hostfwd,
+		.gen_frame_size = o.gen_size,
+	};
+	memcpy(bo.guest_mac, o.mac, 6);
+	rc = netbe_new(o.backend, &bo, &be, err, sizeof(err));
+	if (rc == -EINVAL) {
+		fprintf(stderr, "vqnetd: --backend %s: %s (try --help)\n", o.backend,
+			err[0] ? err : "invalid");
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (rc) {
+		logf_(LOG_ERROR, "backend %s: %s", o.backend, err[0] ? err : strerror(-rc));
+		goto out;
+	}
+
+	if (be->max_queue_pairs < o.queues) {
+		fprintf(stderr, "vqnetd: --queues %u: backend %s serves at most %u (try --help)\n",
+			o.queues, o.backend, be->max_queue_pairs);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	dc = (struct net_dev_config){
+		.queue_pairs = o.queues,
+		.mtu = (uint16_t)o.mtu,
+		.rx_rate = o.rx_rate,
+		.tx_rate = o.tx_rate,
+		.features_off = o.features_off,
+		.poll_us = o.poll_us,
+		.be = be,
+		.log = dev_log,
+	};
+	memcpy(dc.mac, o.mac, 6);
+	rc = net_dev_new(&dc, &dev);
+	if (rc) {
+		logf_(LOG_ERROR, "device: %s", strerror(-rc));
+		goto out;
+	}
+
+	vc = (struct vu_backend_config){
+		.socket_path = o.socket_path,
+		.client = o.client,
+		.num_queues = net_dev_num_queues(dev),
+		.device_features = net_dev_features(dev),
+		.config_size = net_dev_config_size(dev),
+	};
+	rc = vu_backend_new(&vc, net_dev_vu_ops(), dev, &vb);
+	if (rc) {
+		logf_(LOG_ERROR, "vhost-user socket %s: %s", o.socket_path, strerror(-rc));
+		goto out;
+	}
+	net_dev_attach(dev, vb);
+	logf_(LOG_INFO, "%s %s, backend %s, %u queue pair%s, mac %02x:%02x:%02x:%02x:%02x:%02x",
+	      o.client ? "connecting to" : "listening on", o.socket_path, o.backend, o.queues,
+	      o.queues == 1 ? "" : "s", o.mac[0], o.mac[1], o.mac[2], o.mac[3], o.mac[4], o.mac[5]);
+
+	status = run(&o, dev, vb, sig_fd);
+out:
+	/* Rings stop with the vhost-user backend, then the device's workers
+	 * end, then the network backend goes. */
+	if (vb)
+		vu_backend_free(vb);
+	if (dev) {
+		print_counters(dev, stdout);
+		net_dev_free(dev);
+	}
+	if (be)
+		netbe_free(be);
+	if (sig_fd >= 0)
+		close(sig_fd);
+	return status;
+}

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vqnet userspace virtio-net driver: packet buffers — theory of operation
+ *
+ * Each queue pair has a pool: pool_size buffers of `stride` bytes in the
+ * shared memory (VNET_DRV_HEADROOM, then the data room) and, in this
+ * process's heap, one struct vnet_drv_pkt per buffer plus a stack of free
+ * ones. Only the pair's thread touches its pool, so get and put are a
+ * load and a store: no lock, no atomic, no allocation after open. The
+ * descriptors are out of the device's reach; it sees only buffer bytes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net_drv_internal.h"
+
+/**
+ * net_drv_pool_init() - @nbufs buffers of @stride bytes from @base (device
+ * address @gpa). Return: 0 or -ENOMEM.
+ */
+int net_drv_pool_init(struct vnet_drv_pool *p, uint8_t *base, uint64_t gpa, uint32_t nbufs,
+		      uint32_t stride)
+{
+	p->pkts = calloc(nbufs, sizeof(*p->pkts));
+	p->free = calloc(nbufs, sizeof(*p->free));
+	if (!p->pkts || !p->free) {
+		net_drv_pool_fini(p);
+		return -ENOMEM;
+	}
+	p->size = nbufs;
+	p->stride = stride;
+	for (uint32_t i = 0; i < nbufs; i++) {
+		struct vnet_drv_pkt *pkt = &p->pkts[i];
+
+		pkt->buf = base + (uint64_t)i * stride;
+		pkt->buf_gpa = gpa + (uint64_t)i * stride;
+		pkt->buf_size = stride;
+		pkt->pool = p;
+		/* lowest addresses on top of the stack: handed out first */
+		p->free[nbufs - 1 - i] = pkt;
+	}
+	p->nfree = nbufs;
+	return 0;
+}
+
+void net_drv_pool_fini(struct vnet_drv_pool *p)
+{
+	free(p->pkts);
+	free(p->free);
+	p->pkts = NULL;
+	p->free = NULL;
+	p->nfree = p->size = 0;
+}
+
+VQNET_EXPORT struct vnet_drv_pkt *vnet_drv_pkt_alloc(struct vnet_drv *drv, unsigned qp)
+{
+	if (!drv || qp >= drv->nqp)
+		return NULL;
+	return net_drv_pool_get(&drv->qp[qp].pool);
+}
+
+VQNET_EXPORT unsigned vnet_drv_pkt_alloc_bulk(struct vnet_drv *drv, unsigned qp,
+					      struct vnet_drv_pkt **pkts, unsigned n)
+{
+	struct vnet_drv_pool *p;
+	unsigned i;
+
+	if (!drv || qp >= drv->nqp || !pkts)
+		return 0;
+	p = &drv->qp[qp].pool;
+	for (i = 0; i < n; i++) {
+		pkts[i] = net_drv_pool_get(p);
+		if (!pkts[i])
+			break;
+	}
+	return i;
+}
+
+VQNET_EXPORT void vnet_drv_pkt_free(struct vnet_drv_pkt *pkt)
+{
+	while (pkt) {
+		struct vnet_drv_pkt *next = pkt->next;
+
+		net_drv_pool_put(pkt);
+		pkt = next;
+	}
+}
+
+VQNET_EXPORT void vnet_drv_pkt_free_bulk(struct vnet_drv_pkt **pkts, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		vnet_drv_pkt_free(pkts[i]);
+}
+
+VQNET_EXPORT uint32_t vnet_drv_pkt_tailroom(const struct vnet_drv_pkt *pkt)
+{
+	const uint8_t *end = pkt->buf + pkt->buf_size;
+
+	return (uint32_t)(end - (pkt->data + pkt->len));
+}
+
+VQNET_EXPORT int vnet_drv_pkt_from_frame(struct vnet_drv *drv, unsigned qp, const void *frame,
+					 size_t len, struct vnet_drv_pkt **out)
+{
+	const uint8_t *src = frame;
+	struct vnet_drv_pkt *head = NULL, *tail = NULL;
+	struct vnet_drv_pool *p;
+	uint32_t room;
+	size_t nsegs;
+
+	if (!drv || qp >= drv->nqp || !out || (len && !frame) || len == 0 || len > UINT32_MAX)
+		return -EINVAL;
+	p = &drv->qp[qp].pool;
+	room = p->stride - VNET_DRV_HEADROOM;
+	nsegs = (len + room - 1) / room;
+	if (nsegs > VNET_DRV_MAX_SEGS)
+		return -EINVAL;
+	if (nsegs > p->nfree)
+		return -ENOBUFS;
+	for (size_t off = 0; off < len;) {
+		struct vnet_drv_pkt *seg = net_drv_pool_get(p);
+		uint32_t n = len - off < room ? (uint32_t)(len - off) : room;
+
+		memcpy(seg->data, src + off, n);
+		seg->len = n;
+		if (tail)
+			tail->next = seg;
+		else
+			head = seg;
+		tail = seg;
+		off += n;
+	}
+	head->pkt_len = (uint32_t)len;
+	head->nb_segs = (uint16_t)nsegs;
+	*out = head;
+	return 0;
+}
+
+VQNET_EXPORT size_t vnet_drv_pkt_to_frame(const struct vnet_drv_pkt *pkt, void *buf, size_t cap)
+{
+	uint8_t *dst = buf;
+	size_t total = 0;
+
+	for (; pkt; pkt = pkt->next) {
+		if (total < cap) {
+			size_t n = pkt->len < cap - total ? pkt->len : cap - total;
+
+			memcpy(dst + total, pkt->data, n);
+		}
+		total += pkt->len;
+	}
+	return total;
+}
