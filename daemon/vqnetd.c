@@ -81,6 +81,8 @@ struct options {
 	unsigned mtu; /* 0: not set */
 	const char *hostfwd[MAX_HOSTFWD];
 	unsigned n_hostfwd;
+	int tap_fds[NET_DEV_MAX_QUEUE_PAIRS];
+	unsigned n_tap_fds;
 	struct net_rate rx_rate, tx_rate;
 	unsigned poll_us;
 	unsigned gen_size;
@@ -109,6 +111,8 @@ static const char usage_text[] =
 	"      --mtu N              MTU offered to the driver, 68..65535 (default 1500)\n"
 	"      --hostfwd RULE       user: forward tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT\n"
 	"                           from the host to the guest (repeatable)\n"
+	"      --tap-fd FD          tap: use this open TAP queue fd (one per queue pair,\n"
+	"                           repeatable; e.g. passed by a management tool)\n"
 	"      --rx-rate RATE       limit guest receive: BYTES[k|M|G][:PACKETS[k|M]] per s\n"
 	"      --tx-rate RATE       limit guest transmit, same format\n"
 	"      --poll-us N          busy-poll N us before sleeping (default 0)\n"
@@ -184,6 +188,7 @@ static int parse_log_level(const char *s)
 enum {
 	OPT_MTU = 256,
 	OPT_HOSTFWD,
+	OPT_TAP_FD,
 	OPT_RX_RATE,
 	OPT_TX_RATE,
 	OPT_POLL_US,
@@ -204,6 +209,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{"mac", required_argument, NULL, 'm'},
 		{"mtu", required_argument, NULL, OPT_MTU},
 		{"hostfwd", required_argument, NULL, OPT_HOSTFWD},
+		{"tap-fd", required_argument, NULL, OPT_TAP_FD},
 		{"rx-rate", required_argument, NULL, OPT_RX_RATE},
 		{"tx-rate", required_argument, NULL, OPT_TX_RATE},
 		{"poll-us", required_argument, NULL, OPT_POLL_US},
@@ -255,6 +261,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 				usage_error("--hostfwd: at most %d rules", MAX_HOSTFWD);
 			o->hostfwd[o->n_hostfwd++] = optarg;
 			break;
+		case OPT_TAP_FD:
+			if (o->n_tap_fds == NET_DEV_MAX_QUEUE_PAIRS)
+				usage_error("--tap-fd: at most %u fds", NET_DEV_MAX_QUEUE_PAIRS);
+			o->tap_fds[o->n_tap_fds++] =
+				(int)parse_number("--tap-fd", optarg, 0, INT_MAX);
+			break;
 		case OPT_RX_RATE:
 		case OPT_TX_RATE:
 			if (net_rate_parse(optarg, c == OPT_RX_RATE ? &o->rx_rate : &o->tx_rate))
@@ -305,6 +317,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 		usage_error("--socket PATH is required");
 	if (o->n_hostfwd && strcmp(o->backend, "user") != 0)
 		usage_error("--hostfwd only applies to --backend user");
+	if (o->n_tap_fds && strncmp(o->backend, "tap:", 4) != 0)
+		usage_error("--tap-fd only applies to --backend tap:IFNAME");
+	if (o->n_tap_fds && o->n_tap_fds != o->queues)
+		usage_error("--tap-fd: %u fds for %u queue pairs (one per pair)", o->n_tap_fds,
+			    o->queues);
 }
 
 /* One line per virtqueue, then the totals (the format the interop tests
@@ -468,6 +485,8 @@ int main(int argc, char **argv)
 		.mtu = (uint16_t)(o.mtu ? o.mtu : DEFAULT_MTU),
 		.hostfwd = o.hostfwd,
 		.n_hostfwd = o.n_hostfwd,
+		.tap_fds = o.n_tap_fds ? o.tap_fds : NULL,
+		.n_tap_fds = o.n_tap_fds,
 		.gen_frame_size = o.gen_size,
 	};
 	memcpy(bo.guest_mac, o.mac, 6);
