@@ -93,6 +93,9 @@ struct vu_device_ops {
 	/* The frontend went away or reset the device: every ring is already
 	 * stopped; forget negotiated state. */
 	void (*reset)(void *opaque);
+	/* Which descriptors ring @index takes (vq_config.dir); NULL or
+	 * VQ_DIR_BOTH: any. */
+	enum vq_dir (*queue_dir)(void *opaque, unsigned index);
 };
 
 struct vu_backend_config {
@@ -147,7 +150,9 @@ struct gmem_table *vu_backend_mem(const struct vu_backend *b);
  * ack); -ETIMEDOUT (no ack in time); -ENOTCONN / -EOPNOTSUPP when no
  * channel was set up. */
 int vu_backend_config_changed(struct vu_backend *b);
-/* Signal a broken queue on its error eventfd (if the frontend set one). */
+/* Signal a broken queue on its error eventfd (if the frontend set one).
+ * The one backend call a device may make from any thread (a worker whose
+ * ring broke). */
 void vu_backend_vring_error(struct vu_backend *b, unsigned index);
 /* Dirty logging: mark [gpa, gpa+len) after writing guest memory; does
  * nothing unless the frontend enabled VHOST_F_LOG_ALL with a log. */
@@ -229,6 +234,53 @@ int vu_frontend_open_backend_req(struct vu_frontend *f);
 int vu_frontend_backend_req_fd(const struct vu_frontend *f);
 int vu_frontend_dispatch_backend_req(struct vu_frontend *f);
 unsigned vu_frontend_config_changes(const struct vu_frontend *f);
+
+/* SET_VRING_ERR: the backend signals eventfd @fd when ring @index breaks
+ * (a corrupt ring; vhost-user.rst). @fd < 0 sends NOFD (no error fd). The
+ * fd stays the caller's (the backend gets its own copy): keep it open and
+ * poll it; close it after the ring is gone. Return 0 or -errno. */
+int vu_frontend_set_vring_err(struct vu_frontend *f, unsigned index, int fd);
+
+/*
+ * Inflight I/O tracking (VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD, vhost-user.rst
+ * "Inflight I/O tracking"): the frontend gets a shared buffer from the
+ * backend (GET_INFLIGHT_FD), keeps it for the life of the device, and
+ * hands it to the backend of every later connection (SET_INFLIGHT_FD), so a
+ * backend that crashed can resubmit the chains it had in flight.
+ *
+ * A struct vu_inflight owns what it holds: the fd and the mapping belong to
+ * its holder (not to the vu_frontend, which may be closed and reconnected
+ * meanwhile) until vu_inflight_free().
+ */
+struct vu_inflight {
+	int fd;		      /* the buffer's fd, or -1 */
+	uint8_t *base;	      /* the buffer in this process: map + mmap_offset */
+	void *map;	      /* MAP_SHARED mapping of [0, mmap_offset + mmap_size) */
+	size_t map_len;	      /* bytes of @map */
+	uint64_t mmap_size;   /* buffer bytes, as the backend said */
+	uint64_t mmap_offset; /* where the buffer starts in the fd */
+	uint16_t num_queues;  /* rings covered, from index 0 */
+	uint16_t queue_size;  /* entries per ring */
+};
+
+/**
+ * vu_frontend_get_inflight_fd() - GET_INFLIGHT_FD for @num_queues rings of
+ * @queue_size entries. The reply is checked (exactly one fd, the sizes
+ * asked for, a non-zero mmap_size that the fd really holds, no overflow);
+ * then the buffer is mapped shared. Needs INFLIGHT_SHMFD negotiated
+ * (-EOPNOTSUPP, nothing sent, otherwise).
+ * Return: 0 and *@out filled (the caller owns it: vu_inflight_free()), or
+ * -errno with *@out empty (fd -1, no mapping). A reply that is malformed
+ * is -EPROTO and breaks the connection, as for every request.
+ */
+int vu_frontend_get_inflight_fd(struct vu_frontend *f, uint16_t num_queues, uint16_t queue_size,
+				struct vu_inflight *out);
+/* SET_INFLIGHT_FD with @in (from vu_frontend_get_inflight_fd(), maybe of an
+ * earlier connection). The fd stays @in's. Return 0 or -errno (-EOPNOTSUPP
+ * without INFLIGHT_SHMFD; -EINVAL when @in holds no buffer). */
+int vu_frontend_set_inflight_fd(struct vu_frontend *f, const struct vu_inflight *in);
+/* Unmap and close what @in holds; leaves it empty (fd -1). NULL is fine. */
+void vu_inflight_free(struct vu_inflight *in);
 
 #ifdef __cplusplus
 }

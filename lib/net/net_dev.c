@@ -467,7 +467,20 @@ static void dev_reset(void *opaque)
 	net_rx_filter_reset(&d->filter, d->config.mac, false);
 }
 
+/* §5.1.2 and §2.7.5.1: the device only writes a receiveq (2k) and only
+ * reads a transmitq (2k+1); a descriptor of the other direction makes the
+ * chain a drop (HOSTILE A18). The control queue has both. */
+static enum vq_dir dev_queue_dir(void *opaque, unsigned index)
+{
+	const struct net_dev *d = opaque;
+
+	if (index >= ctrl_index(d))
+		return VQ_DIR_BOTH;
+	return index & 1 ? VQ_DIR_DEVICE_READS : VQ_DIR_DEVICE_WRITES;
+}
+
 static const struct vu_device_ops net_dev_ops = {
+	.queue_dir = dev_queue_dir,
 	.set_features = dev_set_features,
 	.get_config = dev_get_config,
 	.queue_start = dev_queue_start,

@@ -654,10 +654,16 @@ VQNET_EXPORT int vu_backend_config_changed(struct vu_backend *b)
 	return r.payload.u64 ? -EIO : 0;
 }
 
+pthread_mutex_t vu_be_err_fd_lock = PTHREAD_MUTEX_INITIALIZER;
+
 VQNET_EXPORT void vu_backend_vring_error(struct vu_backend *b, unsigned index)
 {
-	if (index < b->cfg.num_queues && b->vrings[index].err_fd >= 0)
+	if (index >= b->cfg.num_queues)
+		return;
+	pthread_mutex_lock(&vu_be_err_fd_lock);
+	if (b->vrings[index].err_fd >= 0)
 		eventfd_write(b->vrings[index].err_fd, 1);
+	pthread_mutex_unlock(&vu_be_err_fd_lock);
 }
 
 VQNET_EXPORT void vu_backend_log_write(struct vu_backend *b, uint64_t gpa, uint64_t len)

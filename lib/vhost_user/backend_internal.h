@@ -8,6 +8,7 @@
 #ifndef VQNET_VHOST_USER_BACKEND_INTERNAL_H
 #define VQNET_VHOST_USER_BACKEND_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,12 @@ struct vring_slot {
 	struct vq_config vq_cfg; /* what vq was created with (guest-physical addresses) */
 	bool paused;		 /* stopped for a memory change, to be restarted */
 };
+
+/* Guards every ring's err_fd: vu_backend_vring_error() may come from a
+ * device worker while the control thread replaces or closes the fd (a
+ * write to a closed, reused fd number would hit an unrelated file). One
+ * lock for all backends: both sides are rare. */
+extern pthread_mutex_t vu_be_err_fd_lock;
 
 struct vu_backend {
 	struct vu_backend_config cfg; /* socket_path points at path */

@@ -80,8 +80,15 @@ static int resolve_ring(const struct vu_backend *b, const struct vring_slot *s,
 					    : "ring size not allowed";
 		return -EINVAL;
 	}
-	*out = (struct vq_config){
-		.format = f, .size = s->num, .features = virtio_features(b), .dir = VQ_DIR_BOTH};
+	/* The device says which way each queue goes (virtio-net: the device
+	 * only reads a transmitq, only writes a receiveq, §2.7.5.1), so the
+	 * ring code drops chains with descriptors of the wrong direction. */
+	unsigned index = (unsigned)(s - b->vrings);
+	*out = (struct vq_config){.format = f,
+				  .size = s->num,
+				  .features = virtio_features(b),
+				  .dir = b->ops->queue_dir ? b->ops->queue_dir(b->opaque, index)
+							   : VQ_DIR_BOTH};
 	if (gmem_uva_to_gpa(mem, s->desc_uva, l.desc_bytes, &out->desc_gpa) ||
 	    gmem_uva_to_gpa(mem, s->avail_uva, l.driver_bytes, &out->driver_gpa) ||
 	    gmem_uva_to_gpa(mem, s->used_uva, l.device_bytes, &out->device_gpa)) {
@@ -260,7 +267,9 @@ void vu_be_vring_reset_slot(struct vring_slot *s)
 {
 	close_fd(&s->kick_fd);
 	close_fd(&s->call_fd);
+	pthread_mutex_lock(&vu_be_err_fd_lock);
 	close_fd(&s->err_fd);
+	pthread_mutex_unlock(&vu_be_err_fd_lock);
 	*s = (struct vring_slot){.kick_fd = -1, .call_fd = -1, .err_fd = -1};
 }
 
@@ -532,8 +541,10 @@ int vu_be_set_vring_err(struct vu_backend *b, struct req_ctx *c)
 	int rc = vring_fd_req(b, c, &s, &fd);
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&vu_be_err_fd_lock);
 	close_fd(&s->err_fd);
 	s->err_fd = fd;
+	pthread_mutex_unlock(&vu_be_err_fd_lock);
 	return 0;
 }
 

@@ -25,6 +25,12 @@
  * in SET_MEM_TABLE / ADD_MEM_REG, its mapping address is the "user address"
  * vhost-user ring addresses are expressed in.
  *
+ * A reply that carries an fd (GET_INFLIGHT_FD only) must carry exactly one;
+ * it becomes the caller's. The inflight buffer (struct vu_inflight) is
+ * checked against its fd's real size before it is mapped, and is owned by
+ * the caller, not by the connection: it outlives a backend crash and is
+ * handed to the next connection with SET_INFLIGHT_FD.
+ *
  * The backend request channel is a socketpair: one end goes to the backend
  * with SET_BACKEND_REQ_FD (and is closed here), the other stays ours; the
  * caller polls it and calls vu_frontend_dispatch_backend_req().
@@ -37,6 +43,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -232,8 +239,14 @@ static void fe_msg_init(struct vu_msg *m, uint32_t request, uint32_t size)
 	m->hdr.size = size;
 }
 
-/* Wait for one reply to @request; size-check is the caller's. */
-static int fe_recv_reply(struct vu_frontend *f, uint32_t request, struct vu_msg *reply)
+/*
+ * Wait for one reply to @request; size-check is the caller's. @reply_fd:
+ * NULL when the reply must carry no fd; else it must carry exactly one,
+ * which is stored there (the caller then owns it). Any other fd count is
+ * -EPROTO (every fd that came is closed).
+ */
+static int fe_recv_reply(struct vu_frontend *f, uint32_t request, struct vu_msg *reply,
+			 int *reply_fd)
 {
 	struct pollfd pfd = {.fd = f->sock, .events = POLLIN};
 	int rc;
@@ -248,25 +261,30 @@ static int fe_recv_reply(struct vu_frontend *f, uint32_t request, struct vu_msg 
 	rc = vu_msg_recv(f->sock, reply);
 	if (rc < 0)
 		return rc;
-	if (reply->nfds) {
+	if (reply->nfds != (reply_fd ? 1u : 0u) ||
+	    (reply->hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
+	    !(reply->hdr.flags & VHOST_USER_REPLY_MASK) || reply->hdr.request != request) {
 		vu_msg_close_fds(reply);
 		return -EPROTO;
 	}
-	if ((reply->hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
-	    !(reply->hdr.flags & VHOST_USER_REPLY_MASK) || reply->hdr.request != request)
-		return -EPROTO;
+	if (reply_fd) {
+		*reply_fd = reply->fds[0];
+		reply->nfds = 0;
+	}
 	return 0;
 }
 
 /*
- * fe_call() - send @m and wait for what comes back.
+ * fe_call_fd() - send @m and wait for what comes back.
  * @reply: NULL when the request has no reply body; then, with REPLY_ACK
  *         negotiated, NEED_REPLY is set and the u64 acknowledgement awaited.
  *         Otherwise receives the reply; its size is checked by the caller.
+ * @reply_fd: NULL, or where the one fd the reply must carry goes (the
+ *         caller owns it; only set when 0 is returned).
  * Return: 0; -EIO when the backend acknowledged with non-zero; -ENOTCONN
  * on a broken connection; or another -errno (the connection is then broken).
  */
-static int fe_call(struct vu_frontend *f, struct vu_msg *m, struct vu_msg *reply)
+static int fe_call_fd(struct vu_frontend *f, struct vu_msg *m, struct vu_msg *reply, int *reply_fd)
 {
 	struct vu_msg ack;
 	bool want_ack = !reply && fe_has_protocol_feature(f, VHOST_USER_PROTOCOL_F_REPLY_ACK);
@@ -280,14 +298,14 @@ static int fe_call(struct vu_frontend *f, struct vu_msg *m, struct vu_msg *reply
 	if (rc < 0)
 		goto err_broken;
 	if (reply) {
-		rc = fe_recv_reply(f, m->hdr.request, reply);
+		rc = fe_recv_reply(f, m->hdr.request, reply, reply_fd);
 		if (rc < 0)
 			goto err_broken;
 		return 0;
 	}
 	if (!want_ack)
 		return 0;
-	rc = fe_recv_reply(f, m->hdr.request, &ack);
+	rc = fe_recv_reply(f, m->hdr.request, &ack, NULL);
 	if (rc < 0)
 		goto err_broken;
 	if (ack.hdr.size != sizeof(uint64_t)) {
@@ -299,6 +317,12 @@ static int fe_call(struct vu_frontend *f, struct vu_msg *m, struct vu_msg *reply
 err_broken:
 	f->broken = true;
 	return rc;
+}
+
+/* fe_call_fd() for replies that carry no fd. */
+static int fe_call(struct vu_frontend *f, struct vu_msg *m, struct vu_msg *reply)
+{
+	return fe_call_fd(f, m, reply, NULL);
 }
 
 /* A request without payload or fds whose reply is one u64. */
@@ -707,4 +731,117 @@ VQNET_EXPORT int vu_frontend_dispatch_backend_req(struct vu_frontend *f)
 VQNET_EXPORT unsigned vu_frontend_config_changes(const struct vu_frontend *f)
 {
 	return f ? f->config_changes : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Error fds and inflight I/O tracking
+ * ------------------------------------------------------------------------ */
+
+VQNET_EXPORT int vu_frontend_set_vring_err(struct vu_frontend *f, unsigned index, int fd)
+{
+	if (!f || index >= VU_MAX_QUEUES)
+		return -EINVAL;
+	return fe_set_vring_fd(f, VHOST_USER_SET_VRING_ERR, index, fd);
+}
+
+static void fe_inflight_clear(struct vu_inflight *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->fd = -1;
+}
+
+/*
+ * Check a GET_INFLIGHT_FD reply against what was asked and against the
+ * fd it came with (the backend is not trusted to size either), then map
+ * it. Return 0 with @out filled, or -EPROTO / -errno.
+ */
+static int fe_inflight_map(const struct vhost_user_inflight *r, uint16_t num_queues,
+			   uint16_t queue_size, int fd, struct vu_inflight *out)
+{
+	struct stat st;
+	uint64_t end;
+	void *map;
+
+	if (r->num_queues != num_queues || r->queue_size != queue_size || r->mmap_size == 0 ||
+	    __builtin_add_overflow(r->mmap_offset, r->mmap_size, &end) || end > SIZE_MAX)
+		return -EPROTO;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size < 0 || end > (uint64_t)st.st_size)
+		return -EPROTO;
+	map = mmap(NULL, (size_t)end, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	out->fd = fd;
+	out->map = map;
+	out->map_len = (size_t)end;
+	out->base = (uint8_t *)map + r->mmap_offset;
+	out->mmap_size = r->mmap_size;
+	out->mmap_offset = r->mmap_offset;
+	out->num_queues = num_queues;
+	out->queue_size = queue_size;
+	return 0;
+}
+
+VQNET_EXPORT int vu_frontend_get_inflight_fd(struct vu_frontend *f, uint16_t num_queues,
+					     uint16_t queue_size, struct vu_inflight *out)
+{
+	struct vu_msg m, reply;
+	int fd = -1, rc;
+
+	if (!out)
+		return -EINVAL;
+	fe_inflight_clear(out);
+	if (!f || !num_queues || !queue_size)
+		return -EINVAL;
+	if (!fe_has_protocol_feature(f, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+		return -EOPNOTSUPP;
+	fe_msg_init(&m, VHOST_USER_GET_INFLIGHT_FD, sizeof(struct vhost_user_inflight));
+	m.payload.inflight.num_queues = num_queues;
+	m.payload.inflight.queue_size = queue_size;
+	rc = fe_call_fd(f, &m, &reply, &fd);
+	if (rc < 0)
+		return rc;
+	if (reply.hdr.size != sizeof(struct vhost_user_inflight)) {
+		rc = -EPROTO;
+		goto err_close;
+	}
+	rc = fe_inflight_map(&reply.payload.inflight, num_queues, queue_size, fd, out);
+	if (rc < 0)
+		goto err_close;
+	return 0;
+
+err_close:
+	close(fd);
+	f->broken = f->broken || rc == -EPROTO;
+	return rc;
+}
+
+VQNET_EXPORT int vu_frontend_set_inflight_fd(struct vu_frontend *f, const struct vu_inflight *in)
+{
+	struct vu_msg m;
+
+	if (!f || !in || in->fd < 0 || !in->mmap_size)
+		return -EINVAL;
+	if (!fe_has_protocol_feature(f, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+		return -EOPNOTSUPP;
+	fe_msg_init(&m, VHOST_USER_SET_INFLIGHT_FD, sizeof(struct vhost_user_inflight));
+	m.payload.inflight.mmap_size = in->mmap_size;
+	m.payload.inflight.mmap_offset = in->mmap_offset;
+	m.payload.inflight.num_queues = in->num_queues;
+	m.payload.inflight.queue_size = in->queue_size;
+	m.fds[0] = in->fd;
+	m.nfds = 1;
+	return fe_call(f, &m, NULL);
+}
+
+VQNET_EXPORT void vu_inflight_free(struct vu_inflight *in)
+{
+	if (!in)
+		return;
+	if (in->map)
+		munmap(in->map, in->map_len);
+	if (in->fd >= 0)
+		close(in->fd);
+	fe_inflight_clear(in);
 }
