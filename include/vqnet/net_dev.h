@@ -91,6 +91,7 @@ const char *net_drop_name(enum net_drop d);
 
 /* Counters of one virtqueue, written by its worker only. */
 struct net_queue_stats {
+	uint64_t starts; /* times the ring was started (0: never used) */
 	uint64_t packets, bytes;
 	uint64_t drops[NET_DROP__COUNT];
 	uint64_t errors;	    /* ring errors (broken queue) and backend errors */

@@ -306,6 +306,7 @@ static int dev_queue_start(void *opaque, const struct vu_vring *vr)
 	if (vr->index == ctrl_index(d)) {
 		d->ctrl = ring;
 		d->ever_started[vr->index] = true;
+		NET_STAT_ADD(d->stats[vr->index].starts, 1);
 		return 0;
 	}
 	if (vr->index > ctrl_index(d))
@@ -333,6 +334,7 @@ static int dev_queue_start(void *opaque, const struct vu_vring *vr)
 	update_active(d);
 	resume_all(d);
 	d->ever_started[vr->index] = true;
+	NET_STAT_ADD(d->stats[vr->index].starts, 1);
 	return 0;
 }
 

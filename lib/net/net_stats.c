@@ -37,6 +37,7 @@ VQNET_EXPORT int net_dev_queue_stats(const struct net_dev *d, unsigned vq_index,
 	if (!d || !out || vq_index >= 2 * d->max_pairs + 1)
 		return -EINVAL;
 	s = &d->stats[vq_index];
+	LOAD(starts);
 	LOAD(packets);
 	LOAD(bytes);
 	for (unsigned i = 0; i < NET_DROP__COUNT; i++)

@@ -103,6 +103,7 @@ static void drop_connection(struct vu_backend *b)
 		vu_be_vring_reset_slot(&b->vrings[i]);
 	gmem_table_put(b->mem);
 	b->mem = NULL;
+	b->n_mem_dups = 0;
 	vu_be_unmap_log(b);
 	vu_be_unmap_inflight(b);
 	close_fd(&b->log_fd);

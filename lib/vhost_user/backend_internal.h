@@ -54,6 +54,15 @@ struct vu_backend {
 	uint64_t protocol_features;
 	uint8_t status;
 	struct gmem_table *mem;
+	/* ADD_MEM_REG of a region already present, byte for byte (QEMU 7.2
+	 * sends the table once per vhost device, i.e. per queue pair, on one
+	 * connection): counted, so only the last matching REM_MEM_REG
+	 * removes it. Cleared with the table. */
+	struct mem_dup {
+		uint64_t gpa, size, uva;
+		uint32_t extra;
+	} mem_dups[VU_MAX_MEM_SLOTS];
+	unsigned n_mem_dups;
 	struct vring_slot *vrings; /* cfg.num_queues */
 	int backend_req_fd;
 	bool backend_req_stale; /* an ack timed out: drop late ones before the next request */

@@ -141,6 +141,7 @@ int vu_be_set_mem_table(struct vu_backend *b, struct req_ctx *c)
 	}
 	for (unsigned i = 0; i < n; i++)
 		m->fds[i] = -1; /* owned by the table now */
+	b->n_mem_dups = 0;	/* a new table: nothing repeated in it */
 	return vu_be_swap_mem(b, t, &c->why);
 
 err_unmap:
@@ -150,11 +151,49 @@ err_unmap:
 	return rc;
 }
 
+/* The index of the region of the table exactly equal to @r, or -1. */
+static int find_same_region(const struct vu_backend *b, const struct vhost_user_mem_region *r)
+{
+	for (unsigned i = 0; b->mem && i < gmem_table_nregions(b->mem); i++) {
+		const struct gmem_region *g = gmem_table_region(b->mem, i);
+		if (g->gpa == r->guest_phys_addr && g->size == r->memory_size &&
+		    g->uva == r->userspace_addr)
+			return (int)i;
+	}
+	return -1;
+}
+
+static struct mem_dup *find_dup(struct vu_backend *b, const struct vhost_user_mem_region *r)
+{
+	for (unsigned i = 0; i < b->n_mem_dups; i++)
+		if (b->mem_dups[i].gpa == r->guest_phys_addr &&
+		    b->mem_dups[i].size == r->memory_size &&
+		    b->mem_dups[i].uva == r->userspace_addr)
+			return &b->mem_dups[i];
+	return NULL;
+}
+
 int vu_be_add_mem_reg(struct vu_backend *b, struct req_ctx *c)
 {
+	const struct vhost_user_mem_region *r = &c->m->payload.mem_reg.region;
 	struct gmem_region_desc d;
 	int fd = take_fd(c->m);
-	int rc = map_region(&c->m->payload.mem_reg.region, fd, &d, &c->why);
+	if (find_same_region(b, r) >= 0) {
+		/* The same region again (QEMU 7.2, one vhost device per queue
+		 * pair): already mapped; count it. */
+		struct mem_dup *dup = find_dup(b, r);
+		close_fd(&fd);
+		if (!dup) {
+			if (b->n_mem_dups == VU_MAX_MEM_SLOTS)
+				return fail(c, -ENOSPC, "too many repeated regions");
+			dup = &b->mem_dups[b->n_mem_dups++];
+			*dup = (struct mem_dup){r->guest_phys_addr, r->memory_size,
+						r->userspace_addr, 0};
+		}
+		dup->extra++;
+		return 0;
+	}
+	int rc = map_region(r, fd, &d, &c->why);
 	if (rc) {
 		close_fd(&fd);
 		return rc;
@@ -174,6 +213,13 @@ int vu_be_rem_mem_reg(struct vu_backend *b, struct req_ctx *c)
 	const struct vhost_user_mem_region *r = &c->m->payload.mem_reg.region;
 	if (!b->mem)
 		return fail(c, -EINVAL, "no memory table");
+	struct mem_dup *dup = find_dup(b, r);
+	if (dup && dup->extra) {
+		dup->extra--; /* added more than once: still in use */
+		if (!dup->extra)
+			*dup = b->mem_dups[--b->n_mem_dups];
+		return 0;
+	}
 	struct gmem_table *t;
 	int rc = gmem_table_remove(b->mem, r->guest_phys_addr, r->memory_size, &t);
 	if (rc)

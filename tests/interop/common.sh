@@ -1,8 +1,16 @@
 # SPDX-License-Identifier: MIT
 #
-# Shared by the interop scripts (dpdk-virtio-user.sh, qemu-guest.sh), sourced
-# after they set DEV, FMT and DEV_ARGS; the functions that touch the device
-# also use TMP, SOCK, DEV_PID and status, set by the caller.
+# Shared by the interop scripts, sourced at their start. Three groups:
+#  - vu-loop-dev (dpdk-virtio-user.sh, qemu-guest.sh): after DEV, FMT and
+#    DEV_ARGS are set; the functions that touch the device also use TMP,
+#    SOCK, DEV_PID and status, set by the caller;
+#  - guests and vqnetd (qemu-guest.sh, vqnetd-*.sh): guest_prereqs,
+#    build_initramfs, start_vqnetd/stop_vqnetd and the vq_* readers of its
+#    output, start_guest/wait_guest and the readers of the guest console,
+#    track + cleanup_all (every process started, every netns made);
+#  - DPDK (dpdk-virtio-user.sh, vqnetd-dpdk.sh): dpdk_prereqs and testpmd.
+# Functions share the caller's variables (POSIX sh has no locals): their
+# scratch names are short (n, rc, name, ...); callers use longer ones.
 # shellcheck shell=sh disable=SC2034 # dev_rc, frames, drops, errors: for the caller
 
 skip() {
@@ -87,4 +95,333 @@ read_dev_counts() {
 	frames=$(echo "$counts" | sed -n 's/.*frames=\([0-9]*\).*/\1/p')
 	drops=$(echo "$counts" | sed -n 's/.*drops=\([0-9]*\).*/\1/p')
 	errors=$(echo "$counts" | sed -n 's/.*errors=\([0-9]*\).*/\1/p')
+}
+
+# ---------------------------------------------------------------------------
+# Guests and vqnetd (qemu-guest.sh and the vqnetd-*.sh tests). These use
+# TMP (the test's temporary directory, removed by cleanup_all) and status.
+
+# guest_prereqs: skip (77) unless root, QEMU, cpio, modprobe, busybox and a
+# kernel with its modules are there; sets QEMU, BUSYBOX, KERNEL and KVER.
+guest_prereqs() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (reads /boot, modprobe -S)"
+	QEMU=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 not installed (Debian: qemu-system-x86)"
+	command -v cpio >/dev/null || skip "cpio not installed"
+	command -v modprobe >/dev/null || skip "modprobe not installed (Debian: kmod)"
+	BUSYBOX=
+	for b in /bin/busybox /usr/bin/busybox; do
+		[ -x "$b" ] && BUSYBOX=$b && break
+	done
+	[ -n "$BUSYBOX" ] || skip "busybox not installed (Debian: busybox-static)"
+	# The newest kernel image that has its modules installed.
+	KERNEL='' KVER=''
+	for k in $(printf '%s\n' /boot/vmlinuz-* | sort -V); do
+		v=${k#/boot/vmlinuz-}
+		[ -r "$k" ] && [ -f "/lib/modules/$v/modules.dep" ] && KERNEL=$k KVER=$v
+	done
+	[ -n "$KERNEL" ] || skip "no /boot/vmlinuz-* with modules (Debian: linux-image-amd64)"
+}
+
+# build_initramfs SRC_DIR [BINARY...]: $TMP/initrd.gz from SRC_DIR's
+# mkinitramfs.sh and guest-init, with the BINARYs and their libraries.
+build_initramfs() {
+	src=$1
+	shift
+	if ! BUSYBOX=$BUSYBOX "$src/mkinitramfs.sh" "$TMP/initrd.gz" "$KVER" "$src/guest-init" "$@" 2>"$TMP/mkinitramfs.log"; then
+		cat "$TMP/mkinitramfs.log"
+		grep -q 'not static' "$TMP/mkinitramfs.log" && skip "busybox is not static (Debian: busybox-static)"
+		echo "FAIL: could not build the initramfs"
+		exit 1
+	fi
+}
+
+# Processes to stop and namespaces to delete on exit, newest first.
+TRACKED=
+NETNS_LIST=
+# track PID SIGNAL: stop_pid PID SIGNAL 5 in cleanup_all.
+track() {
+	TRACKED="$1:$2 $TRACKED"
+}
+untrack() {
+	TRACKED=$(echo "$TRACKED" | tr ' ' '\n' | grep -v "^$1:" | tr '\n' ' ')
+}
+# cleanup_all: stop every tracked process (the newest first: guests and
+# testpmd before vqnetd), delete the namespaces, remove $TMP. For the EXIT
+# trap.
+cleanup_all() {
+	for e in $TRACKED; do
+		stop_pid "${e%%:*}" "${e#*:}" 5
+	done
+	TRACKED=
+	for ns in $NETNS_LIST; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns delete "$ns" 2>/dev/null
+	done
+	NETNS_LIST=
+	[ -n "${TMP:-}" ] && rm -rf "$TMP"
+}
+
+# make_netns NAME: create a network namespace with lo up, deleted on exit.
+make_netns() {
+	ip netns add "$1" || { echo "FAIL: cannot create netns $1"; exit 1; }
+	NETNS_LIST="$NETNS_LIST $1"
+	ip -n "$1" link set lo up
+}
+
+# wait_socket PATH PID SECONDS: true once PATH is a socket; false when PID
+# exits first or SECONDS pass.
+wait_socket() {
+	n=0
+	while [ ! -S "$1" ] && [ $n -lt $(($3 * 10)) ]; do
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.1
+		n=$((n + 1))
+	done
+	[ -S "$1" ]
+}
+
+# start_vqnetd NAME SECONDS [ARGS...]: start $VQNETD listening on
+# $TMP/NAME.sock with --log-level info --seconds SECONDS (a hang guard) and
+# ARGS; stdout (the final counts) in $TMP/NAME.out, stderr (the log) in
+# $TMP/NAME.log. Sets VQNETD_PID. Exits 1 (FAIL) when the socket does not
+# appear within 10 s.
+start_vqnetd() {
+	name=$1 secs=$2
+	shift 2
+	"$VQNETD" --socket "$TMP/$name.sock" --log-level info --seconds "$secs" "$@" \
+		>"$TMP/$name.out" 2>"$TMP/$name.log" </dev/null &
+	VQNETD_PID=$!
+	track "$VQNETD_PID" TERM
+	if ! wait_socket "$TMP/$name.sock" "$VQNETD_PID" 10; then
+		echo "---- vqnetd $name: $VQNETD --socket $TMP/$name.sock --log-level info --seconds $secs $*"
+		cat "$TMP/$name.log" "$TMP/$name.out"
+		echo "FAIL: vqnetd ($name) did not create its socket"
+		exit 1
+	fi
+}
+
+# stop_vqnetd PID NAME: SIGTERM (it prints its counts) and wait; fails the
+# test unless it exits 0 within 10 s. Prints its log and counts.
+stop_vqnetd() {
+	kill -s TERM "$1" 2>/dev/null
+	n=0
+	while kill -0 "$1" 2>/dev/null && [ $n -lt 100 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		fail "vqnetd ($2) did not exit within 10 s of SIGTERM"
+		kill -9 "$1" 2>/dev/null
+	fi
+	wait "$1"
+	rc=$?
+	untrack "$1"
+	echo "---- vqnetd $2 (log)"
+	cat "$TMP/$2.log"
+	echo "---- vqnetd $2 (counts)"
+	cat "$TMP/$2.out"
+	[ $rc -eq 0 ] || fail "vqnetd ($2) exited with $rc"
+}
+
+# vq_stat NAME QUEUE FIELD: FIELD (packets, bytes, drops, errors) of the
+# queue named QUEUE (rxq0, txq1, ...) in vqnetd NAME's final counts; empty
+# when there is no such line.
+vq_stat() {
+	sed -n "s/^vqnetd: queue [0-9]* $2:.* $3=\([0-9]*\).*/\1/p" "$TMP/$1.out" | tail -1
+}
+# vq_total NAME FIELD: FIELD of vqnetd NAME's total line.
+vq_total() {
+	sed -n "s/^vqnetd: total.* $2=\([0-9]*\).*/\1/p" "$TMP/$1.out" | tail -1
+}
+# vq_features NAME: the feature names of vqnetd NAME's last features line.
+vq_features() {
+	grep '^vqnetd: features ' "$TMP/$1.log" | tail -1 | cut -d' ' -f4-
+}
+# check_vq_started NAME FMT QUEUE...: each QUEUE (a number) started at least
+# once in ring format FMT.
+check_vq_started() {
+	name=$1 fmt=$2
+	shift 2
+	for q in "$@"; do
+		grep -q "^vqnetd: queue $q started: $fmt ring" "$TMP/$name.log" ||
+			fail "vqnetd ($name): queue $q never started as a $fmt ring"
+	done
+}
+# check_vq_packed NAME FMT: RING_PACKED negotiated for packed, not for split.
+check_vq_packed() {
+	grep -q '^vqnetd: features ' "$TMP/$1.log" || { fail "vqnetd ($1) logged no features line"; return; }
+	if echo " $(vq_features "$1") " | grep -q ' RING_PACKED '; then
+		[ "$2" = packed ] || fail "vqnetd ($1): RING_PACKED negotiated for a split test"
+	else
+		[ "$2" = split ] || fail "vqnetd ($1): RING_PACKED not negotiated"
+	fi
+}
+# check_vq_clean NAME: no errors counted by vqnetd NAME (total line present).
+check_vq_clean() {
+	e=$(vq_total "$1" errors)
+	if [ -z "$e" ]; then
+		fail "vqnetd ($1): no total line in its output"
+	elif [ "$e" -ne 0 ]; then
+		fail "vqnetd ($1) counted $e errors"
+	fi
+}
+
+# start_guest NAME SOCK APPEND: boot the test guest under TCG with its NIC
+# on vhost-user socket SOCK, guest-init's parameters APPEND on the kernel
+# command line, at most GUEST_TIMEOUT s (default 120). Console in
+# $TMP/NAME.console, QEMU's own output in $TMP/NAME.qemu. Optional:
+# GUEST_SMP (CPUs, 1), GUEST_QUEUES (queue pairs, 1: more sets mq=on),
+# GUEST_NIC (more virtio-net-pci properties, e.g. ",packed=on,mac=...").
+# Sets GUEST_PID.
+start_guest() {
+	netdev="vhost-user,id=n0,chardev=c0" chardev="socket,id=c0,path=$2"
+	if [ -n "${VQNET_INTEROP_SELFTEST:-}" ]; then
+		# Checking the test itself without vqnetd: a stand-in wrote the
+		# QEMU netdev that does its job (tap, user, dgram) next to SOCK.
+		netdev=$(cat "$2.netdev") chardev="null,id=c0"
+	fi
+	nic="virtio-net-pci,netdev=n0,vectors=0${GUEST_NIC:-}"
+	if [ "${GUEST_QUEUES:-1}" -gt 1 ]; then
+		netdev="$netdev,queues=$GUEST_QUEUES"
+		nic="$nic,mq=on"
+	fi
+	timeout -k 5 "${GUEST_TIMEOUT:-120}" "$QEMU" -nodefaults -accel tcg -m 512M \
+		-smp "${GUEST_SMP:-1}" \
+		-object memory-backend-memfd,id=m,size=512M,share=on -numa node,memdev=m \
+		-kernel "$KERNEL" -initrd "$TMP/initrd.gz" \
+		-append "console=ttyS0 panic=-1 quiet $3" \
+		-display none -monitor none -serial "file:$TMP/$1.console" -no-reboot \
+		-chardev "$chardev" -netdev "$netdev" -device "$nic" \
+		</dev/null >"$TMP/$1.qemu" 2>&1 &
+	GUEST_PID=$!
+	track "$GUEST_PID" TERM
+	# The stand-in's TAP must be opened by QEMU before it moves.
+	[ -n "${VQNET_INTEROP_SELFTEST:-}" ] && sleep 2
+	return 0
+}
+
+# wait_guest PID NAME: wait for the guest to power off; fails the test
+# unless QEMU exited 0 (124: the time limit killed it).
+wait_guest() {
+	wait "$1"
+	rc=$?
+	untrack "$1"
+	[ $rc -eq 0 ] || fail "QEMU ($2) exited with $rc (124: the guest did not power off in time)"
+}
+
+# show_guest NAME: QEMU's output and the guest console (no kernel lines but
+# oopses and warnings).
+show_guest() {
+	echo "---- qemu $1"
+	cat "$TMP/$1.qemu"
+	echo "---- guest $1 console"
+	tr -d '\r' <"$TMP/$1.console" 2>/dev/null | grep -avE '^\[ *[0-9]+\.[0-9]+\]'
+	tr -d '\r' <"$TMP/$1.console" 2>/dev/null | grep -aE 'Kernel panic|BUG|Oops|WARNING|virtio_net'
+}
+
+# wait_console NAME PATTERN SECONDS PID: true once guest NAME's console has
+# a line matching PATTERN (grep -E); false when PID exits or time is up.
+wait_console() {
+	n=0
+	while ! grep -aqE "$2" "$TMP/$1.console" 2>/dev/null && [ $n -lt $(($3 * 10)) ]; do
+		kill -0 "$4" 2>/dev/null || break
+		sleep 0.1
+		n=$((n + 1))
+	done
+	grep -aqE "$2" "$TMP/$1.console" 2>/dev/null
+}
+
+# check_steps NAME STEP...: guest NAME printed "VQNET-GUEST step STEP ok"
+# for each STEP.
+check_steps() {
+	name=$1
+	shift
+	for s in "$@"; do
+		grep -aq "^VQNET-GUEST step $s ok" "$TMP/$name.console" ||
+			fail "guest $name: step $s did not succeed: $(grep -a "^VQNET-GUEST step $s " "$TMP/$name.console" | tr -d '\r' | tail -1)"
+	done
+}
+# guest_val NAME STEP KEY: KEY=VALUE from guest NAME's "step STEP ok" line.
+guest_val() {
+	grep -a "^VQNET-GUEST step $2 ok" "$TMP/$1.console" | tr -d '\r' | tail -1 |
+		sed -n "s/.* $3=\([^ ]*\).*/\1/p"
+}
+# guest_features NAME: the driver feature bits (/sys/.../device/features,
+# bit 0 first) from guest NAME's last line.
+guest_features() {
+	grep -a '^VQNET-GUEST tx=' "$TMP/$1.console" | tr -d '\r' | tail -1 |
+		sed -n 's/.* features=\([01]*\).*/\1/p'
+}
+# feature_bit BITS N: bit N (0 or 1) of a features string.
+feature_bit() {
+	echo "$1" | cut -c$(($2 + 1))
+}
+
+# ---------------------------------------------------------------------------
+# DPDK (dpdk-virtio-user.sh, vqnetd-dpdk.sh).
+
+# dpdk_prereqs: skip (77) unless root, dpdk-testpmd and 256 free 2 MB huge
+# pages on a hugetlbfs at /dev/hugepages (raises vm.nr_hugepages to 1024
+# and mounts it when needed). Sets TESTPMD.
+dpdk_prereqs() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (hugepages, DPDK)"
+	TESTPMD=$(command -v dpdk-testpmd) || skip "dpdk-testpmd not installed (Debian: dpdk-dev)"
+	# Hugepages: 512 MB for testpmd (-m 512) in 2 MB pages.
+	if [ "$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)" -lt 1024 ]; then
+		echo 1024 >/proc/sys/vm/nr_hugepages 2>/dev/null || skip "cannot set vm.nr_hugepages"
+	fi
+	if ! grep -qs ' /dev/hugepages hugetlbfs ' /proc/mounts; then
+		if ! { mkdir -p /dev/hugepages && mount -t hugetlbfs nodev /dev/hugepages 2>/dev/null; }; then
+			skip "cannot mount hugetlbfs at /dev/hugepages"
+		fi
+	fi
+	free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+	[ "${free:-0}" -ge 256 ] || skip "only ${free:-0} free huge pages (need 256 x 2 MB)"
+}
+
+# dpdk_cleanup PREFIX: remove testpmd's huge page files and runtime
+# directory of --file-prefix PREFIX.
+dpdk_cleanup() {
+	rm -f /dev/hugepages/"$1"*
+	rm -rf /var/run/dpdk/"$1"
+}
+
+# wait_pmd_forwarding LOG PID: true once testpmd (PID, output in LOG)
+# printed its first periodic statistics (forwarding has started). Skips
+# (77) when EAL could not get its huge page memory.
+wait_pmd_forwarding() {
+	n=0
+	while ! grep -qs 'Port statistics' "$1" && [ $n -lt 150 ]; do
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.1
+		n=$((n + 1))
+	done
+	grep -qs 'Port statistics' "$1" && return 0
+	tail -20 "$1"
+	# EAL could not get its memory (huge pages taken by someone else)
+	grep -Eqs 'Cannot get hugepage information|Cannot init memory|Not enough memory' "$1" &&
+		skip "DPDK EAL could not set up its huge page memory"
+	return 1
+}
+
+# pmd_stat LOG FIELD: FIELD (RX-packets, TX-packets, ...) of port 0 in
+# testpmd's final forward statistics (LOG without colour codes).
+pmd_stat() {
+	awk -v f="$2:" '/Forward statistics for port 0/ {s = 1} s {for (i = 1; i < NF; i++) if ($i == f) {print $(i + 1); exit}}' "$1"
+}
+
+# check_guest_ring NAME FMT: guest NAME's driver negotiated VERSION_1 (bit
+# 32) and RING_PACKED (bit 34) for packed, not for split. QEMU offers the
+# guest only what the vhost-user backend offered, so this is the format the
+# backend's rings have.
+check_guest_ring() {
+	gf=$(guest_features "$1")
+	if [ -z "$gf" ]; then
+		fail "guest $1: no features line"
+		return
+	fi
+	[ "$(feature_bit "$gf" 32)" = 1 ] || fail "guest $1: driver did not negotiate VERSION_1"
+	want=0
+	[ "$2" = packed ] && want=1
+	[ "$(feature_bit "$gf" 34)" = $want ] || fail "guest $1: driver RING_PACKED bit is $(feature_bit "$gf" 34) (want $want)"
 }

@@ -46,20 +46,7 @@ packed) P=1 DEV_ARGS=--packed-ok ;;
 	;;
 esac
 [ -x "$DEV" ] || { echo "no executable $DEV" >&2; exit 2; }
-[ "$(id -u)" -eq 0 ] || skip "needs root (hugepages, DPDK)"
-TESTPMD=$(command -v dpdk-testpmd) || skip "dpdk-testpmd not installed (Debian: dpdk-dev)"
-
-# Hugepages: 512 MB for testpmd (-m 512) in 2 MB pages.
-if [ "$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)" -lt 1024 ]; then
-	echo 1024 >/proc/sys/vm/nr_hugepages 2>/dev/null || skip "cannot set vm.nr_hugepages"
-fi
-if ! grep -qs ' /dev/hugepages hugetlbfs ' /proc/mounts; then
-	if ! { mkdir -p /dev/hugepages && mount -t hugetlbfs nodev /dev/hugepages 2>/dev/null; }; then
-		skip "cannot mount hugetlbfs at /dev/hugepages"
-	fi
-fi
-free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
-[ "${free:-0}" -ge 256 ] || skip "only ${free:-0} free huge pages (need 256 x 2 MB)"
+dpdk_prereqs
 
 status=0
 PREFIX=vqnet-interop-$$
@@ -72,8 +59,7 @@ cleanup() {
 	stop_pid "$PMD_PID" INT 10
 	stop_pid "$DEV_PID" TERM 5
 	rm -rf "$TMP"
-	rm -f /dev/hugepages/"$PREFIX"*
-	rm -rf /var/run/dpdk/"$PREFIX"
+	dpdk_cleanup "$PREFIX"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
@@ -89,19 +75,7 @@ timeout 30 "$TESTPMD" --no-pci --single-file-segments --file-prefix="$PREFIX" -m
 PMD_PID=$!
 
 # Forwarding has started once the first periodic statistics are printed.
-n=0
-while ! grep -qs 'Port statistics' "$TMP/pmd.raw" && [ $n -lt 150 ]; do
-	kill -0 "$PMD_PID" 2>/dev/null || break
-	sleep 0.1
-	n=$((n + 1))
-done
-if ! grep -qs 'Port statistics' "$TMP/pmd.raw"; then
-	tail -20 "$TMP/pmd.raw"
-	# EAL could not get its memory (huge pages taken by someone else)
-	grep -Eqs 'Cannot get hugepage information|Cannot init memory|Not enough memory' "$TMP/pmd.raw" &&
-		skip "DPDK EAL could not set up its huge page memory"
-	fail "testpmd did not start forwarding"
-fi
+wait_pmd_forwarding "$TMP/pmd.raw" "$PMD_PID" || fail "testpmd did not start forwarding"
 [ $status -eq 0 ] && sleep $RUN_S
 
 # Stop testpmd (SIGINT through timeout(1)): it prints the final statistics.

@@ -3,13 +3,15 @@
 #
 # Build the initramfs of the interop test guest (qemu-guest.sh):
 #
-#   mkinitramfs.sh OUT.cpio.gz KERNEL_VERSION GUEST_INIT
+#   mkinitramfs.sh OUT.cpio.gz KERNEL_VERSION GUEST_INIT [BINARY...]
 #
 # Contents: busybox (static, Debian busybox-static) as /bin/busybox,
 # GUEST_INIT as /init, and the kernel's virtio-pci and virtio-net modules
 # with their dependencies (modprobe --show-depends against
 # /lib/modules/KERNEL_VERSION, decompressed when the kernel ships them
-# compressed) listed in load order in /modules.order.
+# compressed) listed in load order in /modules.order. Each BINARY (e.g.
+# /usr/bin/iperf3) is copied to the same path with the shared libraries and
+# the dynamic loader that ldd lists for it.
 set -eu
 OUT=${1:?usage: mkinitramfs.sh OUT.cpio.gz KERNEL_VERSION GUEST_INIT}
 KVER=${2:?usage: mkinitramfs.sh OUT.cpio.gz KERNEL_VERSION GUEST_INIT}
@@ -41,6 +43,16 @@ done | while read -r ko; do
 	*) cp "$ko" "$ROOT/lib/modules/$name" ;;
 	esac
 	echo "$name" >>"$ROOT/modules.order"
+done
+shift 3
+for bin in "$@"; do
+	[ -x "$bin" ] || { echo "mkinitramfs: no executable $bin" >&2; exit 1; }
+	# ldd lines: "libx.so => /path (addr)", "/lib64/ld-linux... (addr)",
+	# "linux-vdso.so.1 (addr)" (no file).
+	for f in "$bin" $(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
+		mkdir -p "$ROOT$(dirname "$f")"
+		cp -L "$f" "$ROOT$f"
+	done
 done
 [ -s "$ROOT/modules.order" ] || { echo "mkinitramfs: no virtio modules for $KVER" >&2; exit 1; }
 (cd "$ROOT" && find . | cpio -o -H newc --quiet) | gzip -1 >"$OUT"

@@ -55,22 +55,7 @@ if [ ! -x "$SRC/mkinitramfs.sh" ] || [ ! -f "$SRC/guest-init" ]; then
 	echo "no mkinitramfs.sh/guest-init in $SRC" >&2
 	exit 2
 fi
-[ "$(id -u)" -eq 0 ] || skip "needs root (reads /boot, modprobe -S)"
-QEMU=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 not installed (Debian: qemu-system-x86)"
-command -v cpio >/dev/null || skip "cpio not installed"
-command -v modprobe >/dev/null || skip "modprobe not installed (Debian: kmod)"
-BUSYBOX=
-for b in /bin/busybox /usr/bin/busybox; do
-	[ -x "$b" ] && BUSYBOX=$b && break
-done
-[ -n "$BUSYBOX" ] || skip "busybox not installed (Debian: busybox-static)"
-# The newest kernel image that has its modules installed.
-KERNEL='' KVER=''
-for k in $(printf '%s\n' /boot/vmlinuz-* | sort -V); do
-	v=${k#/boot/vmlinuz-}
-	[ -r "$k" ] && [ -f "/lib/modules/$v/modules.dep" ] && KERNEL=$k KVER=$v
-done
-[ -n "$KERNEL" ] || skip "no /boot/vmlinuz-* with modules (Debian: linux-image-amd64)"
+guest_prereqs
 
 status=0
 TMP=$(mktemp -d /tmp/vqnet-qemu.XXXXXX) || exit 1
@@ -86,12 +71,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-if ! BUSYBOX=$BUSYBOX "$SRC/mkinitramfs.sh" "$TMP/initrd.gz" "$KVER" "$SRC/guest-init" 2>"$TMP/mkinitramfs.log"; then
-	cat "$TMP/mkinitramfs.log"
-	grep -q 'not static' "$TMP/mkinitramfs.log" && skip "busybox is not static (Debian: busybox-static)"
-	echo "FAIL: could not build the initramfs"
-	exit 1
-fi
+build_initramfs "$SRC"
 
 start_dev 150
 

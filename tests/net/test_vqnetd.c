@@ -293,8 +293,9 @@ static void vqd_term_ok(struct vqd *d)
 		fail_msg("vqnetd after SIGTERM: status 0x%x", st);
 	}
 	assert_non_null(out);
+	/* The totals line always; a line per queue only for queues that
+	 * ever started (checked by the tests that start them). */
 	assert_int_equal(count_str(out, "vqnetd: total "), d->totals + 1);
-	assert_non_null(strstr(out, "vqnetd: queue 0 rxq0: packets="));
 	free(out);
 }
 
