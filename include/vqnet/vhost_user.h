@@ -268,7 +268,9 @@ struct vu_inflight {
  * @queue_size entries. The reply is checked (exactly one fd, the sizes
  * asked for, a non-zero mmap_size that the fd really holds, no overflow);
  * then the buffer is mapped shared. Needs INFLIGHT_SHMFD negotiated
- * (-EOPNOTSUPP, nothing sent, otherwise).
+ * (-EOPNOTSUPP, nothing sent, otherwise). Call it after
+ * vu_frontend_set_features(): the backend sizes the buffer for the
+ * negotiated ring format (split or packed), as QEMU and DPDK expect.
  * Return: 0 and *@out filled (the caller owns it: vu_inflight_free()), or
  * -errno with *@out empty (fd -1, no mapping). A reply that is malformed
  * is -EPROTO and breaks the connection, as for every request.

@@ -244,9 +244,11 @@ unsigned vq_pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err)
  * next vq_pop() returns it again: a receive path that cannot fill the
  * chains it took (not enough buffers for a frame yet) leaves them to the
  * driver instead of completing them empty. Several chains are given back
- * newest first. Return: 0, or -VQ_ERR_INVALID_ARG (@e not in flight, or,
- * with IN_ORDER, not the newest pop) / -VQ_ERR_BROKEN. Without IN_ORDER
- * the LIFO order is the caller's to keep.
+ * newest first, and only chains popped after every chain completed since:
+ * giving one back after completing a chain popped later breaks the ring
+ * (with or without inflight tracking). Return: 0, or -VQ_ERR_INVALID_ARG
+ * (@e not in flight, or, with IN_ORDER, not the newest pop) /
+ * -VQ_ERR_BROKEN. Without IN_ORDER the LIFO order is the caller's to keep.
  */
 int vq_unpop(struct vq *q, const struct vq_elem *e);
 
@@ -301,20 +303,33 @@ void vq_set_dirty_log(struct vq *q, uint8_t *bitmap, uint64_t bitmap_bytes, uint
 
 /**
  * vq_set_inflight() - vhost-user inflight I/O tracking (vhost-user.rst
- * "Inflight I/O tracking") on a split ring: @region is this queue's
- * QueueRegionSplit (@bytes long) in the buffer the frontend keeps across a
- * backend crash. Call once on a fresh queue (nothing popped yet), before
- * any thread pops. The region's previous state is recovered first: a last
- * batch that was being completed is finished (its list walked at most
- * queue-size steps, heads checked against the size), and the heads still
- * marked in flight are handed out again by the next vq_pop() calls, in the
- * order they were first popped, before any new chain; the avail position
- * is set past them (used->idx + their number). From then on each pop marks
- * its head in flight and each push clears it, per the spec's algorithm.
- * A region never initialised (version 0) is initialised.
- * Not supported (-VQ_ERR_INVALID_ARG): packed rings, VIRTIO_F_IN_ORDER.
- * Return: 0, or -VQ_ERR_INVALID_ARG (also a region too small, of another
- * version or queue size), -VQ_ERR_NO_MEMORY.
+ * "Inflight I/O tracking"), split or packed, with or without
+ * VIRTIO_F_IN_ORDER: @region is this queue's QueueRegionSplit or
+ * QueueRegionPacked (@bytes long, lib/spec/vq_inflight.h) in the buffer the
+ * frontend keeps across a backend crash. Call once on a fresh queue
+ * (nothing popped yet), before any thread pops. The region's previous
+ * state is recovered first, per the spec's reconnect steps: a last batch
+ * that was being completed is finished if it reached the used ring, else
+ * (packed) rolled back; the chains still marked in flight are handed out
+ * again by the next vq_pop() calls, in the order they were first popped,
+ * before any new chain. The avail position is set past them: split,
+ * used->idx + their number; packed, the region's used position and wrap
+ * counter (which replace the queue's start state, as a frontend cannot
+ * restore a packed ring's position) + their descriptors. A packed chain is
+ * handed out again from the region's copy of its descriptors (the ring
+ * slots may hold used descriptors by now), checked like any chain. From
+ * then on each pop marks its chain in flight and each completion —
+ * vq_push_in_order() batches included, every chain of the batch — clears
+ * it, per the spec's algorithm; vq_unpop() unmarks a chain given back
+ * (a resubmitted one stays marked and is handed out again first).
+ * A region never initialised (version 0) is initialised at the queue's
+ * position. The region is untrusted: walks are bounded by the queue size;
+ * a packed region that lies (ids out of range or repeated, lists that loop
+ * or overlap, counts or positions out of range) is refused and left as it
+ * was. When off, pop and push test one pointer per call.
+ * Return: 0, or -VQ_ERR_INVALID_ARG (a region too small for the format,
+ * of another version or queue size, refused content, a used queue),
+ * -VQ_ERR_NO_MEMORY.
  */
 int vq_set_inflight(struct vq *q, void *region, size_t bytes);
 

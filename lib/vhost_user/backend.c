@@ -39,10 +39,10 @@
  * PAGEFAULT, CROSS_ENDIAN, IOTLB.
  *
  * Inflight I/O tracking (INFLIGHT_SHMFD): the buffer of GET/SET_INFLIGHT_FD
- * is mapped per connection; a split ring gets its region when it is
+ * is mapped per connection, sized for the negotiated ring format; every
+ * ring (split or packed, IN_ORDER or not) gets its region when it is
  * created (vq_set_inflight()), which hands the chains a crashed backend
- * left in flight to the device again before new ones. Packed rings and
- * IN_ORDER rings are not tracked (backend_inflight.c).
+ * left in flight to the device again before new ones (backend_inflight.c).
  *
  * Dirty log (vhost-user.rst "Migration"): SET_LOG_BASE maps the bitmap;
  * the device marks its buffer writes with vu_backend_log_write(). Used-ring

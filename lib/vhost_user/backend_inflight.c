@@ -4,14 +4,19 @@
  * tracking", VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD): GET_INFLIGHT_FD and
  * SET_INFLIGHT_FD. Theory of operation: backend.c.
  *
- * The buffer is num_queues regions of vq_inflight_split_bytes(queue_size)
- * each, one per ring in index order. GET_INFLIGHT_FD allocates it (a
+ * The buffer is num_queues regions, one per ring in index order, each of
+ * vq_inflight_split_bytes(queue_size) (QueueRegionSplit) or, with
+ * VIRTIO_F_RING_PACKED negotiated, vq_inflight_packed_bytes(queue_size)
+ * (QueueRegionPacked). The request does not say the ring format; the
+ * negotiated features do (QEMU sends SET_FEATURES before GET_INFLIGHT_FD
+ * for that reason, as DPDK sizes it too). GET_INFLIGHT_FD allocates it (a
  * memfd, zeroed: version 0 = not initialised) and hands the fd to the
  * frontend, which keeps it and gives it back with SET_INFLIGHT_FD to the
  * backend of the next connection, after a crash. The mapping is held per
- * connection; each split ring gets its region at start (vq_set_inflight(),
- * which recovers the chains still in flight). Packed rings and IN_ORDER
- * are not tracked (the ring code supports split rings only).
+ * connection; every ring, split or packed, with or without IN_ORDER, gets
+ * its region at start (vq_set_inflight(), which recovers the chains still
+ * in flight); the regions' stride follows the ring's format then, and a
+ * buffer too small for it (features changed since) refuses the ring.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -36,15 +41,23 @@ void vu_be_unmap_inflight(struct vu_backend *b)
 	b->infl_queue_size = 0;
 }
 
+/* One ring's region for @queue_size entries in the format @packed. */
+static uint64_t region_bytes(bool packed, uint32_t queue_size)
+{
+	return packed ? vq_inflight_packed_bytes(queue_size) : vq_inflight_split_bytes(queue_size);
+}
+
 /* Queue count and size of a request (HOSTILE F16): 1..num_queues rings of
- * 1..max entries. Return: the bytes the buffer needs, or 0. */
+ * 1..max entries. Return: the bytes the buffer needs for the ring format
+ * negotiated so far, or 0. */
 static uint64_t inflight_bytes(const struct vu_backend *b, const struct vhost_user_inflight *in)
 {
 	uint32_t max = b->cfg.max_queue_size ? b->cfg.max_queue_size : DEFAULT_MAX_QUEUE_SIZE;
 	if (in->num_queues == 0 || in->num_queues > b->cfg.num_queues || in->queue_size == 0 ||
 	    in->queue_size > max)
 		return 0;
-	return in->num_queues * vq_inflight_split_bytes(in->queue_size);
+	bool packed = vq_has_feature(b->features, VIRTIO_F_RING_PACKED);
+	return in->num_queues * region_bytes(packed, in->queue_size);
 }
 
 static void inflight_install(struct vu_backend *b, void *map, size_t len, uint64_t offset,
@@ -122,22 +135,27 @@ int vu_be_set_inflight_fd(struct vu_backend *b, struct req_ctx *c)
 
 /*
  * vu_be_vring_set_inflight() - give the new vq of ring @i its region, if
- * an inflight buffer is set, covers the ring and has its size; split rings
- * without IN_ORDER only. Return: 0 or -EINVAL with *why set (the region's
- * content was refused).
+ * an inflight buffer is set, covers the ring and has its size; any ring
+ * format, with or without IN_ORDER. Return: 0 or -EINVAL with *why set
+ * (the buffer is too small for the ring's format, or the region's content
+ * was refused).
  */
 int vu_be_vring_set_inflight(struct vu_backend *b, unsigned i, const char **why)
 {
 	struct vring_slot *s = &b->vrings[i];
-	if (!b->infl_base || i >= b->infl_num_queues || !s->vq ||
-	    vq_get_format(s->vq) != VQ_FORMAT_SPLIT ||
-	    vq_has_feature(b->features, VIRTIO_F_IN_ORDER))
+	if (!b->infl_base || i >= b->infl_num_queues || !s->vq)
 		return 0;
 	if (s->num != b->infl_queue_size) {
 		*why = "inflight queue size differs from the ring size";
 		return -EINVAL;
 	}
-	uint64_t region = vq_inflight_split_bytes(b->infl_queue_size);
+	uint64_t region =
+		region_bytes(vq_get_format(s->vq) == VQ_FORMAT_PACKED, b->infl_queue_size);
+	uint64_t mapped = b->infl_map_len - (uint64_t)(b->infl_base - (uint8_t *)b->infl_map);
+	if ((uint64_t)(i + 1) * region > mapped) {
+		*why = "inflight buffer too small for the ring format";
+		return -EINVAL;
+	}
 	int rc = vq_set_inflight(s->vq, b->infl_base + i * region, region);
 	if (rc) {
 		*why = "inflight region refused";

@@ -41,6 +41,12 @@
  * (a packed ring's used writes; DPDK logs them the same way). The device
  * event suppression area is not logged.
  *
+ * Inflight tracking (vq_set_inflight(), inflight_packed.c): when on, pop
+ * hands out the recovered chains first (from the region's copies), records
+ * each chain taken from the ring, and push brackets its used-descriptor
+ * writes with the region's put steps; when off, pop and push test one
+ * pointer each, the tracked paths being out of line.
+ *
  * Every access to ring memory goes through ring_load/ring_store and their
  * ordered forms. Nothing here allocates or makes a system call.
  */
@@ -111,7 +117,8 @@ int vq_packed_start(struct vq *q, const struct vq_state *s)
 	q->packed.used_pos = s->used_idx;
 	q->packed.used_wrap = s->used_wrap;
 
-	uint32_t in_flight = 0;
+	/* Recovered chains not handed out yet hold ring descriptors too. */
+	uint32_t in_flight = q->infl ? q->infl->rdesc_n - q->infl->rdesc_pos : 0;
 	for (uint32_t id = 0; id < q->size; id++)
 		in_flight += q->inflight_ndesc[id];
 	q->packed.desc_in_flight = in_flight;
@@ -163,10 +170,13 @@ static enum vq_err add_indirect(struct vq *q, struct vq_elem *e, uint64_t gpa, u
 /*
  * Translate the @ndesc-th descriptor (1-based) of a list. INDIRECT is only
  * allowed on a list of one descriptor (§2.8.19: never in a list linked by
- * NEXT); its WRITE flag is ignored (§2.8.7, B9).
+ * NEXT); its WRITE flag is ignored (§2.8.7, B9). Forced inline, like
+ * walk_list() and pop_ring(): the inflight paths call them too, and the
+ * packet path must not pay a call for that.
  */
-static enum vq_err add_desc(struct vq *q, struct vq_elem *e, uint64_t addr, uint32_t len,
-			    uint16_t flags, uint32_t ndesc)
+static inline __attribute__((always_inline)) enum vq_err add_desc(struct vq *q, struct vq_elem *e,
+								  uint64_t addr, uint32_t len,
+								  uint16_t flags, uint32_t ndesc)
 {
 	if (flags & VIRTQ_DESC_F_INDIRECT)
 		return add_indirect(q, e, addr, len, ndesc == 1 && !(flags & VIRTQ_DESC_F_NEXT));
@@ -189,7 +199,8 @@ struct packed_walk {
  * at avail_pos. Content errors are remembered in w->err and stop the
  * translation, not the walk. Return: 0, or a negative broken code.
  */
-static int walk_list(struct vq *q, struct vq_elem *e, uint16_t head_flags, struct packed_walk *w)
+static inline __attribute__((always_inline)) int
+walk_list(struct vq *q, struct vq_elem *e, uint16_t head_flags, struct packed_walk *w)
 {
 	const struct pvirtq_desc *ring = q->packed.desc;
 	uint16_t pos = q->packed.avail_pos;
@@ -255,13 +266,8 @@ static inline bool pop_single(struct vq *q, struct vq_elem *e, uint16_t flags)
 	return true;
 }
 
-/**
- * vq_packed_pop() - take the list at avail_pos (§2.8.21 from the device's
- * side). Return: 1 with @e filled; 0 when the next descriptor is not
- * available; a negative drop code with e->id, e->ndesc and e->err set (the
- * chain is in flight and must be completed); or a negative broken code.
- */
-int vq_packed_pop(struct vq *q, struct vq_elem *e)
+/* The pop itself, from the ring (vq_packed_pop()). */
+static inline __attribute__((always_inline)) int pop_ring(struct vq *q, struct vq_elem *e)
 {
 	uint16_t head_flags = ring_load_acquire(&q->packed.desc[q->packed.avail_pos].flags);
 	if (!desc_is_avail(head_flags, q->packed.avail_wrap))
@@ -290,12 +296,86 @@ int vq_packed_pop(struct vq *q, struct vq_elem *e)
 	return w.err == VQ_OK ? 1 : -(int)w.err;
 }
 
+/*
+ * A chain recovered by vq_packed_set_inflight(), from the region's copy of
+ * its descriptors (the ring slots may hold used descriptors by now), with
+ * every per-buffer rule applied again. Its descriptors are already counted
+ * in desc_in_flight (the avail position is past them).
+ */
+static int pop_resubmit(struct vq *q, struct vq_elem *e)
+{
+	struct vq_infl *in = q->infl;
+	uint16_t id = in->resubmit[in->resubmit_pos];
+	uint16_t num = in->rnum[in->resubmit_pos];
+	const struct vq_infl_rdesc *d = &in->rdesc[in->rdesc_pos];
+	in->resubmit_pos++;
+	in->rdesc_pos += num;
+	vq_elem_reset(e);
+	enum vq_err err = VQ_OK;
+	for (uint32_t i = 0; i < num && err == VQ_OK; i++) {
+		uint16_t flags = d[i].flags & ~VIRTQ_DESC_F_NEXT;
+		if (i + 1 < num)
+			flags |= VIRTQ_DESC_F_NEXT;
+		err = add_desc(q, e, d[i].addr, d[i].len, flags, i + 1);
+	}
+	vq_inflight_claim(q, id, num);
+	e->id = id;
+	e->ndesc = num;
+	e->err = (uint16_t)err;
+	return err == VQ_OK ? 1 : -(int)err;
+}
+
+/*
+ * Inflight tracking (vhost-user.rst "Inflight I/O tracking", packed;
+ * inflight_packed.c): recovered chains go out first, then each chain
+ * popped from the ring is recorded in the region. Out of line: the ring
+ * pays one test of q->infl per pop when it is off.
+ */
+static __attribute__((noinline)) int pop_tracked(struct vq *q, struct vq_elem *e)
+{
+	struct vq_infl *in = q->infl;
+	if (in->resubmit_pos < in->resubmit_n)
+		return pop_resubmit(q, e);
+	uint16_t pos = q->packed.avail_pos;
+	int rc = pop_ring(q, e);
+	if (rc > 0 || (rc < 0 && vq_err_is_drop(rc))) {
+		in->avail_pops++;
+		vq_packed_infl_record(q, e, pos);
+	}
+	return rc;
+}
+
+/**
+ * vq_packed_pop() - take the list at avail_pos (§2.8.21 from the device's
+ * side). Return: 1 with @e filled; 0 when the next descriptor is not
+ * available; a negative drop code with e->id, e->ndesc and e->err set (the
+ * chain is in flight and must be completed); or a negative broken code.
+ */
+int vq_packed_pop(struct vq *q, struct vq_elem *e)
+{
+	if (unlikely(q->infl))
+		return pop_tracked(q, e);
+	return pop_ring(q, e);
+}
+
 /* vq_unpop(): the front released the id; step the avail position back
  * over the chain's descriptors, flipping the wrap counter when it crosses
- * the ring's start. */
+ * the ring's start. With tracking, a resubmitted chain (none popped from
+ * the ring since recovery) only goes back on the resubmit list, still
+ * marked and counted; a ring chain is unrecorded first. */
 void vq_packed_unpop(struct vq *q, const struct vq_elem *e)
 {
 	uint16_t n = e->ndesc ? e->ndesc : 1;
+	struct vq_infl *in = q->infl;
+	if (unlikely(in)) {
+		if (in->avail_pops == 0) {
+			in->resubmit_pos--;
+			in->rdesc_pos -= in->rnum[in->resubmit_pos];
+			return;
+		}
+		in->avail_pops--;
+		vq_packed_infl_unrecord(q, e->id);
+	}
 	q->packed.desc_in_flight -= n;
 	if (q->packed.avail_pos >= n) {
 		q->packed.avail_pos -= n;
@@ -312,13 +392,9 @@ static __attribute__((noinline)) void log_used_desc(const struct vq *q, uint16_t
 	vq_log_used(q, (uint64_t)pos * sizeof(struct pvirtq_desc), sizeof(struct pvirtq_desc));
 }
 
-/**
- * vq_packed_push() - write one used descriptor per completion (§2.8.6,
- * §2.8.22). The ids were validated by the front. The first descriptor's
- * flags are stored last with release: the driver polls that location, so
- * it sees every entry of the burst (ids, lengths, flags) at once.
- */
-void vq_packed_push(struct vq *q, const struct vq_used *used, unsigned n)
+/* The used-ring writes of vq_packed_push(). */
+static inline __attribute__((always_inline)) void push_ring(struct vq *q,
+							    const struct vq_used *used, unsigned n)
 {
 	struct pvirtq_desc *ring = q->packed.desc;
 	uint16_t pos = q->packed.used_pos;
@@ -355,6 +431,35 @@ void vq_packed_push(struct vq *q, const struct vq_used *used, unsigned n)
 	q->packed.used_since_signal += total;
 }
 
+/* With inflight tracking: the region's put steps around the ring writes,
+ * given the device position after the batch. Out of line. */
+static __attribute__((noinline)) void push_tracked(struct vq *q, const struct vq_used *used,
+						   unsigned n)
+{
+	uint16_t pos = q->packed.used_pos;
+	bool wrap = q->packed.used_wrap;
+	for (unsigned i = 0; i < n; i++)
+		pos_advance(q, &pos, &wrap, q->inflight_ndesc[used[i].id]);
+	vq_packed_infl_put_begin(q, used, n, pos, wrap);
+	push_ring(q, used, n);
+	vq_packed_infl_put_end(q, used, n);
+}
+
+/**
+ * vq_packed_push() - write one used descriptor per completion (§2.8.6,
+ * §2.8.22). The ids were validated by the front. The first descriptor's
+ * flags are stored last with release: the driver polls that location, so
+ * it sees every entry of the burst (ids, lengths, flags) at once.
+ */
+void vq_packed_push(struct vq *q, const struct vq_used *used, unsigned n)
+{
+	if (unlikely(q->infl)) {
+		push_tracked(q, used, n);
+		return;
+	}
+	push_ring(q, used, n);
+}
+
 /**
  * vq_packed_push_batch_entry() - IN_ORDER (§2.8.8): one used descriptor
  * with the id and length of the batch's last buffer; the @count buffers
@@ -365,8 +470,14 @@ void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_le
 				uint32_t total_ndesc)
 {
 	struct pvirtq_desc *d = &q->packed.desc[q->packed.used_pos];
+	struct vq_infl *in = q->infl;
 
-	(void)count;
+	if (unlikely(in)) {
+		uint16_t pos = q->packed.used_pos;
+		bool wrap = q->packed.used_wrap;
+		pos_advance(q, &pos, &wrap, total_ndesc);
+		vq_packed_infl_put_begin(q, NULL, count, pos, wrap);
+	}
 	ring_store(&d->id, last_id);
 	ring_store(&d->len, last_len);
 	ring_store_release(&d->flags, used_flags(q->packed.used_wrap, last_len));
@@ -375,6 +486,8 @@ void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_le
 	pos_advance(q, &q->packed.used_pos, &q->packed.used_wrap, total_ndesc);
 	q->packed.desc_in_flight -= total_ndesc;
 	q->packed.used_since_signal += total_ndesc;
+	if (unlikely(in))
+		vq_packed_infl_put_end(q, NULL, count);
 }
 
 /**

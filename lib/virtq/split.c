@@ -213,7 +213,7 @@ static __attribute__((noinline)) int pop_inflight(struct vq *q, struct vq_elem *
 	int rc = pop_avail(q, e);
 	if (rc > 0 || (rc < 0 && vq_err_is_drop(rc))) {
 		in->avail_pops++;
-		struct vq_inflight_desc_split *d = &in->region->desc[e->id];
+		struct vq_inflight_desc_split *d = &in->region.split->desc[e->id];
 		d->counter = in->counter++;
 		d->inflight = 1;
 	}
@@ -237,22 +237,33 @@ void vq_split_unpop(struct vq *q, const struct vq_elem *e)
 	}
 	if (in) {
 		in->avail_pops--;
-		in->region->desc[e->id].inflight = 0;
+		in->region.split->desc[e->id].inflight = 0;
 		in->counter--;
 	}
 	q->split.last_avail--;
 }
 
+/* The head of chain @i of a batch: @used, or (NULL) the IN_ORDER batch
+ * vq_push_in_order() just released, from its pop-order FIFO. */
+static uint16_t batch_head(const struct vq *q, const struct vq_used *used, uint32_t first,
+			   unsigned i)
+{
+	return used ? used[i].id : q->order[ring_pos_add(first, i, q->size)];
+}
+
 /* Before the used elements are written: the batch becomes the region's
- * last-batch list, so a crash in between can be finished at restart. */
+ * last-batch list, so a crash in between can be finished at restart. An
+ * IN_ORDER batch entry covers @n chains: all of them are listed. */
 static __attribute__((noinline)) void infl_batch_begin(struct vq *q, const struct vq_used *used,
 						       unsigned n)
 {
-	struct vq_inflight_split *r = q->infl->region;
+	struct vq_inflight_split *r = q->infl->region.split;
+	uint32_t first = used ? 0 : vq_order_batch_first(q, n);
 	uint16_t head = r->last_batch_head;
 	for (unsigned i = 0; i < n; i++) {
-		r->desc[used[i].id].next = head;
-		head = used[i].id;
+		uint16_t id = batch_head(q, used, first, i);
+		r->desc[id].next = head;
+		head = id;
 	}
 	r->last_batch_head = head;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* list, then the used ring */
@@ -262,10 +273,11 @@ static __attribute__((noinline)) void infl_batch_begin(struct vq *q, const struc
 static __attribute__((noinline)) void infl_batch_end(struct vq *q, const struct vq_used *used,
 						     unsigned n, uint16_t idx)
 {
-	struct vq_inflight_split *r = q->infl->region;
+	struct vq_inflight_split *r = q->infl->region.split;
+	uint32_t first = used ? 0 : vq_order_batch_first(q, n);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	for (unsigned i = 0; i < n; i++)
-		r->desc[used[i].id].inflight = 0;
+		r->desc[batch_head(q, used, first, i)].inflight = 0;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	r->used_idx = idx;
 }
@@ -337,7 +349,7 @@ int vq_split_set_inflight(struct vq *q, struct vq_inflight_split *r)
 	for (uint32_t i = 0; i < n; i++)
 		resubmit[i] = ent[i].head;
 	free(ent);
-	in->region = r;
+	in->region.split = r;
 	in->counter = max_counter;
 	in->resubmit = resubmit;
 	in->resubmit_n = n;
@@ -408,10 +420,15 @@ void vq_split_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len
 	/* §2.7.9: one element for the batch, with the last chain's id; the
 	 * index moves by the number of chains. */
 	uint16_t slot = q->split.used_idx;
+	const bool infl = q->infl != NULL; /* one load; kept across the release */
+	if (unlikely(infl))
+		infl_batch_begin(q, NULL, count);
 	write_used(q, slot, last_id, last_len);
 	q->split.used_idx += (uint16_t)count;
 	ring_store_release(&q->split.used->idx, q->split.used_idx);
 	q->split.pushed_since_signal += count;
+	if (unlikely(infl))
+		infl_batch_end(q, NULL, count, q->split.used_idx);
 	if (unlikely(q->log_bitmap))
 		log_used_elems(q, slot, 1);
 }

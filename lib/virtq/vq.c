@@ -9,6 +9,7 @@
  * counters. The in-flight record lets the front refuse a push of an id the
  * caller does not hold, so a caller bug cannot corrupt the ring either.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,9 +197,7 @@ VQNET_EXPORT void vq_free(struct vq *q)
 	if (!q)
 		return;
 	gmem_table_put(q->mem);
-	if (q->infl)
-		free(q->infl->resubmit);
-	free(q->infl);
+	vq_infl_free(q->infl);
 	free(q->inflight_ndesc);
 	free(q->order);
 	free(q);
@@ -228,12 +227,15 @@ VQNET_EXPORT void vq_set_dirty_log(struct vq *q, uint8_t *bitmap, uint64_t bitma
 
 VQNET_EXPORT int vq_set_inflight(struct vq *q, void *region, size_t bytes)
 {
-	if (!region || ((uintptr_t)region & 7) || q->format != VQ_FORMAT_SPLIT || q->in_order ||
-	    q->infl || q->in_flight || q->broken ||
-	    bytes < sizeof(struct vq_inflight_split) +
-			    (uint64_t)q->size * sizeof(struct vq_inflight_desc_split))
+	bool split = q->format == VQ_FORMAT_SPLIT;
+	uint64_t need = split ? sizeof(struct vq_inflight_split) +
+					(uint64_t)q->size * sizeof(struct vq_inflight_desc_split)
+			      : offsetof(struct vq_inflight_packed, desc) +
+					(uint64_t)q->size * sizeof(struct vq_inflight_desc_packed);
+	if (!region || ((uintptr_t)region & 7) || q->infl || q->in_flight || q->broken ||
+	    bytes < need)
 		return -VQ_ERR_INVALID_ARG;
-	return vq_split_set_inflight(q, region);
+	return split ? vq_split_set_inflight(q, region) : vq_packed_set_inflight(q, region);
 }
 
 VQNET_EXPORT unsigned vq_inflight_resubmit_pending(const struct vq *q)

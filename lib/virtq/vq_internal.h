@@ -56,10 +56,11 @@ struct vq {
 	enum vq_err broken; /* VQ_OK while healthy; sticky */
 	struct vq_stats stats;
 
+	/* Inflight tracking (vq_set_inflight()); NULL = off, then pop and
+	 * push test this one pointer per call. */
+	struct vq_infl *infl;
 	/* Dirty log of the used area (vq_set_dirty_log()); log_bitmap NULL =
 	 * off, then the push paths test one pointer per call. */
-	/* Inflight tracking (vq_set_inflight(), split only); NULL = off. */
-	struct vq_infl *infl;
 	uint8_t *log_bitmap;
 	uint64_t log_bytes;
 	uint64_t log_used_gpa;
@@ -93,16 +94,40 @@ struct vq {
 	};
 };
 
-/* Inflight tracking state of a split ring (vq_set_inflight()). */
+/* A resubmitted packed chain's descriptor, copied from the region. */
+struct vq_infl_rdesc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+};
+
+/*
+ * Inflight tracking state (vq_set_inflight()). The region is the
+ * frontend's and untrusted: it is read only while recovering, into the
+ * private copies below; afterwards the ring code only writes it.
+ */
 struct vq_infl {
-	struct vq_inflight_split *region; /* shared with the frontend */
-	uint64_t counter;		  /* next pop's counter */
-	uint16_t *resubmit;		  /* heads to hand out again, in counter order */
+	union {
+		struct vq_inflight_split *split;
+		struct vq_inflight_packed *packed;
+	} region;	    /* shared with the frontend */
+	uint64_t counter;   /* next pop's counter */
+	uint16_t *resubmit; /* split: heads; packed: buffer ids; to hand out
+			       again, in counter order */
 	uint32_t resubmit_n, resubmit_pos;
 	/* Chains popped from the avail ring since recovery (vq_unpop()
 	 * gives back an avail chain while this is > 0, else a resubmitted
 	 * one: every resubmitted chain goes out before the first avail one). */
 	uint64_t avail_pops;
+
+	/* Packed only (inflight_packed.c). */
+	uint16_t *next;		     /* [size] shadow of desc[].next: free list, chain links */
+	uint16_t free_head;	     /* shadow of free_head (size = empty) */
+	uint16_t *head_of;	     /* [size] by buffer id: head entry of its chain */
+	uint16_t *last_of;	     /* [size] by buffer id: last entry of its chain */
+	uint16_t *rnum;		     /* [size] per resubmitted chain: descriptors */
+	struct vq_infl_rdesc *rdesc; /* [size] their descriptors, chain after chain */
+	uint32_t rdesc_pos, rdesc_n; /* next to hand out; total */
 };
 
 /* @pos + @n within a ring of @size entries; @pos < size, @n <= size. */
@@ -171,6 +196,13 @@ static inline void vq_inflight_claim(struct vq *q, uint16_t id, uint16_t ndesc)
 		q->order[q->order_head] = id;
 		q->order_head = ring_pos_add(q->order_head, 1, q->size);
 	}
+}
+
+/* IN_ORDER: the order[] position of the first chain of the batch of
+ * @count (<= size) just released by vq_push_in_order(). */
+static inline uint32_t vq_order_batch_first(const struct vq *q, unsigned count)
+{
+	return q->order_tail >= count ? q->order_tail - count : q->order_tail + q->size - count;
 }
 
 /* Release @id; returns the ndesc it held. */
@@ -294,6 +326,19 @@ bool vq_split_avail_pending(struct vq *q);
 void vq_split_get_state(const struct vq *q, struct vq_state *s);
 
 int vq_packed_start(struct vq *q, const struct vq_state *s);
+/* inflight_packed.c: the packed region (vhost-user.rst "Inflight I/O
+ * tracking", packed). set_inflight recovers; record marks a chain just
+ * popped from the ring at @pos; unrecord undoes the newest record
+ * (vq_unpop()); put_begin / put_end bracket the used-ring writes of a batch
+ * of chains (@used, or with @used NULL the IN_ORDER batch of @n chains just
+ * released), put_begin taking the device position after the batch. */
+int vq_packed_set_inflight(struct vq *q, struct vq_inflight_packed *r);
+void vq_packed_infl_record(struct vq *q, const struct vq_elem *e, uint16_t pos);
+void vq_packed_infl_unrecord(struct vq *q, uint16_t id);
+void vq_packed_infl_put_begin(struct vq *q, const struct vq_used *used, unsigned n, uint16_t pos,
+			      bool wrap);
+void vq_packed_infl_put_end(struct vq *q, const struct vq_used *used, unsigned n);
+void vq_infl_free(struct vq_infl *in);
 int vq_packed_pop(struct vq *q, struct vq_elem *e);
 void vq_packed_unpop(struct vq *q, const struct vq_elem *e);
 void vq_packed_push(struct vq *q, const struct vq_used *used, unsigned n);

@@ -652,10 +652,12 @@ static void roundtrip(struct fx *x, enum vq_format fmt)
 	}
 	c = vqd_counters(&x->d, 1, 1);
 	assert_int_equal(c.packets, 100);
+	assert_int_equal(c.bytes, bytes); /* frame bytes, no virtio-net header */
 	assert_int_equal(c.drops, 0);
 	assert_int_equal(c.errors, 0);
 	c = vqd_counters(&x->d, 0, 1);
 	assert_int_equal(c.packets, 100);
+	assert_int_equal(c.bytes, bytes);
 	assert_int_equal(c.drops, 0);
 	fe_close(x);
 	vqd_term_ok(&x->d);

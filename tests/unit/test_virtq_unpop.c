@@ -6,8 +6,8 @@
  * IN_ORDER a chain that is not the newest pop; ids not in flight; a broken
  * queue), the counters put back (drops included), a packed ring's position
  * stepped back across its wrap (the wrap counter flips back), and the
- * vhost-user inflight region (vq_set_inflight()) cleared for a chain given
- * back. The driver side is vqnet's own (vq_drv_*) over the test guest
+ * vhost-user inflight region (vq_set_inflight(), split and packed) cleared
+ * for a chain given back. The driver side is vqnet's own (vq_drv_*) over the test guest
  * memory (tests/harness/guestmem.h).
  */
 #include <setjmp.h>
@@ -51,7 +51,8 @@ struct fx {
 	struct vq_elem e[NCHAIN + 1];
 	union {
 		struct vq_inflight_split hdr;
-		uint8_t bytes[16 + 16 * QSIZE];
+		struct vq_inflight_packed phdr;
+		uint8_t bytes[32 + 32 * QSIZE];
 	} region;
 };
 
@@ -362,37 +363,93 @@ static void test_unpop_packed_wrap(void **state)
 	assert_false(vq_is_broken(f->q));
 }
 
-/* Split with vhost-user inflight tracking: a chain given back is no longer
+/* The region entry marking chain @id in flight, or NULL: split, the
+ * head's entry; packed, the head entry whose last entry names @id. */
+static const void *marked_entry(struct fx *f, uint16_t id, uint64_t *counter)
+{
+	if (f->p.fmt == VQ_FORMAT_SPLIT) {
+		const struct vq_inflight_desc_split *d = &f->region.hdr.desc[id];
+		*counter = d->counter;
+		return d->inflight ? d : NULL;
+	}
+	const struct vq_inflight_packed *r = &f->region.phdr;
+	for (unsigned i = 0; i < QSIZE; i++) {
+		const struct vq_inflight_desc_packed *d = &r->desc[i];
+		if (d->inflight && d->last < QSIZE && r->desc[d->last].id == id) {
+			*counter = d->counter;
+			return d;
+		}
+	}
+	return NULL;
+}
+
+static bool marked(struct fx *f, uint16_t id)
+{
+	uint64_t c;
+	return marked_entry(f, id, &c) != NULL;
+}
+
+static uint64_t counter_of(struct fx *f, uint16_t id)
+{
+	uint64_t c = 0;
+	assert_non_null(marked_entry(f, id, &c));
+	return c;
+}
+
+/* With vhost-user inflight tracking: a chain given back is no longer
  * marked in flight in the region, and gets the same counter when popped
  * again. */
 static void test_unpop_inflight(void **state)
 {
 	struct fx *f = *state;
-	struct vq_inflight_split *reg = &f->region.hdr;
 	assert_int_equal(vq_set_inflight(f->q, &f->region, sizeof(f->region)), 0);
 	post_shapes(f, NCHAIN);
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_equal(vq_pop(f->q, &f->e[i]), 1);
 	uint64_t counter[3];
-	for (unsigned i = 0; i < 3; i++) {
-		assert_int_equal(reg->desc[f->e[i].id].inflight, 1);
-		counter[i] = reg->desc[f->e[i].id].counter;
-	}
+	for (unsigned i = 0; i < 3; i++)
+		counter[i] = counter_of(f, f->e[i].id);
 	assert_int_equal(vq_unpop(f->q, &f->e[2]), 0);
 	assert_int_equal(vq_unpop(f->q, &f->e[1]), 0);
-	assert_int_equal(reg->desc[f->e[0].id].inflight, 1);
-	assert_int_equal(reg->desc[f->e[1].id].inflight, 0);
-	assert_int_equal(reg->desc[f->e[2].id].inflight, 0);
+	assert_true(marked(f, f->e[0].id));
+	assert_false(marked(f, f->e[1].id));
+	assert_false(marked(f, f->e[2].id));
 	for (unsigned i = 1; i < 3; i++) {
 		uint16_t id = f->e[i].id;
 		assert_int_equal(vq_pop(f->q, &f->e[i]), 1);
 		assert_int_equal(f->e[i].id, id);
-		assert_int_equal(reg->desc[id].inflight, 1);
-		assert_true(reg->desc[id].counter == counter[i]);
+		assert_true(counter_of(f, id) == counter[i]);
 	}
 	push_and_reap(f, f->e, 3);
 	for (unsigned i = 0; i < 3; i++)
-		assert_int_equal(reg->desc[f->e[i].id].inflight, 0);
+		assert_false(marked(f, f->e[i].id));
+}
+
+/* Packed with tracking: completions between pops and a give-back keep the
+ * region's free list whole: a full ring's worth of rounds (pop 3, push the
+ * first, give back the others) never runs out of entries, and a restart
+ * then finds nothing in flight. */
+static void test_unpop_inflight_rounds(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(vq_set_inflight(f->q, &f->region, sizeof(f->region)), 0);
+	post_shapes(f, 3);
+	for (unsigned round = 0; round < 3 * QSIZE; round++) {
+		for (unsigned i = 0; i < 3; i++)
+			assert_int_equal(vq_pop(f->q, &f->e[i]), 1);
+		assert_int_equal(vq_unpop(f->q, &f->e[2]), 0);
+		assert_int_equal(vq_push(f->q, f->e[0].id, 0), 0);
+		assert_int_equal(vq_unpop(f->q, &f->e[1]), 0);
+		struct vq_drv_used u[2];
+		assert_int_equal(vq_drv_reap(f->d, u, 2), 1);
+		post_shapes(f, 1);
+	}
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(vq_pop(f->q, &f->e[i]), 1);
+	push_and_reap(f, f->e, 3);
+	assert_false(vq_is_broken(f->q));
+	for (unsigned i = 0; i < 3; i++)
+		assert_false(marked(f, f->e[i].id));
 }
 
 /* Inflight tracking after a restart: chains handed out again from the
@@ -404,20 +461,20 @@ static void test_unpop_inflight(void **state)
 static void test_unpop_inflight_resubmit(void **state)
 {
 	struct fx *f = *state;
-	struct vq_inflight_split *reg = &f->region.hdr;
 	assert_int_equal(vq_set_inflight(f->q, &f->region, sizeof(f->region)), 0);
 	post_shapes(f, 3);
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_equal(vq_pop(f->q, &f->e[i]), 1);
 	/* The backend "crashes": a new queue on the same ring and region. */
 	vq_free(f->q);
-	struct vq_config cfg = {.format = VQ_FORMAT_SPLIT,
+	struct vq_config cfg = {.format = f->p.fmt,
 				.size = QSIZE,
 				.features = f->features,
 				.desc_gpa = f->r.desc_gpa,
 				.driver_gpa = f->r.driver_gpa,
 				.device_gpa = f->r.device_gpa};
-	struct vq_state st = {.avail_idx = 0, .used_idx = 0};
+	struct vq_state st;
+	vq_state_init(f->p.fmt, &st);
 	assert_int_equal(vq_new(&cfg, f->g.mem, &st, &f->q), 0);
 	assert_int_equal(vq_set_inflight(f->q, &f->region, sizeof(f->region)), 0);
 	assert_int_equal(vq_inflight_resubmit_pending(f->q), 3);
@@ -432,7 +489,7 @@ static void test_unpop_inflight_resubmit(void **state)
 	assert_int_equal(vq_unpop(f->q, &f->e[1]), 0);
 	assert_int_equal(vq_inflight_resubmit_pending(f->q), 2);
 	for (unsigned i = 0; i < 3; i++)
-		assert_int_equal(reg->desc[ids[i]].inflight, 1);
+		assert_true(marked(f, ids[i]));
 
 	post_shapes(f, 1); /* a new chain behind them */
 	for (unsigned i = 1; i < 3; i++) {
@@ -440,11 +497,11 @@ static void test_unpop_inflight_resubmit(void **state)
 		assert_int_equal(f->e[i].id, ids[i]);
 	}
 	assert_int_equal(vq_pop(f->q, &f->e[3]), 1);
-	assert_int_equal(reg->desc[f->e[3].id].inflight, 1);
+	assert_true(marked(f, f->e[3].id));
 	/* The new chain given back and taken again. */
 	uint16_t id3 = f->e[3].id;
 	assert_int_equal(vq_unpop(f->q, &f->e[3]), 0);
-	assert_int_equal(reg->desc[id3].inflight, 0);
+	assert_false(marked(f, id3));
 	assert_int_equal(vq_pop(f->q, &f->e[3]), 1);
 	assert_int_equal(f->e[3].id, id3);
 	assert_int_equal(vq_pop(f->q, &f->e[4]), 0);
@@ -462,15 +519,32 @@ static const struct param packed_io = {VQ_FORMAT_PACKED, true};
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_unpop_lifo, split),	   T(test_unpop_lifo, split_io),
-		T(test_unpop_lifo, packed),	   T(test_unpop_lifo, packed_io),
-		T(test_unpop_refused, split),	   T(test_unpop_refused, split_io),
-		T(test_unpop_refused, packed),	   T(test_unpop_refused, packed_io),
-		T(test_unpop_broken, split),	   T(test_unpop_broken, packed),
-		T(test_unpop_drop_stats, split),   T(test_unpop_drop_stats, split_io),
-		T(test_unpop_drop_stats, packed),  T(test_unpop_drop_stats, packed_io),
-		T(test_unpop_packed_wrap, packed), T(test_unpop_packed_wrap, packed_io),
-		T(test_unpop_inflight, split),	   T(test_unpop_inflight_resubmit, split),
+		T(test_unpop_lifo, split),
+		T(test_unpop_lifo, split_io),
+		T(test_unpop_lifo, packed),
+		T(test_unpop_lifo, packed_io),
+		T(test_unpop_refused, split),
+		T(test_unpop_refused, split_io),
+		T(test_unpop_refused, packed),
+		T(test_unpop_refused, packed_io),
+		T(test_unpop_broken, split),
+		T(test_unpop_broken, packed),
+		T(test_unpop_drop_stats, split),
+		T(test_unpop_drop_stats, split_io),
+		T(test_unpop_drop_stats, packed),
+		T(test_unpop_drop_stats, packed_io),
+		T(test_unpop_packed_wrap, packed),
+		T(test_unpop_packed_wrap, packed_io),
+		T(test_unpop_inflight, split),
+		T(test_unpop_inflight_resubmit, split),
+		T(test_unpop_inflight, packed),
+		T(test_unpop_inflight_resubmit, packed),
+		T(test_unpop_inflight, split_io),
+		T(test_unpop_inflight_resubmit, split_io),
+		T(test_unpop_inflight, packed_io),
+		T(test_unpop_inflight_resubmit, packed_io),
+		T(test_unpop_inflight_rounds, packed),
+		T(test_unpop_inflight_rounds, split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

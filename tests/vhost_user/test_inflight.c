@@ -72,7 +72,8 @@ static int setup(void **state)
 	struct vu_backend_config cfg = {
 		.socket_path = f->path,
 		.num_queues = 1,
-		.device_features = F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED),
+		.device_features =
+			F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED) | F(VIRTIO_F_IN_ORDER),
 		.max_queue_size = 256,
 	};
 	assert_int_equal(vu_backend_new(&cfg, &rf_qdev_ops, &f->dev, &f->b), 0);
@@ -186,14 +187,16 @@ static void set_inflight(struct fx *f)
 			 0);
 }
 
-/* A connection up to the point before the kick: features, the inflight
- * buffer (new with GET_INFLIGHT_FD the first time, else the one kept),
- * memory, ring 0 (base: the used index, as QEMU sends after a crash). */
-static void setup_conn(struct fx *f)
+/* A connection up to the point before the kick: @features (VERSION_1
+ * added), the inflight buffer (new with GET_INFLIGHT_FD the first time,
+ * else the one kept), memory, ring 0. Its base: split, the used index, as
+ * QEMU sends after a crash; packed, the ring's start — QEMU cannot restore
+ * a packed ring's position, the region has it. */
+static void setup_conn_features(struct fx *f, uint64_t features)
 {
 	fe_connect(f);
 	req_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
-	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1));
+	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1) | features);
 	req_ok(f, VHOST_USER_SET_OWNER, NULL, 0);
 	if (f->infl_fd < 0)
 		get_inflight(f);
@@ -201,7 +204,15 @@ static void setup_conn(struct fx *f)
 	assert_int_equal(rf_set_mem_table(f->sock, f->b, MEM_GPA, MEM_BYTES, f->mem, f->memfd), 0);
 	req_state(f, VHOST_USER_SET_VRING_NUM, 0, QSIZE);
 	set_addr(f);
-	req_state(f, VHOST_USER_SET_VRING_BASE, 0, used_ring(f)->idx);
+	if (features & F(VIRTIO_F_RING_PACKED))
+		req_state(f, VHOST_USER_SET_VRING_BASE, 0, 1u << 15 | 1u << 31);
+	else
+		req_state(f, VHOST_USER_SET_VRING_BASE, 0, used_ring(f)->idx);
+}
+
+static void setup_conn(struct fx *f)
+{
+	setup_conn_features(f, 0);
 }
 
 static void kick(struct fx *f)
@@ -460,22 +471,222 @@ static void test_bad_requests(void **state)
 	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1);
 }
 
-/* Packed rings are not tracked: they start, with no region. */
-static void test_packed_not_tracked(void **state)
+/* ---------------------------------------------------------- packed rings */
+
+/* The packed driver makes chain @id of @ndesc writable descriptors
+ * available (buffers at (id * 4 + k) * 64), head flags last (§2.8.6). */
+static void padd(struct fx *f, uint16_t id, unsigned ndesc)
+{
+	struct pvirtq_desc *ring = (struct pvirtq_desc *)(f->mem + DESC_OFF);
+	uint16_t head_pos = f->pos, head_flags = 0;
+	for (unsigned k = 0; k < ndesc; k++) {
+		uint16_t flags = VIRTQ_DESC_F_WRITE | (k + 1 < ndesc ? VIRTQ_DESC_F_NEXT : 0) |
+				 (f->wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED);
+		ring[f->pos] = (struct pvirtq_desc){
+			.addr = MEM_GPA + BUF_OFF + (id * 4u + k) * 64u, .len = 64, .id = id};
+		if (k == 0)
+			head_flags = flags;
+		else
+			ring[f->pos].flags = flags;
+		if (++f->pos == QSIZE) {
+			f->pos = 0;
+			f->wrap = !f->wrap;
+		}
+	}
+	__atomic_store_n(&ring[head_pos].flags, head_flags, __ATOMIC_RELEASE);
+}
+
+static void ppop(struct fx *f, uint16_t id, unsigned ndesc)
+{
+	assert_int_equal(vq_pop(f->dev.vq, &f->e), 1);
+	assert_int_equal(f->e.id, id);
+	assert_int_equal(f->e.ndesc, ndesc);
+	assert_int_equal(f->e.nin, ndesc);
+	assert_int_equal(f->e.in_len, 64 * ndesc);
+}
+
+static struct vq_inflight_packed *pregion(struct fx *f)
+{
+	return (struct vq_inflight_packed *)f->infl;
+}
+
+/* Chains marked in flight in the packed region. */
+static unsigned pmarked(struct fx *f)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < QSIZE; i++)
+		n += pregion(f)->desc[i].inflight;
+	return n;
+}
+
+static void expect_pos(struct fx *f, uint16_t avail, bool avail_wrap, uint16_t used, bool used_wrap)
+{
+	struct vq_state s;
+	vq_get_state(f->dev.vq, &s);
+	assert_int_equal(s.avail_idx, avail);
+	assert_int_equal(s.avail_wrap, avail_wrap);
+	assert_int_equal(s.used_idx, used);
+	assert_int_equal(s.used_wrap, used_wrap);
+}
+
+/*
+ * A packed ring through a crash: the buffer is sized for packed regions
+ * (SET_FEATURES came first), the chains in flight come back in pop order
+ * from the region's copies (their ring slots were reused meanwhile), at
+ * the region's position although the frontend sends the ring's start as
+ * base, then new chains.
+ */
+static void test_packed_resubmit_after_crash(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t packed = F(VIRTIO_F_RING_PACKED);
+	setup_conn_features(f, packed);
+	assert_true(f->infl_size >= vq_inflight_packed_bytes(QSIZE));
+	kick(f);
+	assert_int_equal(pregion(f)->version, 1);
+	assert_int_equal(pregion(f)->desc_num, QSIZE);
+	const uint16_t ids[] = {6, 1, 4, 0};
+	const unsigned nd[] = {2, 1, 2, 3};
+	for (unsigned i = 0; i < 4; i++)
+		padd(f, ids[i], nd[i]);
+	for (unsigned i = 0; i < 4; i++)
+		ppop(f, ids[i], nd[i]);
+	struct vq_used done[2] = {{.id = 4, .len = 1}, {.id = 1, .len = 1}};
+	assert_int_equal(vq_push_burst(f->dev.vq, done, 2), 0);
+	expect_pos(f, 0, false, 3, true);
+	assert_int_equal(pmarked(f), 2);
+	crash(f);
+	padd(f, 7, 1); /* slot 0: the driver reused it while the backend was away */
+
+	setup_conn_features(f, packed);
+	kick(f);
+	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 2);
+	expect_pos(f, 0, false, 3, true);
+	ppop(f, 6, 2);
+	ppop(f, 0, 3);
+	ppop(f, 7, 1);
+	assert_int_equal(vq_pop(f->dev.vq, &f->e), 0);
+	assert_int_equal(pmarked(f), 3);
+	struct vq_used rest[3] = {{.id = 0}, {.id = 7}, {.id = 6}};
+	assert_int_equal(vq_push_burst(f->dev.vq, rest, 3), 0);
+	assert_int_equal(pmarked(f), 0);
+	expect_pos(f, 1, false, 1, false);
+	crash(f);
+
+	/* Nothing in flight: nothing comes back; the position is kept. */
+	setup_conn_features(f, packed);
+	kick(f);
+	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 0);
+	expect_pos(f, 1, false, 1, false);
+	padd(f, 2, 2);
+	ppop(f, 2, 2);
+	crash(f);
+}
+
+/*
+ * IN_ORDER through a crash, split and packed: batches completed with one
+ * used entry each (vq_push_in_order()); the chains after the last batch
+ * come back in order and complete in order on the new connection.
+ */
+static void test_in_order_after_crash(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t io = F(VIRTIO_F_IN_ORDER);
+	/* Split. */
+	setup_conn_features(f, io);
+	kick(f);
+	for (uint16_t id = 0; id < 5; id++)
+		add_chain(f, id);
+	for (uint16_t id = 0; id < 5; id++)
+		assert_int_equal(pop_id(f), id);
+	assert_int_equal(vq_push_in_order(f->dev.vq, 3, 1), 0);
+	expect_marked(f, (uint16_t[]){3, 4}, 2);
+	assert_int_equal(region(f)->used_idx, 3);
+	crash(f);
+	add_chain(f, 5);
+	setup_conn_features(f, io);
+	kick(f);
+	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 2);
+	assert_int_equal(pop_id(f), 3);
+	assert_int_equal(pop_id(f), 4);
+	assert_int_equal(pop_id(f), 5);
+	assert_int_equal(vq_push_in_order(f->dev.vq, 3, 1), 0);
+	assert_int_equal(used_ring(f)->idx, 6);
+	expect_marked(f, NULL, 0);
+	crash(f);
+}
+
+static void test_in_order_packed_after_crash(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t feat = F(VIRTIO_F_IN_ORDER) | F(VIRTIO_F_RING_PACKED);
+	setup_conn_features(f, feat);
+	kick(f);
+	for (uint16_t id = 0; id < 4; id++)
+		padd(f, id, 1 + id % 2); /* 6 descriptors */
+	for (uint16_t id = 0; id < 4; id++)
+		ppop(f, id, 1 + id % 2);
+	assert_int_equal(vq_push_in_order(f->dev.vq, 2, 1), 0);
+	expect_pos(f, 6, true, 3, true);
+	assert_int_equal(pmarked(f), 2);
+	crash(f);
+	padd(f, 4, 2); /* 6, 7 */
+	setup_conn_features(f, feat);
+	kick(f);
+	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 2);
+	expect_pos(f, 6, true, 3, true);
+	ppop(f, 2, 1);
+	ppop(f, 3, 2);
+	ppop(f, 4, 2);
+	assert_int_equal(vq_pop(f->dev.vq, &f->e), 0);
+	assert_int_equal(vq_push_in_order(f->dev.vq, 3, 1), 0);
+	expect_pos(f, 0, false, 0, false);
+	assert_int_equal(pmarked(f), 0);
+	crash(f);
+}
+
+/* A buffer sized for split rings (features negotiated split at
+ * GET_INFLIGHT_FD) does not hold packed regions: a packed ring is refused
+ * at its start rather than tracked past the buffer's end. */
+static void test_packed_buffer_too_small(void **state)
 {
 	struct fx *f = *state;
 	fe_connect(f);
 	req_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
-	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED));
+	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1));
 	get_inflight(f);
-	set_inflight(f);
+	assert_true(f->infl_size < vq_inflight_packed_bytes(QSIZE));
+	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED));
 	assert_int_equal(rf_set_mem_table(f->sock, f->b, MEM_GPA, MEM_BYTES, f->mem, f->memfd), 0);
 	req_state(f, VHOST_USER_SET_VRING_NUM, 0, QSIZE);
 	set_addr(f);
 	req_state(f, VHOST_USER_SET_VRING_BASE, 0, 1u << 15 | 1u << 31);
+	uint64_t v = 0;
+	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1);
+}
+
+/* HOSTILE F16 through the backend: a packed region whose chain claims an
+ * id out of range refuses the ring at its start. */
+static void test_packed_hostile_region(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t packed = F(VIRTIO_F_RING_PACKED);
+	setup_conn_features(f, packed);
 	kick(f);
-	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 0);
-	assert_int_equal(region(f)->version, 0); /* untouched */
+	padd(f, 3, 2);
+	ppop(f, 3, 2);
+	crash(f);
+	uint16_t last = pregion(f)->desc[0].last;
+	assert_true(last < QSIZE);
+	pregion(f)->desc[last].id = 0x7fff;
+	setup_conn_features(f, packed);
+	uint64_t v = 0;
+	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1);
+	pregion(f)->desc[last].id = 3;
+	setup_conn_features(f, packed);
+	kick(f);
+	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 1);
+	ppop(f, 3, 2);
 	crash(f);
 }
 
@@ -486,7 +697,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crash_mid_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_region, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_packed_not_tracked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_packed_resubmit_after_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_in_order_after_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_in_order_packed_after_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_packed_buffer_too_small, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_packed_hostile_region, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
