@@ -1093,12 +1093,22 @@ static void rs_step(struct rs *r, struct ntf *n, uint32_t upto)
 	rs_send(r, n, upto);
 }
 
-/* Heads marked in flight in ring @q's inflight region. */
+/* Chains marked in flight in ring @q's inflight region (split: heads;
+ * packed: the head entries of recorded chains). */
 static unsigned inflight_marked(const struct ntf *n, unsigned q)
 {
+	unsigned c = 0;
+
+	if (n->o.fmt == VQ_FORMAT_PACKED) {
+		const struct vq_inflight_packed *reg =
+			(const void *)(n->infl.base + q * vq_inflight_packed_bytes(NTF_QSIZE));
+
+		for (unsigned i = 0; i < NTF_QSIZE; i++)
+			c += __atomic_load_n(&reg->desc[i].inflight, __ATOMIC_RELAXED) != 0;
+		return c;
+	}
 	const struct vq_inflight_split *reg =
 		(const void *)(n->infl.base + q * vq_inflight_split_bytes(NTF_QSIZE));
-	unsigned c = 0;
 
 	for (unsigned i = 0; i < NTF_QSIZE; i++)
 		c += __atomic_load_n(&reg->desc[i].inflight, __ATOMIC_RELAXED) != 0;
@@ -1201,10 +1211,11 @@ static void rs_kill_restart(struct fx *x, struct rs *r)
  * same socket gets the inflight buffer back and the rings restart at their
  * used index.
  */
-static void test_restart_inflight(void **state)
+static void restart_inflight(struct fx *x, enum vq_format fmt, bool in_order)
 {
-	struct fx *x = *state;
-	struct ntf_opts o = {.fmt = VQ_FORMAT_SPLIT, .want = WANT_BASE, .inflight = true};
+	struct ntf_opts o = {.fmt = fmt,
+			     .want = WANT_BASE | (in_order ? F(VIRTIO_F_IN_ORDER) : 0),
+			     .inflight = true};
 	struct rs *r = calloc(1, sizeof(*r));
 	struct ntf *n = &x->n;
 	uint64_t dl;
@@ -1212,7 +1223,7 @@ static void test_restart_inflight(void **state)
 	assert_non_null(r);
 	vqd_start(x, NULL);
 	fe_open(x, &o);
-	assert_false(vq_has_feature(n->features, VIRTIO_F_IN_ORDER));
+	assert_int_equal(vq_has_feature(n->features, VIRTIO_F_IN_ORDER), in_order);
 	ntf_rx_fill(n, 0);
 	for (unsigned k = 1; k <= RS_KILLS; k++) {
 		uint32_t at = RS_FRAMES * k / (RS_KILLS + 1);
@@ -1249,6 +1260,26 @@ static void test_restart_inflight(void **state)
 	free(r);
 }
 
+static void test_restart_inflight(void **state)
+{
+	restart_inflight(*state, VQ_FORMAT_SPLIT, false);
+}
+
+static void test_restart_inflight_packed(void **state)
+{
+	restart_inflight(*state, VQ_FORMAT_PACKED, false);
+}
+
+static void test_restart_inflight_in_order(void **state)
+{
+	restart_inflight(*state, VQ_FORMAT_SPLIT, true);
+}
+
+static void test_restart_inflight_packed_in_order(void **state)
+{
+	restart_inflight(*state, VQ_FORMAT_PACKED, true);
+}
+
 static void at_exit_kill(void)
 {
 	children_kill_all();
@@ -1270,6 +1301,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_broken_ring_packed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_inflight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_inflight_packed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_inflight_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_inflight_packed_in_order, setup,
+						teardown),
 	};
 
 	vqnetd_path = argc > 1 ? argv[1] : getenv("VQNETD");
