@@ -294,8 +294,11 @@ bool vq_enable_kicks(struct vq *q);
  * set, every later write of the device to its used area is marked in
  * @bitmap (GMEM_LOG_PAGE pages, see gmem_log_dirty()) after the write, at
  * @used_log_gpa + the offset of the bytes written in that area. Split: the
- * used ring (elements, idx, flags and avail_event). Packed: the used
- * descriptors written in the descriptor ring (offset from the ring's start).
+ * used ring (elements, idx, flags and avail_event). Packed: @used_log_gpa
+ * is the device event suppression area's (vhost-user's log_guest_addr is
+ * vring.used, that area, for a packed ring); the used descriptors written
+ * in the descriptor ring are marked at their own guest address
+ * (vq_config.desc_gpa + 16 * position).
  * @bitmap NULL turns logging off. Call only while no thread pushes on @q.
  * Writes into buffers are the caller's to log (by gpa).
  */

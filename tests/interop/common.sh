@@ -425,3 +425,139 @@ check_guest_ring() {
 	[ "$2" = packed ] && want=1
 	[ "$(feature_bit "$gf" 34)" = $want ] || fail "guest $1: driver RING_PACKED bit is $(feature_bit "$gf" 34) (want $want)"
 }
+
+# ---------------------------------------------------------------------------
+# Live migration (vqnetd-migrate.sh). These use TMP and QEMU like the guest
+# helpers above; the monitor needs python3.
+
+# start_mig_guest NAME SOCK APPEND [INCOMING]: like start_guest (same kernel,
+# initramfs, memfd share=on memory, vectors=0 NIC with GUEST_NIC), with
+# GUEST_MEM (256M) of memory and QEMU's human monitor on the unix socket
+# $TMP/NAME.mon; with INCOMING (e.g. unix:PATH) QEMU waits for a migration
+# there (-incoming). Sets GUEST_PID.
+start_mig_guest() {
+	netdev="vhost-user,id=n0,chardev=c0" chardev="socket,id=c0,path=$2"
+	if [ -n "${VQNET_INTEROP_SELFTEST:-}" ]; then
+		netdev=$(cat "$2.netdev") chardev="null,id=c0"
+	fi
+	mem=${GUEST_MEM:-256M} gname=$1 gappend=$3
+	if [ -n "${4:-}" ]; then set -- -incoming "$4"; else set --; fi
+	timeout -k 5 "${GUEST_TIMEOUT:-120}" "$QEMU" -nodefaults -accel tcg -m "$mem" \
+		-smp "${GUEST_SMP:-1}" \
+		-object "memory-backend-memfd,id=m,size=$mem,share=on" -numa node,memdev=m \
+		-kernel "$KERNEL" -initrd "$TMP/initrd.gz" \
+		-append "console=ttyS0 panic=-1 quiet $gappend" \
+		-display none -monitor "unix:$TMP/$gname.mon,server=on,wait=off" \
+		-serial "file:$TMP/$gname.console" -no-reboot \
+		-chardev "$chardev" -netdev "$netdev" \
+		-device "virtio-net-pci,netdev=n0,vectors=0${GUEST_NIC:-}" \
+		"$@" </dev/null >"$TMP/$gname.qemu" 2>&1 &
+	GUEST_PID=$!
+	track "$GUEST_PID" TERM
+	return 0
+}
+
+# hmp NAME COMMAND: run one command on guest NAME's human monitor
+# ($TMP/NAME.mon) and print its answer (without the banner and prompts).
+# False when the monitor cannot be reached within 10 s.
+hmp() {
+	python3 - "$TMP/$1.mon" "$2" <<'PYEOF'
+import socket, sys, time
+path, cmd = sys.argv[1], sys.argv[2]
+deadline = time.time() + 10
+while True:
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(path)
+        break
+    except OSError:
+        s.close()
+        if time.time() > deadline:
+            sys.exit(1)
+        time.sleep(0.2)
+s.settimeout(10)
+def until_prompt():
+    buf = b""
+    while not buf.endswith(b"(qemu) "):
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+    return buf.decode(errors="replace")
+until_prompt()
+s.sendall(cmd.encode() + b"\n")
+out = until_prompt()
+s.close()
+# The monitor echoes the command (with terminal escapes) first.
+lines = out.replace("\r", "").split("\n")
+print("\n".join(l for l in lines[1:] if l != "(qemu) " and l.strip()))
+PYEOF
+}
+
+# wait_migration NAME SECONDS: poll "info migrate" on the source guest NAME
+# until the migration completed (true) or failed, was cancelled or SECONDS
+# passed (false). The last answer is in $TMP/NAME.migrate.
+wait_migration() {
+	n=0
+	while [ $n -lt "$2" ]; do
+		hmp "$1" "info migrate" >"$TMP/$1.migrate" 2>&1
+		grep -q '^Migration status: completed' "$TMP/$1.migrate" && return 0
+		grep -Eq '^Migration status: (failed|cancelled)' "$TMP/$1.migrate" && return 1
+		sleep 1
+		n=$((n + 1))
+	done
+	return 1
+}
+
+# console_problems NAME: the guest console's lines that show a broken
+# kernel or driver (oops, warning, virtio ring or checksum errors).
+console_problems() {
+	tr -d '\r' <"$TMP/$1.console" 2>/dev/null |
+		grep -aiE 'Kernel panic|BUG:|Oops|WARNING:|Call Trace|bad checksum|hw csum failure|is not a head|unexpected used|id [0-9]+ out of range|virtio_net.*(error|fail)|virtio.*broken'
+}
+
+# snap_dirty_log PID OUT STOPFILE: every 20 ms, read the dirty log that the
+# vhost-user backend PID mapped from QEMU (the "memfd:vhost-log" mapping in
+# /proc/PID/maps, read through /proc/PID/mem) and add the guest page
+# addresses whose bits are set (hex, one a line) to OUT, until STOPFILE
+# exists or 120 s pass. QEMU clears the bits it has synced, so only the
+# union of snapshots shows what the backend marks. Needs root and python3.
+snap_dirty_log() {
+	python3 - "$1" "$2" "$3" <<'PYEOF'
+import os, sys, time
+pid, out, stop = sys.argv[1:4]
+pages, snaps, t_end = set(), 0, time.time() + 120
+while not os.path.exists(stop) and time.time() < t_end:
+    try:
+        for l in open("/proc/%s/maps" % pid):
+            if "vhost-log" in l:
+                a, b = (int(x, 16) for x in l.split()[0].split("-"))
+                with open("/proc/%s/mem" % pid, "rb") as m:
+                    m.seek(a)
+                    d = m.read(b - a)
+                snaps += 1
+                for i, byte in enumerate(d):
+                    if byte:
+                        for bit in range(8):
+                            if byte >> bit & 1:
+                                pages.add((i * 8 + bit) * 4096)
+    except OSError:
+        pass
+    time.sleep(0.02)
+with open(out, "w") as f:
+    f.write("".join("%x\n" % p for p in sorted(pages)))
+print("dirty log: %d snapshots, %d pages marked" % (snaps, len(pages)))
+PYEOF
+}
+
+# ring_addrs NAME: "QUEUE desc|avail|used GPA" lines for each virtqueue of
+# guest NAME's first virtio device (HMP info virtio-queue-status). Only for
+# a stopped guest: on a running vhost device QEMU 7.2 answers this with
+# GET_VRING_BASE, which stops the backend's ring.
+ring_addrs() {
+	rp=$(hmp "$1" "info virtio" | awk 'NR == 1 {print $1}')
+	for q in 0 1; do
+		hmp "$1" "info virtio-queue-status $rp $q" |
+			awk -v q=$q '$1 == "desc:" || $1 == "avail:" || $1 == "used:" {sub(":", "", $1); print q, $1, $2}'
+	done
+}
