@@ -27,6 +27,7 @@
 #include "spec/vhost_user_msg.h"
 
 #include "net_test_frontend.h"
+#include "../harness/test_util.h"
 
 #define CONNECT_MS 10000u
 
@@ -72,15 +73,6 @@ unsigned ntf_ctrlq(const struct ntf *n)
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) / a * a;
-}
-
-static void efd_signal(int fd)
-{
-	uint64_t one = 1;
-
-	if (write(fd, &one, sizeof(one)) < 0) {
-		/* saturated: the reader wakes anyway */
-	}
 }
 
 static bool queue_wanted(const struct ntf *n, unsigned i)

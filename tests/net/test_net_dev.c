@@ -40,6 +40,7 @@
 
 #include "spec/vhost_user_msg.h"
 #include "spec/virtio_net.h"
+#include "../harness/test_util.h"
 
 #define F(bit) (1ull << (bit))
 
@@ -68,39 +69,6 @@ static const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
 /* ------------------------------------------------------------------------
  * Small utilities
  * ------------------------------------------------------------------------ */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-static void efd_signal(int fd)
-{
-	uint64_t one = 1;
-
-	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
-		/* saturated: the reader wakes anyway */
-	}
-}
-
-static void efd_drain(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: nothing pending */
-	}
-}
 
 #define WAIT_FOR(cond)                                                                             \
 	do {                                                                                       \

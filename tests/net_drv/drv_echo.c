@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include <vqnet/net_drv.h>
+#include "../harness/test_util.h"
 
 struct opts {
 	const char *socket;
@@ -29,14 +30,6 @@ struct opts {
 	unsigned frames, window, timeout_s;
 	uint32_t min_len, max_len;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static uint32_t len_of(const struct opts *o, uint32_t seq)
 {

@@ -29,6 +29,7 @@
 #include "loop_dev.h"
 #include "spec/vhost_user_msg.h"
 #include "spec/virtio_net.h"
+#include "../harness/test_util.h"
 
 #define F(bit)	    (1ull << (bit))
 #define IOV_CAP	    80u
@@ -56,24 +57,6 @@ struct loop_dev {
 	uint64_t frames, drops, errors;
 	uint8_t *frame; /* gather buffer, MAX_FRAME bytes */
 };
-
-static void efd_signal(int fd)
-{
-	uint64_t one = 1;
-
-	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
-		/* saturated: the peer wakes anyway */
-	}
-}
-
-static void efd_drain(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) < 0) {
-		/* nothing pending */
-	}
-}
 
 static size_t gather(const struct vq_elem *e, uint8_t *dst, size_t cap)
 {

@@ -26,6 +26,7 @@
 #include <vqnet/net_drv.h>
 
 #include "loop_dev.h"
+#include "../harness/test_util.h"
 
 #define FB(bit) VNET_DRV_FEATURE(bit)
 #define WAIT_MS 10000u
@@ -37,29 +38,6 @@
 	 FB(VNET_DRV_F_CTRL_MAC_ADDR) | FB(VNET_DRV_F_EVENT_IDX) | FB(VNET_DRV_F_INDIRECT_DESC) |  \
 	 FB(VNET_DRV_F_IN_ORDER) | FB(VNET_DRV_F_CSUM) | FB(VNET_DRV_F_GUEST_CSUM) |               \
 	 FB(VNET_DRV_F_HOST_TSO4) | FB(VNET_DRV_F_GUEST_TSO4) | FB(VNET_DRV_F_RING_PACKED))
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
 
 /* Lines of /proc/self/maps naming a vqnet shared memory block. */
 static int count_shm_maps(void)

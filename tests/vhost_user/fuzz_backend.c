@@ -60,6 +60,7 @@
 
 #include "spec/virtio_ring.h"
 #include "vhost_user/msg.h"
+#include "../harness/test_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -307,18 +308,6 @@ struct fz {
 };
 
 static char sock_path[108];
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	if (!d)
-		abort();
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static void fz_connect(struct fz *f)
 {
