@@ -40,6 +40,7 @@
 #include <vqnet/vhost_user.h>
 
 #include "net/rate_limit.h"
+#include "base/cli.h"
 
 #define VQNETD_VERSION	"0.1.0"
 #define MAX_HOSTFWD	32
@@ -128,36 +129,13 @@ static const char usage_text[] =
 	"Signals: SIGTERM/SIGINT stop (counters printed to stdout); SIGUSR1 prints\n"
 	"the counters. Exit status: 0 stopped, 1 run-time failure, 2 bad arguments.\n";
 
-static void __attribute__((noreturn)) usage_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("vqnetd: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputs(" (try --help)\n", stderr);
-	va_end(ap);
-	exit(EXIT_USAGE);
-}
+#define usage_error(...) cli_usage_error("vqnetd", __VA_ARGS__)
 
 /* A whole decimal number in [min, max], or usage_error. */
 static unsigned long parse_number(const char *opt, const char *s, unsigned long min,
 				  unsigned long max)
 {
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	if (!*s || *s == '-' || *s == '+')
-		usage_error("%s: '%s' is not a number", opt, s);
-	v = strtoul(s, &end, 10);
-	if (errno || *end)
-		usage_error("%s: '%s' is not a number", opt, s);
-	if (v < min || v > max)
-		usage_error("%s: %lu is outside %lu..%lu", opt, v, min, max);
-	return v;
+	return cli_number("vqnetd", opt, s, min, max);
 }
 
 static bool parse_mac(const char *s, uint8_t mac[6])
