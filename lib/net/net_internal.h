@@ -108,6 +108,7 @@ struct net_worker {
 
 	/* Worker-owned state. */
 	struct rate_limiter rl_tx, rl_rx;
+	bool rx_limited;		       /* !rate_limiter_unlimited(&rl_rx), fixed at start */
 	uint64_t tx_wait_until, rx_wait_until; /* ns, CLOCK_MONOTONIC; 0 = none */
 	bool rx_waiting;		       /* no receive buffers: wait for a kick */
 	uint64_t log_count_hdr;		       /* rate limits of per-packet log lines */
@@ -130,10 +131,17 @@ struct net_worker {
 	unsigned rx_head, rx_count; /* pending frames [head, head + count) */
 	struct vq_elem *rx_elems;   /* [NET_RX_MAX_CHAINS] */
 	struct iovec *rx_iov;	    /* [NET_RX_IOV_POOL] */
-	struct vq_used *rx_used;    /* [NET_RX_MAX_CHAINS] */
-	uint8_t *rx_seg;	    /* [NET_FRAME_MAX]: current GSO segment */
-	bool rx_gso_active;	    /* segmenting rx_pending[rx_head] */
-	bool rx_seg_ready;	    /* rx_seg holds a segment not yet delivered */
+	struct vq_used *rx_used;    /* [NET_RX_MAX_CHAINS]: completions of the turn */
+	unsigned rx_nused;	    /* rx_used[0 .. rx_nused): filled, not yet pushed */
+	unsigned rx_npartial;	    /* of those, chains not wholly written (IN_ORDER) */
+	bool rx_last_partial;	    /* rx_used[rx_nused - 1] is one of them */
+	bool rx_be_quiet;	    /* the backend's rx fd was found not readable */
+	uint64_t rx_acc_packets;    /* frames and bytes in rx_used, counted at push */
+	uint64_t rx_acc_bytes;
+	uint64_t rx_acc_merged;
+	uint8_t *rx_seg;    /* [NET_FRAME_MAX]: current GSO segment */
+	bool rx_gso_active; /* segmenting rx_pending[rx_head] */
+	bool rx_seg_ready;  /* rx_seg holds a segment not yet delivered */
 	uint32_t rx_seg_len;
 	struct net_gso_iter rx_gso;
 	unsigned rx_pushed; /* completions since the last notification */

@@ -24,7 +24,13 @@
  * When the ring runs dry in the middle of a frame the chains taken are
  * given back (newest first), the frame stays pending and the worker waits
  * for a kick: no drop. A frame that would need more chains than the ring
- * holds is RX_TOO_BIG. One notification per turn (vq_should_notify()).
+ * holds is RX_TOO_BIG.
+ * Completions are collected in rx_used[] in pop order and pushed once per
+ * turn (rx_flush(): one used-index publish; with IN_ORDER one batch entry
+ * when every chain but the last was wholly written), then one notification
+ * decision (vq_should_notify()). Giving chains back (vq_unpop) stays legal:
+ * only the chains of the frame being collected are given back, and they
+ * were popped after every chain in rx_used[] (pushed or not).
  * While dirty logging is on, every byte written into guest buffers is
  * logged by gpa.
  */
@@ -95,6 +101,57 @@ static void rx_unpop(struct net_worker *w, unsigned n)
 		vq_unpop(w->rx.vq, &w->rx_elems[n]);
 }
 
+/* Push the turn's completions (rx_used[0 .. rx_nused)) and count the
+ * frames they carry. */
+static void rx_flush(struct net_worker *w)
+{
+	struct net_queue_stats *s = &w->d->stats[w->rx.index];
+	unsigned n = w->rx_nused;
+	int rc;
+
+	if (!n)
+		return;
+	/* A ring that broke in this turn (counted and reported then) takes
+	 * no completions: its chains stay in flight, their frames are not
+	 * delivered. */
+	if (!vq_is_broken(w->rx.vq)) {
+		if (n > 1 && w->rx_npartial == (w->rx_last_partial ? 1u : 0u) &&
+		    vq_has_feature(w->features, VIRTIO_F_IN_ORDER) && vq_in_flight(w->rx.vq) == n)
+			rc = vq_push_in_order(w->rx.vq, n, w->rx_used[n - 1].len);
+		else
+			rc = vq_push_burst(w->rx.vq, w->rx_used, n);
+		if (rc < 0)
+			NET_STAT_ADD(s->errors, 1);
+		if (w->rx_acc_packets) {
+			NET_STAT_ADD(s->packets, w->rx_acc_packets);
+			NET_STAT_ADD(s->bytes, w->rx_acc_bytes);
+			if (w->rx_acc_merged)
+				NET_STAT_ADD(s->rx_merged, w->rx_acc_merged);
+		}
+		w->rx_pushed += n;
+	}
+	w->rx_nused = w->rx_npartial = 0;
+	w->rx_last_partial = false;
+	w->rx_acc_packets = w->rx_acc_bytes = w->rx_acc_merged = 0;
+}
+
+/* Make room for @n more completions in rx_used[]. */
+static inline void rx_used_reserve(struct net_worker *w, unsigned n)
+{
+	if (w->rx_nused + n > NET_RX_MAX_CHAINS)
+		rx_flush(w);
+}
+
+/* Add a completion of @len bytes of a chain with @in_len writable bytes. */
+static inline void rx_used_add(struct net_worker *w, uint16_t id, uint32_t len, uint32_t in_len)
+{
+	bool partial = len != in_len;
+
+	w->rx_used[w->rx_nused++] = (struct vq_used){.id = id, .len = len};
+	w->rx_npartial += partial;
+	w->rx_last_partial = partial;
+}
+
 /* Pop chains until @total bytes fit (one chain without MRG_RXBUF). Return
  * the number popped (> 0), 0 when the ring ran dry (chains given back),
  * -1 when the frame can never fit (chains given back), or -2 when the
@@ -126,11 +183,9 @@ static int rx_collect(struct net_worker *w, uint32_t total)
 			 * taken before it (in ring order, as IN_ORDER needs; a
 			 * driver sees empty used buffers as errors), and the
 			 * frame starts over with the next chains. */
+			rx_used_reserve(w, npop + 1);
 			for (unsigned j = 0; j <= npop; j++)
-				w->rx_used[j] = (struct vq_used){.id = w->rx_elems[j].id, .len = 0};
-			if (vq_push_burst(w->rx.vq, w->rx_used, npop + 1) < 0)
-				NET_STAT_ADD(w->d->stats[w->rx.index].errors, 1);
-			w->rx_pushed += npop + 1;
+				rx_used_add(w, w->rx_elems[j].id, 0, 1);
 			net_drop(w->d, w->rx.index, NET_DROP_BAD_CHAIN);
 			npop = iov_used = 0;
 			have = 0;
@@ -148,38 +203,50 @@ static int rx_collect(struct net_worker *w, uint32_t total)
 	return (int)npop;
 }
 
-/* Write header + frame over chains [0, n) and complete them. */
+/* Write header + frame over chains [0, n) and add their completions to
+ * the turn's (pushed by rx_flush()). */
 static void rx_fill(struct net_worker *w, unsigned n, const uint8_t *hdr, const uint8_t *data,
 		    uint32_t len)
 {
 	uint32_t total = VIRTIO_NET_HDR_LEN + len, pos = 0;
 
+	rx_used_reserve(w, n);
 	for (unsigned j = 0; j < n; j++) {
 		const struct vq_elem *e = &w->rx_elems[j];
 		const struct iovec *iov = e->iov + e->nout;
 		uint32_t c = e->in_len < total - pos ? e->in_len : total - pos, k = 0;
 
-		if (pos < VIRTIO_NET_HDR_LEN) {
+		if (pos < VIRTIO_NET_HDR_LEN)
 			k = VIRTIO_NET_HDR_LEN - pos < c ? VIRTIO_NET_HDR_LEN - pos : c;
-			iov_from_buf(iov, e->nin, 0, hdr + pos, k);
+		if (e->nin && iov[0].iov_len >= c && (pos == 0 ? c >= VIRTIO_NET_HDR_LEN : !k)) {
+			/* The chain's part in its first buffer (the common
+			 * layout): plain copies, the header's of fixed size. */
+			uint8_t *p = iov[0].iov_base;
+
+			if (pos == 0) {
+				memcpy(p, hdr, VIRTIO_NET_HDR_LEN);
+				memcpy(p + VIRTIO_NET_HDR_LEN, data, c - VIRTIO_NET_HDR_LEN);
+			} else {
+				memcpy(p, data + (pos - VIRTIO_NET_HDR_LEN), c);
+			}
+		} else {
+			if (k)
+				iov_from_buf(iov, e->nin, 0, hdr + pos, k);
+			if (c > k)
+				iov_from_buf(iov, e->nin, k, data + (pos + k - VIRTIO_NET_HDR_LEN),
+					     c - k);
 		}
-		if (c > k)
-			iov_from_buf(iov, e->nin, k, data + (pos + k - VIRTIO_NET_HDR_LEN), c - k);
 		if (w->logging && w->mem)
 			rx_log_writes(w, iov, e->nin, c);
-		w->rx_used[j] = (struct vq_used){.id = e->id, .len = c};
+		rx_used_add(w, e->id, c, e->in_len);
 		pos += c;
 	}
-	if (vq_push_burst(w->rx.vq, w->rx_used, n) < 0)
-		NET_STAT_ADD(w->d->stats[w->rx.index].errors, 1);
-	w->rx_pushed += n;
 }
 
 /* Deliver one frame with @meta (already adjusted to the guest's offloads). */
 static enum rx_result rx_deliver(struct net_worker *w, const uint8_t *data, uint32_t len,
 				 const struct netbe_meta *meta)
 {
-	struct net_queue_stats *s = &w->d->stats[w->rx.index];
 	struct virtio_net_hdr_v1 h;
 	int n = rx_collect(w, VIRTIO_NET_HDR_LEN + len);
 
@@ -205,10 +272,10 @@ static enum rx_result rx_deliver(struct net_worker *w, const uint8_t *data, uint
 				       .csum_offset = htole16(meta->csum_offset),
 				       .num_buffers = htole16((uint16_t)n)};
 	rx_fill(w, (unsigned)n, (const uint8_t *)&h, data, len);
-	NET_STAT_ADD(s->packets, 1);
-	NET_STAT_ADD(s->bytes, len);
+	w->rx_acc_packets++;
+	w->rx_acc_bytes += len;
 	if (n > 1)
-		NET_STAT_ADD(s->rx_merged, 1);
+		w->rx_acc_merged++;
 	return RX_DONE;
 }
 
@@ -256,7 +323,7 @@ static enum rx_result rx_prepare(struct net_worker *w, struct net_rx_frame *f, b
 		net_drop(w->d, w->rx.index, NET_DROP_RX_FILTERED);
 		return RX_DONE;
 	}
-	if (!rate_limiter_unlimited(&w->rl_rx)) {
+	if (w->rx_limited) {
 		now = net_now_ns();
 		if (!rate_limiter_consume(&w->rl_rx, f->len, now)) {
 			uint64_t wait = rate_limiter_wait_ns(&w->rl_rx, f->len, now);
@@ -313,14 +380,15 @@ static enum rx_result rx_frame(struct net_worker *w, struct net_rx_frame *f)
 	return rx_deliver(w, f->data, f->len, &f->meta);
 }
 
-/* Read a burst from the backend into the bounce buffers. */
+/* Read a burst from the backend into the bounce buffers. rx_bufs[] point
+ * at the bounce buffers from worker start on (net_worker.c); the entries
+ * a burst filled are cleared again here, so every rx() call sees them as
+ * the first did. */
 static unsigned rx_fill_pending(struct net_worker *w)
 {
 	struct net_dev *d = w->d;
 	int got;
 
-	for (unsigned i = 0; i < NET_BURST; i++)
-		w->rx_bufs[i] = (struct netbe_rxbuf){.data = w->rx_bounce[i], .cap = NET_FRAME_MAX};
 	got = d->be->ops->rx(d->be, w->pair, w->rx_bufs, NET_BURST);
 	if (got < 0) {
 		NET_STAT_ADD(d->stats[w->rx.index].errors, 1);
@@ -330,12 +398,15 @@ static unsigned rx_fill_pending(struct net_worker *w)
 	}
 	if ((unsigned)got > NET_BURST)
 		got = NET_BURST;
-	for (int i = 0; i < got; i++)
-		w->rx_pending[i] = (struct net_rx_frame){.data = w->rx_bounce[i],
-							 .len = w->rx_bufs[i].len < NET_FRAME_MAX
-									? w->rx_bufs[i].len
-									: NET_FRAME_MAX,
-							 .meta = w->rx_bufs[i].meta};
+	for (int i = 0; i < got; i++) {
+		struct netbe_rxbuf *b = &w->rx_bufs[i];
+
+		w->rx_pending[i] = (struct net_rx_frame){
+			.data = w->rx_bounce[i],
+			.len = b->len < NET_FRAME_MAX ? b->len : NET_FRAME_MAX,
+			.meta = b->meta};
+		*b = (struct netbe_rxbuf){.data = w->rx_bounce[i], .cap = NET_FRAME_MAX};
+	}
 	w->rx_head = 0;
 	w->rx_count = (unsigned)got;
 	return (unsigned)got;
@@ -346,12 +417,21 @@ void net_rx_discard(struct net_worker *w)
 	w->rx_head = w->rx_count = 0;
 	w->rx_gso_active = w->rx_seg_ready = false;
 	w->rx_wait_until = 0;
+	/* Completions are pushed before every turn ends: none are left. */
+	w->rx_nused = w->rx_npartial = 0;
+	w->rx_last_partial = false;
+	w->rx_acc_packets = w->rx_acc_bytes = w->rx_acc_merged = 0;
+	w->rx_be_quiet = false;
 }
 
 unsigned net_rx_turn(struct net_worker *w)
 {
+	/* The worker's poll() just found the backend's rx fd not readable:
+	 * no need to ask the backend in this turn (the next one does). */
+	bool be_quiet = w->rx_be_quiet;
 	unsigned done = 0;
 
+	w->rx_be_quiet = false;
 	if (w->rx_wait_until) {
 		if (net_now_ns() < w->rx_wait_until)
 			return 0;
@@ -364,7 +444,7 @@ unsigned net_rx_turn(struct net_worker *w)
 			return 0;
 		}
 		w->rx_waiting = false;
-		if (!rx_fill_pending(w))
+		if (be_quiet || !rx_fill_pending(w))
 			return 0;
 	}
 	while (w->rx_count) {
@@ -376,6 +456,7 @@ unsigned net_rx_turn(struct net_worker *w)
 		w->rx_count--;
 		done++;
 	}
+	rx_flush(w);
 	if (w->rx_pushed) {
 		net_ring_notify(w, &w->rx);
 		w->rx_pushed = 0;

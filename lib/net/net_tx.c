@@ -20,8 +20,11 @@
  * net_gso_* segments sent in batches); others go to the backend as the
  * guest's iovecs with their metadata, one tx() call per burst. Frames the
  * backend did not take count as TX_BACKEND. Every chain popped is then
- * completed with length 0 (the device writes nothing on a transmitq) and
- * the driver is notified if the ring asks for it.
+ * completed with length 0 (the device writes nothing on a transmitq; with
+ * IN_ORDER one batch entry covers the burst) and the driver is notified if
+ * the ring asks for it. The header and the Ethernet header of a frame
+ * without GSO are read straight from the first buffer when it holds them;
+ * GSO headers are parsed from a private copy.
  */
 #include <endian.h>
 #include <errno.h>
@@ -95,7 +98,8 @@ static enum tx_verdict tx_classify(struct net_worker *w, const struct vq_elem *e
 {
 	struct net_dev *d = w->d;
 	struct virtio_net_hdr_v1 h;
-	uint8_t head[NET_TX_HEAD_MAX];
+	uint8_t head_copy[NET_TX_HEAD_MAX];
+	const uint8_t *head = head_copy;
 	uint32_t head_len, max;
 	const char *why = NULL;
 	uint32_t need;
@@ -108,7 +112,12 @@ static enum tx_verdict tx_classify(struct net_worker *w, const struct vq_elem *e
 		tx_drop(w, NET_DROP_TX_SHORT);
 		return TX_DROP;
 	}
-	iov_to_buf(e->iov, e->nout, 0, &h, sizeof(h));
+	/* The header in the first buffer (every driver's layout but the
+	 * legacy one): one fixed-size copy. */
+	if (e->iov[0].iov_len >= sizeof(h))
+		memcpy(&h, e->iov[0].iov_base, sizeof(h));
+	else
+		iov_to_buf(e->iov, e->nout, 0, &h, sizeof(h));
 	/* §5.1.6.2.2: flag bits other than NEEDS_CSUM are ignored (and not
 	 * passed on: a TAP would see them in its vnet header). */
 	*meta = (struct netbe_meta){.flags = h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM,
@@ -119,9 +128,25 @@ static enum tx_verdict tx_classify(struct net_worker *w, const struct vq_elem *e
 				    .csum_offset = le16toh(h.csum_offset)};
 	*len = e->out_len - VIRTIO_NET_HDR_LEN;
 	head_len = *len < NET_TX_HEAD_MAX ? *len : NET_TX_HEAD_MAX;
-	iov_to_buf(e->iov, e->nout, VIRTIO_NET_HDR_LEN, head, head_len);
+	if (meta->gso_type == VIRTIO_NET_HDR_GSO_NONE &&
+	    e->iov[0].iov_len >= VIRTIO_NET_HDR_LEN + 14u) {
+		/* Without GSO only the Ethernet header is looked at (the
+		 * 802.1Q test below; net_tx_meta_check() parses the headers
+		 * of GSO frames only), each byte once: read it in place. */
+		head = (const uint8_t *)e->iov[0].iov_base + VIRTIO_NET_HDR_LEN;
+		head_len = 14u;
+	} else {
+		/* GSO headers are parsed from a private copy: the guest may
+		 * change its buffers at any time. */
+		iov_to_buf(e->iov, e->nout, VIRTIO_NET_HDR_LEN, head_copy, head_len);
+	}
 	why = meta_features_check(meta, w->features);
-	if (!why && net_tx_meta_check(head, head_len, *len, meta, &why) < 0 && !why)
+	/* net_tx_meta_check() has nothing to object to in a frame without
+	 * offloads (no GSO, no NEEDS_CSUM): skip the call. */
+	if (!why &&
+	    (meta->gso_type != VIRTIO_NET_HDR_GSO_NONE ||
+	     (meta->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)) &&
+	    net_tx_meta_check(head, head_len, *len, meta, &why) < 0 && !why)
 		why = "header rules";
 	if (why) {
 		tx_drop(w, NET_DROP_TX_BAD_HDR);
@@ -276,6 +301,12 @@ unsigned net_tx_turn(struct net_worker *w)
 			return 0;
 		w->tx_wait_until = 0;
 	}
+	/* An empty ring costs one peek (a full pop attempt otherwise);
+	 * chains recovered from the inflight region and a queue broken
+	 * behind our back (vq_set_mem) still go through the pop. */
+	if (!vq_avail_pending(r->vq) && !vq_inflight_resubmit_pending(r->vq) &&
+	    !vq_is_broken(r->vq))
+		return 0;
 	n = vq_pop_burst(r->vq, w->tx_elems, NET_BURST, &err);
 	for (i = 0; i < n; i++) {
 		struct vq_elem *e = &w->tx_elems[i];
@@ -302,8 +333,17 @@ unsigned net_tx_turn(struct net_worker *w)
 			tx_soft(w, e, &meta, len);
 			continue;
 		}
-		cnt = iov_tail(e->iov, e->nout, VIRTIO_NET_HDR_LEN,
-			       w->tx_tail + (size_t)nstage * NET_TX_IOV_CAP, NET_TX_IOV_CAP);
+		if (e->nout == 1) {
+			/* One buffer (header and frame): no cursor walk. */
+			w->tx_tail[(size_t)nstage * NET_TX_IOV_CAP] = (struct iovec){
+				.iov_base = (uint8_t *)e->iov[0].iov_base + VIRTIO_NET_HDR_LEN,
+				.iov_len = len};
+			cnt = 1;
+		} else {
+			cnt = iov_tail(e->iov, e->nout, VIRTIO_NET_HDR_LEN,
+				       w->tx_tail + (size_t)nstage * NET_TX_IOV_CAP,
+				       NET_TX_IOV_CAP);
+		}
 		*p = (struct netbe_txpkt){.iov = w->tx_tail + (size_t)nstage * NET_TX_IOV_CAP,
 					  .iovcnt = cnt < 0 ? 0 : (unsigned)cnt,
 					  .len = len,
@@ -311,10 +351,17 @@ unsigned net_tx_turn(struct net_worker *w)
 		nstage++;
 	}
 	tx_send(w, w->tx_pkts, nstage);
-	for (i = 0; i < n; i++)
-		w->tx_used[i] = (struct vq_used){.id = w->tx_elems[i].id, .len = 0};
-	if (n && vq_push_burst(r->vq, w->tx_used, n) < 0)
-		NET_STAT_ADD(w->d->stats[r->index].errors, 1);
+	if (n > 1 && vq_has_feature(w->features, VIRTIO_F_IN_ORDER) && vq_in_flight(r->vq) == n) {
+		/* Every chain is completed with length 0, its whole
+		 * writable part: one batch entry (§2.7.9, §2.8.8). */
+		if (vq_push_in_order(r->vq, n, 0) < 0)
+			NET_STAT_ADD(w->d->stats[r->index].errors, 1);
+	} else if (n) {
+		for (i = 0; i < n; i++)
+			w->tx_used[i] = (struct vq_used){.id = w->tx_elems[i].id, .len = 0};
+		if (vq_push_burst(r->vq, w->tx_used, n) < 0)
+			NET_STAT_ADD(w->d->stats[r->index].errors, 1);
+	}
 	if (n)
 		net_ring_notify(w, r);
 	if (err < 0 && !vq_err_is_drop(err))

@@ -127,6 +127,7 @@ static void worker_park(struct net_worker *w)
 	/* Rings may have changed: start over with kicks off. */
 	w->tx.kicks_on = w->rx.kicks_on = false;
 	w->rx_waiting = false;
+	w->rx_be_quiet = false;
 }
 
 void net_worker_sync(struct net_worker *w)
@@ -189,7 +190,7 @@ static void worker_sleep(struct net_worker *w)
 {
 	struct net_dev *d = w->d;
 	struct pollfd pfd[4];
-	unsigned n = 0, i_txk = ~0u, i_rxk = ~0u;
+	unsigned n = 0, i_txk = ~0u, i_rxk = ~0u, i_be = ~0u;
 	uint64_t now = net_now_ns();
 	int timeout = wait_ms(w->tx_wait_until, w->rx_wait_until, now);
 	bool tx = ring_served(w, &w->tx), rx = ring_served(w, &w->rx);
@@ -213,10 +214,12 @@ static void worker_sleep(struct net_worker *w)
 	} else if (rx && !w->rx_wait_until) {
 		int fd = d->be->ops->rx_fd ? d->be->ops->rx_fd(d->be, w->pair) : -1;
 
-		if (fd >= 0)
+		if (fd >= 0) {
+			i_be = n;
 			pfd[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
-		else
+		} else {
 			timeout = min_timeout(timeout, NET_POLL_FALLBACK_MS);
+		}
 	}
 	if (poll(pfd, n, timeout) < 0)
 		return;
@@ -224,6 +227,10 @@ static void worker_sleep(struct net_worker *w)
 	NET_STAT_ADD(d->stats[w->rx.index].wakeups, 1);
 	if (pfd[0].revents & POLLIN)
 		net_efd_drain(w->wake_fd);
+	/* Woken by something else: the backend had nothing then, so the next
+	 * receive turn need not ask it (a frame arriving since is read the
+	 * turn after, or wakes the next poll()). */
+	w->rx_be_quiet = i_be != ~0u && !(pfd[i_be].revents & POLLIN);
 	if (i_txk != ~0u && (pfd[i_txk].revents & POLLIN) && net_efd_drain(w->tx.kick_fd))
 		NET_STAT_ADD(d->stats[w->tx.index].kicks, 1);
 	if (i_rxk != ~0u && (pfd[i_rxk].revents & POLLIN) && net_efd_drain(w->rx.kick_fd))
@@ -340,6 +347,9 @@ static int worker_alloc_buffers(struct net_worker *w)
 	for (unsigned i = 0; i < NET_BURST; i++)
 		w->tx_elems[i] = (struct vq_elem){.iov = w->tx_iov + (size_t)i * NET_TX_IOV_CAP,
 						  .iov_cap = NET_TX_IOV_CAP};
+	/* The backend's receive descriptors never change (net_rx.c). */
+	for (unsigned i = 0; i < NET_BURST; i++)
+		w->rx_bufs[i] = (struct netbe_rxbuf){.data = w->rx_bounce[i], .cap = NET_FRAME_MAX};
 	return 0;
 }
 
@@ -357,6 +367,7 @@ int net_worker_new(struct net_dev *d, unsigned pair, struct net_worker **out)
 	w->tx = (struct net_ring){.index = 2 * pair + 1, .kick_fd = -1, .call_fd = -1};
 	rate_limiter_init(&w->rl_tx, &d->cfg.tx_rate, now);
 	rate_limiter_init(&w->rl_rx, &d->cfg.rx_rate, now);
+	w->rx_limited = !rate_limiter_unlimited(&w->rl_rx);
 	net_worker_sync(w);
 	rc = worker_alloc_buffers(w);
 	if (rc < 0)
