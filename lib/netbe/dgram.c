@@ -260,12 +260,6 @@ static int dgram_rx_fd(struct netbe *be, unsigned q)
 	return q == 0 ? d->sock : d->quiet_fd;
 }
 
-static bool dgram_link_up(struct netbe *be)
-{
-	(void)be;
-	return true;
-}
-
 static void dgram_get_stats(struct netbe *be, unsigned q, struct netbe_stats *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -293,7 +287,7 @@ static const struct netbe_ops dgram_ops = {
 	.tx = dgram_tx,
 	.rx = dgram_rx,
 	.rx_fd = dgram_rx_fd,
-	.link_up = dgram_link_up,
+	.link_up = netbe_link_always_up,
 	.get_stats = dgram_get_stats,
 	.free = dgram_free,
 };

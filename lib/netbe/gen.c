@@ -118,12 +118,6 @@ static int gen_rx_fd(struct netbe *be, unsigned q)
 	return q < be->max_queue_pairs ? to_gen(be)->pairs[q].fd : -EINVAL;
 }
 
-static bool gen_link_up(struct netbe *be)
-{
-	(void)be;
-	return true;
-}
-
 static void gen_get_stats(struct netbe *be, unsigned q, struct netbe_stats *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -151,7 +145,7 @@ static const struct netbe_ops gen_ops = {
 	.tx = gen_tx,
 	.rx = gen_rx,
 	.rx_fd = gen_rx_fd,
-	.link_up = gen_link_up,
+	.link_up = netbe_link_always_up,
 	.get_stats = gen_get_stats,
 	.free = gen_free,
 };

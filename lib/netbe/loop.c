@@ -213,12 +213,6 @@ static int loop_rx_fd(struct netbe *be, unsigned q)
 	return q < be->max_queue_pairs ? to_loop(be)->pairs[q].efd : -EINVAL;
 }
 
-static bool loop_link_up(struct netbe *be)
-{
-	(void)be;
-	return true;
-}
-
 static void loop_get_stats(struct netbe *be, unsigned q, struct netbe_stats *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -251,7 +245,7 @@ static const struct netbe_ops loop_ops = {
 	.tx = loop_tx,
 	.rx = loop_rx,
 	.rx_fd = loop_rx_fd,
-	.link_up = loop_link_up,
+	.link_up = netbe_link_always_up,
 	.get_stats = loop_get_stats,
 	.free = loop_free,
 };

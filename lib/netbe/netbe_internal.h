@@ -106,4 +106,8 @@ static inline void *netbe_calloc_aligned(size_t n, size_t size)
 	return p;
 }
 
+/* link_up for backends whose link never goes down (no carrier to
+ * watch): every backend in vqnet today. */
+bool netbe_link_always_up(struct netbe *be);
+
 #endif

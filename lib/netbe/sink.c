@@ -75,12 +75,6 @@ static int sink_rx_fd(struct netbe *be, unsigned q)
 	return q < be->max_queue_pairs ? to_sink(be)->quiet_fd : -EINVAL;
 }
 
-static bool sink_link_up(struct netbe *be)
-{
-	(void)be;
-	return true;
-}
-
 static void sink_get_stats(struct netbe *be, unsigned q, struct netbe_stats *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -105,7 +99,7 @@ static const struct netbe_ops sink_ops = {
 	.tx = sink_tx,
 	.rx = sink_rx,
 	.rx_fd = sink_rx_fd,
-	.link_up = sink_link_up,
+	.link_up = netbe_link_always_up,
 	.get_stats = sink_get_stats,
 	.free = sink_free,
 };

@@ -717,12 +717,6 @@ static int sb_rx_fd(struct netbe *be, unsigned q)
 	return to_sb(be)->pairs[q].rx_efd;
 }
 
-static bool sb_link_up(struct netbe *be)
-{
-	(void)be;
-	return true;
-}
-
 static void sb_get_stats(struct netbe *be, unsigned q, struct netbe_stats *out)
 {
 	struct slirp_pair *p = &to_sb(be)->pairs[q];
@@ -776,7 +770,7 @@ static const struct netbe_ops slirp_ops = {
 	.tx = sb_tx,
 	.rx = sb_rx,
 	.rx_fd = sb_rx_fd,
-	.link_up = sb_link_up,
+	.link_up = netbe_link_always_up,
 	.get_stats = sb_get_stats,
 	.free = sb_free,
 };

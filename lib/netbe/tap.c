@@ -284,12 +284,6 @@ static int tap_rx_fd(struct netbe *be, unsigned q)
 	return q < be->max_queue_pairs ? to_tap(be)->pairs[q].fd : -EINVAL;
 }
 
-static bool tap_link_up(struct netbe *be)
-{
-	(void)be;
-	return true;
-}
-
 static void tap_get_stats(struct netbe *be, unsigned q, struct netbe_stats *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -317,7 +311,7 @@ static const struct netbe_ops tap_ops = {
 	.tx = tap_tx,
 	.rx = tap_rx,
 	.rx_fd = tap_rx_fd,
-	.link_up = tap_link_up,
+	.link_up = netbe_link_always_up,
 	.get_stats = tap_get_stats,
 	.free = tap_free,
 };
