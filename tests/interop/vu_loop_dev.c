@@ -42,6 +42,8 @@
 #include <vqnet/vhost_user.h>
 #include <vqnet/virtq.h>
 
+#include "base/iov.h"
+
 #define F(bit) (1ull << (bit))
 
 #define VIRTIO_NET_F_MAC    5
@@ -137,46 +139,15 @@ static void resume_worker(struct loop_dev *d)
  * bytes copied, or -1 when they do not fit. */
 static int64_t copy_chain(const struct vq_elem *tx, const struct vq_elem *rx)
 {
-	unsigned ri = 0, wi = rx->nout, wend = (unsigned)rx->nout + rx->nin;
-	size_t roff = 0, woff = 0;
-	uint32_t copied = 0;
-
 	if (tx->out_len > rx->in_len)
 		return -1;
-	while (ri < tx->nout && wi < wend) {
-		const struct iovec *r = &tx->iov[ri], *w = &rx->iov[wi];
-		size_t n = r->iov_len - roff;
-
-		if (n > w->iov_len - woff)
-			n = w->iov_len - woff;
-		memcpy((uint8_t *)w->iov_base + woff, (const uint8_t *)r->iov_base + roff, n);
-		copied += (uint32_t)n;
-		roff += n;
-		woff += n;
-		if (roff == r->iov_len) {
-			ri++;
-			roff = 0;
-		}
-		if (woff == w->iov_len) {
-			wi++;
-			woff = 0;
-		}
-	}
-	return copied;
+	return (int64_t)iov_copy(rx->iov + rx->nout, rx->nin, 0, tx->iov, tx->nout, 0, tx->out_len);
 }
 
 /* Write @len bytes at offset 0 of the writable iovecs of @e. */
 static void write_at_start(const struct vq_elem *e, const uint8_t *src, size_t len)
 {
-	unsigned wi = e->nout, wend = (unsigned)e->nout + e->nin;
-
-	for (; wi < wend && len; wi++) {
-		size_t n = e->iov[wi].iov_len < len ? e->iov[wi].iov_len : len;
-
-		memcpy(e->iov[wi].iov_base, src, n);
-		src += n;
-		len -= n;
-	}
+	iov_from_buf(e->iov + e->nout, e->nin, 0, src, len);
 }
 
 /* One pass over the transmit queue. Return the number of chains handled. */

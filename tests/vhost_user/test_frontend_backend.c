@@ -48,6 +48,7 @@
 #include "spec/vhost_user_msg.h"
 #include "vhost_user/msg.h"
 #include "../harness/test_util.h"
+#include "base/iov.h"
 
 #define F(bit) (1ull << (bit))
 
@@ -113,32 +114,10 @@ struct echo_dev {
 	atomic_uint resets;
 };
 
+/* Copy the chain's readable bytes into its writable part. */
 static uint32_t echo_copy(const struct vq_elem *e)
 {
-	unsigned ri = 0, wi = e->nout;
-	size_t roff = 0, woff = 0;
-	uint32_t copied = 0;
-
-	while (ri < e->nout && wi < (unsigned)e->nout + e->nin) {
-		const struct iovec *r = &e->iov[ri], *w = &e->iov[wi];
-		size_t n = r->iov_len - roff;
-
-		if (n > w->iov_len - woff)
-			n = w->iov_len - woff;
-		memcpy((uint8_t *)w->iov_base + woff, (const uint8_t *)r->iov_base + roff, n);
-		copied += (uint32_t)n;
-		roff += n;
-		woff += n;
-		if (roff == r->iov_len) {
-			ri++;
-			roff = 0;
-		}
-		if (woff == w->iov_len) {
-			wi++;
-			woff = 0;
-		}
-	}
-	return copied;
+	return (uint32_t)iov_copy(e->iov + e->nout, e->nin, 0, e->iov, e->nout, 0, e->out_len);
 }
 
 /* Pop everything available, echo it, notify once. */
