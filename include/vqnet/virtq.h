@@ -416,6 +416,21 @@ struct vq_drv_buf {
 int vq_drv_add_chain(struct vq_drv *d, const struct vq_drv_buf *bufs, unsigned nout, unsigned nin,
 		     bool indirect, void *token);
 
+/**
+ * vq_drv_add_burst() - add @n one-descriptor chains in one call: chain i
+ * is bufs[i], device-writable when @device_writable, with token tokens[i].
+ * The packet-path fast path (a transmit burst of one-buffer frames, a
+ * receive refill of mergeable buffers): no per-chain start/add/end, the
+ * ring's bookkeeping done once per call. Chains are added in order until
+ * the ring is full; like vq_drv_add_chain() they become visible at the
+ * next vq_drv_publish(). Return: the number added (0..n), or
+ * -VQ_ERR_INVALID_ARG when bufs[0] has length 0 or a chain is open
+ * (nothing added; a later zero-length entry stops the burst there) /
+ * -VQ_ERR_BROKEN.
+ */
+int vq_drv_add_burst(struct vq_drv *d, const struct vq_drv_buf *bufs, void *const *tokens,
+		     unsigned n, bool device_writable);
+
 /* Make every ended chain available with one release store (split: avail->idx;
  * packed: the first new head's flags, written last). */
 void vq_drv_publish(struct vq_drv *d);

@@ -45,12 +45,6 @@ static inline uint16_t event_off_wrap(uint16_t pos, bool wrap)
 	return (uint16_t)(pos | (unsigned)wrap << RING_EVENT_WRAP_SHIFT);
 }
 
-/* §2.8.1: a used descriptor has AVAIL == USED == the device wrap counter. */
-static inline bool desc_is_used(uint16_t flags, bool wrap)
-{
-	return !!(flags & VIRTQ_DESC_F_AVAIL) == wrap && !!(flags & VIRTQ_DESC_F_USED) == wrap;
-}
-
 /* Advance a ring position by @n (<= size), flipping @wrap past the end. */
 static inline void pos_advance(const struct vq_drv *d, uint16_t *pos, bool *wrap, uint32_t n)
 {
@@ -212,6 +206,96 @@ int vq_drv_packed_chain_end(struct vq_drv *d)
 	return id;
 }
 
+/* The body, specialised on @in_order by the compiler (both callers pass a
+ * constant). */
+static inline __attribute__((always_inline)) unsigned
+packed_add_burst_body(struct vq_drv *d, const struct vq_drv_buf *bufs, void *const *tokens,
+		      unsigned n, bool writable, const bool in_order)
+{
+	/* Everything in locals: the stores below could alias d's fields. */
+	struct pvirtq_desc *ring = d->packed.desc;
+	struct vq_drv_id *ids = d->ids;
+	uint16_t *order = d->order;
+	const uint16_t *next_free = d->next_free;
+	uint16_t pos = d->packed.next_pos, wflag = writable ? VIRTQ_DESC_F_WRITE : 0;
+	uint16_t free_head = d->free_head;
+	bool wrap = d->packed.wrap;
+	uint32_t seq = d->end_seq, dend = d->dend_seq;
+	uint32_t order_head = d->order_head, size = d->size;
+	/* the burst's first head waits for publish unless one already does
+	 * (set_head_flags()) */
+	const bool hold_first = !d->packed.have_pending;
+	unsigned i;
+
+	for (unsigned k = 0; k < n; k++) {
+		uint32_t len = bufs[k].len;
+		if (unlikely(len == 0))
+			break;
+		uint16_t id;
+		if (in_order) {
+			id = pos;
+			order[order_head] = id;
+			order_head = order_head + 1 == size ? 0 : order_head + 1;
+		} else {
+			id = free_head;
+			free_head = next_free[id];
+		}
+		ring_store(&ring[pos].addr, bufs[k].gpa);
+		ring_store(&ring[pos].len, len);
+		ring_store(&ring[pos].id, id);
+		uint16_t flags = (uint16_t)(avail_bits(wrap) | wflag);
+		if (k == 0 && hold_first) {
+			d->packed.have_pending = true;
+			d->packed.pending_pos = pos;
+			d->packed.pending_flags = flags;
+		} else {
+			ring_store(&ring[pos].flags, flags);
+		}
+		struct vq_drv_id *rec = &ids[id];
+		rec->token = tokens[k];
+		rec->in_len = writable ? len : 0;
+		rec->ndesc = 1;
+		rec->in_flight = true;
+		rec->seq = seq++;
+		rec->dend = ++dend;
+		if (++pos == size) {
+			pos = 0;
+			wrap = !wrap;
+		}
+	}
+	i = seq - d->end_seq;
+	if (in_order) {
+		d->order_head = order_head;
+	} else {
+		d->free_head = free_head;
+		d->num_free -= i;
+	}
+	d->packed.next_pos = pos;
+	d->packed.wrap = wrap;
+	d->end_seq = seq;
+	d->dend_seq = dend;
+	d->desc_free -= i;
+	d->in_flight += i;
+	return i;
+}
+
+/**
+ * vq_drv_packed_add_burst() - @n (<= desc_free, > 0) one-descriptor
+ * chains at consecutive positions, each what chain_start/add/end would
+ * have written: addr, len, id, then the head flags — the burst's first
+ * held back as the pending head when none is pending (set_head_flags()),
+ * the rest stored at once (relaxed: the pending head, earlier in the
+ * ring and stored with release at publish, still hides them); the id's
+ * record and the IN_ORDER FIFO; the counters once. Stops at a zero-length
+ * entry (the front checked bufs[0]). Return: chains added.
+ */
+unsigned vq_drv_packed_add_burst(struct vq_drv *d, const struct vq_drv_buf *bufs,
+				 void *const *tokens, unsigned n, bool writable)
+{
+	return d->in_order ? packed_add_burst_body(d, bufs, tokens, n, writable, true)
+			   : packed_add_burst_body(d, bufs, tokens, n, writable, false);
+}
+
 /**
  * vq_drv_packed_chain_rewind() - drop the open chain. Its head flags were
  * never written, so the device saw nothing; the flags already written on
@@ -305,6 +389,59 @@ static unsigned take_used(struct vq_drv *d, uint16_t id, uint32_t len, struct vq
 	return vq_drv_drain_in_order_batch(d, out, n);
 }
 
+/*
+ * IN_ORDER, the common case: each used descriptor names the oldest chain
+ * in flight (a batch of one). Same checks as vq_drv_check_used(), state
+ * in locals (the stores to @out and the records could alias it), counters
+ * written back once. Stops at the first descriptor that is not used or is
+ * anything else (the general path then names the fault).
+ * Return: entries taken.
+ */
+static unsigned reap_in_order_ones(struct vq_drv *d, struct vq_drv_used *out, unsigned n)
+{
+	const struct pvirtq_desc *ring = d->packed.desc;
+	const uint16_t *order = d->order;
+	struct vq_drv_id *ids = d->ids;
+	uint32_t size = d->size, tail = d->order_tail, pub_seq = d->pub_seq, descs = 0;
+	uint32_t pos = d->packed.last_used_pos;
+	bool wrap = d->packed.used_wrap;
+	unsigned got = 0;
+
+	while (got < n) {
+		const struct pvirtq_desc *u = &ring[pos];
+		uint16_t flags = ring_load_acquire(&u->flags);
+		if (!vq_drv_packed_desc_is_used(flags, wrap))
+			break;
+		uint16_t id = ring_load(&u->id);
+		if (id != order[tail]) /* order[] holds ids < size only */
+			break;
+		uint32_t len = flags & VIRTQ_DESC_F_WRITE ? ring_load(&u->len) : 0;
+		struct vq_drv_id *rec = &ids[id];
+		if (unlikely(!rec->in_flight || (int32_t)(rec->seq - pub_seq) >= 0 ||
+			     len > rec->in_len))
+			break;
+		out[got].token = rec->token;
+		out[got].id = id;
+		out[got].len = len;
+		got++;
+		rec->in_flight = false;
+		rec->token = NULL;
+		descs += rec->ndesc;
+		pos += rec->ndesc; /* §2.8.6: skip what *we* recorded */
+		if (pos >= size) {
+			pos -= size;
+			wrap = !wrap;
+		}
+		tail = tail + 1 == size ? 0 : tail + 1;
+	}
+	d->packed.last_used_pos = (uint16_t)pos;
+	d->packed.used_wrap = wrap;
+	d->order_tail = tail;
+	d->desc_free += descs;
+	d->in_flight -= got;
+	return got;
+}
+
 /**
  * vq_drv_packed_reap() - take up to @n used buffers (§2.8.22). The flags
  * are loaded with acquire before the id and length they cover; the length
@@ -318,9 +455,14 @@ int vq_drv_packed_reap(struct vq_drv *d, struct vq_drv_used *out, unsigned n)
 	if (d->batch_left)
 		got = vq_drv_drain_in_order_batch(d, out, n);
 	while (got < n) {
+		if (d->in_order) {
+			got += reap_in_order_ones(d, out + got, n - got);
+			if (got == n)
+				break;
+		}
 		const struct pvirtq_desc *u = &d->packed.desc[d->packed.last_used_pos];
 		uint16_t flags = ring_load_acquire(&u->flags);
-		if (!desc_is_used(flags, d->packed.used_wrap))
+		if (!vq_drv_packed_desc_is_used(flags, d->packed.used_wrap))
 			break;
 		uint16_t id = ring_load(&u->id);
 		uint32_t len = flags & VIRTQ_DESC_F_WRITE ? ring_load(&u->len) : 0;
@@ -363,5 +505,5 @@ bool vq_drv_packed_enable_used_notify(struct vq_drv *d)
 	if (d->batch_left)
 		return true;
 	uint16_t f = ring_load_acquire(&d->packed.desc[d->packed.last_used_pos].flags);
-	return desc_is_used(f, d->packed.used_wrap);
+	return vq_drv_packed_desc_is_used(f, d->packed.used_wrap);
 }

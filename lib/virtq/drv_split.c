@@ -137,6 +137,82 @@ int vq_drv_split_chain_end(struct vq_drv *d)
 	return head;
 }
 
+/* The body, specialised on @in_order by the compiler (both callers pass a
+ * constant). */
+static inline __attribute__((always_inline)) unsigned
+split_add_burst_body(struct vq_drv *d, const struct vq_drv_buf *bufs, void *const *tokens,
+		     unsigned n, bool writable, const bool in_order)
+{
+	/* Everything in locals: the stores below could alias d's fields. */
+	struct virtq_desc *desc = d->split.desc;
+	le16 *ring = d->split.avail->ring;
+	uint16_t *shadow = d->split.avail_shadow, *order = d->order;
+	const uint16_t *next_free = d->next_free;
+	struct vq_drv_id *ids = d->ids;
+	uint16_t mask = d->split.mask, avail_idx = d->split.avail_idx;
+	uint16_t flags = writable ? VIRTQ_DESC_F_WRITE : 0;
+	uint16_t next = in_order ? d->split.next_desc : d->free_head;
+	uint32_t seq = d->end_seq, dend = d->dend_seq;
+	uint32_t order_head = d->order_head; /* < size, a power of two */
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		uint32_t len = bufs[i].len;
+		if (unlikely(len == 0))
+			break;
+		uint16_t id = next;
+		next = in_order ? (uint16_t)((id + 1) & mask) : next_free[id];
+		ring_store_changed(&desc[id].addr, bufs[i].gpa);
+		ring_store_changed(&desc[id].len, len);
+		ring_store_changed(&desc[id].flags, flags);
+		struct vq_drv_id *rec = &ids[id];
+		rec->token = tokens[i];
+		rec->in_len = writable ? len : 0;
+		rec->ndesc = 1;
+		rec->tail = id;
+		rec->in_flight = true;
+		rec->seq = seq++;
+		rec->dend = ++dend;
+		uint16_t slot = avail_idx & mask;
+		if (shadow[slot] != id) {
+			ring_store(&ring[slot], id);
+			shadow[slot] = id;
+		}
+		avail_idx++;
+		if (in_order) {
+			order[order_head] = id;
+			order_head = (order_head + 1) & mask;
+		}
+	}
+	if (in_order) {
+		d->split.next_desc = next;
+		d->order_head = order_head;
+	} else {
+		d->free_head = next;
+		d->num_free -= i;
+	}
+	d->split.avail_idx = avail_idx;
+	d->end_seq = seq;
+	d->dend_seq = dend;
+	d->desc_free -= i;
+	d->in_flight += i;
+	return i;
+}
+
+/**
+ * vq_drv_split_add_burst() - @n (<= desc_free, > 0) one-descriptor chains,
+ * each what chain_start/add/end would have written: the descriptor (only
+ * fields that change), the id's record, the avail slot (only when it
+ * changes), the IN_ORDER FIFO; the counters once. Stops at a zero-length
+ * entry (the front checked bufs[0]). Return: chains added.
+ */
+unsigned vq_drv_split_add_burst(struct vq_drv *d, const struct vq_drv_buf *bufs,
+				void *const *tokens, unsigned n, bool writable)
+{
+	return d->in_order ? split_add_burst_body(d, bufs, tokens, n, writable, true)
+			   : split_add_burst_body(d, bufs, tokens, n, writable, false);
+}
+
 void vq_drv_split_chain_rewind(struct vq_drv *d)
 {
 	/* Nothing is visible: the avail slot was not written. Return the
@@ -190,11 +266,58 @@ static int reap_each(struct vq_drv *d, uint16_t used_idx, struct vq_drv_used *ou
 	return (int)got;
 }
 
-/* With IN_ORDER each used entry closes a batch (§2.7.9). */
+/*
+ * IN_ORDER, the common case: each used entry names the oldest chain in
+ * flight (a batch of one). Same checks as vq_drv_check_used(), state in
+ * locals (the stores to @out and the records could alias it), counters
+ * written back once. Stops at the first entry that is anything else.
+ * Return: entries taken.
+ */
+static unsigned reap_in_order_ones(struct vq_drv *d, uint16_t used_idx, struct vq_drv_used *out,
+				   unsigned n)
+{
+	const struct virtq_used_elem *ring = d->split.used->ring;
+	const uint16_t *order = d->order;
+	struct vq_drv_id *ids = d->ids;
+	uint16_t mask = d->split.mask, last = d->split.last_used;
+	uint32_t tail = d->order_tail, pub_seq = d->pub_seq, descs = 0;
+	unsigned got = 0;
+
+	while (got < n && last != used_idx) {
+		const struct virtq_used_elem *u = &ring[last & mask];
+		uint32_t id = ring_load(&u->id), len = ring_load(&u->len);
+		if (id != order[tail]) /* order[] holds ids < size only */
+			break;
+		struct vq_drv_id *rec = &ids[id];
+		if (unlikely(!rec->in_flight || (int32_t)(rec->seq - pub_seq) >= 0 ||
+			     len > rec->in_len))
+			break; /* the general path names the fault */
+		out[got].token = rec->token;
+		out[got].id = (uint16_t)id;
+		out[got].len = len;
+		got++;
+		rec->in_flight = false;
+		rec->token = NULL;
+		descs += rec->ndesc;
+		tail = (tail + 1) & mask; /* order[] has size entries, a power of two */
+		last++;
+	}
+	d->split.last_used = last;
+	d->order_tail = tail;
+	d->desc_free += descs;
+	d->in_flight -= got;
+	return got;
+}
+
+/* With IN_ORDER each used entry closes a batch (§2.7.9). The caller
+ * drained any batch left open. */
 static int reap_in_order(struct vq_drv *d, uint16_t used_idx, struct vq_drv_used *out, unsigned n)
 {
-	unsigned got = vq_drv_drain_in_order_batch(d, out, n);
+	unsigned got = 0;
 	while (got < n && d->split.last_used != used_idx) {
+		got += reap_in_order_ones(d, used_idx, out + got, n - got);
+		if (got == n || d->split.last_used == used_idx)
+			break;
 		const struct virtq_used_elem *u =
 			&d->split.used->ring[d->split.last_used & d->split.mask];
 		uint32_t id = ring_load(&u->id), len = ring_load(&u->len);

@@ -266,15 +266,11 @@ static inline bool pop_single(struct vq *q, struct vq_elem *e, uint16_t flags)
 	return true;
 }
 
-/* The pop itself, from the ring (vq_packed_pop()). */
-static inline __attribute__((always_inline)) int pop_ring(struct vq *q, struct vq_elem *e)
+/* Any list pop_single() did not take, its head (flags @head_flags) seen
+ * available at avail_pos: the full walk. */
+static inline __attribute__((always_inline)) int pop_list(struct vq *q, struct vq_elem *e,
+							  uint16_t head_flags)
 {
-	uint16_t head_flags = ring_load_acquire(&q->packed.desc[q->packed.avail_pos].flags);
-	if (!desc_is_avail(head_flags, q->packed.avail_wrap))
-		return 0;
-
-	if (likely(pop_single(q, e, head_flags)))
-		return 1;
 	struct packed_walk w;
 	vq_elem_reset(e);
 	int rc = walk_list(q, e, head_flags, &w);
@@ -294,6 +290,144 @@ static inline __attribute__((always_inline)) int pop_ring(struct vq *q, struct v
 	e->ndesc = (uint16_t)w.ndesc;
 	e->err = (uint16_t)w.err;
 	return w.err == VQ_OK ? 1 : -(int)w.err;
+}
+
+/* The pop itself, from the ring (vq_packed_pop()). */
+static inline __attribute__((always_inline)) int pop_ring(struct vq *q, struct vq_elem *e)
+{
+	uint16_t head_flags = ring_load_acquire(&q->packed.desc[q->packed.avail_pos].flags);
+	if (!desc_is_avail(head_flags, q->packed.avail_wrap))
+		return 0;
+	if (likely(pop_single(q, e, head_flags)))
+		return 1;
+	return pop_list(q, e, head_flags);
+}
+
+/* pop_list() out of line, for the burst's rare chains. */
+static __attribute__((noinline)) int pop_list_slow(struct vq *q, struct vq_elem *e,
+						   uint16_t head_flags)
+{
+	return pop_list(q, e, head_flags);
+}
+
+/* pop_ring() out of line, for the burst's rare chains. */
+static __attribute__((noinline)) int pop_ring_slow(struct vq *q, struct vq_elem *e)
+{
+	return pop_ring(q, e);
+}
+
+/*
+ * The fast path of vq_packed_pop_burst(): take one-descriptor lists from
+ * avail_pos on into @e .. @end (not past the end of the ring, and with room
+ * for them in it), as pop_single() would, until one is not available or
+ * not that simple. Each head's flags are loaded with acquire: every list is
+ * published by its own head's flags store (§2.8.6, §2.8.21), so one acquire
+ * cannot cover the next. The ring state is updated once for the run.
+ * Return: where the run stopped (@end, or the element for the list at
+ * avail_pos, whose flags are left in *@flags).
+ */
+static inline __attribute__((always_inline)) struct vq_elem *
+pop_run(struct vq *q, const struct vq_burst_fast *f, struct vq_elem *e, struct vq_elem *end,
+	uint16_t *flags, const enum vq_dir dir)
+{
+	const uint32_t size = q->size;
+	uint32_t *held = q->inflight_ndesc;
+	const struct pvirtq_desc *d = &q->packed.desc[q->packed.avail_pos];
+	/* desc_is_avail() with the run's wrap counter folded in. */
+	const uint16_t au = VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED;
+	const uint16_t want = q->packed.avail_wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED;
+	struct vq_elem *start = e;
+	for (; e < end; e++, d++) {
+		uint16_t fl = ring_load_acquire(&d->flags);
+		*flags = fl;
+		if ((fl & au) != want)
+			break;
+		uint64_t addr = ring_load(&d->addr);
+		uint32_t len = ring_load(&d->len);
+		uint16_t id = ring_load(&d->id); /* C3: checked before use */
+		if (unlikely(id >= size || held[id] ||
+			     !vq_burst_fast_single(f, e, id, addr, len, fl, dir)))
+			break;
+		held[id] = 1;
+	}
+	uint32_t taken = (uint32_t)(e - start);
+	pos_advance(q, &q->packed.avail_pos, &q->packed.avail_wrap, taken);
+	q->packed.desc_in_flight += taken;
+	vq_burst_claimed(q, start, taken);
+	return e;
+}
+
+/*
+ * vq_packed_pop_burst(), for a queue of direction @dir (a constant: one
+ * instance per direction). Up to @n lists, as @n pop_ring() calls would
+ * take them (inflight tracking is off: the front checked). The ring goes
+ * in runs (pop_run()) that stop at the end of @elems, at the end of the
+ * ring (the wrap counter flips there, §2.8.1) and where the descriptors in
+ * flight would fill the ring (HOSTILE C2), so a run walks a plain pointer
+ * with a fixed expected wrap counter. The list that ends a run takes the
+ * full walk; with no room at all (the ring is full of chains in flight)
+ * the next list takes all of pop_ring(). Drops are counted here; the front
+ * counts `popped`.
+ */
+static inline __attribute__((always_inline)) unsigned
+pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err, const enum vq_dir dir)
+{
+	const uint32_t size = q->size;
+	struct vq_elem *e = elems, *const stop = elems + n;
+	struct vq_burst_fast f;
+	int rc = 0;
+
+	vq_burst_fast_load(q, &f);
+	while (e < stop) {
+		uint32_t in_ring = q->packed.desc_in_flight;
+		size_t run = in_ring < size ? size - in_ring : 0;
+		if (run > (size_t)(stop - e))
+			run = (size_t)(stop - e);
+		if (run > size - q->packed.avail_pos)
+			run = size - q->packed.avail_pos;
+		int r;
+		if (likely(run)) {
+			struct vq_elem *end = e + run;
+			uint16_t flags = 0;
+			e = pop_run(q, &f, e, end, &flags, dir);
+			if (likely(e == end))
+				continue;
+			if (!desc_is_avail(flags, q->packed.avail_wrap))
+				break; /* nothing more available: the burst ends */
+			r = pop_list_slow(q, e, flags);
+		} else {
+			r = pop_ring_slow(q, e);
+			if (r == 0)
+				break;
+		}
+		if (r < 0) {
+			if (!vq_err_is_drop(r)) {
+				rc = r;
+				break;
+			}
+			vq_stats_drop(q, (unsigned)-r);
+		}
+		e++;
+		vq_burst_fast_load(q, &f); /* the walk may have moved the hint */
+	}
+	*err = rc;
+	return (unsigned)(e - elems);
+}
+
+/**
+ * vq_packed_pop_burst() - see vq_internal.h; one instance of pop_burst()
+ * per queue direction.
+ */
+unsigned vq_packed_pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err)
+{
+	switch (q->dir) {
+	case VQ_DIR_DEVICE_READS:
+		return pop_burst(q, elems, n, err, VQ_DIR_DEVICE_READS);
+	case VQ_DIR_DEVICE_WRITES:
+		return pop_burst(q, elems, n, err, VQ_DIR_DEVICE_WRITES);
+	default:
+		return pop_burst(q, elems, n, err, VQ_DIR_BOTH);
+	}
 }
 
 /*
@@ -423,8 +557,12 @@ static inline __attribute__((always_inline)) void push_ring(struct vq *q,
 
 	if (n == 0)
 		return;
+	/* Locals: the ring stores could alias *q as far as the compiler
+	 * knows. The front checked every id (in flight, no repeats). */
+	uint32_t *inflight_ndesc = q->inflight_ndesc;
 	for (unsigned i = 0; i < n; i++) {
-		uint16_t ndesc = vq_inflight_release(q, used[i].id);
+		uint16_t ndesc = (uint16_t)inflight_ndesc[used[i].id];
+		inflight_ndesc[used[i].id] = 0;
 		struct pvirtq_desc *d = &ring[pos];
 		uint16_t flags = used_flags(wrap, used[i].len);
 		ring_store(&d->id, used[i].id);
@@ -442,6 +580,7 @@ static inline __attribute__((always_inline)) void push_ring(struct vq *q,
 	ring_store_release(&ring[first_pos].flags, first_flags);
 	if (unlikely(log))
 		log_used_desc(q, first_pos);
+	q->in_flight -= n;
 	q->packed.used_pos = pos;
 	q->packed.used_wrap = wrap;
 	q->packed.desc_in_flight -= total;

@@ -197,6 +197,101 @@ static inline int pop_avail(struct vq *q, struct vq_elem *e)
 }
 
 /*
+ * vq_split_pop_burst(), for a queue of direction @dir (a constant: one
+ * instance per direction). Up to @n chains, as @n pop_avail() calls would
+ * take them (inflight tracking is off: the front checked). avail->idx is
+ * read (acquire, §2.7.13.3) only when the entries seen last are used up,
+ * exactly when pop_avail() reads it, so the jump check (HOSTILE A1/A2) sees
+ * the same values. The entries go in runs that stop at the end of what was
+ * seen, of @elems, or of the avail ring (so the run walks a plain
+ * pointer); in a run, a one-descriptor chain whose head passes the range
+ * and in-flight checks (A3/A4) and whose descriptor passes every rule is
+ * taken inline, the ring state updated once per run. The first chain that
+ * is not ends the run and gets pop_avail()'s own treatment: the same
+ * checks in the same order, then pop_walk(). Drops are counted here; the
+ * front counts `popped`.
+ */
+static inline __attribute__((always_inline)) unsigned
+pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err, const enum vq_dir dir)
+{
+	const le16 *ring = q->split.avail->ring;
+	const struct virtq_desc *desc = q->split.desc;
+	uint32_t *held = q->inflight_ndesc;
+	const uint16_t mask = q->split.mask; /* size - 1: head > mask is out of range */
+	struct vq_elem *e = elems, *const stop = elems + n;
+	struct vq_burst_fast f;
+	int rc = 0;
+
+	vq_burst_fast_load(q, &f);
+	while (e < stop) {
+		uint16_t last = q->split.last_avail;
+		if (q->split.avail_idx_seen == last) {
+			rc = refresh_avail_idx(q, last);
+			if (rc <= 0)
+				break;
+			rc = 0;
+		}
+		uint32_t slot = last & mask;
+		size_t run = (uint16_t)(q->split.avail_idx_seen - last);
+		if (run > (size_t)(stop - e))
+			run = (size_t)(stop - e);
+		if (run > mask + 1u - slot)
+			run = mask + 1u - slot;
+		const le16 *a = &ring[slot];
+		struct vq_elem *start = e, *const end = e + run;
+		uint16_t head = 0;
+		for (; e < end; e++, a++) {
+			head = ring_load(a);
+			if (unlikely(head > mask || held[head]))
+				break;
+			const struct virtq_desc *d = &desc[head];
+			if (unlikely(!vq_burst_fast_single(&f, e, head, ring_load(&d->addr),
+							   ring_load(&d->len), ring_load(&d->flags),
+							   dir)))
+				break;
+			held[head] = 1;
+		}
+		uint32_t taken = (uint32_t)(e - start);
+		q->split.last_avail = (uint16_t)(last + taken);
+		vq_burst_claimed(q, start, taken);
+		if (likely(e == end))
+			continue;
+		if (head > mask) {
+			rc = vq_break(q, VQ_ERR_HEAD_OUT_OF_RANGE);
+			break;
+		}
+		if (held[head]) {
+			rc = vq_break(q, VQ_ERR_HEAD_IN_FLIGHT);
+			break;
+		}
+		q->split.last_avail++;
+		int r = pop_walk(q, e, head);
+		if (r < 0)
+			vq_stats_drop(q, (unsigned)-r);
+		e++;
+		vq_burst_fast_load(q, &f); /* the walk may have moved the hint */
+	}
+	*err = rc < 0 ? rc : 0;
+	return (unsigned)(e - elems);
+}
+
+/**
+ * vq_split_pop_burst() - see vq_internal.h; one instance of pop_burst()
+ * per queue direction.
+ */
+unsigned vq_split_pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err)
+{
+	switch (q->dir) {
+	case VQ_DIR_DEVICE_READS:
+		return pop_burst(q, elems, n, err, VQ_DIR_DEVICE_READS);
+	case VQ_DIR_DEVICE_WRITES:
+		return pop_burst(q, elems, n, err, VQ_DIR_DEVICE_WRITES);
+	default:
+		return pop_burst(q, elems, n, err, VQ_DIR_BOTH);
+	}
+}
+
+/*
  * Inflight tracking (vhost-user.rst "Inflight I/O tracking", split): heads
  * recovered by vq_split_set_inflight() go out first, then each chain
  * popped from the avail ring is marked in flight with the next counter.
@@ -397,12 +492,20 @@ void vq_split_push(struct vq *q, const struct vq_used *used, unsigned n)
 {
 	uint16_t first = q->split.used_idx;
 	uint16_t idx = first;
+	/* Locals: the ring stores could alias *q as far as the compiler
+	 * knows. The front checked every id (in flight, no repeats). */
+	struct virtq_used_elem *ring = q->split.used->ring;
+	uint32_t *ndesc = q->inflight_ndesc;
+	const uint16_t mask = q->split.mask;
 	if (unlikely(q->infl))
 		infl_batch_begin(q, used, n);
 	for (unsigned i = 0; i < n; i++) {
-		vq_inflight_release(q, used[i].id);
-		write_used(q, idx++, used[i].id, used[i].len);
+		struct virtq_used_elem *u = &ring[idx++ & mask];
+		ndesc[used[i].id] = 0;
+		ring_store(&u->id, used[i].id);
+		ring_store(&u->len, used[i].len);
 	}
+	q->in_flight -= n;
 	/* §2.7.8.2: elements before the index. */
 	ring_store_release(&q->split.used->idx, idx);
 	q->split.used_idx = idx;

@@ -205,6 +205,14 @@ static inline uint32_t vq_order_batch_first(const struct vq *q, unsigned count)
 	return q->order_tail >= count ? q->order_tail - count : q->order_tail + q->size - count;
 }
 
+/* Count a chain handed out with drop code @err (> 0): the pop paths and
+ * the burst pops account drops the same way; `popped` is the callers'. */
+static inline void vq_stats_drop(struct vq *q, unsigned err)
+{
+	q->stats.dropped++;
+	q->stats.drop_reason[err]++;
+}
+
 /* Release @id; returns the ndesc it held. */
 static inline uint16_t vq_inflight_release(struct vq *q, uint16_t id)
 {
@@ -304,6 +312,96 @@ static inline bool vq_elem_set_single(struct vq *q, struct vq_elem *e, uint64_t 
 	return true;
 }
 
+/*
+ * vq_elem_set_single() for the burst pops, with its loop invariants read
+ * once per burst: the region q->mem_hint names (size 0: no region, or
+ * max_chain 0, so nothing passes). A full walk may move the hint: load
+ * again after one. The burst loops are instantiated per direction (@dir a
+ * constant), so the direction rule (§2.7.5.1) folds into the flags test
+ * and the element's counts become constants on the tx and rx queues.
+ */
+struct vq_burst_fast {
+	uint64_t gpa, size, end; /* end = gpa + size, modulo 2^64 */
+	uint8_t *hva;
+};
+
+static inline void vq_burst_fast_load(const struct vq *q, struct vq_burst_fast *f)
+{
+	const struct gmem_table *t = q->mem;
+	f->gpa = 0;
+	f->size = 0;
+	f->end = 0;
+	f->hva = NULL;
+	if (q->mem_hint < t->n && q->max_chain) {
+		const struct gmem_region *r = &t->r[q->mem_hint];
+		f->gpa = r->gpa;
+		f->size = r->size;
+		f->end = r->gpa + r->size;
+		f->hva = r->hva;
+	}
+}
+
+/* Fill @e with the one direct descriptor (@addr, @len, @flags) and id @id
+ * when it passes every rule; else return false with @e untouched. NEXT,
+ * INDIRECT and WRITE have the same values in both formats (§2.7.5, §2.8). */
+static inline __attribute__((always_inline)) bool
+vq_burst_fast_single(const struct vq_burst_fast *f, struct vq_elem *e, uint16_t id, uint64_t addr,
+		     uint32_t len, uint16_t flags, const enum vq_dir dir)
+{
+	const uint16_t chain = VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_INDIRECT;
+	bool writable;
+	if (dir == VQ_DIR_DEVICE_READS) {
+		if (flags & (chain | VIRTQ_DESC_F_WRITE))
+			return false;
+		writable = false;
+	} else if (dir == VQ_DIR_DEVICE_WRITES) {
+		if ((flags & (chain | VIRTQ_DESC_F_WRITE)) != VIRTQ_DESC_F_WRITE)
+			return false;
+		writable = true;
+	} else {
+		if (flags & chain)
+			return false;
+		writable = flags & VIRTQ_DESC_F_WRITE;
+	}
+	/* gmem_translate_hinted(): off < size, then len <= size - off,
+	 * which is end - addr (mod 2^64) and needs one register less. */
+	uint64_t off = addr - f->gpa;
+	if (len == 0 || e->iov_cap == 0 || off >= f->size || len > f->end - addr)
+		return false;
+	/* ndesc, nout, nin and err in one store (GCC does not merge them in
+	 * the burst loops by itself). */
+	const struct {
+		uint16_t ndesc, nout, nin, err;
+	} counts = {1, !writable, writable, VQ_OK};
+	_Static_assert(offsetof(struct vq_elem, err) == offsetof(struct vq_elem, ndesc) + 6,
+		       "vq_elem counts are contiguous");
+	struct iovec *iov = e->iov;
+	e->id = id;
+	__builtin_memcpy((char *)e + offsetof(struct vq_elem, ndesc), &counts, sizeof(counts));
+	e->out_len = writable ? 0 : len;
+	e->in_len = writable ? len : 0;
+	iov[0].iov_base = f->hva + off;
+	iov[0].iov_len = len;
+	return true;
+}
+
+/* vq_inflight_claim()'s bookkeeping for the @n chains at @e taken by a
+ * burst fast path, whose inflight_ndesc entries are set already: the
+ * in-flight count, and with IN_ORDER their ids in pop order. */
+static inline void vq_burst_claimed(struct vq *q, const struct vq_elem *e, uint32_t n)
+{
+	q->in_flight += n;
+	if (q->in_order) {
+		uint16_t *order = q->order;
+		uint32_t head = q->order_head;
+		for (uint32_t i = 0; i < n; i++) {
+			order[head] = e[i].id;
+			head = head + 1 == q->size ? 0 : head + 1;
+		}
+		q->order_head = head;
+	}
+}
+
 /* Read entry @i of an indirect table at @table_gpa into @out: the 16 raw
  * bytes, at their offsets, so @out may be a struct virtq_desc or a struct
  * pvirtq_desc. @table_host is the table's host address when it lies in one
@@ -314,6 +412,16 @@ enum vq_err vq_read_indirect_entry(struct vq *q, const void *table_host, uint64_
 /* Per-format engines, device side. */
 int vq_split_start(struct vq *q, const struct vq_state *s);
 int vq_split_pop(struct vq *q, struct vq_elem *e);
+/*
+ * vq_split_pop_burst() / vq_packed_pop_burst() - the engines of
+ * vq_pop_burst() for a queue that is not broken, with @n > 0 and inflight
+ * tracking off (the front pops chain by chain when it is on). Exactly what
+ * popping one chain at a time with vq_split_pop() / vq_packed_pop() does,
+ * drop accounting included; the front adds the returned count to
+ * stats.popped. Return: elements filled (drops included); *err 0, or the
+ * negative broken code that stopped the burst.
+ */
+unsigned vq_split_pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err);
 void vq_split_unpop(struct vq *q, const struct vq_elem *e);
 int vq_split_set_inflight(struct vq *q, struct vq_inflight_split *r);
 void vq_split_push(struct vq *q, const struct vq_used *used, unsigned n);
@@ -340,6 +448,7 @@ void vq_packed_infl_put_begin(struct vq *q, const struct vq_used *used, unsigned
 void vq_packed_infl_put_end(struct vq *q, const struct vq_used *used, unsigned n);
 void vq_infl_free(struct vq_infl *in);
 int vq_packed_pop(struct vq *q, struct vq_elem *e);
+unsigned vq_packed_pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err);
 void vq_packed_unpop(struct vq *q, const struct vq_elem *e);
 void vq_packed_push(struct vq *q, const struct vq_used *used, unsigned n);
 void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len, unsigned count,
@@ -360,7 +469,9 @@ struct vq_drv_id {
 	uint16_t ndesc;	 /* ring descriptors the chain occupies */
 	uint16_t tail;	 /* split: last descriptor of the chain (to free it) */
 	bool in_flight;
-	uint32_t seq; /* end order; visible to the device once < pub_seq */
+	uint32_t seq;  /* end order; visible to the device once < pub_seq */
+	uint32_t dend; /* ring descriptors ended up to and including this
+			  chain (free-running): IN_ORDER batch sizes in O(1) */
 };
 
 struct vq_drv {
@@ -380,6 +491,7 @@ struct vq_drv {
 	uint32_t desc_free; /* free ring descriptors (both formats) */
 	uint32_t in_flight; /* chains ended and not reaped */
 	uint32_t end_seq;   /* chains ended so far (free-running) */
+	uint32_t dend_seq;  /* ring descriptors ended so far (free-running) */
 	uint32_t pub_seq;   /* end_seq at the last publish: chains below it are visible */
 
 	/* IN_ORDER: ids in the order they were ended; in_flight entries from
@@ -442,6 +554,14 @@ struct vq_drv {
 	};
 };
 
+/* Packed §2.8.1: a used descriptor has AVAIL == USED == the device wrap
+ * counter @wrap (one compare). */
+static inline bool vq_drv_packed_desc_is_used(uint16_t flags, bool wrap)
+{
+	uint16_t both = VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED;
+	return (flags & both) == (wrap ? both : 0);
+}
+
 static inline int vq_drv_break(struct vq_drv *d, enum vq_err why)
 {
 	if (d->broken == VQ_OK)
@@ -454,6 +574,8 @@ int vq_drv_split_chain_start(struct vq_drv *d);
 int vq_drv_split_chain_add(struct vq_drv *d, uint64_t gpa, uint32_t len, bool writable);
 int vq_drv_split_chain_end(struct vq_drv *d);
 void vq_drv_split_chain_rewind(struct vq_drv *d);
+unsigned vq_drv_split_add_burst(struct vq_drv *d, const struct vq_drv_buf *bufs,
+				void *const *tokens, unsigned n, bool writable);
 void vq_drv_split_publish(struct vq_drv *d);
 bool vq_drv_split_kick_needed(struct vq_drv *d);
 int vq_drv_split_reap(struct vq_drv *d, struct vq_drv_used *out, unsigned n);
@@ -465,6 +587,8 @@ int vq_drv_packed_chain_start(struct vq_drv *d);
 int vq_drv_packed_chain_add(struct vq_drv *d, uint64_t gpa, uint32_t len, bool writable);
 int vq_drv_packed_chain_end(struct vq_drv *d);
 void vq_drv_packed_chain_rewind(struct vq_drv *d);
+unsigned vq_drv_packed_add_burst(struct vq_drv *d, const struct vq_drv_buf *bufs,
+				 void *const *tokens, unsigned n, bool writable);
 void vq_drv_packed_publish(struct vq_drv *d);
 bool vq_drv_packed_kick_needed(struct vq_drv *d);
 int vq_drv_packed_reap(struct vq_drv *d, struct vq_drv_used *out, unsigned n);
@@ -512,8 +636,20 @@ static inline void vq_drv_complete_one(struct vq_drv *d, uint16_t id, uint32_t l
 	d->in_flight--;
 }
 
-void vq_drv_open_in_order_batch(struct vq_drv *d, uint16_t id, uint32_t len, uint32_t *nchains,
-				uint32_t *ndesc);
+/* O(1): the batch runs from the oldest chain in flight (order_tail) to
+ * @id; end order is FIFO order, so the free-running seq and dend of the
+ * two records give the chain and descriptor counts. The caller checked
+ * that @id is in flight, so it is in the FIFO and the counts are at most
+ * in_flight / the descriptors in flight. */
+static inline void vq_drv_open_in_order_batch(struct vq_drv *d, uint16_t id, uint32_t len,
+					      uint32_t *nchains, uint32_t *ndesc)
+{
+	const struct vq_drv_id *first = &d->ids[d->order[d->order_tail]], *last = &d->ids[id];
+	*nchains = last->seq - first->seq + 1;
+	*ndesc = last->dend - (first->dend - first->ndesc);
+	d->batch_left = *nchains;
+	d->batch_last_len = len;
+}
 unsigned vq_drv_drain_in_order_batch(struct vq_drv *d, struct vq_drv_used *out, unsigned n);
 
 #endif

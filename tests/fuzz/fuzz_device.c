@@ -19,7 +19,7 @@
  *   8  u16 image length N, then N bytes copied over the concatenation
  *          [descriptor table / ring | avail ring / driver area | buffers]
  *   then a script of operations (one byte each, then their operands):
- *          pop, pop burst, push one / burst / in-order batch / a bogus id,
+ *          pop, pop burst (half the pops), push one / burst / in-order batch / a bogus id,
  *          should_notify, enable/disable kicks, avail_pending, raw guest
  *          writes anywhere in guest memory (the guest racing the device),
  *          structured guest writes (a descriptor, a published chain),
@@ -613,9 +613,9 @@ static void run_script(struct fz *f, uint32_t max_chain)
 		uint8_t op = fin_u8(&f->in);
 		switch (op % 16) {
 		case 0:
-		case 1:
 			op_pop(f);
 			break;
+		case 1: /* half the pops go through the burst fast paths */
 		case 2:
 			op_pop_burst(f);
 			break;
@@ -662,7 +662,10 @@ static void run_script(struct fz *f, uint32_t max_chain)
 				for (unsigned k = 0;
 				     k <= f->size && !f->broken && f->nheld < f->size; k++) {
 					unsigned before = f->nheld;
-					op_pop(f);
+					if (op & 0x40)
+						op_pop_burst(f);
+					else
+						op_pop(f);
 					if (f->nheld == before)
 						break;
 				}

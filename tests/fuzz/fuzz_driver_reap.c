@@ -19,7 +19,8 @@
  * (1 + x % 16); then a script, one operation byte (low nibble: which;
  * high nibble: its own use) and its operands each.
  *
- * Chains are built with start/add/end or with vq_drv_add_chain().
+ * Chains are built with start/add/end, with vq_drv_add_chain() or in
+ * bursts with vq_drv_add_burst().
  *
  * Invariants: every call's return code is the one the driver's model
  * predicts (INVALID_ARG / NO_SPACE / BROKEN); a reaped entry has an id in
@@ -77,6 +78,7 @@ struct dr {
 	unsigned nflight;
 	uint32_t ring_used;
 	uintptr_t next_token;
+	uint32_t descs_ended; /* ring descriptors of all chains ended (free-running) */
 	/* Ended ids in end order (the IN_ORDER FIFO): [head, tail). */
 	uint16_t fifo[DR_MAX_SIZE];
 	unsigned fifo_head, fifo_n;
@@ -182,6 +184,7 @@ static void op_chain(struct dr *s)
 				    .ring_ndesc = (uint16_t)(indirect ? 1 : k)};
 	s->nflight++;
 	s->ring_used += s->ids[id].ring_ndesc;
+	s->descs_ended += s->ids[id].ring_ndesc;
 	s->fifo[(s->fifo_head + s->fifo_n++) % DR_MAX_SIZE] = id;
 	s->unpublished[s->nunpublished++] = id;
 }
@@ -251,8 +254,78 @@ static void op_add_chain(struct dr *s)
 				    .ring_ndesc = (uint16_t)(indirect ? 1 : n)};
 	s->nflight++;
 	s->ring_used += s->ids[id].ring_ndesc;
+	s->descs_ended += s->ids[id].ring_ndesc;
 	s->fifo[(s->fifo_head + s->fifo_n++) % DR_MAX_SIZE] = id;
 	s->unpublished[s->nunpublished++] = id;
+}
+
+/*
+ * vq_drv_add_burst(): up to 31 one-descriptor chains, sometimes with a
+ * chain open (refused). The ids it handed out are read back where the
+ * model can know them: packed, the descriptor's id just written at the
+ * next position; split with IN_ORDER, the next descriptor in table order.
+ * A split ring without IN_ORDER (private free list) adds through
+ * vq_drv_add_chain() instead.
+ */
+static void op_add_burst(struct dr *s)
+{
+	uint8_t spec = fin_u8(&s->in);
+	unsigned n = spec & 31;
+	bool w = spec & 0x80, open = spec & 0x40;
+	struct vq_drv_buf bufs[31];
+	void *toks[31];
+	if (s->format == VQ_FORMAT_SPLIT && !s->in_order) {
+		op_add_chain(s);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t b = fin_u8(&s->in);
+		bufs[i] = (struct vq_drv_buf){.gpa = 0x100000ull * (i + 1) + b,
+					      .len = b & 2 ? 0 : 1 + (b >> 2) * 37u};
+		toks[i] = (void *)(s->next_token + 1 + i);
+	}
+	unsigned free_before = vq_drv_free_descs(s->d);
+	if (open && !s->broken && free_before) {
+		FUZZ_CHECK(vq_drv_chain_start(s->d, false) == 0);
+		FUZZ_CHECK(vq_drv_add_burst(s->d, bufs, toks, n, w) == -VQ_ERR_INVALID_ARG);
+		vq_drv_chain_rewind(s->d);
+		FUZZ_CHECK(vq_drv_free_descs(s->d) == free_before);
+		return;
+	}
+	unsigned cap = n < free_before ? n : free_before, want = 0;
+	while (want < cap && bufs[want].len)
+		want++;
+	int rc = vq_drv_add_burst(s->d, bufs, toks, n, w);
+	TRACE("add_burst(%u%s): %d; free %u\n", n, w ? " writable" : "", rc, free_before);
+	if (s->broken) {
+		FUZZ_CHECK(rc == -VQ_ERR_BROKEN);
+		return;
+	}
+	if (cap && bufs[0].len == 0) {
+		FUZZ_CHECK(rc == -VQ_ERR_INVALID_ARG);
+		FUZZ_CHECK(vq_drv_free_descs(s->d) == free_before);
+		return;
+	}
+	FUZZ_CHECK(rc == (int)want);
+	for (unsigned i = 0; i < want; i++) {
+		uint32_t pos = s->descs_ended % s->size;
+		uint16_t id;
+		if (s->format == VQ_FORMAT_PACKED)
+			memcpy(&id, s->desc + 16u * pos + 12, 2);
+		else
+			id = (uint16_t)pos;
+		FUZZ_CHECK(id < s->size && !s->ids[id].in_flight);
+		s->ids[id] = (struct chain){.in_flight = true,
+					    .token = s->next_token + 1 + i,
+					    .in_len = w ? bufs[i].len : 0,
+					    .ring_ndesc = 1};
+		s->nflight++;
+		s->ring_used++;
+		s->descs_ended++;
+		s->fifo[(s->fifo_head + s->fifo_n++) % DR_MAX_SIZE] = id;
+		s->unpublished[s->nunpublished++] = id;
+	}
+	s->next_token += n;
 }
 
 static void op_publish(struct dr *s)
@@ -556,7 +629,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			op_chain(&s);
 			break;
 		case 12:
-			op_add_chain(&s);
+			if (op & 0x10)
+				op_add_burst(&s);
+			else
+				op_add_chain(&s);
 			break;
 		case 2:
 		case 15:
