@@ -19,7 +19,8 @@
  * rx_head/rx_tail for the next call. Everything the device wrote (lengths,
  * num_buffers) is checked before it is believed: a bad frame is dropped
  * and counted, never crashes us. Refill publishes once and kicks at most
- * once. Nothing here allocates.
+ * once; with one buffer per chain it takes buffers off the pool's stack
+ * in bulk and posts them with vq_drv_add_burst(). Nothing here allocates.
  */
 #include <errno.h>
 #include <poll.h>
@@ -29,18 +30,71 @@
 #include "net_drv_internal.h"
 #include "spec/virtio_net.h"
 
+#define RX_BATCH 64u /* buffers per vq_drv_add_burst() */
+
 static inline uint32_t rx_first_room(const struct vnet_drv_pkt *seg)
 {
 	return seg->buf_size - VNET_DRV_HEADROOM;
+}
+
+/* One buffer per chain (MRG_RXBUF): buffers off the top of the pool's
+ * stack in bulk, posted with one vq_drv_add_burst() per RX_BATCH.
+ * Return: chains posted. */
+static unsigned rx_refill_single(struct vnet_drv_qpair *qp, unsigned room)
+{
+	struct vq_drv_buf bufs[RX_BATCH];
+	void *tokens[RX_BATCH];
+	struct vnet_drv_pool *p = &qp->pool;
+	unsigned posted = 0;
+
+	if (p->nfree < room)
+		qp->rx.stats.no_buffers++;
+	while (room && p->nfree) {
+		unsigned n = room < RX_BATCH ? room : RX_BATCH;
+		struct vnet_drv_pkt **top;
+		int r;
+
+		if (n > p->nfree)
+			n = p->nfree;
+		top = p->free + p->nfree;
+		for (unsigned i = 0; i < n; i++) {
+			struct vnet_drv_pkt *seg = *--top;
+
+			seg->data = seg->buf + VNET_DRV_HEADROOM;
+			seg->len = 0;
+			seg->pkt_len = 0;
+			seg->nb_segs = 1;
+			seg->next = NULL;
+			seg->ol = (struct vnet_drv_offload){0};
+			bufs[i].gpa = seg->buf_gpa + VNET_DRV_HEADROOM - VNET_DRV_HDR_LEN;
+			bufs[i].len = seg->buf_size - VNET_DRV_HEADROOM + VNET_DRV_HDR_LEN;
+			tokens[i] = seg;
+		}
+		r = vq_drv_add_burst(qp->rx.d, bufs, tokens, n, true);
+		if (r <= 0)
+			break;
+		p->nfree -= (uint32_t)r; /* the ones not posted stay on the stack */
+		posted += (unsigned)r;
+		if ((unsigned)r < n)
+			break;
+		room -= n;
+	}
+	return posted;
 }
 
 /* Post as many chains as ring and pool allow; one publish, one kick. */
 void net_drv_rx_refill(struct vnet_drv *drv, struct vnet_drv_qpair *qp)
 {
 	struct vq_drv_buf bufs[VNET_DRV_MAX_SEGS];
-	unsigned k = qp->rx_chain_bufs, posted = 0;
+	unsigned k = qp->rx_chain_bufs, posted = 0, room = vq_drv_free_descs(qp->rx.d);
 
 	(void)drv;
+	if (room < k)
+		return;
+	if (k == 1) {
+		posted = rx_refill_single(qp, room);
+		goto out;
+	}
 	while (vq_drv_free_descs(qp->rx.d) >= k) {
 		struct vnet_drv_pkt *head = NULL, *prev = NULL;
 		int id;
@@ -67,6 +121,7 @@ void net_drv_rx_refill(struct vnet_drv *drv, struct vnet_drv_qpair *qp)
 		}
 		posted++;
 	}
+out:
 	if (posted) {
 		vq_drv_publish(qp->rx.d);
 		net_drv_queue_kick(&qp->rx);
