@@ -52,6 +52,10 @@
  * pool they share (a frame needing more counts as RX_TOO_BIG). */
 #define NET_RX_MAX_CHAINS 1024u
 #define NET_RX_IOV_POOL	  4096u
+/* With MRG_RXBUF a turn pops up to NET_BURST chains at once, each with
+ * this many iovecs (a chain with more segments is dropped as malformed,
+ * BAD_CHAIN; drivers post one buffer per chain, §5.1.6.3.1). */
+#define NET_RX_BATCH_IOV 64u
 /* Sleep granularity when a ring or a backend has no fd to wait on. */
 #define NET_POLL_FALLBACK_MS 1
 
@@ -71,14 +75,6 @@ struct net_ring {
 	bool enabled;
 	bool broken;   /* a ring error was reported; not served until restarted */
 	bool kicks_on; /* worker: kicks enabled before sleeping */
-};
-
-/* One pending receive frame (in a bounce buffer). */
-struct net_rx_frame {
-	uint8_t *data;
-	uint32_t len;
-	struct netbe_meta meta;
-	bool prepared; /* filtered, charged and offloads fixed up */
 };
 
 struct net_dev;
@@ -127,20 +123,24 @@ struct net_worker {
 	/* Receive buffers. */
 	uint8_t *rx_bounce[NET_BURST]; /* [NET_FRAME_MAX] each */
 	struct netbe_rxbuf *rx_bufs;   /* [NET_BURST] */
-	struct net_rx_frame rx_pending[NET_BURST];
-	unsigned rx_head, rx_count; /* pending frames [head, head + count) */
-	struct vq_elem *rx_elems;   /* [NET_RX_MAX_CHAINS] */
-	struct iovec *rx_iov;	    /* [NET_RX_IOV_POOL] */
-	struct vq_used *rx_used;    /* [NET_RX_MAX_CHAINS]: completions of the turn */
-	unsigned rx_nused;	    /* rx_used[0 .. rx_nused): filled, not yet pushed */
-	unsigned rx_npartial;	    /* of those, chains not wholly written (IN_ORDER) */
-	bool rx_last_partial;	    /* rx_used[rx_nused - 1] is one of them */
-	bool rx_be_quiet;	    /* the backend's rx fd was found not readable */
-	uint64_t rx_acc_packets;    /* frames and bytes in rx_used, counted at push */
+	/* Pending frames: rx_bufs[head, head + count) as the backend filled
+	 * them (bytes in the bounce buffers); rx_prepared[i]: frame i was
+	 * filtered, charged and its offloads fixed up. */
+	bool rx_prepared[NET_BURST];
+	unsigned rx_head, rx_count;
+	struct vq_elem *rx_elems; /* [NET_BURST + NET_RX_MAX_CHAINS] */
+	unsigned rx_pos, rx_npop; /* rx_elems[0, rx_npop) popped, [0, rx_pos) used */
+	struct iovec *rx_iov;	  /* [NET_BURST * NET_RX_BATCH_IOV + NET_RX_IOV_POOL] */
+	struct vq_used *rx_used;  /* [NET_RX_MAX_CHAINS]: completions of the turn */
+	unsigned rx_nused;	  /* rx_used[0 .. rx_nused): filled, not yet pushed */
+	unsigned rx_npartial;	  /* of those, chains not wholly written (IN_ORDER) */
+	bool rx_last_partial;	  /* rx_used[rx_nused - 1] is one of them */
+	bool rx_be_quiet;	  /* the backend's rx fd was found not readable */
+	uint64_t rx_acc_packets;  /* frames and bytes in rx_used, counted at push */
 	uint64_t rx_acc_bytes;
 	uint64_t rx_acc_merged;
 	uint8_t *rx_seg;    /* [NET_FRAME_MAX]: current GSO segment */
-	bool rx_gso_active; /* segmenting rx_pending[rx_head] */
+	bool rx_gso_active; /* segmenting rx_bufs[rx_head] */
 	bool rx_seg_ready;  /* rx_seg holds a segment not yet delivered */
 	uint32_t rx_seg_len;
 	struct net_gso_iter rx_gso;

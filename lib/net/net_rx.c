@@ -25,6 +25,13 @@
  * given back (newest first), the frame stays pending and the worker waits
  * for a kick: no drop. A frame that would need more chains than the ring
  * holds is RX_TOO_BIG.
+ * Chains come from one burst pop per turn with MRG_RXBUF (rx_prepop():
+ * as many as frames are pending, NET_RX_BATCH_IOV iovecs each), then one
+ * at a time (iovecs from a pool) for merged frames and without
+ * MRG_RXBUF. The common case runs in one loop (rx_turn_fast()): frames
+ * without offload work that fit one chain's first buffer, no rate limit,
+ * no dirty log; the general path goes on from the first that doesn't.
+ * Chains popped and not used at the end of the turn are given back.
  * Completions are collected in rx_used[] in pop order and pushed once per
  * turn (rx_flush(): one used-index publish; with IN_ORDER one batch entry
  * when every chain but the last was wholly written), then one notification
@@ -37,6 +44,7 @@
 #include <endian.h>
 #include <string.h>
 
+#include "base/compiler.h"
 #include "base/iov.h"
 #include "net/net_internal.h"
 
@@ -94,11 +102,12 @@ static void rx_log_writes(struct net_worker *w, const struct iovec *iov, unsigne
 	}
 }
 
-/* Give back chains [0, n) newest first (§ vq_unpop). */
-static void rx_unpop(struct net_worker *w, unsigned n)
+/* Give back the chains popped and not used, rx_elems[rx_pos, rx_npop),
+ * newest first (vq_unpop: they were popped after every chain completed). */
+static void rx_unpop_rest(struct net_worker *w)
 {
-	while (n--)
-		vq_unpop(w->rx.vq, &w->rx_elems[n]);
+	while (w->rx_npop > w->rx_pos)
+		vq_unpop(w->rx.vq, &w->rx_elems[--w->rx_npop]);
 }
 
 /* Push the turn's completions (rx_used[0 .. rx_nused)) and count the
@@ -152,59 +161,98 @@ static inline void rx_used_add(struct net_worker *w, uint16_t id, uint32_t len, 
 	w->rx_last_partial = partial;
 }
 
-/* Pop chains until @total bytes fit (one chain without MRG_RXBUF). Return
- * the number popped (> 0), 0 when the ring ran dry (chains given back),
- * -1 when the frame can never fit (chains given back), or -2 when the
- * ring broke. */
+/*
+ * Chains for the next @want frames in one burst pop (MRG_RXBUF: a frame
+ * of up to a buffer's size takes one chain, so pops and ring reads are
+ * batched like transmit's). Elements of the burst have NET_RX_BATCH_IOV
+ * iovecs each. Return false when the ring broke.
+ */
+static bool rx_prepop(struct net_worker *w, unsigned want)
+{
+	int err = 0;
+
+	w->rx_pos = w->rx_npop = 0;
+	if (want > NET_BURST)
+		want = NET_BURST;
+	for (unsigned i = 0; i < want; i++) {
+		w->rx_elems[i].iov = w->rx_iov + (size_t)i * NET_RX_BATCH_IOV;
+		w->rx_elems[i].iov_cap = NET_RX_BATCH_IOV;
+	}
+	w->rx_npop = vq_pop_burst(w->rx.vq, w->rx_elems, want, &err);
+	if (err < 0 && !vq_err_is_drop(err)) {
+		rx_unpop_rest(w);
+		net_ring_broken(w, &w->rx, err);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Chains for one frame of @total bytes (header included), from
+ * rx_elems[rx_pos]: first the chains the turn popped in a burst, then
+ * popped one at a time (iovecs from the pool past the burst's). One chain
+ * without MRG_RXBUF. Return the number of chains (> 0), 0 when the ring
+ * ran dry (every chain not used yet given back), -1 when the frame can
+ * never fit (its chains given back), or -2 when the ring broke.
+ */
 static int rx_collect(struct net_worker *w, uint32_t total)
 {
 	bool mrg = vq_has_feature(w->features, VIRTIO_NET_F_MRG_RXBUF);
-	unsigned size = vq_get_size(w->rx.vq), npop = 0, iov_used = 0;
+	unsigned size = vq_get_size(w->rx.vq), k = 0, iov_used = 0;
+	struct iovec *pool = w->rx_iov + (size_t)NET_BURST * NET_RX_BATCH_IOV;
 	uint64_t have = 0;
 
 	while (have < total) {
-		struct vq_elem *e = &w->rx_elems[npop];
-		unsigned cap = NET_RX_IOV_POOL - iov_used;
-		int rc;
+		unsigned idx = w->rx_pos + k;
+		struct vq_elem *e = &w->rx_elems[idx];
 
-		if (npop && (!mrg || npop == size || npop == NET_RX_MAX_CHAINS || !cap)) {
-			rx_unpop(w, npop);
+		if (k &&
+		    (!mrg || k == size || k == NET_RX_MAX_CHAINS || iov_used == NET_RX_IOV_POOL)) {
+			rx_unpop_rest(w);
 			return -1;
 		}
-		e->iov = w->rx_iov + iov_used;
-		e->iov_cap = (uint16_t)(cap > UINT16_MAX ? UINT16_MAX : cap);
-		rc = vq_pop(w->rx.vq, e);
-		if (rc == 0) {
-			rx_unpop(w, npop);
-			return 0;
+		if (idx == w->rx_npop) {
+			unsigned cap = NET_RX_IOV_POOL - iov_used;
+			int rc;
+
+			e->iov = pool + iov_used;
+			e->iov_cap = (uint16_t)(cap > UINT16_MAX ? UINT16_MAX : cap);
+			rc = vq_pop(w->rx.vq, e);
+			if (rc == 0) {
+				rx_unpop_rest(w);
+				return 0;
+			}
+			if (rc < 0 && !vq_err_is_drop(rc)) {
+				rx_unpop_rest(w);
+				net_ring_broken(w, &w->rx, rc);
+				return -2;
+			}
+			w->rx_npop++;
+			if (e->iov >= pool)
+				iov_used += (unsigned)e->nout + e->nin;
 		}
-		if (rc < 0 && vq_err_is_drop(rc)) {
+		if (e->err != VQ_OK) {
 			/* A malformed chain: completed empty, with the chains
 			 * taken before it (in ring order, as IN_ORDER needs; a
 			 * driver sees empty used buffers as errors), and the
 			 * frame starts over with the next chains. */
-			rx_used_reserve(w, npop + 1);
-			for (unsigned j = 0; j <= npop; j++)
-				rx_used_add(w, w->rx_elems[j].id, 0, 1);
+			rx_used_reserve(w, k + 1);
+			for (unsigned j = 0; j <= k; j++)
+				rx_used_add(w, w->rx_elems[w->rx_pos + j].id, 0, 1);
 			net_drop(w->d, w->rx.index, NET_DROP_BAD_CHAIN);
-			npop = iov_used = 0;
+			w->rx_pos = idx + 1;
+			k = 0;
 			have = 0;
 			continue;
 		}
-		if (rc < 0) {
-			rx_unpop(w, npop);
-			net_ring_broken(w, &w->rx, rc);
-			return -2;
-		}
-		iov_used += (unsigned)e->nout + e->nin;
 		have += e->in_len;
-		npop++;
+		k++;
 	}
-	return (int)npop;
+	return (int)k;
 }
 
-/* Write header + frame over chains [0, n) and add their completions to
- * the turn's (pushed by rx_flush()). */
+/* Write header + frame over the frame's chains rx_elems[rx_pos, +n) and
+ * add their completions to the turn's (pushed by rx_flush()). */
 static void rx_fill(struct net_worker *w, unsigned n, const uint8_t *hdr, const uint8_t *data,
 		    uint32_t len)
 {
@@ -212,7 +260,7 @@ static void rx_fill(struct net_worker *w, unsigned n, const uint8_t *hdr, const 
 
 	rx_used_reserve(w, n);
 	for (unsigned j = 0; j < n; j++) {
-		const struct vq_elem *e = &w->rx_elems[j];
+		const struct vq_elem *e = &w->rx_elems[w->rx_pos + j];
 		const struct iovec *iov = e->iov + e->nout;
 		uint32_t c = e->in_len < total - pos ? e->in_len : total - pos, k = 0;
 
@@ -241,6 +289,7 @@ static void rx_fill(struct net_worker *w, unsigned n, const uint8_t *hdr, const 
 		rx_used_add(w, e->id, c, e->in_len);
 		pos += c;
 	}
+	w->rx_pos += n;
 }
 
 /* Deliver one frame with @meta (already adjusted to the guest's offloads). */
@@ -248,7 +297,17 @@ static enum rx_result rx_deliver(struct net_worker *w, const uint8_t *data, uint
 				 const struct netbe_meta *meta)
 {
 	struct virtio_net_hdr_v1 h;
-	int n = rx_collect(w, VIRTIO_NET_HDR_LEN + len);
+	int n;
+
+	if (w->rx_pos == w->rx_npop) {
+		/* Every chain popped so far is used: pop for the frames
+		 * pending (at least this one) in one burst. */
+		w->rx_pos = w->rx_npop = 0;
+		if (vq_has_feature(w->features, VIRTIO_NET_F_MRG_RXBUF) &&
+		    !rx_prepop(w, w->rx_count ? w->rx_count : 1))
+			return RX_BROKEN;
+	}
+	n = rx_collect(w, VIRTIO_NET_HDR_LEN + len);
 
 	if (n == 0) {
 		w->rx_waiting = true;
@@ -308,7 +367,7 @@ static enum rx_result rx_deliver_segments(struct net_worker *w)
 
 /* First look at a frame: link, filter, rate, offloads. Return RX_DONE
  * when it was dropped, RX_WAIT to retry later, RX_BROKEN never. */
-static enum rx_result rx_prepare(struct net_worker *w, struct net_rx_frame *f, bool *drop)
+static enum rx_result rx_prepare(struct net_worker *w, struct netbe_rxbuf *f, bool *drop)
 {
 	struct net_queue_stats *s = &w->d->stats[w->rx.index];
 	struct netbe_meta *m = &f->meta;
@@ -363,9 +422,9 @@ static enum rx_result rx_prepare(struct net_worker *w, struct net_rx_frame *f, b
 	return RX_DONE;
 }
 
-static enum rx_result rx_frame(struct net_worker *w, struct net_rx_frame *f)
+static enum rx_result rx_frame(struct net_worker *w, struct netbe_rxbuf *f, bool *prepared)
 {
-	if (!f->prepared && !w->rx_gso_active) {
+	if (!*prepared && !w->rx_gso_active) {
 		bool drop;
 		enum rx_result r = rx_prepare(w, f, &drop);
 
@@ -373,17 +432,92 @@ static enum rx_result rx_frame(struct net_worker *w, struct net_rx_frame *f)
 			return r;
 		if (drop)
 			return RX_DONE;
-		f->prepared = true;
+		*prepared = true;
 	}
 	if (w->rx_gso_active)
 		return rx_deliver_segments(w);
 	return rx_deliver(w, f->data, f->len, &f->meta);
 }
 
-/* Read a burst from the backend into the bounce buffers. rx_bufs[] point
- * at the bounce buffers from worker start on (net_worker.c); the entries
- * a burst filled are cleared again here, so every rx() call sees them as
- * the first did. */
+/*
+ * The common case in one loop: with MRG_RXBUF, frames without offload
+ * work (no GSO, no partial checksum) that fit the first buffer of one
+ * chain each, no rate limit and no dirty log. Each takes the next chain
+ * of one burst pop: filter, header (num_buffers 1, DATA_VALID kept only
+ * for a guest with GUEST_CSUM, §5.1.6.4), copy, completion. It stops at
+ * the first frame or chain that needs more (GSO, checksum, a chain of
+ * several buffers, a malformed chain, a frame larger than the buffer);
+ * rx_frame() then goes on from there with the chains already popped.
+ */
+static void rx_turn_fast(struct net_worker *w)
+{
+	uint8_t keep = vq_has_feature(w->guest_offloads, VIRTIO_NET_F_GUEST_CSUM)
+			       ? VIRTIO_NET_HDR_F_DATA_VALID
+			       : 0;
+	/* Locals: the copies into guest memory could alias *w as far as the
+	 * compiler knows, which would reload and store every field per frame. */
+	unsigned i = 0, head = w->rx_head, count = w->rx_count, npop, nused, npartial = 0;
+	const struct netbe_rxbuf *bufs = w->rx_bufs;
+	const struct vq_elem *elems = w->rx_elems;
+	struct vq_used *used;
+	const bool promisc = w->filter.promisc;
+	uint64_t bytes = 0;
+	bool partial = false;
+
+	if (!vq_has_feature(w->features, VIRTIO_NET_F_MRG_RXBUF) || w->rx_limited || w->logging ||
+	    w->rx_gso_active || w->rx_pos != w->rx_npop ||
+	    !atomic_load_explicit(&w->d->link_up, memory_order_relaxed))
+		return;
+	if (!rx_prepop(w, count))
+		return;
+	npop = w->rx_npop;
+	rx_used_reserve(w, npop);
+	nused = w->rx_nused;
+	used = w->rx_used;
+	while (count && i < npop) {
+		const struct netbe_rxbuf *f = &bufs[head];
+		const struct vq_elem *e = &elems[i];
+		struct virtio_net_hdr_v1 h = {.num_buffers = htole16(1)};
+		uint32_t len = f->len;
+		uint8_t *p;
+
+		if (len < 14u || f->meta.gso_type != VIRTIO_NET_HDR_GSO_NONE ||
+		    (f->meta.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || e->err != VQ_OK ||
+		    e->nin != 1 || e->iov[0].iov_len < VIRTIO_NET_HDR_LEN + (uint64_t)len)
+			break;
+		if (!promisc && !w->rx_prepared[head] &&
+		    !net_rx_filter_accept(&w->filter, f->data, len)) {
+			net_drop(w->d, w->rx.index, NET_DROP_RX_FILTERED);
+		} else {
+			p = e->iov[0].iov_base;
+			h.flags = f->meta.flags & keep;
+			memcpy(p, &h, sizeof(h));
+			memcpy(p + VIRTIO_NET_HDR_LEN, f->data, len);
+			used[nused++] =
+				(struct vq_used){.id = e->id, .len = VIRTIO_NET_HDR_LEN + len};
+			partial = VIRTIO_NET_HDR_LEN + len != e->in_len;
+			npartial += partial;
+			bytes += len;
+			i++;
+		}
+		head++;
+		count--;
+	}
+	if (i) {
+		w->rx_acc_packets += i;
+		w->rx_acc_bytes += bytes;
+		w->rx_npartial += npartial;
+		w->rx_last_partial = partial;
+		w->rx_nused = nused;
+	}
+	w->rx_head = head;
+	w->rx_count = count;
+	w->rx_pos = i;
+}
+
+/* Read a burst from the backend into the bounce buffers: rx_bufs[] point
+ * at them from worker start on (net_worker.c); a backend sets only len
+ * and meta, so the entries stay ready for the next call. */
 static unsigned rx_fill_pending(struct net_worker *w)
 {
 	struct net_dev *d = w->d;
@@ -399,13 +533,9 @@ static unsigned rx_fill_pending(struct net_worker *w)
 	if ((unsigned)got > NET_BURST)
 		got = NET_BURST;
 	for (int i = 0; i < got; i++) {
-		struct netbe_rxbuf *b = &w->rx_bufs[i];
-
-		w->rx_pending[i] = (struct net_rx_frame){
-			.data = w->rx_bounce[i],
-			.len = b->len < NET_FRAME_MAX ? b->len : NET_FRAME_MAX,
-			.meta = b->meta};
-		*b = (struct netbe_rxbuf){.data = w->rx_bounce[i], .cap = NET_FRAME_MAX};
+		if (unlikely(w->rx_bufs[i].len > NET_FRAME_MAX))
+			w->rx_bufs[i].len = NET_FRAME_MAX;
+		w->rx_prepared[i] = false;
 	}
 	w->rx_head = 0;
 	w->rx_count = (unsigned)got;
@@ -422,6 +552,7 @@ void net_rx_discard(struct net_worker *w)
 	w->rx_last_partial = false;
 	w->rx_acc_packets = w->rx_acc_bytes = w->rx_acc_merged = 0;
 	w->rx_be_quiet = false;
+	w->rx_pos = w->rx_npop = 0;
 }
 
 unsigned net_rx_turn(struct net_worker *w)
@@ -447,8 +578,12 @@ unsigned net_rx_turn(struct net_worker *w)
 		if (be_quiet || !rx_fill_pending(w))
 			return 0;
 	}
+	done = w->rx_count;
+	rx_turn_fast(w);
+	done -= w->rx_count;
 	while (w->rx_count) {
-		enum rx_result r = rx_frame(w, &w->rx_pending[w->rx_head]);
+		enum rx_result r =
+			rx_frame(w, &w->rx_bufs[w->rx_head], &w->rx_prepared[w->rx_head]);
 
 		if (r != RX_DONE)
 			break;
@@ -456,6 +591,9 @@ unsigned net_rx_turn(struct net_worker *w)
 		w->rx_count--;
 		done++;
 	}
+	/* Chains popped for frames that were dropped or wait go back to
+	 * the driver (popped after every completion of the turn). */
+	rx_unpop_rest(w);
 	rx_flush(w);
 	if (w->rx_pushed) {
 		net_ring_notify(w, &w->rx);

@@ -337,8 +337,9 @@ static int worker_alloc_buffers(struct net_worker *w)
 	for (unsigned i = 0; i < NET_BURST; i++)
 		ok &= (w->rx_bounce[i] = malloc(NET_FRAME_MAX)) != NULL;
 	w->rx_bufs = calloc(NET_BURST, sizeof(*w->rx_bufs));
-	w->rx_elems = calloc(NET_RX_MAX_CHAINS, sizeof(*w->rx_elems));
-	w->rx_iov = calloc(NET_RX_IOV_POOL, sizeof(*w->rx_iov));
+	w->rx_elems = calloc(NET_BURST + NET_RX_MAX_CHAINS, sizeof(*w->rx_elems));
+	w->rx_iov =
+		calloc((size_t)NET_BURST * NET_RX_BATCH_IOV + NET_RX_IOV_POOL, sizeof(*w->rx_iov));
 	w->rx_used = calloc(NET_RX_MAX_CHAINS, sizeof(*w->rx_used));
 	w->rx_seg = malloc(NET_FRAME_MAX);
 	ok &= w->rx_bufs && w->rx_elems && w->rx_iov && w->rx_used && w->rx_seg;

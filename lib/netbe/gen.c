@@ -44,7 +44,7 @@ struct gen_pair {
 struct gen {
 	struct netbe be;
 	uint32_t frame_size;
-	uint8_t hdr[14]; /* the Ethernet header of every frame */
+	uint8_t *frame; /* [frame_size]: every frame, sequence number 0 */
 	struct gen_pair *pairs;
 };
 
@@ -103,11 +103,12 @@ static int gen_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsign
 			p->seq++;
 			break;
 		}
-		memcpy(b->data, g->hdr, sizeof(g->hdr));
-		memcpy(b->data + sizeof(g->hdr), &seq, sizeof(seq));
-		memset(b->data + GEN_HDR_LEN, 0, len - GEN_HDR_LEN);
+		/* Every byte written, as a real source would: the template,
+		 * then the sequence number into it. */
+		memcpy(b->data, g->frame, len);
+		memcpy(b->data + 14, &seq, sizeof(seq));
 		b->len = len;
-		memset(&b->meta, 0, sizeof(b->meta));
+		b->meta = (struct netbe_meta){0};
 		p->seq++;
 	}
 	return (int)i;
@@ -134,6 +135,7 @@ static void gen_free(struct netbe *be)
 			close(g->pairs[q].fd);
 	}
 	free(g->pairs);
+	free(g->frame);
 	free(g);
 }
 
@@ -170,15 +172,21 @@ int netbe_gen_new(const struct netbe_options *opt, struct netbe **out, char *err
 	if (!g)
 		return netbe_set_err(err, errlen, -ENOMEM, "gen: out of memory");
 	g->frame_size = size;
-	memcpy(g->hdr, opt->guest_mac, 6);
-	memcpy(g->hdr + 6, src, 6);
-	g->hdr[12] = GEN_ETHERTYPE >> 8;
-	g->hdr[13] = GEN_ETHERTYPE & 0xff;
+	g->frame = calloc(1, size);
+	if (!g->frame) {
+		free(g);
+		return netbe_set_err(err, errlen, -ENOMEM, "gen: out of memory");
+	}
+	memcpy(g->frame, opt->guest_mac, 6);
+	memcpy(g->frame + 6, src, 6);
+	g->frame[12] = GEN_ETHERTYPE >> 8;
+	g->frame[13] = GEN_ETHERTYPE & 0xff;
 	g->be.ops = &gen_ops;
 	g->be.priv = g;
 	g->be.max_queue_pairs = opt->max_queue_pairs;
 	g->pairs = netbe_calloc_aligned(opt->max_queue_pairs, sizeof(*g->pairs));
 	if (!g->pairs) {
+		free(g->frame);
 		free(g);
 		return netbe_set_err(err, errlen, -ENOMEM, "gen: out of memory");
 	}
