@@ -111,14 +111,15 @@ struct net_worker {
 	uint64_t log_count_rx;
 
 	/* Transmit buffers (allocated at worker start). */
-	struct vq_elem *tx_elems;     /* [NET_BURST] */
-	struct iovec *tx_iov;	      /* [NET_BURST * NET_TX_IOV_CAP] */
-	struct iovec *tx_tail;	      /* [NET_BURST * NET_TX_IOV_CAP] */
-	struct netbe_txpkt *tx_pkts;  /* [NET_BURST] staged frames */
-	uint32_t *tx_pkt_elem;	      /* [NET_BURST] */
-	struct vq_used *tx_used;      /* [NET_BURST] */
-	uint8_t *tx_lin;	      /* [NET_FRAME_MAX] linearised frame */
-	uint8_t *tx_seg[NET_TX_SEGS]; /* [NET_FRAME_MAX] each */
+	struct vq_elem *tx_elems;	/* [NET_BURST] */
+	struct iovec *tx_iov;		/* [NET_BURST * NET_TX_IOV_CAP] */
+	struct iovec *tx_tail;		/* [NET_BURST * NET_TX_IOV_CAP] */
+	struct netbe_txpkt *tx_pkts;	/* [NET_BURST] staged frames */
+	struct iovec tx_one[NET_BURST]; /* one-buffer frames' iovecs (tx_turn_fast) */
+	uint32_t *tx_pkt_elem;		/* [NET_BURST] */
+	struct vq_used *tx_used;	/* [NET_BURST] */
+	uint8_t *tx_lin;		/* [NET_FRAME_MAX] linearised frame */
+	uint8_t *tx_seg[NET_TX_SEGS];	/* [NET_FRAME_MAX] each */
 
 	/* Receive buffers. */
 	uint8_t *rx_bounce[NET_BURST]; /* [NET_FRAME_MAX] each */

@@ -79,6 +79,16 @@ static inline uint64_t netbe_sum_frames(const struct netbe_txpkt *pkts, unsigned
 			const uint8_t *p = pkts[i].iov[j].iov_base;
 			size_t len = pkts[i].iov[j].iov_len, k = 0;
 
+			/* Four words per step: independent adds. */
+			for (; k + 32 <= len; k += 32) {
+				uint64_t a, b, c;
+
+				memcpy(&w, p + k, 8);
+				memcpy(&a, p + k + 8, 8);
+				memcpy(&b, p + k + 16, 8);
+				memcpy(&c, p + k + 24, 8);
+				s += (w + a) + (b + c);
+			}
 			for (; k + 8 <= len; k += 8) {
 				memcpy(&w, p + k, 8);
 				s += w;

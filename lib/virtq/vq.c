@@ -412,13 +412,20 @@ VQNET_EXPORT int vq_push_in_order(struct vq *q, unsigned count, uint32_t last_le
 		return -VQ_ERR_BROKEN;
 	if (!q->in_order || count == 0 || count > q->in_flight)
 		return -VQ_ERR_INVALID_ARG;
-	uint32_t total_ndesc = 0;
+	/* Release the batch's ids in pop order; locals, one store each. */
+	uint32_t total_ndesc = 0, tail = q->order_tail;
+	const uint32_t size = q->size;
+	const uint16_t *order = q->order;
+	uint32_t *ndesc = q->inflight_ndesc;
 	uint16_t last_id = 0;
 	for (unsigned i = 0; i < count; i++) {
-		last_id = q->order[q->order_tail];
-		q->order_tail = ring_pos_add(q->order_tail, 1, q->size);
-		total_ndesc += vq_inflight_release(q, last_id);
+		last_id = order[tail];
+		tail = tail + 1 == size ? 0 : tail + 1;
+		total_ndesc += ndesc[last_id];
+		ndesc[last_id] = 0;
 	}
+	q->order_tail = tail;
+	q->in_flight -= count;
 	switch (q->format) {
 	case VQ_FORMAT_SPLIT:
 		vq_split_push_batch_entry(q, last_id, last_len, count, total_ndesc);
