@@ -661,10 +661,11 @@ static void tx_reap_all(struct env *e)
 	assert_true(n == 0);
 }
 
-/* Post header + frame as one chain (the header in its own descriptor when
- * @split_hdr, to exercise a header spanning iovecs). */
-static void tx_send(struct env *e, const struct virtio_net_hdr_v1 *h, const uint8_t *frame,
-		    uint32_t len, bool split_hdr)
+/* Add header + frame as one chain (the header in its own descriptor when
+ * @split_hdr, to exercise a header spanning iovecs); tx_send() also
+ * publishes and kicks. */
+static void tx_add(struct env *e, const struct virtio_net_hdr_v1 *h, const uint8_t *frame,
+		   uint32_t len, bool split_hdr)
 {
 	uint64_t off = TX_BASE + (uint64_t)(e->tx_next++ % TX_SLOTS) * TX_SLOT;
 	struct vq_drv_buf b[3];
@@ -682,6 +683,12 @@ static void tx_send(struct env *e, const struct virtio_net_hdr_v1 *h, const uint
 		n = 1;
 	}
 	assert_true(vq_drv_add_chain(e->q[txq(e)].d, b, n, 0, false, (void *)1) >= 0);
+}
+
+static void tx_send(struct env *e, const struct virtio_net_hdr_v1 *h, const uint8_t *frame,
+		    uint32_t len, bool split_hdr)
+{
+	tx_add(e, h, frame, len, split_hdr);
 	dq_kick(&e->q[txq(e)]);
 }
 
@@ -1020,6 +1027,105 @@ static void test_tx_drops(void **state)
 	WAIT_FOR(vq_drv_reap(e->q[txq(e)].d, (struct vq_drv_used[QSIZE]){0}, QSIZE) >= 0 &&
 		 vq_drv_in_flight(e->q[txq(e)].d) == 0);
 	env_free(e);
+}
+
+/*
+ * Bursts that mix the fast paths' frames with every other kind, published
+ * at once so one worker turn sees them together: transmit switches from
+ * its fast loop to tx_classify() and back (software checksum, a header in
+ * its own descriptor, an 802.1Q frame over the MTU, drops), and receive
+ * from its fast loop to the general path (a frame larger than a 200-byte
+ * buffer merges the next chains of the turn's burst pop). Every frame
+ * that passes comes back in order, byte-exact; drops are counted.
+ */
+static void mixed_bursts(enum vq_format fmt, uint64_t extra)
+{
+	struct opts o = {.fmt = fmt, .caps = 0, .want = WANT_DEFAULT | extra, .mtu = 1500};
+	struct env *e = env_new(&o);
+	static uint8_t sent[40][2048];
+	uint8_t got[4096];
+	uint32_t sent_len[40];
+	unsigned nsent = 0, ndrop_mtu = 0, ndrop_short = 0, ncsum = 0;
+	struct virtio_net_hdr_v1 h;
+
+	for (unsigned i = 0; i < QSIZE; i++)
+		rx_post(e, 1, i % 3 == 1 ? 200 : RX_SLOT);
+	for (unsigned round = 0; round < 2; round++) {
+		nsent = 0;
+		for (unsigned i = 0; i < 20; i++) {
+			uint8_t *f = sent[nsent];
+			uint32_t len;
+
+			switch ((i + round) % 7) {
+			case 0: /* fast */
+			case 3:
+				len = make_raw(f, 60 + i * 7, dev_mac, (uint8_t)i);
+				tx_add(e, &(struct virtio_net_hdr_v1){0}, f, len, false);
+				break;
+			case 1: /* fast on transmit, merged on receive */
+				len = make_raw(f, 700 + i, dev_mac, (uint8_t)i);
+				tx_add(e, &(struct virtio_net_hdr_v1){0}, f, len, false);
+				break;
+			case 2: /* software checksum (the backend has no caps) */
+				len = make_tcp4(f, 100 + i, true);
+				h = (struct virtio_net_hdr_v1){.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+							       .csum_start = htole16(34),
+							       .csum_offset = htole16(16)};
+				tx_add(e, &h, f, len, false);
+				ncsum++;
+				break;
+			case 4: /* header in its own descriptor */
+				len = make_raw(f, 90, dev_mac, (uint8_t)i);
+				tx_add(e, &(struct virtio_net_hdr_v1){0}, f, len, true);
+				break;
+			case 5: /* 802.1Q, 4 bytes over MTU + 14: passes */
+				len = make_raw(f, 1518, dev_mac, (uint8_t)i);
+				put16(f + 12, 0x8100);
+				tx_add(e, &(struct virtio_net_hdr_v1){0}, f, len, false);
+				break;
+			default: /* over the MTU, then a short one: dropped */
+				len = make_raw(f, 1515, dev_mac, (uint8_t)i);
+				tx_add(e, &(struct virtio_net_hdr_v1){0}, f, len, false);
+				tx_add(e, &(struct virtio_net_hdr_v1){0}, f, 10, false);
+				ndrop_mtu++;
+				ndrop_short++;
+				continue;
+			}
+			sent_len[nsent++] = len;
+		}
+		dq_kick(&e->q[txq(e)]);
+		for (unsigned i = 0; i < nsent; i++) {
+			int n = rx_recv(e, &h, got, WAIT_MS);
+
+			assert_int_equal(n, (int)sent_len[i]);
+			if (get16(sent[i] + 12) == 0x0800 && sent[i][23] == 6) {
+				assert_true(tcp4_csum_ok(got, (uint32_t)n));
+				assert_memory_equal(got, sent[i], 50);
+			} else {
+				assert_memory_equal(got, sent[i], sent_len[i]);
+			}
+			assert_int_equal(h.flags, 0);
+		}
+		for (unsigned i = 0; i < QSIZE && vq_drv_free_descs(e->q[rxq(e)].d); i++)
+			rx_post(e, 1, i % 3 == 1 ? 200 : RX_SLOT);
+		WAIT_FOR(vq_drv_reap(e->q[txq(e)].d, (struct vq_drv_used[QSIZE]){0}, QSIZE) >= 0 &&
+			 vq_drv_in_flight(e->q[txq(e)].d) == 0);
+	}
+	assert_int_equal(qs(e, txq(e)).drops[NET_DROP_TX_MTU], ndrop_mtu);
+	assert_int_equal(qs(e, txq(e)).drops[NET_DROP_TX_SHORT], ndrop_short);
+	assert_int_equal(qs(e, txq(e)).csum_finished, ncsum);
+	assert_true(qs(e, rxq(e)).rx_merged > 0);
+	assert_int_equal(qs(e, rxq(e)).packets, qs(e, txq(e)).packets);
+	env_free(e);
+}
+
+static void test_mixed_bursts(void **state)
+{
+	(void)state;
+	mixed_bursts(VQ_FORMAT_SPLIT, 0);
+	mixed_bursts(VQ_FORMAT_PACKED, 0);
+	mixed_bursts(VQ_FORMAT_SPLIT, F(VIRTIO_F_IN_ORDER));
+	mixed_bursts(VQ_FORMAT_PACKED, F(VIRTIO_F_IN_ORDER));
 }
 
 /* A descriptor outside guest memory: completed with length 0, counted;
@@ -1456,6 +1562,7 @@ int main(void)
 		cmocka_unit_test(test_mrg_off_too_big),
 		cmocka_unit_test(test_no_rx_buffers),
 		cmocka_unit_test(test_tx_drops),
+		cmocka_unit_test(test_mixed_bursts),
 		cmocka_unit_test(test_malformed_chain),
 		cmocka_unit_test(test_broken_ring),
 		cmocka_unit_test(test_csum_sw),
