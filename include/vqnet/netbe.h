@@ -71,7 +71,10 @@ struct netbe_txpkt {
 };
 
 /* A receive buffer the device lends for one rx() call: the backend writes
- * one frame (Ethernet header first) at data and sets len and meta. */
+ * one frame (Ethernet header first) at data and sets len and meta. The
+ * device lends the same buffers (data, cap) on every call of a queue pair
+ * and writes into a frame only to finish a checksum the backend left
+ * partial (NEEDS_CSUM): a backend may reuse bytes it wrote before. */
 struct netbe_rxbuf {
 	uint8_t *data;
 	uint32_t cap;		/* in: bytes available at data */

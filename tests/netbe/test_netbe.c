@@ -510,8 +510,13 @@ static void test_gen(void **state)
 	assert_int_equal(be->ops->set_rx_offloads(be, 0), 0);
 	assert_true(fd_readable(be->ops->rx_fd(be, 0), 0));
 	assert_true(fd_readable(be->ops->rx_fd(be, 1), 0));
+	/* The same buffers each round, untouched between calls (netbe.h):
+	 * the first round writes whole frames, the later ones the 22 header
+	 * and sequence bytes over them; the frames read the same. */
+	memset(out, 0xee, sizeof(out));
 	for (uint64_t round = 0; round < 3; round++) {
-		memset(out, 0xee, sizeof(out));
+		if (round == 2)
+			memset(out[1] + 14, 0xee, 8); /* a later round still writes these */
 		for (int i = 0; i < 4; i++)
 			b[i] = (struct netbe_rxbuf){.data = out[i], .cap = BUF_CAP};
 		assert_int_equal(be->ops->rx(be, 0, b, 4), 4);
