@@ -10,11 +10,12 @@
  * than one segment, the whole chain goes in the id's indirect table (one
  * ring slot per frame).
  *
- * One-segment frames, the common case, are checked inline and collected
- * into arrays that go into the ring with one vq_drv_add_burst() (a few
- * stores per frame); others take vq_drv_add_chain(), the collected ones
- * flushed first so the ring keeps the caller's order. Counters are
- * updated once per batch.
+ * One-segment frames, the common case, are checked inline in runs of at
+ * most min(TX_BATCH, free descriptors) — no per-frame room test — and each
+ * run goes into the ring with one vq_drv_add_burst() (a few stores per
+ * frame); the frame a run stops at takes vq_drv_add_chain() (or is
+ * dropped), so the ring keeps the caller's order. Counters are updated
+ * once per run.
  *
  * The packet itself is the chain's token: when the device is done,
  * reaping puts it back on the pool's free stack (in bulk). Reaping is lazy — only when a burst
@@ -23,6 +24,7 @@
  * allocates.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "net_drv_internal.h"
@@ -98,6 +100,29 @@ static unsigned tx_frame_bufs(const struct vnet_drv_pool *pool, struct vnet_drv_
 	return n;
 }
 
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+_Static_assert(offsetof(struct vnet_drv_offload, flags) == 0 &&
+		       offsetof(struct vnet_drv_offload, gso_type) == 1 &&
+		       offsetof(struct vnet_drv_offload, hdr_len) == 2 &&
+		       offsetof(struct vnet_drv_offload, gso_size) == 4 &&
+		       offsetof(struct vnet_drv_offload, csum_start) == 6 &&
+		       offsetof(struct vnet_drv_offload, csum_offset) == 8 &&
+		       sizeof(struct vnet_drv_offload) == 10,
+	       "vnet_drv_offload is the header's first 10 bytes");
+
+/* Little-endian host: struct vnet_drv_offload is, byte for byte, the
+ * header's first 10 bytes; num_buffers 0 (§5.1.6.2) — two stores. */
+static inline void tx_write_hdr(struct vnet_drv_pkt *pkt)
+{
+	uint8_t *h = pkt->data - VNET_DRV_HDR_LEN;
+	uint64_t lo;
+	uint32_t hi = pkt->ol.csum_offset; /* num_buffers (high half) 0 */
+
+	memcpy(&lo, &pkt->ol, sizeof(lo)); /* flags .. csum_start */
+	memcpy(h, &lo, sizeof(lo));
+	memcpy(h + sizeof(lo), &hi, sizeof(hi));
+}
+#else
 static inline void tx_write_hdr(struct vnet_drv_pkt *pkt)
 {
 	struct virtio_net_hdr_v1 h = {
@@ -112,6 +137,7 @@ static inline void tx_write_hdr(struct vnet_drv_pkt *pkt)
 
 	memcpy(pkt->data - VNET_DRV_HDR_LEN, &h, sizeof(h));
 }
+#endif
 
 /* Give the packets of @used back to @pool: one-segment frames (the
  * common case) straight onto the free stack, others segment by segment.
@@ -160,156 +186,142 @@ VQNET_EXPORT int vnet_drv_tx_reap(struct vnet_drv *drv, unsigned qp)
 	return tx_reap(&drv->qp[qp]);
 }
 
-/* One-segment frames collected for one vq_drv_add_burst(). */
-struct tx_batch {
-	struct vq_drv_buf bufs[TX_BATCH];
-	void *tokens[TX_BATCH];
-	unsigned first; /* pkts index of bufs[0]: the batch is pkts[first, first + n) */
-	unsigned n;
-	uint64_t bytes;
-};
-
-/* Add the collected frames. Space was made sure of when each was
- * collected, so only a broken queue adds fewer. Return: true when all
- * went in; else false with *@stop the pkts index of the first that did
- * not (it and the rest of the batch stay the caller's). */
-static bool tx_flush(struct vnet_drv_qpair *qp, struct tx_batch *b, unsigned *queued,
-		     unsigned *stop)
+/* A frame of one segment of @pool with at least VNET_DRV_HDR_LEN bytes
+ * of headroom, inside its buffer, with an offload the device can finish:
+ * the checks of tx_frame_bufs() and tx_offload_ok(), inline. @off is
+ * data - buf. */
+static inline bool tx_single_ok(const struct vnet_drv *drv, const struct vnet_drv_pool *pool,
+				const struct vnet_drv_pkt *pkt, uint64_t off)
 {
-	unsigned want = b->n;
-	int r;
-
-	if (want == 0)
-		return true;
-	b->n = 0;
-	r = vq_drv_add_burst(qp->tx.d, b->bufs, b->tokens, want, false);
-	if (unlikely(r != (int)want)) {
-		unsigned got = r > 0 ? (unsigned)r : 0;
-		uint64_t bytes = 0;
-
-		for (unsigned k = 0; k < got; k++)
-			bytes += ((struct vnet_drv_pkt *)b->tokens[k])->len;
-		qp->tx.stats.errors++;
-		qp->tx.stats.packets += got;
-		qp->tx.stats.bytes += bytes;
-		*queued += got;
-		*stop = b->first + got;
-		return false;
-	}
-	qp->tx.stats.packets += want;
-	qp->tx.stats.bytes += b->bytes;
-	*queued += want;
-	b->bytes = 0;
-	return true;
+	/* off < HDR_LEN (data before buf + HDR_LEN, or before buf) wraps */
+	return pkt->pool == pool && !pkt->next &&
+	       off - VNET_DRV_HDR_LEN <= (uint64_t)pkt->buf_size - VNET_DRV_HDR_LEN &&
+	       pkt->len <= pkt->buf_size - off && tx_offload_ok(drv, &pkt->ol);
 }
 
-/* A frame of one segment of @pool: the checks of tx_frame_bufs(), inline. */
-static inline bool tx_single_ok(const struct vnet_drv_pool *pool, const struct vnet_drv_pkt *pkt)
+/* A frame tx_single_ok() refused: another pair's packet (stop), a chain or
+ * one to drop. Return: 2 sent, 1 dropped (freed, counted), 0 stop (the
+ * frame stays the caller's: foreign, or no room), -1 the queue broke. */
+static int tx_general(struct vnet_drv *drv, struct vnet_drv_qpair *qp, struct vnet_drv_pkt *pkt,
+		      unsigned *room)
 {
-	uint64_t off = (uint64_t)(pkt->data - pkt->buf);
+	struct vq_drv_buf bufs[VNET_DRV_MAX_SEGS];
+	unsigned nbufs, need;
+	int id;
 
-	(void)pool; /* the caller checked pkt->pool */
-	return pkt->data >= pkt->buf + VNET_DRV_HDR_LEN && off <= pkt->buf_size &&
-	       pkt->len <= pkt->buf_size - off;
+	if (unlikely(pkt->pool != &qp->pool))
+		return 0; /* another pair's packet: not ours to free here */
+	nbufs = tx_frame_bufs(&qp->pool, pkt, bufs);
+	if (unlikely(nbufs == 0 || !tx_offload_ok(drv, &pkt->ol))) {
+		qp->tx.stats.drops++;
+		vnet_drv_pkt_free(pkt);
+		return 1;
+	}
+	bool indirect = nbufs > 1 && qp->tx_indirect;
+	need = indirect ? 1 : nbufs;
+	if (*room < need) {
+		tx_reap(qp);
+		*room = vq_drv_free_descs(qp->tx.d);
+		if (*room < need)
+			return 0;
+	}
+	tx_write_hdr(pkt);
+	id = vq_drv_add_chain(qp->tx.d, bufs, nbufs, 0, indirect, pkt);
+	if (unlikely(id < 0)) {
+		if (id != -VQ_ERR_NO_SPACE)
+			qp->tx.stats.errors++;
+		return id == -VQ_ERR_NO_SPACE ? 0 : -1;
+	}
+	qp->tx.stats.packets++;
+	for (struct vnet_drv_pkt *seg = pkt; seg; seg = seg->next)
+		qp->tx.stats.bytes += seg->len;
+	*room = vq_drv_free_descs(qp->tx.d);
+	return 2;
 }
 
 /*
- * One-segment frames are collected (header written, offload checked) and
- * go in with one vq_drv_add_burst() per TX_BATCH; a frame of several
- * segments, a frame to drop or a full ring first flushes the collected
- * ones, so frames enter the ring in the caller's order and a batch is
- * always a run pkts[first, first + n) (when the queue breaks, the frames
- * from the first not added on are returned as not taken).
+ * Runs of one-segment frames (the common case) are checked and written
+ * (header, descriptor entry, token) in a tight loop of at most
+ * min(TX_BATCH, free descriptors) frames, with no per-frame room or batch
+ * test, and go in with one vq_drv_add_burst(); a frame the run stops at
+ * takes the general path, so frames enter the ring in the caller's order.
+ * When the queue breaks, the frames from the first not added on are
+ * returned as not taken. Counters once per run, one publish and at most
+ * one kick per call.
  */
 VQNET_EXPORT unsigned vnet_drv_tx_burst(struct vnet_drv *drv, unsigned qpi,
 					struct vnet_drv_pkt **pkts, unsigned n)
 {
-	struct vq_drv_buf bufs[VNET_DRV_MAX_SEGS];
-	struct tx_batch b;
+	struct vq_drv_buf bufs[TX_BATCH];
+	void *tokens[TX_BATCH];
 	struct vnet_drv_qpair *qp;
-	unsigned i, queued = 0, room;
+	const struct vnet_drv_pool *pool;
+	unsigned i = 0, queued = 0, room;
 
 	if (unlikely(!drv || qpi >= drv->nqp || !pkts))
 		return 0;
 	qp = &drv->qp[qpi];
+	pool = &qp->pool;
 	room = vq_drv_free_descs(qp->tx.d);
 	if (room < qp->tx_reap_below) {
 		tx_reap(qp);
 		room = vq_drv_free_descs(qp->tx.d);
 	}
-	b.n = 0;
-	b.bytes = 0;
-	b.first = 0;
-	for (i = 0; i < n; i++) {
-		struct vnet_drv_pkt *pkt = pkts[i];
-		unsigned nbufs;
-		bool indirect;
-		int id;
+	while (i < n) {
+		unsigned lim = n - i < TX_BATCH ? n - i : TX_BATCH, k;
+		uint64_t bytes = 0;
+		int r;
 
-		if (unlikely(pkt->pool != &qp->pool))
-			break; /* another pair's packet: not ours to free here */
-		if (likely(!pkt->next && tx_single_ok(&qp->pool, pkt) &&
-			   tx_offload_ok(drv, &pkt->ol))) {
-			if (unlikely(b.n == room)) { /* ring full: flush, reap, retry */
-				if (!tx_flush(qp, &b, &queued, &i))
-					goto out;
-				tx_reap(qp);
-				room = vq_drv_free_descs(qp->tx.d);
-				if (room == 0)
-					break;
-			}
-			if (b.n == 0)
-				b.first = i;
-			tx_write_hdr(pkt);
-			b.bufs[b.n].gpa =
-				pkt->buf_gpa + (uint64_t)(pkt->data - pkt->buf) - VNET_DRV_HDR_LEN;
-			b.bufs[b.n].len = pkt->len + VNET_DRV_HDR_LEN;
-			b.tokens[b.n] = pkt;
-			b.bytes += pkt->len;
-			if (++b.n == TX_BATCH) {
-				if (!tx_flush(qp, &b, &queued, &i))
-					goto out;
-				room -= TX_BATCH;
-			}
-			continue;
-		}
-		/* the general path: what was collected goes first (order) */
-		if (b.n) {
-			unsigned added = b.n;
-
-			if (!tx_flush(qp, &b, &queued, &i))
-				goto out;
-			room -= added;
-		}
-		nbufs = tx_frame_bufs(&qp->pool, pkt, bufs);
-		if (unlikely(nbufs == 0 || !tx_offload_ok(drv, &pkt->ol))) {
-			qp->tx.stats.drops++;
-			vnet_drv_pkt_free(pkt);
-			continue;
-		}
-		indirect = nbufs > 1 && qp->tx_indirect;
-		if (room < (indirect ? 1 : nbufs)) {
+		if (unlikely(room == 0)) { /* ring full: reap, retry */
 			tx_reap(qp);
 			room = vq_drv_free_descs(qp->tx.d);
-			if (room < (indirect ? 1 : nbufs))
+			if (room == 0)
 				break;
 		}
-		tx_write_hdr(pkt);
-		id = vq_drv_add_chain(qp->tx.d, bufs, nbufs, 0, indirect, pkt);
-		if (unlikely(id < 0)) {
-			if (id == -VQ_ERR_NO_SPACE)
+		if (lim > room)
+			lim = room;
+		for (k = 0; k < lim; k++) {
+			struct vnet_drv_pkt *pkt = pkts[i + k];
+			uint64_t off = (uint64_t)(pkt->data - pkt->buf);
+
+			if (unlikely(!tx_single_ok(drv, pool, pkt, off)))
 				break;
-			qp->tx.stats.errors++;
+			tx_write_hdr(pkt);
+			bufs[k].gpa = pkt->buf_gpa + off - VNET_DRV_HDR_LEN;
+			bufs[k].len = pkt->len + VNET_DRV_HDR_LEN;
+			tokens[k] = pkt;
+			bytes += pkt->len;
+		}
+		if (k) {
+			r = vq_drv_add_burst(qp->tx.d, bufs, tokens, k, false);
+			if (unlikely(r != (int)k)) { /* room was made sure of: broken */
+				unsigned got = r > 0 ? (unsigned)r : 0;
+
+				bytes = 0;
+				for (unsigned j = 0; j < got; j++)
+					bytes += pkts[i + j]->len;
+				qp->tx.stats.errors++;
+				qp->tx.stats.packets += got;
+				qp->tx.stats.bytes += bytes;
+				queued += got;
+				i += got;
+				break;
+			}
+			qp->tx.stats.packets += k;
+			qp->tx.stats.bytes += bytes;
+			queued += k;
+			room -= k;
+			i += k;
+		}
+		if (k == lim)
+			continue;
+		/* pkts[i] is not a plain one-segment frame of ours */
+		r = tx_general(drv, qp, pkts[i], &room);
+		if (r <= 0)
 			break;
-		}
-		qp->tx.stats.packets++;
-		for (struct vnet_drv_pkt *seg = pkt; seg; seg = seg->next)
-			qp->tx.stats.bytes += seg->len;
-		queued++;
-		room = vq_drv_free_descs(qp->tx.d);
+		queued += r == 2;
+		i++;
 	}
-	tx_flush(qp, &b, &queued, &i);
-out:
 	if (queued) {
 		vq_drv_publish(qp->tx.d);
 		net_drv_queue_kick(&qp->tx);

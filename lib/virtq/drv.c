@@ -278,10 +278,14 @@ VQNET_EXPORT enum vq_err vq_drv_broken_reason(const struct vq_drv *d)
 unsigned vq_drv_drain_in_order_batch(struct vq_drv *d, struct vq_drv_used *out, unsigned n)
 {
 	unsigned k = d->batch_left < n ? d->batch_left : n;
-	uint32_t tail = d->order_tail, size = d->size, descs = 0;
+	uint32_t tail = d->order_tail, size = d->size;
 	const uint16_t *order = d->order;
 	struct vq_drv_id *ids = d->ids;
+	const struct vq_drv_id *first, *last = NULL;
 
+	if (k == 0)
+		return 0;
+	first = &ids[order[tail]];
 	for (unsigned i = 0; i < k; i++) {
 		uint16_t id = order[tail];
 		struct vq_drv_id *rec = &ids[id];
@@ -289,15 +293,15 @@ unsigned vq_drv_drain_in_order_batch(struct vq_drv *d, struct vq_drv_used *out, 
 		out[i].token = rec->token;
 		out[i].id = id;
 		out[i].len = rec->in_len;
-		rec->in_flight = false;
-		rec->token = NULL;
-		descs += rec->ndesc;
+		rec->in_flight = false; /* the stale token is never read again */
+		last = rec;
 	}
-	if (k && k == d->batch_left)
+	if (k == d->batch_left)
 		out[k - 1].len = d->batch_last_len;
 	d->order_tail = tail;
 	d->batch_left -= k;
-	d->desc_free += descs;
+	/* descriptors of chains first..last, from the free-running end counts */
+	d->desc_free += last->dend - (first->dend - first->ndesc);
 	d->in_flight -= k;
 	return k;
 }

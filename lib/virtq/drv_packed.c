@@ -206,8 +206,8 @@ int vq_drv_packed_chain_end(struct vq_drv *d)
 	return id;
 }
 
-/* The body, specialised on @in_order by the compiler (both callers pass a
- * constant). */
+/* The body, specialised on @writable and @in_order by the compiler (every
+ * caller passes constants). */
 static inline __attribute__((always_inline)) unsigned
 packed_add_burst_body(struct vq_drv *d, const struct vq_drv_buf *bufs, void *const *tokens,
 		      unsigned n, bool writable, const bool in_order)
@@ -251,13 +251,7 @@ packed_add_burst_body(struct vq_drv *d, const struct vq_drv_buf *bufs, void *con
 		} else {
 			ring_store(&ring[pos].flags, flags);
 		}
-		struct vq_drv_id *rec = &ids[id];
-		rec->token = tokens[k];
-		rec->in_len = writable ? len : 0;
-		rec->ndesc = 1;
-		rec->in_flight = true;
-		rec->seq = seq++;
-		rec->dend = ++dend;
+		vq_drv_id_start(&ids[id], tokens[k], writable ? len : 0, seq++, ++dend);
 		if (++pos == size) {
 			pos = 0;
 			wrap = !wrap;
@@ -292,8 +286,11 @@ packed_add_burst_body(struct vq_drv *d, const struct vq_drv_buf *bufs, void *con
 unsigned vq_drv_packed_add_burst(struct vq_drv *d, const struct vq_drv_buf *bufs,
 				 void *const *tokens, unsigned n, bool writable)
 {
-	return d->in_order ? packed_add_burst_body(d, bufs, tokens, n, writable, true)
-			   : packed_add_burst_body(d, bufs, tokens, n, writable, false);
+	if (d->in_order)
+		return writable ? packed_add_burst_body(d, bufs, tokens, n, true, true)
+				: packed_add_burst_body(d, bufs, tokens, n, false, true);
+	return writable ? packed_add_burst_body(d, bufs, tokens, n, true, false)
+			: packed_add_burst_body(d, bufs, tokens, n, false, false);
 }
 
 /**
@@ -424,8 +421,7 @@ static unsigned reap_in_order_ones(struct vq_drv *d, struct vq_drv_used *out, un
 		out[got].id = id;
 		out[got].len = len;
 		got++;
-		rec->in_flight = false;
-		rec->token = NULL;
+		rec->in_flight = false; /* the stale token is never read again */
 		descs += rec->ndesc;
 		pos += rec->ndesc; /* §2.8.6: skip what *we* recorded */
 		if (pos >= size) {

@@ -34,11 +34,23 @@ int vq_drv_split_init(struct vq_drv *d, const struct vq_drv_config *cfg)
 	if (!d->split.avail_shadow)
 		return -VQ_ERR_NO_MEMORY;
 	d->split.mask = (uint16_t)(d->size - 1);
+	d->split.avail_nonident = d->size - 1; /* every slot holds 0 */
 	for (uint32_t i = 0; i < d->size; i++)
 		d->next_free[i] = (uint16_t)(i + 1);
 	d->free_head = 0;
 	d->num_free = d->size;
 	return 0;
+}
+
+/* Avail slot @slot := @head, stored only when it changes. */
+static inline void avail_set(struct vq_drv *d, uint16_t slot, uint16_t head)
+{
+	uint16_t old = d->split.avail_shadow[slot];
+	if (old == head)
+		return;
+	ring_store(&d->split.avail->ring[slot], head);
+	d->split.avail_shadow[slot] = head;
+	d->split.avail_nonident += (uint32_t)(old == slot) - (uint32_t)(head == slot);
 }
 
 /* Take the descriptor a chain's @k-th entry goes into. */
@@ -128,25 +140,21 @@ int vq_drv_split_chain_end(struct vq_drv *d)
 	if (d->in_order)
 		d->split.next_desc = (uint16_t)((d->split.next_desc + rec->ndesc) & d->split.mask);
 	d->desc_free -= rec->ndesc;
-	uint16_t slot = d->split.avail_idx & d->split.mask;
-	if (d->split.avail_shadow[slot] != head) {
-		ring_store(&d->split.avail->ring[slot], head);
-		d->split.avail_shadow[slot] = head;
-	}
+	avail_set(d, d->split.avail_idx & d->split.mask, head);
 	d->split.avail_idx++;
 	return head;
 }
 
-/* The body, specialised on @in_order by the compiler (both callers pass a
- * constant). */
+/* The body, specialised on @writable, @in_order and @ident (the avail
+ * slots already hold the burst's ids) by the compiler (every caller passes
+ * constants). */
 static inline __attribute__((always_inline)) unsigned
 split_add_burst_body(struct vq_drv *d, const struct vq_drv_buf *bufs, void *const *tokens,
-		     unsigned n, bool writable, const bool in_order)
+		     unsigned n, bool writable, const bool in_order, const bool ident)
 {
 	/* Everything in locals: the stores below could alias d's fields. */
 	struct virtq_desc *desc = d->split.desc;
-	le16 *ring = d->split.avail->ring;
-	uint16_t *shadow = d->split.avail_shadow, *order = d->order;
+	uint16_t *order = d->order;
 	const uint16_t *next_free = d->next_free;
 	struct vq_drv_id *ids = d->ids;
 	uint16_t mask = d->split.mask, avail_idx = d->split.avail_idx;
@@ -156,41 +164,54 @@ split_add_burst_body(struct vq_drv *d, const struct vq_drv_buf *bufs, void *cons
 	uint32_t order_head = d->order_head; /* < size, a power of two */
 	unsigned i;
 
+	if (in_order) {
+		/* Chain i: descriptor, id and FIFO position next + i,
+		 * order_head + i, seq + i (one counter, few live registers). */
+		uint32_t dnext = next;
+		for (i = 0; i < n; i++) {
+			uint32_t len = bufs[i].len;
+			uint64_t gpa = bufs[i].gpa;
+			if (unlikely(len == 0))
+				break;
+			uint16_t id = (uint16_t)((dnext + i) & mask);
+			struct virtq_desc *dp = &desc[id];
+			ring_store_changed(&dp->addr, gpa);
+			ring_store_changed(&dp->len, len);
+			ring_store_changed(&dp->flags, flags);
+			vq_drv_id_start(&ids[id], tokens[i], writable ? len : 0, seq + i,
+					dend + i + 1);
+			if (!ident) /* else slot == id and the slot holds it already */
+				avail_set(d, (uint16_t)(avail_idx + i) & mask, id);
+			order[(order_head + i) & mask] = id;
+		}
+		d->split.next_desc = (uint16_t)((dnext + i) & mask);
+		d->order_head = (order_head + i) & mask;
+		d->split.avail_idx = (uint16_t)(avail_idx + i);
+		d->end_seq = seq + i;
+		d->dend_seq = dend + i;
+		d->desc_free -= i;
+		d->in_flight += i;
+		return i;
+	}
 	for (i = 0; i < n; i++) {
 		uint32_t len = bufs[i].len;
+		uint64_t gpa = bufs[i].gpa; /* once: the macro reads its value twice */
 		if (unlikely(len == 0))
 			break;
 		uint16_t id = next;
-		next = in_order ? (uint16_t)((id + 1) & mask) : next_free[id];
-		ring_store_changed(&desc[id].addr, bufs[i].gpa);
+		next = next_free[id];
+		ring_store_changed(&desc[id].addr, gpa);
 		ring_store_changed(&desc[id].len, len);
 		ring_store_changed(&desc[id].flags, flags);
 		struct vq_drv_id *rec = &ids[id];
-		rec->token = tokens[i];
-		rec->in_len = writable ? len : 0;
-		rec->ndesc = 1;
-		rec->tail = id;
-		rec->in_flight = true;
-		rec->seq = seq++;
-		rec->dend = ++dend;
-		uint16_t slot = avail_idx & mask;
-		if (shadow[slot] != id) {
-			ring_store(&ring[slot], id);
-			shadow[slot] = id;
-		}
+		vq_drv_id_start(rec, tokens[i], writable ? len : 0, seq++, ++dend);
+		if (!in_order) /* IN_ORDER frees no list: tail is never read */
+			rec->tail = id;
+		avail_set(d, avail_idx & mask, id);
 		avail_idx++;
-		if (in_order) {
-			order[order_head] = id;
-			order_head = (order_head + 1) & mask;
-		}
 	}
-	if (in_order) {
-		d->split.next_desc = next;
-		d->order_head = order_head;
-	} else {
-		d->free_head = next;
-		d->num_free -= i;
-	}
+	d->free_head = next;
+	d->num_free -= i;
 	d->split.avail_idx = avail_idx;
 	d->end_seq = seq;
 	d->dend_seq = dend;
@@ -209,8 +230,18 @@ split_add_burst_body(struct vq_drv *d, const struct vq_drv_buf *bufs, void *cons
 unsigned vq_drv_split_add_burst(struct vq_drv *d, const struct vq_drv_buf *bufs,
 				void *const *tokens, unsigned n, bool writable)
 {
-	return d->in_order ? split_add_burst_body(d, bufs, tokens, n, writable, true)
-			   : split_add_burst_body(d, bufs, tokens, n, writable, false);
+	/* IN_ORDER steady state: every avail slot s holds s and the next slot
+	 * is the next descriptor, so no slot changes (§2.7.9 fixed shapes). */
+	bool ident = d->in_order && d->split.avail_nonident == 0 &&
+		     (d->split.avail_idx & d->split.mask) == d->split.next_desc;
+	if (ident)
+		return writable ? split_add_burst_body(d, bufs, tokens, n, true, true, true)
+				: split_add_burst_body(d, bufs, tokens, n, false, true, true);
+	if (d->in_order)
+		return writable ? split_add_burst_body(d, bufs, tokens, n, true, true, false)
+				: split_add_burst_body(d, bufs, tokens, n, false, true, false);
+	return writable ? split_add_burst_body(d, bufs, tokens, n, true, false, false)
+			: split_add_burst_body(d, bufs, tokens, n, false, false, false);
 }
 
 void vq_drv_split_chain_rewind(struct vq_drv *d)
@@ -296,8 +327,7 @@ static unsigned reap_in_order_ones(struct vq_drv *d, uint16_t used_idx, struct v
 		out[got].id = (uint16_t)id;
 		out[got].len = len;
 		got++;
-		rec->in_flight = false;
-		rec->token = NULL;
+		rec->in_flight = false; /* the stale token is never read again */
 		descs += rec->ndesc;
 		tail = (tail + 1) & mask; /* order[] has size entries, a power of two */
 		last++;

@@ -465,14 +465,50 @@ void vq_packed_get_state(const struct vq *q, struct vq_state *s);
  * its shadow copies). */
 struct vq_drv_id {
 	void *token;
+	/* in_len .. spare: one 8-byte word (vq_drv_id_start()) */
 	uint32_t in_len; /* writable bytes of the chain */
 	uint16_t ndesc;	 /* ring descriptors the chain occupies */
-	uint16_t tail;	 /* split: last descriptor of the chain (to free it) */
 	bool in_flight;
+	uint8_t spare;
+	/* seq, dend: one 8-byte word */
 	uint32_t seq;  /* end order; visible to the device once < pub_seq */
 	uint32_t dend; /* ring descriptors ended up to and including this
 			  chain (free-running): IN_ORDER batch sizes in O(1) */
+	uint16_t tail; /* split: last descriptor of the chain (to free it) */
 };
+_Static_assert(__builtin_offsetof(struct vq_drv_id, ndesc) ==
+			       __builtin_offsetof(struct vq_drv_id, in_len) + 4 &&
+		       __builtin_offsetof(struct vq_drv_id, in_flight) ==
+			       __builtin_offsetof(struct vq_drv_id, in_len) + 6 &&
+		       __builtin_offsetof(struct vq_drv_id, spare) ==
+			       __builtin_offsetof(struct vq_drv_id, in_len) + 7 &&
+		       __builtin_offsetof(struct vq_drv_id, dend) ==
+			       __builtin_offsetof(struct vq_drv_id, seq) + 4,
+	       "vq_drv_id word layout");
+
+/* The burst path's record of a one-descriptor chain: what chain_end
+ * writes field by field, in three stores (token, in_len | ndesc 1 |
+ * in_flight, seq | dend); with !writable the middle word is a constant. */
+static inline void vq_drv_id_start(struct vq_drv_id *rec, void *token, uint32_t in_len,
+				   uint32_t seq, uint32_t dend)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint64_t w1 = (uint64_t)in_len | 1ull << 32 | 1ull << 48, w2 = seq | (uint64_t)dend << 32;
+
+	rec->token = token;
+	__builtin_memcpy((char *)rec + __builtin_offsetof(struct vq_drv_id, in_len), &w1,
+			 sizeof(w1));
+	__builtin_memcpy((char *)rec + __builtin_offsetof(struct vq_drv_id, seq), &w2, sizeof(w2));
+#else
+	rec->token = token;
+	rec->in_len = in_len;
+	rec->ndesc = 1;
+	rec->in_flight = true;
+	rec->spare = 0;
+	rec->seq = seq;
+	rec->dend = dend;
+#endif
+}
 
 struct vq_drv {
 	enum vq_format format;
@@ -527,7 +563,9 @@ struct vq_drv {
 			const struct virtq_used *used;
 			le16 *used_event;
 			const le16 *avail_event;
-			uint16_t *avail_shadow; /* [size]: last value written per avail slot */
+			uint16_t *avail_shadow;	 /* [size]: last value written per avail slot */
+			uint32_t avail_nonident; /* slots s whose shadow is not s (0: the
+						    IN_ORDER one-descriptor steady state) */
 			uint16_t mask;
 			uint16_t avail_idx;	/* next avail slot (not yet published) */
 			uint16_t published_idx; /* avail->idx as last published */
