@@ -1523,6 +1523,59 @@ static void test_rarp_mtu_announce(void **state)
 }
 
 /* Busy polling and stats printing. */
+/* Publish on @q and kick only when the ring asks; count the kicks. */
+static void dq_kick_count(struct dq *q, unsigned *kicks)
+{
+	vq_drv_publish(q->d);
+	if (vq_drv_kick_needed(q->d)) {
+		(*kicks)++;
+		efd_signal(q->kick_fd);
+	}
+}
+
+/*
+ * While the device polls (poll_us), both rings say "no kicks" from the
+ * start: a fresh ring asks for every kick (packed: flags 0 is ENABLE), so
+ * a device that left it so cost the driver a system call per burst.
+ */
+static void poll_no_kicks(enum vq_format fmt)
+{
+	struct opts o = {.fmt = fmt, .want = WANT_DEFAULT, .mtu = 1500, .poll_us = 3000000};
+	struct env *e = env_new(&o);
+	uint8_t f[2048], got[4096];
+	struct virtio_net_hdr_v1 h;
+	unsigned tx_kicks = 0, rx_kicks = 0;
+
+	rx_post(e, 8, RX_SLOT);
+	tx_send_plain(e, f, make_raw(f, 80, dev_mac, 0));
+	assert_int_equal(rx_recv(e, &h, got, WAIT_MS), 80);
+	for (unsigned i = 1; i <= 200; i++) {
+		unsigned slot = e->rx_next[e->cur]++ % QSIZE;
+		uint64_t off = rx_base(e) + (uint64_t)slot * RX_SLOT;
+		struct vq_drv_buf b = {e->shm.gpa + off, RX_SLOT};
+
+		tx_add(e, &(struct virtio_net_hdr_v1){0}, f, make_raw(f, 80, dev_mac, (uint8_t)i),
+		       false);
+		dq_kick_count(&e->q[txq(e)], &tx_kicks);
+		assert_int_equal(rx_recv(e, &h, got, WAIT_MS), 80);
+		assert_true(vq_drv_add_chain(e->q[rxq(e)].d, &b, 0, 1, false,
+					     (void *)(uintptr_t)(slot + 1)) >= 0);
+		dq_kick_count(&e->q[rxq(e)], &rx_kicks);
+		tx_reap_all(e);
+	}
+	assert_int_equal(qs(e, rxq(e)).packets, 201);
+	assert_int_equal(tx_kicks, 0);
+	assert_int_equal(rx_kicks, 0);
+	env_free(e);
+}
+
+static void test_poll_no_kicks(void **state)
+{
+	(void)state;
+	poll_no_kicks(VQ_FORMAT_SPLIT);
+	poll_no_kicks(VQ_FORMAT_PACKED);
+}
+
 static void test_poll_and_print(void **state)
 {
 	struct opts o = {
@@ -1563,6 +1616,7 @@ int main(void)
 		cmocka_unit_test(test_no_rx_buffers),
 		cmocka_unit_test(test_tx_drops),
 		cmocka_unit_test(test_mixed_bursts),
+		cmocka_unit_test(test_poll_no_kicks),
 		cmocka_unit_test(test_malformed_chain),
 		cmocka_unit_test(test_broken_ring),
 		cmocka_unit_test(test_csum_sw),
