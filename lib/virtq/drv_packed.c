@@ -266,10 +266,7 @@ packed_add_burst_body(struct vq_drv *d, const struct vq_drv_buf *bufs, void *con
 	}
 	d->packed.next_pos = pos;
 	d->packed.wrap = wrap;
-	d->end_seq = seq;
-	d->dend_seq = dend;
-	d->desc_free -= i;
-	d->in_flight += i;
+	vq_drv_burst_done(d, i, seq, dend);
 	return i;
 }
 

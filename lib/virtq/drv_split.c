@@ -213,10 +213,7 @@ split_add_burst_body(struct vq_drv *d, const struct vq_drv_buf *bufs, void *cons
 	d->free_head = next;
 	d->num_free -= i;
 	d->split.avail_idx = avail_idx;
-	d->end_seq = seq;
-	d->dend_seq = dend;
-	d->desc_free -= i;
-	d->in_flight += i;
+	vq_drv_burst_done(d, i, seq, dend);
 	return i;
 }
 

@@ -420,14 +420,7 @@ pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err, const enum 
  */
 unsigned vq_packed_pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err)
 {
-	switch (q->dir) {
-	case VQ_DIR_DEVICE_READS:
-		return pop_burst(q, elems, n, err, VQ_DIR_DEVICE_READS);
-	case VQ_DIR_DEVICE_WRITES:
-		return pop_burst(q, elems, n, err, VQ_DIR_DEVICE_WRITES);
-	default:
-		return pop_burst(q, elems, n, err, VQ_DIR_BOTH);
-	}
+	return VQ_BY_DIR(q->dir, pop_burst, q, elems, n, err);
 }
 
 /*

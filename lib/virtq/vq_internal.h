@@ -172,6 +172,13 @@ static inline bool vq_packed_peer_wants(const struct pvirtq_event_suppress *peer
 	return vring_packed_need_event(ring_load(&peer->off_wrap), pos, wrap, count, size);
 }
 
+/* @fn(..., @dir) with @dir a constant: one inlined instance of a packet
+ * path per queue direction, so the direction rules fold away. */
+#define VQ_BY_DIR(dir, fn, ...)                                                                    \
+	((dir) == VQ_DIR_DEVICE_READS	 ? fn(__VA_ARGS__, VQ_DIR_DEVICE_READS)                    \
+	 : (dir) == VQ_DIR_DEVICE_WRITES ? fn(__VA_ARGS__, VQ_DIR_DEVICE_WRITES)                   \
+					 : fn(__VA_ARGS__, VQ_DIR_BOTH))
+
 /* Break the queue (sticky) and return the negative code. */
 static inline int vq_break(struct vq *q, enum vq_err why)
 {
@@ -605,6 +612,17 @@ static inline int vq_drv_break(struct vq_drv *d, enum vq_err why)
 	if (d->broken == VQ_OK)
 		d->broken = why;
 	return -(int)why;
+}
+
+/* The shared counters after an add burst of @added chains (records and
+ * ring already written): once per burst. */
+static inline void vq_drv_burst_done(struct vq_drv *d, unsigned added, uint32_t end_seq,
+				     uint32_t dend_seq)
+{
+	d->end_seq = end_seq;
+	d->dend_seq = dend_seq;
+	d->desc_free -= added;
+	d->in_flight += added;
 }
 
 int vq_drv_split_init(struct vq_drv *d, const struct vq_drv_config *cfg);

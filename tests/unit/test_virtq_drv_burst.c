@@ -304,6 +304,17 @@ static void driver_reap(struct bt *t)
 	}
 }
 
+/* Let the device finish everything in flight (bounded by the ring). */
+static void drain(struct bt *t, unsigned size)
+{
+	for (unsigned k = 0; k < 4 * size && vq_drv_in_flight(t->a); k++) {
+		publish_both(t);
+		device_pop(t);
+		device_push(t);
+		driver_reap(t);
+	}
+}
+
 static void test_differential(void **state)
 {
 	const struct bparam *p = *state;
@@ -324,13 +335,7 @@ static void test_differential(void **state)
 		if (rnd(&t, 3))
 			driver_reap(&t);
 	}
-	/* drain */
-	for (unsigned k = 0; k < 4 * p->size && vq_drv_in_flight(t.a); k++) {
-		publish_both(&t);
-		device_pop(&t);
-		device_push(&t);
-		driver_reap(&t);
-	}
+	drain(&t, p->size);
 	assert_int_equal(vq_drv_in_flight(t.a), 0);
 	assert_int_equal(vq_drv_free_descs(t.a), p->size);
 	assert_true(t.bursts > 100 && t.short_bursts > 10);
@@ -360,12 +365,7 @@ static void test_in_order_steady(void **state)
 		device_push(&t);
 		driver_reap(&t);
 	}
-	for (unsigned k = 0; k < 4 * p->size && vq_drv_in_flight(t.a); k++) {
-		publish_both(&t);
-		device_pop(&t);
-		device_push(&t);
-		driver_reap(&t);
-	}
+	drain(&t, p->size);
 	assert_int_equal(vq_drv_in_flight(t.a), 0);
 	assert_false(vq_drv_is_broken(t.a) || vq_drv_is_broken(t.b));
 	bt_close(&t);
