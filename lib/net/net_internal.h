@@ -116,7 +116,6 @@ struct net_worker {
 	struct iovec *tx_tail;		/* [NET_BURST * NET_TX_IOV_CAP] */
 	struct netbe_txpkt *tx_pkts;	/* [NET_BURST] staged frames */
 	struct iovec tx_one[NET_BURST]; /* one-buffer frames' iovecs (tx_turn_fast) */
-	uint32_t *tx_pkt_elem;		/* [NET_BURST] */
 	struct vq_used *tx_used;	/* [NET_BURST] */
 	uint8_t *tx_lin;		/* [NET_FRAME_MAX] linearised frame */
 	uint8_t *tx_seg[NET_TX_SEGS];	/* [NET_FRAME_MAX] each */

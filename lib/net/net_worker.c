@@ -322,7 +322,6 @@ static void worker_free_buffers(struct net_worker *w)
 	free(w->tx_iov);
 	free(w->tx_tail);
 	free(w->tx_pkts);
-	free(w->tx_pkt_elem);
 	free(w->tx_used);
 	free(w->tx_lin);
 	for (unsigned i = 0; i < NET_TX_SEGS; i++)
@@ -345,11 +344,9 @@ static int worker_alloc_buffers(struct net_worker *w)
 	w->tx_iov = calloc((size_t)NET_BURST * NET_TX_IOV_CAP, sizeof(*w->tx_iov));
 	w->tx_tail = calloc((size_t)NET_BURST * NET_TX_IOV_CAP, sizeof(*w->tx_tail));
 	w->tx_pkts = calloc(NET_BURST, sizeof(*w->tx_pkts));
-	w->tx_pkt_elem = calloc(NET_BURST, sizeof(*w->tx_pkt_elem));
 	w->tx_used = calloc(NET_BURST, sizeof(*w->tx_used));
 	w->tx_lin = malloc(NET_FRAME_MAX);
-	ok = w->tx_elems && w->tx_iov && w->tx_tail && w->tx_pkts && w->tx_pkt_elem && w->tx_used &&
-	     w->tx_lin;
+	ok = w->tx_elems && w->tx_iov && w->tx_tail && w->tx_pkts && w->tx_used && w->tx_lin;
 	for (unsigned i = 0; i < NET_TX_SEGS; i++)
 		ok &= (w->tx_seg[i] = malloc(NET_FRAME_MAX)) != NULL;
 	for (unsigned i = 0; i < NET_BURST; i++)

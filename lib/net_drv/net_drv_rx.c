@@ -60,12 +60,7 @@ static unsigned rx_refill_single(struct vnet_drv_qpair *qp, unsigned room)
 		for (unsigned i = 0; i < n; i++) {
 			struct vnet_drv_pkt *seg = *--top;
 
-			seg->data = seg->buf + VNET_DRV_HEADROOM;
-			seg->len = 0;
-			seg->pkt_len = 0;
-			seg->nb_segs = 1;
-			seg->next = NULL;
-			seg->ol = (struct vnet_drv_offload){0};
+			net_drv_pkt_reset(seg);
 			bufs[i].gpa = seg->buf_gpa + VNET_DRV_HEADROOM - VNET_DRV_HDR_LEN;
 			bufs[i].len = seg->buf_size - VNET_DRV_HEADROOM + VNET_DRV_HDR_LEN;
 			tokens[i] = seg;

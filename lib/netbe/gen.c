@@ -36,7 +36,7 @@
 #define GEN_FRAME_MIN	  60u
 #define GEN_FRAME_DEFAULT 64u
 #define GEN_FRAME_MAX	  65535u
-#define GEN_HDR_LEN	  22u /* Ethernet header + le64 sequence */
+#define GEN_ETH_LEN	  14u /* Ethernet header; the le64 sequence follows */
 #define GEN_ETHERTYPE	  0x88b5
 
 /* Buffers remembered per pair (by position in the rx() array). */
@@ -117,13 +117,13 @@ static int gen_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsign
 		}
 		if (p->known[i % GEN_KNOWN].data == b->data && p->known[i % GEN_KNOWN].len == len) {
 			/* The frame is there from the last time: headers only. */
-			memcpy(b->data, g->frame, 14);
+			memcpy(b->data, g->frame, GEN_ETH_LEN);
 		} else {
 			memcpy(b->data, g->frame, len);
 			p->known[i % GEN_KNOWN].data = b->data;
 			p->known[i % GEN_KNOWN].len = len;
 		}
-		memcpy(b->data + 14, &seq, sizeof(seq));
+		memcpy(b->data + GEN_ETH_LEN, &seq, sizeof(seq));
 		b->len = len;
 		b->meta = (struct netbe_meta){0};
 		p->seq++;

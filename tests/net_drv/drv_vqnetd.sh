@@ -11,6 +11,8 @@
 # vqnetd is always stopped (EXIT trap). Exit 0 pass, 1 fail.
 # shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 set -u
+# shellcheck source-path=SCRIPTDIR source=../interop/common.sh
+. "$(dirname "$0")/../interop/common.sh"
 VQNETD=$1
 DRV_ECHO=$2
 FMT=$3
@@ -23,16 +25,7 @@ SOCK=$TMP/vu.sock
 D_PID=
 
 cleanup() {
-	if [ -n "$D_PID" ] && kill -0 "$D_PID" 2>/dev/null; then
-		kill -TERM "$D_PID" 2>/dev/null
-		n=0
-		while kill -0 "$D_PID" 2>/dev/null && [ $n -lt 50 ]; do
-			sleep 0.1
-			n=$((n + 1))
-		done
-		kill -9 "$D_PID" 2>/dev/null
-		wait "$D_PID" 2>/dev/null
-	fi
+	stop_pid "$D_PID" TERM 5
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -42,13 +35,7 @@ MRG_OPT=
 [ "$MRG" = off ] && MRG_OPT=--no-mrg-rxbuf
 "$VQNETD" --socket "$SOCK" --backend loop --mtu 9000 $MRG_OPT --seconds 120 >"$TMP/d.log" 2>&1 &
 D_PID=$!
-n=0
-while [ ! -S "$SOCK" ] && [ $n -lt 100 ]; do
-	kill -0 "$D_PID" 2>/dev/null || break
-	sleep 0.1
-	n=$((n + 1))
-done
-if [ ! -S "$SOCK" ]; then
+if ! wait_socket "$SOCK" "$D_PID" 10; then
 	cat "$TMP/d.log"
 	echo "FAIL: vqnetd did not create $SOCK"
 	exit 1

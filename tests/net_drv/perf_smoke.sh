@@ -12,6 +12,8 @@
 # Exit 0 pass, 1 fail.
 # shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 set -u
+# shellcheck source-path=SCRIPTDIR source=../interop/common.sh
+. "$(dirname "$0")/../interop/common.sh"
 VQNETD=$1
 PERF=$2
 TMP=$(mktemp -d /tmp/vqnet-perf-smoke.XXXXXX)
@@ -19,16 +21,7 @@ SOCK=$TMP/vu.sock
 D_PID=
 
 stop_daemon() {
-	if [ -n "$D_PID" ] && kill -0 "$D_PID" 2>/dev/null; then
-		kill -TERM "$D_PID" 2>/dev/null
-		n=0
-		while kill -0 "$D_PID" 2>/dev/null && [ $n -lt 50 ]; do
-			sleep 0.1
-			n=$((n + 1))
-		done
-		kill -9 "$D_PID" 2>/dev/null
-	fi
-	[ -n "$D_PID" ] && wait "$D_PID" 2>/dev/null
+	stop_pid "$D_PID" TERM 5
 	D_PID=
 }
 cleanup() {
@@ -59,13 +52,7 @@ run() { # BACKEND MODE RING
 	rm -f "$SOCK"
 	"$VQNETD" --socket "$SOCK" --backend "$1" --seconds 60 >"$TMP/d.log" 2>&1 &
 	D_PID=$!
-	n=0
-	while [ ! -S "$SOCK" ] && [ $n -lt 100 ]; do
-		kill -0 "$D_PID" 2>/dev/null || break
-		sleep 0.1
-		n=$((n + 1))
-	done
-	[ -S "$SOCK" ] || fail "vqnetd --backend $1 did not create $SOCK"
+	wait_socket "$SOCK" "$D_PID" 10 || fail "vqnetd --backend $1 did not create $SOCK"
 	"$PERF" --socket "$SOCK" --mode "$2" "--$3" --seconds 1 --json >"$TMP/out" 2>&1 ||
 		fail "vqnet-perf --mode $2 --$3 against $1 exited $?"
 	stop_daemon
