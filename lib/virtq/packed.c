@@ -256,7 +256,7 @@ static inline bool pop_single(struct vq *q, struct vq_elem *e, uint16_t flags)
 	uint32_t len = ring_load(&d->len);
 	uint16_t id = ring_load(&d->id);
 	if (id >= q->size || q->inflight_ndesc[id] ||
-	    !vq_elem_set_single(q, e, addr, len, flags & VIRTQ_DESC_F_WRITE))
+	    !vq_elem_set_single(q, e, id, addr, len, flags))
 		return false;
 	e->id = id;
 	e->ndesc = 1;

@@ -146,7 +146,7 @@ static inline bool pop_single(struct vq *q, struct vq_elem *e, uint16_t head)
 		return false;
 	uint64_t addr = ring_load(&src->addr);
 	uint32_t len = ring_load(&src->len);
-	return vq_elem_set_single(q, e, addr, len, flags & VIRTQ_DESC_F_WRITE);
+	return vq_elem_set_single(q, e, head, addr, len, flags);
 }
 
 /* The full walk for any other chain; kept out of line so the fast path

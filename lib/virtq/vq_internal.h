@@ -295,31 +295,6 @@ static inline enum vq_err vq_elem_add_buf(struct vq *q, struct vq_elem *e, uint6
 }
 
 /*
- * The single-descriptor fast path of both device pops: when one direct
- * descriptor passes every per-buffer rule at once, fill @e with it and
- * return true; otherwise return false and touch nothing, so the full walk
- * runs and names the exact error. Same rules as vq_elem_add_buf().
- */
-static inline bool vq_elem_set_single(struct vq *q, struct vq_elem *e, uint64_t addr, uint32_t len,
-				      bool writable)
-{
-	if (len == 0 || e->iov_cap == 0 || q->max_chain == 0 ||
-	    q->dir == (writable ? VQ_DIR_DEVICE_READS : VQ_DIR_DEVICE_WRITES))
-		return false;
-	void *host = gmem_translate_hinted(q->mem, addr, len, q->mem_hint);
-	if (!host)
-		return false;
-	e->iov[0].iov_base = host;
-	e->iov[0].iov_len = len;
-	e->nout = !writable;
-	e->nin = writable;
-	e->out_len = writable ? 0 : len;
-	e->in_len = writable ? len : 0;
-	e->err = VQ_OK;
-	return true;
-}
-
-/*
  * vq_elem_set_single() for the burst pops, with its loop invariants read
  * once per burst: the region q->mem_hint names (size 0: no region, or
  * max_chain 0, so nothing passes). A full walk may move the hint: load
@@ -390,6 +365,21 @@ vq_burst_fast_single(const struct vq_burst_fast *f, struct vq_elem *e, uint16_t 
 	iov[0].iov_base = f->hva + off;
 	iov[0].iov_len = len;
 	return true;
+}
+
+/*
+ * The single-descriptor fast path of vq_pop() (both formats): the burst's
+ * rules for one descriptor (@addr, @len, @flags; NEXT and INDIRECT
+ * excluded by the caller), with the region the queue's hint names. Return
+ * true with @e filled, or false with @e untouched, so the full walk runs
+ * and names the exact error.
+ */
+static inline bool vq_elem_set_single(struct vq *q, struct vq_elem *e, uint16_t id, uint64_t addr,
+				      uint32_t len, uint16_t flags)
+{
+	struct vq_burst_fast f;
+	vq_burst_fast_load(q, &f);
+	return vq_burst_fast_single(&f, e, id, addr, len, flags, q->dir);
 }
 
 /* vq_inflight_claim()'s bookkeeping for the @n chains at @e taken by a
