@@ -15,6 +15,13 @@
 
 #include "net_drv_internal.h"
 
+/* Buffers start on a cache line (pool at 4 KiB, stride a multiple of the
+ * line), so this puts a small frame's header and its Ethernet + IPv4 +
+ * UDP headers (42 bytes) in one line: see VNET_DRV_HEADROOM. */
+_Static_assert((VNET_DRV_HEADROOM - VNET_DRV_HDR_LEN) % VQNET_CACHELINE + VNET_DRV_HDR_LEN + 42 <=
+		       VQNET_CACHELINE,
+	       "virtio-net header and a small frame's headers share a cache line");
+
 /**
  * net_drv_pool_init() - @nbufs buffers of @stride bytes from @base (device
  * address @gpa). Return: 0 or -ENOMEM.

@@ -356,7 +356,8 @@ static void test_zero_copy_tx(void **state)
 	p = vnet_drv_pkt_alloc(r.drv, 0);
 	assert_non_null(p);
 	assert_ptr_equal(p->data, p->buf + VNET_DRV_HEADROOM);
-	assert_int_equal(vnet_drv_pkt_tailroom(p), 2048);
+	/* at least the data room asked for (the buffer is rounded up to a line) */
+	assert_in_range(vnet_drv_pkt_tailroom(p), 2048, 2048 + 63);
 	make_frame(p->data, 1514, 3);
 	p->len = 1514;
 	assert_int_equal(vnet_drv_tx_burst(r.drv, 0, &p, 1), 1);
