@@ -13,9 +13,10 @@
  * packet's bytes live in the shared memory the device reads and writes.
  *
  * Packet buffers. Each queue pair has its own pool (no locks). A buffer is
- * VNET_DRV_HEADROOM bytes of headroom then the data room; the virtio-net
- * header goes in the 12 bytes just before the frame, so a one-segment
- * frame is sent with ONE descriptor (header + frame contiguous). A frame
+ * VNET_DRV_HEADROOM bytes of headroom then the data room (a received frame
+ * starts at VNET_DRV_RX_HEADROOM instead); the virtio-net header goes in
+ * the 12 bytes just before the frame, so a one-segment frame is sent with
+ * ONE descriptor (header + frame contiguous). A frame
  * larger than one buffer is a chain of packets (next, nb_segs): received
  * frames over several buffers (MRG_RXBUF, or the buffer chains posted
  * without it) come back as chains, never copied. Packets are described by
@@ -106,7 +107,15 @@ extern "C" {
  * 64-byte frames per second (docs/performance.md) — and the IP header
  * after a 14-byte Ethernet header is 4-byte aligned. */
 #define VNET_DRV_HEADROOM 78u
-#define VNET_DRV_HDR_LEN  12u /* struct virtio_net_hdr_v1 */
+/* Bytes before a received frame's data: receive buffers are posted so
+ * that the device writes the header at the end of one cache line and the
+ * frame from the start of the next. A device that reads the header before
+ * writing it (DPDK's vhost compares fields before it stores them) would
+ * otherwise stall on a line the driver last read, for every frame: with
+ * the frame in the header's line DPDK's vhost delivered half the frames
+ * per second (docs/performance.md). */
+#define VNET_DRV_RX_HEADROOM 64u
+#define VNET_DRV_HDR_LEN     12u /* struct virtio_net_hdr_v1 */
 /* Most segments of one frame either way. */
 #define VNET_DRV_MAX_SEGS 64u
 

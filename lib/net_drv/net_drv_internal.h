@@ -99,15 +99,20 @@ void net_drv_queue_kick(struct vnet_drv_queue *q);
 int net_drv_pool_init(struct vnet_drv_pool *p, uint8_t *base, uint64_t gpa, uint32_t nbufs,
 		      uint32_t stride);
 void net_drv_pool_fini(struct vnet_drv_pool *p);
-/* A fresh packet's caller fields (data at VNET_DRV_HEADROOM, len 0, one
- * segment, no offload): everything before buf comes from a template in one
- * block copy (a few wide stores, padding included), then data is set. */
-static inline void net_drv_pkt_reset(struct vnet_drv_pkt *pkt)
+/* A fresh packet's caller fields (data at @headroom, len 0, one segment,
+ * no offload): everything before buf comes from a template in one block
+ * copy (a few wide stores, padding included), then data is set. */
+static inline void net_drv_pkt_reset_at(struct vnet_drv_pkt *pkt, uint32_t headroom)
 {
 	static const struct vnet_drv_pkt fresh = {.nb_segs = 1};
 
 	memcpy(pkt, &fresh, offsetof(struct vnet_drv_pkt, buf));
-	pkt->data = pkt->buf + VNET_DRV_HEADROOM;
+	pkt->data = pkt->buf + headroom;
+}
+/* A fresh packet to send: data at VNET_DRV_HEADROOM. */
+static inline void net_drv_pkt_reset(struct vnet_drv_pkt *pkt)
+{
+	net_drv_pkt_reset_at(pkt, VNET_DRV_HEADROOM);
 }
 static inline struct vnet_drv_pkt *net_drv_pool_get(struct vnet_drv_pool *p)
 {

@@ -21,6 +21,12 @@
 _Static_assert((VNET_DRV_HEADROOM - VNET_DRV_HDR_LEN) % VQNET_CACHELINE + VNET_DRV_HDR_LEN + 42 <=
 		       VQNET_CACHELINE,
 	       "virtio-net header and a small frame's headers share a cache line");
+/* A received frame starts a line, right after its header's (and the rx
+ * room, buf_size - VNET_DRV_RX_HEADROOM, is at least the data room). */
+_Static_assert(VNET_DRV_RX_HEADROOM % VQNET_CACHELINE == 0 &&
+		       VNET_DRV_RX_HEADROOM >= VNET_DRV_HDR_LEN &&
+		       VNET_DRV_RX_HEADROOM <= VNET_DRV_HEADROOM,
+	       "received frames start a cache line");
 
 /**
  * net_drv_pool_init() - @nbufs buffers of @stride bytes from @base (device

@@ -5,12 +5,12 @@
  * The receive ring is kept full of buffers from the pair's pool. A buffer
  * is posted from VNET_DRV_HDR_LEN bytes before its data room, so the
  * device's virtio-net header lands just in front of where the frame starts
- * (the packet's data = buf + VNET_DRV_HEADROOM). With MRG_RXBUF each chain
+ * (the packet's data = buf + VNET_DRV_RX_HEADROOM). With MRG_RXBUF each chain
  * is one buffer and a frame may take several (num_buffers in the first
  * buffer's header, §5.1.6.4). Without it each chain is rx_chain_bufs
  * buffers, enough for rx_frame_max, and a frame is one chain. Either way
  * a frame comes back as a packet chain; continuation segments start at
- * buf + VNET_DRV_HEADROOM - VNET_DRV_HDR_LEN (no header there). Unused
+ * buf + VNET_DRV_RX_HEADROOM - VNET_DRV_HDR_LEN (no header there). Unused
  * trailing buffers of a chain go back to the pool.
  *
  * Used entries are reaped in bursts no larger than the frames still
@@ -34,7 +34,7 @@
 
 static inline uint32_t rx_first_room(const struct vnet_drv_pkt *seg)
 {
-	return seg->buf_size - VNET_DRV_HEADROOM;
+	return seg->buf_size - VNET_DRV_RX_HEADROOM;
 }
 
 /* One buffer per chain (MRG_RXBUF): buffers off the top of the pool's
@@ -60,9 +60,9 @@ static unsigned rx_refill_single(struct vnet_drv_qpair *qp, unsigned room)
 		for (unsigned i = 0; i < n; i++) {
 			struct vnet_drv_pkt *seg = *--top;
 
-			net_drv_pkt_reset(seg);
-			bufs[i].gpa = seg->buf_gpa + VNET_DRV_HEADROOM - VNET_DRV_HDR_LEN;
-			bufs[i].len = seg->buf_size - VNET_DRV_HEADROOM + VNET_DRV_HDR_LEN;
+			net_drv_pkt_reset_at(seg, VNET_DRV_RX_HEADROOM);
+			bufs[i].gpa = seg->buf_gpa + VNET_DRV_RX_HEADROOM - VNET_DRV_HDR_LEN;
+			bufs[i].len = seg->buf_size - VNET_DRV_RX_HEADROOM + VNET_DRV_HDR_LEN;
 			tokens[i] = seg;
 		}
 		r = vq_drv_add_burst(qp->rx.d, bufs, tokens, n, true);
@@ -101,8 +101,9 @@ void net_drv_rx_refill(struct vnet_drv *drv, struct vnet_drv_qpair *qp)
 		for (unsigned i = 0; i < k; i++) {
 			struct vnet_drv_pkt *seg = net_drv_pool_get(&qp->pool);
 
-			bufs[i].gpa = seg->buf_gpa + VNET_DRV_HEADROOM - VNET_DRV_HDR_LEN;
-			bufs[i].len = seg->buf_size - VNET_DRV_HEADROOM + VNET_DRV_HDR_LEN;
+			seg->data = seg->buf + VNET_DRV_RX_HEADROOM;
+			bufs[i].gpa = seg->buf_gpa + VNET_DRV_RX_HEADROOM - VNET_DRV_HDR_LEN;
+			bufs[i].len = seg->buf_size - VNET_DRV_RX_HEADROOM + VNET_DRV_HDR_LEN;
 			if (prev)
 				prev->next = seg;
 			else
@@ -129,7 +130,7 @@ static uint16_t rx_parse_hdr(const struct vnet_drv *drv, struct vnet_drv_pkt *he
 {
 	struct virtio_net_hdr_v1 h;
 
-	memcpy(&h, head->buf + VNET_DRV_HEADROOM - VNET_DRV_HDR_LEN, sizeof(h));
+	memcpy(&h, head->buf + VNET_DRV_RX_HEADROOM - VNET_DRV_HDR_LEN, sizeof(h));
 	head->ol = (struct vnet_drv_offload){
 		.flags = h.flags & (VNET_DRV_OL_NEEDS_CSUM | VNET_DRV_OL_DATA_VALID),
 		.gso_type = h.gso_type,
@@ -157,7 +158,7 @@ static void rx_trim_chain(struct vnet_drv_pkt *head, uint32_t len)
 			seg == head ? rx_first_room(seg) : rx_first_room(seg) + VNET_DRV_HDR_LEN;
 
 		if (seg != head)
-			seg->data = seg->buf + VNET_DRV_HEADROOM - VNET_DRV_HDR_LEN;
+			seg->data = seg->buf + VNET_DRV_RX_HEADROOM - VNET_DRV_HDR_LEN;
 		seg->len = left < room ? left : room;
 		left -= seg->len;
 		nsegs++;
@@ -186,7 +187,7 @@ static struct vnet_drv_pkt *rx_mrg_entry(struct vnet_drv *drv, struct vnet_drv_q
 	struct vnet_drv_pkt *head;
 
 	if (qp->rx_head) { /* a continuation: no header in it */
-		seg->data = seg->buf + VNET_DRV_HEADROOM - VNET_DRV_HDR_LEN;
+		seg->data = seg->buf + VNET_DRV_RX_HEADROOM - VNET_DRV_HDR_LEN;
 		seg->len = len;
 		qp->rx_tail->next = seg;
 		qp->rx_tail = seg;
