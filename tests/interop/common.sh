@@ -271,10 +271,12 @@ check_vq_clean() {
 # command line, at most GUEST_TIMEOUT s (default 120). Console in
 # $TMP/NAME.console, QEMU's own output in $TMP/NAME.qemu. Optional:
 # GUEST_SMP (CPUs, 1), GUEST_QUEUES (queue pairs, 1: more sets mq=on),
-# GUEST_NIC (more virtio-net-pci properties, e.g. ",packed=on,mac=...").
+# GUEST_NIC (more virtio-net-pci properties, e.g. ",packed=on,mac=..."),
+# GUEST_CHARDEV (more socket chardev properties: ",server=on,wait=off"
+# makes QEMU the socket's server, for vqnetd --client).
 # Sets GUEST_PID.
 start_guest() {
-	netdev="vhost-user,id=n0,chardev=c0" chardev="socket,id=c0,path=$2"
+	netdev="vhost-user,id=n0,chardev=c0" chardev="socket,id=c0,path=$2${GUEST_CHARDEV:-}"
 	if [ -n "${VQNET_INTEROP_SELFTEST:-}" ]; then
 		# Checking the test itself without vqnetd: a stand-in wrote the
 		# QEMU netdev that does its job (tap, user, dgram) next to SOCK.
