@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/prefetch.h"
 #include "net_drv_internal.h"
 
 /* Buffers start on a cache line (pool at 4 KiB, stride a multiple of the
@@ -66,11 +67,24 @@ void net_drv_pool_fini(struct vnet_drv_pool *p)
 	p->nfree = p->size = 0;
 }
 
+/* A fresh packet is about to be written (its frame by the caller, its
+ * virtio-net header at transmit), and its first line is one the device
+ * last read: ask for it writable now (lib/base/prefetch.h). */
+static inline void pkt_prefetch_write(const struct vnet_drv_pkt *pkt)
+{
+	prefetch_write(pkt->data - VNET_DRV_HDR_LEN);
+}
+
 VQNET_EXPORT struct vnet_drv_pkt *vnet_drv_pkt_alloc(struct vnet_drv *drv, unsigned qp)
 {
+	struct vnet_drv_pkt *pkt;
+
 	if (!drv || qp >= drv->nqp)
 		return NULL;
-	return net_drv_pool_get(&drv->qp[qp].pool);
+	pkt = net_drv_pool_get(&drv->qp[qp].pool);
+	if (pkt)
+		pkt_prefetch_write(pkt);
+	return pkt;
 }
 
 VQNET_EXPORT unsigned vnet_drv_pkt_alloc_bulk(struct vnet_drv *drv, unsigned qp,
@@ -91,6 +105,7 @@ VQNET_EXPORT unsigned vnet_drv_pkt_alloc_bulk(struct vnet_drv *drv, unsigned qp,
 		struct vnet_drv_pkt *pkt = *--top;
 
 		net_drv_pkt_reset(pkt);
+		pkt_prefetch_write(pkt);
 		pkts[i] = pkt;
 	}
 	p->nfree -= n;
