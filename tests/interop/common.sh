@@ -161,6 +161,31 @@ cleanup_all() {
 	[ -n "${TMP:-}" ] && rm -rf "$TMP"
 }
 
+# serve_blob SIZE ADDR [NETNS]: SIZE random bytes in $TMP/www/blob (sets
+# WANT_MD5) served over HTTP on ADDR by python3 ($PYTHON) http.server, in
+# network namespace NETNS when given, on a port the kernel picks (sets
+# PORT; the server prints it). Exits 1 (FAIL) when it does not start.
+serve_blob() {
+	mkdir -p "$TMP/www"
+	head -c "$1" /dev/urandom >"$TMP/www/blob"
+	WANT_MD5=$(md5sum <"$TMP/www/blob" | cut -d' ' -f1)
+	if [ -n "${3:-}" ]; then
+		ip netns exec "$3" "$PYTHON" -u -m http.server --bind "$2" --directory "$TMP/www" 0 \
+			>"$TMP/http.log" 2>&1 </dev/null &
+	else
+		"$PYTHON" -u -m http.server --bind "$2" --directory "$TMP/www" 0 \
+			>"$TMP/http.log" 2>&1 </dev/null &
+	fi
+	track $! TERM
+	n=0
+	while ! grep -qs 'port [0-9]' "$TMP/http.log" && [ $n -lt 100 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	PORT=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$TMP/http.log" | head -1)
+	[ -n "$PORT" ] || { cat "$TMP/http.log"; echo "FAIL: the HTTP server did not start"; exit 1; }
+}
+
 # make_netns NAME: create a network namespace with lo up, deleted on exit.
 make_netns() {
 	ip netns add "$1" || { echo "FAIL: cannot create netns $1"; exit 1; }

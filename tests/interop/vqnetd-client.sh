@@ -60,25 +60,12 @@ trap cleanup_all EXIT
 trap 'exit 1' INT TERM HUP
 
 build_initramfs "$SRC"
-mkdir "$TMP/www"
-head -c $SIZE /dev/urandom >"$TMP/www/blob"
-want_md5=$(md5sum <"$TMP/www/blob" | cut -d' ' -f1)
-
 make_netns "$NS"
 ip -n "$NS" tuntap add dev "$TAP" mode tap vnet_hdr multi_queue ||
 	{ echo "FAIL: cannot create TAP $TAP in $NS"; exit 1; }
 ip -n "$NS" addr add 10.78.0.1/24 dev "$TAP"
 ip -n "$NS" link set "$TAP" up
-ip netns exec "$NS" "$PYTHON" -u -m http.server --bind 10.78.0.1 --directory "$TMP/www" 0 \
-	>"$TMP/http.log" 2>&1 </dev/null &
-track $! TERM
-n=0
-while ! grep -qs 'port [0-9]' "$TMP/http.log" && [ $n -lt 100 ]; do
-	sleep 0.1
-	n=$((n + 1))
-done
-PORT=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$TMP/http.log" | head -1)
-[ -n "$PORT" ] || { cat "$TMP/http.log"; echo "FAIL: the HTTP server did not start"; exit 1; }
+serve_blob $SIZE 10.78.0.1 "$NS"
 
 # tap_tx: bytes the TAP has sent towards vqnetd (and so the guest).
 tap_tx() {
@@ -143,8 +130,8 @@ done
 check_steps g ping wget
 size=$(guest_val g wget size)
 md5=$(guest_val g wget md5)
-echo "client: guest got size=${size:-?} md5=${md5:-?}, host size=$SIZE md5=$want_md5 (QEMU $((t1 - t0)) s)"
+echo "client: guest got size=${size:-?} md5=${md5:-?}, host size=$SIZE md5=$WANT_MD5 (QEMU $((t1 - t0)) s)"
 [ "$size" = $SIZE ] || fail "the guest got ${size:-no} bytes (want $SIZE)"
-[ "$md5" = "$want_md5" ] || fail "md5sum differs: guest ${md5:-none}, host $want_md5"
+[ "$md5" = "$WANT_MD5" ] || fail "md5sum differs: guest ${md5:-none}, host $WANT_MD5"
 [ $status -eq 0 ] && echo "PASS: client"
 exit $status

@@ -51,21 +51,7 @@ trap cleanup_all EXIT
 trap 'exit 1' INT TERM HUP
 
 build_initramfs "$SRC"
-mkdir "$TMP/www"
-head -c $SIZE /dev/urandom >"$TMP/www/blob"
-want_md5=$(md5sum <"$TMP/www/blob" | cut -d' ' -f1)
-
-# Port 0: the kernel picks a free one; http.server prints it.
-"$PYTHON" -u -m http.server --bind 127.0.0.1 --directory "$TMP/www" 0 \
-	>"$TMP/http.log" 2>&1 </dev/null &
-track $! TERM
-n=0
-while ! grep -qs 'port [0-9]' "$TMP/http.log" && [ $n -lt 100 ]; do
-	sleep 0.1
-	n=$((n + 1))
-done
-PORT=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$TMP/http.log" | head -1)
-[ -n "$PORT" ] || { cat "$TMP/http.log"; echo "FAIL: the HTTP server did not start"; exit 1; }
+serve_blob $SIZE 127.0.0.1
 
 t0=$(date +%s)
 start_vqnetd d 200 --backend user
@@ -90,8 +76,8 @@ echo "$lease" | grep -q ' router=10\.0\.2\.2 ' || fail "no router 10.0.2.2: '$le
 check_steps g wget
 size=$(guest_val g wget size)
 md5=$(guest_val g wget md5)
-echo "$FMT: $lease; guest got size=${size:-?} md5=${md5:-?}, host size=$SIZE md5=$want_md5 (QEMU $((t1 - t0)) s)"
+echo "$FMT: $lease; guest got size=${size:-?} md5=${md5:-?}, host size=$SIZE md5=$WANT_MD5 (QEMU $((t1 - t0)) s)"
 [ "$size" = $SIZE ] || fail "the guest got ${size:-no} bytes (want $SIZE)"
-[ "$md5" = "$want_md5" ] || fail "md5sum differs: guest ${md5:-none}, host $want_md5"
+[ "$md5" = "$WANT_MD5" ] || fail "md5sum differs: guest ${md5:-none}, host $WANT_MD5"
 [ $status -eq 0 ] && echo "PASS: $FMT"
 exit $status
