@@ -186,6 +186,16 @@ serve_blob() {
 	[ -n "$PORT" ] || { cat "$TMP/http.log"; echo "FAIL: the HTTP server did not start"; exit 1; }
 }
 
+# check_blob NAME SIZE: guest NAME's wget step got the served blob: its
+# size= is SIZE and its md5= is $WANT_MD5 (serve_blob).
+check_blob() {
+	size=$(guest_val "$1" wget size)
+	md5=$(guest_val "$1" wget md5)
+	echo "guest $1 got size=${size:-?} md5=${md5:-?}; host size=$2 md5=$WANT_MD5"
+	[ "$size" = "$2" ] || fail "guest $1 got ${size:-no} bytes (want $2)"
+	[ "$md5" = "$WANT_MD5" ] || fail "md5sum differs: guest $1 ${md5:-none}, host $WANT_MD5"
+}
+
 # make_netns NAME: create a network namespace with lo up, deleted on exit.
 make_netns() {
 	ip netns add "$1" || { echo "FAIL: cannot create netns $1"; exit 1; }

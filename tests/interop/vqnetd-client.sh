@@ -128,10 +128,7 @@ for q in rxq0 txq0; do
 	[ "${p:-0}" -gt 0 ] || fail "vqnetd #2 moved no packets on $q"
 done
 check_steps g ping wget
-size=$(guest_val g wget size)
-md5=$(guest_val g wget md5)
-echo "client: guest got size=${size:-?} md5=${md5:-?}, host size=$SIZE md5=$WANT_MD5 (QEMU $((t1 - t0)) s)"
-[ "$size" = $SIZE ] || fail "the guest got ${size:-no} bytes (want $SIZE)"
-[ "$md5" = "$WANT_MD5" ] || fail "md5sum differs: guest ${md5:-none}, host $WANT_MD5"
+check_blob g $SIZE
+echo "client: QEMU ran $((t1 - t0)) s"
 [ $status -eq 0 ] && echo "PASS: client"
 exit $status
