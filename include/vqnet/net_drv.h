@@ -16,12 +16,13 @@
  * VNET_DRV_HEADROOM bytes of headroom then the data room (a received frame
  * starts at VNET_DRV_RX_HEADROOM instead); the virtio-net header goes in
  * the 12 bytes just before the frame, so a one-segment frame is sent with
- * ONE descriptor (header + frame contiguous). A frame
- * larger than one buffer is a chain of packets (next, nb_segs): received
- * frames over several buffers (MRG_RXBUF, or the buffer chains posted
- * without it) come back as chains, never copied. Packets are described by
- * struct vnet_drv_pkt, kept in this process's heap (the device cannot
- * touch it).
+ * ONE descriptor (header + frame contiguous). A frame larger than one
+ * buffer is a chain of packets (next, nb_segs): received frames over
+ * several buffers (MRG_RXBUF, or the buffer chains posted without it) come
+ * back as chains, never copied. Packets are described by struct
+ * vnet_drv_pkt, kept in this process's heap (the device cannot touch it).
+ * A fresh packet's first line is prefetched for writing at alloc: it is
+ * one the device last read, and the caller is about to write the frame.
  *
  * Threading. Control functions (open, close, link, events, control queue
  * commands) from one thread. The data path of queue pair k
