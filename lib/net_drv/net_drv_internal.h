@@ -114,14 +114,16 @@ static inline void net_drv_pkt_reset(struct vnet_drv_pkt *pkt)
 {
 	net_drv_pkt_reset_at(pkt, VNET_DRV_HEADROOM);
 }
-static inline struct vnet_drv_pkt *net_drv_pool_get(struct vnet_drv_pool *p)
+/* A fresh packet off @p's stack with data at @headroom (VNET_DRV_HEADROOM
+ * to send, VNET_DRV_RX_HEADROOM to post for receive), or NULL. */
+static inline struct vnet_drv_pkt *net_drv_pool_get(struct vnet_drv_pool *p, uint32_t headroom)
 {
 	struct vnet_drv_pkt *pkt;
 
 	if (unlikely(p->nfree == 0))
 		return NULL;
 	pkt = p->free[--p->nfree];
-	net_drv_pkt_reset(pkt);
+	net_drv_pkt_reset_at(pkt, headroom);
 	return pkt;
 }
 static inline void net_drv_pool_put(struct vnet_drv_pkt *pkt)

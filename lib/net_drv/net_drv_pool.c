@@ -81,7 +81,7 @@ VQNET_EXPORT struct vnet_drv_pkt *vnet_drv_pkt_alloc(struct vnet_drv *drv, unsig
 
 	if (!drv || qp >= drv->nqp)
 		return NULL;
-	pkt = net_drv_pool_get(&drv->qp[qp].pool);
+	pkt = net_drv_pool_get(&drv->qp[qp].pool, VNET_DRV_HEADROOM);
 	if (pkt)
 		pkt_prefetch_write(pkt);
 	return pkt;
@@ -154,7 +154,7 @@ VQNET_EXPORT int vnet_drv_pkt_from_frame(struct vnet_drv *drv, unsigned qp, cons
 	if (nsegs > p->nfree)
 		return -ENOBUFS;
 	for (size_t off = 0; off < len;) {
-		struct vnet_drv_pkt *seg = net_drv_pool_get(p);
+		struct vnet_drv_pkt *seg = net_drv_pool_get(p, VNET_DRV_HEADROOM);
 		uint32_t n = len - off < room ? (uint32_t)(len - off) : room;
 
 		memcpy(seg->data, src + off, n);

@@ -37,6 +37,14 @@ static inline uint32_t rx_first_room(const struct vnet_drv_pkt *seg)
 	return seg->buf_size - VNET_DRV_RX_HEADROOM;
 }
 
+/* The descriptor a receive buffer is posted with: from the header's place
+ * just before the frame to the buffer's end. */
+static inline struct vq_drv_buf rx_post_buf(const struct vnet_drv_pkt *seg)
+{
+	return (struct vq_drv_buf){.gpa = seg->buf_gpa + VNET_DRV_RX_HEADROOM - VNET_DRV_HDR_LEN,
+				   .len = rx_first_room(seg) + VNET_DRV_HDR_LEN};
+}
+
 /* One buffer per chain (MRG_RXBUF): buffers off the top of the pool's
  * stack in bulk, posted with one vq_drv_add_burst() per RX_BATCH.
  * Return: chains posted. */
@@ -61,8 +69,7 @@ static unsigned rx_refill_single(struct vnet_drv_qpair *qp, unsigned room)
 			struct vnet_drv_pkt *seg = *--top;
 
 			net_drv_pkt_reset_at(seg, VNET_DRV_RX_HEADROOM);
-			bufs[i].gpa = seg->buf_gpa + VNET_DRV_RX_HEADROOM - VNET_DRV_HDR_LEN;
-			bufs[i].len = seg->buf_size - VNET_DRV_RX_HEADROOM + VNET_DRV_HDR_LEN;
+			bufs[i] = rx_post_buf(seg);
 			tokens[i] = seg;
 		}
 		r = vq_drv_add_burst(qp->rx.d, bufs, tokens, n, true);
@@ -99,11 +106,10 @@ void net_drv_rx_refill(struct vnet_drv *drv, struct vnet_drv_qpair *qp)
 			break;
 		}
 		for (unsigned i = 0; i < k; i++) {
-			struct vnet_drv_pkt *seg = net_drv_pool_get(&qp->pool);
+			struct vnet_drv_pkt *seg =
+				net_drv_pool_get(&qp->pool, VNET_DRV_RX_HEADROOM);
 
-			seg->data = seg->buf + VNET_DRV_RX_HEADROOM;
-			bufs[i].gpa = seg->buf_gpa + VNET_DRV_RX_HEADROOM - VNET_DRV_HDR_LEN;
-			bufs[i].len = seg->buf_size - VNET_DRV_RX_HEADROOM + VNET_DRV_HDR_LEN;
+			bufs[i] = rx_post_buf(seg);
 			if (prev)
 				prev->next = seg;
 			else
