@@ -166,16 +166,14 @@ cleanup_all() {
 # network namespace NETNS when given, on a port the kernel picks (sets
 # PORT; the server prints it). Exits 1 (FAIL) when it does not start.
 serve_blob() {
+	addr=$2
 	mkdir -p "$TMP/www"
 	head -c "$1" /dev/urandom >"$TMP/www/blob"
 	WANT_MD5=$(md5sum <"$TMP/www/blob" | cut -d' ' -f1)
-	if [ -n "${3:-}" ]; then
-		ip netns exec "$3" "$PYTHON" -u -m http.server --bind "$2" --directory "$TMP/www" 0 \
-			>"$TMP/http.log" 2>&1 </dev/null &
-	else
-		"$PYTHON" -u -m http.server --bind "$2" --directory "$TMP/www" 0 \
-			>"$TMP/http.log" 2>&1 </dev/null &
-	fi
+	# The command prefix: into NETNS, or nothing.
+	if [ -n "${3:-}" ]; then set -- ip netns exec "$3"; else set --; fi
+	"$@" "$PYTHON" -u -m http.server --bind "$addr" --directory "$TMP/www" 0 \
+		>"$TMP/http.log" 2>&1 </dev/null &
 	track $! TERM
 	n=0
 	while ! grep -qs 'port [0-9]' "$TMP/http.log" && [ $n -lt 100 ]; do
