@@ -295,12 +295,16 @@ static inline enum vq_err vq_elem_add_buf(struct vq *q, struct vq_elem *e, uint6
 }
 
 /*
- * vq_elem_set_single() for the burst pops, with its loop invariants read
- * once per burst: the region q->mem_hint names (size 0: no region, or
- * max_chain 0, so nothing passes). A full walk may move the hint: load
- * again after one. The burst loops are instantiated per direction (@dir a
- * constant), so the direction rule (§2.7.5.1) folds into the flags test
- * and the element's counts become constants on the tx and rx queues.
+ * The single-descriptor fast path of the burst pops (and, through
+ * vq_elem_set_single(), of vq_pop()): when one direct descriptor passes
+ * every per-buffer rule of vq_elem_add_buf() at once, the element is
+ * filled; otherwise nothing is touched and the full walk runs and names
+ * the exact error. Its loop invariants are read once per burst: the
+ * region q->mem_hint names (size 0: no region, or max_chain 0, so nothing
+ * passes). A full walk may move the hint: load again after one. The burst
+ * loops are instantiated per direction (@dir a constant), so the direction
+ * rule (§2.7.5.1) folds into the flags test and the element's counts
+ * become constants on the tx and rx queues.
  */
 struct vq_burst_fast {
 	uint64_t gpa, size, end; /* end = gpa + size, modulo 2^64 */
