@@ -39,7 +39,7 @@
 #include <vqnet/netbe.h>
 #include <vqnet/vhost_user.h>
 
-#include "net/rate_limit.h"
+#include "net_dev/rate_limit.h"
 #include "base/cli.h"
 
 #define VQNETD_VERSION	"0.1.0"
@@ -84,7 +84,7 @@ struct options {
 	unsigned n_hostfwd;
 	int tap_fds[NET_DEV_MAX_QUEUE_PAIRS];
 	unsigned n_tap_fds;
-	struct net_rate rx_rate, tx_rate;
+	struct net_dev_rate rx_rate, tx_rate;
 	unsigned poll_us;
 	unsigned gen_size;
 	uint64_t features_off;
@@ -247,7 +247,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_RX_RATE:
 		case OPT_TX_RATE:
-			if (net_rate_parse(optarg, c == OPT_RX_RATE ? &o->rx_rate : &o->tx_rate))
+			if (net_dev_rate_parse(optarg,
+					       c == OPT_RX_RATE ? &o->rx_rate : &o->tx_rate))
 				usage_error("%s: '%s' is not BYTES[k|M|G][:PACKETS[k|M]]",
 					    c == OPT_RX_RATE ? "--rx-rate" : "--tx-rate", optarg);
 			break;
@@ -310,13 +311,13 @@ static void print_counters(const struct net_dev *dev, FILE *f)
 	uint64_t rx = 0, tx = 0, drops = 0, errors = 0;
 
 	for (unsigned i = 0; i < nq; i++) {
-		struct net_queue_stats s;
+		struct net_dev_queue_stats s;
 		uint64_t d = 0;
 		const char *kind = i == nq - 1 ? "ctrlq" : (i % 2 ? "txq" : "rxq");
 
 		if (net_dev_queue_stats(dev, i, &s) || !s.starts)
 			continue; /* never started (QEMU keeps the control queue) */
-		for (unsigned r = 0; r < NET_DROP__COUNT; r++)
+		for (unsigned r = 0; r < NET_DEV_DROP__COUNT; r++)
 			d += s.drops[r];
 		if (i == nq - 1)
 			fprintf(f,

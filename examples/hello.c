@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <vqnet/net_drv.h>
+#include <vqnet/vnet_drv.h>
 
 int main(int argc, char **argv)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vqnet-perf: packet rate and latency through the userspace virtio-net
- * driver library (include/vqnet/net_drv.h) against any vhost-user backend:
+ * driver library (include/vqnet/vnet_drv.h) against any vhost-user backend:
  * vqnetd (sink, gen, loop), DPDK's vhost PMD (testpmd net_vhost), ...
  *
  *   vqnet-perf --socket PATH --mode tx|rx|pingpong|bidir [--size BYTES]
@@ -77,7 +77,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <vqnet/net_drv.h>
+#include <vqnet/vnet_drv.h>
 #include "base/cli.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)

@@ -14,7 +14,7 @@
  *              mode, MAC table, VLAN), finish offloads the guest did not
  *              negotiate, copy into one chain or several (MRG_RXBUF,
  *              num_buffers), complete, notify once per burst.
- * A frame is dropped only when counted (struct net_queue_stats). Frames
+ * A frame is dropped only when counted (struct net_dev_queue_stats). Frames
  * for a guest that posted no receive buffer (or too few for the frame, or
  * while the receive rate limit holds) are not dropped: they wait in the
  * backend, which stops reading (TAP: the kernel queue) or counts what its
@@ -47,7 +47,7 @@ extern "C" {
 
 /* Token bucket limits of one direction (cloud-hypervisor's rate limiter):
  * 0 = unlimited. A bucket holds at most one second's worth (or burst). */
-struct net_rate {
+struct net_dev_rate {
 	uint64_t bytes_per_sec;
 	uint64_t bytes_burst; /* 0 = bytes_per_sec */
 	uint64_t pkts_per_sec;
@@ -60,7 +60,7 @@ struct net_dev_config {
 	uint16_t mtu;	      /* 68..65535; 0 = 1500 (VIRTIO_NET_F_MTU offered when set) */
 	uint32_t speed_mbps;  /* 0 = unknown (SPEED_DUPLEX) */
 	bool full_duplex;
-	struct net_rate rx_rate, tx_rate;
+	struct net_dev_rate rx_rate, tx_rate;
 	/* Virtio feature bits never to offer (e.g. RING_PACKED for tests). */
 	uint64_t features_off;
 	/* Busy-poll this long after the last work before sleeping on kicks
@@ -74,26 +74,26 @@ struct net_dev_config {
 	void *log_opaque;
 };
 
-/* Drop and error reasons counted per queue (net_queue_stats.drops[]). */
-enum net_drop {
-	NET_DROP_RX_TOO_BIG = 0, /* rx: frame larger than the buffers could ever hold */
-	NET_DROP_RX_FILTERED,	 /* rx: RX mode / MAC table / VLAN filter */
-	NET_DROP_TX_MTU,	 /* tx: frame larger than the MTU (no GSO) */
-	NET_DROP_TX_BAD_HDR,	 /* tx: virtio-net header rules (§5.1.6.2) broken */
-	NET_DROP_TX_SHORT,	 /* tx: shorter than the header + an Ethernet header */
-	NET_DROP_TX_OFFLOAD,	 /* tx: offload the device cannot finish */
-	NET_DROP_TX_BACKEND,	 /* tx: the backend could not send it */
-	NET_DROP_BAD_CHAIN,	 /* a malformed chain (completed with length 0) */
-	NET_DROP_LINK_DOWN,	 /* either way while the link is down */
-	NET_DROP__COUNT
+/* Drop and error reasons counted per queue (net_dev_queue_stats.drops[]). */
+enum net_dev_drop {
+	NET_DEV_DROP_RX_TOO_BIG = 0, /* rx: frame larger than the buffers could ever hold */
+	NET_DEV_DROP_RX_FILTERED,    /* rx: RX mode / MAC table / VLAN filter */
+	NET_DEV_DROP_TX_MTU,	     /* tx: frame larger than the MTU (no GSO) */
+	NET_DEV_DROP_TX_BAD_HDR,     /* tx: virtio-net header rules (§5.1.6.2) broken */
+	NET_DEV_DROP_TX_SHORT,	     /* tx: shorter than the header + an Ethernet header */
+	NET_DEV_DROP_TX_OFFLOAD,     /* tx: offload the device cannot finish */
+	NET_DEV_DROP_TX_BACKEND,     /* tx: the backend could not send it */
+	NET_DEV_DROP_BAD_CHAIN,	     /* a malformed chain (completed with length 0) */
+	NET_DEV_DROP_LINK_DOWN,	     /* either way while the link is down */
+	NET_DEV_DROP__COUNT
 };
-const char *net_drop_name(enum net_drop d);
+const char *net_dev_drop_name(enum net_dev_drop d);
 
 /* Counters of one virtqueue, written by its worker only. */
-struct net_queue_stats {
+struct net_dev_queue_stats {
 	uint64_t starts; /* times the ring was started (0: never used) */
 	uint64_t packets, bytes;
-	uint64_t drops[NET_DROP__COUNT];
+	uint64_t drops[NET_DEV_DROP__COUNT];
 	uint64_t errors;	    /* ring errors (broken queue) and backend errors */
 	uint64_t kicks;		    /* kick eventfd reads that found a kick */
 	uint64_t notify_sent;	    /* used-buffer notifications sent */
@@ -147,7 +147,8 @@ int net_dev_announce(struct net_dev *d);
 
 /* Counters: copy queue @vq_index's counters (consistent enough: each
  * 64-bit counter is read atomically). Return 0 or -EINVAL. */
-int net_dev_queue_stats(const struct net_dev *d, unsigned vq_index, struct net_queue_stats *out);
+int net_dev_queue_stats(const struct net_dev *d, unsigned vq_index,
+			struct net_dev_queue_stats *out);
 /* Print every queue's counters and the backend's, one line per queue. */
 void net_dev_print_stats(const struct net_dev *d, FILE *f);
 

@@ -24,7 +24,7 @@
  * Offloads: caps() is NETBE_CAP_ALL, so the device hands partial-checksum
  * and GSO frames over untouched and their metadata travels with the frame
  * to rx(), whatever set_rx_offloads() said: the device's receive path
- * finishes in software what the guest did not negotiate (lib/net/net_rx.c,
+ * finishes in software what the guest did not negotiate (lib/net_dev/net_dev_rx.c,
  * rx_prepare(): GSO segmentation, checksum finishing), which a backend
  * cannot do without depending on lib/net. Only flags other than
  * NEEDS_CSUM are cleared (a driver never sends DATA_VALID, §5.1.6.2).

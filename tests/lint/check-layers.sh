@@ -22,7 +22,7 @@ check() {
 up_gmem='gmem[/._]'
 up_virtq='virtq[/._]'
 up_vu='vhost_user[/._]'
-up_net='(vqnet/net_dev|[/"]net/|vqnet/net_drv|net_drv/)'
+up_net='(vqnet/net_dev|[/"]net/|vqnet/vnet_drv|vnet_drv/)'
 up_netbe='(vqnet/netbe|netbe/)'
 check lib/spec 'base/' "$up_gmem" "$up_virtq" "$up_vu" "$up_net" "$up_netbe"
 check lib/base "$up_gmem" "$up_virtq" "$up_vu" "$up_net" "$up_netbe"
@@ -30,5 +30,5 @@ check lib/gmem "$up_virtq" "$up_vu" "$up_net" "$up_netbe"
 check lib/virtq "$up_vu" "$up_net" "$up_netbe"
 check lib/vhost_user "$up_net" "$up_netbe"
 check lib/netbe "$up_gmem" "$up_virtq" "$up_vu" "$up_net"
-check lib/net_drv '(vqnet/net_dev|[/"]net/)' "$up_netbe"
+check lib/vnet_drv '(vqnet/net_dev|[/"]net/)' "$up_netbe"
 exit $status
