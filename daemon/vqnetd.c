@@ -37,6 +37,7 @@
 
 #include <vqnet/net_dev.h>
 #include <vqnet/netbe.h>
+#include <vqnet/log.h>
 #include <vqnet/vhost_user.h>
 
 #include "net_dev/rate_limit.h"
@@ -48,30 +49,6 @@
 #define DEFAULT_MTU	1500
 #define EXIT_RUNTIME	1
 #define EXIT_USAGE	2
-
-enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
-static int log_level = LOG_WARN;
-
-static void logf_(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(int level, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (level > log_level)
-		return;
-	va_start(ap, fmt);
-	fputs("vqnetd: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
-/* The device's log callback: same format, same filter. */
-static void dev_log(void *opaque, int level, const char *line)
-{
-	(void)opaque;
-	logf_(level, "%s", line);
-}
 
 struct options {
 	const char *socket_path;
@@ -153,16 +130,6 @@ static bool parse_mac(const char *s, uint8_t mac[6])
 	return !(mac[0] & 1) && (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]);
 }
 
-static int parse_log_level(const char *s)
-{
-	static const char *const names[] = {"error", "warn", "info", "debug"};
-
-	for (int i = 0; i < 4; i++)
-		if (!strcmp(s, names[i]))
-			return i;
-	return -1;
-}
-
 enum {
 	OPT_MTU = 256,
 	OPT_HOSTFWD,
@@ -201,7 +168,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	int c;
+	int c, level;
 
 	*o = (struct options){
 		.backend = "user",
@@ -271,10 +238,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->seconds = (long)parse_number("--seconds", optarg, 1, 86400 * 365);
 			break;
 		case 'l':
-			log_level = parse_log_level(optarg);
-			if (log_level < 0)
+			level = vqnet_log_level_parse(optarg);
+			if (level < 0)
 				usage_error("--log-level: '%s' is not error|warn|info|debug",
 					    optarg);
+			vqnet_log_set_level((enum vqnet_log_level)level);
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -389,11 +357,11 @@ static int run(const struct options *o, struct net_dev *dev, struct vu_backend *
 		/* Client mode while not connected: retry the connection. */
 		rc = poll(p, (nfds_t)n, poll_timeout(deadline, vu_fd < 0 ? CLIENT_RETRY_MS : -1));
 		if (rc < 0 && errno != EINTR) {
-			logf_(LOG_ERROR, "poll: %s", strerror(errno));
+			vqnet_log(VQNET_LOG_ERROR, NULL, "poll: %s", strerror(errno));
 			return EXIT_RUNTIME;
 		}
 		if (deadline >= 0 && now_ms() >= deadline) {
-			logf_(LOG_INFO, "--seconds elapsed, stopping");
+			vqnet_log(VQNET_LOG_INFO, NULL, "--seconds elapsed, stopping");
 			return 0;
 		}
 		if (rc <= 0) {
@@ -408,7 +376,8 @@ static int run(const struct options *o, struct net_dev *dev, struct vu_backend *
 				if (si.ssi_signo == SIGUSR1) {
 					print_counters(dev, stdout);
 				} else {
-					logf_(LOG_INFO, "signal %u, stopping", si.ssi_signo);
+					vqnet_log(VQNET_LOG_INFO, NULL, "signal %u, stopping",
+						  si.ssi_signo);
 					return 0;
 				}
 			}
@@ -418,9 +387,9 @@ static int run(const struct options *o, struct net_dev *dev, struct vu_backend *
 		if (vu_i >= 0 && (p[vu_i].revents & (POLLIN | POLLERR | POLLHUP))) {
 			rc = vu_backend_dispatch(vb);
 			if (rc < 0 && rc != -EAGAIN)
-				logf_(rc == -ECONNRESET ? LOG_INFO : LOG_WARN,
-				      "frontend disconnected (%s); waiting for the next one",
-				      strerror(-rc));
+				vqnet_log(rc == -ECONNRESET ? VQNET_LOG_INFO : VQNET_LOG_WARN, NULL,
+					  "frontend disconnected (%s); waiting for the next one",
+					  strerror(-rc));
 		}
 	}
 }
@@ -438,6 +407,7 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int sig_fd = -1, rc, status = EXIT_RUNTIME;
 
+	vqnet_log_set_prefix("vqnetd");
 	parse_args(argc, argv, &o);
 
 	/* Blocked before any thread exists, so every thread inherits the
@@ -449,13 +419,13 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGUSR1);
 	sigaddset(&sigs, SIGPIPE);
 	if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0) {
-		logf_(LOG_ERROR, "cannot block signals");
+		vqnet_log(VQNET_LOG_ERROR, NULL, "cannot block signals");
 		return EXIT_RUNTIME;
 	}
 	sigdelset(&sigs, SIGPIPE);
 	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sig_fd < 0) {
-		logf_(LOG_ERROR, "signalfd: %s", strerror(errno));
+		vqnet_log(VQNET_LOG_ERROR, NULL, "signalfd: %s", strerror(errno));
 		return EXIT_RUNTIME;
 	}
 
@@ -477,7 +447,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (rc) {
-		logf_(LOG_ERROR, "backend %s: %s", o.backend, err[0] ? err : strerror(-rc));
+		vqnet_log(VQNET_LOG_ERROR, NULL, "backend %s: %s", o.backend,
+			  err[0] ? err : strerror(-rc));
 		goto out;
 	}
 
@@ -495,12 +466,11 @@ int main(int argc, char **argv)
 		.features_off = o.features_off,
 		.poll_us = o.poll_us,
 		.be = be,
-		.log = dev_log,
 	};
 	memcpy(dc.mac, o.mac, 6);
 	rc = net_dev_new(&dc, &dev);
 	if (rc) {
-		logf_(LOG_ERROR, "device: %s", strerror(-rc));
+		vqnet_log(VQNET_LOG_ERROR, NULL, "device: %s", strerror(-rc));
 		goto out;
 	}
 
@@ -513,13 +483,16 @@ int main(int argc, char **argv)
 	};
 	rc = vu_backend_new(&vc, net_dev_vu_ops(), dev, &vb);
 	if (rc) {
-		logf_(LOG_ERROR, "vhost-user socket %s: %s", o.socket_path, strerror(-rc));
+		vqnet_log(VQNET_LOG_ERROR, NULL, "vhost-user socket %s: %s", o.socket_path,
+			  strerror(-rc));
 		goto out;
 	}
 	net_dev_attach(dev, vb);
-	logf_(LOG_INFO, "%s %s, backend %s, %u queue pair%s, mac %02x:%02x:%02x:%02x:%02x:%02x",
-	      o.client ? "connecting to" : "listening on", o.socket_path, o.backend, o.queues,
-	      o.queues == 1 ? "" : "s", o.mac[0], o.mac[1], o.mac[2], o.mac[3], o.mac[4], o.mac[5]);
+	vqnet_log(VQNET_LOG_INFO, NULL,
+		  "%s %s, backend %s, %u queue pair%s, mac %02x:%02x:%02x:%02x:%02x:%02x",
+		  o.client ? "connecting to" : "listening on", o.socket_path, o.backend, o.queues,
+		  o.queues == 1 ? "" : "s", o.mac[0], o.mac[1], o.mac[2], o.mac[3], o.mac[4],
+		  o.mac[5]);
 
 	status = run(&o, dev, vb, sig_fd);
 out:

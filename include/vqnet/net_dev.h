@@ -28,6 +28,9 @@
  *
  * Queue numbering (§5.1.2): receiveq_k = 2k, transmitq_k = 2k+1,
  * controlq = 2 * max_queue_pairs.
+ *
+ * The device logs through include/vqnet/log.h (subject "virtio-net" for
+ * its own faults; negotiation and queue start-up at info level).
  */
 #ifndef VQNET_NET_DEV_H
 #define VQNET_NET_DEV_H
@@ -36,6 +39,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <vqnet/log.h>
 #include <vqnet/netbe.h>
 #include <vqnet/vhost_user.h>
 
@@ -68,10 +72,6 @@ struct net_dev_config {
 	unsigned poll_us;
 	/* The network backend (not owned: free it after net_dev_free()). */
 	struct netbe *be;
-	/* Log: each line, without a newline, and its level (0 error, 1 warn,
-	 * 2 info, 3 debug); NULL = stderr at warn and above. */
-	void (*log)(void *opaque, int level, const char *line);
-	void *log_opaque;
 };
 
 /* Drop and error reasons counted per queue (net_dev_queue_stats.drops[]). */

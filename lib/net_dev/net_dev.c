@@ -36,22 +36,6 @@
 
 #define RARP_FRAME_LEN 60u
 
-void net_dev_log(const struct net_dev *d, int level, const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-
-	if (!d->cfg.log && level > 1)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (d->cfg.log)
-		d->cfg.log(d->cfg.log_opaque, level, line);
-	else
-		fprintf(stderr, "%s\n", line);
-}
-
 static unsigned ctrl_index(const struct net_dev *d)
 {
 	return 2 * d->max_pairs;
@@ -164,7 +148,8 @@ static void update_active(struct net_dev *d)
 		int rc = d->be->ops->set_queue_pairs(d->be, n);
 
 		if (rc < 0)
-			net_dev_log(d, 1, "virtio-net: backend set_queue_pairs(%u): %d", n, rc);
+			vqnet_log(VQNET_LOG_WARN, "virtio-net", "backend set_queue_pairs(%u): %d",
+				  n, rc);
 		d->be_pairs = n;
 	}
 }
@@ -226,11 +211,13 @@ static const char *const feature_names[64] = {
 	[VIRTIO_NET_F_SPEED_DUPLEX] = "SPEED_DUPLEX",
 };
 
-static void log_features(const struct net_dev *d, const char *what, uint64_t features)
+static void log_features(const char *what, uint64_t features)
 {
 	char names[512];
 	size_t n = 0;
 
+	if (!vqnet_log_enabled(VQNET_LOG_INFO))
+		return;
 	names[0] = '\0';
 	for (unsigned bit = 0; bit < 64 && n < sizeof(names); bit++) {
 		if (!vq_has_feature(features, bit))
@@ -241,7 +228,7 @@ static void log_features(const struct net_dev *d, const char *what, uint64_t fea
 		else
 			n += (size_t)snprintf(names + n, sizeof(names) - n, " bit%u", bit);
 	}
-	net_dev_log(d, 2, "%s 0x%016" PRIx64 "%s", what, features, names);
+	vqnet_log(VQNET_LOG_INFO, NULL, "%s 0x%016" PRIx64 "%s", what, features, names);
 }
 
 static int dev_set_features(void *opaque, uint64_t features)
@@ -250,14 +237,14 @@ static int dev_set_features(void *opaque, uint64_t features)
 	int rc;
 
 	if (features & ~d->offered) {
-		log_features(d, "refused features (not offered)", features & ~d->offered);
+		log_features("refused features (not offered)", features & ~d->offered);
 		return -EINVAL;
 	}
 	/* The same features again (QEMU toggling LOG_ALL for migration while
 	 * rings run): keep the control queue's filter and offload state. */
 	if (d->features_set && features == d->features)
 		return 0;
-	log_features(d, "features", features);
+	log_features("features", features);
 	pause_all(d);
 	d->features = features;
 	d->features_set = true;
@@ -267,7 +254,7 @@ static int dev_set_features(void *opaque, uint64_t features)
 				vq_has_feature(features, VIRTIO_NET_F_CTRL_VLAN));
 	rc = set_rx_offloads(d);
 	if (rc < 0)
-		net_dev_log(d, 1, "virtio-net: backend set_rx_offloads: %d", rc);
+		vqnet_log(VQNET_LOG_WARN, "virtio-net", "backend set_rx_offloads: %d", rc);
 	sync_all(d);
 	update_active(d);
 	resume_all(d);
@@ -301,9 +288,9 @@ static int dev_queue_start(void *opaque, const struct vu_vring *vr)
 	unsigned pair = vr->index / 2;
 	int rc;
 
-	net_dev_log(d, 2, "queue %u started: %s ring, size %u%s", vr->index,
-		    vq_get_format(vr->vq) == VQ_FORMAT_PACKED ? "packed" : "split",
-		    vq_get_size(vr->vq), vr->enabled ? ", enabled" : "");
+	vqnet_log(VQNET_LOG_INFO, NULL, "queue %u started: %s ring, size %u%s", vr->index,
+		  vq_get_format(vr->vq) == VQ_FORMAT_PACKED ? "packed" : "split",
+		  vq_get_size(vr->vq), vr->enabled ? ", enabled" : "");
 	if (vr->index == ctrl_index(d)) {
 		d->ctrl = ring;
 		d->ever_started[vr->index] = true;
@@ -315,7 +302,8 @@ static int dev_queue_start(void *opaque, const struct vu_vring *vr)
 	if (!d->workers[pair]) {
 		rc = net_dev_worker_new(d, pair, &d->workers[pair]);
 		if (rc < 0) {
-			net_dev_log(d, 0, "virtio-net: worker for queue pair %u: %d", pair, rc);
+			vqnet_log(VQNET_LOG_ERROR, "virtio-net", "worker for queue pair %u: %d",
+				  pair, rc);
 			return rc;
 		}
 	}
@@ -433,7 +421,7 @@ static void dev_send_rarp(void *opaque, const uint8_t mac[6])
 		rc = d->be->ops->tx(d->be, 0, &pkt, 1);
 	resume_all(d);
 	if (rc != 1)
-		net_dev_log(d, 1, "virtio-net: RARP announce not sent (%d)", rc);
+		vqnet_log(VQNET_LOG_WARN, "virtio-net", "RARP announce not sent (%d)", rc);
 }
 
 static int dev_set_mtu(void *opaque, uint16_t mtu)
@@ -552,9 +540,10 @@ static void ctrl_announce_ack(void *opaque)
 	config_set_status(opaque, 0, VIRTIO_NET_S_ANNOUNCE);
 }
 
-static void ctrl_log(void *opaque, int level, const char *line)
+static void ctrl_log(void *opaque, enum vqnet_log_level level, const char *line)
 {
-	net_dev_log(opaque, level, "%s", line);
+	(void)opaque;
+	vqnet_log(level, NULL, "%s", line);
 }
 
 VQNET_EXPORT int net_dev_ctrl_fd(const struct net_dev *d)
@@ -606,7 +595,8 @@ VQNET_EXPORT void net_dev_ctrl_process(struct net_dev *d)
 		d->ctrl.broken = true;
 		if (d->vb)
 			vu_backend_vring_error(d->vb, d->ctrl.index);
-		net_dev_log(d, 0, "virtio-net: control queue broken: %s", vq_strerror(rc));
+		vqnet_log(VQNET_LOG_ERROR, "virtio-net", "control queue broken: %s",
+			  vq_strerror(rc));
 		return;
 	}
 	NET_DEV_STAT_ADD(s->packets, done);
@@ -630,7 +620,8 @@ static void config_changed(struct net_dev *d)
 		int rc = vu_backend_config_changed(d->vb);
 
 		if (rc < 0 && rc != -ENOTCONN && rc != -EOPNOTSUPP)
-			net_dev_log(d, 1, "virtio-net: config change notification: %d", rc);
+			vqnet_log(VQNET_LOG_WARN, "virtio-net", "config change notification: %d",
+				  rc);
 	}
 }
 

@@ -30,7 +30,6 @@
 #include "net_dev_ctrlq.h"
 #include "spec/virtio_net.h"
 
-#define LOG_WARN 1
 #define MAC_LEN	 6u
 #define VLAN_MAX 4096u
 
@@ -293,7 +292,7 @@ static void ctrl_log(struct net_dev_ctrlq_target *t, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	t->log(t->opaque, LOG_WARN, line);
+	t->log(t->opaque, VQNET_LOG_WARN, line);
 }
 
 static const struct ctrl_row *find_row(uint8_t class, uint8_t cmd, bool *class_known)

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <vqnet/log.h>
 #include <vqnet/virtq.h>
 
 #include "rx_filter.h"
@@ -50,8 +51,8 @@ struct net_dev_ctrlq_target {
 	int (*set_guest_offloads)(void *opaque, uint64_t offloads);
 	/* ANNOUNCE_ACK: clear the status bit. */
 	void (*announce_ack)(void *opaque);
-	/* One log line (no newline), level as in net_dev_config.log. */
-	void (*log)(void *opaque, int level, const char *line);
+	/* One log line (no newline); NULL: none. */
+	void (*log)(void *opaque, enum vqnet_log_level level, const char *line);
 };
 
 /*

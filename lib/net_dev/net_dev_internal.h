@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <vqnet/log.h>
 #include <vqnet/net_dev.h>
 #include <vqnet/netbe.h>
 #include <vqnet/vhost_user.h>
@@ -188,9 +189,6 @@ static inline void net_dev_drop(struct net_dev *d, unsigned vq_index, enum net_d
 	NET_DEV_STAT_ADD(d->stats[vq_index].drops[why], 1);
 }
 
-/* Logging (net_dev.c). */
-void net_dev_log(const struct net_dev *d, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 /* Per-packet log lines: the first 10, then every 1000th. */
 static inline bool net_dev_log_ratelimit(uint64_t *count)
 {

@@ -320,9 +320,8 @@ static enum rx_result rx_deliver(struct net_dev_worker *w, const uint8_t *data, 
 	if (n < 0) {
 		net_dev_drop(w->d, w->rx.index, NET_DEV_DROP_RX_TOO_BIG);
 		if (net_dev_log_ratelimit(&w->log_count_rx))
-			net_dev_log(w->d, 1,
-				    "virtio-net: rxq%u: %u-byte frame does not fit the buffers",
-				    w->pair, len);
+			vqnet_log(VQNET_LOG_WARN, "virtio-net",
+				  "rxq%u: %u-byte frame does not fit the buffers", w->pair, len);
 		return RX_DONE;
 	}
 	h = (struct virtio_net_hdr_v1){.flags = meta->flags,
@@ -539,7 +538,8 @@ static unsigned rx_fill_pending(struct net_dev_worker *w)
 	if (got < 0) {
 		NET_DEV_STAT_ADD(d->stats[w->rx.index].errors, 1);
 		if (net_dev_log_ratelimit(&w->log_count_rx))
-			net_dev_log(d, 1, "virtio-net: rxq%u: backend rx error %d", w->pair, got);
+			vqnet_log(VQNET_LOG_WARN, "virtio-net", "rxq%u: backend rx error %d",
+				  w->pair, got);
 		return 0;
 	}
 	if ((unsigned)got > NET_DEV_BURST)

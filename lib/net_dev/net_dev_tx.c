@@ -151,9 +151,9 @@ static enum tx_verdict tx_classify(struct net_dev_worker *w, const struct vq_ele
 	if (why) {
 		tx_drop(w, NET_DEV_DROP_TX_BAD_HDR);
 		if (net_dev_log_ratelimit(&w->log_count_hdr))
-			net_dev_log(d, 1,
-				    "virtio-net: txq%u: frame dropped: %s (flags %#x gso %#x)",
-				    w->pair, why, meta->flags, meta->gso_type);
+			vqnet_log(VQNET_LOG_WARN, "virtio-net",
+				  "txq%u: frame dropped: %s (flags %#x gso %#x)", w->pair, why,
+				  meta->flags, meta->gso_type);
 		return TX_DROP;
 	}
 	/* §5.1.6.2: without GSO the frame must fit the MTU (§5.1.4.2). */

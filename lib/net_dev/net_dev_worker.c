@@ -72,8 +72,8 @@ void net_dev_ring_broken(struct net_dev_worker *w, struct net_dev_ring *r, int e
 	r->broken = true;
 	if (d->vb)
 		vu_backend_vring_error(d->vb, r->index);
-	net_dev_log(d, 0, "virtio-net: queue %u broken: %s; not served until restarted", r->index,
-		    vq_strerror(err));
+	vqnet_log(VQNET_LOG_ERROR, "virtio-net", "queue %u broken: %s; not served until restarted",
+		  r->index, vq_strerror(err));
 }
 
 void net_dev_ring_notify(struct net_dev_worker *w, struct net_dev_ring *r)

@@ -72,6 +72,7 @@
 
 #include "base/compiler.h"
 #include "base/iov.h"
+#include "vqnet/log.h"
 #include "vqnet/netbe.h"
 
 #include "netbe_internal.h"
@@ -136,8 +137,7 @@ struct slirp_be {
 	struct slirp_timer *timers;
 	struct pollfd *pfds;
 	unsigned npfds, pfds_cap;
-	int64_t guest_error_ms;	     /* rate limit of cb_guest_error */
-	unsigned guest_errors_quiet; /* messages suppressed since the last one */
+	struct vqnet_log_limit guest_error_limit; /* cb_guest_error: one line a second */
 };
 
 static inline struct slirp_be *to_sb(struct netbe *be)
@@ -348,16 +348,9 @@ static int64_t now_ms(void)
 static void cb_guest_error(const char *msg, void *opaque)
 {
 	struct slirp_be *sb = opaque;
-	int64_t now = now_ms();
 
-	if (sb->guest_error_ms && now - sb->guest_error_ms < 1000) {
-		sb->guest_errors_quiet++;
-		return;
-	}
-	fprintf(stderr, "vqnet: user: guest error: %s (%u more suppressed)\n", msg,
-		sb->guest_errors_quiet);
-	sb->guest_error_ms = now;
-	sb->guest_errors_quiet = 0;
+	vqnet_log_limited(&sb->guest_error_limit, 1000, VQNET_LOG_WARN, "user", "guest error: %s",
+			  msg);
 }
 
 static void *cb_timer_new_opaque(SlirpTimerId id, void *cb_opaque, void *opaque)

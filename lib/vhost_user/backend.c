@@ -64,6 +64,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <vqnet/log.h>
+
 #include "base/compiler.h"
 #include "backend_internal.h"
 
@@ -410,8 +412,8 @@ static const vu_handler handlers[VHOST_USER_GET_STATUS + 1] = {
 
 static void log_error(uint32_t request, const char *why, int rc)
 {
-	fprintf(stderr, "vqnet vhost-user: %s: %s\n", vu_request_name(request),
-		why ? why : strerror(-rc));
+	vqnet_log(VQNET_LOG_WARN, "vhost-user", "%s: %s", vu_request_name(request),
+		  why ? why : strerror(-rc));
 }
 
 /* Send @m, already made a reply, with @fd (if >= 0; the caller keeps it). */
@@ -463,9 +465,9 @@ static int dispatch_message(struct vu_backend *b)
 	int rc = vu_msg_recv(b->conn_fd, &m);
 	if (rc) {
 		if (rc == -ECONNRESET)
-			fprintf(stderr, "vqnet vhost-user: disconnected\n");
+			vqnet_log(VQNET_LOG_INFO, "vhost-user", "disconnected");
 		else
-			fprintf(stderr, "vqnet vhost-user: receive: %s\n", strerror(-rc));
+			vqnet_log(VQNET_LOG_WARN, "vhost-user", "receive: %s", strerror(-rc));
 		drop_connection(b);
 		return rc;
 	}

@@ -91,7 +91,7 @@ static void fz_announce(void *o)
 	((struct fz *)o)->announce++;
 }
 
-static void fz_log(void *o, int level, const char *line)
+static void fz_log(void *o, enum vqnet_log_level level, const char *line)
 {
 	struct fz *z = o;
 	z->logs++;

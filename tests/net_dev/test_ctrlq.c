@@ -97,7 +97,7 @@ static void h_announce(void *o)
 	((struct fx *)o)->announce_calls++;
 }
 
-static void h_log(void *o, int level, const char *line)
+static void h_log(void *o, enum vqnet_log_level level, const char *line)
 {
 	struct fx *x = o;
 	x->logs++;

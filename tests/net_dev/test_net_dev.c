@@ -408,13 +408,14 @@ struct env {
 	int log_lines;
 };
 
-static void env_log(void *opaque, int level, const char *line)
+static void env_log(void *opaque, enum vqnet_log_level level, const char *subject, const char *line)
 {
 	struct env *e = opaque;
 
 	(void)level;
 	if (e->log_lines++ < 20)
-		print_message("  [net_dev] %s\n", line);
+		print_message("  [net_dev] %s%s%s\n", subject ? subject : "", subject ? ": " : "",
+			      line);
 }
 
 static void *ctl_thread(void *p)
@@ -599,8 +600,8 @@ static struct env *env_new(const struct opts *o)
 	cfg.tx_rate = o->tx_rate;
 	cfg.poll_us = o->poll_us;
 	cfg.be = &e->tbe.be;
-	cfg.log = env_log;
-	cfg.log_opaque = e;
+	vqnet_log_set_sink(env_log, e);
+	vqnet_log_set_level(VQNET_LOG_DEBUG);
 	assert_int_equal(net_dev_new(&cfg, &e->dev), 0);
 	bc.socket_path = e->path;
 	bc.num_queues = net_dev_num_queues(e->dev);
@@ -623,6 +624,7 @@ static void env_free(struct env *e)
 	pthread_join(e->thread, NULL);
 	vu_backend_free(e->b);
 	net_dev_free(e->dev);
+	vqnet_log_set_sink(NULL, NULL); /* the sink's opaque is e */
 	tbe_fini(&e->tbe);
 	close(e->ctl_fd);
 	unlink(e->path);
