@@ -40,7 +40,6 @@
 #include <vqnet/log.h>
 #include <vqnet/vhost_user.h>
 
-#include "net_dev/rate_limit.h"
 #include "base/cli.h"
 
 #define VQNETD_VERSION	"0.1.0"

@@ -57,6 +57,9 @@ struct net_dev_rate {
 	uint64_t pkts_per_sec;
 	uint64_t pkts_burst; /* 0 = pkts_per_sec */
 };
+/* Parse "BYTES[k|M|G][:PACKETS[k|M]]" per second (k = 1000), e.g. "10M"
+ * or "100M:20k" or ":5000" (packets only). Return 0 or -EINVAL. */
+int net_dev_rate_parse(const char *s, struct net_dev_rate *out);
 
 struct net_dev_config {
 	unsigned queue_pairs; /* 1..NET_DEV_MAX_QUEUE_PAIRS (MQ offered when > 1) */

@@ -15,13 +15,14 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base/compiler.h"
 #include "net_dev/rate_limit.h"
 
 #define NS_PER_SEC 1000000000u
 
 typedef unsigned __int128 u128;
 
-static void bucket_init(struct rate_bucket *b, uint64_t rate, uint64_t burst, uint64_t now_ns)
+static void bucket_init(struct net_dev_bucket *b, uint64_t rate, uint64_t burst, uint64_t now_ns)
 {
 	b->rate = rate;
 	b->size = rate ? (burst ? burst : rate) : 0;
@@ -31,7 +32,7 @@ static void bucket_init(struct rate_bucket *b, uint64_t rate, uint64_t burst, ui
 
 /* Tokens earned between last_ns and @now_ns, capped at what fits, and the
  * nanoseconds they took (rounded up, never more than elapsed). */
-static uint64_t bucket_earned(const struct rate_bucket *b, uint64_t now_ns, uint64_t *took_ns)
+static uint64_t bucket_earned(const struct net_dev_bucket *b, uint64_t now_ns, uint64_t *took_ns)
 {
 	uint64_t room = b->size - b->tokens;
 	u128 earned;
@@ -49,7 +50,7 @@ static uint64_t bucket_earned(const struct rate_bucket *b, uint64_t now_ns, uint
 	return (uint64_t)earned;
 }
 
-static void bucket_refill(struct rate_bucket *b, uint64_t now_ns)
+static void bucket_refill(struct net_dev_bucket *b, uint64_t now_ns)
 {
 	uint64_t took;
 	uint64_t earned = bucket_earned(b, now_ns, &took);
@@ -61,13 +62,13 @@ static void bucket_refill(struct rate_bucket *b, uint64_t now_ns)
 }
 
 /* Tokens a frame of @n needs from @b: the whole bucket at most. */
-static uint64_t bucket_need(const struct rate_bucket *b, uint64_t n)
+static uint64_t bucket_need(const struct net_dev_bucket *b, uint64_t n)
 {
 	return n < b->size ? n : b->size;
 }
 
 /* Nanoseconds from @now_ns until @b holds @need tokens. */
-static uint64_t bucket_wait(const struct rate_bucket *b, uint64_t need, uint64_t now_ns)
+static uint64_t bucket_wait(const struct net_dev_bucket *b, uint64_t need, uint64_t now_ns)
 {
 	if (!b->rate || b->tokens >= need)
 		return 0;
@@ -160,7 +161,7 @@ static int parse_amount(const char **s, const char *allowed, uint64_t *out)
  * bursts are left 0 (one second's worth).
  * Return: 0 and *@out, or -EINVAL (*@out zeroed).
  */
-int net_dev_rate_parse(const char *s, struct net_dev_rate *out)
+VQNET_EXPORT int net_dev_rate_parse(const char *s, struct net_dev_rate *out)
 {
 	const char *p = s;
 

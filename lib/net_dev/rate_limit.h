@@ -13,7 +13,7 @@
 
 #include <vqnet/net_dev.h>
 
-struct rate_bucket {
+struct net_dev_bucket {
 	uint64_t rate;	 /* tokens per second; 0 = unlimited */
 	uint64_t size;	 /* most tokens held */
 	uint64_t tokens; /* now */
@@ -21,7 +21,7 @@ struct rate_bucket {
 };
 
 struct net_dev_limiter {
-	struct rate_bucket bytes, pkts;
+	struct net_dev_bucket bytes, pkts;
 };
 
 /* Set up from @r at time @now_ns, buckets full. */
@@ -35,8 +35,5 @@ bool net_dev_limiter_unlimited(const struct net_dev_limiter *rl);
 bool net_dev_limiter_consume(struct net_dev_limiter *rl, uint64_t bytes, uint64_t now_ns);
 /* Nanoseconds until a frame of @bytes could pass (0 = now). */
 uint64_t net_dev_limiter_wait_ns(const struct net_dev_limiter *rl, uint64_t bytes, uint64_t now_ns);
-/* Parse "BYTES[k|M|G][:PACKETS[k|M]]" per second (k = 1000), e.g. "10M"
- * or "100M:20k" or ":5000" (packets only). Return 0 or -EINVAL. */
-int net_dev_rate_parse(const char *s, struct net_dev_rate *out);
 
 #endif
