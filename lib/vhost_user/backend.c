@@ -81,13 +81,6 @@ typedef int (*vu_handler)(struct vu_backend *b, struct req_ctx *c);
 
 static const struct vu_device_ops no_ops;
 
-static void close_msg_fds(struct vu_msg *m)
-{
-	for (unsigned i = 0; i < m->nfds && i < VHOST_USER_MAX_FDS; i++)
-		close_fd(&m->fds[i]);
-	m->nfds = 0;
-}
-
 /* ------------------------------------------------------------------------
  * Connection
  * ------------------------------------------------------------------------ */
@@ -433,7 +426,7 @@ static void send_failure_ack(struct vu_backend *b, struct vu_msg *m,
 	if (!(m->hdr.flags & VHOST_USER_NEED_REPLY_MASK) ||
 	    !has_protocol(b, VHOST_USER_PROTOCOL_F_REPLY_ACK) || (info && info->always_replies))
 		return;
-	close_msg_fds(m);
+	vu_msg_close_fds(m);
 	m->payload.u64 = 1;
 	vu_msg_make_reply(m, sizeof(uint64_t));
 	send_reply(b, m, -1);
@@ -478,11 +471,11 @@ static int dispatch_message(struct vu_backend *b)
 		log_error(request, c.why, rc);
 		close_fd(&c.reply_fd);
 		send_failure_ack(b, &m, info);
-		close_msg_fds(&m);
+		vu_msg_close_fds(&m);
 		drop_connection(b);
 		return rc;
 	}
-	close_msg_fds(&m);
+	vu_msg_close_fds(&m);
 	/* REPLY_ACK is looked at after the handler: SET_PROTOCOL_FEATURES
 	 * may just have negotiated it. */
 	if (!c.reply && ack && has_protocol(b, VHOST_USER_PROTOCOL_F_REPLY_ACK)) {
@@ -626,7 +619,7 @@ VQNET_EXPORT int vu_backend_config_changed(struct vu_backend *b)
 		old_ack.nfds = 0;
 		if (vu_msg_recv(b->backend_req_fd, &old_ack))
 			break;
-		close_msg_fds(&old_ack);
+		vu_msg_close_fds(&old_ack);
 	}
 	b->backend_req_stale = false;
 	int rc = vu_msg_send(b->backend_req_fd, &m);
@@ -648,7 +641,7 @@ VQNET_EXPORT int vu_backend_config_changed(struct vu_backend *b)
 	rc = vu_msg_recv(b->backend_req_fd, &r);
 	if (rc)
 		return rc;
-	close_msg_fds(&r);
+	vu_msg_close_fds(&r);
 	if (r.hdr.request != VHOST_USER_BACKEND_CONFIG_CHANGE_MSG ||
 	    !(r.hdr.flags & VHOST_USER_REPLY_MASK) || r.hdr.size != sizeof(uint64_t))
 		return -EPROTO;
