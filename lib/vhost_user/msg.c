@@ -32,7 +32,7 @@
  * accept 0 (QEMU) or 8 bytes (front-ends that reuse the u64 message for the
  * request), and SET_LOG_FD / SET_BACKEND_REQ_FD accept 0 or 8. REM_MEM_REG
  * accepts one fd, which the spec says a back-end MAY accept and MUST close
- * (the handler closes it).
+ * (the backend's dispatcher closes it).
  */
 #include <errno.h>
 #include <stdio.h>
