@@ -7,12 +7,14 @@
  * The backend owns a socket (listening, or connecting in client mode) and at
  * most one connection. vu_backend_dispatch() reads one message, validates it
  * against the codec's request table (vu_msg_check), checks the protocol
- * feature the request needs, and runs the handler from handlers[] below
- * (one per request number). Any failure is logged once by request name,
- * answered with a failure ack where one is due, and drops the connection:
- * every ring is stopped (ops->queue_stop), the device is reset (ops->reset),
- * memory is unmapped and every fd closed; the backend then waits for the
- * next frontend (docs/interop/vhost-user.rst; HOSTILE-INPUTS F and G).
+ * feature the request needs, and runs the request's handler, named in the
+ * handler column of that same table (request_table.h; handlers[] below is
+ * built from it, so every row has a handler). Any failure is logged once
+ * by request name, answered with a failure ack where one is due, and drops
+ * the connection: every ring is stopped (ops->queue_stop), the device is
+ * reset (ops->reset), memory is unmapped and every fd closed; the backend
+ * then waits for the next frontend (docs/interop/vhost-user.rst;
+ * HOSTILE-INPUTS F and G).
  *
  * Rings (vhost-user.rst "Ring states"): a ring is *started* when its kick
  * fd arrived while memory, addresses and size are known; it is stopped by
@@ -68,6 +70,7 @@
 
 #include "base/compiler.h"
 #include "backend_internal.h"
+#include "request_table.h"
 
 /* Protocol features implemented here (INBAND_NOTIFICATIONS is not: never
  * offered). INFLIGHT_SHMFD tracks split rings only. */
@@ -82,13 +85,6 @@
 typedef int (*vu_handler)(struct vu_backend *b, struct req_ctx *c);
 
 static const struct vu_device_ops no_ops;
-
-static void close_msg_fds(struct vu_msg *m)
-{
-	for (unsigned i = 0; i < m->nfds && i < VHOST_USER_MAX_FDS; i++)
-		close_fd(&m->fds[i]);
-	m->nfds = 0;
-}
 
 /* ------------------------------------------------------------------------
  * Connection
@@ -376,39 +372,12 @@ static int h_set_backend_req_fd(struct vu_backend *b, struct req_ctx *c)
  * Dispatch
  * ------------------------------------------------------------------------ */
 
-static const vu_handler handlers[VHOST_USER_GET_STATUS + 1] = {
-	[VHOST_USER_GET_FEATURES] = h_get_features,
-	[VHOST_USER_SET_FEATURES] = h_set_features,
-	[VHOST_USER_SET_OWNER] = h_set_owner,
-	[VHOST_USER_RESET_OWNER] = h_reset_device,
-	[VHOST_USER_SET_MEM_TABLE] = vu_be_set_mem_table,
-	[VHOST_USER_SET_LOG_BASE] = vu_be_set_log_base,
-	[VHOST_USER_SET_LOG_FD] = vu_be_set_log_fd,
-	[VHOST_USER_SET_VRING_NUM] = vu_be_set_vring_num,
-	[VHOST_USER_SET_VRING_ADDR] = vu_be_set_vring_addr,
-	[VHOST_USER_SET_VRING_BASE] = vu_be_set_vring_base,
-	[VHOST_USER_GET_VRING_BASE] = vu_be_get_vring_base,
-	[VHOST_USER_SET_VRING_KICK] = vu_be_set_vring_kick,
-	[VHOST_USER_SET_VRING_CALL] = vu_be_set_vring_call,
-	[VHOST_USER_SET_VRING_ERR] = vu_be_set_vring_err,
-	[VHOST_USER_GET_PROTOCOL_FEATURES] = h_get_protocol_features,
-	[VHOST_USER_SET_PROTOCOL_FEATURES] = h_set_protocol_features,
-	[VHOST_USER_GET_QUEUE_NUM] = h_get_queue_num,
-	[VHOST_USER_SET_VRING_ENABLE] = vu_be_set_vring_enable,
-	[VHOST_USER_SEND_RARP] = h_send_rarp,
-	[VHOST_USER_NET_SET_MTU] = h_net_set_mtu,
-	[VHOST_USER_SET_BACKEND_REQ_FD] = h_set_backend_req_fd,
-	[VHOST_USER_GET_CONFIG] = h_get_config,
-	[VHOST_USER_SET_CONFIG] = h_set_config,
-	[VHOST_USER_RESET_DEVICE] = h_reset_device,
-	[VHOST_USER_GET_MAX_MEM_SLOTS] = h_get_max_mem_slots,
-	[VHOST_USER_ADD_MEM_REG] = vu_be_add_mem_reg,
-	[VHOST_USER_REM_MEM_REG] = vu_be_rem_mem_reg,
-	[VHOST_USER_GET_INFLIGHT_FD] = vu_be_get_inflight_fd,
-	[VHOST_USER_SET_INFLIGHT_FD] = vu_be_set_inflight_fd,
-	[VHOST_USER_SET_STATUS] = h_set_status,
-	[VHOST_USER_GET_STATUS] = h_get_status,
-};
+/* One handler per row of the request table (request_table.h): a row
+ * naming no handler does not compile, and a static handler (h_*) no row
+ * names is an unused function, an error under -Werror. */
+#define HANDLER(req, handler, fmin, fmax, smin, smax, reply, pf) [VHOST_USER_##req] = handler,
+static const vu_handler handlers[] = {VU_REQUESTS(HANDLER)};
+static_assert(ARRAY_SIZE(handlers) == VU_REQUEST_TABLE_LEN, "handlers[] length");
 
 static void log_error(uint32_t request, const char *why, int rc)
 {
@@ -435,7 +404,7 @@ static void send_failure_ack(struct vu_backend *b, struct vu_msg *m,
 	if (!(m->hdr.flags & VHOST_USER_NEED_REPLY_MASK) ||
 	    !has_protocol(b, VHOST_USER_PROTOCOL_F_REPLY_ACK) || (info && info->always_replies))
 		return;
-	close_msg_fds(m);
+	vu_msg_close_fds(m);
 	m->payload.u64 = 1;
 	vu_msg_make_reply(m, sizeof(uint64_t));
 	send_reply(b, m, -1);
@@ -448,9 +417,9 @@ static int handle(struct vu_backend *b, struct vu_msg *m, const struct vu_reques
 	int rc = vu_msg_check(m, &c->why);
 	if (rc)
 		return rc;
-	vu_handler h = m->hdr.request < ARRAY_SIZE(handlers) ? handlers[m->hdr.request] : NULL;
-	if (!*info || !h)
-		return fail(c, -EOPNOTSUPP, "request not supported");
+	/* Past vu_msg_check() the request has a row, so a handler: the
+	 * codec's table and handlers[] come from the same rows. */
+	vu_handler h = handlers[m->hdr.request];
 	int8_t pf = (*info)->protocol_feature;
 	if (pf >= 0 && !has_protocol(b, (unsigned)pf))
 		return fail(c, -EPROTO, "needs a protocol feature that was not negotiated");
@@ -480,11 +449,11 @@ static int dispatch_message(struct vu_backend *b)
 		log_error(request, c.why, rc);
 		close_fd(&c.reply_fd);
 		send_failure_ack(b, &m, info);
-		close_msg_fds(&m);
+		vu_msg_close_fds(&m);
 		drop_connection(b);
 		return rc;
 	}
-	close_msg_fds(&m);
+	vu_msg_close_fds(&m);
 	/* REPLY_ACK is looked at after the handler: SET_PROTOCOL_FEATURES
 	 * may just have negotiated it. */
 	if (!c.reply && ack && has_protocol(b, VHOST_USER_PROTOCOL_F_REPLY_ACK)) {
@@ -628,7 +597,7 @@ VQNET_EXPORT int vu_backend_config_changed(struct vu_backend *b)
 		old_ack.nfds = 0;
 		if (vu_msg_recv(b->backend_req_fd, &old_ack))
 			break;
-		close_msg_fds(&old_ack);
+		vu_msg_close_fds(&old_ack);
 	}
 	b->backend_req_stale = false;
 	int rc = vu_msg_send(b->backend_req_fd, &m);
@@ -650,7 +619,7 @@ VQNET_EXPORT int vu_backend_config_changed(struct vu_backend *b)
 	rc = vu_msg_recv(b->backend_req_fd, &r);
 	if (rc)
 		return rc;
-	close_msg_fds(&r);
+	vu_msg_close_fds(&r);
 	if (r.hdr.request != VHOST_USER_BACKEND_CONFIG_CHANGE_MSG ||
 	    !(r.hdr.flags & VHOST_USER_REPLY_MASK) || r.hdr.size != sizeof(uint64_t))
 		return -EPROTO;

@@ -2,12 +2,14 @@
 /*
  * vhost-user message codec — theory of operation
  *
- * Everything the control plane knows about the shape of a request lives in
- * one X-macro table, VU_REQUESTS: per request its fd count, payload size
- * bounds, whether a reply always follows, and the protocol feature it needs
- * (QEMU docs/interop/vhost-user.rst, "Front-end message types"). The lookup
- * array, the log names and the checks are all generated from it, so adding
- * a request is one line.
+ * Everything the control plane knows about a request lives in one X-macro
+ * table, VU_REQUESTS (request_table.h): per request its backend handler,
+ * fd count, payload size bounds, whether a reply always follows, and the
+ * protocol feature it needs (QEMU docs/interop/vhost-user.rst, "Front-end
+ * message types"). The lookup array, the log names and the checks here are
+ * generated from it, ignoring the handler column; backend.c generates its
+ * handlers[] from the same rows. Adding a request is one row and its
+ * handler.
  *
  * vu_msg_check() validates a message that conn.c has already read in full:
  * the header flags ("Message Specification", "Header"), the size against
@@ -30,68 +32,14 @@
  * accept 0 (QEMU) or 8 bytes (front-ends that reuse the u64 message for the
  * request), and SET_LOG_FD / SET_BACKEND_REQ_FD accept 0 or 8. REM_MEM_REG
  * accepts one fd, which the spec says a back-end MAY accept and MUST close
- * (the handler closes it).
+ * (the backend's dispatcher closes it).
  */
 #include <errno.h>
 #include <stdio.h>
 
 #include "base/compiler.h"
 #include "msg.h"
-
-#define NONE	-1
-#define PF(x)	VHOST_USER_PROTOCOL_F_##x
-#define U64	8u
-#define STATE	((uint32_t)sizeof(struct vhost_vring_state))
-#define ADDR	((uint32_t)sizeof(struct vhost_vring_addr))
-#define MEM_MIN ((uint32_t)(8 + sizeof(struct vhost_user_mem_region)))
-#define MEM_MAX ((uint32_t)sizeof(struct vhost_user_memory))
-#define LOG	((uint32_t)sizeof(struct vhost_user_log))
-#define CFG_MIN VHOST_USER_CONFIG_HDR_SIZE
-#define CFG_MAX ((uint32_t)sizeof(struct vhost_user_config))
-#define INFL	((uint32_t)sizeof(struct vhost_user_inflight))
-#define MEMREG	((uint32_t)sizeof(struct vhost_user_mem_reg))
-
-/*
- * The front-end request table.
- * X(name, fds_min, fds_max, size_min, size_max, always_replies, protocol feature)
- *
- * SET_LOG_BASE always replies: QEMU waits for a (size 0) reply when
- * LOG_SHMFD is negotiated, and the fd form is the only one vqnet accepts,
- * so the row asks for LOG_SHMFD and one fd. SET_VRING_KICK/CALL/ERR carry
- * zero or one fd; vu_msg_check() ties the count to the NOFD bit.
- */
-#define VU_REQUESTS(X)                                                                             \
-	X(GET_FEATURES, 0, 0, 0, U64, true, NONE)                                                  \
-	X(SET_FEATURES, 0, 0, U64, U64, false, NONE)                                               \
-	X(SET_OWNER, 0, 0, 0, 0, false, NONE)                                                      \
-	X(RESET_OWNER, 0, 0, 0, 0, false, NONE)                                                    \
-	X(SET_MEM_TABLE, 1, VHOST_MEMORY_BASELINE_NREGIONS, MEM_MIN, MEM_MAX, false, NONE)         \
-	X(SET_LOG_BASE, 1, 1, LOG, LOG, true, PF(LOG_SHMFD))                                       \
-	X(SET_LOG_FD, 1, 1, 0, U64, false, NONE)                                                   \
-	X(SET_VRING_NUM, 0, 0, STATE, STATE, false, NONE)                                          \
-	X(SET_VRING_ADDR, 0, 0, ADDR, ADDR, false, NONE)                                           \
-	X(SET_VRING_BASE, 0, 0, STATE, STATE, false, NONE)                                         \
-	X(GET_VRING_BASE, 0, 0, STATE, STATE, true, NONE)                                          \
-	X(SET_VRING_KICK, 0, 1, U64, U64, false, NONE)                                             \
-	X(SET_VRING_CALL, 0, 1, U64, U64, false, NONE)                                             \
-	X(SET_VRING_ERR, 0, 1, U64, U64, false, NONE)                                              \
-	X(GET_PROTOCOL_FEATURES, 0, 0, 0, U64, true, NONE)                                         \
-	X(SET_PROTOCOL_FEATURES, 0, 0, U64, U64, false, NONE)                                      \
-	X(GET_QUEUE_NUM, 0, 0, 0, U64, true, PF(MQ))                                               \
-	X(SET_VRING_ENABLE, 0, 0, STATE, STATE, false, NONE)                                       \
-	X(SEND_RARP, 0, 0, U64, U64, false, PF(RARP))                                              \
-	X(NET_SET_MTU, 0, 0, U64, U64, false, PF(NET_MTU))                                         \
-	X(SET_BACKEND_REQ_FD, 1, 1, 0, U64, false, PF(BACKEND_REQ))                                \
-	X(GET_CONFIG, 0, 0, CFG_MIN, CFG_MAX, true, PF(CONFIG))                                    \
-	X(SET_CONFIG, 0, 0, CFG_MIN, CFG_MAX, false, PF(CONFIG))                                   \
-	X(GET_INFLIGHT_FD, 0, 0, INFL, INFL, true, PF(INFLIGHT_SHMFD))                             \
-	X(SET_INFLIGHT_FD, 1, 1, INFL, INFL, false, PF(INFLIGHT_SHMFD))                            \
-	X(RESET_DEVICE, 0, 0, 0, 0, false, PF(RESET_DEVICE))                                       \
-	X(GET_MAX_MEM_SLOTS, 0, 0, 0, U64, true, PF(CONFIGURE_MEM_SLOTS))                          \
-	X(ADD_MEM_REG, 1, 1, MEMREG, MEMREG, false, PF(CONFIGURE_MEM_SLOTS))                       \
-	X(REM_MEM_REG, 0, 1, MEMREG, MEMREG, false, PF(CONFIGURE_MEM_SLOTS))                       \
-	X(SET_STATUS, 0, 0, U64, U64, false, PF(STATUS))                                           \
-	X(GET_STATUS, 0, 0, 0, U64, true, PF(STATUS))
+#include "request_table.h"
 
 /* Defined by the spec, named in logs, never handled by vqnet. */
 #define VU_UNSUPPORTED(X)                                                                          \
@@ -110,7 +58,8 @@
 /* Vring area description: u64 index, size, offset. */
 #define VRING_AREA_SIZE 24u
 
-/* Back-end channel requests ("Back-end message types"), same columns. */
+/* Back-end channel requests ("Back-end message types"): the same columns
+ * without the handler (the backend sends these; frontend.c answers them). */
 #define VU_BACKEND_REQUESTS(X)                                                                     \
 	X(IOTLB_MSG, 0, 0, IOTLB_MSG_SIZE, IOTLB_MSG_SIZE, false, NONE)                            \
 	X(CONFIG_CHANGE_MSG, 0, 0, 0, U64, false, PF(CONFIG))                                      \
@@ -129,20 +78,25 @@
 		.always_replies = (reply),                                                         \
 		.protocol_feature = (pf),                                                          \
 	},
-#define ROW(req, ...)	      ROW_AT(VHOST_USER_##req, #req, __VA_ARGS__)
-#define BACKEND_ROW(req, ...) ROW_AT(VHOST_USER_BACKEND_##req, "BACKEND_" #req, __VA_ARGS__)
-#define NAME(req)	      [VHOST_USER_##req] = #req,
+/* The handler column is backend.c's business: the codec ignores it. */
+#define ROW(req, handler, ...) ROW_AT(VHOST_USER_##req, #req, __VA_ARGS__)
+#define BACKEND_ROW(req, ...)  ROW_AT(VHOST_USER_BACKEND_##req, "BACKEND_" #req, __VA_ARGS__)
+#define NAME(req)	       [VHOST_USER_##req] = #req,
 
 static const struct vu_request_info requests[] = {VU_REQUESTS(ROW)};
 static const struct vu_request_info backend_requests[] = {VU_BACKEND_REQUESTS(BACKEND_ROW)};
 static const char *const unsupported_names[] = {VU_UNSUPPORTED(NAME)};
+
+/* backend.c's handlers[] has as many entries (request_table.h). */
+static_assert(ARRAY_SIZE(requests) == VU_REQUEST_TABLE_LEN, "requests[] length");
 
 /* Every row fits the largest payload conn.c will read. */
 #define SIZE_FITS(req, fmin, fmax, smin, smax, reply, pf)                                          \
 	static_assert((smin) <= (smax) && (smax) <= VHOST_USER_MAX_PAYLOAD && (fmin) <= (fmax) &&  \
 			      (fmax) <= VHOST_USER_MAX_FDS,                                        \
 		      #req " row");
-VU_REQUESTS(SIZE_FITS)
+#define SIZE_FITS_ROW(req, handler, ...) SIZE_FITS(req, __VA_ARGS__)
+VU_REQUESTS(SIZE_FITS_ROW)
 VU_BACKEND_REQUESTS(SIZE_FITS)
 
 /**

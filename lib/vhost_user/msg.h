@@ -2,8 +2,9 @@
 /*
  * vhost-user message codec and connection I/O (internal to lib/vhost_user).
  *
- * msg.c is a pure codec: the request table (one row per request: name, fd
- * count, payload size rule, reply policy, required protocol feature) and
+ * msg.c is a pure codec: the request table (request_table.h, one row per
+ * request: name, handler, fd count, payload size rule, reply policy,
+ * required protocol feature; the codec ignores the handler) and
  * vu_msg_check(), which validates a received message against its row. No
  * I/O, so it can be fuzzed. conn.c moves messages over a Unix socket with
  * SCM_RIGHTS and nothing else.
