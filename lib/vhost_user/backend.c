@@ -73,7 +73,7 @@
 #include "request_table.h"
 
 /* Protocol features implemented here (INBAND_NOTIFICATIONS is not: never
- * offered). INFLIGHT_SHMFD tracks split rings only. */
+ * offered). INFLIGHT_SHMFD tracks split and packed rings. */
 #define SUPPORTED_PROTOCOL_FEATURES                                                                \
 	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD) |          \
 	 (1ull << VHOST_USER_PROTOCOL_F_RARP) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |        \
