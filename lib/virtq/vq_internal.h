@@ -16,7 +16,7 @@
 
 #include <vqnet/virtq.h>
 
-#include "../base/compiler.h"
+#include "base/compiler.h"
 #include "../gmem/gmem_internal.h"
 #include "../spec/virtio_ring.h"
 #include "../spec/vq_inflight.h"
