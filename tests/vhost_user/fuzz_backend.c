@@ -74,6 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define BUF_OFF	     0x8000u /* buffers from here */
 #define MAX_SEND_FDS 12
 #define MAX_POPS     4
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define DEV_FEATURES                                                                               \
 	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_RING_PACKED) |                           \
 	 (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_INDIRECT_DESC) |                         \
@@ -510,7 +511,7 @@ static uint32_t pick_num(struct in *in)
 	static const uint32_t nums[] = {8, 8, 4, 16, 1, 2, 256, 3, 0, 32768, 32769, 5};
 	uint8_t c = u8(in);
 	if (c < 0xf0)
-		return nums[c % (sizeof(nums) / sizeof(nums[0]))];
+		return nums[c % ARRAY_LEN(nums)];
 	return c < 0xf8 ? u16(in) : u32(in);
 }
 
@@ -576,182 +577,287 @@ static uint64_t ring_base(unsigned q)
 	return (uint64_t)(q % NQUEUES) * RING_STRIDE;
 }
 
+/*
+ * Payload builders, one per kind of request: each reads what it needs from
+ * the input, writes the payload at @p and returns its size; *@nfds_want
+ * comes in as the request's fds_min and is changed where the payload says
+ * otherwise.
+ */
+typedef size_t payload_fn(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want);
+
+/* VERSION_1 | PROTOCOL_FEATURES, device features by bits of the input,
+ * or any u64. */
+static size_t pl_features(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+{
+	static const uint64_t bits[] = {
+		1ull << VIRTIO_F_RING_PACKED,	1ull << VIRTIO_F_EVENT_IDX,
+		1ull << VIRTIO_F_INDIRECT_DESC, 1ull << VIRTIO_F_IN_ORDER,
+		1ull << VHOST_F_LOG_ALL,
+	};
+	(void)req;
+	(void)nfds_want;
+	uint8_t c = u8(&f->in);
+	uint64_t v = (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+	for (unsigned i = 0; i < ARRAY_LEN(bits); i++)
+		if (c & 1u << i)
+			v |= bits[i];
+	if (c & 32)
+		v &= ~(1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+	if ((c & 0xc0) == 0xc0)
+		v = u64(&f->in);
+	memcpy(p, &v, 8);
+	return 8;
+}
+
+/* Everything the backend supports, masked by the input, or any u64. */
+static size_t pl_protocol_features(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+{
+	(void)req;
+	(void)nfds_want;
+	uint8_t c = u8(&f->in);
+	uint64_t v = vu_backend_supported_protocol_features();
+	if (c & 1)
+		v &= u32(&f->in);
+	if ((c & 6) == 6)
+		v = u64(&f->in);
+	memcpy(p, &v, 8);
+	return 8;
+}
+
+/* 1..8 regions (one fd each) over the memfd, nregions perhaps lying. */
+static size_t pl_mem_table(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+{
+	(void)req;
+	struct vhost_user_memory m = {0};
+	uint8_t c = u8(&f->in);
+	unsigned n = c % 4 ? 1 : 1 + u8(&f->in) % VHOST_MEMORY_BASELINE_NREGIONS;
+	m.nregions = (c & 0xf0) == 0xf0 ? u32(&f->in) : n;
+	for (unsigned i = 0; i < n; i++)
+		pick_region(f, &m.regions[i], i, n);
+	*nfds_want = n;
+	memcpy(p, &m, sizeof(m));
+	return 8 + 32 * n;
+}
+
+/* ADD_MEM_REG / REM_MEM_REG: one part of the memfd cut in 1..4. */
+static size_t pl_mem_reg(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+{
+	(void)req;
+	(void)nfds_want;
+	struct vhost_user_mem_reg r = {0};
+	uint8_t c = u8(&f->in);
+	unsigned n = 1 + c / 64u;
+	pick_region(f, &r.region, c % 4u % n, n);
+	memcpy(p, &r, sizeof(r));
+	return sizeof(r);
+}
+
+static size_t pl_log_base(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+{
+	(void)req;
+	(void)nfds_want;
+	struct in *in = &f->in;
+	struct vhost_user_log l = {.mmap_size = 1 + u8(in) * 8u, .mmap_offset = u8(in)};
+	if (u8(in) == 0xff)
+		bytes(in, &l, sizeof(l));
+	memcpy(p, &l, sizeof(l));
+	return sizeof(l);
+}
+
+/* A vhost_vring_state {@index, @num} at @p. */
+static size_t put_state(uint8_t *p, uint32_t index, uint32_t num)
+{
+	struct vhost_vring_state s = {.index = index, .num = num};
+	memcpy(p, &s, sizeof(s));
+	return sizeof(s);
+}
+
+/* SET_VRING_NUM: the size is remembered for post_chain(). */
+static size_t pl_vring_num(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+{
+	(void)req;
+	(void)nfds_want;
+	uint32_t index = pick_index(&f->in);
+	uint32_t num = pick_num(&f->in);
+	if (index < NQUEUES)
+		f->ring[index].num = num;
+	return put_state(p, index, num);
+}
+
+static size_t pl_vring_base(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+{
+	(void)req;
+	(void)nfds_want;
+	uint32_t index = pick_index(&f->in);
+	return put_state(p, index, pick_base(&f->in));
+}
+
+/* GET_VRING_BASE: the index alone. */
+static size_t pl_vring_index(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+{
+	(void)req;
+	(void)nfds_want;
+	return put_state(p, pick_index(&f->in), 0);
+}
+
+static size_t pl_vring_enable(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+{
+	(void)req;
+	(void)nfds_want;
+	uint32_t index = pick_index(&f->in);
+	uint8_t c = u8(&f->in);
+	return put_state(p, index, c < 0xf0 ? c & 1 : u32(&f->in));
+}
+
+/* The ring's parts at ring_base(), log flag by the input, or perturbed. */
+static size_t pl_vring_addr(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+{
+	(void)req;
+	(void)nfds_want;
+	struct in *in = &f->in;
+	struct vhost_vring_addr a = {.index = pick_index(in)};
+	uint8_t c = u8(in);
+	uint64_t base = UVA_BASE + ring_base(a.index);
+	a.desc_user_addr = base;
+	a.avail_user_addr = base + 0x1000;
+	a.used_user_addr = base + 0x2000;
+	a.log_guest_addr = GPA_BASE + ring_base(a.index) + 0x2000;
+	a.flags = c & 1 ? 1u << VHOST_VRING_F_LOG : 0;
+	switch (c / 2 % 8) {
+	case 5:
+		a.desc_user_addr += u16(in);
+		a.avail_user_addr += u16(in);
+		a.used_user_addr += u16(in);
+		break;
+	case 6:
+		a.log_guest_addr = u64(in);
+		a.flags = u32(in);
+		break;
+	case 7:
+		bytes(in, &a.flags, sizeof(a) - 4);
+		break;
+	default:
+		break;
+	}
+	memcpy(p, &a, sizeof(a));
+	return sizeof(a);
+}
+
+/* SET_VRING_KICK / CALL / ERR: an index with an fd, or NOFD, or any u64. */
+static size_t pl_vring_fd(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+{
+	(void)req;
+	uint8_t c = u8(&f->in);
+	uint64_t v = pick_index(&f->in) & 0xff;
+	if (c & 1)
+		v |= VHOST_USER_VRING_NOFD_MASK;
+	*nfds_want = c & 1 ? 0 : 1;
+	if ((c & 0xe0) == 0xe0)
+		v = u64(&f->in);
+	memcpy(p, &v, 8);
+	return 8;
+}
+
+/* SET_LOG_FD / SET_BACKEND_REQ_FD: an fd, no payload. */
+static size_t pl_fd_only(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+{
+	(void)f;
+	(void)req;
+	(void)p;
+	*nfds_want = 1;
+	return 0;
+}
+
+/* SEND_RARP / NET_SET_MTU / SET_STATUS: a small number (an MTU from 1500),
+ * or any u64. */
+static size_t pl_u64(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+{
+	(void)nfds_want;
+	uint8_t c = u8(&f->in);
+	uint64_t v = c < 0xf0 ? (req == VHOST_USER_NET_SET_MTU ? 1500u + c : c) : u64(&f->in);
+	memcpy(p, &v, 8);
+	return 8;
+}
+
+/* GET_CONFIG / SET_CONFIG: a window of the 8 bytes of config (SET: its
+ * bytes follow), or any header. */
+static size_t pl_config(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+{
+	(void)nfds_want;
+	struct in *in = &f->in;
+	struct vhost_user_config *cf = (struct vhost_user_config *)p;
+	uint8_t c = u8(in);
+	cf->offset = c % 8;
+	cf->size = u8(in) % 9;
+	cf->flags = 0;
+	if ((c & 0xf0) == 0xf0) {
+		cf->offset = u32(in);
+		cf->size = u32(in);
+		cf->flags = u32(in);
+	}
+	uint32_t sz = cf->size <= VHOST_USER_MAX_CONFIG_SIZE ? cf->size : u8(in);
+	if (req == VHOST_USER_SET_CONFIG)
+		bytes(in, cf->region, sz);
+	return VHOST_USER_CONFIG_HDR_SIZE + sz;
+}
+
+/* GET_INFLIGHT_FD / SET_INFLIGHT_FD (with the buffer kept from GET and
+ * its size): 1..2 queues of ring 0's size, or any bytes. */
+static size_t pl_inflight(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+{
+	struct vhost_user_inflight v = {0};
+	uint8_t c = u8(&f->in);
+	v.num_queues = 1 + c % NQUEUES;
+	v.queue_size = f->ring[0].num ? (uint16_t)f->ring[0].num : 8;
+	if (req == VHOST_USER_SET_INFLIGHT_FD) {
+		struct stat st;
+		v.mmap_size = 0x10000;
+		if (f->infl_fd >= 0 && fstat(f->infl_fd, &st) == 0)
+			v.mmap_size = (uint64_t)st.st_size;
+		*nfds_want = 1;
+	}
+	if ((c & 0xf0) == 0xf0)
+		bytes(&f->in, &v, sizeof(v));
+	memcpy(p, &v, sizeof(v));
+	return sizeof(v);
+}
+
+/* Requests not here get a zeroed payload of their minimum size. */
+static payload_fn *const payload_builders[] = {
+	[VHOST_USER_SET_FEATURES] = pl_features,
+	[VHOST_USER_SET_PROTOCOL_FEATURES] = pl_protocol_features,
+	[VHOST_USER_SET_MEM_TABLE] = pl_mem_table,
+	[VHOST_USER_ADD_MEM_REG] = pl_mem_reg,
+	[VHOST_USER_REM_MEM_REG] = pl_mem_reg,
+	[VHOST_USER_SET_LOG_BASE] = pl_log_base,
+	[VHOST_USER_SET_VRING_NUM] = pl_vring_num,
+	[VHOST_USER_SET_VRING_BASE] = pl_vring_base,
+	[VHOST_USER_GET_VRING_BASE] = pl_vring_index,
+	[VHOST_USER_SET_VRING_ENABLE] = pl_vring_enable,
+	[VHOST_USER_SET_VRING_ADDR] = pl_vring_addr,
+	[VHOST_USER_SET_VRING_KICK] = pl_vring_fd,
+	[VHOST_USER_SET_VRING_CALL] = pl_vring_fd,
+	[VHOST_USER_SET_VRING_ERR] = pl_vring_fd,
+	[VHOST_USER_SET_LOG_FD] = pl_fd_only,
+	[VHOST_USER_SET_BACKEND_REQ_FD] = pl_fd_only,
+	[VHOST_USER_SEND_RARP] = pl_u64,
+	[VHOST_USER_NET_SET_MTU] = pl_u64,
+	[VHOST_USER_SET_STATUS] = pl_u64,
+	[VHOST_USER_GET_CONFIG] = pl_config,
+	[VHOST_USER_SET_CONFIG] = pl_config,
+	[VHOST_USER_GET_INFLIGHT_FD] = pl_inflight,
+	[VHOST_USER_SET_INFLIGHT_FD] = pl_inflight,
+};
+
+/* The payload of request @req at @p, its size, and in *@nfds_want the
+ * number of fds to send with it. */
 static size_t build_payload(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
 {
-	struct in *in = &f->in;
 	const struct vu_request_info *info = vu_request_info(req);
 	*nfds_want = info ? info->fds_min : 0;
-	switch (req) {
-	case VHOST_USER_SET_FEATURES: {
-		uint8_t c = u8(in);
-		uint64_t v =
-			(1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
-		if (c & 1)
-			v |= 1ull << VIRTIO_F_RING_PACKED;
-		if (c & 2)
-			v |= 1ull << VIRTIO_F_EVENT_IDX;
-		if (c & 4)
-			v |= 1ull << VIRTIO_F_INDIRECT_DESC;
-		if (c & 8)
-			v |= 1ull << VIRTIO_F_IN_ORDER;
-		if (c & 16)
-			v |= 1ull << VHOST_F_LOG_ALL;
-		if (c & 32)
-			v &= ~(1ull << VHOST_USER_F_PROTOCOL_FEATURES);
-		if ((c & 0xc0) == 0xc0)
-			v = u64(in);
-		memcpy(p, &v, 8);
-		return 8;
-	}
-	case VHOST_USER_SET_PROTOCOL_FEATURES: {
-		uint8_t c = u8(in);
-		uint64_t v = vu_backend_supported_protocol_features();
-		if (c & 1)
-			v &= u32(in);
-		if ((c & 6) == 6)
-			v = u64(in);
-		memcpy(p, &v, 8);
-		return 8;
-	}
-	case VHOST_USER_SET_MEM_TABLE: {
-		struct vhost_user_memory m = {0};
-		uint8_t c = u8(in);
-		unsigned n = c % 4 ? 1 : 1 + u8(in) % VHOST_MEMORY_BASELINE_NREGIONS;
-		m.nregions = (c & 0xf0) == 0xf0 ? u32(in) : n;
-		for (unsigned i = 0; i < n; i++)
-			pick_region(f, &m.regions[i], i, n);
-		*nfds_want = n;
-		memcpy(p, &m, sizeof(m));
-		return 8 + 32 * n;
-	}
-	case VHOST_USER_ADD_MEM_REG:
-	case VHOST_USER_REM_MEM_REG: {
-		struct vhost_user_mem_reg r = {0};
-		uint8_t c = u8(in);
-		unsigned n = 1 + c / 64u;
-		pick_region(f, &r.region, c % 4u % n, n);
-		memcpy(p, &r, sizeof(r));
-		return sizeof(r);
-	}
-	case VHOST_USER_SET_LOG_BASE: {
-		struct vhost_user_log l = {.mmap_size = 1 + u8(in) * 8u, .mmap_offset = u8(in)};
-		if (u8(in) == 0xff)
-			bytes(in, &l, sizeof(l));
-		memcpy(p, &l, sizeof(l));
-		return sizeof(l);
-	}
-	case VHOST_USER_SET_VRING_NUM:
-	case VHOST_USER_SET_VRING_BASE:
-	case VHOST_USER_GET_VRING_BASE:
-	case VHOST_USER_SET_VRING_ENABLE: {
-		struct vhost_vring_state s = {.index = pick_index(in)};
-		if (req == VHOST_USER_SET_VRING_NUM) {
-			s.num = pick_num(in);
-			if (s.index < NQUEUES)
-				f->ring[s.index].num = s.num;
-		} else if (req == VHOST_USER_SET_VRING_BASE) {
-			s.num = pick_base(in);
-		} else if (req == VHOST_USER_SET_VRING_ENABLE) {
-			uint8_t c = u8(in);
-			s.num = c < 0xf0 ? c & 1 : u32(in);
-		}
-		memcpy(p, &s, sizeof(s));
-		return sizeof(s);
-	}
-	case VHOST_USER_SET_VRING_ADDR: {
-		struct vhost_vring_addr a = {.index = pick_index(in)};
-		uint8_t c = u8(in);
-		uint64_t base = UVA_BASE + ring_base(a.index);
-		a.desc_user_addr = base;
-		a.avail_user_addr = base + 0x1000;
-		a.used_user_addr = base + 0x2000;
-		a.log_guest_addr = GPA_BASE + ring_base(a.index) + 0x2000;
-		a.flags = c & 1 ? 1u << VHOST_VRING_F_LOG : 0;
-		switch (c / 2 % 8) {
-		case 5:
-			a.desc_user_addr += u16(in);
-			a.avail_user_addr += u16(in);
-			a.used_user_addr += u16(in);
-			break;
-		case 6:
-			a.log_guest_addr = u64(in);
-			a.flags = u32(in);
-			break;
-		case 7:
-			bytes(in, &a.flags, sizeof(a) - 4);
-			break;
-		default:
-			break;
-		}
-		memcpy(p, &a, sizeof(a));
-		return sizeof(a);
-	}
-	case VHOST_USER_SET_VRING_KICK:
-	case VHOST_USER_SET_VRING_CALL:
-	case VHOST_USER_SET_VRING_ERR: {
-		uint8_t c = u8(in);
-		uint64_t v = pick_index(in) & 0xff;
-		if (c & 1) {
-			v |= VHOST_USER_VRING_NOFD_MASK;
-			*nfds_want = 0;
-		} else {
-			*nfds_want = 1;
-		}
-		if ((c & 0xe0) == 0xe0)
-			v = u64(in);
-		memcpy(p, &v, 8);
-		return 8;
-	}
-	case VHOST_USER_SET_LOG_FD:
-	case VHOST_USER_SET_BACKEND_REQ_FD:
-		*nfds_want = 1;
-		return 0;
-	case VHOST_USER_SEND_RARP:
-	case VHOST_USER_NET_SET_MTU:
-	case VHOST_USER_SET_STATUS: {
-		uint8_t c = u8(in);
-		uint64_t v = c < 0xf0 ? (req == VHOST_USER_NET_SET_MTU ? 1500u + c : c) : u64(in);
-		memcpy(p, &v, 8);
-		return 8;
-	}
-	case VHOST_USER_GET_CONFIG:
-	case VHOST_USER_SET_CONFIG: {
-		struct vhost_user_config *cf = (struct vhost_user_config *)p;
-		uint8_t c = u8(in);
-		cf->offset = c % 8;
-		cf->size = u8(in) % 9;
-		cf->flags = 0;
-		if ((c & 0xf0) == 0xf0) {
-			cf->offset = u32(in);
-			cf->size = u32(in);
-			cf->flags = u32(in);
-		}
-		uint32_t sz = cf->size <= VHOST_USER_MAX_CONFIG_SIZE ? cf->size : u8(in);
-		if (req == VHOST_USER_SET_CONFIG)
-			bytes(in, cf->region, sz);
-		return VHOST_USER_CONFIG_HDR_SIZE + sz;
-	}
-	case VHOST_USER_GET_INFLIGHT_FD:
-	case VHOST_USER_SET_INFLIGHT_FD: {
-		struct vhost_user_inflight v = {0};
-		uint8_t c = u8(in);
-		v.num_queues = 1 + c % NQUEUES;
-		v.queue_size = f->ring[0].num ? (uint16_t)f->ring[0].num : 8;
-		if (req == VHOST_USER_SET_INFLIGHT_FD) {
-			struct stat st;
-			v.mmap_size = 0x10000;
-			if (f->infl_fd >= 0 && fstat(f->infl_fd, &st) == 0)
-				v.mmap_size = (uint64_t)st.st_size;
-			*nfds_want = 1;
-		}
-		if ((c & 0xf0) == 0xf0)
-			bytes(in, &v, sizeof(v));
-		memcpy(p, &v, sizeof(v));
-		return sizeof(v);
-	}
-	default:
-		return info ? info->size_min : 0;
-	}
+	if (req < ARRAY_LEN(payload_builders) && payload_builders[req])
+		return payload_builders[req](f, req, p, nfds_want);
+	return info ? info->size_min : 0;
 }
 
 /* ------------------------------------------------------------------------
