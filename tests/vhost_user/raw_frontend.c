@@ -97,6 +97,15 @@ void rf_connect(struct rf *r)
 	assert_true(vu_backend_connected(r->b));
 }
 
+void rf_connect_negotiate(struct rf *r, uint64_t protocol_features, uint64_t features)
+{
+	rf_connect(r);
+	assert_int_equal(rf_req_u64(r, VHOST_USER_SET_PROTOCOL_FEATURES, protocol_features), 0);
+	assert_int_equal(
+		rf_req_u64(r, VHOST_USER_SET_FEATURES, (1ull << VIRTIO_F_VERSION_1) | features), 0);
+	assert_int_equal(rf_req(r, VHOST_USER_SET_OWNER, NULL, 0), 0);
+}
+
 int rf_req_fds(struct rf *r, uint32_t request, uint32_t flags, const void *payload, uint32_t size,
 	       const int *fds, unsigned nfds)
 {

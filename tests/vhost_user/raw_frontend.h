@@ -65,6 +65,10 @@ int rf_connect_to(const char *path);
 /* A new frontend connects (r->sock) and the backend accepts it. */
 void rf_connect(struct rf *r);
 
+/* rf_connect(), then SET_PROTOCOL_FEATURES @protocol_features,
+ * SET_FEATURES VERSION_1 | @features and SET_OWNER, each accepted. */
+void rf_connect_negotiate(struct rf *r, uint64_t protocol_features, uint64_t features);
+
 /* Send @request with header flags VHOST_USER_VERSION | @flags, @payload of
  * @size and @fds (the test keeps its own copies) on r->sock; dispatch the
  * backend once and return what it returned. */

@@ -95,13 +95,7 @@ static void set_addr(struct fx *f, uint32_t flags, uint64_t log_gpa)
 /* Features, memory, log and ring 0 (with @flags and @log_gpa), started. */
 static void setup_ring(struct fx *f, uint64_t features, uint32_t flags, uint64_t log_gpa)
 {
-	rf_connect(&f->rf);
-	assert_int_equal(rf_req_u64(&f->rf, VHOST_USER_SET_PROTOCOL_FEATURES,
-				    F(VHOST_USER_PROTOCOL_F_LOG_SHMFD)),
-			 0);
-	assert_int_equal(
-		rf_req_u64(&f->rf, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1) | features), 0);
-	assert_int_equal(rf_req(&f->rf, VHOST_USER_SET_OWNER, NULL, 0), 0);
+	rf_connect_negotiate(&f->rf, F(VHOST_USER_PROTOCOL_F_LOG_SHMFD), features);
 	assert_int_equal(rf_set_mem_table(&f->rf), 0);
 	assert_int_equal(rf_req_state(&f->rf, VHOST_USER_SET_VRING_NUM, 0, QSIZE), 0);
 	set_addr(f, flags, log_gpa);

@@ -133,13 +133,7 @@ static void set_inflight(struct fx *f)
  * a packed ring's position, the region has it. */
 static void setup_conn_features(struct fx *f, uint64_t features)
 {
-	rf_connect(&f->rf);
-	assert_int_equal(rf_req_u64(&f->rf, VHOST_USER_SET_PROTOCOL_FEATURES,
-				    F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)),
-			 0);
-	assert_int_equal(
-		rf_req_u64(&f->rf, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1) | features), 0);
-	assert_int_equal(rf_req(&f->rf, VHOST_USER_SET_OWNER, NULL, 0), 0);
+	rf_connect_negotiate(&f->rf, F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD), features);
 	if (f->infl_fd < 0)
 		get_inflight(f);
 	set_inflight(f);
