@@ -579,24 +579,30 @@ static uint64_t ring_base(unsigned q)
 
 /*
  * Payload builders, one per kind of request: each reads what it needs from
- * the input, writes the payload at @p and returns its size; *@nfds_want
+ * the input, writes the payload at b->p and returns its size; b->nfds
  * comes in as the request's fds_min and is changed where the payload says
  * otherwise.
  */
-typedef size_t payload_fn(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want);
+struct pl {
+	struct fz *f;
+	struct in *in; /* &f->in */
+	uint32_t req;
+	uint8_t *p;
+	unsigned nfds; /* fds to send with it */
+};
+
+typedef size_t payload_fn(struct pl *b);
 
 /* VERSION_1 | PROTOCOL_FEATURES, device features by bits of the input,
  * or any u64. */
-static size_t pl_features(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+static size_t pl_features(struct pl *b)
 {
 	static const uint64_t bits[] = {
 		1ull << VIRTIO_F_RING_PACKED,	1ull << VIRTIO_F_EVENT_IDX,
 		1ull << VIRTIO_F_INDIRECT_DESC, 1ull << VIRTIO_F_IN_ORDER,
 		1ull << VHOST_F_LOG_ALL,
 	};
-	(void)req;
-	(void)nfds_want;
-	uint8_t c = u8(&f->in);
+	uint8_t c = u8(b->in);
 	uint64_t v = (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
 	for (unsigned i = 0; i < ARRAY_LEN(bits); i++)
 		if (c & 1u << i)
@@ -604,63 +610,56 @@ static size_t pl_features(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds
 	if (c & 32)
 		v &= ~(1ull << VHOST_USER_F_PROTOCOL_FEATURES);
 	if ((c & 0xc0) == 0xc0)
-		v = u64(&f->in);
-	memcpy(p, &v, 8);
+		v = u64(b->in);
+	memcpy(b->p, &v, 8);
 	return 8;
 }
 
 /* Everything the backend supports, masked by the input, or any u64. */
-static size_t pl_protocol_features(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+static size_t pl_protocol_features(struct pl *b)
 {
-	(void)req;
-	(void)nfds_want;
-	uint8_t c = u8(&f->in);
+	uint8_t c = u8(b->in);
 	uint64_t v = vu_backend_supported_protocol_features();
 	if (c & 1)
-		v &= u32(&f->in);
+		v &= u32(b->in);
 	if ((c & 6) == 6)
-		v = u64(&f->in);
-	memcpy(p, &v, 8);
+		v = u64(b->in);
+	memcpy(b->p, &v, 8);
 	return 8;
 }
 
 /* 1..8 regions (one fd each) over the memfd, nregions perhaps lying. */
-static size_t pl_mem_table(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+static size_t pl_mem_table(struct pl *b)
 {
-	(void)req;
 	struct vhost_user_memory m = {0};
-	uint8_t c = u8(&f->in);
-	unsigned n = c % 4 ? 1 : 1 + u8(&f->in) % VHOST_MEMORY_BASELINE_NREGIONS;
-	m.nregions = (c & 0xf0) == 0xf0 ? u32(&f->in) : n;
+	uint8_t c = u8(b->in);
+	unsigned n = c % 4 ? 1 : 1 + u8(b->in) % VHOST_MEMORY_BASELINE_NREGIONS;
+	m.nregions = (c & 0xf0) == 0xf0 ? u32(b->in) : n;
 	for (unsigned i = 0; i < n; i++)
-		pick_region(f, &m.regions[i], i, n);
-	*nfds_want = n;
-	memcpy(p, &m, sizeof(m));
+		pick_region(b->f, &m.regions[i], i, n);
+	b->nfds = n;
+	memcpy(b->p, &m, sizeof(m));
 	return 8 + 32 * n;
 }
 
 /* ADD_MEM_REG / REM_MEM_REG: one part of the memfd cut in 1..4. */
-static size_t pl_mem_reg(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+static size_t pl_mem_reg(struct pl *b)
 {
-	(void)req;
-	(void)nfds_want;
 	struct vhost_user_mem_reg r = {0};
-	uint8_t c = u8(&f->in);
+	uint8_t c = u8(b->in);
 	unsigned n = 1 + c / 64u;
-	pick_region(f, &r.region, c % 4u % n, n);
-	memcpy(p, &r, sizeof(r));
+	pick_region(b->f, &r.region, c % 4u % n, n);
+	memcpy(b->p, &r, sizeof(r));
 	return sizeof(r);
 }
 
-static size_t pl_log_base(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+static size_t pl_log_base(struct pl *b)
 {
-	(void)req;
-	(void)nfds_want;
-	struct in *in = &f->in;
+	struct in *in = b->in;
 	struct vhost_user_log l = {.mmap_size = 1 + u8(in) * 8u, .mmap_offset = u8(in)};
 	if (u8(in) == 0xff)
 		bytes(in, &l, sizeof(l));
-	memcpy(p, &l, sizeof(l));
+	memcpy(b->p, &l, sizeof(l));
 	return sizeof(l);
 }
 
@@ -673,48 +672,38 @@ static size_t put_state(uint8_t *p, uint32_t index, uint32_t num)
 }
 
 /* SET_VRING_NUM: the size is remembered for post_chain(). */
-static size_t pl_vring_num(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+static size_t pl_vring_num(struct pl *b)
 {
-	(void)req;
-	(void)nfds_want;
-	uint32_t index = pick_index(&f->in);
-	uint32_t num = pick_num(&f->in);
+	uint32_t index = pick_index(b->in);
+	uint32_t num = pick_num(b->in);
 	if (index < NQUEUES)
-		f->ring[index].num = num;
-	return put_state(p, index, num);
+		b->f->ring[index].num = num;
+	return put_state(b->p, index, num);
 }
 
-static size_t pl_vring_base(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+static size_t pl_vring_base(struct pl *b)
 {
-	(void)req;
-	(void)nfds_want;
-	uint32_t index = pick_index(&f->in);
-	return put_state(p, index, pick_base(&f->in));
+	uint32_t index = pick_index(b->in);
+	return put_state(b->p, index, pick_base(b->in));
 }
 
 /* GET_VRING_BASE: the index alone. */
-static size_t pl_vring_index(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+static size_t pl_vring_index(struct pl *b)
 {
-	(void)req;
-	(void)nfds_want;
-	return put_state(p, pick_index(&f->in), 0);
+	return put_state(b->p, pick_index(b->in), 0);
 }
 
-static size_t pl_vring_enable(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+static size_t pl_vring_enable(struct pl *b)
 {
-	(void)req;
-	(void)nfds_want;
-	uint32_t index = pick_index(&f->in);
-	uint8_t c = u8(&f->in);
-	return put_state(p, index, c < 0xf0 ? c & 1 : u32(&f->in));
+	uint32_t index = pick_index(b->in);
+	uint8_t c = u8(b->in);
+	return put_state(b->p, index, c < 0xf0 ? c & 1 : u32(b->in));
 }
 
 /* The ring's parts at ring_base(), log flag by the input, or perturbed. */
-static size_t pl_vring_addr(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+static size_t pl_vring_addr(struct pl *b)
 {
-	(void)req;
-	(void)nfds_want;
-	struct in *in = &f->in;
+	struct in *in = b->in;
 	struct vhost_vring_addr a = {.index = pick_index(in)};
 	uint8_t c = u8(in);
 	uint64_t base = UVA_BASE + ring_base(a.index);
@@ -739,53 +728,47 @@ static size_t pl_vring_addr(struct fz *f, uint32_t req, uint8_t *p, unsigned *nf
 	default:
 		break;
 	}
-	memcpy(p, &a, sizeof(a));
+	memcpy(b->p, &a, sizeof(a));
 	return sizeof(a);
 }
 
 /* SET_VRING_KICK / CALL / ERR: an index with an fd, or NOFD, or any u64. */
-static size_t pl_vring_fd(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+static size_t pl_vring_fd(struct pl *b)
 {
-	(void)req;
-	uint8_t c = u8(&f->in);
-	uint64_t v = pick_index(&f->in) & 0xff;
+	uint8_t c = u8(b->in);
+	uint64_t v = pick_index(b->in) & 0xff;
 	if (c & 1)
 		v |= VHOST_USER_VRING_NOFD_MASK;
-	*nfds_want = c & 1 ? 0 : 1;
+	b->nfds = c & 1 ? 0 : 1;
 	if ((c & 0xe0) == 0xe0)
-		v = u64(&f->in);
-	memcpy(p, &v, 8);
+		v = u64(b->in);
+	memcpy(b->p, &v, 8);
 	return 8;
 }
 
 /* SET_LOG_FD / SET_BACKEND_REQ_FD: an fd, no payload. */
-static size_t pl_fd_only(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+static size_t pl_fd_only(struct pl *b)
 {
-	(void)f;
-	(void)req;
-	(void)p;
-	*nfds_want = 1;
+	b->nfds = 1;
 	return 0;
 }
 
 /* SEND_RARP / NET_SET_MTU / SET_STATUS: a small number (an MTU from 1500),
  * or any u64. */
-static size_t pl_u64(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+static size_t pl_u64(struct pl *b)
 {
-	(void)nfds_want;
-	uint8_t c = u8(&f->in);
-	uint64_t v = c < 0xf0 ? (req == VHOST_USER_NET_SET_MTU ? 1500u + c : c) : u64(&f->in);
-	memcpy(p, &v, 8);
+	uint8_t c = u8(b->in);
+	uint64_t v = c < 0xf0 ? (b->req == VHOST_USER_NET_SET_MTU ? 1500u + c : c) : u64(b->in);
+	memcpy(b->p, &v, 8);
 	return 8;
 }
 
 /* GET_CONFIG / SET_CONFIG: a window of the 8 bytes of config (SET: its
  * bytes follow), or any header. */
-static size_t pl_config(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+static size_t pl_config(struct pl *b)
 {
-	(void)nfds_want;
-	struct in *in = &f->in;
-	struct vhost_user_config *cf = (struct vhost_user_config *)p;
+	struct in *in = b->in;
+	struct vhost_user_config *cf = (struct vhost_user_config *)b->p;
 	uint8_t c = u8(in);
 	cf->offset = c % 8;
 	cf->size = u8(in) % 9;
@@ -796,29 +779,29 @@ static size_t pl_config(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_w
 		cf->flags = u32(in);
 	}
 	uint32_t sz = cf->size <= VHOST_USER_MAX_CONFIG_SIZE ? cf->size : u8(in);
-	if (req == VHOST_USER_SET_CONFIG)
+	if (b->req == VHOST_USER_SET_CONFIG)
 		bytes(in, cf->region, sz);
 	return VHOST_USER_CONFIG_HDR_SIZE + sz;
 }
 
 /* GET_INFLIGHT_FD / SET_INFLIGHT_FD (with the buffer kept from GET and
  * its size): 1..2 queues of ring 0's size, or any bytes. */
-static size_t pl_inflight(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
+static size_t pl_inflight(struct pl *b)
 {
 	struct vhost_user_inflight v = {0};
-	uint8_t c = u8(&f->in);
+	uint8_t c = u8(b->in);
 	v.num_queues = 1 + c % NQUEUES;
-	v.queue_size = f->ring[0].num ? (uint16_t)f->ring[0].num : 8;
-	if (req == VHOST_USER_SET_INFLIGHT_FD) {
+	v.queue_size = b->f->ring[0].num ? (uint16_t)b->f->ring[0].num : 8;
+	if (b->req == VHOST_USER_SET_INFLIGHT_FD) {
 		struct stat st;
 		v.mmap_size = 0x10000;
-		if (f->infl_fd >= 0 && fstat(f->infl_fd, &st) == 0)
+		if (b->f->infl_fd >= 0 && fstat(b->f->infl_fd, &st) == 0)
 			v.mmap_size = (uint64_t)st.st_size;
-		*nfds_want = 1;
+		b->nfds = 1;
 	}
 	if ((c & 0xf0) == 0xf0)
-		bytes(&f->in, &v, sizeof(v));
-	memcpy(p, &v, sizeof(v));
+		bytes(b->in, &v, sizeof(v));
+	memcpy(b->p, &v, sizeof(v));
 	return sizeof(v);
 }
 
@@ -854,10 +837,12 @@ static payload_fn *const payload_builders[] = {
 static size_t build_payload(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
 {
 	const struct vu_request_info *info = vu_request_info(req);
-	*nfds_want = info ? info->fds_min : 0;
+	struct pl b = {.f = f, .in = &f->in, .req = req, .p = p, .nfds = info ? info->fds_min : 0};
+	size_t size = info ? info->size_min : 0;
 	if (req < ARRAY_LEN(payload_builders) && payload_builders[req])
-		return payload_builders[req](f, req, p, nfds_want);
-	return info ? info->size_min : 0;
+		size = payload_builders[req](&b);
+	*nfds_want = b.nfds;
+	return size;
 }
 
 /* ------------------------------------------------------------------------
