@@ -6,8 +6,9 @@
  * Per input: a fresh vu_backend (server mode, socket in a temporary
  * directory made once per process, 2 queues, VERSION_1 | RING_PACKED |
  * EVENT_IDX | INDIRECT_DESC | IN_ORDER, 8 bytes of config) serving a tiny
- * recording device, and a client socket playing a hostile frontend. The
- * input is a sequence of at most MAX_STEPS steps (see step()):
+ * recording device (fuzz_backend_dev.c), and a client socket playing a
+ * hostile frontend. The input is a sequence of at most MAX_STEPS steps
+ * (see step()):
  *
  *   op byte: < 0xc0 a request 1..40 with a structured payload built from
  *            the bytes that follow (usually consistent with the guest
@@ -61,12 +62,11 @@
 #include "spec/virtio_ring.h"
 #include "vhost_user/msg.h"
 #include "../harness/test_util.h"
+#include "fuzz_backend.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_STEPS    64
-#define NQUEUES	     2u
-#define CONFIG_SIZE  8u
 #define MAX_MEM	     (1u << 20)
 #define GPA_BASE     0x100000ull
 #define UVA_BASE     0x7f1200000000ull
@@ -75,10 +75,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_SEND_FDS 12
 #define MAX_POPS     4
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define DEV_FEATURES                                                                               \
-	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_RING_PACKED) |                           \
-	 (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_INDIRECT_DESC) |                         \
-	 (1ull << VIRTIO_F_IN_ORDER))
 #define ALL_FEATURES                                                                               \
 	(DEV_FEATURES | 1ull << VHOST_USER_F_PROTOCOL_FEATURES | 1ull << VHOST_F_LOG_ALL)
 
@@ -122,167 +118,6 @@ static void bytes(struct in *in, void *dst, size_t len)
 	in->p += n;
 	in->n -= n;
 }
-
-/* ------------------------------------------------------------------------
- * The device
- * ------------------------------------------------------------------------ */
-
-struct dev {
-	unsigned starts, stops, start_calls;
-	bool refuse;   /* refuse every 4th queue_start */
-	unsigned pops; /* chains to pop in queue_start */
-	struct vq *vq[NQUEUES];
-	uint8_t config[CONFIG_SIZE];
-};
-
-static uint8_t sink;
-
-static bool trace; /* FUZZ_BACKEND_TRACE set: one line per message */
-
-/* Pop up to @n chains, touch their buffers, complete them in order (the
- * last one left in flight if @hold). */
-static void dev_work(struct vq *q, unsigned n, bool hold)
-{
-	struct iovec iov[16];
-	for (unsigned k = 0; k < n; k++) {
-		struct vq_elem e = {.iov = iov, .iov_cap = 16};
-		int rc = vq_pop(q, &e);
-		if (rc == 0)
-			break;
-		if (rc < 0 && !vq_err_is_drop(rc))
-			break; /* broken */
-		uint32_t len = 0;
-		if (rc == 1) {
-			for (unsigned i = 0; i < (unsigned)e.nout + e.nin; i++) {
-				uint8_t *b = iov[i].iov_base;
-				if (!iov[i].iov_len)
-					continue;
-				sink ^= b[0] ^ b[iov[i].iov_len - 1];
-				if (i >= e.nout) {
-					b[0] = 0xa5;
-					b[iov[i].iov_len - 1] = 0x5a;
-				}
-			}
-			len = e.in_len;
-		}
-		if (trace)
-			fprintf(stderr, "fuzz: popped id %u rc %d out %u in %u\n", e.id, rc,
-				e.out_len, e.in_len);
-		if (hold && k + 1 == n)
-			break;
-		if (vq_push(q, e.id, len) != 0)
-			break;
-		(void)vq_should_notify(q);
-	}
-	(void)vq_enable_kicks(q);
-	(void)vq_in_flight(q);
-}
-
-static int dev_set_features(void *opaque, uint64_t features)
-{
-	(void)opaque;
-	if (features & ~DEV_FEATURES)
-		abort();
-	return 0;
-}
-
-static int dev_get_config(void *opaque, uint32_t offset, uint8_t *buf, uint32_t len)
-{
-	struct dev *d = opaque;
-	if ((uint64_t)offset + len > CONFIG_SIZE)
-		abort();
-	memcpy(buf, d->config + offset, len);
-	return 0;
-}
-
-static int dev_set_config(void *opaque, uint32_t offset, const uint8_t *buf, uint32_t len)
-{
-	struct dev *d = opaque;
-	if ((uint64_t)offset + len > CONFIG_SIZE)
-		abort();
-	memcpy(d->config + offset, buf, len);
-	return 0;
-}
-
-static int dev_queue_start(void *opaque, const struct vu_vring *vr)
-{
-	struct dev *d = opaque;
-	/* kick_fd is -1 after SET_VRING_KICK with NOFD (the device polls). */
-	if (vr->index >= NQUEUES || d->vq[vr->index] || !vr->vq ||
-	    (vr->kick_fd >= 0 && fcntl(vr->kick_fd, F_GETFD) < 0) || vr->kick_fd < -1)
-		abort();
-	if (d->refuse && ++d->start_calls % 4 == 0)
-		return -EINVAL;
-	d->vq[vr->index] = vr->vq;
-	d->starts++;
-	dev_work(vr->vq, d->pops, false);
-	return 0;
-}
-
-static void dev_queue_stop(void *opaque, unsigned index)
-{
-	struct dev *d = opaque;
-	if (index >= NQUEUES || !d->vq[index])
-		abort();
-	d->vq[index] = NULL;
-	d->stops++;
-}
-
-static void dev_queue_enable(void *opaque, unsigned index, bool enabled)
-{
-	struct dev *d = opaque;
-	(void)enabled;
-	if (index >= NQUEUES || !d->vq[index])
-		abort();
-}
-
-static void dev_queue_call_fd(void *opaque, unsigned index, int call_fd)
-{
-	struct dev *d = opaque;
-	(void)call_fd;
-	if (index >= NQUEUES || !d->vq[index])
-		abort();
-}
-
-static void dev_set_status(void *opaque, uint8_t status)
-{
-	(void)opaque;
-	(void)status;
-}
-
-static void dev_send_rarp(void *opaque, const uint8_t mac[6])
-{
-	(void)opaque;
-	sink ^= mac[0] ^ mac[5];
-}
-
-static int dev_set_mtu(void *opaque, uint16_t mtu)
-{
-	(void)opaque;
-	return mtu < 68 ? -EINVAL : 0;
-}
-
-static void dev_reset(void *opaque)
-{
-	struct dev *d = opaque;
-	for (unsigned i = 0; i < NQUEUES; i++)
-		if (d->vq[i])
-			abort(); /* every ring is stopped first */
-}
-
-static const struct vu_device_ops dev_ops = {
-	.set_features = dev_set_features,
-	.get_config = dev_get_config,
-	.set_config = dev_set_config,
-	.queue_start = dev_queue_start,
-	.queue_stop = dev_queue_stop,
-	.queue_enable = dev_queue_enable,
-	.queue_call_fd = dev_queue_call_fd,
-	.set_status = dev_set_status,
-	.send_rarp = dev_send_rarp,
-	.set_mtu = dev_set_mtu,
-	.reset = dev_reset,
-};
 
 /* ------------------------------------------------------------------------
  * The frontend side
@@ -466,7 +301,7 @@ static void transact(struct fz *f, const struct vhost_user_header *hdr, uint8_t 
 	send_raw(f, hdr, payload, send, fds, nfds);
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
-	if (trace && hdr->request == VHOST_USER_SET_MEM_TABLE && send >= 8) {
+	if (fz_trace && hdr->request == VHOST_USER_SET_MEM_TABLE && send >= 8) {
 		const struct vhost_user_memory *m = (const void *)payload;
 		for (unsigned i = 0; i < m->nregions && 8 + 32 * (i + 1) <= send; i++)
 			fprintf(stderr, "fuzz: region gpa %#llx size %#llx uva %#llx off %#llx\n",
@@ -475,7 +310,7 @@ static void transact(struct fz *f, const struct vhost_user_header *hdr, uint8_t 
 				(unsigned long long)m->regions[i].userspace_addr,
 				(unsigned long long)m->regions[i].mmap_offset);
 	}
-	if (trace && hdr->request == VHOST_USER_SET_VRING_ADDR && send == 40) {
+	if (fz_trace && hdr->request == VHOST_USER_SET_VRING_ADDR && send == 40) {
 		const struct vhost_vring_addr *a = (const void *)payload;
 		fprintf(stderr, "fuzz: vring %u desc %#llx avail %#llx used %#llx\n", a->index,
 			(unsigned long long)a->desc_user_addr,
@@ -483,7 +318,7 @@ static void transact(struct fz *f, const struct vhost_user_header *hdr, uint8_t 
 			(unsigned long long)a->used_user_addr);
 	}
 	int rc = vu_backend_dispatch(f->b);
-	if (trace)
+	if (fz_trace)
 		fprintf(stderr, "fuzz: %s size %u fds %u -> %d (starts %u stops %u)\n",
 			vu_request_name(hdr->request), hdr->size, nfds, rc, f->dev.starts,
 			f->dev.stops);
@@ -995,7 +830,7 @@ static void setup_once(void)
 	if (!mkdtemp(dir))
 		abort();
 	snprintf(sock_path, sizeof(sock_path), "%s/sock", dir);
-	trace = getenv("FUZZ_BACKEND_TRACE") != NULL;
+	fz_trace = getenv("FUZZ_BACKEND_TRACE") != NULL;
 	done = true;
 }
 
