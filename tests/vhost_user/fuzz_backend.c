@@ -6,8 +6,9 @@
  * Per input: a fresh vu_backend (server mode, socket in a temporary
  * directory made once per process, 2 queues, VERSION_1 | RING_PACKED |
  * EVENT_IDX | INDIRECT_DESC | IN_ORDER, 8 bytes of config) serving a tiny
- * recording device, and a client socket playing a hostile frontend. The
- * input is a sequence of at most MAX_STEPS steps (see step()):
+ * recording device (fuzz_backend_dev.c), and a client socket playing a
+ * hostile frontend. The input is a sequence of at most MAX_STEPS steps
+ * (see step()):
  *
  *   op byte: < 0xc0 a request 1..40 with a structured payload built from
  *            the bytes that follow (usually consistent with the guest
@@ -61,12 +62,11 @@
 #include "spec/virtio_ring.h"
 #include "vhost_user/msg.h"
 #include "../harness/test_util.h"
+#include "fuzz_backend.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_STEPS    64
-#define NQUEUES	     2u
-#define CONFIG_SIZE  8u
 #define MAX_MEM	     (1u << 20)
 #define GPA_BASE     0x100000ull
 #define UVA_BASE     0x7f1200000000ull
@@ -74,10 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define BUF_OFF	     0x8000u /* buffers from here */
 #define MAX_SEND_FDS 12
 #define MAX_POPS     4
-#define DEV_FEATURES                                                                               \
-	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_RING_PACKED) |                           \
-	 (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_INDIRECT_DESC) |                         \
-	 (1ull << VIRTIO_F_IN_ORDER))
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define ALL_FEATURES                                                                               \
 	(DEV_FEATURES | 1ull << VHOST_USER_F_PROTOCOL_FEATURES | 1ull << VHOST_F_LOG_ALL)
 
@@ -121,167 +118,6 @@ static void bytes(struct in *in, void *dst, size_t len)
 	in->p += n;
 	in->n -= n;
 }
-
-/* ------------------------------------------------------------------------
- * The device
- * ------------------------------------------------------------------------ */
-
-struct dev {
-	unsigned starts, stops, start_calls;
-	bool refuse;   /* refuse every 4th queue_start */
-	unsigned pops; /* chains to pop in queue_start */
-	struct vq *vq[NQUEUES];
-	uint8_t config[CONFIG_SIZE];
-};
-
-static uint8_t sink;
-
-static bool trace; /* FUZZ_BACKEND_TRACE set: one line per message */
-
-/* Pop up to @n chains, touch their buffers, complete them in order (the
- * last one left in flight if @hold). */
-static void dev_work(struct vq *q, unsigned n, bool hold)
-{
-	struct iovec iov[16];
-	for (unsigned k = 0; k < n; k++) {
-		struct vq_elem e = {.iov = iov, .iov_cap = 16};
-		int rc = vq_pop(q, &e);
-		if (rc == 0)
-			break;
-		if (rc < 0 && !vq_err_is_drop(rc))
-			break; /* broken */
-		uint32_t len = 0;
-		if (rc == 1) {
-			for (unsigned i = 0; i < (unsigned)e.nout + e.nin; i++) {
-				uint8_t *b = iov[i].iov_base;
-				if (!iov[i].iov_len)
-					continue;
-				sink ^= b[0] ^ b[iov[i].iov_len - 1];
-				if (i >= e.nout) {
-					b[0] = 0xa5;
-					b[iov[i].iov_len - 1] = 0x5a;
-				}
-			}
-			len = e.in_len;
-		}
-		if (trace)
-			fprintf(stderr, "fuzz: popped id %u rc %d out %u in %u\n", e.id, rc,
-				e.out_len, e.in_len);
-		if (hold && k + 1 == n)
-			break;
-		if (vq_push(q, e.id, len) != 0)
-			break;
-		(void)vq_should_notify(q);
-	}
-	(void)vq_enable_kicks(q);
-	(void)vq_in_flight(q);
-}
-
-static int dev_set_features(void *opaque, uint64_t features)
-{
-	(void)opaque;
-	if (features & ~DEV_FEATURES)
-		abort();
-	return 0;
-}
-
-static int dev_get_config(void *opaque, uint32_t offset, uint8_t *buf, uint32_t len)
-{
-	struct dev *d = opaque;
-	if ((uint64_t)offset + len > CONFIG_SIZE)
-		abort();
-	memcpy(buf, d->config + offset, len);
-	return 0;
-}
-
-static int dev_set_config(void *opaque, uint32_t offset, const uint8_t *buf, uint32_t len)
-{
-	struct dev *d = opaque;
-	if ((uint64_t)offset + len > CONFIG_SIZE)
-		abort();
-	memcpy(d->config + offset, buf, len);
-	return 0;
-}
-
-static int dev_queue_start(void *opaque, const struct vu_vring *vr)
-{
-	struct dev *d = opaque;
-	/* kick_fd is -1 after SET_VRING_KICK with NOFD (the device polls). */
-	if (vr->index >= NQUEUES || d->vq[vr->index] || !vr->vq ||
-	    (vr->kick_fd >= 0 && fcntl(vr->kick_fd, F_GETFD) < 0) || vr->kick_fd < -1)
-		abort();
-	if (d->refuse && ++d->start_calls % 4 == 0)
-		return -EINVAL;
-	d->vq[vr->index] = vr->vq;
-	d->starts++;
-	dev_work(vr->vq, d->pops, false);
-	return 0;
-}
-
-static void dev_queue_stop(void *opaque, unsigned index)
-{
-	struct dev *d = opaque;
-	if (index >= NQUEUES || !d->vq[index])
-		abort();
-	d->vq[index] = NULL;
-	d->stops++;
-}
-
-static void dev_queue_enable(void *opaque, unsigned index, bool enabled)
-{
-	struct dev *d = opaque;
-	(void)enabled;
-	if (index >= NQUEUES || !d->vq[index])
-		abort();
-}
-
-static void dev_queue_call_fd(void *opaque, unsigned index, int call_fd)
-{
-	struct dev *d = opaque;
-	(void)call_fd;
-	if (index >= NQUEUES || !d->vq[index])
-		abort();
-}
-
-static void dev_set_status(void *opaque, uint8_t status)
-{
-	(void)opaque;
-	(void)status;
-}
-
-static void dev_send_rarp(void *opaque, const uint8_t mac[6])
-{
-	(void)opaque;
-	sink ^= mac[0] ^ mac[5];
-}
-
-static int dev_set_mtu(void *opaque, uint16_t mtu)
-{
-	(void)opaque;
-	return mtu < 68 ? -EINVAL : 0;
-}
-
-static void dev_reset(void *opaque)
-{
-	struct dev *d = opaque;
-	for (unsigned i = 0; i < NQUEUES; i++)
-		if (d->vq[i])
-			abort(); /* every ring is stopped first */
-}
-
-static const struct vu_device_ops dev_ops = {
-	.set_features = dev_set_features,
-	.get_config = dev_get_config,
-	.set_config = dev_set_config,
-	.queue_start = dev_queue_start,
-	.queue_stop = dev_queue_stop,
-	.queue_enable = dev_queue_enable,
-	.queue_call_fd = dev_queue_call_fd,
-	.set_status = dev_set_status,
-	.send_rarp = dev_send_rarp,
-	.set_mtu = dev_set_mtu,
-	.reset = dev_reset,
-};
 
 /* ------------------------------------------------------------------------
  * The frontend side
@@ -465,7 +301,7 @@ static void transact(struct fz *f, const struct vhost_user_header *hdr, uint8_t 
 	send_raw(f, hdr, payload, send, fds, nfds);
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
-	if (trace && hdr->request == VHOST_USER_SET_MEM_TABLE && send >= 8) {
+	if (fz_trace && hdr->request == VHOST_USER_SET_MEM_TABLE && send >= 8) {
 		const struct vhost_user_memory *m = (const void *)payload;
 		for (unsigned i = 0; i < m->nregions && 8 + 32 * (i + 1) <= send; i++)
 			fprintf(stderr, "fuzz: region gpa %#llx size %#llx uva %#llx off %#llx\n",
@@ -474,7 +310,7 @@ static void transact(struct fz *f, const struct vhost_user_header *hdr, uint8_t 
 				(unsigned long long)m->regions[i].userspace_addr,
 				(unsigned long long)m->regions[i].mmap_offset);
 	}
-	if (trace && hdr->request == VHOST_USER_SET_VRING_ADDR && send == 40) {
+	if (fz_trace && hdr->request == VHOST_USER_SET_VRING_ADDR && send == 40) {
 		const struct vhost_vring_addr *a = (const void *)payload;
 		fprintf(stderr, "fuzz: vring %u desc %#llx avail %#llx used %#llx\n", a->index,
 			(unsigned long long)a->desc_user_addr,
@@ -482,7 +318,7 @@ static void transact(struct fz *f, const struct vhost_user_header *hdr, uint8_t 
 			(unsigned long long)a->used_user_addr);
 	}
 	int rc = vu_backend_dispatch(f->b);
-	if (trace)
+	if (fz_trace)
 		fprintf(stderr, "fuzz: %s size %u fds %u -> %d (starts %u stops %u)\n",
 			vu_request_name(hdr->request), hdr->size, nfds, rc, f->dev.starts,
 			f->dev.stops);
@@ -510,7 +346,7 @@ static uint32_t pick_num(struct in *in)
 	static const uint32_t nums[] = {8, 8, 4, 16, 1, 2, 256, 3, 0, 32768, 32769, 5};
 	uint8_t c = u8(in);
 	if (c < 0xf0)
-		return nums[c % (sizeof(nums) / sizeof(nums[0]))];
+		return nums[c % ARRAY_LEN(nums)];
 	return c < 0xf8 ? u16(in) : u32(in);
 }
 
@@ -576,182 +412,272 @@ static uint64_t ring_base(unsigned q)
 	return (uint64_t)(q % NQUEUES) * RING_STRIDE;
 }
 
+/*
+ * Payload builders, one per kind of request: each reads what it needs from
+ * the input, writes the payload at b->p and returns its size; b->nfds
+ * comes in as the request's fds_min and is changed where the payload says
+ * otherwise.
+ */
+struct pl {
+	struct fz *f;
+	struct in *in; /* &f->in */
+	uint32_t req;
+	uint8_t *p;
+	unsigned nfds; /* fds to send with it */
+};
+
+typedef size_t payload_fn(struct pl *b);
+
+/* VERSION_1 | PROTOCOL_FEATURES, device features by bits of the input,
+ * or any u64. */
+static size_t pl_features(struct pl *b)
+{
+	static const uint64_t bits[] = {
+		1ull << VIRTIO_F_RING_PACKED,	1ull << VIRTIO_F_EVENT_IDX,
+		1ull << VIRTIO_F_INDIRECT_DESC, 1ull << VIRTIO_F_IN_ORDER,
+		1ull << VHOST_F_LOG_ALL,
+	};
+	uint8_t c = u8(b->in);
+	uint64_t v = (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+	for (unsigned i = 0; i < ARRAY_LEN(bits); i++)
+		if (c & 1u << i)
+			v |= bits[i];
+	if (c & 32)
+		v &= ~(1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+	if ((c & 0xc0) == 0xc0)
+		v = u64(b->in);
+	memcpy(b->p, &v, 8);
+	return 8;
+}
+
+/* Everything the backend supports, masked by the input, or any u64. */
+static size_t pl_protocol_features(struct pl *b)
+{
+	uint8_t c = u8(b->in);
+	uint64_t v = vu_backend_supported_protocol_features();
+	if (c & 1)
+		v &= u32(b->in);
+	if ((c & 6) == 6)
+		v = u64(b->in);
+	memcpy(b->p, &v, 8);
+	return 8;
+}
+
+/* 1..8 regions (one fd each) over the memfd, nregions perhaps lying. */
+static size_t pl_mem_table(struct pl *b)
+{
+	struct vhost_user_memory m = {0};
+	uint8_t c = u8(b->in);
+	unsigned n = c % 4 ? 1 : 1 + u8(b->in) % VHOST_MEMORY_BASELINE_NREGIONS;
+	m.nregions = (c & 0xf0) == 0xf0 ? u32(b->in) : n;
+	for (unsigned i = 0; i < n; i++)
+		pick_region(b->f, &m.regions[i], i, n);
+	b->nfds = n;
+	memcpy(b->p, &m, sizeof(m));
+	return 8 + 32 * n;
+}
+
+/* ADD_MEM_REG / REM_MEM_REG: one part of the memfd cut in 1..4. */
+static size_t pl_mem_reg(struct pl *b)
+{
+	struct vhost_user_mem_reg r = {0};
+	uint8_t c = u8(b->in);
+	unsigned n = 1 + c / 64u;
+	pick_region(b->f, &r.region, c % 4u % n, n);
+	memcpy(b->p, &r, sizeof(r));
+	return sizeof(r);
+}
+
+static size_t pl_log_base(struct pl *b)
+{
+	struct in *in = b->in;
+	struct vhost_user_log l = {.mmap_size = 1 + u8(in) * 8u, .mmap_offset = u8(in)};
+	if (u8(in) == 0xff)
+		bytes(in, &l, sizeof(l));
+	memcpy(b->p, &l, sizeof(l));
+	return sizeof(l);
+}
+
+/* A vhost_vring_state {@index, @num} at @p. */
+static size_t put_state(uint8_t *p, uint32_t index, uint32_t num)
+{
+	struct vhost_vring_state s = {.index = index, .num = num};
+	memcpy(p, &s, sizeof(s));
+	return sizeof(s);
+}
+
+/* SET_VRING_NUM: the size is remembered for post_chain(). */
+static size_t pl_vring_num(struct pl *b)
+{
+	uint32_t index = pick_index(b->in);
+	uint32_t num = pick_num(b->in);
+	if (index < NQUEUES)
+		b->f->ring[index].num = num;
+	return put_state(b->p, index, num);
+}
+
+static size_t pl_vring_base(struct pl *b)
+{
+	uint32_t index = pick_index(b->in);
+	return put_state(b->p, index, pick_base(b->in));
+}
+
+/* GET_VRING_BASE: the index alone. */
+static size_t pl_vring_index(struct pl *b)
+{
+	return put_state(b->p, pick_index(b->in), 0);
+}
+
+static size_t pl_vring_enable(struct pl *b)
+{
+	uint32_t index = pick_index(b->in);
+	uint8_t c = u8(b->in);
+	return put_state(b->p, index, c < 0xf0 ? c & 1 : u32(b->in));
+}
+
+/* The ring's parts at ring_base(), log flag by the input, or perturbed. */
+static size_t pl_vring_addr(struct pl *b)
+{
+	struct in *in = b->in;
+	struct vhost_vring_addr a = {.index = pick_index(in)};
+	uint8_t c = u8(in);
+	uint64_t base = UVA_BASE + ring_base(a.index);
+	a.desc_user_addr = base;
+	a.avail_user_addr = base + 0x1000;
+	a.used_user_addr = base + 0x2000;
+	a.log_guest_addr = GPA_BASE + ring_base(a.index) + 0x2000;
+	a.flags = c & 1 ? 1u << VHOST_VRING_F_LOG : 0;
+	switch (c / 2 % 8) {
+	case 5:
+		a.desc_user_addr += u16(in);
+		a.avail_user_addr += u16(in);
+		a.used_user_addr += u16(in);
+		break;
+	case 6:
+		a.log_guest_addr = u64(in);
+		a.flags = u32(in);
+		break;
+	case 7:
+		bytes(in, &a.flags, sizeof(a) - 4);
+		break;
+	default:
+		break;
+	}
+	memcpy(b->p, &a, sizeof(a));
+	return sizeof(a);
+}
+
+/* SET_VRING_KICK / CALL / ERR: an index with an fd, or NOFD, or any u64. */
+static size_t pl_vring_fd(struct pl *b)
+{
+	uint8_t c = u8(b->in);
+	uint64_t v = pick_index(b->in) & 0xff;
+	if (c & 1)
+		v |= VHOST_USER_VRING_NOFD_MASK;
+	b->nfds = c & 1 ? 0 : 1;
+	if ((c & 0xe0) == 0xe0)
+		v = u64(b->in);
+	memcpy(b->p, &v, 8);
+	return 8;
+}
+
+/* SET_LOG_FD / SET_BACKEND_REQ_FD: an fd, no payload. */
+static size_t pl_fd_only(struct pl *b)
+{
+	b->nfds = 1;
+	return 0;
+}
+
+/* SEND_RARP / NET_SET_MTU / SET_STATUS: a small number (an MTU from 1500),
+ * or any u64. */
+static size_t pl_u64(struct pl *b)
+{
+	uint8_t c = u8(b->in);
+	uint64_t v = c < 0xf0 ? (b->req == VHOST_USER_NET_SET_MTU ? 1500u + c : c) : u64(b->in);
+	memcpy(b->p, &v, 8);
+	return 8;
+}
+
+/* GET_CONFIG / SET_CONFIG: a window of the 8 bytes of config (SET: its
+ * bytes follow), or any header. */
+static size_t pl_config(struct pl *b)
+{
+	struct in *in = b->in;
+	struct vhost_user_config *cf = (struct vhost_user_config *)b->p;
+	uint8_t c = u8(in);
+	cf->offset = c % 8;
+	cf->size = u8(in) % 9;
+	cf->flags = 0;
+	if ((c & 0xf0) == 0xf0) {
+		cf->offset = u32(in);
+		cf->size = u32(in);
+		cf->flags = u32(in);
+	}
+	uint32_t sz = cf->size <= VHOST_USER_MAX_CONFIG_SIZE ? cf->size : u8(in);
+	if (b->req == VHOST_USER_SET_CONFIG)
+		bytes(in, cf->region, sz);
+	return VHOST_USER_CONFIG_HDR_SIZE + sz;
+}
+
+/* GET_INFLIGHT_FD / SET_INFLIGHT_FD (with the buffer kept from GET and
+ * its size): 1..2 queues of ring 0's size, or any bytes. */
+static size_t pl_inflight(struct pl *b)
+{
+	struct vhost_user_inflight v = {0};
+	uint8_t c = u8(b->in);
+	v.num_queues = 1 + c % NQUEUES;
+	v.queue_size = b->f->ring[0].num ? (uint16_t)b->f->ring[0].num : 8;
+	if (b->req == VHOST_USER_SET_INFLIGHT_FD) {
+		struct stat st;
+		v.mmap_size = 0x10000;
+		if (b->f->infl_fd >= 0 && fstat(b->f->infl_fd, &st) == 0)
+			v.mmap_size = (uint64_t)st.st_size;
+		b->nfds = 1;
+	}
+	if ((c & 0xf0) == 0xf0)
+		bytes(b->in, &v, sizeof(v));
+	memcpy(b->p, &v, sizeof(v));
+	return sizeof(v);
+}
+
+/* Requests not here get a zeroed payload of their minimum size. */
+static payload_fn *const payload_builders[] = {
+	[VHOST_USER_SET_FEATURES] = pl_features,
+	[VHOST_USER_SET_PROTOCOL_FEATURES] = pl_protocol_features,
+	[VHOST_USER_SET_MEM_TABLE] = pl_mem_table,
+	[VHOST_USER_ADD_MEM_REG] = pl_mem_reg,
+	[VHOST_USER_REM_MEM_REG] = pl_mem_reg,
+	[VHOST_USER_SET_LOG_BASE] = pl_log_base,
+	[VHOST_USER_SET_VRING_NUM] = pl_vring_num,
+	[VHOST_USER_SET_VRING_BASE] = pl_vring_base,
+	[VHOST_USER_GET_VRING_BASE] = pl_vring_index,
+	[VHOST_USER_SET_VRING_ENABLE] = pl_vring_enable,
+	[VHOST_USER_SET_VRING_ADDR] = pl_vring_addr,
+	[VHOST_USER_SET_VRING_KICK] = pl_vring_fd,
+	[VHOST_USER_SET_VRING_CALL] = pl_vring_fd,
+	[VHOST_USER_SET_VRING_ERR] = pl_vring_fd,
+	[VHOST_USER_SET_LOG_FD] = pl_fd_only,
+	[VHOST_USER_SET_BACKEND_REQ_FD] = pl_fd_only,
+	[VHOST_USER_SEND_RARP] = pl_u64,
+	[VHOST_USER_NET_SET_MTU] = pl_u64,
+	[VHOST_USER_SET_STATUS] = pl_u64,
+	[VHOST_USER_GET_CONFIG] = pl_config,
+	[VHOST_USER_SET_CONFIG] = pl_config,
+	[VHOST_USER_GET_INFLIGHT_FD] = pl_inflight,
+	[VHOST_USER_SET_INFLIGHT_FD] = pl_inflight,
+};
+
+/* The payload of request @req at @p, its size, and in *@nfds_want the
+ * number of fds to send with it. */
 static size_t build_payload(struct fz *f, uint32_t req, uint8_t *p, unsigned *nfds_want)
 {
-	struct in *in = &f->in;
 	const struct vu_request_info *info = vu_request_info(req);
-	*nfds_want = info ? info->fds_min : 0;
-	switch (req) {
-	case VHOST_USER_SET_FEATURES: {
-		uint8_t c = u8(in);
-		uint64_t v =
-			(1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
-		if (c & 1)
-			v |= 1ull << VIRTIO_F_RING_PACKED;
-		if (c & 2)
-			v |= 1ull << VIRTIO_F_EVENT_IDX;
-		if (c & 4)
-			v |= 1ull << VIRTIO_F_INDIRECT_DESC;
-		if (c & 8)
-			v |= 1ull << VIRTIO_F_IN_ORDER;
-		if (c & 16)
-			v |= 1ull << VHOST_F_LOG_ALL;
-		if (c & 32)
-			v &= ~(1ull << VHOST_USER_F_PROTOCOL_FEATURES);
-		if ((c & 0xc0) == 0xc0)
-			v = u64(in);
-		memcpy(p, &v, 8);
-		return 8;
-	}
-	case VHOST_USER_SET_PROTOCOL_FEATURES: {
-		uint8_t c = u8(in);
-		uint64_t v = vu_backend_supported_protocol_features();
-		if (c & 1)
-			v &= u32(in);
-		if ((c & 6) == 6)
-			v = u64(in);
-		memcpy(p, &v, 8);
-		return 8;
-	}
-	case VHOST_USER_SET_MEM_TABLE: {
-		struct vhost_user_memory m = {0};
-		uint8_t c = u8(in);
-		unsigned n = c % 4 ? 1 : 1 + u8(in) % VHOST_MEMORY_BASELINE_NREGIONS;
-		m.nregions = (c & 0xf0) == 0xf0 ? u32(in) : n;
-		for (unsigned i = 0; i < n; i++)
-			pick_region(f, &m.regions[i], i, n);
-		*nfds_want = n;
-		memcpy(p, &m, sizeof(m));
-		return 8 + 32 * n;
-	}
-	case VHOST_USER_ADD_MEM_REG:
-	case VHOST_USER_REM_MEM_REG: {
-		struct vhost_user_mem_reg r = {0};
-		uint8_t c = u8(in);
-		unsigned n = 1 + c / 64u;
-		pick_region(f, &r.region, c % 4u % n, n);
-		memcpy(p, &r, sizeof(r));
-		return sizeof(r);
-	}
-	case VHOST_USER_SET_LOG_BASE: {
-		struct vhost_user_log l = {.mmap_size = 1 + u8(in) * 8u, .mmap_offset = u8(in)};
-		if (u8(in) == 0xff)
-			bytes(in, &l, sizeof(l));
-		memcpy(p, &l, sizeof(l));
-		return sizeof(l);
-	}
-	case VHOST_USER_SET_VRING_NUM:
-	case VHOST_USER_SET_VRING_BASE:
-	case VHOST_USER_GET_VRING_BASE:
-	case VHOST_USER_SET_VRING_ENABLE: {
-		struct vhost_vring_state s = {.index = pick_index(in)};
-		if (req == VHOST_USER_SET_VRING_NUM) {
-			s.num = pick_num(in);
-			if (s.index < NQUEUES)
-				f->ring[s.index].num = s.num;
-		} else if (req == VHOST_USER_SET_VRING_BASE) {
-			s.num = pick_base(in);
-		} else if (req == VHOST_USER_SET_VRING_ENABLE) {
-			uint8_t c = u8(in);
-			s.num = c < 0xf0 ? c & 1 : u32(in);
-		}
-		memcpy(p, &s, sizeof(s));
-		return sizeof(s);
-	}
-	case VHOST_USER_SET_VRING_ADDR: {
-		struct vhost_vring_addr a = {.index = pick_index(in)};
-		uint8_t c = u8(in);
-		uint64_t base = UVA_BASE + ring_base(a.index);
-		a.desc_user_addr = base;
-		a.avail_user_addr = base + 0x1000;
-		a.used_user_addr = base + 0x2000;
-		a.log_guest_addr = GPA_BASE + ring_base(a.index) + 0x2000;
-		a.flags = c & 1 ? 1u << VHOST_VRING_F_LOG : 0;
-		switch (c / 2 % 8) {
-		case 5:
-			a.desc_user_addr += u16(in);
-			a.avail_user_addr += u16(in);
-			a.used_user_addr += u16(in);
-			break;
-		case 6:
-			a.log_guest_addr = u64(in);
-			a.flags = u32(in);
-			break;
-		case 7:
-			bytes(in, &a.flags, sizeof(a) - 4);
-			break;
-		default:
-			break;
-		}
-		memcpy(p, &a, sizeof(a));
-		return sizeof(a);
-	}
-	case VHOST_USER_SET_VRING_KICK:
-	case VHOST_USER_SET_VRING_CALL:
-	case VHOST_USER_SET_VRING_ERR: {
-		uint8_t c = u8(in);
-		uint64_t v = pick_index(in) & 0xff;
-		if (c & 1) {
-			v |= VHOST_USER_VRING_NOFD_MASK;
-			*nfds_want = 0;
-		} else {
-			*nfds_want = 1;
-		}
-		if ((c & 0xe0) == 0xe0)
-			v = u64(in);
-		memcpy(p, &v, 8);
-		return 8;
-	}
-	case VHOST_USER_SET_LOG_FD:
-	case VHOST_USER_SET_BACKEND_REQ_FD:
-		*nfds_want = 1;
-		return 0;
-	case VHOST_USER_SEND_RARP:
-	case VHOST_USER_NET_SET_MTU:
-	case VHOST_USER_SET_STATUS: {
-		uint8_t c = u8(in);
-		uint64_t v = c < 0xf0 ? (req == VHOST_USER_NET_SET_MTU ? 1500u + c : c) : u64(in);
-		memcpy(p, &v, 8);
-		return 8;
-	}
-	case VHOST_USER_GET_CONFIG:
-	case VHOST_USER_SET_CONFIG: {
-		struct vhost_user_config *cf = (struct vhost_user_config *)p;
-		uint8_t c = u8(in);
-		cf->offset = c % 8;
-		cf->size = u8(in) % 9;
-		cf->flags = 0;
-		if ((c & 0xf0) == 0xf0) {
-			cf->offset = u32(in);
-			cf->size = u32(in);
-			cf->flags = u32(in);
-		}
-		uint32_t sz = cf->size <= VHOST_USER_MAX_CONFIG_SIZE ? cf->size : u8(in);
-		if (req == VHOST_USER_SET_CONFIG)
-			bytes(in, cf->region, sz);
-		return VHOST_USER_CONFIG_HDR_SIZE + sz;
-	}
-	case VHOST_USER_GET_INFLIGHT_FD:
-	case VHOST_USER_SET_INFLIGHT_FD: {
-		struct vhost_user_inflight v = {0};
-		uint8_t c = u8(in);
-		v.num_queues = 1 + c % NQUEUES;
-		v.queue_size = f->ring[0].num ? (uint16_t)f->ring[0].num : 8;
-		if (req == VHOST_USER_SET_INFLIGHT_FD) {
-			struct stat st;
-			v.mmap_size = 0x10000;
-			if (f->infl_fd >= 0 && fstat(f->infl_fd, &st) == 0)
-				v.mmap_size = (uint64_t)st.st_size;
-			*nfds_want = 1;
-		}
-		if ((c & 0xf0) == 0xf0)
-			bytes(in, &v, sizeof(v));
-		memcpy(p, &v, sizeof(v));
-		return sizeof(v);
-	}
-	default:
-		return info ? info->size_min : 0;
-	}
+	struct pl b = {.f = f, .in = &f->in, .req = req, .p = p, .nfds = info ? info->fds_min : 0};
+	size_t size = info ? info->size_min : 0;
+	if (req < ARRAY_LEN(payload_builders) && payload_builders[req])
+		size = payload_builders[req](&b);
+	*nfds_want = b.nfds;
+	return size;
 }
 
 /* ------------------------------------------------------------------------
@@ -904,7 +830,7 @@ static void setup_once(void)
 	if (!mkdtemp(dir))
 		abort();
 	snprintf(sock_path, sizeof(sock_path), "%s/sock", dir);
-	trace = getenv("FUZZ_BACKEND_TRACE") != NULL;
+	fz_trace = getenv("FUZZ_BACKEND_TRACE") != NULL;
 	done = true;
 }
 

@@ -2,7 +2,6 @@
 /* A raw vhost-user frontend for the backend tests (raw_frontend.h). */
 #include "raw_frontend.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "spec/virtio_ring.h"
 #include "vhost_user/msg.h"
 
 static int qdev_queue_start(void *opaque, const struct vu_vring *vr)
@@ -43,29 +44,30 @@ const struct vu_device_ops rf_qdev_ops = {
 	.queue_stop = qdev_queue_stop,
 };
 
-int rf_count_fds(void)
+void rf_open(struct rf *r, const char *tmpl, const struct vu_backend_config *cfg,
+	     const struct vu_device_ops *ops, void *dev)
 {
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
+	struct vu_backend_config c = *cfg;
+	assert_true(strlen(tmpl) < sizeof(r->dir));
+	strcpy(r->dir, tmpl);
+	assert_non_null(mkdtemp(r->dir));
+	snprintf(r->path, sizeof(r->path), "%s/sock", r->dir);
+	c.socket_path = r->path;
+	assert_int_equal(vu_backend_new(&c, ops, dev, &r->b), 0);
+	r->mem = rf_memfd_map("guest", MEM_BYTES, &r->memfd);
+	r->sock = -1;
 }
 
-void rf_sock_dir(char *dir, char *path, size_t path_size, const char *tmpl)
+void rf_close(struct rf *r)
 {
-	strcpy(dir, tmpl);
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, path_size, "%s/sock", dir);
-}
-
-void rf_sock_dir_remove(const char *dir, const char *path)
-{
-	unlink(path);
-	rmdir(dir);
+	if (r->sock >= 0)
+		close(r->sock);
+	r->sock = -1;
+	vu_backend_free(r->b);
+	munmap(r->mem, MEM_BYTES);
+	close(r->memfd);
+	unlink(r->path);
+	rmdir(r->dir);
 }
 
 uint8_t *rf_memfd_map(const char *name, size_t bytes, int *fd)
@@ -88,16 +90,24 @@ int rf_connect_to(const char *path)
 	return s;
 }
 
-int rf_connect(struct vu_backend *b, const char *path)
+void rf_connect(struct rf *r)
 {
-	int s = rf_connect_to(path);
-	assert_int_equal(vu_backend_dispatch(b), 0);
-	assert_true(vu_backend_connected(b));
-	return s;
+	r->sock = rf_connect_to(r->path);
+	assert_int_equal(vu_backend_dispatch(r->b), 0);
+	assert_true(vu_backend_connected(r->b));
 }
 
-int rf_req_fds(int sock, struct vu_backend *b, uint32_t request, uint32_t flags,
-	       const void *payload, uint32_t size, const int *fds, unsigned nfds)
+void rf_connect_negotiate(struct rf *r, uint64_t protocol_features, uint64_t features)
+{
+	rf_connect(r);
+	assert_int_equal(rf_req_u64(r, VHOST_USER_SET_PROTOCOL_FEATURES, protocol_features), 0);
+	assert_int_equal(
+		rf_req_u64(r, VHOST_USER_SET_FEATURES, (1ull << VIRTIO_F_VERSION_1) | features), 0);
+	assert_int_equal(rf_req(r, VHOST_USER_SET_OWNER, NULL, 0), 0);
+}
+
+int rf_req_fds(struct rf *r, uint32_t request, uint32_t flags, const void *payload, uint32_t size,
+	       const int *fds, unsigned nfds)
 {
 	struct vu_msg m = {
 		.hdr = {.request = request, .flags = VHOST_USER_VERSION | flags, .size = size}};
@@ -106,23 +116,98 @@ int rf_req_fds(int sock, struct vu_backend *b, uint32_t request, uint32_t flags,
 	for (unsigned i = 0; i < nfds; i++)
 		m.fds[i] = fds[i];
 	m.nfds = nfds;
-	assert_int_equal(vu_msg_send(sock, &m), 0);
-	return vu_backend_dispatch(b);
+	assert_int_equal(vu_msg_send(r->sock, &m), 0);
+	return vu_backend_dispatch(r->b);
 }
 
-int rf_set_mem_table(int sock, struct vu_backend *b, uint64_t gpa, uint64_t bytes, const void *mem,
-		     int memfd)
+int rf_req(struct rf *r, uint32_t request, const void *payload, uint32_t size)
+{
+	return rf_req_fds(r, request, 0, payload, size, NULL, 0);
+}
+
+int rf_req_u64(struct rf *r, uint32_t request, uint64_t v)
+{
+	return rf_req(r, request, &v, sizeof(v));
+}
+
+int rf_req_state(struct rf *r, uint32_t request, uint32_t index, uint32_t num)
+{
+	struct vhost_vring_state s = {.index = index, .num = num};
+	return rf_req(r, request, &s, sizeof(s));
+}
+
+int rf_set_mem_table(struct rf *r)
 {
 	struct vhost_user_memory m = {.nregions = 1};
-	m.regions[0] = (struct vhost_user_mem_region){.guest_phys_addr = gpa,
-						      .memory_size = bytes,
-						      .userspace_addr = (uintptr_t)mem,
+	m.regions[0] = (struct vhost_user_mem_region){.guest_phys_addr = MEM_GPA,
+						      .memory_size = MEM_BYTES,
+						      .userspace_addr = (uintptr_t)r->mem,
 						      .mmap_offset = 0};
-	return rf_req_fds(sock, b, VHOST_USER_SET_MEM_TABLE, 0, &m, 8 + 32, &memfd, 1);
+	return rf_req_fds(r, VHOST_USER_SET_MEM_TABLE, 0, &m, 8 + 32, &r->memfd, 1);
 }
 
-void rf_hang_up(int sock, struct vu_backend *b)
+int rf_set_ring_addr(struct rf *r, uint32_t flags, uint64_t log_gpa)
 {
-	close(sock);
-	assert_int_equal(vu_backend_dispatch(b), -ECONNRESET);
+	uint64_t base = (uintptr_t)r->mem;
+	struct vhost_vring_addr a = {.index = 0,
+				     .flags = flags,
+				     .desc_user_addr = base + DESC_OFF,
+				     .avail_user_addr = base + AVAIL_OFF,
+				     .used_user_addr = base + USED_OFF,
+				     .log_guest_addr = log_gpa};
+	return rf_req(r, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a));
+}
+
+int rf_kick(struct rf *r, unsigned index, int efd)
+{
+	uint64_t v = index;
+	return rf_req_fds(r, VHOST_USER_SET_VRING_KICK, 0, &v, sizeof(v), &efd, 1);
+}
+
+void rf_hang_up(struct rf *r)
+{
+	close(r->sock);
+	r->sock = -1;
+	assert_int_equal(vu_backend_dispatch(r->b), -ECONNRESET);
+}
+
+void rf_drv_init(struct rf_drv *d)
+{
+	*d = (struct rf_drv){.kick = eventfd(0, EFD_CLOEXEC), .wrap = true};
+	d->e.iov = d->iov;
+	d->e.iov_cap = 4;
+}
+
+void rf_drv_fini(struct rf_drv *d)
+{
+	close(d->kick);
+}
+
+void rf_drv_add_split(struct rf *r, struct rf_drv *d, uint16_t id, uint64_t gpa)
+{
+	struct virtq_desc *desc = (struct virtq_desc *)(r->mem + DESC_OFF) + id;
+	struct virtq_avail *avail = (struct virtq_avail *)(r->mem + AVAIL_OFF);
+	*desc = (struct virtq_desc){.addr = gpa, .len = 64, .flags = VIRTQ_DESC_F_WRITE};
+	avail->ring[d->avail_idx % QSIZE] = id;
+	__atomic_store_n(&avail->idx, ++d->avail_idx, __ATOMIC_RELEASE);
+}
+
+void rf_drv_add_packed(struct rf *r, struct rf_drv *d, uint16_t id, uint64_t gpa, unsigned ndesc)
+{
+	struct pvirtq_desc *ring = (struct pvirtq_desc *)(r->mem + DESC_OFF);
+	uint16_t head_pos = d->pos, head_flags = 0;
+	for (unsigned k = 0; k < ndesc; k++) {
+		uint16_t flags = VIRTQ_DESC_F_WRITE | (k + 1 < ndesc ? VIRTQ_DESC_F_NEXT : 0) |
+				 (d->wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED);
+		ring[d->pos] = (struct pvirtq_desc){.addr = gpa + k * 64u, .len = 64, .id = id};
+		if (k == 0)
+			head_flags = flags;
+		else
+			ring[d->pos].flags = flags;
+		if (++d->pos == QSIZE) {
+			d->pos = 0;
+			d->wrap = !d->wrap;
+		}
+	}
+	__atomic_store_n(&ring[head_pos].flags, head_flags, __ATOMIC_RELEASE);
 }

@@ -34,60 +34,30 @@
 
 #include "raw_frontend.h"
 
-#define MEM_BYTES (1u << 20)
-#define MEM_GPA	  0x100000ull
-#define QSIZE	  8u
-#define DESC_OFF  0x0000u
-#define AVAIL_OFF 0x1000u
-#define USED_OFF  0x2000u
-#define BUF_OFF	  0x3000u
 #define LOG_BYTES 4096u /* 32768 pages: gpa 0 .. 128 MiB */
 #define PAGE	  4096ull
 #define F(bit)	  (1ull << (bit))
 
 struct fx {
-	char dir[64];
-	char path[96];
+	struct rf rf;
 	struct rf_qdev dev;
-	struct vu_backend *b;
-	int memfd;
-	uint8_t *mem;
 	int logfd[2];
 	uint8_t *log[2];
-	int sock;
-	int kick;
-	uint16_t avail_idx; /* split: next avail index */
-	uint16_t pos;	    /* packed: next ring position */
-	bool wrap;
-	struct iovec iov[4];
-	struct vq_elem e;
+	struct rf_drv drv;
 };
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	rf_sock_dir(f->dir, f->path, sizeof(f->path), "/tmp/vqnet-vu-log-XXXXXX");
 	struct vu_backend_config cfg = {
-		.socket_path = f->path,
 		.num_queues = 1,
 		.device_features = F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED),
 	};
-	assert_int_equal(vu_backend_new(&cfg, &rf_qdev_ops, &f->dev, &f->b), 0);
-	f->mem = rf_memfd_map("guest", MEM_BYTES, &f->memfd);
-	for (unsigned i = 0; i < 2; i++) {
-		f->logfd[i] = memfd_create("log", MFD_CLOEXEC);
-		assert_true(f->logfd[i] >= 0);
-		assert_int_equal(ftruncate(f->logfd[i], LOG_BYTES), 0);
-		f->log[i] =
-			mmap(NULL, LOG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, f->logfd[i], 0);
-		assert_true(f->log[i] != MAP_FAILED);
-	}
-	f->kick = eventfd(0, EFD_CLOEXEC);
-	f->sock = -1;
-	f->wrap = true;
-	f->e.iov = f->iov;
-	f->e.iov_cap = 4;
+	rf_open(&f->rf, "/tmp/vqnet-vu-log-XXXXXX", &cfg, &rf_qdev_ops, &f->dev);
+	for (unsigned i = 0; i < 2; i++)
+		f->log[i] = rf_memfd_map("log", LOG_BYTES, &f->logfd[i]);
+	rf_drv_init(&f->drv);
 	*state = f;
 	return 0;
 }
@@ -95,87 +65,46 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	if (f->sock >= 0)
-		close(f->sock);
-	vu_backend_free(f->b);
-	munmap(f->mem, MEM_BYTES);
-	close(f->memfd);
+	rf_close(&f->rf);
 	for (unsigned i = 0; i < 2; i++) {
 		munmap(f->log[i], LOG_BYTES);
 		close(f->logfd[i]);
 	}
-	close(f->kick);
-	rf_sock_dir_remove(f->dir, f->path);
+	rf_drv_fini(&f->drv);
 	free(f);
 	return 0;
-}
-
-static void fe_connect(struct fx *f)
-{
-	f->sock = rf_connect(f->b, f->path);
-}
-
-/* One request (with fds the test keeps), dispatched; 0 or the error. */
-static int req_fds(struct fx *f, uint32_t request, const void *payload, uint32_t size,
-		   const int *fds, unsigned nfds)
-{
-	return rf_req_fds(f->sock, f->b, request, 0, payload, size, fds, nfds);
-}
-
-static void req_ok(struct fx *f, uint32_t request, const void *payload, uint32_t size)
-{
-	assert_int_equal(req_fds(f, request, payload, size, NULL, 0), 0);
-}
-
-static void req_u64(struct fx *f, uint32_t request, uint64_t v)
-{
-	req_ok(f, request, &v, sizeof(v));
-}
-
-static void req_state(struct fx *f, uint32_t request, uint32_t index, uint32_t num)
-{
-	struct vhost_vring_state s = {.index = index, .num = num};
-	req_ok(f, request, &s, sizeof(s));
 }
 
 static void set_log_base(struct fx *f, unsigned which)
 {
 	struct vhost_user_log lg = {.mmap_size = LOG_BYTES, .mmap_offset = 0};
-	assert_int_equal(req_fds(f, VHOST_USER_SET_LOG_BASE, &lg, sizeof(lg), &f->logfd[which], 1),
+	assert_int_equal(rf_req_fds(&f->rf, VHOST_USER_SET_LOG_BASE, 0, &lg, sizeof(lg),
+				    &f->logfd[which], 1),
 			 0);
 	struct vu_msg r;
-	assert_int_equal(vu_msg_recv(f->sock, &r), 0);
+	assert_int_equal(vu_msg_recv(f->rf.sock, &r), 0);
 	assert_int_equal(r.hdr.request, VHOST_USER_SET_LOG_BASE);
 	assert_int_equal(r.payload.u64, 0);
 }
 
 static void set_addr(struct fx *f, uint32_t flags, uint64_t log_gpa)
 {
-	uint64_t base = (uintptr_t)f->mem;
-	struct vhost_vring_addr a = {.index = 0,
-				     .flags = flags,
-				     .desc_user_addr = base + DESC_OFF,
-				     .avail_user_addr = base + AVAIL_OFF,
-				     .used_user_addr = base + USED_OFF,
-				     .log_guest_addr = log_gpa};
-	req_ok(f, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a));
+	assert_int_equal(rf_set_ring_addr(&f->rf, flags, log_gpa), 0);
 }
 
 /* Features, memory, log and ring 0 (with @flags and @log_gpa), started. */
 static void setup_ring(struct fx *f, uint64_t features, uint32_t flags, uint64_t log_gpa)
 {
-	fe_connect(f);
-	req_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, F(VHOST_USER_PROTOCOL_F_LOG_SHMFD));
-	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1) | features);
-	req_ok(f, VHOST_USER_SET_OWNER, NULL, 0);
-	assert_int_equal(rf_set_mem_table(f->sock, f->b, MEM_GPA, MEM_BYTES, f->mem, f->memfd), 0);
-	req_state(f, VHOST_USER_SET_VRING_NUM, 0, QSIZE);
+	rf_connect_negotiate(&f->rf, F(VHOST_USER_PROTOCOL_F_LOG_SHMFD), features);
+	assert_int_equal(rf_set_mem_table(&f->rf), 0);
+	assert_int_equal(rf_req_state(&f->rf, VHOST_USER_SET_VRING_NUM, 0, QSIZE), 0);
 	set_addr(f, flags, log_gpa);
 	bool packed = features & F(VIRTIO_F_RING_PACKED);
-	req_state(f, VHOST_USER_SET_VRING_BASE, 0, packed ? (1u << 15 | 1u << 31) : 0);
+	assert_int_equal(rf_req_state(&f->rf, VHOST_USER_SET_VRING_BASE, 0,
+				      packed ? (1u << 15 | 1u << 31) : 0),
+			 0);
 	set_log_base(f, 0);
-	uint64_t v = 0;
-	assert_int_equal(req_fds(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1), 0);
+	assert_int_equal(rf_kick(&f->rf, 0, f->drv.kick), 0);
 	assert_non_null(f->dev.vq);
 }
 
@@ -184,26 +113,10 @@ static void setup_ring(struct fx *f, uint64_t features, uint32_t flags, uint64_t
 static void add_buf(struct fx *f, bool packed, uint16_t id)
 {
 	uint64_t gpa = MEM_GPA + BUF_OFF + id * 0x1000u;
-	if (!packed) {
-		struct virtq_desc *d = (struct virtq_desc *)(f->mem + DESC_OFF) + id;
-		struct virtq_avail *avail = (struct virtq_avail *)(f->mem + AVAIL_OFF);
-		*d = (struct virtq_desc){.addr = gpa, .len = 64, .flags = VIRTQ_DESC_F_WRITE};
-		avail->ring[f->avail_idx % QSIZE] = id;
-		__atomic_store_n(&avail->idx, ++f->avail_idx, __ATOMIC_RELEASE);
-		return;
-	}
-	struct pvirtq_desc *d = (struct pvirtq_desc *)(f->mem + DESC_OFF) + f->pos;
-	d->addr = gpa;
-	d->len = 64;
-	d->id = id;
-	__atomic_store_n(
-		&d->flags,
-		(uint16_t)(VIRTQ_DESC_F_WRITE | (f->wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED)),
-		__ATOMIC_RELEASE);
-	if (++f->pos == QSIZE) {
-		f->pos = 0;
-		f->wrap = !f->wrap;
-	}
+	if (packed)
+		rf_drv_add_packed(&f->rf, &f->drv, id, gpa, 1);
+	else
+		rf_drv_add_split(&f->rf, &f->drv, id, gpa);
 }
 
 /* The device: pop buffer @id, write 16 bytes into it and log them by gpa,
@@ -212,11 +125,11 @@ static void device_serve(struct fx *f, uint16_t id)
 {
 	struct vq *q = f->dev.vq;
 	assert_non_null(q);
-	assert_int_equal(vq_pop(q, &f->e), 1);
-	assert_int_equal(f->e.id, id);
-	assert_int_equal(f->e.nin, 1);
-	memset(f->iov[0].iov_base, 0xab, 16);
-	vu_backend_log_write(f->b, MEM_GPA + BUF_OFF + id * 0x1000u, 16);
+	assert_int_equal(vq_pop(q, &f->drv.e), 1);
+	assert_int_equal(f->drv.e.id, id);
+	assert_int_equal(f->drv.e.nin, 1);
+	memset(f->drv.iov[0].iov_base, 0xab, 16);
+	vu_backend_log_write(f->rf.b, MEM_GPA + BUF_OFF + id * 0x1000u, 16);
 	assert_int_equal(vq_push(q, id, 16), 0);
 }
 
@@ -241,8 +154,7 @@ static void expect_pages(struct fx *f, unsigned which, const uint64_t *pages, un
 
 static void hang_up(struct fx *f)
 {
-	rf_hang_up(f->sock, f->b);
-	f->sock = -1;
+	rf_hang_up(&f->rf);
 	assert_null(f->dev.vq);
 }
 
@@ -266,7 +178,7 @@ static void test_split_used_ring_log(void **state)
 	device_serve(f, 5); /* slot 1: B; idx: A */
 	expect_pages(f, 0, (uint64_t[]){pa, pb, buf_page(5)}, 3);
 	/* Not the ring's own address. */
-	assert_int_equal(((struct virtq_used *)(f->mem + USED_OFF))->idx, 2);
+	assert_int_equal(((struct virtq_used *)(f->rf.mem + USED_OFF))->idx, 2);
 
 	/* The ring's log flag off while it runs: restarted without log. */
 	unsigned starts = f->dev.starts;
@@ -283,11 +195,13 @@ static void test_split_used_ring_log(void **state)
 	expect_pages(f, 0, (uint64_t[]){0x2000, buf_page(2)}, 2);
 
 	/* LOG_ALL cleared: nothing at all; set again: back. */
-	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1));
+	assert_int_equal(rf_req_u64(&f->rf, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1)), 0);
 	add_buf(f, false, 4);
 	device_serve(f, 4);
 	expect_pages(f, 0, NULL, 0);
-	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1) | F(VHOST_F_LOG_ALL));
+	assert_int_equal(rf_req_u64(&f->rf, VHOST_USER_SET_FEATURES,
+				    F(VIRTIO_F_VERSION_1) | F(VHOST_F_LOG_ALL)),
+			 0);
 	add_buf(f, false, 6);
 	device_serve(f, 6);
 	expect_pages(f, 0, (uint64_t[]){0x2000, buf_page(6)}, 2);
@@ -300,12 +214,11 @@ static void test_split_used_ring_log(void **state)
 	expect_pages(f, 1, (uint64_t[]){0x2000, buf_page(7)}, 2);
 
 	/* Stopped and started again (GET_VRING_BASE, kick): still logged. */
-	req_state(f, VHOST_USER_GET_VRING_BASE, 0, 0);
+	assert_int_equal(rf_req_state(&f->rf, VHOST_USER_GET_VRING_BASE, 0, 0), 0);
 	struct vu_msg r;
-	assert_int_equal(vu_msg_recv(f->sock, &r), 0);
+	assert_int_equal(vu_msg_recv(f->rf.sock, &r), 0);
 	assert_int_equal(r.payload.state.num, 7);
-	uint64_t v = 0;
-	assert_int_equal(req_fds(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1), 0);
+	assert_int_equal(rf_kick(&f->rf, 0, f->drv.kick), 0);
 	add_buf(f, false, 0);
 	device_serve(f, 0); /* slot 7 at offset 60; idx */
 	expect_pages(f, 1, (uint64_t[]){0x2000, buf_page(0)}, 2);
@@ -323,8 +236,8 @@ static void test_split_not_logged(void **state)
 	expect_pages(f, 0, NULL, 0);
 	hang_up(f);
 
-	f->avail_idx = 0;
-	memset(f->mem, 0, BUF_OFF);
+	f->drv.avail_idx = 0;
+	memset(f->rf.mem, 0, BUF_OFF);
 	setup_ring(f, F(VHOST_F_LOG_ALL), 0, 0x400000);
 	add_buf(f, false, 3);
 	device_serve(f, 3);

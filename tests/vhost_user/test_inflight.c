@@ -36,54 +36,30 @@
 
 #include "raw_frontend.h"
 
-#define MEM_BYTES (1u << 20)
-#define MEM_GPA	  0x100000ull
-#define QSIZE	  8u
-#define DESC_OFF  0x0000u
-#define AVAIL_OFF 0x1000u
-#define USED_OFF  0x2000u
-#define BUF_OFF	  0x3000u
-#define F(bit)	  (1ull << (bit))
+#define F(bit) (1ull << (bit))
 
 struct fx {
-	char dir[64];
-	char path[96];
+	struct rf rf;
 	struct rf_qdev dev;
-	struct vu_backend *b;
-	int memfd;
-	uint8_t *mem;
 	int infl_fd;   /* the frontend's copy of the inflight buffer fd */
 	uint8_t *infl; /* the frontend's mapping of it */
 	uint64_t infl_size;
-	int sock;
-	int kick;
-	uint16_t avail_idx; /* split: next avail index */
-	uint16_t pos;	    /* packed: next ring position */
-	bool wrap;
-	struct iovec iov[4];
-	struct vq_elem e;
+	struct rf_drv drv;
 };
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	rf_sock_dir(f->dir, f->path, sizeof(f->path), "/tmp/vqnet-vu-infl-XXXXXX");
 	struct vu_backend_config cfg = {
-		.socket_path = f->path,
 		.num_queues = 1,
 		.device_features =
 			F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED) | F(VIRTIO_F_IN_ORDER),
 		.max_queue_size = 256,
 	};
-	assert_int_equal(vu_backend_new(&cfg, &rf_qdev_ops, &f->dev, &f->b), 0);
-	f->mem = rf_memfd_map("guest", MEM_BYTES, &f->memfd);
+	rf_open(&f->rf, "/tmp/vqnet-vu-infl-XXXXXX", &cfg, &rf_qdev_ops, &f->dev);
 	f->infl_fd = -1;
-	f->kick = eventfd(0, EFD_CLOEXEC);
-	f->sock = -1;
-	f->wrap = true;
-	f->e.iov = f->iov;
-	f->e.iov_cap = 4;
+	rf_drv_init(&f->drv);
 	*state = f;
 	return 0;
 }
@@ -91,71 +67,33 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	if (f->sock >= 0)
-		close(f->sock);
-	vu_backend_free(f->b);
-	munmap(f->mem, MEM_BYTES);
-	close(f->memfd);
+	rf_close(&f->rf);
 	if (f->infl)
 		munmap(f->infl, f->infl_size);
 	if (f->infl_fd >= 0)
 		close(f->infl_fd);
-	close(f->kick);
-	rf_sock_dir_remove(f->dir, f->path);
+	rf_drv_fini(&f->drv);
 	free(f);
 	return 0;
 }
 
-static void fe_connect(struct fx *f)
-{
-	f->sock = rf_connect(f->b, f->path);
-}
-
-/* One request (with fds the test keeps), dispatched; 0 or the error. */
-static int req_fds(struct fx *f, uint32_t request, const void *payload, uint32_t size,
-		   const int *fds, unsigned nfds)
-{
-	return rf_req_fds(f->sock, f->b, request, 0, payload, size, fds, nfds);
-}
-
-static void req_ok(struct fx *f, uint32_t request, const void *payload, uint32_t size)
-{
-	assert_int_equal(req_fds(f, request, payload, size, NULL, 0), 0);
-}
-
-static void req_u64(struct fx *f, uint32_t request, uint64_t v)
-{
-	req_ok(f, request, &v, sizeof(v));
-}
-
-static void req_state(struct fx *f, uint32_t request, uint32_t index, uint32_t num)
-{
-	struct vhost_vring_state s = {.index = index, .num = num};
-	req_ok(f, request, &s, sizeof(s));
-}
-
 static void set_addr(struct fx *f)
 {
-	uint64_t base = (uintptr_t)f->mem;
-	struct vhost_vring_addr a = {.index = 0,
-				     .desc_user_addr = base + DESC_OFF,
-				     .avail_user_addr = base + AVAIL_OFF,
-				     .used_user_addr = base + USED_OFF};
-	req_ok(f, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a));
+	assert_int_equal(rf_set_ring_addr(&f->rf, 0, 0), 0);
 }
 
 static struct virtq_used *used_ring(struct fx *f)
 {
-	return (struct virtq_used *)(f->mem + USED_OFF);
+	return (struct virtq_used *)(f->rf.mem + USED_OFF);
 }
 
 static void req_fail(struct fx *f, uint32_t request, const void *payload, uint32_t size,
 		     const int *fds, unsigned nfds)
 {
-	assert_int_not_equal(req_fds(f, request, payload, size, fds, nfds), 0);
-	assert_false(vu_backend_connected(f->b));
-	close(f->sock);
-	f->sock = -1;
+	assert_int_not_equal(rf_req_fds(&f->rf, request, 0, payload, size, fds, nfds), 0);
+	assert_false(vu_backend_connected(f->rf.b));
+	close(f->rf.sock);
+	f->rf.sock = -1;
 	assert_null(f->dev.vq);
 }
 
@@ -163,9 +101,9 @@ static void req_fail(struct fx *f, uint32_t request, const void *payload, uint32
 static void get_inflight(struct fx *f)
 {
 	struct vhost_user_inflight in = {.num_queues = 1, .queue_size = QSIZE};
-	req_ok(f, VHOST_USER_GET_INFLIGHT_FD, &in, sizeof(in));
+	assert_int_equal(rf_req(&f->rf, VHOST_USER_GET_INFLIGHT_FD, &in, sizeof(in)), 0);
 	struct vu_msg r;
-	assert_int_equal(vu_msg_recv(f->sock, &r), 0);
+	assert_int_equal(vu_msg_recv(f->rf.sock, &r), 0);
 	assert_int_equal(r.hdr.request, VHOST_USER_GET_INFLIGHT_FD);
 	assert_int_equal(r.hdr.size, sizeof(in));
 	assert_int_equal(r.nfds, 1);
@@ -183,8 +121,9 @@ static void set_inflight(struct fx *f)
 {
 	struct vhost_user_inflight in = {
 		.mmap_size = f->infl_size, .num_queues = 1, .queue_size = QSIZE};
-	assert_int_equal(req_fds(f, VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in), &f->infl_fd, 1),
-			 0);
+	assert_int_equal(
+		rf_req_fds(&f->rf, VHOST_USER_SET_INFLIGHT_FD, 0, &in, sizeof(in), &f->infl_fd, 1),
+		0);
 }
 
 /* A connection up to the point before the kick: @features (VERSION_1
@@ -194,20 +133,19 @@ static void set_inflight(struct fx *f)
  * a packed ring's position, the region has it. */
 static void setup_conn_features(struct fx *f, uint64_t features)
 {
-	fe_connect(f);
-	req_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
-	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1) | features);
-	req_ok(f, VHOST_USER_SET_OWNER, NULL, 0);
+	rf_connect_negotiate(&f->rf, F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD), features);
 	if (f->infl_fd < 0)
 		get_inflight(f);
 	set_inflight(f);
-	assert_int_equal(rf_set_mem_table(f->sock, f->b, MEM_GPA, MEM_BYTES, f->mem, f->memfd), 0);
-	req_state(f, VHOST_USER_SET_VRING_NUM, 0, QSIZE);
+	assert_int_equal(rf_set_mem_table(&f->rf), 0);
+	assert_int_equal(rf_req_state(&f->rf, VHOST_USER_SET_VRING_NUM, 0, QSIZE), 0);
 	set_addr(f);
 	if (features & F(VIRTIO_F_RING_PACKED))
-		req_state(f, VHOST_USER_SET_VRING_BASE, 0, 1u << 15 | 1u << 31);
+		assert_int_equal(
+			rf_req_state(&f->rf, VHOST_USER_SET_VRING_BASE, 0, 1u << 15 | 1u << 31), 0);
 	else
-		req_state(f, VHOST_USER_SET_VRING_BASE, 0, used_ring(f)->idx);
+		assert_int_equal(
+			rf_req_state(&f->rf, VHOST_USER_SET_VRING_BASE, 0, used_ring(f)->idx), 0);
 }
 
 static void setup_conn(struct fx *f)
@@ -217,36 +155,29 @@ static void setup_conn(struct fx *f)
 
 static void kick(struct fx *f)
 {
-	uint64_t v = 0;
-	assert_int_equal(req_fds(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1), 0);
+	assert_int_equal(rf_kick(&f->rf, 0, f->drv.kick), 0);
 	assert_non_null(f->dev.vq);
 }
 
 /* The frontend goes away with chains in flight. */
 static void crash(struct fx *f)
 {
-	rf_hang_up(f->sock, f->b);
-	f->sock = -1;
+	rf_hang_up(&f->rf);
 	assert_null(f->dev.vq);
 }
 
 /* The driver makes head @id (one writable descriptor) available. */
 static void add_chain(struct fx *f, uint16_t id)
 {
-	struct virtq_desc *d = (struct virtq_desc *)(f->mem + DESC_OFF) + id;
-	struct virtq_avail *avail = (struct virtq_avail *)(f->mem + AVAIL_OFF);
-	*d = (struct virtq_desc){
-		.addr = MEM_GPA + BUF_OFF + id * 64u, .len = 64, .flags = VIRTQ_DESC_F_WRITE};
-	avail->ring[f->avail_idx % QSIZE] = id;
-	__atomic_store_n(&avail->idx, ++f->avail_idx, __ATOMIC_RELEASE);
+	rf_drv_add_split(&f->rf, &f->drv, id, MEM_GPA + BUF_OFF + id * 64u);
 }
 
 static uint16_t pop_id(struct fx *f)
 {
-	assert_int_equal(vq_pop(f->dev.vq, &f->e), 1);
-	assert_int_equal(f->e.nin, 1);
-	assert_int_equal(f->e.in_len, 64);
-	return f->e.id;
+	assert_int_equal(vq_pop(f->dev.vq, &f->drv.e), 1);
+	assert_int_equal(f->drv.e.nin, 1);
+	assert_int_equal(f->drv.e.in_len, 64);
+	return f->drv.e.id;
 }
 
 static void push(struct fx *f, uint16_t id)
@@ -307,7 +238,7 @@ static void test_resubmit_after_crash(void **state)
 	assert_int_equal(pop_id(f), 3);
 	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 0);
 	assert_int_equal(pop_id(f), 5);
-	assert_int_equal(vq_pop(f->dev.vq, &f->e), 0);
+	assert_int_equal(vq_pop(f->dev.vq, &f->drv.e), 0);
 	expect_marked(f, (uint16_t[]){4, 0, 3, 5}, 4);
 	push(f, 3);
 	push(f, 5);
@@ -322,7 +253,7 @@ static void test_resubmit_after_crash(void **state)
 	setup_conn(f);
 	kick(f);
 	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 0);
-	assert_int_equal(vq_pop(f->dev.vq, &f->e), 0);
+	assert_int_equal(vq_pop(f->dev.vq, &f->drv.e), 0);
 	add_chain(f, 6);
 	assert_int_equal(pop_id(f), 6);
 	push(f, 6);
@@ -355,7 +286,7 @@ static void test_crash_mid_batch(void **state)
 	assert_int_equal(vq_inflight_resubmit_pending(f->dev.vq), 2);
 	assert_int_equal(pop_id(f), 0);
 	assert_int_equal(pop_id(f), 2);
-	assert_int_equal(vq_pop(f->dev.vq, &f->e), 0);
+	assert_int_equal(vq_pop(f->dev.vq, &f->drv.e), 0);
 	expect_marked(f, (uint16_t[]){0, 2}, 2);
 	assert_int_equal(region(f)->used_idx, 2);
 	crash(f);
@@ -388,7 +319,7 @@ static void test_hostile_region(void **state)
 	/* The region said 2 was completed, used->idx did not: the avail
 	 * position is used->idx + 2, so its entry comes as a new chain. */
 	assert_int_equal(pop_id(f), 2);
-	assert_int_equal(vq_pop(f->dev.vq, &f->e), 0);
+	assert_int_equal(vq_pop(f->dev.vq, &f->drv.e), 0);
 	crash(f);
 
 	/* A list leaving the queue: stops at the first head out of range. */
@@ -402,7 +333,7 @@ static void test_hostile_region(void **state)
 	assert_true((a == 0 && b == 2) || (a == 2 && b == 0));
 	/* The avail position is used->idx + 2 and its entry is head 2, now
 	 * in flight again: the ring breaks (BREAK-Q), nothing is read twice. */
-	assert_int_equal(vq_pop(f->dev.vq, &f->e), -VQ_ERR_HEAD_IN_FLIGHT);
+	assert_int_equal(vq_pop(f->dev.vq, &f->drv.e), -VQ_ERR_HEAD_IN_FLIGHT);
 	assert_true(vq_is_broken(f->dev.vq));
 	crash(f);
 
@@ -410,11 +341,11 @@ static void test_hostile_region(void **state)
 	r->version = 2;
 	setup_conn(f);
 	uint64_t v = 0;
-	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1);
+	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->drv.kick, 1);
 	r->version = 1;
 	r->desc_num = QSIZE * 2;
 	setup_conn(f);
-	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1);
+	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->drv.kick, 1);
 }
 
 /* HOSTILE F16: bad SET_INFLIGHT_FD / GET_INFLIGHT_FD requests drop the
@@ -422,8 +353,10 @@ static void test_hostile_region(void **state)
 static void test_bad_requests(void **state)
 {
 	struct fx *f = *state;
-	fe_connect(f);
-	req_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
+	rf_connect(&f->rf);
+	assert_int_equal(rf_req_u64(&f->rf, VHOST_USER_SET_PROTOCOL_FEATURES,
+				    F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)),
+			 0);
 	get_inflight(f);
 	const struct vhost_user_inflight bad[] = {
 		{.mmap_size = f->infl_size,
@@ -444,31 +377,34 @@ static void test_bad_requests(void **state)
 	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		req_fail(f, VHOST_USER_SET_INFLIGHT_FD, &bad[i], sizeof(bad[i]), &f->infl_fd, 1);
-		fe_connect(f);
-		req_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES,
-			F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
+		rf_connect(&f->rf);
+		assert_int_equal(rf_req_u64(&f->rf, VHOST_USER_SET_PROTOCOL_FEATURES,
+					    F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)),
+				 0);
 	}
 	struct vhost_user_inflight g = {.num_queues = 2, .queue_size = QSIZE};
 	req_fail(f, VHOST_USER_GET_INFLIGHT_FD, &g, sizeof(g), NULL, 0);
 	/* Without the protocol feature: refused. */
-	fe_connect(f);
+	rf_connect(&f->rf);
 	req_fail(f, VHOST_USER_SET_INFLIGHT_FD, &bad[0], sizeof(bad[0]), &f->infl_fd, 1);
 
 	/* A buffer for 16 entries on a ring of 8: the ring does not start. */
-	fe_connect(f);
-	req_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
+	rf_connect(&f->rf);
+	assert_int_equal(rf_req_u64(&f->rf, VHOST_USER_SET_PROTOCOL_FEATURES,
+				    F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)),
+			 0);
 	g = (struct vhost_user_inflight){.num_queues = 1, .queue_size = 16};
-	req_ok(f, VHOST_USER_GET_INFLIGHT_FD, &g, sizeof(g));
+	assert_int_equal(rf_req(&f->rf, VHOST_USER_GET_INFLIGHT_FD, &g, sizeof(g)), 0);
 	struct vu_msg r;
-	assert_int_equal(vu_msg_recv(f->sock, &r), 0);
+	assert_int_equal(vu_msg_recv(f->rf.sock, &r), 0);
 	assert_int_equal(r.nfds, 1);
 	close(r.fds[0]);
-	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1));
-	assert_int_equal(rf_set_mem_table(f->sock, f->b, MEM_GPA, MEM_BYTES, f->mem, f->memfd), 0);
-	req_state(f, VHOST_USER_SET_VRING_NUM, 0, QSIZE);
+	assert_int_equal(rf_req_u64(&f->rf, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1)), 0);
+	assert_int_equal(rf_set_mem_table(&f->rf), 0);
+	assert_int_equal(rf_req_state(&f->rf, VHOST_USER_SET_VRING_NUM, 0, QSIZE), 0);
 	set_addr(f);
 	uint64_t v = 0;
-	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1);
+	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->drv.kick, 1);
 }
 
 /* ---------------------------------------------------------- packed rings */
@@ -477,32 +413,16 @@ static void test_bad_requests(void **state)
  * available (buffers at (id * 4 + k) * 64), head flags last (§2.8.6). */
 static void padd(struct fx *f, uint16_t id, unsigned ndesc)
 {
-	struct pvirtq_desc *ring = (struct pvirtq_desc *)(f->mem + DESC_OFF);
-	uint16_t head_pos = f->pos, head_flags = 0;
-	for (unsigned k = 0; k < ndesc; k++) {
-		uint16_t flags = VIRTQ_DESC_F_WRITE | (k + 1 < ndesc ? VIRTQ_DESC_F_NEXT : 0) |
-				 (f->wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED);
-		ring[f->pos] = (struct pvirtq_desc){
-			.addr = MEM_GPA + BUF_OFF + (id * 4u + k) * 64u, .len = 64, .id = id};
-		if (k == 0)
-			head_flags = flags;
-		else
-			ring[f->pos].flags = flags;
-		if (++f->pos == QSIZE) {
-			f->pos = 0;
-			f->wrap = !f->wrap;
-		}
-	}
-	__atomic_store_n(&ring[head_pos].flags, head_flags, __ATOMIC_RELEASE);
+	rf_drv_add_packed(&f->rf, &f->drv, id, MEM_GPA + BUF_OFF + id * 4u * 64u, ndesc);
 }
 
 static void ppop(struct fx *f, uint16_t id, unsigned ndesc)
 {
-	assert_int_equal(vq_pop(f->dev.vq, &f->e), 1);
-	assert_int_equal(f->e.id, id);
-	assert_int_equal(f->e.ndesc, ndesc);
-	assert_int_equal(f->e.nin, ndesc);
-	assert_int_equal(f->e.in_len, 64 * ndesc);
+	assert_int_equal(vq_pop(f->dev.vq, &f->drv.e), 1);
+	assert_int_equal(f->drv.e.id, id);
+	assert_int_equal(f->drv.e.ndesc, ndesc);
+	assert_int_equal(f->drv.e.nin, ndesc);
+	assert_int_equal(f->drv.e.in_len, 64 * ndesc);
 }
 
 static struct vq_inflight_packed *pregion(struct fx *f)
@@ -565,7 +485,7 @@ static void test_packed_resubmit_after_crash(void **state)
 	ppop(f, 6, 2);
 	ppop(f, 0, 3);
 	ppop(f, 7, 1);
-	assert_int_equal(vq_pop(f->dev.vq, &f->e), 0);
+	assert_int_equal(vq_pop(f->dev.vq, &f->drv.e), 0);
 	assert_int_equal(pmarked(f), 3);
 	struct vq_used rest[3] = {{.id = 0}, {.id = 7}, {.id = 6}};
 	assert_int_equal(vq_push_burst(f->dev.vq, rest, 3), 0);
@@ -638,7 +558,7 @@ static void test_in_order_packed_after_crash(void **state)
 	ppop(f, 2, 1);
 	ppop(f, 3, 2);
 	ppop(f, 4, 2);
-	assert_int_equal(vq_pop(f->dev.vq, &f->e), 0);
+	assert_int_equal(vq_pop(f->dev.vq, &f->drv.e), 0);
 	assert_int_equal(vq_push_in_order(f->dev.vq, 3, 1), 0);
 	expect_pos(f, 0, false, 0, false);
 	assert_int_equal(pmarked(f), 0);
@@ -651,18 +571,23 @@ static void test_in_order_packed_after_crash(void **state)
 static void test_packed_buffer_too_small(void **state)
 {
 	struct fx *f = *state;
-	fe_connect(f);
-	req_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
-	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1));
+	rf_connect(&f->rf);
+	assert_int_equal(rf_req_u64(&f->rf, VHOST_USER_SET_PROTOCOL_FEATURES,
+				    F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)),
+			 0);
+	assert_int_equal(rf_req_u64(&f->rf, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1)), 0);
 	get_inflight(f);
 	assert_true(f->infl_size < vq_inflight_packed_bytes(QSIZE));
-	req_u64(f, VHOST_USER_SET_FEATURES, F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED));
-	assert_int_equal(rf_set_mem_table(f->sock, f->b, MEM_GPA, MEM_BYTES, f->mem, f->memfd), 0);
-	req_state(f, VHOST_USER_SET_VRING_NUM, 0, QSIZE);
+	assert_int_equal(rf_req_u64(&f->rf, VHOST_USER_SET_FEATURES,
+				    F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED)),
+			 0);
+	assert_int_equal(rf_set_mem_table(&f->rf), 0);
+	assert_int_equal(rf_req_state(&f->rf, VHOST_USER_SET_VRING_NUM, 0, QSIZE), 0);
 	set_addr(f);
-	req_state(f, VHOST_USER_SET_VRING_BASE, 0, 1u << 15 | 1u << 31);
+	assert_int_equal(rf_req_state(&f->rf, VHOST_USER_SET_VRING_BASE, 0, 1u << 15 | 1u << 31),
+			 0);
 	uint64_t v = 0;
-	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1);
+	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->drv.kick, 1);
 }
 
 /* HOSTILE F16 through the backend: a packed region whose chain claims an
@@ -681,7 +606,7 @@ static void test_packed_hostile_region(void **state)
 	pregion(f)->desc[last].id = 0x7fff;
 	setup_conn_features(f, packed);
 	uint64_t v = 0;
-	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->kick, 1);
+	req_fail(f, VHOST_USER_SET_VRING_KICK, &v, sizeof(v), &f->drv.kick, 1);
 	pregion(f)->desc[last].id = 3;
 	setup_conn_features(f, packed);
 	kick(f);
