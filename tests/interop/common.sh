@@ -1,17 +1,22 @@
 # SPDX-License-Identifier: MIT
 #
-# Shared by the interop scripts, sourced at their start. Three groups:
+# Shared by the interop scripts (and tests/net_drv/*.sh), sourced at their
+# start. Four groups:
+#  - every test: setup_test (status, TMP, the traps), the argument checks
+#    (ring_format, need_exec, need_*), poll, track + cleanup_all (every
+#    process started, every netns made, testpmd's huge page files), finish;
 #  - vu-loop-dev (dpdk-virtio-user.sh, qemu-guest.sh): after DEV, FMT and
 #    DEV_ARGS are set; the functions that touch the device also use TMP,
 #    SOCK, DEV_PID and status, set by the caller;
 #  - guests and vqnetd (qemu-guest.sh, vqnetd-*.sh): guest_prereqs,
 #    build_initramfs, start_vqnetd/stop_vqnetd and the vq_* readers of its
 #    output, start_guest/wait_guest and the readers of the guest console,
-#    track + cleanup_all (every process started, every netns made);
-#  - DPDK (dpdk-virtio-user.sh, vqnetd-dpdk.sh): dpdk_prereqs and testpmd.
+#    namespaces, TAPs and the servers in them;
+#  - DPDK (dpdk-virtio-user.sh, vqnetd-dpdk.sh, drv_dpdk.sh): dpdk_prereqs
+#    and testpmd.
 # Functions share the caller's variables (POSIX sh has no locals): their
 # scratch names are short (n, rc, name, ...); callers use longer ones.
-# shellcheck shell=sh disable=SC2034 # dev_rc, frames, drops, errors: for the caller
+# shellcheck shell=sh disable=SC2034 # dev_rc, frames, drops, errors, pmd_rc, NIC, P: for the caller
 
 skip() {
 	echo "SKIP: $*"
@@ -22,18 +27,79 @@ fail() {
 	status=1
 }
 
+# finish LABEL: print "PASS: LABEL" when nothing failed; exit with status.
+finish() {
+	[ "$status" -eq 0 ] && echo "PASS: $1"
+	exit "$status"
+}
+
+# setup_test NAME: status 0, a temporary directory TMP (/tmp/vqnet-NAME.*),
+# cleanup_all from the EXIT trap, and exit 1 on SIGINT, SIGTERM, SIGHUP.
+setup_test() {
+	status=0
+	TMP=$(mktemp -d "/tmp/vqnet-$1.XXXXXX") || exit 1
+	trap cleanup_all EXIT
+	trap 'exit 1' INT TERM HUP
+}
+
+# ring_format FMT: for ring format FMT, NIC (QEMU virtio-net-pci
+# properties: '' or ,packed=on), P (testpmd's packed_vq: 0 or 1) and
+# DEV_ARGS (vu-loop-dev's options: '' or --packed-ok); exits 2 with $usage
+# for anything but split or packed.
+ring_format() {
+	case $1 in
+	split) NIC='' P=0 DEV_ARGS='' ;;
+	packed) NIC=,packed=on P=1 DEV_ARGS=--packed-ok ;;
+	*)
+		echo "${usage:-unknown ring format $1 (split|packed)}" >&2
+		exit 2
+		;;
+	esac
+}
+
+# need_exec FILE: exit 2 unless FILE is executable.
+need_exec() {
+	[ -x "$1" ] || { echo "no executable $1" >&2; exit 2; }
+}
+# need_ip, need_iperf3 (sets IPERF3), need_python3 [WHY] (sets PYTHON):
+# skip (77) unless the program is there.
+need_ip() {
+	command -v ip >/dev/null || skip "ip not installed (Debian: iproute2)"
+}
+need_iperf3() {
+	IPERF3=$(command -v iperf3) || skip "iperf3 not installed (Debian: iperf3)"
+}
+# shellcheck disable=SC2120 # WHY is optional
+need_python3() {
+	PYTHON=$(command -v python3) || skip "python3 not installed${1:+ ($1)}"
+}
+
+# poll SECONDS PID COMMAND...: run COMMAND every 0.1 s until it succeeds
+# (true), SECONDS pass or process PID (when not empty) has exited; then
+# the status of COMMAND run once more.
+poll() {
+	p_max=$(($1 * 10)) p_pid=$2
+	shift 2
+	p_n=0
+	while ! "$@" && [ $p_n -lt $p_max ]; do
+		[ -z "$p_pid" ] || kill -0 "$p_pid" 2>/dev/null || break
+		sleep 0.1
+		p_n=$((p_n + 1))
+	done
+	"$@"
+}
+# gone PID: true when process PID has exited.
+gone() {
+	! kill -0 "$1" 2>/dev/null
+}
+
 # stop_pid PID SIGNAL SECONDS: signal a process we started and wait for it,
 # killing it (and, for timeout(1), its child) when it does not go.
 stop_pid() {
 	pid=$1
 	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
 	kill -s "$2" "$pid" 2>/dev/null
-	n=0
-	while kill -0 "$pid" 2>/dev/null && [ "$n" -lt $(($3 * 10)) ]; do
-		sleep 0.1
-		n=$((n + 1))
-	done
-	if kill -0 "$pid" 2>/dev/null; then
+	if ! poll "$3" '' gone "$pid"; then
 		for c in $(pgrep -P "$pid"); do
 			kill -9 "$c" 2>/dev/null
 		done
@@ -42,20 +108,57 @@ stop_pid() {
 	wait "$pid" 2>/dev/null
 }
 
+# Processes to stop and namespaces to delete on exit, newest first.
+TRACKED=
+NETNS_LIST=
+# track PID SIGNAL [SECONDS]: stop_pid PID SIGNAL SECONDS (5) in
+# cleanup_all.
+track() {
+	TRACKED="$1:$2:${3:-5} $TRACKED"
+}
+untrack() {
+	TRACKED=$(echo "$TRACKED" | tr ' ' '\n' | grep -v "^$1:" | tr '\n' ' ')
+}
+# stop_tracked PID SIGNAL SECONDS: stop_pid and untrack.
+stop_tracked() {
+	stop_pid "$1" "$2" "$3"
+	untrack "$1"
+}
+# cleanup_all: stop every tracked process (the newest first: guests and
+# testpmd before vqnetd), delete the namespaces, remove $TMP and, when
+# DPDK_PREFIX is set, testpmd's files (dpdk_cleanup). For the EXIT trap.
+cleanup_all() {
+	for e in $TRACKED; do
+		ce=${e#*:}
+		stop_pid "${e%%:*}" "${ce%%:*}" "${ce#*:}"
+	done
+	TRACKED=
+	for ns in $NETNS_LIST; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns delete "$ns" 2>/dev/null
+	done
+	NETNS_LIST=
+	[ -n "${TMP:-}" ] && rm -rf "$TMP"
+	if [ -n "${DPDK_PREFIX:-}" ]; then
+		dpdk_cleanup "$DPDK_PREFIX"
+	fi
+}
+
+# show_log TITLE FILE: a "---- TITLE" line, then FILE.
+show_log() {
+	echo "---- $1"
+	cat "$2"
+}
+
 # start_dev SECONDS: start vu-loop-dev ($DEV $DEV_ARGS) on $SOCK for at most
-# SECONDS, its output in $TMP/dev.log; sets DEV_PID. Exits 1 (FAIL) when the
-# socket does not appear within 10 s.
+# SECONDS, its output in $TMP/dev.log; sets DEV_PID (tracked). Exits 1
+# (FAIL) when the socket does not appear within 10 s.
 start_dev() {
 	# shellcheck disable=SC2086
 	"$DEV" --socket "$SOCK" $DEV_ARGS --seconds "$1" >"$TMP/dev.log" 2>&1 &
 	DEV_PID=$!
-	n=0
-	while [ ! -S "$SOCK" ] && [ $n -lt 100 ]; do
-		kill -0 "$DEV_PID" 2>/dev/null || break
-		sleep 0.1
-		n=$((n + 1))
-	done
-	if [ ! -S "$SOCK" ]; then
+	track "$DEV_PID" TERM
+	if ! wait_socket "$SOCK" "$DEV_PID" 10; then
 		cat "$TMP/dev.log"
 		echo "FAIL: vu-loop-dev did not create $SOCK"
 		exit 1
@@ -68,6 +171,7 @@ stop_dev() {
 	kill -s TERM "$DEV_PID" 2>/dev/null
 	wait "$DEV_PID"
 	dev_rc=$?
+	untrack "$DEV_PID"
 	DEV_PID=
 }
 
@@ -135,32 +239,6 @@ build_initramfs() {
 	fi
 }
 
-# Processes to stop and namespaces to delete on exit, newest first.
-TRACKED=
-NETNS_LIST=
-# track PID SIGNAL: stop_pid PID SIGNAL 5 in cleanup_all.
-track() {
-	TRACKED="$1:$2 $TRACKED"
-}
-untrack() {
-	TRACKED=$(echo "$TRACKED" | tr ' ' '\n' | grep -v "^$1:" | tr '\n' ' ')
-}
-# cleanup_all: stop every tracked process (the newest first: guests and
-# testpmd before vqnetd), delete the namespaces, remove $TMP. For the EXIT
-# trap.
-cleanup_all() {
-	for e in $TRACKED; do
-		stop_pid "${e%%:*}" "${e#*:}" 5
-	done
-	TRACKED=
-	for ns in $NETNS_LIST; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
-		ip netns delete "$ns" 2>/dev/null
-	done
-	NETNS_LIST=
-	[ -n "${TMP:-}" ] && rm -rf "$TMP"
-}
-
 # serve_blob SIZE ADDR [NETNS]: SIZE random bytes in $TMP/www/blob (sets
 # WANT_MD5) served over HTTP on ADDR by python3 ($PYTHON) http.server, in
 # network namespace NETNS when given, on a port the kernel picks (sets
@@ -175,11 +253,7 @@ serve_blob() {
 	"$@" "$PYTHON" -u -m http.server --bind "$addr" --directory "$TMP/www" 0 \
 		>"$TMP/http.log" 2>&1 </dev/null &
 	track $! TERM
-	n=0
-	while ! grep -qs 'port [0-9]' "$TMP/http.log" && [ $n -lt 100 ]; do
-		sleep 0.1
-		n=$((n + 1))
-	done
+	poll 10 '' grep -qs 'port [0-9]' "$TMP/http.log"
 	PORT=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$TMP/http.log" | head -1)
 	[ -n "$PORT" ] || { cat "$TMP/http.log"; echo "FAIL: the HTTP server did not start"; exit 1; }
 }
@@ -200,17 +274,64 @@ make_netns() {
 	NETNS_LIST="$NETNS_LIST $1"
 	ip -n "$1" link set lo up
 }
+# move_to_netns NS IF...: move each interface IF into namespace NS; exits 1
+# (FAIL) when one cannot be moved.
+move_to_netns() {
+	ns=$1
+	shift
+	for l in "$@"; do
+		ip link set "$l" netns "$ns" || { echo "FAIL: cannot move $l into $ns"; exit 1; }
+	done
+}
+# ns_up NS IF ADDR [ARGS...]: give IF in namespace NS the address ADDR, then
+# set it up (ARGS: more "ip link set" arguments, e.g. mtu 9000).
+ns_up() {
+	ns=$1 l=$2 addr=$3
+	shift 3
+	ip -n "$ns" addr add "$addr" dev "$l"
+	ip -n "$ns" link set "$l" "$@" up
+}
+# links_exist IF...: true when every interface IF exists (here).
+links_exist() {
+	for l in "$@"; do
+		ip link show dev "$l" >/dev/null 2>&1 || return 1
+	done
+}
+# wait_taps TAP...: wait up to 10 s for the vqnetd started so far to create
+# the TAPs; exits 1 (FAIL, after their logs) when one is missing.
+wait_taps() {
+	poll 10 '' links_exist "$@" && return 0
+	for name in ${VQNETD_NAMES:-}; do
+		cat "$TMP/$name.log"
+	done
+	for l in "$@"; do
+		links_exist "$l" || { echo "FAIL: vqnetd did not create TAP $l"; exit 1; }
+	done
+}
+# start_iperf3_server NS ADDR: $IPERF3 -s bound to ADDR in namespace NS,
+# tracked, its output in $TMP/iperf3-server.log (show_iperf3_server).
+start_iperf3_server() {
+	ip netns exec "$1" "$IPERF3" -s -B "$2" >"$TMP/iperf3-server.log" 2>&1 </dev/null &
+	track $! TERM
+}
+show_iperf3_server() {
+	show_log "iperf3 server (namespace)" "$TMP/iperf3-server.log"
+}
+# ns_ping NS ADDR COUNT NAME TITLE [ARGS...]: busybox ping -c COUNT -i 0.2
+# -W 2 [ARGS] ADDR from namespace NS, its output in $TMP/NAME.log and
+# printed under TITLE; true when all COUNT requests were answered.
+ns_ping() {
+	ns=$1 addr=$2 count=$3 name=$4 title=$5
+	shift 5
+	ip netns exec "$ns" "$BUSYBOX" ping -c "$count" -i 0.2 -W 2 "$@" "$addr" >"$TMP/$name.log" 2>&1
+	show_log "$title" "$TMP/$name.log"
+	grep -q "$count packets transmitted, $count packets received" "$TMP/$name.log"
+}
 
 # wait_socket PATH PID SECONDS: true once PATH is a socket; false when PID
 # exits first or SECONDS pass.
 wait_socket() {
-	n=0
-	while [ ! -S "$1" ] && [ $n -lt $(($3 * 10)) ]; do
-		kill -0 "$2" 2>/dev/null || break
-		sleep 0.1
-		n=$((n + 1))
-	done
-	[ -S "$1" ]
+	poll "$3" "$2" test -S "$1"
 }
 
 # start_vqnetd NAME SECONDS [ARGS...]: start $VQNETD listening on
@@ -224,6 +345,7 @@ start_vqnetd() {
 	"$VQNETD" --socket "$TMP/$name.sock" --log-level info --seconds "$secs" "$@" \
 		>"$TMP/$name.out" 2>"$TMP/$name.log" </dev/null &
 	VQNETD_PID=$!
+	VQNETD_NAMES="${VQNETD_NAMES:-} $name"
 	track "$VQNETD_PID" TERM
 	if ! wait_socket "$TMP/$name.sock" "$VQNETD_PID" 10; then
 		echo "---- vqnetd $name: $VQNETD --socket $TMP/$name.sock --log-level info --seconds $secs $*"
@@ -237,22 +359,15 @@ start_vqnetd() {
 # test unless it exits 0 within 10 s. Prints its log and counts.
 stop_vqnetd() {
 	kill -s TERM "$1" 2>/dev/null
-	n=0
-	while kill -0 "$1" 2>/dev/null && [ $n -lt 100 ]; do
-		sleep 0.1
-		n=$((n + 1))
-	done
-	if kill -0 "$1" 2>/dev/null; then
+	if ! poll 10 '' gone "$1"; then
 		fail "vqnetd ($2) did not exit within 10 s of SIGTERM"
 		kill -9 "$1" 2>/dev/null
 	fi
 	wait "$1"
 	rc=$?
 	untrack "$1"
-	echo "---- vqnetd $2 (log)"
-	cat "$TMP/$2.log"
-	echo "---- vqnetd $2 (counts)"
-	cat "$TMP/$2.out"
+	show_log "vqnetd $2 (log)" "$TMP/$2.log"
+	show_log "vqnetd $2 (counts)" "$TMP/$2.out"
 	[ $rc -eq 0 ] || fail "vqnetd ($2) exited with $rc"
 }
 
@@ -297,6 +412,37 @@ check_vq_clean() {
 	elif [ "$e" -ne 0 ]; then
 		fail "vqnetd ($1) counted $e errors"
 	fi
+}
+# check_vqnetd NAME FMT QUEUE...: check_vq_started, check_vq_packed and
+# check_vq_clean for vqnetd NAME.
+check_vqnetd() {
+	check_vq_started "$@"
+	check_vq_packed "$1" "$2"
+	check_vq_clean "$1"
+}
+# check_vq_moved NAME QUEUE...: print the packets of each QUEUE (rxq0,
+# txq1, ...) of vqnetd NAME; fails unless each carried some.
+check_vq_moved() {
+	name=$1
+	shift
+	for q in "$@"; do
+		p=$(vq_stat "$name" "$q" packets)
+		echo "vqnetd $name $q packets=${p:-?}"
+		[ "${p:-0}" -gt 0 ] || fail "vqnetd ($name): $q carried no packets"
+	done
+}
+
+# run_vqnetd LOG SOCK [ARGS...]: start $VQNETD --socket SOCK ARGS, its
+# output (stdout and stderr) in LOG, tracked; sets VQNETD_PID. True once
+# SOCK is a socket, false when vqnetd exits first or 10 s pass. For the
+# tests/net_drv scripts, which read no counts.
+run_vqnetd() {
+	log=$1 r_sock=$2
+	shift 2
+	"$VQNETD" --socket "$r_sock" "$@" >"$log" 2>&1 &
+	VQNETD_PID=$!
+	track "$VQNETD_PID" TERM
+	wait_socket "$r_sock" "$VQNETD_PID" 10
 }
 
 # start_guest NAME SOCK APPEND: boot the test guest under TCG with its NIC
@@ -357,13 +503,7 @@ show_guest() {
 # wait_console NAME PATTERN SECONDS PID: true once guest NAME's console has
 # a line matching PATTERN (grep -E); false when PID exits or time is up.
 wait_console() {
-	n=0
-	while ! grep -aqE "$2" "$TMP/$1.console" 2>/dev/null && [ $n -lt $(($3 * 10)) ]; do
-		kill -0 "$4" 2>/dev/null || break
-		sleep 0.1
-		n=$((n + 1))
-	done
-	grep -aqE "$2" "$TMP/$1.console" 2>/dev/null
+	poll "$3" "$4" grep -aqsE "$2" "$TMP/$1.console"
 }
 
 # check_steps NAME STEP...: guest NAME printed "VQNET-GUEST step STEP ok"
@@ -393,11 +533,14 @@ feature_bit() {
 }
 
 # ---------------------------------------------------------------------------
-# DPDK (dpdk-virtio-user.sh, vqnetd-dpdk.sh).
+# DPDK (dpdk-virtio-user.sh, vqnetd-dpdk.sh, ../net_drv/drv_dpdk.sh). The
+# testpmd helpers use TMP and DPDK_PREFIX (testpmd's --file-prefix; set, it
+# also makes cleanup_all remove testpmd's files).
 
-# dpdk_prereqs: skip (77) unless root, dpdk-testpmd and 256 free 2 MB huge
-# pages on a hugetlbfs at /dev/hugepages (raises vm.nr_hugepages to 1024
-# and mounts it when needed). Sets TESTPMD.
+# dpdk_prereqs [PAGES]: skip (77) unless root, dpdk-testpmd and PAGES (256;
+# 0: not checked) free 2 MB huge pages on a hugetlbfs at /dev/hugepages
+# (raises vm.nr_hugepages to 1024 and mounts it when needed). Sets TESTPMD.
+# shellcheck disable=SC2120 # PAGES is optional
 dpdk_prereqs() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root (hugepages, DPDK)"
 	TESTPMD=$(command -v dpdk-testpmd) || skip "dpdk-testpmd not installed (Debian: dpdk-dev)"
@@ -410,8 +553,10 @@ dpdk_prereqs() {
 			skip "cannot mount hugetlbfs at /dev/hugepages"
 		fi
 	fi
+	need=${1:-256}
+	[ "$need" -gt 0 ] || return 0
 	free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
-	[ "${free:-0}" -ge 256 ] || skip "only ${free:-0} free huge pages (need 256 x 2 MB)"
+	[ "${free:-0}" -ge "$need" ] || skip "only ${free:-0} free huge pages (need $need x 2 MB)"
 }
 
 # dpdk_cleanup PREFIX: remove testpmd's huge page files and runtime
@@ -425,18 +570,53 @@ dpdk_cleanup() {
 # printed its first periodic statistics (forwarding has started). Skips
 # (77) when EAL could not get its huge page memory.
 wait_pmd_forwarding() {
-	n=0
-	while ! grep -qs 'Port statistics' "$1" && [ $n -lt 150 ]; do
-		kill -0 "$2" 2>/dev/null || break
-		sleep 0.1
-		n=$((n + 1))
-	done
-	grep -qs 'Port statistics' "$1" && return 0
+	poll 15 "$2" grep -qs 'Port statistics' "$1" && return 0
 	tail -20 "$1"
 	# EAL could not get its memory (huge pages taken by someone else)
 	grep -Eqs 'Cannot get hugepage information|Cannot init memory|Not enough memory' "$1" &&
 		skip "DPDK EAL could not set up its huge page memory"
 	return 1
+}
+
+# start_pmd SECONDS SOCK NAME TESTPMD_ARGS...: dpdk-testpmd (-m 512, both
+# lcores on CPU 0) with one virtio-user port on vhost-user socket SOCK
+# (queues=1, packed_vq=$P, queue_size=$PMD_RING), statistics every second
+# and one forwarding core, stopped by timeout(1) after SECONDS (a hang
+# guard); its output in $TMP/NAME.raw. Sets PMD_PID (the caller tracks it).
+PMD_RING=256
+start_pmd() {
+	secs=$1 p_sock=$2 name=$3
+	shift 3
+	timeout "$secs" "$TESTPMD" --no-pci --single-file-segments --file-prefix="$DPDK_PREFIX" -m 512 \
+		--lcores '0@0,1@0' \
+		--vdev "net_virtio_user0,path=$p_sock,queues=1,packed_vq=$P,queue_size=$PMD_RING" \
+		-- --stats-period 1 --nb-cores=1 "$@" \
+		</dev/null >"$TMP/$name.raw" 2>&1 &
+	PMD_PID=$!
+}
+# run_pmd_for SECONDS NAME: once testpmd PMD_PID (output in $TMP/NAME.raw)
+# forwards, let it run SECONDS (fails the test when it never starts
+# forwarding); then SIGINT (through timeout(1): testpmd prints its final
+# statistics) and wait. Sets pmd_rc; $TMP/NAME.pmd is the output without
+# colour codes.
+run_pmd_for() {
+	if wait_pmd_forwarding "$TMP/$2.raw" "$PMD_PID"; then
+		sleep "$1"
+	else
+		fail "testpmd ($2) did not start forwarding"
+	fi
+	kill -s INT "$PMD_PID" 2>/dev/null
+	wait "$PMD_PID"
+	pmd_rc=$?
+	untrack "$PMD_PID"
+	PMD_PID=
+	sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$TMP/$2.raw" >"$TMP/$2.pmd"
+}
+# show_pmd NAME: testpmd's final forward statistics from $TMP/NAME.pmd.
+show_pmd() {
+	echo "---- testpmd $1 (final statistics)"
+	sed -n '/Forward statistics for port 0/,/^ *-\{20,\}$/p' "$TMP/$1.pmd"
+	echo "----"
 }
 
 # pmd_stat LOG FIELD: FIELD (RX-packets, TX-packets, ...) of port 0 in

@@ -25,11 +25,11 @@
 #    frames) and counted no error;
 #  - both processes exited cleanly (testpmd 0, vu-loop-dev 0).
 # Exit 0 pass, 1 fail, 77 skip (no root, no dpdk-testpmd, no hugepages).
-# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 set -u
 
-DEV=${1:?usage: dpdk-virtio-user.sh VU_LOOP_DEV split|packed}
-FMT=${2:?usage: dpdk-virtio-user.sh VU_LOOP_DEV split|packed}
+usage="usage: dpdk-virtio-user.sh VU_LOOP_DEV split|packed"
+DEV=${1:?$usage}
+FMT=${2:?$usage}
 BURST=32        # testpmd's default burst: the tx-first burst in flight
 MIN_RX=10000
 RUN_S=5
@@ -37,62 +37,27 @@ RUN_S=5
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
 
-case $FMT in
-split) P=0 DEV_ARGS= ;;
-packed) P=1 DEV_ARGS=--packed-ok ;;
-*)
-	echo "unknown ring format '$FMT' (split|packed)" >&2
-	exit 2
-	;;
-esac
-[ -x "$DEV" ] || { echo "no executable $DEV" >&2; exit 2; }
+ring_format "$FMT"
+need_exec "$DEV"
 dpdk_prereqs
 
-status=0
-PREFIX=vqnet-interop-$$
-TMP=$(mktemp -d /tmp/vqnet-interop.XXXXXX) || exit 1
+DPDK_PREFIX=vqnet-interop-$$
+setup_test interop
 SOCK=$TMP/vu.sock
-DEV_PID=
-PMD_PID=
-
-cleanup() {
-	stop_pid "$PMD_PID" INT 10
-	stop_pid "$DEV_PID" TERM 5
-	rm -rf "$TMP"
-	dpdk_cleanup "$PREFIX"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
 
 start_dev 90
 
 # The hang guard (timeout) is generous: startup, 5 s of forwarding, shutdown.
-timeout 30 "$TESTPMD" --no-pci --single-file-segments --file-prefix="$PREFIX" -m 512 \
-	--lcores '0@0,1@0' \
-	--vdev "net_virtio_user0,path=$SOCK,queues=1,packed_vq=$P,queue_size=256" \
-	-- --forward-mode=io --tx-first --stats-period 1 --nb-cores=1 \
-	</dev/null >"$TMP/pmd.raw" 2>&1 &
-PMD_PID=$!
-
+start_pmd 30 "$SOCK" io --forward-mode=io --tx-first
+track "$PMD_PID" INT 10
 # Forwarding has started once the first periodic statistics are printed.
-wait_pmd_forwarding "$TMP/pmd.raw" "$PMD_PID" || fail "testpmd did not start forwarding"
-[ $status -eq 0 ] && sleep $RUN_S
-
-# Stop testpmd (SIGINT through timeout(1)): it prints the final statistics.
-kill -s INT "$PMD_PID" 2>/dev/null
-wait "$PMD_PID"
-pmd_rc=$?
-PMD_PID=
-sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$TMP/pmd.raw" >"$TMP/pmd.log"
+run_pmd_for $RUN_S io
 
 # Then the device: SIGTERM, it prints its counts and frees the backend.
 stop_dev
 
-echo "---- vu-loop-dev"
-cat "$TMP/dev.log"
-echo "---- testpmd (final statistics)"
-sed -n '/Forward statistics for port 0/,/^ *-\{20,\}$/p' "$TMP/pmd.log"
-echo "----"
+show_log vu-loop-dev "$TMP/dev.log"
+show_pmd io
 
 [ $pmd_rc -eq 0 ] || fail "testpmd exited with $pmd_rc (124: timed out)"
 [ $dev_rc -eq 0 ] || fail "vu-loop-dev exited with $dev_rc"
@@ -112,13 +77,12 @@ if [ "$FMT" = packed ]; then
 fi
 check_packed_negotiated
 
-rx=$(awk '/Forward statistics for port 0/ {f = 1} f && $1 == "RX-packets:" {print $2; exit}' "$TMP/pmd.log")
-tx=$(awk '/Forward statistics for port 0/ {f = 1} f && $1 == "TX-packets:" {print $2; exit}' "$TMP/pmd.log")
+rx=$(pmd_stat "$TMP/io.pmd" RX-packets)
+tx=$(pmd_stat "$TMP/io.pmd" TX-packets)
 read_dev_counts
 if [ -z "$rx" ] || [ -z "$tx" ]; then
 	fail "no final forward statistics from testpmd"
-	sed -n '$p' "$TMP/pmd.log"
-	tail -20 "$TMP/pmd.log"
+	tail -20 "$TMP/io.pmd"
 	exit 1
 fi
 if [ -z "$frames" ] || [ -z "$drops" ] || [ -z "$errors" ]; then
@@ -134,5 +98,4 @@ d=$((tx - rx))
 	fail "vu-loop-dev forwarded $frames frames (want $rx..$tx)"
 [ "$drops" -eq 0 ] || fail "vu-loop-dev dropped $drops frames (no receive buffer)"
 [ "$errors" -eq 0 ] || fail "vu-loop-dev counted $errors errors"
-[ $status -eq 0 ] && echo "PASS: $FMT"
-exit $status
+finish "$FMT"

@@ -29,7 +29,6 @@
 #    feature bit 34 (RING_PACKED) agrees; VERSION_1 (bit 32) is set.
 # Exit 0 pass, 1 fail, 77 skip (no root, no QEMU, no kernel, no busybox-static
 # or cpio). Debian: qemu-system-x86 linux-image-amd64 busybox-static cpio.
-# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 set -u
 
 usage="usage: qemu-guest.sh VU_LOOP_DEV SOURCE_DIR split|packed"
@@ -42,34 +41,17 @@ MIN_FRAMES=5
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
 
-case $FMT in
-split) DEV_ARGS='' NIC_ARGS='' ;;
-packed) DEV_ARGS=--packed-ok NIC_ARGS=,packed=on ;;
-*)
-	echo "unknown ring format '$FMT' (split|packed)" >&2
-	exit 2
-	;;
-esac
-[ -x "$DEV" ] || { echo "no executable $DEV" >&2; exit 2; }
+ring_format "$FMT"
+need_exec "$DEV"
 if [ ! -x "$SRC/mkinitramfs.sh" ] || [ ! -f "$SRC/guest-init" ]; then
 	echo "no mkinitramfs.sh/guest-init in $SRC" >&2
 	exit 2
 fi
 guest_prereqs
+unset VQNET_INTEROP_SELFTEST # for the vqnetd-*.sh tests: no stand-in here
 
-status=0
-TMP=$(mktemp -d /tmp/vqnet-qemu.XXXXXX) || exit 1
+setup_test qemu
 SOCK=$TMP/vu.sock
-DEV_PID=
-QEMU_PID=
-
-cleanup() {
-	stop_pid "$QEMU_PID" TERM 5
-	stop_pid "$DEV_PID" TERM 5
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
 
 build_initramfs "$SRC"
 
@@ -77,41 +59,25 @@ start_dev 150
 
 echo "kernel $KERNEL, ring format $FMT"
 t0=$(date +%s)
-timeout -k 5 "$QEMU_TIMEOUT" "$QEMU" -nodefaults -accel tcg -m 512M \
-	-object memory-backend-memfd,id=m,size=512M,share=on -numa node,memdev=m \
-	-kernel "$KERNEL" -initrd "$TMP/initrd.gz" \
-	-append "console=ttyS0 panic=-1 quiet" \
-	-display none -monitor none -serial "file:$TMP/console.log" -no-reboot \
-	-chardev "socket,id=c0,path=$SOCK" -netdev vhost-user,id=n0,chardev=c0 \
-	-device "virtio-net-pci,netdev=n0,vectors=0$NIC_ARGS" \
-	</dev/null >"$TMP/qemu.log" 2>&1 &
-QEMU_PID=$!
-wait "$QEMU_PID"
-qemu_rc=$?
-QEMU_PID=
+GUEST_NIC=$NIC GUEST_TIMEOUT=$QEMU_TIMEOUT start_guest g "$SOCK" ""
+wait_guest "$GUEST_PID" g
 t1=$(date +%s)
 
 stop_dev
 
-echo "---- vu-loop-dev"
-cat "$TMP/dev.log"
-echo "---- qemu"
-cat "$TMP/qemu.log"
-echo "---- guest console"
-grep -v '^\[' "$TMP/console.log" 2>/dev/null
-grep -E 'Kernel panic|BUG|Oops|WARNING' "$TMP/console.log" 2>/dev/null
+show_log vu-loop-dev "$TMP/dev.log"
+show_guest g
 echo "----"
 
-[ $qemu_rc -eq 0 ] || fail "QEMU exited with $qemu_rc (124: did not power off within ${QEMU_TIMEOUT} s)"
 [ $dev_rc -eq 0 ] || fail "vu-loop-dev exited with $dev_rc"
 
 check_queues_started
 check_packed_negotiated
 
-marker=$(grep -a '^VQNET-GUEST tx=' "$TMP/console.log" 2>/dev/null | tr -d '\r' | tail -1)
+marker=$(grep -a '^VQNET-GUEST tx=' "$TMP/g.console" 2>/dev/null | tr -d '\r' | tail -1)
 if [ -z "$marker" ]; then
 	fail "no VQNET-GUEST line on the guest console"
-	tail -30 "$TMP/console.log" 2>/dev/null
+	tail -30 "$TMP/g.console" 2>/dev/null
 	exit 1
 fi
 tx=$(echo "$marker" | sed -n 's/.* tx=\([0-9]*\).*/\1/p')
@@ -136,11 +102,7 @@ echo "$FMT: guest tx=$tx rx=$rx features=$feat (guest uptime ${uptime:-?} s, QEM
 [ "$frames" -ge "$rx" ] || fail "vu-loop-dev forwarded $frames frames, fewer than the guest received ($rx)"
 [ "$drops" -eq 0 ] || fail "vu-loop-dev dropped $drops frames (no receive buffer)"
 [ "$errors" -eq 0 ] || fail "vu-loop-dev counted $errors errors"
-# /sys/class/net/eth0/device/features: one character per bit, bit 0 first.
-bit() { echo "$feat" | cut -c$(($1 + 1)); }
-[ "$(bit 32)" = 1 ] || fail "guest driver did not negotiate VERSION_1"
-want=0
-[ "$FMT" = packed ] && want=1
-[ "$(bit 34)" = $want ] || fail "guest driver RING_PACKED bit is $(bit 34) (want $want)"
-[ $status -eq 0 ] && echo "PASS: $FMT"
-exit $status
+# /sys/class/net/eth0/device/features: VERSION_1 (bit 32), RING_PACKED
+# (bit 34) for packed only.
+check_guest_ring g "$FMT"
+finish "$FMT"

@@ -34,7 +34,6 @@
 # memory"), so a packed ring would restart at 0 over live descriptors.
 # Exit 0 pass, 1 fail, 77 skip (no root, QEMU, kernel, busybox-static, cpio,
 # python3 or ip).
-# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 set -u
 
 usage="usage: vqnetd-client.sh VQNETD SOURCE_DIR"
@@ -46,25 +45,21 @@ KILL_AFTER=$((2 * 1024 * 1024)) # TAP bytes towards the guest before the kill
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
 
-[ -x "$VQNETD" ] || { echo "no executable $VQNETD" >&2; exit 2; }
+need_exec "$VQNETD"
 guest_prereqs
-PYTHON=$(command -v python3) || skip "python3 not installed"
-command -v ip >/dev/null || skip "ip not installed (Debian: iproute2)"
+need_python3
+need_ip
 
-status=0
-TMP=$(mktemp -d /tmp/vqnet-cli.XXXXXX) || exit 1
+setup_test cli
 NS=vqnet-cli-$$
 TAP=vqc$$
 SOCK=$TMP/qemu.sock
-trap cleanup_all EXIT
-trap 'exit 1' INT TERM HUP
 
 build_initramfs "$SRC"
 make_netns "$NS"
 ip -n "$NS" tuntap add dev "$TAP" mode tap vnet_hdr multi_queue ||
 	{ echo "FAIL: cannot create TAP $TAP in $NS"; exit 1; }
-ip -n "$NS" addr add 10.78.0.1/24 dev "$TAP"
-ip -n "$NS" link set "$TAP" up
+ns_up "$NS" "$TAP" 10.78.0.1/24
 serve_blob $SIZE 10.78.0.1 "$NS"
 
 # tap_tx: bytes the TAP has sent towards vqnetd (and so the guest).
@@ -98,9 +93,7 @@ while [ "$(tap_tx)" -lt $KILL_AFTER ] && [ $n -lt 600 ]; do
 	n=$((n + 1))
 done
 killed_at=$(tap_tx)
-kill -s KILL "$D1_PID" 2>/dev/null
-wait "$D1_PID" 2>/dev/null
-untrack "$D1_PID"
+stop_tracked "$D1_PID" KILL 5
 echo "vqnetd #1 killed (SIGKILL) after $killed_at bytes towards the guest"
 if [ "$killed_at" -lt $KILL_AFTER ] || [ "$killed_at" -ge $SIZE ]; then
 	fail "the kill did not come mid-download ($killed_at bytes of $SIZE)"
@@ -112,23 +105,15 @@ D2_PID=$VQNETD_PID
 wait_guest "$G_PID" g
 t1=$(date +%s)
 stop_vqnetd "$D2_PID" d2
-echo "---- vqnetd d1 (log; killed)"
-cat "$TMP/d1.log"
+show_log "vqnetd d1 (log; killed)" "$TMP/d1.log"
 show_guest g
-echo "---- HTTP server (namespace, 10.78.0.1:$PORT)"
-cat "$TMP/http.log"
+show_log "HTTP server (namespace, 10.78.0.1:$PORT)" "$TMP/http.log"
 echo "----"
 
 check_vq_started d1 split 0 1
-check_vq_started d2 split 0 1
-check_vq_packed d2 split
-check_vq_clean d2
-for q in rxq0 txq0; do
-	p=$(vq_stat d2 "$q" packets)
-	[ "${p:-0}" -gt 0 ] || fail "vqnetd #2 moved no packets on $q"
-done
+check_vqnetd d2 split 0 1
+check_vq_moved d2 rxq0 txq0
 check_steps g ping wget
 check_blob g $SIZE
 echo "client: QEMU ran $((t1 - t0)) s"
-[ $status -eq 0 ] && echo "PASS: client"
-exit $status
+finish client

@@ -21,7 +21,6 @@
 # on SIGTERM, both QEMU powered off by themselves.
 # Exit 0 pass, 1 fail, 77 skip (no root for the guest kernel and modules,
 # no QEMU, kernel, busybox-static or cpio, no free UDP ports).
-# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 set -u
 
 usage="usage: vqnetd-dgram.sh VQNETD SOURCE_DIR split|packed"
@@ -34,22 +33,11 @@ MAC_B=52:54:00:77:03:02
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
 
-case $FMT in
-split) NIC='' ;;
-packed) NIC=,packed=on ;;
-*)
-	echo "$usage" >&2
-	exit 2
-	;;
-esac
-[ -x "$VQNETD" ] || { echo "no executable $VQNETD" >&2; exit 2; }
+ring_format "$FMT"
+need_exec "$VQNETD"
 guest_prereqs
-PYTHON=$(command -v python3) || skip "python3 not installed (picks free UDP ports)"
-
-status=0
-TMP=$(mktemp -d /tmp/vqnet-dgram.XXXXXX) || exit 1
-trap cleanup_all EXIT
-trap 'exit 1' INT TERM HUP
+need_python3 "picks free UDP ports"
+setup_test dgram
 
 # Two UDP ports free on 127.0.0.1 (bound, read, released: another test may
 # take one in between, which then fails loudly rather than mixing traffic).
@@ -86,19 +74,12 @@ show_guest gb
 echo "----"
 
 for x in a b; do
-	check_vq_started $x "$FMT" 0 1
-	check_vq_packed $x "$FMT"
+	check_vqnetd $x "$FMT" 0 1
 	check_guest_ring g$x "$FMT"
-	check_vq_clean $x
 	check_steps g$x ping echo
-	for q in txq0 rxq0; do
-		p=$(vq_stat $x $q packets)
-		echo "vqnetd $x $q packets=${p:-?}"
-		[ "${p:-0}" -gt 0 ] || fail "vqnetd $x: $q carried no packets"
-	done
+	check_vq_moved $x txq0 rxq0
 done
 grep -aq "mac $MAC_A" "$TMP/ga.console" || fail "guest a does not have MAC $MAC_A"
 grep -aq "mac $MAC_B" "$TMP/gb.console" || fail "guest b does not have MAC $MAC_B"
 echo "$FMT: QEMU ran $((t1 - t0)) s"
-[ $status -eq 0 ] && echo "PASS: $FMT"
-exit $status
+finish "$FMT"

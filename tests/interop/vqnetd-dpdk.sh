@@ -35,39 +35,23 @@
 # RING_PACKED negotiated, or split), vqnetd counted no errors and exited 0
 # on SIGTERM, testpmd exited 0.
 # Exit 0 pass, 1 fail, 77 skip (no root, no dpdk-testpmd, no huge pages).
-# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 set -u
 
 usage="usage: vqnetd-dpdk.sh VQNETD split|packed"
 VQNETD=${1:?$usage}
 FMT=${2:?$usage}
 BURST=32   # testpmd's default burst: the tx-first burst in flight
-RING=256   # queue_size
 MIN_RX=10000
 
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
 
-case $FMT in
-split) P=0 ;;
-packed) P=1 ;;
-*)
-	echo "$usage" >&2
-	exit 2
-	;;
-esac
-[ -x "$VQNETD" ] || { echo "no executable $VQNETD" >&2; exit 2; }
+ring_format "$FMT"
+need_exec "$VQNETD"
 dpdk_prereqs
 
-status=0
-PREFIX=vqnet-vqnetd-$$
-TMP=$(mktemp -d /tmp/vqnet-dpdk.XXXXXX) || exit 1
-cleanup() {
-	cleanup_all
-	dpdk_cleanup "$PREFIX"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
+DPDK_PREFIX=vqnet-vqnetd-$$
+setup_test dpdk
 
 # run_pmd NAME SECONDS TESTPMD_ARGS...: vqnetd NAME (loop backend), then
 # testpmd on its socket for SECONDS of forwarding, stopped with SIGINT (it
@@ -78,32 +62,14 @@ run_pmd() {
 	start_vqnetd "$rp_name" 90 --backend loop
 	vpid=$VQNETD_PID
 	# The hang guard (timeout) is generous: startup, forwarding, shutdown.
-	timeout 40 "$TESTPMD" --no-pci --single-file-segments --file-prefix="$PREFIX" -m 512 \
-		--lcores '0@0,1@0' \
-		--vdev "net_virtio_user0,path=$TMP/$rp_name.sock,queues=1,packed_vq=$P,queue_size=$RING" \
-		-- --stats-period 1 --nb-cores=1 "$@" \
-		</dev/null >"$TMP/$rp_name.raw" 2>&1 &
-	pmd=$!
-	track $pmd INT
-	if wait_pmd_forwarding "$TMP/$rp_name.raw" $pmd; then
-		sleep "$rp_secs"
-	else
-		fail "testpmd ($rp_name) did not start forwarding"
-	fi
-	kill -s INT $pmd 2>/dev/null
-	wait $pmd
-	rc=$?
-	untrack $pmd
-	sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$TMP/$rp_name.raw" >"$TMP/$rp_name.pmd"
-	dpdk_cleanup "$PREFIX"
-	[ $rc -eq 0 ] || fail "testpmd ($rp_name) exited with $rc (124: timed out)"
+	start_pmd 40 "$TMP/$rp_name.sock" "$rp_name" "$@"
+	track "$PMD_PID" INT
+	run_pmd_for "$rp_secs" "$rp_name"
+	dpdk_cleanup "$DPDK_PREFIX"
+	[ $pmd_rc -eq 0 ] || fail "testpmd ($rp_name) exited with $pmd_rc (124: timed out)"
 	stop_vqnetd "$vpid" "$rp_name"
-	echo "---- testpmd $rp_name (final statistics)"
-	sed -n '/Forward statistics for port 0/,/^ *-\{20,\}$/p' "$TMP/$rp_name.pmd"
-	echo "----"
-	check_vq_started "$rp_name" "$FMT" 0 1
-	check_vq_packed "$rp_name" "$FMT"
-	check_vq_clean "$rp_name"
+	show_pmd "$rp_name"
+	check_vqnetd "$rp_name" "$FMT" 0 1
 }
 
 # 1. txonly.
@@ -126,7 +92,7 @@ else
 	[ $((vrx + vrxd)) -le "$vtx" ] ||
 		fail "txonly: rxq0 packets + drops = $((vrx + vrxd)), more than the $vtx looped"
 	echo "txonly: $((vtx - vrx - vrxd)) frames still in the loop backend at the end"
-	{ [ "$vrx" -ge 1 ] && [ "$vrx" -le $RING ]; } || fail "txonly: rxq0 packets = $vrx (want 1..$RING)"
+	{ [ "$vrx" -ge 1 ] && [ "$vrx" -le $PMD_RING ]; } || fail "txonly: rxq0 packets = $vrx (want 1..$PMD_RING)"
 	[ "$rx" -eq 0 ] || fail "txonly: testpmd received $rx frames (txonly does not poll)"
 	[ "$drops" -eq $((vtxd + vrxd)) ] || fail "txonly: total drops $drops != txq0 drops + rxq0 drops $((vtxd + vrxd))"
 fi
@@ -152,5 +118,4 @@ else
 	done
 	[ "$drops" -eq 0 ] || fail "io: vqnetd dropped $drops frames"
 fi
-[ $status -eq 0 ] && echo "PASS: $FMT"
-exit $status
+finish "$FMT"

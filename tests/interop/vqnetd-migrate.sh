@@ -44,7 +44,6 @@
 #     VIRTIO_NET_F_GUEST_ANNOUNCE), seen on vqmbPID. Which one is reported.
 # Exit 0 pass, 1 fail, 77 skip (no root, QEMU, kernel, busybox-static,
 # cpio, iperf3, ip or python3).
-# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 set -u
 
 usage="usage: vqnetd-migrate.sh VQNETD SOURCE_DIR split|packed"
@@ -55,31 +54,21 @@ FMT=${3:?$usage}
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
 
-case $FMT in
-split) NIC='' ;;
-packed) NIC=,packed=on ;;
-*)
-	echo "$usage" >&2
-	exit 2
-	;;
-esac
-[ -x "$VQNETD" ] || { echo "no executable $VQNETD" >&2; exit 2; }
+ring_format "$FMT"
+need_exec "$VQNETD"
 guest_prereqs
-IPERF3=$(command -v iperf3) || skip "iperf3 not installed (Debian: iperf3)"
-command -v ip >/dev/null || skip "ip not installed (Debian: iproute2)"
-PYTHON3=$(command -v python3) || skip "python3 not installed (the monitor, the stream)"
+need_iperf3
+need_ip
+need_python3 "the monitor, the stream"
 
 MIGRT=40                 # seconds the guest receives (iperf3 -t)
 STREAM_MB=60             # the HTTP stream, sent in about MIGRT s
 MAC=52:54:00:78:00:02
-status=0
-TMP=$(mktemp -d /tmp/vqnet-mig.XXXXXX) || exit 1
+setup_test mig
 NS=vqnet-mig-$$
 TAPA=vqma$$
 TAPB=vqmb$$
 BR=vqmbr
-trap cleanup_all EXIT
-trap 'exit 1' INT TERM HUP
 
 build_initramfs "$SRC" "$IPERF3"
 head -c $((STREAM_MB << 20)) /dev/urandom >"$TMP/stream.bin"
@@ -90,29 +79,20 @@ start_vqnetd a 350 --backend "tap:$TAPA" --mac "$MAC" --log-level debug
 A_PID=$VQNETD_PID
 start_vqnetd b 350 --backend "tap:$TAPB" --mac "$MAC" --log-level debug
 B_PID=$VQNETD_PID
-n=0
-while ! { ip link show dev "$TAPA" && ip link show dev "$TAPB"; } >/dev/null 2>&1 && [ $n -lt 100 ]; do
-	sleep 0.1
-	n=$((n + 1))
-done
-for t in "$TAPA" "$TAPB"; do
-	ip link show dev "$t" >/dev/null 2>&1 || { cat "$TMP/a.log" "$TMP/b.log"; echo "FAIL: vqnetd did not create TAP $t"; exit 1; }
-done
+wait_taps "$TAPA" "$TAPB"
 
 make_netns "$NS"
 ip -n "$NS" link add "$BR" type bridge forward_delay 0 stp_state 0 || { echo "FAIL: cannot create a bridge"; exit 1; }
 for t in "$TAPA" "$TAPB"; do
-	ip link set "$t" netns "$NS" || { echo "FAIL: cannot move $t into $NS"; exit 1; }
+	move_to_netns "$NS" "$t"
 	ip -n "$NS" link set "$t" master "$BR" up
 done
-ip -n "$NS" addr add 10.78.0.1/24 dev "$BR"
-ip -n "$NS" link set "$BR" up
-ip netns exec "$NS" "$IPERF3" -s -B 10.78.0.1 >"$TMP/iperf3-server.log" 2>&1 </dev/null &
-track $! TERM
+ns_up "$NS" "$BR" 10.78.0.1/24
+start_iperf3_server "$NS" 10.78.0.1
 
 # The stream: one HTTP/1.0 GET of stream.bin, paced to about MIGRT s.
 rate=$(((STREAM_MB << 20) / MIGRT))
-ip netns exec "$NS" "$PYTHON3" -c '
+ip netns exec "$NS" "$PYTHON" -c '
 import socket, sys, time
 path, port_file, rate = sys.argv[1], sys.argv[2], int(sys.argv[3])
 s = socket.socket()
@@ -136,17 +116,12 @@ c.close()
 print("stream: sent %d bytes in %.1f s" % (len(data), time.time() - t0))
 ' "$TMP/stream.bin" "$TMP/stream.port" "$rate" >"$TMP/stream.log" 2>&1 </dev/null &
 track $! TERM
-n=0
-while [ ! -s "$TMP/stream.port" ] && [ $n -lt 100 ]; do
-	sleep 0.1
-	n=$((n + 1))
-done
-[ -s "$TMP/stream.port" ] || { cat "$TMP/stream.log"; echo "FAIL: the stream server did not start"; exit 1; }
+poll 10 '' test -s "$TMP/stream.port" || { cat "$TMP/stream.log"; echo "FAIL: the stream server did not start"; exit 1; }
 URL="http://10.78.0.1:$(cat "$TMP/stream.port")/stream.bin"
 
 # Announcements from the destination: RARP (0x8035) and ARP (0x0806) frames
 # the guest's MAC sent into vqmbPID (not those the namespace sent out).
-ip netns exec "$NS" "$PYTHON3" -c '
+ip netns exec "$NS" "$PYTHON" -c '
 import ctypes, select, socket, struct, sys, time
 ifname, mac = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", ""))
 # ETH_P_ALL: the bridge takes frames from its ports before protocol
@@ -188,12 +163,9 @@ result() {
 	for g in src dst; do
 		show_guest $g
 	done
-	echo "---- iperf3 server (namespace)"
-	cat "$TMP/iperf3-server.log"
-	echo "---- stream server"
-	cat "$TMP/stream.log"
-	echo "---- announcements seen on $TAPB"
-	cat "$TMP/announce.log"
+	show_iperf3_server
+	show_log "stream server" "$TMP/stream.log"
+	show_log "announcements seen on $TAPB" "$TMP/announce.log"
 	echo "----"
 }
 
@@ -245,29 +217,22 @@ else
 		hmp src 'migrate_cancel' >/dev/null 2>&1
 	fi
 	sleep 2
-	stop_pid "$PING_PID" INT 5
-	untrack "$PING_PID"
-	echo "---- namespace -> guest, ping -i 0.05 during the migration"
-	cat "$TMP/ping-during.log"
+	stop_tracked "$PING_PID" INT 5
+	show_log "namespace -> guest, ping -i 0.05 during the migration" "$TMP/ping-during.log"
 fi
 
 if [ $migrated -eq 1 ]; then
 	# The guest still receives (step migr): the destination answers pings.
-	ip netns exec "$NS" "$BUSYBOX" ping -c 5 -i 0.2 -W 2 10.78.0.2 >"$TMP/ping-after.log" 2>&1
-	echo "---- namespace -> guest, after the migration"
-	cat "$TMP/ping-after.log"
-	grep -q '5 packets transmitted, 5 packets received' "$TMP/ping-after.log" ||
+	ns_ping "$NS" 10.78.0.2 5 ping-after "namespace -> guest, after the migration" ||
 		fail "namespace -> guest ping after the migration failed"
 	grep -aq 'VQNET-GUEST step migr' "$TMP/dst.console" &&
 		fail "the guest had stopped receiving before the ping after the migration (raise MIGRT)"
 	wait_guest "$DST_PID" dst
 else
-	stop_pid "$DST_PID" TERM 5
-	untrack "$DST_PID"
+	stop_tracked "$DST_PID" TERM 5
 fi
 t1=$(date +%s)
-stop_pid "$SNIFF_PID" TERM 5
-untrack "$SNIFF_PID"
+stop_tracked "$SNIFF_PID" TERM 5
 stop_vqnetd "$A_PID" a
 stop_vqnetd "$B_PID" b
 result
@@ -326,18 +291,13 @@ for g in src dst; do
 	p=$(console_problems $g)
 	[ -z "$p" ] || fail "guest console ($g) shows: $(echo "$p" | head -3)"
 done
-check_vq_started a "$FMT" 0 1
-check_vq_started b "$FMT" 0 1
-check_vq_packed a "$FMT"
-check_vq_packed b "$FMT"
-check_vq_clean a
-check_vq_clean b
-for d in a b; do
-	echo "vqnetd $d: rxq0 packets=$(vq_stat $d rxq0 packets) txq0 packets=$(vq_stat $d txq0 packets)"
-done
-[ "$(vq_stat b rxq0 packets)" -gt 0 ] 2>/dev/null || fail "vqnetd b delivered nothing to the guest"
+check_vqnetd a "$FMT" 0 1
+check_vqnetd b "$FMT" 0 1
+echo "vqnetd a: rxq0 packets=$(vq_stat a rxq0 packets) txq0 packets=$(vq_stat a txq0 packets)"
+echo "vqnetd b: txq0 packets=$(vq_stat b txq0 packets)"
+# b delivered to the guest after the switch.
+check_vq_moved b rxq0
 grep -iE 'log|rarp|announce' "$TMP/a.log" "$TMP/b.log" | grep -v '^.*features' ||
 	echo "note: vqnetd logs nothing about dirty logging (SET_LOG_BASE, LOG_ALL) or SEND_RARP"
 echo "$FMT: ran $((t1 - t0)) s"
-[ $status -eq 0 ] && echo "PASS: $FMT"
-exit $status
+finish "$FMT"

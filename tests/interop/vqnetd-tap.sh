@@ -37,7 +37,6 @@
 # In every mode vqnetd must exit 0 on SIGTERM and count no errors, and QEMU
 # must power off by itself. Exit 0 pass, 1 fail, 77 skip (no root, QEMU,
 # kernel, busybox-static, cpio, iperf3 or ip).
-# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 set -u
 
 usage="usage: vqnetd-tap.sh VQNETD SOURCE_DIR split|packed|mq|reload"
@@ -48,39 +47,28 @@ MODE=${3:?$usage}
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
 
-FMT=split QUEUES=1 SMP=1 NIC='' IPERF_P=1
+QUEUES=1 SMP=1 IPERF_P=1
 case $MODE in
-split) STEPS=ping,bigping,iperf,iperfr,echo ;;
-packed) STEPS=ping,bigping,iperf,iperfr,echo FMT=packed NIC=,packed=on ;;
-mq) STEPS=cpuping,iperf,echo QUEUES=2 SMP=2 IPERF_P=4 ;;
-reload) STEPS=ping,reload ;;
-*)
-	echo "$usage" >&2
-	exit 2
-	;;
+split | packed) STEPS=ping,bigping,iperf,iperfr,echo FMT=$MODE ;;
+mq) STEPS=cpuping,iperf,echo QUEUES=2 SMP=2 IPERF_P=4 FMT=split ;;
+reload) STEPS=ping,reload FMT=split ;;
+*) FMT=none ;;
 esac
-[ -x "$VQNETD" ] || { echo "no executable $VQNETD" >&2; exit 2; }
+ring_format "$FMT"
+need_exec "$VQNETD"
 guest_prereqs
-IPERF3=$(command -v iperf3) || skip "iperf3 not installed (Debian: iperf3)"
-command -v ip >/dev/null || skip "ip not installed (Debian: iproute2)"
+need_iperf3
+need_ip
 
-status=0
-TMP=$(mktemp -d /tmp/vqnet-tap.XXXXXX) || exit 1
+setup_test tap
 NS=vqnet-tap-$$
 TAP=vqt$$
-trap cleanup_all EXIT
-trap 'exit 1' INT TERM HUP
 
 build_initramfs "$SRC" "$IPERF3"
 t0=$(date +%s)
 start_vqnetd d 240 --backend "tap:$TAP" --mtu 9000 --queues $QUEUES
 D_PID=$VQNETD_PID
-n=0
-while ! ip link show dev "$TAP" >/dev/null 2>&1 && [ $n -lt 100 ]; do
-	sleep 0.1
-	n=$((n + 1))
-done
-ip link show dev "$TAP" >/dev/null 2>&1 || { cat "$TMP/d.log"; echo "FAIL: vqnetd did not create TAP $TAP"; exit 1; }
+wait_taps "$TAP"
 
 GUEST_SMP=$SMP GUEST_QUEUES=$QUEUES GUEST_NIC="$NIC,host_mtu=9000" GUEST_TIMEOUT=180 \
 	start_guest g "$TMP/d.sock" \
@@ -90,21 +78,16 @@ G_PID=$GUEST_PID
 # The guest waits (40 s) for its first ping to be answered: time enough to
 # move the TAP into the namespace and configure it there.
 make_netns "$NS"
-ip link set "$TAP" netns "$NS" || { fail "cannot move $TAP into $NS"; exit 1; }
-ip -n "$NS" addr add 10.77.0.1/24 dev "$TAP"
-ip -n "$NS" link set "$TAP" mtu 9000 up
-ip netns exec "$NS" "$IPERF3" -s -B 10.77.0.1 >"$TMP/iperf3-server.log" 2>&1 </dev/null &
-track $! TERM
+move_to_netns "$NS" "$TAP"
+ns_up "$NS" "$TAP" 10.77.0.1/24 mtu 9000
+start_iperf3_server "$NS" 10.77.0.1
 
 if echo "$STEPS" | grep -q echo; then
 	if wait_console g 'VQNET-GUEST step echo waiting' 150 "$G_PID"; then
 		# busybox ping (iputils is not a test dependency): no -M do, but
 		# the namespace side has MTU 9000, so it never fragments.
 		for sz in 56 8000; do
-			ip netns exec "$NS" "$BUSYBOX" ping -c 3 -i 0.2 -W 2 -s $sz 10.77.0.2 >"$TMP/ping-$sz.log" 2>&1
-			echo "---- namespace -> guest, $sz bytes"
-			cat "$TMP/ping-$sz.log"
-			grep -q '3 packets transmitted, 3 packets received' "$TMP/ping-$sz.log" ||
+			ns_ping "$NS" 10.77.0.2 3 "ping-$sz" "namespace -> guest, $sz bytes" -s $sz ||
 				fail "namespace -> guest ping -s $sz failed"
 		done
 	else
@@ -115,15 +98,12 @@ wait_guest "$G_PID" g
 t1=$(date +%s)
 stop_vqnetd "$D_PID" d
 show_guest g
-echo "---- iperf3 server (namespace)"
-cat "$TMP/iperf3-server.log"
+show_iperf3_server
 echo "----"
 
-check_vq_started d "$FMT" 0 1
-[ "$QUEUES" -eq 2 ] && check_vq_started d "$FMT" 2 3
-check_vq_packed d "$FMT"
+# shellcheck disable=SC2046 # one argument per queue
+check_vqnetd d "$FMT" $(seq 0 $((2 * QUEUES - 1)))
 check_guest_ring g "$FMT"
-check_vq_clean d
 # shellcheck disable=SC2046 # one argument per step
 check_steps g $(echo "$STEPS" | tr ',' ' ')
 feat=$(guest_features g)
@@ -150,13 +130,9 @@ split | packed)
 	done
 	;;
 mq)
-	for q in txq0 txq1 rxq0 rxq1; do
-		eval "$q=\$(vq_stat d $q packets)"
-	done
-	# shellcheck disable=SC2154 # set by the eval above
-	echo "mq: packets txq0=$txq0 txq1=$txq1 rxq0=$rxq0 rxq1=$rxq1"
-	[ "${txq0:-0}" -gt 0 ] || fail "txq0 carried no packets"
-	[ "${txq1:-0}" -gt 0 ] || fail "txq1 carried no packets"
+	check_vq_moved d txq0 txq1
+	rxq1=$(vq_stat d rxq1 packets)
+	echo "mq: packets rxq0=$(vq_stat d rxq0 packets) rxq1=$rxq1"
 	[ "${rxq1:-0}" -gt 0 ] || echo "note: the TAP put no frame on rxq1"
 	;;
 reload)
@@ -166,5 +142,4 @@ reload)
 	;;
 esac
 echo "$MODE: QEMU ran $((t1 - t0)) s"
-[ $status -eq 0 ] && echo "PASS: $MODE"
-exit $status
+finish "$MODE"

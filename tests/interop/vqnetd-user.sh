@@ -21,7 +21,6 @@
 #  - vqnetd counted no errors, exited 0 on SIGTERM; QEMU powered off.
 # Exit 0 pass, 1 fail, 77 skip (no root for the guest kernel and modules,
 # no QEMU, kernel, busybox-static, cpio or python3).
-# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 set -u
 
 usage="usage: vqnetd-user.sh VQNETD SOURCE_DIR split|packed"
@@ -33,22 +32,11 @@ SIZE=1048576
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
 
-case $FMT in
-split) NIC='' ;;
-packed) NIC=,packed=on ;;
-*)
-	echo "$usage" >&2
-	exit 2
-	;;
-esac
-[ -x "$VQNETD" ] || { echo "no executable $VQNETD" >&2; exit 2; }
+ring_format "$FMT"
+need_exec "$VQNETD"
 guest_prereqs
-PYTHON=$(command -v python3) || skip "python3 not installed"
-
-status=0
-TMP=$(mktemp -d /tmp/vqnet-user.XXXXXX) || exit 1
-trap cleanup_all EXIT
-trap 'exit 1' INT TERM HUP
+need_python3
+setup_test user
 
 build_initramfs "$SRC"
 serve_blob $SIZE 127.0.0.1
@@ -62,19 +50,15 @@ wait_guest "$GUEST_PID" g
 t1=$(date +%s)
 stop_vqnetd "$D_PID" d
 show_guest g
-echo "---- HTTP server (host, 127.0.0.1:$PORT)"
-cat "$TMP/http.log"
+show_log "HTTP server (host, 127.0.0.1:$PORT)" "$TMP/http.log"
 echo "----"
 
-check_vq_started d "$FMT" 0 1
-check_vq_packed d "$FMT"
+check_vqnetd d "$FMT" 0 1
 check_guest_ring g "$FMT"
-check_vq_clean d
 lease=$(grep -a '^VQNET-GUEST lease ' "$TMP/g.console" | tr -d '\r' | tail -1)
 echo "$lease" | grep -q ' ip=10\.0\.2\.15 ' || fail "no lease 10.0.2.15: '$lease'"
 echo "$lease" | grep -q ' router=10\.0\.2\.2 ' || fail "no router 10.0.2.2: '$lease'"
 check_steps g wget
 check_blob g $SIZE
 echo "$FMT: $lease; QEMU ran $((t1 - t0)) s"
-[ $status -eq 0 ] && echo "PASS: $FMT"
-exit $status
+finish "$FMT"

@@ -12,62 +12,29 @@
 # EOF on stdin and exits) and is ALWAYS stopped (EXIT trap): a leftover
 # poller skews every later measurement. Exit 0 pass, 1 fail, 77 skip (no
 # root, no dpdk-testpmd, no huge pages).
-# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 set -u
+# shellcheck source-path=SCRIPTDIR source=../interop/common.sh
+. "$(dirname "$0")/../interop/common.sh"
 DRV_ECHO=$1
 FMT=$2
 MRG=$3
 FRAMES=${4:-20000}
 MAX_LEN=${5:-1514}
 
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
+# testpmd -m 256 below; EAL's own error (a skip below) when pages are short.
+dpdk_prereqs 0
 
-[ "$(id -u)" -eq 0 ] || skip "needs root (hugepages, DPDK)"
-TESTPMD=$(command -v dpdk-testpmd) || skip "dpdk-testpmd not installed (Debian: dpdk-dev)"
-if [ "$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)" -lt 1024 ]; then
-	echo 1024 >/proc/sys/vm/nr_hugepages 2>/dev/null || skip "cannot set vm.nr_hugepages"
-fi
-if ! grep -qs ' /dev/hugepages hugetlbfs ' /proc/mounts; then
-	{ mkdir -p /dev/hugepages && mount -t hugetlbfs nodev /dev/hugepages 2>/dev/null; } ||
-		skip "cannot mount hugetlbfs at /dev/hugepages"
-fi
-
-TMP=$(mktemp -d /tmp/vqnet-drv-dpdk.XXXXXX)
+# cleanup_all (EXIT trap) stops testpmd and removes its files.
+DPDK_PREFIX=vqnet$$
+setup_test drv-dpdk
 SOCK=$TMP/vhost.sock
-PREFIX=vqnet$$
-PMD_PID=
 
-cleanup() {
-	if [ -n "$PMD_PID" ] && kill -0 "$PMD_PID" 2>/dev/null; then
-		kill -INT "$PMD_PID" 2>/dev/null
-		n=0
-		while kill -0 "$PMD_PID" 2>/dev/null && [ $n -lt 50 ]; do
-			sleep 0.1
-			n=$((n + 1))
-		done
-		kill -9 "$PMD_PID" 2>/dev/null
-		wait "$PMD_PID" 2>/dev/null
-	fi
-	rm -f /dev/hugepages/"$PREFIX"*
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-"$TESTPMD" --no-pci --single-file-segments --lcores '0@0,1@0' -m 256 --file-prefix "$PREFIX" \
+"$TESTPMD" --no-pci --single-file-segments --lcores '0@0,1@0' -m 256 --file-prefix "$DPDK_PREFIX" \
 	--vdev "net_vhost0,iface=$SOCK,queues=1,client=0" -- \
 	--forward-mode=io --stats-period 1 >"$TMP/pmd.log" 2>&1 &
 PMD_PID=$!
-n=0
-while [ ! -S "$SOCK" ] && [ $n -lt 150 ]; do
-	kill -0 "$PMD_PID" 2>/dev/null || break
-	sleep 0.1
-	n=$((n + 1))
-done
-if [ ! -S "$SOCK" ]; then
+track "$PMD_PID" INT
+if ! wait_socket "$SOCK" "$PMD_PID" 15; then
 	tail -20 "$TMP/pmd.log"
 	grep -qi "cannot get hugepage\|no available hugepages\|Cannot init memory" "$TMP/pmd.log" &&
 		skip "DPDK EAL could not set up its huge page memory"

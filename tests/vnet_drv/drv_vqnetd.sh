@@ -9,7 +9,6 @@
 #   drv_vqnetd.sh VQNETD DRV_ECHO split|packed on|off [FRAMES] [MAX_LEN]
 #
 # vqnetd is always stopped (EXIT trap). Exit 0 pass, 1 fail.
-# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 set -u
 # shellcheck source-path=SCRIPTDIR source=../interop/common.sh
 . "$(dirname "$0")/../interop/common.sh"
@@ -20,22 +19,13 @@ MRG=$4
 FRAMES=${5:-20000}
 MAX_LEN=${6:-9000}
 
-TMP=$(mktemp -d /tmp/vqnet-drv-vqnetd.XXXXXX)
+setup_test drv-vqnetd
 SOCK=$TMP/vu.sock
-D_PID=
-
-cleanup() {
-	stop_pid "$D_PID" TERM 5
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
 
 MRG_OPT=
 [ "$MRG" = off ] && MRG_OPT=--no-mrg-rxbuf
-"$VQNETD" --socket "$SOCK" --backend loop --mtu 9000 $MRG_OPT --seconds 120 >"$TMP/d.log" 2>&1 &
-D_PID=$!
-if ! wait_socket "$SOCK" "$D_PID" 10; then
+# shellcheck disable=SC2086 # MRG_OPT: empty or one word
+if ! run_vqnetd "$TMP/d.log" "$SOCK" --backend loop --mtu 9000 $MRG_OPT --seconds 120; then
 	cat "$TMP/d.log"
 	echo "FAIL: vqnetd did not create $SOCK"
 	exit 1

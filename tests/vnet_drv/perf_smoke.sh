@@ -10,26 +10,13 @@
 #   perf_smoke.sh VQNETD VQNET_PERF
 #
 # Exit 0 pass, 1 fail.
-# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 set -u
 # shellcheck source-path=SCRIPTDIR source=../interop/common.sh
 . "$(dirname "$0")/../interop/common.sh"
 VQNETD=$1
 PERF=$2
-TMP=$(mktemp -d /tmp/vqnet-perf-smoke.XXXXXX)
+setup_test perf-smoke
 SOCK=$TMP/vu.sock
-D_PID=
-
-stop_daemon() {
-	stop_pid "$D_PID" TERM 5
-	D_PID=
-}
-cleanup() {
-	stop_daemon
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
 
 fail() {
 	echo "FAIL: $*"
@@ -50,12 +37,11 @@ key() {
 
 run() { # BACKEND MODE RING
 	rm -f "$SOCK"
-	"$VQNETD" --socket "$SOCK" --backend "$1" --seconds 60 >"$TMP/d.log" 2>&1 &
-	D_PID=$!
-	wait_socket "$SOCK" "$D_PID" 10 || fail "vqnetd --backend $1 did not create $SOCK"
+	run_vqnetd "$TMP/d.log" "$SOCK" --backend "$1" --seconds 60 ||
+		fail "vqnetd --backend $1 did not create $SOCK"
 	"$PERF" --socket "$SOCK" --mode "$2" "--$3" --seconds 1 --json >"$TMP/out" 2>&1 ||
 		fail "vqnet-perf --mode $2 --$3 against $1 exited $?"
-	stop_daemon
+	stop_tracked "$VQNETD_PID" TERM 5
 	last=$(tail -n 1 "$TMP/out")
 	case $last in *'"summary":true'*) ;; *) fail "$2/$3: no summary line" ;; esac
 	for k in packets bytes mpps gbps seq_errors lost; do
