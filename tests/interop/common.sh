@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 #
-# Shared by the interop scripts (and tests/net_drv/*.sh), sourced at their
+# Shared by the interop scripts (and tests/vnet_drv/*.sh), sourced at their
 # start. Four groups:
 #  - every test: setup_test (status, TMP, the traps), the argument checks
 #    (ring_format, need_exec, need_*), poll, track + cleanup_all (every
@@ -435,7 +435,7 @@ check_vq_moved() {
 # run_vqnetd LOG SOCK [ARGS...]: start $VQNETD --socket SOCK ARGS, its
 # output (stdout and stderr) in LOG, tracked; sets VQNETD_PID. True once
 # SOCK is a socket, false when vqnetd exits first or 10 s pass. For the
-# tests/net_drv scripts, which read no counts.
+# tests/vnet_drv scripts, which read no counts.
 run_vqnetd() {
 	log=$1 r_sock=$2
 	shift 2
@@ -533,7 +533,7 @@ feature_bit() {
 }
 
 # ---------------------------------------------------------------------------
-# DPDK (dpdk-virtio-user.sh, vqnetd-dpdk.sh, ../net_drv/drv_dpdk.sh). The
+# DPDK (dpdk-virtio-user.sh, vqnetd-dpdk.sh, ../vnet_drv/drv_dpdk.sh). The
 # testpmd helpers use TMP and DPDK_PREFIX (testpmd's --file-prefix; set, it
 # also makes cleanup_all remove testpmd's files).
 
