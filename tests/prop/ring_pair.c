@@ -113,3 +113,14 @@ void wait_fd(struct run *r, int fd, int peer_fd, struct side_wait *me, struct si
 	}
 	atomic_store(&me->waiting, 0);
 }
+
+void pin_self(int cpu)
+{
+	if (cpu < 0)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	/* A restricted cpuset or a CPU gone offline refuses: run unpinned. */
+	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}

@@ -80,6 +80,8 @@ struct run {
 	/* device results */
 	uint64_t dev_bytes, notifies, notify_calls, dev_sleeps, bursts, in_order_batches,
 		out_of_order;
+	/* CPUs the driver and the device thread pin themselves to; -1: unpinned */
+	int drv_cpu, dev_cpu;
 };
 
 /* The configuration running, named by FAIL(); NULL between runs. */
@@ -159,6 +161,9 @@ void dump_state(struct run *r);
 /* Sleep on @fd until signalled; fail on a lost notification. */
 void wait_fd(struct run *r, int fd, int peer_fd, struct side_wait *me, struct side_wait *peer,
 	     const char *who);
+/* Pin the calling thread to @cpu (-1: leave it alone); quietly unpinned
+ * when the system refuses. */
+void pin_self(int cpu);
 
 /* ------------------------------------------------------------ threads */
 

@@ -257,6 +257,7 @@ static void dev_sleep(struct dev *v)
 void *device_main(void *arg)
 {
 	struct run *r = arg;
+	pin_self(r->dev_cpu);
 	const struct cfg *cfg = r->cfg;
 	struct dev v = {.r = r, .rng = cfg->seed * 2 + 2};
 	v.pend = calloc(cfg->size, sizeof(*v.pend));

@@ -248,6 +248,7 @@ static void drv_sleep(struct drv *s)
 void *driver_main(void *arg)
 {
 	struct run *r = arg;
+	pin_self(r->drv_cpu);
 	const struct cfg *cfg = r->cfg;
 	struct drv s = {.r = r, .rng = cfg->seed * 2 + 1};
 	s.free_slots = calloc(r->nslots, sizeof(*s.free_slots));

@@ -38,6 +38,9 @@
  * sleeper that times out while the peer also sleeps and neither eventfd is
  * readable has found a lost wakeup: the test fails with the ring state.
  *
+ * CPUs: with two or more CPUs allowed, the driver thread and the device
+ * thread are pinned to two different ones (see pick_cpus()).
+ *
  * Volume: VQNET_TEST_SCALE (a factor, default 1, 0.3 under ASan) scales the
  * chain count; --long multiplies it by 20 (tens of millions of descriptors).
  */
@@ -146,11 +149,48 @@ struct totals {
 	uint64_t chains, descs, bytes;
 };
 
+/*
+ * The CPUs the driver and the device thread pin themselves to: the first
+ * two this process may run on, or -1 (unpinned) with fewer than two.
+ *
+ * Why pin: the ring protocol is two threads talking through shared memory
+ * with release/acquire pairs (publish before pop, push before reap, the
+ * re-check after enabling notifications). Its ordering bugs only show when
+ * the two sides really run at the same time on different cores, each with
+ * its own store buffer and cache. Left to the scheduler, the two threads
+ * often share one CPU and take turns, where every store is seen in program
+ * order and a missing barrier goes unnoticed. Two different CPUs make every
+ * run a cross-core run (the interleaving itself still varies from run to
+ * run). The price: pinned threads cannot move off a busy CPU, so on a
+ * loaded machine a run takes longer (each side progresses only while both
+ * are scheduled). If the system refuses (a cpuset narrower than the
+ * process's mask, a CPU gone offline), the thread quietly runs unpinned.
+ */
+static void pick_cpus(int *drv_cpu, int *dev_cpu)
+{
+	cpu_set_t set;
+	*drv_cpu = *dev_cpu = -1;
+	if (sched_getaffinity(0, sizeof(set), &set) != 0 || CPU_COUNT(&set) < 2)
+		return;
+	for (int cpu = 0; cpu < CPU_SETSIZE && *dev_cpu < 0; cpu++) {
+		if (!CPU_ISSET(cpu, &set))
+			continue;
+		if (*drv_cpu < 0)
+			*drv_cpu = cpu;
+		else
+			*dev_cpu = cpu;
+	}
+}
+
+static int g_drv_cpu = -1, g_dev_cpu = -1;
+
 static void run_one(const struct cfg *cfg, struct totals *t)
 {
 	struct run r;
 	g_fail_cfg = cfg;
 	run_setup(&r, cfg);
+	r.drv_cpu = g_drv_cpu;
+	r.dev_cpu = g_dev_cpu;
 	double t0 = now_s();
 	pthread_t drv_th, dev_th;
 	CHECK(pthread_create(&dev_th, NULL, device_main, &r) == 0, "pthread_create");
@@ -238,6 +278,13 @@ int main(int argc, char **argv)
 	uint64_t chains = (uint64_t)(BASE_CHAINS * scale);
 	if (chains < 100)
 		chains = 100;
+	pick_cpus(&g_drv_cpu, &g_dev_cpu);
+	if (g_drv_cpu >= 0)
+		printf("prop-ring-pair: pinning the driver thread to CPU %d, the device thread to "
+		       "CPU %d\n",
+		       g_drv_cpu, g_dev_cpu);
+	else
+		printf("prop-ring-pair: fewer than two CPUs, threads unpinned\n");
 	struct cfg cfgs[48];
 	unsigned n = make_cfgs(cfgs, chains, seed);
 	struct totals t = {0};
