@@ -144,31 +144,144 @@ enum {
 	OPT_SECONDS,
 };
 
+static const struct option longopts[] = {
+	{"socket", required_argument, NULL, 's'},
+	{"client", no_argument, NULL, 'c'},
+	{"backend", required_argument, NULL, 'b'},
+	{"queues", required_argument, NULL, 'q'},
+	{"mac", required_argument, NULL, 'm'},
+	{"mtu", required_argument, NULL, OPT_MTU},
+	{"hostfwd", required_argument, NULL, OPT_HOSTFWD},
+	{"tap-fd", required_argument, NULL, OPT_TAP_FD},
+	{"rx-rate", required_argument, NULL, OPT_RX_RATE},
+	{"tx-rate", required_argument, NULL, OPT_TX_RATE},
+	{"poll-us", required_argument, NULL, OPT_POLL_US},
+	{"gen-size", required_argument, NULL, OPT_GEN_SIZE},
+	{"no-packed", no_argument, NULL, OPT_NO_PACKED},
+	{"no-event-idx", no_argument, NULL, OPT_NO_EVENT_IDX},
+	{"no-mrg-rxbuf", no_argument, NULL, OPT_NO_MRG_RXBUF},
+	{"seconds", required_argument, NULL, OPT_SECONDS},
+	{"log-level", required_argument, NULL, 'l'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+/* --rx-rate/--tx-rate (@opt) RATE into @r, or usage_error. */
+static void parse_rate(const char *opt, const char *s, struct net_dev_rate *r)
+{
+	if (net_dev_rate_parse(s, r))
+		usage_error("%s: '%s' is not BYTES[k|M|G][:PACKETS[k|M]]", opt, s);
+}
+
+/* --log-level LEVEL, applied at once (it covers the rest of the parse), or usage_error. */
+static void set_log_level(const char *s)
+{
+	int level = vqnet_log_level_parse(s);
+
+	if (level < 0)
+		usage_error("--log-level: '%s' is not error|warn|info|debug", s);
+	vqnet_log_set_level((enum vqnet_log_level)level);
+}
+
+/* Where the frontend and the frames are: --socket, --client, --backend and
+ * the backends' own options (--hostfwd, --tap-fd, --gen-size), from optarg.
+ * False if @c is none of them. */
+static bool parse_backend_option(int c, struct options *o)
+{
+	switch (c) {
+	case 's':
+		o->socket_path = optarg;
+		break;
+	case 'c':
+		o->client = true;
+		break;
+	case 'b':
+		o->backend = optarg;
+		break;
+	case OPT_HOSTFWD:
+		if (o->n_hostfwd == MAX_HOSTFWD)
+			usage_error("--hostfwd: at most %d rules", MAX_HOSTFWD);
+		o->hostfwd[o->n_hostfwd++] = optarg;
+		break;
+	case OPT_TAP_FD:
+		if (o->n_tap_fds == NET_DEV_MAX_QUEUE_PAIRS)
+			usage_error("--tap-fd: at most %u fds", NET_DEV_MAX_QUEUE_PAIRS);
+		o->tap_fds[o->n_tap_fds++] = (int)parse_number("--tap-fd", optarg, 0, INT_MAX);
+		break;
+	case OPT_GEN_SIZE:
+		o->gen_size = (unsigned)parse_number("--gen-size", optarg, 60, 65535);
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/* The device the driver sees: --queues, --mac, --mtu, --rx-rate, --tx-rate,
+ * --poll-us, from optarg. False if @c is none of them. */
+static bool parse_device_option(int c, struct options *o)
+{
+	switch (c) {
+	case 'q':
+		o->queues = (unsigned)parse_number("--queues", optarg, 1, NET_DEV_MAX_QUEUE_PAIRS);
+		break;
+	case 'm':
+		if (!parse_mac(optarg, o->mac))
+			usage_error("--mac: '%s' is not a unicast MAC address like "
+				    "52:54:00:12:34:56",
+				    optarg);
+		break;
+	case OPT_MTU:
+		o->mtu = (unsigned)parse_number("--mtu", optarg, 68, 65535);
+		break;
+	case OPT_RX_RATE:
+		parse_rate("--rx-rate", optarg, &o->rx_rate);
+		break;
+	case OPT_TX_RATE:
+		parse_rate("--tx-rate", optarg, &o->tx_rate);
+		break;
+	case OPT_POLL_US:
+		o->poll_us = (unsigned)parse_number("--poll-us", optarg, 0, 1000000);
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/* getopt_long() refused the option just read: name it and exit 2. */
+static void __attribute__((noreturn)) unknown_option(char **argv)
+{
+	if (optopt)
+		usage_error("unknown option '-%c'", optopt);
+	usage_error("unknown option '%s'", argv[optind - 1]);
+}
+
+/* The rules across options, once every option is read; usage_error on the
+ * first one broken. */
+static void check_options(const struct options *o)
+{
+	if (!o->socket_path)
+		usage_error("--socket PATH is required");
+	if (o->n_hostfwd && strcmp(o->backend, "user") != 0)
+		usage_error("--hostfwd only applies to --backend user");
+	if (o->n_tap_fds && strncmp(o->backend, "tap:", 4) != 0)
+		usage_error("--tap-fd only applies to --backend tap:IFNAME");
+	if (o->n_tap_fds && o->n_tap_fds != o->queues)
+		usage_error("--tap-fd: %u fds for %u queue pairs (one per pair)", o->n_tap_fds,
+			    o->queues);
+}
+
+/*
+ * Parse: the command line into @o. A bad argument prints one line on stderr
+ * and exits 2; --help and --version print and exit 0. The backend and device
+ * options go to their helpers; handled here are the features not offered
+ * (--no-*), the run's length, the log level and what ends the parse.
+ */
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	static const struct option longopts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"client", no_argument, NULL, 'c'},
-		{"backend", required_argument, NULL, 'b'},
-		{"queues", required_argument, NULL, 'q'},
-		{"mac", required_argument, NULL, 'm'},
-		{"mtu", required_argument, NULL, OPT_MTU},
-		{"hostfwd", required_argument, NULL, OPT_HOSTFWD},
-		{"tap-fd", required_argument, NULL, OPT_TAP_FD},
-		{"rx-rate", required_argument, NULL, OPT_RX_RATE},
-		{"tx-rate", required_argument, NULL, OPT_TX_RATE},
-		{"poll-us", required_argument, NULL, OPT_POLL_US},
-		{"gen-size", required_argument, NULL, OPT_GEN_SIZE},
-		{"no-packed", no_argument, NULL, OPT_NO_PACKED},
-		{"no-event-idx", no_argument, NULL, OPT_NO_EVENT_IDX},
-		{"no-mrg-rxbuf", no_argument, NULL, OPT_NO_MRG_RXBUF},
-		{"seconds", required_argument, NULL, OPT_SECONDS},
-		{"log-level", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
-	};
-	int c, level;
+	int c;
 
 	*o = (struct options){
 		.backend = "user",
@@ -178,53 +291,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 	};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":s:cb:q:m:l:hV", longopts, NULL)) != -1) {
+		if (parse_backend_option(c, o) || parse_device_option(c, o))
+			continue;
 		switch (c) {
-		case 's':
-			o->socket_path = optarg;
-			break;
-		case 'c':
-			o->client = true;
-			break;
-		case 'b':
-			o->backend = optarg;
-			break;
-		case 'q':
-			o->queues = (unsigned)parse_number("--queues", optarg, 1,
-							   NET_DEV_MAX_QUEUE_PAIRS);
-			break;
-		case 'm':
-			if (!parse_mac(optarg, o->mac))
-				usage_error("--mac: '%s' is not a unicast MAC address like "
-					    "52:54:00:12:34:56",
-					    optarg);
-			break;
-		case OPT_MTU:
-			o->mtu = (unsigned)parse_number("--mtu", optarg, 68, 65535);
-			break;
-		case OPT_HOSTFWD:
-			if (o->n_hostfwd == MAX_HOSTFWD)
-				usage_error("--hostfwd: at most %d rules", MAX_HOSTFWD);
-			o->hostfwd[o->n_hostfwd++] = optarg;
-			break;
-		case OPT_TAP_FD:
-			if (o->n_tap_fds == NET_DEV_MAX_QUEUE_PAIRS)
-				usage_error("--tap-fd: at most %u fds", NET_DEV_MAX_QUEUE_PAIRS);
-			o->tap_fds[o->n_tap_fds++] =
-				(int)parse_number("--tap-fd", optarg, 0, INT_MAX);
-			break;
-		case OPT_RX_RATE:
-		case OPT_TX_RATE:
-			if (net_dev_rate_parse(optarg,
-					       c == OPT_RX_RATE ? &o->rx_rate : &o->tx_rate))
-				usage_error("%s: '%s' is not BYTES[k|M|G][:PACKETS[k|M]]",
-					    c == OPT_RX_RATE ? "--rx-rate" : "--tx-rate", optarg);
-			break;
-		case OPT_POLL_US:
-			o->poll_us = (unsigned)parse_number("--poll-us", optarg, 0, 1000000);
-			break;
-		case OPT_GEN_SIZE:
-			o->gen_size = (unsigned)parse_number("--gen-size", optarg, 60, 65535);
-			break;
 		case OPT_NO_PACKED:
 			o->features_off |= 1ull << VIRTIO_F_RING_PACKED;
 			break;
@@ -238,11 +307,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->seconds = (long)parse_number("--seconds", optarg, 1, 86400 * 365);
 			break;
 		case 'l':
-			level = vqnet_log_level_parse(optarg);
-			if (level < 0)
-				usage_error("--log-level: '%s' is not error|warn|info|debug",
-					    optarg);
-			vqnet_log_set_level((enum vqnet_log_level)level);
+			set_log_level(optarg);
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -253,22 +318,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case ':':
 			usage_error("%s needs a value", argv[optind - 1]);
 		default:
-			if (optopt)
-				usage_error("unknown option '-%c'", optopt);
-			usage_error("unknown option '%s'", argv[optind - 1]);
+			unknown_option(argv);
 		}
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
-	if (!o->socket_path)
-		usage_error("--socket PATH is required");
-	if (o->n_hostfwd && strcmp(o->backend, "user") != 0)
-		usage_error("--hostfwd only applies to --backend user");
-	if (o->n_tap_fds && strncmp(o->backend, "tap:", 4) != 0)
-		usage_error("--tap-fd only applies to --backend tap:IFNAME");
-	if (o->n_tap_fds && o->n_tap_fds != o->queues)
-		usage_error("--tap-fd: %u fds for %u queue pairs (one per pair)", o->n_tap_fds,
-			    o->queues);
+	check_options(o);
 }
 
 /* One line per virtqueue that ever started, then the totals (the format the interop tests
