@@ -4,16 +4,20 @@
  * vhost-user, cloud-hypervisor --net vhost_user=true, DPDK virtio-user),
  * with its frames going to a network backend (include/vqnet/netbe.h).
  *
- * Theory of operation: parse the command line (bad arguments: one line on
- * stderr, exit 2), open the backend, create the device (net_dev) and the
- * vhost-user backend that serves it, then run the control loop on the main
- * thread: poll() over the vhost-user socket, the control queue's kick fd
- * and a signalfd. The device runs one worker thread per queue pair; the
- * signals are blocked before any thread starts, so only the signalfd sees
- * them. SIGTERM/SIGINT (or --seconds) stop cleanly: the vhost-user backend
- * is freed first (it stops every ring through the device), then the
- * device, then the network backend; the counters are printed last.
- * SIGUSR1 prints the counters without stopping.
+ * Theory of operation: main() is the daemon's life, one function a step.
+ * Parse the command line (parse_args; bad arguments: one line on stderr,
+ * exit 2). Set up (open_signals, open_backend, open_device, open_socket;
+ * each 0 or -errno, what was opened is released by stop()): a signalfd,
+ * the network backend, the device (net_dev) and the vhost-user backend
+ * that serves it on its socket. Confine: the marked place in main(), empty
+ * for now. Serve (serve): the control loop on the main thread, poll() over
+ * the vhost-user socket, the control queue's kick fd and the signalfd. The
+ * device runs one worker thread per queue pair; the signals are blocked
+ * before any thread starts, so only the signalfd sees them. SIGUSR1 prints
+ * the counters without stopping. Stop (stop): SIGTERM/SIGINT or --seconds
+ * end the loop; the vhost-user backend is freed first (it stops every ring
+ * through the device), then the counters are printed and the device freed,
+ * then the network backend.
  *
  * Exit codes: 0 stopped by a signal or --seconds; 1 a run-time failure
  * (socket, backend, device); 2 bad arguments.
@@ -390,17 +394,176 @@ static int poll_timeout(int64_t deadline_ms, int cap_ms)
 	return left > INT_MAX ? INT_MAX : (int)left;
 }
 
-/* The control loop. Return the exit code. */
-static int run(const struct options *o, struct net_dev *dev, struct vu_backend *vb, int sig_fd)
+/* What the daemon holds once set up; stop() releases whatever is there. */
+struct daemon {
+	int sig_fd; /* -1: none */
+	struct netbe *be;
+	struct net_dev *dev;
+	struct vu_backend *vb;
+};
+
+/*
+ * Set up, first step: SIGTERM, SIGINT and SIGUSR1 go to a signalfd. They are
+ * blocked before any thread exists, so every thread inherits the mask and
+ * only the signalfd receives them. SIGPIPE is blocked too: a frontend that
+ * vanished is seen as EPIPE on the socket instead. 0 or -errno.
+ */
+static int open_signals(struct daemon *d)
 {
-	int64_t deadline = o->seconds ? now_ms() + o->seconds * 1000 : -1;
+	sigset_t sigs;
+	int rc;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGPIPE);
+	rc = pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (rc != 0) {
+		vqnet_log(VQNET_LOG_ERROR, NULL, "cannot block signals");
+		return -rc;
+	}
+	sigdelset(&sigs, SIGPIPE);
+	d->sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (d->sig_fd < 0) {
+		rc = -errno;
+		vqnet_log(VQNET_LOG_ERROR, NULL, "signalfd: %s", strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/*
+ * Set up: the network backend (--backend). 0 or -errno; -EINVAL means the
+ * command line asked for what the backend cannot be (its line says so and
+ * the exit status is 2, as for any bad argument).
+ */
+static int open_backend(const struct options *o, struct daemon *d)
+{
+	struct netbe_options bo = {
+		.max_queue_pairs = o->queues,
+		.mtu = (uint16_t)(o->mtu ? o->mtu : DEFAULT_MTU),
+		.hostfwd = o->hostfwd,
+		.n_hostfwd = o->n_hostfwd,
+		.tap_fds = o->n_tap_fds ? o->tap_fds : NULL,
+		.n_tap_fds = o->n_tap_fds,
+		.gen_frame_size = o->gen_size,
+	};
+	char err[256] = "";
+	int rc;
+
+	memcpy(bo.guest_mac, o->mac, 6);
+	rc = netbe_new(o->backend, &bo, &d->be, err, sizeof(err));
+	if (rc == -EINVAL) {
+		fprintf(stderr, "vqnetd: --backend %s: %s (try --help)\n", o->backend,
+			err[0] ? err : "invalid");
+		return -EINVAL;
+	}
+	if (rc) {
+		vqnet_log(VQNET_LOG_ERROR, NULL, "backend %s: %s", o->backend,
+			  err[0] ? err : strerror(-rc));
+		return rc;
+	}
+	if (d->be->max_queue_pairs < o->queues) {
+		fprintf(stderr, "vqnetd: --queues %u: backend %s serves at most %u (try --help)\n",
+			o->queues, o->backend, d->be->max_queue_pairs);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Set up: the virtio-net device, its frames going to the backend. 0 or -errno. */
+static int open_device(const struct options *o, struct daemon *d)
+{
+	struct net_dev_config dc = {
+		.queue_pairs = o->queues,
+		.mtu = (uint16_t)o->mtu,
+		.rx_rate = o->rx_rate,
+		.tx_rate = o->tx_rate,
+		.features_off = o->features_off,
+		.poll_us = o->poll_us,
+		.be = d->be,
+	};
+	int rc;
+
+	memcpy(dc.mac, o->mac, 6);
+	rc = net_dev_new(&dc, &d->dev);
+	if (rc)
+		vqnet_log(VQNET_LOG_ERROR, NULL, "device: %s", strerror(-rc));
+	return rc;
+}
+
+/*
+ * Set up, last step: the vhost-user socket serving the device, listened on
+ * (or connected to with --client). Its "listening on" line says the daemon
+ * is ready. 0 or -errno.
+ */
+static int open_socket(const struct options *o, struct daemon *d)
+{
+	struct vu_backend_config vc = {
+		.socket_path = o->socket_path,
+		.client = o->client,
+		.num_queues = net_dev_num_queues(d->dev),
+		.device_features = net_dev_features(d->dev),
+		.config_size = net_dev_config_size(d->dev),
+	};
+	int rc = vu_backend_new(&vc, net_dev_vu_ops(), d->dev, &d->vb);
+
+	if (rc) {
+		vqnet_log(VQNET_LOG_ERROR, NULL, "vhost-user socket %s: %s", o->socket_path,
+			  strerror(-rc));
+		return rc;
+	}
+	net_dev_attach(d->dev, d->vb);
+	vqnet_log(VQNET_LOG_INFO, NULL,
+		  "%s %s, backend %s, %u queue pair%s, mac %02x:%02x:%02x:%02x:%02x:%02x",
+		  o->client ? "connecting to" : "listening on", o->socket_path, o->backend,
+		  o->queues, o->queues == 1 ? "" : "s", o->mac[0], o->mac[1], o->mac[2], o->mac[3],
+		  o->mac[4], o->mac[5]);
+	return 0;
+}
+
+/* The signalfd is readable: SIGUSR1 prints the counters; true for a stop signal. */
+static bool read_signal(const struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	if (read(d->sig_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return false;
+	if (si.ssi_signo == SIGUSR1) {
+		print_counters(d->dev, stdout);
+		return false;
+	}
+	vqnet_log(VQNET_LOG_INFO, NULL, "signal %u, stopping", si.ssi_signo);
+	return true;
+}
+
+/* The vhost-user socket is readable: serve the frontend's messages. A lost
+ * frontend is only logged; the socket waits for the next one. */
+static void serve_frontend(const struct daemon *d)
+{
+	int rc = vu_backend_dispatch(d->vb);
+
+	if (rc < 0 && rc != -EAGAIN)
+		vqnet_log(rc == -ECONNRESET ? VQNET_LOG_INFO : VQNET_LOG_WARN, NULL,
+			  "frontend disconnected (%s); waiting for the next one", strerror(-rc));
+}
+
+/*
+ * Serve: the control loop, poll() over the signalfd, the vhost-user socket
+ * and the control queue's kick fd, until a stop signal or the end of
+ * --seconds (0). -errno if poll() fails.
+ */
+static int serve(const struct daemon *d, long seconds)
+{
+	int64_t deadline = seconds ? now_ms() + seconds * 1000 : -1;
 
 	for (;;) {
 		struct pollfd p[3];
-		int n = 0, vu_fd = vu_backend_fd(vb), ctrl_fd = net_dev_ctrl_fd(dev);
+		int n = 0, vu_fd = vu_backend_fd(d->vb), ctrl_fd = net_dev_ctrl_fd(d->dev);
 		int vu_i = -1, ctrl_i = -1, rc;
 
-		p[n++] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
+		p[n++] = (struct pollfd){.fd = d->sig_fd, .events = POLLIN};
 		if (vu_fd >= 0) {
 			vu_i = n;
 			p[n++] = (struct pollfd){.fd = vu_fd, .events = POLLIN};
@@ -412,8 +575,9 @@ static int run(const struct options *o, struct net_dev *dev, struct vu_backend *
 		/* Client mode while not connected: retry the connection. */
 		rc = poll(p, (nfds_t)n, poll_timeout(deadline, vu_fd < 0 ? CLIENT_RETRY_MS : -1));
 		if (rc < 0 && errno != EINTR) {
-			vqnet_log(VQNET_LOG_ERROR, NULL, "poll: %s", strerror(errno));
-			return EXIT_RUNTIME;
+			rc = -errno;
+			vqnet_log(VQNET_LOG_ERROR, NULL, "poll: %s", strerror(-rc));
+			return rc;
 		}
 		if (deadline >= 0 && now_ms() >= deadline) {
 			vqnet_log(VQNET_LOG_INFO, NULL, "--seconds elapsed, stopping");
@@ -421,147 +585,64 @@ static int run(const struct options *o, struct net_dev *dev, struct vu_backend *
 		}
 		if (rc <= 0) {
 			if (vu_fd < 0)
-				vu_backend_dispatch(vb);
+				vu_backend_dispatch(d->vb);
 			continue;
 		}
-		if (p[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo == SIGUSR1) {
-					print_counters(dev, stdout);
-				} else {
-					vqnet_log(VQNET_LOG_INFO, NULL, "signal %u, stopping",
-						  si.ssi_signo);
-					return 0;
-				}
-			}
-		}
+		if ((p[0].revents & POLLIN) && read_signal(d))
+			return 0;
 		if (ctrl_i >= 0 && (p[ctrl_i].revents & (POLLIN | POLLERR | POLLHUP)))
-			net_dev_ctrl_process(dev);
-		if (vu_i >= 0 && (p[vu_i].revents & (POLLIN | POLLERR | POLLHUP))) {
-			rc = vu_backend_dispatch(vb);
-			if (rc < 0 && rc != -EAGAIN)
-				vqnet_log(rc == -ECONNRESET ? VQNET_LOG_INFO : VQNET_LOG_WARN, NULL,
-					  "frontend disconnected (%s); waiting for the next one",
-					  strerror(-rc));
-		}
+			net_dev_ctrl_process(d->dev);
+		if (vu_i >= 0 && (p[vu_i].revents & (POLLIN | POLLERR | POLLHUP)))
+			serve_frontend(d);
 	}
 }
 
+/*
+ * Stop: whatever was set up goes, in this order. The rings stop with the
+ * vhost-user backend, then the device's workers end (its counters printed
+ * just before), then the network backend goes.
+ */
+static void stop(struct daemon *d)
+{
+	if (d->vb)
+		vu_backend_free(d->vb);
+	if (d->dev) {
+		print_counters(d->dev, stdout);
+		net_dev_free(d->dev);
+	}
+	if (d->be)
+		netbe_free(d->be);
+	if (d->sig_fd >= 0)
+		close(d->sig_fd);
+}
+
+/* The daemon's life: parse, set up, confine, serve, stop. */
 int main(int argc, char **argv)
 {
 	struct options o;
-	struct netbe_options bo;
-	struct net_dev_config dc;
-	struct vu_backend_config vc;
-	struct netbe *be = NULL;
-	struct net_dev *dev = NULL;
-	struct vu_backend *vb = NULL;
-	char err[256] = "";
-	sigset_t sigs;
-	int sig_fd = -1, rc, status = EXIT_RUNTIME;
+	struct daemon d = {.sig_fd = -1};
+	int rc, status = EXIT_RUNTIME;
 
 	vqnet_log_set_prefix("vqnetd");
 	parse_args(argc, argv, &o);
 
-	/* Blocked before any thread exists, so every thread inherits the
-	 * mask and only the signalfd receives these. SIGPIPE: a frontend
-	 * that vanished is seen as EPIPE on the socket instead. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGUSR1);
-	sigaddset(&sigs, SIGPIPE);
-	if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0) {
-		vqnet_log(VQNET_LOG_ERROR, NULL, "cannot block signals");
-		return EXIT_RUNTIME;
-	}
-	sigdelset(&sigs, SIGPIPE);
-	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sig_fd < 0) {
-		vqnet_log(VQNET_LOG_ERROR, NULL, "signalfd: %s", strerror(errno));
-		return EXIT_RUNTIME;
-	}
-
-	bo = (struct netbe_options){
-		.max_queue_pairs = o.queues,
-		.mtu = (uint16_t)(o.mtu ? o.mtu : DEFAULT_MTU),
-		.hostfwd = o.hostfwd,
-		.n_hostfwd = o.n_hostfwd,
-		.tap_fds = o.n_tap_fds ? o.tap_fds : NULL,
-		.n_tap_fds = o.n_tap_fds,
-		.gen_frame_size = o.gen_size,
-	};
-	memcpy(bo.guest_mac, o.mac, 6);
-	rc = netbe_new(o.backend, &bo, &be, err, sizeof(err));
-	if (rc == -EINVAL) {
-		fprintf(stderr, "vqnetd: --backend %s: %s (try --help)\n", o.backend,
-			err[0] ? err : "invalid");
-		status = EXIT_USAGE;
+	/* Signals first: blocked before the backend or device start a thread. */
+	if (open_signals(&d))
 		goto out;
-	}
+	rc = open_backend(&o, &d);
 	if (rc) {
-		vqnet_log(VQNET_LOG_ERROR, NULL, "backend %s: %s", o.backend,
-			  err[0] ? err : strerror(-rc));
+		if (rc == -EINVAL)
+			status = EXIT_USAGE;
 		goto out;
 	}
+	if (open_device(&o, &d) || open_socket(&o, &d))
+		goto out;
 
-	if (be->max_queue_pairs < o.queues) {
-		fprintf(stderr, "vqnetd: --queues %u: backend %s serves at most %u (try --help)\n",
-			o.queues, o.backend, be->max_queue_pairs);
-		status = EXIT_USAGE;
-		goto out;
-	}
-	dc = (struct net_dev_config){
-		.queue_pairs = o.queues,
-		.mtu = (uint16_t)o.mtu,
-		.rx_rate = o.rx_rate,
-		.tx_rate = o.tx_rate,
-		.features_off = o.features_off,
-		.poll_us = o.poll_us,
-		.be = be,
-	};
-	memcpy(dc.mac, o.mac, 6);
-	rc = net_dev_new(&dc, &dev);
-	if (rc) {
-		vqnet_log(VQNET_LOG_ERROR, NULL, "device: %s", strerror(-rc));
-		goto out;
-	}
+	/* Confine: nothing yet (a sandbox is to come here). Set-up is done
+	 * (backend, device, socket) and no frontend message is served yet. */
 
-	vc = (struct vu_backend_config){
-		.socket_path = o.socket_path,
-		.client = o.client,
-		.num_queues = net_dev_num_queues(dev),
-		.device_features = net_dev_features(dev),
-		.config_size = net_dev_config_size(dev),
-	};
-	rc = vu_backend_new(&vc, net_dev_vu_ops(), dev, &vb);
-	if (rc) {
-		vqnet_log(VQNET_LOG_ERROR, NULL, "vhost-user socket %s: %s", o.socket_path,
-			  strerror(-rc));
-		goto out;
-	}
-	net_dev_attach(dev, vb);
-	vqnet_log(VQNET_LOG_INFO, NULL,
-		  "%s %s, backend %s, %u queue pair%s, mac %02x:%02x:%02x:%02x:%02x:%02x",
-		  o.client ? "connecting to" : "listening on", o.socket_path, o.backend, o.queues,
-		  o.queues == 1 ? "" : "s", o.mac[0], o.mac[1], o.mac[2], o.mac[3], o.mac[4],
-		  o.mac[5]);
-
-	status = run(&o, dev, vb, sig_fd);
+	status = serve(&d, o.seconds) ? EXIT_RUNTIME : 0;
 out:
-	/* Rings stop with the vhost-user backend, then the device's workers
-	 * end, then the network backend goes. */
-	if (vb)
-		vu_backend_free(vb);
-	if (dev) {
-		print_counters(dev, stdout);
-		net_dev_free(dev);
-	}
-	if (be)
-		netbe_free(be);
-	if (sig_fd >= 0)
-		close(sig_fd);
+	stop(&d);
 	return status;
 }
