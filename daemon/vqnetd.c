@@ -4,16 +4,20 @@
  * vhost-user, cloud-hypervisor --net vhost_user=true, DPDK virtio-user),
  * with its frames going to a network backend (include/vqnet/netbe.h).
  *
- * Theory of operation: parse the command line (bad arguments: one line on
- * stderr, exit 2), open the backend, create the device (net_dev) and the
- * vhost-user backend that serves it, then run the control loop on the main
- * thread: poll() over the vhost-user socket, the control queue's kick fd
- * and a signalfd. The device runs one worker thread per queue pair; the
- * signals are blocked before any thread starts, so only the signalfd sees
- * them. SIGTERM/SIGINT (or --seconds) stop cleanly: the vhost-user backend
- * is freed first (it stops every ring through the device), then the
- * device, then the network backend; the counters are printed last.
- * SIGUSR1 prints the counters without stopping.
+ * Theory of operation: main() is the daemon's life, one function a step.
+ * Parse the command line (parse_args; bad arguments: one line on stderr,
+ * exit 2). Set up (open_signals, open_backend, open_device, open_socket;
+ * each 0 or -errno, what was opened is released by stop()): a signalfd,
+ * the network backend, the device (net_dev) and the vhost-user backend
+ * that serves it on its socket. Confine: the marked place in main(), empty
+ * for now. Serve (serve): the control loop on the main thread, poll() over
+ * the vhost-user socket, the control queue's kick fd and the signalfd. The
+ * device runs one worker thread per queue pair; the signals are blocked
+ * before any thread starts, so only the signalfd sees them. SIGUSR1 prints
+ * the counters without stopping. Stop (stop): SIGTERM/SIGINT or --seconds
+ * end the loop; the vhost-user backend is freed first (it stops every ring
+ * through the device), then the counters are printed and the device freed,
+ * then the network backend.
  *
  * Exit codes: 0 stopped by a signal or --seconds; 1 a run-time failure
  * (socket, backend, device); 2 bad arguments.
@@ -143,31 +147,144 @@ enum {
 	OPT_SECONDS,
 };
 
+static const struct option longopts[] = {
+	{"socket", required_argument, NULL, 's'},
+	{"client", no_argument, NULL, 'c'},
+	{"backend", required_argument, NULL, 'b'},
+	{"queues", required_argument, NULL, 'q'},
+	{"mac", required_argument, NULL, 'm'},
+	{"mtu", required_argument, NULL, OPT_MTU},
+	{"hostfwd", required_argument, NULL, OPT_HOSTFWD},
+	{"tap-fd", required_argument, NULL, OPT_TAP_FD},
+	{"rx-rate", required_argument, NULL, OPT_RX_RATE},
+	{"tx-rate", required_argument, NULL, OPT_TX_RATE},
+	{"poll-us", required_argument, NULL, OPT_POLL_US},
+	{"gen-size", required_argument, NULL, OPT_GEN_SIZE},
+	{"no-packed", no_argument, NULL, OPT_NO_PACKED},
+	{"no-event-idx", no_argument, NULL, OPT_NO_EVENT_IDX},
+	{"no-mrg-rxbuf", no_argument, NULL, OPT_NO_MRG_RXBUF},
+	{"seconds", required_argument, NULL, OPT_SECONDS},
+	{"log-level", required_argument, NULL, 'l'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+/* --rx-rate/--tx-rate (@opt) RATE into @r, or usage_error. */
+static void parse_rate(const char *opt, const char *s, struct net_dev_rate *r)
+{
+	if (net_dev_rate_parse(s, r))
+		usage_error("%s: '%s' is not BYTES[k|M|G][:PACKETS[k|M]]", opt, s);
+}
+
+/* --log-level LEVEL, applied at once (it covers the rest of the parse), or usage_error. */
+static void set_log_level(const char *s)
+{
+	int level = vqnet_log_level_parse(s);
+
+	if (level < 0)
+		usage_error("--log-level: '%s' is not error|warn|info|debug", s);
+	vqnet_log_set_level((enum vqnet_log_level)level);
+}
+
+/* Where the frontend and the frames are: --socket, --client, --backend and
+ * the backends' own options (--hostfwd, --tap-fd, --gen-size), from optarg.
+ * False if @c is none of them. */
+static bool parse_backend_option(int c, struct options *o)
+{
+	switch (c) {
+	case 's':
+		o->socket_path = optarg;
+		break;
+	case 'c':
+		o->client = true;
+		break;
+	case 'b':
+		o->backend = optarg;
+		break;
+	case OPT_HOSTFWD:
+		if (o->n_hostfwd == MAX_HOSTFWD)
+			usage_error("--hostfwd: at most %d rules", MAX_HOSTFWD);
+		o->hostfwd[o->n_hostfwd++] = optarg;
+		break;
+	case OPT_TAP_FD:
+		if (o->n_tap_fds == NET_DEV_MAX_QUEUE_PAIRS)
+			usage_error("--tap-fd: at most %u fds", NET_DEV_MAX_QUEUE_PAIRS);
+		o->tap_fds[o->n_tap_fds++] = (int)parse_number("--tap-fd", optarg, 0, INT_MAX);
+		break;
+	case OPT_GEN_SIZE:
+		o->gen_size = (unsigned)parse_number("--gen-size", optarg, 60, 65535);
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/* The device the driver sees: --queues, --mac, --mtu, --rx-rate, --tx-rate,
+ * --poll-us, from optarg. False if @c is none of them. */
+static bool parse_device_option(int c, struct options *o)
+{
+	switch (c) {
+	case 'q':
+		o->queues = (unsigned)parse_number("--queues", optarg, 1, NET_DEV_MAX_QUEUE_PAIRS);
+		break;
+	case 'm':
+		if (!parse_mac(optarg, o->mac))
+			usage_error("--mac: '%s' is not a unicast MAC address like "
+				    "52:54:00:12:34:56",
+				    optarg);
+		break;
+	case OPT_MTU:
+		o->mtu = (unsigned)parse_number("--mtu", optarg, 68, 65535);
+		break;
+	case OPT_RX_RATE:
+		parse_rate("--rx-rate", optarg, &o->rx_rate);
+		break;
+	case OPT_TX_RATE:
+		parse_rate("--tx-rate", optarg, &o->tx_rate);
+		break;
+	case OPT_POLL_US:
+		o->poll_us = (unsigned)parse_number("--poll-us", optarg, 0, 1000000);
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/* getopt_long() refused the option just read: name it and exit 2. */
+static void __attribute__((noreturn)) unknown_option(char **argv)
+{
+	if (optopt)
+		usage_error("unknown option '-%c'", optopt);
+	usage_error("unknown option '%s'", argv[optind - 1]);
+}
+
+/* The rules across options, once every option is read; usage_error on the
+ * first one broken. */
+static void check_options(const struct options *o)
+{
+	if (!o->socket_path)
+		usage_error("--socket PATH is required");
+	if (o->n_hostfwd && strcmp(o->backend, "user") != 0)
+		usage_error("--hostfwd only applies to --backend user");
+	if (o->n_tap_fds && strncmp(o->backend, "tap:", 4) != 0)
+		usage_error("--tap-fd only applies to --backend tap:IFNAME");
+	if (o->n_tap_fds && o->n_tap_fds != o->queues)
+		usage_error("--tap-fd: %u fds for %u queue pairs (one per pair)", o->n_tap_fds,
+			    o->queues);
+}
+
+/*
+ * Parse: the command line into @o. A bad argument prints one line on stderr
+ * and exits 2; --help and --version print and exit 0. The backend and device
+ * options go to their helpers; handled here are the features not offered
+ * (--no-*), the run's length, the log level and what ends the parse.
+ */
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	static const struct option longopts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"client", no_argument, NULL, 'c'},
-		{"backend", required_argument, NULL, 'b'},
-		{"queues", required_argument, NULL, 'q'},
-		{"mac", required_argument, NULL, 'm'},
-		{"mtu", required_argument, NULL, OPT_MTU},
-		{"hostfwd", required_argument, NULL, OPT_HOSTFWD},
-		{"tap-fd", required_argument, NULL, OPT_TAP_FD},
-		{"rx-rate", required_argument, NULL, OPT_RX_RATE},
-		{"tx-rate", required_argument, NULL, OPT_TX_RATE},
-		{"poll-us", required_argument, NULL, OPT_POLL_US},
-		{"gen-size", required_argument, NULL, OPT_GEN_SIZE},
-		{"no-packed", no_argument, NULL, OPT_NO_PACKED},
-		{"no-event-idx", no_argument, NULL, OPT_NO_EVENT_IDX},
-		{"no-mrg-rxbuf", no_argument, NULL, OPT_NO_MRG_RXBUF},
-		{"seconds", required_argument, NULL, OPT_SECONDS},
-		{"log-level", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
-	};
-	int c, level;
+	int c;
 
 	*o = (struct options){
 		.backend = "user",
@@ -177,53 +294,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 	};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":s:cb:q:m:l:hV", longopts, NULL)) != -1) {
+		if (parse_backend_option(c, o) || parse_device_option(c, o))
+			continue;
 		switch (c) {
-		case 's':
-			o->socket_path = optarg;
-			break;
-		case 'c':
-			o->client = true;
-			break;
-		case 'b':
-			o->backend = optarg;
-			break;
-		case 'q':
-			o->queues = (unsigned)parse_number("--queues", optarg, 1,
-							   NET_DEV_MAX_QUEUE_PAIRS);
-			break;
-		case 'm':
-			if (!parse_mac(optarg, o->mac))
-				usage_error("--mac: '%s' is not a unicast MAC address like "
-					    "52:54:00:12:34:56",
-					    optarg);
-			break;
-		case OPT_MTU:
-			o->mtu = (unsigned)parse_number("--mtu", optarg, 68, 65535);
-			break;
-		case OPT_HOSTFWD:
-			if (o->n_hostfwd == MAX_HOSTFWD)
-				usage_error("--hostfwd: at most %d rules", MAX_HOSTFWD);
-			o->hostfwd[o->n_hostfwd++] = optarg;
-			break;
-		case OPT_TAP_FD:
-			if (o->n_tap_fds == NET_DEV_MAX_QUEUE_PAIRS)
-				usage_error("--tap-fd: at most %u fds", NET_DEV_MAX_QUEUE_PAIRS);
-			o->tap_fds[o->n_tap_fds++] =
-				(int)parse_number("--tap-fd", optarg, 0, INT_MAX);
-			break;
-		case OPT_RX_RATE:
-		case OPT_TX_RATE:
-			if (net_dev_rate_parse(optarg,
-					       c == OPT_RX_RATE ? &o->rx_rate : &o->tx_rate))
-				usage_error("%s: '%s' is not BYTES[k|M|G][:PACKETS[k|M]]",
-					    c == OPT_RX_RATE ? "--rx-rate" : "--tx-rate", optarg);
-			break;
-		case OPT_POLL_US:
-			o->poll_us = (unsigned)parse_number("--poll-us", optarg, 0, 1000000);
-			break;
-		case OPT_GEN_SIZE:
-			o->gen_size = (unsigned)parse_number("--gen-size", optarg, 60, 65535);
-			break;
 		case OPT_NO_PACKED:
 			o->features_off |= 1ull << VIRTIO_F_RING_PACKED;
 			break;
@@ -237,11 +310,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->seconds = (long)parse_number("--seconds", optarg, 1, 86400 * 365);
 			break;
 		case 'l':
-			level = vqnet_log_level_parse(optarg);
-			if (level < 0)
-				usage_error("--log-level: '%s' is not error|warn|info|debug",
-					    optarg);
-			vqnet_log_set_level((enum vqnet_log_level)level);
+			set_log_level(optarg);
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -252,22 +321,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case ':':
 			usage_error("%s needs a value", argv[optind - 1]);
 		default:
-			if (optopt)
-				usage_error("unknown option '-%c'", optopt);
-			usage_error("unknown option '%s'", argv[optind - 1]);
+			unknown_option(argv);
 		}
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
-	if (!o->socket_path)
-		usage_error("--socket PATH is required");
-	if (o->n_hostfwd && strcmp(o->backend, "user") != 0)
-		usage_error("--hostfwd only applies to --backend user");
-	if (o->n_tap_fds && strncmp(o->backend, "tap:", 4) != 0)
-		usage_error("--tap-fd only applies to --backend tap:IFNAME");
-	if (o->n_tap_fds && o->n_tap_fds != o->queues)
-		usage_error("--tap-fd: %u fds for %u queue pairs (one per pair)", o->n_tap_fds,
-			    o->queues);
+	check_options(o);
 }
 
 /* One line per virtqueue that ever started, then the totals (the format the interop tests
@@ -334,17 +393,176 @@ static int poll_timeout(int64_t deadline_ms, int cap_ms)
 	return left > INT_MAX ? INT_MAX : (int)left;
 }
 
-/* The control loop. Return the exit code. */
-static int run(const struct options *o, struct net_dev *dev, struct vu_backend *vb, int sig_fd)
+/* What the daemon holds once set up; stop() releases whatever is there. */
+struct daemon {
+	int sig_fd; /* -1: none */
+	struct netbe *be;
+	struct net_dev *dev;
+	struct vu_backend *vb;
+};
+
+/*
+ * Set up, first step: SIGTERM, SIGINT and SIGUSR1 go to a signalfd. They are
+ * blocked before any thread exists, so every thread inherits the mask and
+ * only the signalfd receives them. SIGPIPE is blocked too: a frontend that
+ * vanished is seen as EPIPE on the socket instead. 0 or -errno.
+ */
+static int open_signals(struct daemon *d)
 {
-	int64_t deadline = o->seconds ? now_ms() + o->seconds * 1000 : -1;
+	sigset_t sigs;
+	int rc;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGPIPE);
+	rc = pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (rc != 0) {
+		vqnet_log(VQNET_LOG_ERROR, NULL, "cannot block signals");
+		return -rc;
+	}
+	sigdelset(&sigs, SIGPIPE);
+	d->sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (d->sig_fd < 0) {
+		rc = -errno;
+		vqnet_log(VQNET_LOG_ERROR, NULL, "signalfd: %s", strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/*
+ * Set up: the network backend (--backend). 0 or -errno; -EINVAL means the
+ * command line asked for what the backend cannot be (its line says so and
+ * the exit status is 2, as for any bad argument).
+ */
+static int open_backend(const struct options *o, struct daemon *d)
+{
+	struct netbe_options bo = {
+		.max_queue_pairs = o->queues,
+		.mtu = (uint16_t)(o->mtu ? o->mtu : DEFAULT_MTU),
+		.hostfwd = o->hostfwd,
+		.n_hostfwd = o->n_hostfwd,
+		.tap_fds = o->n_tap_fds ? o->tap_fds : NULL,
+		.n_tap_fds = o->n_tap_fds,
+		.gen_frame_size = o->gen_size,
+	};
+	char err[256] = "";
+	int rc;
+
+	memcpy(bo.guest_mac, o->mac, 6);
+	rc = netbe_new(o->backend, &bo, &d->be, err, sizeof(err));
+	if (rc == -EINVAL) {
+		fprintf(stderr, "vqnetd: --backend %s: %s (try --help)\n", o->backend,
+			err[0] ? err : "invalid");
+		return -EINVAL;
+	}
+	if (rc) {
+		vqnet_log(VQNET_LOG_ERROR, NULL, "backend %s: %s", o->backend,
+			  err[0] ? err : strerror(-rc));
+		return rc;
+	}
+	if (d->be->max_queue_pairs < o->queues) {
+		fprintf(stderr, "vqnetd: --queues %u: backend %s serves at most %u (try --help)\n",
+			o->queues, o->backend, d->be->max_queue_pairs);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Set up: the virtio-net device, its frames going to the backend. 0 or -errno. */
+static int open_device(const struct options *o, struct daemon *d)
+{
+	struct net_dev_config dc = {
+		.queue_pairs = o->queues,
+		.mtu = (uint16_t)o->mtu,
+		.rx_rate = o->rx_rate,
+		.tx_rate = o->tx_rate,
+		.features_off = o->features_off,
+		.poll_us = o->poll_us,
+		.be = d->be,
+	};
+	int rc;
+
+	memcpy(dc.mac, o->mac, 6);
+	rc = net_dev_new(&dc, &d->dev);
+	if (rc)
+		vqnet_log(VQNET_LOG_ERROR, NULL, "device: %s", strerror(-rc));
+	return rc;
+}
+
+/*
+ * Set up, last step: the vhost-user socket serving the device, listened on
+ * (or connected to with --client). Its "listening on" line says the daemon
+ * is ready. 0 or -errno.
+ */
+static int open_socket(const struct options *o, struct daemon *d)
+{
+	struct vu_backend_config vc = {
+		.socket_path = o->socket_path,
+		.client = o->client,
+		.num_queues = net_dev_num_queues(d->dev),
+		.device_features = net_dev_features(d->dev),
+		.config_size = net_dev_config_size(d->dev),
+	};
+	int rc = vu_backend_new(&vc, net_dev_vu_ops(), d->dev, &d->vb);
+
+	if (rc) {
+		vqnet_log(VQNET_LOG_ERROR, NULL, "vhost-user socket %s: %s", o->socket_path,
+			  strerror(-rc));
+		return rc;
+	}
+	net_dev_attach(d->dev, d->vb);
+	vqnet_log(VQNET_LOG_INFO, NULL,
+		  "%s %s, backend %s, %u queue pair%s, mac %02x:%02x:%02x:%02x:%02x:%02x",
+		  o->client ? "connecting to" : "listening on", o->socket_path, o->backend,
+		  o->queues, o->queues == 1 ? "" : "s", o->mac[0], o->mac[1], o->mac[2], o->mac[3],
+		  o->mac[4], o->mac[5]);
+	return 0;
+}
+
+/* The signalfd is readable: SIGUSR1 prints the counters; true for a stop signal. */
+static bool read_signal(const struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	if (read(d->sig_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return false;
+	if (si.ssi_signo == SIGUSR1) {
+		print_counters(d->dev, stdout);
+		return false;
+	}
+	vqnet_log(VQNET_LOG_INFO, NULL, "signal %u, stopping", si.ssi_signo);
+	return true;
+}
+
+/* The vhost-user socket is readable: serve the frontend's messages. A lost
+ * frontend is only logged; the socket waits for the next one. */
+static void serve_frontend(const struct daemon *d)
+{
+	int rc = vu_backend_dispatch(d->vb);
+
+	if (rc < 0 && rc != -EAGAIN)
+		vqnet_log(rc == -ECONNRESET ? VQNET_LOG_INFO : VQNET_LOG_WARN, NULL,
+			  "frontend disconnected (%s); waiting for the next one", strerror(-rc));
+}
+
+/*
+ * Serve: the control loop, poll() over the signalfd, the vhost-user socket
+ * and the control queue's kick fd, until a stop signal or the end of
+ * --seconds (0). -errno if poll() fails.
+ */
+static int serve(const struct daemon *d, long seconds)
+{
+	int64_t deadline = seconds ? now_ms() + seconds * 1000 : -1;
 
 	for (;;) {
 		struct pollfd p[3];
-		int n = 0, vu_fd = vu_backend_fd(vb), ctrl_fd = net_dev_ctrl_fd(dev);
+		int n = 0, vu_fd = vu_backend_fd(d->vb), ctrl_fd = net_dev_ctrl_fd(d->dev);
 		int vu_i = -1, ctrl_i = -1, rc;
 
-		p[n++] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
+		p[n++] = (struct pollfd){.fd = d->sig_fd, .events = POLLIN};
 		if (vu_fd >= 0) {
 			vu_i = n;
 			p[n++] = (struct pollfd){.fd = vu_fd, .events = POLLIN};
@@ -356,8 +574,9 @@ static int run(const struct options *o, struct net_dev *dev, struct vu_backend *
 		/* Client mode while not connected: retry the connection. */
 		rc = poll(p, (nfds_t)n, poll_timeout(deadline, vu_fd < 0 ? CLIENT_RETRY_MS : -1));
 		if (rc < 0 && errno != EINTR) {
-			vqnet_log(VQNET_LOG_ERROR, NULL, "poll: %s", strerror(errno));
-			return EXIT_RUNTIME;
+			rc = -errno;
+			vqnet_log(VQNET_LOG_ERROR, NULL, "poll: %s", strerror(-rc));
+			return rc;
 		}
 		if (deadline >= 0 && now_ms() >= deadline) {
 			vqnet_log(VQNET_LOG_INFO, NULL, "--seconds elapsed, stopping");
@@ -365,147 +584,64 @@ static int run(const struct options *o, struct net_dev *dev, struct vu_backend *
 		}
 		if (rc <= 0) {
 			if (vu_fd < 0)
-				vu_backend_dispatch(vb);
+				vu_backend_dispatch(d->vb);
 			continue;
 		}
-		if (p[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo == SIGUSR1) {
-					print_counters(dev, stdout);
-				} else {
-					vqnet_log(VQNET_LOG_INFO, NULL, "signal %u, stopping",
-						  si.ssi_signo);
-					return 0;
-				}
-			}
-		}
+		if ((p[0].revents & POLLIN) && read_signal(d))
+			return 0;
 		if (ctrl_i >= 0 && (p[ctrl_i].revents & (POLLIN | POLLERR | POLLHUP)))
-			net_dev_ctrl_process(dev);
-		if (vu_i >= 0 && (p[vu_i].revents & (POLLIN | POLLERR | POLLHUP))) {
-			rc = vu_backend_dispatch(vb);
-			if (rc < 0 && rc != -EAGAIN)
-				vqnet_log(rc == -ECONNRESET ? VQNET_LOG_INFO : VQNET_LOG_WARN, NULL,
-					  "frontend disconnected (%s); waiting for the next one",
-					  strerror(-rc));
-		}
+			net_dev_ctrl_process(d->dev);
+		if (vu_i >= 0 && (p[vu_i].revents & (POLLIN | POLLERR | POLLHUP)))
+			serve_frontend(d);
 	}
 }
 
+/*
+ * Stop: whatever was set up goes, in this order. The rings stop with the
+ * vhost-user backend, then the device's workers end (its counters printed
+ * just before), then the network backend goes.
+ */
+static void stop(struct daemon *d)
+{
+	if (d->vb)
+		vu_backend_free(d->vb);
+	if (d->dev) {
+		print_counters(d->dev, stdout);
+		net_dev_free(d->dev);
+	}
+	if (d->be)
+		netbe_free(d->be);
+	if (d->sig_fd >= 0)
+		close(d->sig_fd);
+}
+
+/* The daemon's life: parse, set up, confine, serve, stop. */
 int main(int argc, char **argv)
 {
 	struct options o;
-	struct netbe_options bo;
-	struct net_dev_config dc;
-	struct vu_backend_config vc;
-	struct netbe *be = NULL;
-	struct net_dev *dev = NULL;
-	struct vu_backend *vb = NULL;
-	char err[256] = "";
-	sigset_t sigs;
-	int sig_fd = -1, rc, status = EXIT_RUNTIME;
+	struct daemon d = {.sig_fd = -1};
+	int rc, status = EXIT_RUNTIME;
 
 	vqnet_log_set_prefix("vqnetd");
 	parse_args(argc, argv, &o);
 
-	/* Blocked before any thread exists, so every thread inherits the
-	 * mask and only the signalfd receives these. SIGPIPE: a frontend
-	 * that vanished is seen as EPIPE on the socket instead. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGUSR1);
-	sigaddset(&sigs, SIGPIPE);
-	if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0) {
-		vqnet_log(VQNET_LOG_ERROR, NULL, "cannot block signals");
-		return EXIT_RUNTIME;
-	}
-	sigdelset(&sigs, SIGPIPE);
-	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sig_fd < 0) {
-		vqnet_log(VQNET_LOG_ERROR, NULL, "signalfd: %s", strerror(errno));
-		return EXIT_RUNTIME;
-	}
-
-	bo = (struct netbe_options){
-		.max_queue_pairs = o.queues,
-		.mtu = (uint16_t)(o.mtu ? o.mtu : DEFAULT_MTU),
-		.hostfwd = o.hostfwd,
-		.n_hostfwd = o.n_hostfwd,
-		.tap_fds = o.n_tap_fds ? o.tap_fds : NULL,
-		.n_tap_fds = o.n_tap_fds,
-		.gen_frame_size = o.gen_size,
-	};
-	memcpy(bo.guest_mac, o.mac, 6);
-	rc = netbe_new(o.backend, &bo, &be, err, sizeof(err));
-	if (rc == -EINVAL) {
-		fprintf(stderr, "vqnetd: --backend %s: %s (try --help)\n", o.backend,
-			err[0] ? err : "invalid");
-		status = EXIT_USAGE;
+	/* Signals first: blocked before the backend or device start a thread. */
+	if (open_signals(&d))
 		goto out;
-	}
+	rc = open_backend(&o, &d);
 	if (rc) {
-		vqnet_log(VQNET_LOG_ERROR, NULL, "backend %s: %s", o.backend,
-			  err[0] ? err : strerror(-rc));
+		if (rc == -EINVAL)
+			status = EXIT_USAGE;
 		goto out;
 	}
+	if (open_device(&o, &d) || open_socket(&o, &d))
+		goto out;
 
-	if (be->max_queue_pairs < o.queues) {
-		fprintf(stderr, "vqnetd: --queues %u: backend %s serves at most %u (try --help)\n",
-			o.queues, o.backend, be->max_queue_pairs);
-		status = EXIT_USAGE;
-		goto out;
-	}
-	dc = (struct net_dev_config){
-		.queue_pairs = o.queues,
-		.mtu = (uint16_t)o.mtu,
-		.rx_rate = o.rx_rate,
-		.tx_rate = o.tx_rate,
-		.features_off = o.features_off,
-		.poll_us = o.poll_us,
-		.be = be,
-	};
-	memcpy(dc.mac, o.mac, 6);
-	rc = net_dev_new(&dc, &dev);
-	if (rc) {
-		vqnet_log(VQNET_LOG_ERROR, NULL, "device: %s", strerror(-rc));
-		goto out;
-	}
+	/* Confine: nothing yet (a sandbox is to come here). Set-up is done
+	 * (backend, device, socket) and no frontend message is served yet. */
 
-	vc = (struct vu_backend_config){
-		.socket_path = o.socket_path,
-		.client = o.client,
-		.num_queues = net_dev_num_queues(dev),
-		.device_features = net_dev_features(dev),
-		.config_size = net_dev_config_size(dev),
-	};
-	rc = vu_backend_new(&vc, net_dev_vu_ops(), dev, &vb);
-	if (rc) {
-		vqnet_log(VQNET_LOG_ERROR, NULL, "vhost-user socket %s: %s", o.socket_path,
-			  strerror(-rc));
-		goto out;
-	}
-	net_dev_attach(dev, vb);
-	vqnet_log(VQNET_LOG_INFO, NULL,
-		  "%s %s, backend %s, %u queue pair%s, mac %02x:%02x:%02x:%02x:%02x:%02x",
-		  o.client ? "connecting to" : "listening on", o.socket_path, o.backend, o.queues,
-		  o.queues == 1 ? "" : "s", o.mac[0], o.mac[1], o.mac[2], o.mac[3], o.mac[4],
-		  o.mac[5]);
-
-	status = run(&o, dev, vb, sig_fd);
+	status = serve(&d, o.seconds) ? EXIT_RUNTIME : 0;
 out:
-	/* Rings stop with the vhost-user backend, then the device's workers
-	 * end, then the network backend goes. */
-	if (vb)
-		vu_backend_free(vb);
-	if (dev) {
-		print_counters(dev, stdout);
-		net_dev_free(dev);
-	}
-	if (be)
-		netbe_free(be);
-	if (sig_fd >= 0)
-		close(sig_fd);
+	stop(&d);
 	return status;
 }
