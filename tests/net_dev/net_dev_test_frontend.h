@@ -4,9 +4,9 @@
  * real vhost-user socket (vu_frontend_*), guest memory from vu_shm_alloc()
  * and vqnet's driver rings (vq_drv_*) for every queue of the device.
  *
- * It knows nothing about where the device runs: test_vqnetd.c drives the
- * vqnetd process with it; test_net_dev.c (the in-process sibling) has the
- * same helpers inline and can move to this one later.
+ * It knows nothing about where the device runs: the test_vqnetd_*.c files
+ * drive the vqnetd process with it; net_dev_fixture.c (the in-process
+ * sibling) has the same helpers of its own and can move to this one later.
  *
  * Memory layout of the one shared region (NTF_SHM_SIZE at NTF_SHM_GPA):
  * the rings (NTF_RING_AREA per queue), then receive slots, control slots,

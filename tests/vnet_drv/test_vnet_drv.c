@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The driver library (include/vqnet/vnet_drv.h) against a loopback
- * virtio-net device behind vqnet's own vhost-user backend (loop_dev.c),
- * over a real Unix socket: both ring formats, mergeable buffers on and
+ * virtio-net device behind vqnet's own vhost-user backend
+ * (tests/harness/loop_dev.c), over a real Unix socket: both ring formats, mergeable buffers on and
  * off, frames of 60..9000 bytes compared byte for byte and in sequence,
  * offload metadata both ways, control queue commands, link status and
  * config change events, several queue pairs, counters, and that close
@@ -25,7 +25,7 @@
 
 #include <vqnet/vnet_drv.h>
 
-#include "loop_dev.h"
+#include "../harness/loop_dev.h"
 #include "../harness/test_util.h"
 
 #define FB(bit) VNET_DRV_FEATURE(bit)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Loopback virtio-net device for the vnet_drv tests — theory of operation
+ * Loopback virtio-net device for tests (loop_dev.h) — theory of operation
  *
  * Two threads. The backend thread runs poll(vu_backend_fd, ctl_fd) +
  * vu_backend_dispatch() and runs commands only it may (config change
@@ -11,9 +11,12 @@
  * of them, notify once per turn. When receive chains are missing the
  * chains already popped are given back (vq_unpop, newest first) and the
  * frame waits. queue_stop takes the lock, so it returns only when the
- * worker no longer touches the ring. Not fast, just exact.
+ * worker no longer touches the ring. A ring that breaks is counted once
+ * and its pair (or the control queue) is left alone from then on. Not
+ * fast, just exact.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -29,7 +32,7 @@
 #include "loop_dev.h"
 #include "spec/vhost_user_msg.h"
 #include "spec/virtio_net.h"
-#include "../harness/test_util.h"
+#include "test_util.h"
 
 #define F(bit)	    (1ull << (bit))
 #define IOV_CAP	    80u
@@ -38,10 +41,11 @@
 
 struct loop_dev {
 	struct loop_dev_config cfg;
-	char dir[64], path[96];
+	char dir[64], path[108]; /* dir: "" when the caller chose the path */
 	struct vu_backend *b;
 	int ctl_fd;
 	atomic_bool stop;
+	bool halted;
 	atomic_int cmd; /* 1: send config change */
 	atomic_int cmd_rc;
 	pthread_t be_thread, worker;
@@ -55,8 +59,18 @@ struct loop_dev {
 	bool refuse_ctrl;
 	struct loop_dev_ctrl_log log;
 	uint64_t frames, drops, errors;
+	unsigned starts, stops;
 	uint8_t *frame; /* gather buffer, MAX_FRAME bytes */
+	struct iovec txiov[IOV_CAP], rxiov[MAX_RX_BUFS][IOV_CAP];
 };
+
+/* A ring's pop failed with @rc: count it; a ring that broke is logged. */
+static void pop_error(struct loop_dev *ld, const char *ring, int rc)
+{
+	ld->errors++;
+	if (!vq_err_is_drop(rc) && ld->cfg.log_name)
+		fprintf(stderr, "%s: %s broken: %s\n", ld->cfg.log_name, ring, vq_strerror(rc));
+}
 
 static size_t gather(const struct vq_elem *e, uint8_t *dst, size_t cap)
 {
@@ -90,9 +104,8 @@ static uint32_t scatter(const struct vq_elem *e, const uint8_t *src, size_t len)
 /* Loop one frame of pair @p. Return: 1 moved (or dropped), 0 nothing to do. */
 static int loop_one(struct loop_dev *ld, unsigned p)
 {
-	static struct iovec txiov[IOV_CAP], rxiov[MAX_RX_BUFS][IOV_CAP];
 	struct vq *rx = ld->vq[2 * p], *tx = ld->vq[2 * p + 1];
-	struct vq_elem te = {.iov = txiov, .iov_cap = IOV_CAP};
+	struct vq_elem te = {.iov = ld->txiov, .iov_cap = IOV_CAP};
 	struct vq_elem re[MAX_RX_BUFS];
 	bool mrg = vq_has_feature(ld->features, VIRTIO_NET_F_MRG_RXBUF);
 	struct virtio_net_hdr_v1 h;
@@ -104,9 +117,10 @@ static int loop_one(struct loop_dev *ld, unsigned p)
 	if (rc == 0)
 		return 0;
 	if (rc < 0) {
-		ld->errors++;
-		if (vq_err_is_drop(rc))
-			vq_push(tx, te.id, 0);
+		pop_error(ld, "transmitq", rc);
+		if (!vq_err_is_drop(rc))
+			return 0;
+		vq_push(tx, te.id, 0);
 		return 1;
 	}
 	len = gather(&te, ld->frame, MAX_FRAME);
@@ -116,11 +130,11 @@ static int loop_one(struct loop_dev *ld, unsigned p)
 		return 1;
 	}
 	while (have < len && nrx < (mrg ? MAX_RX_BUFS : 1)) {
-		re[nrx] = (struct vq_elem){.iov = rxiov[nrx], .iov_cap = IOV_CAP};
+		re[nrx] = (struct vq_elem){.iov = ld->rxiov[nrx], .iov_cap = IOV_CAP};
 		rc = vq_pop(rx, &re[nrx]);
 		if (rc <= 0) {
 			if (rc < 0)
-				ld->errors++;
+				pop_error(ld, "receiveq", rc);
 			break;
 		}
 		have += re[nrx++].in_len;
@@ -138,7 +152,7 @@ static int loop_one(struct loop_dev *ld, unsigned p)
 		return 0;
 	}
 	memcpy(&h, ld->frame, sizeof(h));
-	h.num_buffers = (le16)(mrg ? nrx : 0);
+	h.num_buffers = (le16)nrx; /* 1 without MRG_RXBUF (§5.1.6.4) */
 	memcpy(ld->frame, &h, sizeof(h));
 	for (unsigned i = 0; i < nrx; i++) {
 		uint32_t w = scatter(&re[i], ld->frame + off, len - off);
@@ -153,7 +167,7 @@ static int loop_one(struct loop_dev *ld, unsigned p)
 
 static void ctrl_one(struct loop_dev *ld, struct vq *cq)
 {
-	static struct iovec iov[8];
+	struct iovec iov[8];
 	struct vq_elem e = {.iov = iov, .iov_cap = 8};
 	uint8_t buf[64] = {0}, ack;
 	size_t n;
@@ -161,7 +175,10 @@ static void ctrl_one(struct loop_dev *ld, struct vq *cq)
 
 	while ((rc = vq_pop(cq, &e)) != 0) {
 		if (rc < 0 || e.nin < 1) {
-			ld->errors++;
+			if (rc < 0)
+				pop_error(ld, "controlq", rc);
+			else
+				ld->errors++;
 			if (rc >= 0 || vq_err_is_drop(rc))
 				vq_push(cq, e.id, 0);
 			if (rc < 0 && !vq_err_is_drop(rc))
@@ -197,7 +214,8 @@ static void *worker_main(void *opaque)
 			unsigned moved = 0;
 
 			if (!ld->vq[2 * p] || !ld->vq[2 * p + 1] || !ld->enabled[2 * p] ||
-			    !ld->enabled[2 * p + 1])
+			    !ld->enabled[2 * p + 1] || vq_is_broken(ld->vq[2 * p]) ||
+			    vq_is_broken(ld->vq[2 * p + 1]))
 				continue;
 			while (moved < 64 && loop_one(ld, p))
 				moved++;
@@ -209,7 +227,7 @@ static void *worker_main(void *opaque)
 			}
 			work += moved;
 		}
-		if (ld->vq[2 * ld->cfg.pairs])
+		if (ld->vq[2 * ld->cfg.pairs] && !vq_is_broken(ld->vq[2 * ld->cfg.pairs]))
 			ctrl_one(ld, ld->vq[2 * ld->cfg.pairs]);
 		pthread_mutex_unlock(&ld->lock);
 		if (!work) {
@@ -227,6 +245,12 @@ static int dev_set_features(void *opaque, uint64_t features)
 {
 	struct loop_dev *ld = opaque;
 
+	if (ld->cfg.log_name)
+		printf("%s: features 0x%016" PRIx64 "%s%s%s%s\n", ld->cfg.log_name, features,
+		       vq_has_feature(features, VIRTIO_F_RING_PACKED) ? " RING_PACKED" : "",
+		       vq_has_feature(features, VIRTIO_F_EVENT_IDX) ? " EVENT_IDX" : "",
+		       vq_has_feature(features, VIRTIO_F_IN_ORDER) ? " IN_ORDER" : "",
+		       vq_has_feature(features, VIRTIO_NET_F_MAC) ? " MAC" : "");
 	pthread_mutex_lock(&ld->lock);
 	ld->features = features;
 	pthread_mutex_unlock(&ld->lock);
@@ -248,13 +272,23 @@ static int dev_get_config(void *opaque, uint32_t offset, uint8_t *buf, uint32_t 
 static int dev_queue_start(void *opaque, const struct vu_vring *vr)
 {
 	struct loop_dev *ld = opaque;
+	struct vq_state st;
 
 	if (vr->index > 2 * ld->cfg.pairs)
 		return -EINVAL;
+	vq_get_state(vr->vq, &st);
+	if (ld->cfg.log_name)
+		printf("%s: queue %u started: %s ring, size %u, avail %u wrap %d, used %u wrap "
+		       "%d%s\n",
+		       ld->cfg.log_name, vr->index,
+		       vq_get_format(vr->vq) == VQ_FORMAT_PACKED ? "packed" : "split",
+		       vq_get_size(vr->vq), st.avail_idx, st.avail_wrap, st.used_idx, st.used_wrap,
+		       vr->enabled ? ", enabled" : "");
 	pthread_mutex_lock(&ld->lock);
 	ld->vq[vr->index] = vr->vq;
 	ld->call_fd[vr->index] = vr->call_fd;
 	ld->enabled[vr->index] = vr->enabled;
+	ld->starts++;
 	pthread_mutex_unlock(&ld->lock);
 	return 0;
 }
@@ -263,11 +297,17 @@ static void dev_queue_stop(void *opaque, unsigned index)
 {
 	struct loop_dev *ld = opaque;
 
+	bool was_started;
+
 	if (index > 2 * ld->cfg.pairs)
 		return;
 	pthread_mutex_lock(&ld->lock);
+	was_started = ld->vq[index] != NULL;
 	ld->vq[index] = NULL;
+	ld->stops += was_started;
 	pthread_mutex_unlock(&ld->lock);
+	if (was_started && ld->cfg.log_name)
+		printf("%s: queue %u stopped\n", ld->cfg.log_name, index);
 }
 
 static void dev_queue_enable(void *opaque, unsigned index, bool enabled)
@@ -317,8 +357,12 @@ static void *be_main(void *opaque)
 			if (atomic_exchange(&ld->cmd, 0) == 1)
 				atomic_store(&ld->cmd_rc, vu_backend_config_changed(ld->b));
 		}
-		if (fd < 0 || pfd[0].revents)
-			vu_backend_dispatch(ld->b);
+		if (fd < 0 || pfd[0].revents) {
+			int rc = vu_backend_dispatch(ld->b);
+
+			if (rc < 0 && rc != -EAGAIN && ld->cfg.log_name)
+				printf("%s: frontend gone (%s)\n", ld->cfg.log_name, strerror(-rc));
+		}
 	}
 	return NULL;
 }
@@ -333,17 +377,22 @@ int loop_dev_start(const struct loop_dev_config *cfg, struct loop_dev **out, con
 		return -ENOMEM;
 	ld->cfg = *cfg;
 	ld->frame = malloc(MAX_FRAME);
-	snprintf(ld->dir, sizeof(ld->dir), "/tmp/vqnet-drv-XXXXXX");
-	if (!ld->frame || !mkdtemp(ld->dir)) {
+	if (cfg->socket_path)
+		snprintf(ld->path, sizeof(ld->path), "%s", cfg->socket_path);
+	else
+		snprintf(ld->dir, sizeof(ld->dir), "/tmp/vqnet-drv-XXXXXX");
+	if (!ld->frame || (!cfg->socket_path && !mkdtemp(ld->dir))) {
 		free(ld->frame);
 		free(ld);
 		return -ENOMEM;
 	}
-	snprintf(ld->path, sizeof(ld->path), "%s/vu.sock", ld->dir);
+	if (!cfg->socket_path)
+		snprintf(ld->path, sizeof(ld->path), "%s/vu.sock", ld->dir);
 	pthread_mutex_init(&ld->lock, NULL);
 	for (unsigned i = 0; i < 2 * LOOP_MAX_PAIRS + 1; i++)
 		ld->call_fd[i] = -1;
-	memcpy(ld->config.mac, "\x52\x54\x00\x12\x34\x56", 6);
+	memcpy(ld->config.mac, cfg->mac ? cfg->mac : (const uint8_t *)"\x52\x54\x00\x12\x34\x56",
+	       6);
 	ld->config.status = VIRTIO_NET_S_LINK_UP;
 	ld->config.max_virtqueue_pairs = (le16)cfg->pairs;
 	ld->config.mtu = 9000;
@@ -367,24 +416,35 @@ int loop_dev_start(const struct loop_dev_config *cfg, struct loop_dev **out, con
 	*path = ld->path;
 	return 0;
 err:
-	rmdir(ld->dir);
+	if (ld->dir[0])
+		rmdir(ld->dir);
 	free(ld->frame);
 	free(ld);
 	return rc;
+}
+
+void loop_dev_halt(struct loop_dev *ld)
+{
+	if (ld->halted)
+		return;
+	ld->halted = true;
+	atomic_store(&ld->stop, true);
+	efd_signal(ld->ctl_fd);
+	pthread_join(ld->be_thread, NULL);
+	pthread_join(ld->worker, NULL);
+	vu_backend_free(ld->b);
 }
 
 void loop_dev_stop(struct loop_dev *ld)
 {
 	if (!ld)
 		return;
-	atomic_store(&ld->stop, true);
-	efd_signal(ld->ctl_fd);
-	pthread_join(ld->be_thread, NULL);
-	pthread_join(ld->worker, NULL);
-	vu_backend_free(ld->b);
+	loop_dev_halt(ld);
 	close(ld->ctl_fd);
-	unlink(ld->path);
-	rmdir(ld->dir);
+	if (ld->dir[0]) {
+		unlink(ld->path);
+		rmdir(ld->dir);
+	}
 	pthread_mutex_destroy(&ld->lock);
 	free(ld->frame);
 	free(ld);
@@ -421,6 +481,14 @@ void loop_dev_counts(struct loop_dev *ld, uint64_t *frames, uint64_t *drops, uin
 	*frames = ld->frames;
 	*drops = ld->drops;
 	*errors = ld->errors;
+	pthread_mutex_unlock(&ld->lock);
+}
+
+void loop_dev_ring_events(struct loop_dev *ld, unsigned *starts, unsigned *stops)
+{
+	pthread_mutex_lock(&ld->lock);
+	*starts = ld->starts;
+	*stops = ld->stops;
 	pthread_mutex_unlock(&ld->lock);
 }
 

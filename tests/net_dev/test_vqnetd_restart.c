@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vqnetd (vqnetd_fixture.h has the daemon and the driver) restarted
+ * without loss: inflight tracking across SIGKILL of the daemon, split and
+ * packed rings, with and without IN_ORDER.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <vqnet/vhost_user.h>
+#include <vqnet/virtq.h>
+
+#include "spec/vhost_user_msg.h"
+#include "spec/virtio_net.h"
+#include "spec/virtio_ring.h"
+#include "spec/vq_inflight.h"
+
+#include "vqnetd_fixture.h"
+
+/* ------------------------------------------------------------------------
+ * Restart without loss
+ * ------------------------------------------------------------------------ */
+
+#define RS_FRAMES 6000u
+#define RS_KILLS  3u
+#define RS_FREEZE 1000u /* frames the attempts to catch chains in flight may use */
+#define RS_WINDOW 48u	/* frames in transit at most: below the loop backend's 256 slots */
+
+struct rs {
+	uint8_t rx_count[RS_FRAMES];	     /* times each frame arrived */
+	bool tx_done[RS_FRAMES];	     /* its (last) transmit chain was completed */
+	bool in_flight_at_kill[RS_FRAMES];   /* its chain was outstanding at a kill */
+	uint32_t slot_seq[NTF_QSIZE];	     /* transmit slot -> frame */
+	uint32_t next_seq;		     /* frames sent so far: 0..next_seq-1 */
+	uint32_t received;		     /* distinct frames arrived */
+	uint32_t resend[RS_FRAMES], nresend; /* held by a dead daemon, to send again */
+	unsigned dups, held, marked, rx_marked, outstanding, caught;
+};
+
+static void rs_reap_tx(struct rs *r, struct ntf *n)
+{
+	void *tokens[NTF_QSIZE];
+	unsigned got;
+
+	while ((got = ntf_tx_reap(n, 0, tokens, NTF_QSIZE)) > 0) {
+		assert_true(got <= NTF_QSIZE);
+		for (unsigned i = 0; i < got; i++) {
+			uint32_t seq = r->slot_seq[(uintptr_t)tokens[i] - 1];
+
+			/* vq_drv refuses a used entry for a chain not in
+			 * flight; this checks the frame behind it as well. */
+			if (r->tx_done[seq])
+				fail_msg("frame %u: transmit chain completed twice", seq);
+			r->tx_done[seq] = true;
+		}
+	}
+}
+
+/* Take every frame that arrived, check it, count duplicates; repost. */
+static void rs_reap_rx(struct rs *r, struct ntf *n)
+{
+	uint8_t got[4 * NTF_RX_SLOT], want[NTF_RX_SLOT];
+	int len;
+
+	while ((len = ntf_rx_recv(n, 0, got, 0)) >= 0) {
+		uint32_t seq = ntf_frame_seq(got);
+
+		assert_true(seq < r->next_seq);
+		assert_int_equal(len, 60 + (seq * 37) % 900);
+		ntf_make_frame(want, (uint32_t)len, dev_mac, peer_mac, seq);
+		assert_memory_equal(got, want, (size_t)len);
+		if (r->rx_count[seq]++) {
+			if (!r->in_flight_at_kill[seq])
+				fail_msg("frame %u arrived twice; its chain was not in flight "
+					 "at a kill",
+					 seq);
+			r->dups++;
+		} else {
+			r->received++;
+		}
+	}
+	ntf_rx_fill(n, 0);
+}
+
+/* Send while fewer than RS_WINDOW frames are in transit: frames to send
+ * again first, then new ones up to @upto. */
+static void rs_send(struct rs *r, struct ntf *n, uint32_t upto)
+{
+	uint8_t f[NTF_RX_SLOT];
+
+	while (r->next_seq - r->received - r->nresend < RS_WINDOW) {
+		bool again = r->nresend > 0;
+		uint32_t seq = again ? r->resend[r->nresend - 1] : r->next_seq, len;
+		unsigned slot;
+
+		if (!again && seq >= upto)
+			return;
+		len = ntf_make_frame(f, 60 + (seq * 37) % 900, dev_mac, peer_mac, seq);
+		if (ntf_tx_send(n, 0, f, len, &slot) < 0)
+			return;
+		r->slot_seq[slot] = seq;
+		if (again) {
+			r->nresend--;
+			r->tx_done[seq] = false;
+		} else {
+			r->next_seq++;
+		}
+	}
+}
+
+/* One step of traffic: reap both ways, send. */
+static void rs_step(struct rs *r, struct ntf *n, uint32_t upto)
+{
+	rs_reap_tx(r, n);
+	rs_reap_rx(r, n);
+	rs_send(r, n, upto);
+}
+
+/* Chains marked in flight in ring @q's inflight region (split: heads;
+ * packed: the head entries of recorded chains). */
+static unsigned inflight_marked(const struct ntf *n, unsigned q)
+{
+	unsigned c = 0;
+
+	if (n->o.fmt == VQ_FORMAT_PACKED) {
+		const struct vq_inflight_packed *reg =
+			(const void *)(n->infl.base + q * vq_inflight_packed_bytes(NTF_QSIZE));
+
+		for (unsigned i = 0; i < NTF_QSIZE; i++)
+			c += __atomic_load_n(&reg->desc[i].inflight, __ATOMIC_RELAXED) != 0;
+		return c;
+	}
+	const struct vq_inflight_split *reg =
+		(const void *)(n->infl.base + q * vq_inflight_split_bytes(NTF_QSIZE));
+
+	for (unsigned i = 0; i < NTF_QSIZE; i++)
+		c += __atomic_load_n(&reg->desc[i].inflight, __ATOMIC_RELAXED) != 0;
+	return c;
+}
+
+/* Spin for about @us microseconds (a delay that sweeps a race window;
+ * nothing is asserted about it). */
+static void spin_us(unsigned us)
+{
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000 < (long)us);
+}
+
+/*
+ * Try to freeze the daemon (SIGSTOP) while it holds chains popped and not
+ * completed (marked in its inflight region) on either ring of pair 0, so
+ * the kill that follows exercises resubmission: let the traffic drain,
+ * post a burst (frames up to @upto), wait a delay that sweeps 0..39 us,
+ * stop, look. Return whether it was caught (the daemon is then stopped).
+ * Either way the kill happens with a burst posted; whether chains were
+ * popped only changes what is exercised, never what is asserted.
+ */
+static bool rs_freeze_busy(struct fx *x, struct rs *r, uint32_t upto)
+{
+	uint64_t dl = ntf_now_ms() + 4000;
+	struct ntf *n = &x->n;
+	unsigned attempt = 0;
+	int st;
+
+	while (ntf_now_ms() < dl) {
+		uint64_t drain = ntf_now_ms() + WAIT_MS;
+
+		while (r->next_seq - r->received - r->nresend > 0 && ntf_now_ms() < drain) {
+			rs_reap_tx(r, n);
+			rs_reap_rx(r, n);
+			ntf_sleep_ms(1);
+		}
+		if (r->next_seq >= upto)
+			break;
+		rs_reap_tx(r, n);
+		rs_send(r, n, upto);
+		spin_us(attempt++ % 40);
+		assert_int_equal(kill(x->d.pid, SIGSTOP), 0);
+		assert_int_equal(waitpid(x->d.pid, &st, WUNTRACED), x->d.pid);
+		assert_true(WIFSTOPPED(st));
+		if (inflight_marked(n, ntf_txq(0)) + inflight_marked(n, ntf_rxq(0)))
+			return true;
+		assert_int_equal(kill(x->d.pid, SIGCONT), 0);
+	}
+	rs_reap_rx(r, n);
+	rs_send(r, n, RS_FRAMES);
+	return false;
+}
+
+/* SIGKILL the daemon mid-traffic, look at what it left, start another. */
+static void rs_kill_restart(struct fx *x, struct rs *r)
+{
+	struct ntf *n = &x->n;
+	int st = vqd_signal_wait(&x->d, SIGKILL);
+
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	r->marked += inflight_marked(n, ntf_txq(0));
+	r->rx_marked += inflight_marked(n, ntf_rxq(0));
+	/* What the dead daemon published is final. */
+	rs_reap_tx(r, n);
+	rs_reap_rx(r, n);
+	for (uint32_t seq = 0; seq < r->next_seq; seq++) {
+		bool queued = false;
+
+		for (unsigned i = 0; i < r->nresend; i++)
+			queued |= r->resend[i] == seq;
+		if (!r->tx_done[seq] && !queued) {
+			/* Its chain is still out: the next daemon gets it again
+			 * (resubmitted if the dead one had popped it). */
+			r->in_flight_at_kill[seq] = true;
+			r->outstanding++;
+		} else if (!r->rx_count[seq] && !queued) {
+			/* Completed on transmit, never delivered: it was in
+			 * the dead daemon's backend (or in a receive chain it
+			 * had not completed). No ring state can bring it back;
+			 * the guest's transport sends it again. */
+			r->resend[r->nresend++] = seq;
+			r->held++;
+		}
+	}
+	ntf_disconnect(n);
+	vqd_start(x, NULL);
+	ntf_reconnect(n);
+}
+
+/*
+ * Restart without loss: INFLIGHT_SHMFD negotiated (split ring, no
+ * IN_ORDER), numbered frames streamed through --backend loop, vqnetd
+ * SIGKILLed mid-traffic RS_KILLS times; each time a new vqnetd on the
+ * same socket gets the inflight buffer back and the rings restart at their
+ * used index.
+ */
+static void restart_inflight(struct fx *x, enum vq_format fmt, bool in_order)
+{
+	struct ntf_opts o = {.fmt = fmt,
+			     .want = WANT_BASE | (in_order ? F(VIRTIO_F_IN_ORDER) : 0),
+			     .inflight = true};
+	struct rs *r = calloc(1, sizeof(*r));
+	struct ntf *n = &x->n;
+	uint64_t dl;
+
+	assert_non_null(r);
+	vqd_start(x, NULL);
+	fe_open(x, &o);
+	assert_int_equal(vq_has_feature(n->features, VIRTIO_F_IN_ORDER), in_order);
+	ntf_rx_fill(n, 0);
+	for (unsigned k = 1; k <= RS_KILLS; k++) {
+		uint32_t at = RS_FRAMES * k / (RS_KILLS + 1);
+
+		dl = ntf_now_ms() + 6 * WAIT_MS;
+		while (r->next_seq < at) {
+			rs_step(r, n, at);
+			if (ntf_now_ms() > dl)
+				fail_msg("stream stalled at %u of %u", r->next_seq, at);
+			ntf_sleep_ms(1);
+		}
+		/* Kill with chains in flight if the daemon can be caught so. */
+		r->caught += rs_freeze_busy(x, r, at + RS_FREEZE);
+		rs_kill_restart(x, r);
+	}
+	dl = ntf_now_ms() + 6 * WAIT_MS;
+	while (r->received < RS_FRAMES || vq_drv_in_flight(n->q[ntf_txq(0)].d)) {
+		rs_step(r, n, RS_FRAMES);
+		if (ntf_now_ms() > dl)
+			fail_msg("%u of %u frames arrived", r->received, RS_FRAMES);
+		ntf_sleep_ms(1);
+	}
+	for (uint32_t seq = 0; seq < RS_FRAMES; seq++)
+		assert_true(r->rx_count[seq] >= 1);
+	print_message("  %u frames, %u kills (%u with chains popped): %u transmit chains "
+		      "outstanding at the kills (%u popped, marked in flight), %u receive chains "
+		      "marked in flight, %u duplicates, %u frames held by a killed daemon's "
+		      "backend sent again\n",
+		      RS_FRAMES, RS_KILLS, r->caught, r->outstanding, r->marked, r->rx_marked,
+		      r->dups, r->held);
+	assert_true(r->dups <= r->outstanding);
+	fe_close(x);
+	vqd_term_ok(&x->d);
+	free(r);
+}
+
+static void test_restart_inflight(void **state)
+{
+	restart_inflight(*state, VQ_FORMAT_SPLIT, false);
+}
+
+static void test_restart_inflight_packed(void **state)
+{
+	restart_inflight(*state, VQ_FORMAT_PACKED, false);
+}
+
+static void test_restart_inflight_in_order(void **state)
+{
+	restart_inflight(*state, VQ_FORMAT_SPLIT, true);
+}
+
+static void test_restart_inflight_packed_in_order(void **state)
+{
+	restart_inflight(*state, VQ_FORMAT_PACKED, true);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_restart_inflight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_inflight_packed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_inflight_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_inflight_packed_in_order, setup,
+						teardown),
+	};
+	int rc = vqnetd_fixture_init(argc, argv);
+
+	if (rc)
+		return rc;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vqnetd (vqnetd_fixture.h has the daemon and the driver) through a
+ * session's life: the frontend calls for error fds and the inflight
+ * buffer, valid frames out and back on split and packed rings, then
+ * disconnect and reconnect: the daemon's fd count returns to its value
+ * before the connection; SIGTERM: exit status 0 and the final counters.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <vqnet/vhost_user.h>
+#include <vqnet/virtq.h>
+
+#include "spec/vhost_user_msg.h"
+#include "spec/virtio_net.h"
+#include "spec/virtio_ring.h"
+#include "spec/vq_inflight.h"
+
+#include "vqnetd_fixture.h"
+
+/* The frontend calls added for this test: SET_VRING_ERR, GET/SET_INFLIGHT_FD. */
+static void test_frontend_api(void **state)
+{
+	struct fx *x = *state;
+	struct vu_frontend *f;
+	struct vu_inflight in;
+	uint64_t pf;
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	assert_true(efd >= 0);
+	vqd_start(x, NULL);
+	assert_int_equal(vu_frontend_connect(x->sock, WAIT_MS, &f), 0);
+	assert_int_equal(vu_frontend_get_protocol_features(f, &pf), 0);
+	assert_true(vq_has_feature(pf, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
+	/* Not negotiated yet: refused here, nothing sent. */
+	assert_int_equal(vu_frontend_get_inflight_fd(f, 3, NTF_QSIZE, &in), -EOPNOTSUPP);
+	assert_int_equal(in.fd, -1);
+	assert_null(in.map);
+	assert_int_equal(
+		vu_frontend_set_protocol_features(f, F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |
+							     F(VHOST_USER_PROTOCOL_F_REPLY_ACK)),
+		0);
+	assert_int_equal(vu_frontend_set_owner(f), 0);
+	assert_int_equal(vu_frontend_get_inflight_fd(f, 0, NTF_QSIZE, &in), -EINVAL);
+	assert_int_equal(vu_frontend_get_inflight_fd(f, 3, NTF_QSIZE, &in), 0);
+	assert_true(in.fd >= 0);
+	assert_non_null(in.base);
+	assert_int_equal(in.num_queues, 3);
+	assert_int_equal(in.queue_size, NTF_QSIZE);
+	assert_true(in.mmap_size >= 3 * vq_inflight_split_bytes(NTF_QSIZE));
+	for (uint64_t i = 0; i < in.mmap_size; i++)
+		assert_int_equal(in.base[i], 0);		  /* version 0: not initialised */
+	assert_int_equal(vu_frontend_set_inflight_fd(f, &in), 0); /* acked (REPLY_ACK) */
+	/* Error fds: one, none (NOFD), and an index out of range. */
+	assert_int_equal(vu_frontend_set_vring_err(f, 1, efd), 0);
+	assert_int_equal(vu_frontend_set_vring_err(f, 1, -1), 0);
+	assert_int_equal(vu_frontend_set_vring_err(f, VU_MAX_QUEUES, efd), -EINVAL);
+	{
+		struct vu_inflight empty = {.fd = -1};
+
+		assert_int_equal(vu_frontend_set_inflight_fd(f, &empty), -EINVAL);
+	}
+	/* A request the backend refuses (more rings than it has): it drops
+	 * the connection; the out-parameter stays empty, later calls fail. */
+	{
+		struct vu_inflight bad;
+
+		assert_true(vu_frontend_get_inflight_fd(f, 200, NTF_QSIZE, &bad) < 0);
+		assert_int_equal(bad.fd, -1);
+		assert_null(bad.map);
+		assert_int_equal(vu_frontend_set_inflight_fd(f, &in), -ENOTCONN);
+	}
+	vu_frontend_close(f);
+	/* The buffer outlives the connection: a new one takes it back. */
+	assert_int_equal(vu_frontend_connect(x->sock, WAIT_MS, &f), 0);
+	assert_int_equal(
+		vu_frontend_set_protocol_features(f, F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)), 0);
+	assert_int_equal(vu_frontend_set_inflight_fd(f, &in), 0);
+	assert_int_equal(vu_frontend_get_features(f, &pf), 0); /* still in step */
+	vu_frontend_close(f);
+	vu_inflight_free(&in);
+	assert_int_equal(in.fd, -1);
+	vu_inflight_free(&in); /* idempotent */
+	vu_inflight_free(NULL);
+	close(efd);
+	log_wait(&x->d, "GET_INFLIGHT_FD");
+	vqd_term_ok(&x->d);
+}
+
+static void roundtrip(struct fx *x, enum vq_format fmt)
+{
+	struct ntf_opts o = {.fmt = fmt, .want = WANT_BASE};
+	struct qcount c;
+	uint64_t bytes = 0;
+
+	vqd_start(x, NULL);
+	fe_open(x, &o);
+	for (uint32_t i = 0; i < 100; i++) {
+		uint32_t len = 60 + (i * 97) % 1455;
+
+		echo(&x->n, 0, len, i);
+		bytes += len;
+	}
+	c = vqd_counters(&x->d, 1, 1);
+	assert_int_equal(c.packets, 100);
+	assert_int_equal(c.bytes, bytes); /* frame bytes, no virtio-net header */
+	assert_int_equal(c.drops, 0);
+	assert_int_equal(c.errors, 0);
+	c = vqd_counters(&x->d, 0, 1);
+	assert_int_equal(c.packets, 100);
+	assert_int_equal(c.bytes, bytes);
+	assert_int_equal(c.drops, 0);
+	fe_close(x);
+	vqd_term_ok(&x->d);
+}
+
+static void test_roundtrip_split(void **state)
+{
+	roundtrip(*state, VQ_FORMAT_SPLIT);
+}
+
+static void test_roundtrip_packed(void **state)
+{
+	roundtrip(*state, VQ_FORMAT_PACKED);
+}
+
+/* Disconnect, connect again: served; fds back to the idle count. */
+static void test_reconnect(void **state)
+{
+	struct fx *x = *state;
+	unsigned idle;
+
+	vqd_start(x, NULL);
+	idle = fd_count(x->d.pid);
+	for (unsigned round = 0; round < 4; round++) {
+		struct ntf_opts o = {.fmt = round % 2 ? VQ_FORMAT_PACKED : VQ_FORMAT_SPLIT,
+				     .want = WANT_BASE | F(VIRTIO_NET_F_CTRL_RX),
+				     .ctrl = true,
+				     .err_fds = round >= 2,
+				     .inflight = round == 3};
+
+		fe_open(x, &o);
+		assert_true(fd_count(x->d.pid) > idle);
+		for (uint32_t i = 0; i < 10; i++)
+			echo(&x->n, 0, 64 + i, round * 100 + i);
+		if (round == 1) {
+			/* Leave with chains posted and not completed. */
+			ntf_rx_fill(&x->n, 0);
+			ntf_disconnect(&x->n);
+			fe_close(x);
+		} else {
+			fe_close(x);
+		}
+		log_wait(&x->d, "frontend disconnected");
+		fd_wait(&x->d, idle);
+	}
+	vqd_term_ok(&x->d);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_frontend_api, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_roundtrip_split, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_roundtrip_packed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+	};
+	int rc = vqnetd_fixture_init(argc, argv);
+
+	if (rc)
+		return rc;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vqnetd process fixture of the test_vqnetd_*.c files: see
+ * vqnetd_fixture.h.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vqnetd_fixture.h"
+
+#define MAX_CHILD 4
+
+extern char **environ;
+
+const uint8_t dev_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
+static const char *vqnetd_path;
+
+/* ------------------------------------------------------------------------
+ * Child processes: every vqnetd started is listed here until reaped, so
+ * teardown and atexit can kill it whatever path the test took.
+ * ------------------------------------------------------------------------ */
+
+static pid_t children[MAX_CHILD];
+
+static void child_add(pid_t pid)
+{
+	for (unsigned i = 0; i < MAX_CHILD; i++)
+		if (!children[i]) {
+			children[i] = pid;
+			return;
+		}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	fail_msg("too many children");
+}
+
+static void child_forget(pid_t pid)
+{
+	for (unsigned i = 0; i < MAX_CHILD; i++)
+		if (children[i] == pid)
+			children[i] = 0;
+}
+
+static void children_kill_all(void)
+{
+	for (unsigned i = 0; i < MAX_CHILD; i++)
+		if (children[i] > 0) {
+			kill(children[i], SIGKILL);
+			waitpid(children[i], NULL, 0);
+			children[i] = 0;
+		}
+}
+
+/* ------------------------------------------------------------------------
+ * One vqnetd
+ * ------------------------------------------------------------------------ */
+
+/* A whole file as a NUL-terminated string (free it), or NULL. */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "re");
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+
+	if (!fp)
+		return NULL;
+	for (;;) {
+		if (cap - n < 4096) {
+			cap = cap ? cap * 2 : 65536;
+			buf = realloc(buf, cap);
+			assert_non_null(buf);
+		}
+		size_t got = fread(buf + n, 1, cap - n - 1, fp);
+
+		n += got;
+		if (got == 0)
+			break;
+	}
+	fclose(fp);
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+static unsigned count_str(const char *hay, const char *needle)
+{
+	unsigned c = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		c++;
+	return c;
+}
+
+/* Has the daemon exited? Then fail, with its stderr. */
+static void vqd_check_alive(struct vqd *d)
+{
+	int st;
+
+	if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+		char *log = slurp(d->err, NULL);
+
+		child_forget(d->pid);
+		d->pid = 0;
+		print_message("vqnetd stderr:\n%s\n", log ? log : "(none)");
+		free(log);
+		fail_msg("vqnetd exited unexpectedly (status 0x%x)", st);
+	}
+}
+
+/*
+ * Wait until the daemon's stderr, past the mark, contains @needle (and, if
+ * @also, @also on the same line). Move the mark past that line. Fails on
+ * timeout or if the daemon exits.
+ */
+void log_wait2(struct vqd *d, const char *needle, const char *also)
+{
+	uint64_t dl = ntf_now_ms() + WAIT_MS;
+
+	for (;;) {
+		size_t len;
+		char *log = slurp(d->err, &len);
+
+		if (log && d->log_mark <= len) {
+			for (char *p = log + d->log_mark; (p = strstr(p, needle)); p++) {
+				char *bol = p, *eol = strchr(p, '\n');
+
+				while (bol > log + d->log_mark && bol[-1] != '\n')
+					bol--;
+				if (!eol)
+					break; /* the line is not complete yet */
+				*eol = '\0';
+				if (!also || strstr(bol, also)) {
+					d->log_mark = (size_t)(eol - log) + 1;
+					free(log);
+					return;
+				}
+				*eol = '\n';
+			}
+		}
+		free(log);
+		if (ntf_now_ms() > dl)
+			fail_msg("no log line with '%s'%s%s", needle, also ? " and " : "",
+				 also ? also : "");
+		vqd_check_alive(d);
+		ntf_sleep_ms(5);
+	}
+}
+
+void log_wait(struct vqd *d, const char *needle)
+{
+	log_wait2(d, needle, NULL);
+}
+
+/* Spawn vqnetd on the fixture's socket with @extra arguments (NULL-ended)
+ * and wait until it listens. */
+void vqd_start(struct fx *x, const char *const *extra)
+{
+	const char *argv[32] = {vqnetd_path,   "--socket", x->sock, "--backend", "loop",
+				"--log-level", "info",	   "--mac", DEV_MAC_STR};
+	unsigned argc = 9;
+	posix_spawn_file_actions_t fa;
+	struct vqd *d = &x->d;
+
+	assert_int_equal(d->pid, 0);
+	for (; extra && *extra; extra++) {
+		assert_true(argc < 31);
+		argv[argc++] = *extra;
+	}
+	argv[argc] = NULL;
+	memset(d, 0, sizeof(*d));
+	snprintf(d->out, sizeof(d->out), "%s/out.%u", x->dir, x->spawned);
+	snprintf(d->err, sizeof(d->err), "%s/err.%u", x->dir, x->spawned);
+	x->spawned++;
+	assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
+	assert_int_equal(posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0), 0);
+	assert_int_equal(posix_spawn_file_actions_addopen(&fa, 1, d->out,
+							  O_WRONLY | O_CREAT | O_TRUNC, 0600),
+			 0);
+	assert_int_equal(posix_spawn_file_actions_addopen(&fa, 2, d->err,
+							  O_WRONLY | O_CREAT | O_TRUNC, 0600),
+			 0);
+	assert_int_equal(posix_spawn(&d->pid, vqnetd_path, &fa, NULL, (char *const *)argv, environ),
+			 0);
+	posix_spawn_file_actions_destroy(&fa);
+	child_add(d->pid);
+	log_wait(d, "listening on");
+}
+
+/* Send @sig and reap; return the wait status. SIGKILL after WAIT_MS. */
+int vqd_signal_wait(struct vqd *d, int sig)
+{
+	uint64_t dl = ntf_now_ms() + WAIT_MS;
+	int st = 0;
+
+	assert_true(d->pid > 0);
+	kill(d->pid, sig);
+	while (waitpid(d->pid, &st, WNOHANG) != d->pid) {
+		if (ntf_now_ms() > dl) {
+			kill(d->pid, SIGKILL);
+			waitpid(d->pid, &st, 0);
+			child_forget(d->pid);
+			d->pid = 0;
+			fail_msg("vqnetd did not exit on signal %d", sig);
+		}
+		ntf_sleep_ms(2);
+	}
+	child_forget(d->pid);
+	d->pid = 0;
+	return st;
+}
+
+/* SIGTERM: exit status 0 and the final counters on stdout. */
+void vqd_term_ok(struct vqd *d)
+{
+	int st = vqd_signal_wait(d, SIGTERM);
+	char *out = slurp(d->out, NULL);
+
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		char *log = slurp(d->err, NULL);
+
+		print_message("vqnetd stderr:\n%s\n", log ? log : "");
+		free(log);
+		fail_msg("vqnetd after SIGTERM: status 0x%x", st);
+	}
+	assert_non_null(out);
+	/* The totals line always; a line per queue only for queues that
+	 * ever started (checked by the tests that start them). */
+	assert_int_equal(count_str(out, "vqnetd: total "), d->totals + 1);
+	free(out);
+}
+
+/* Parse "<name>: ... <key>=N" in the line starting with @name in @block. */
+static uint64_t detail_field(const char *block, const char *name, const char *key)
+{
+	char pat[32], *line, *eol, *k;
+	uint64_t v = 0;
+
+	snprintf(pat, sizeof(pat), "\n%s: ", name);
+	line = strstr(block, pat);
+	if (!line) {
+		fail_msg("no detailed counter line for %s", name);
+		return 0;
+	}
+	eol = strchr(line + 1, '\n');
+	k = strstr(line, key);
+	if (!k || (eol && k > eol))
+		fail_msg("no %s in the counter line of %s", key, name);
+	sscanf(k + strlen(key), "%" SCNu64, &v);
+	return v;
+}
+
+/*
+ * SIGUSR1, wait for the new block of counters on stdout, and parse queue
+ * @q's line (`vqnetd: queue Q NAME: packets=N bytes=N drops=N errors=N`)
+ * and its detailed line.
+ */
+struct qcount vqd_counters(struct vqd *d, unsigned q, unsigned pairs)
+{
+	uint64_t dl = ntf_now_ms() + WAIT_MS;
+	struct qcount c = {0};
+	char name[16], pat[48], *out = NULL, *block, *p;
+	unsigned n;
+
+	if (q == 2 * pairs)
+		snprintf(name, sizeof(name), "ctrlq");
+	else
+		snprintf(name, sizeof(name), "%sq%u", q & 1 ? "tx" : "rx", q / 2);
+	kill(d->pid, SIGUSR1);
+	for (;;) {
+		free(out);
+		out = slurp(d->out, NULL);
+		if (out && count_str(out, "vqnetd: total ") > d->totals)
+			break;
+		if (ntf_now_ms() > dl)
+			fail_msg("no counters after SIGUSR1");
+		vqd_check_alive(d);
+		ntf_sleep_ms(2);
+	}
+	d->totals++;
+	/* The new block starts after the previous block's total line. */
+	block = out;
+	for (n = 1; n < d->totals; n++) {
+		block = strstr(block, "vqnetd: total ");
+		assert_non_null(block);
+		block = strchr(block, '\n');
+		assert_non_null(block);
+	}
+	snprintf(pat, sizeof(pat), "vqnetd: queue %u %s: ", q, name);
+	p = strstr(block, pat);
+	if (!p) {
+		free(out);
+		fail_msg("no counter line '%s'", pat);
+		return c;
+	}
+	if (sscanf(p + strlen(pat),
+		   "packets=%" SCNu64 " bytes=%" SCNu64 " drops=%" SCNu64 " errors=%" SCNu64,
+		   &c.packets, &c.bytes, &c.drops, &c.errors) != 4)
+		fail_msg("cannot parse '%s'", p);
+	c.bad_chain = detail_field(block, name, "bad_chain=");
+	c.rx_filtered = detail_field(block, name, "rx_filtered=");
+	free(out);
+	return c;
+}
+
+/* Open file descriptors of process @pid. */
+unsigned fd_count(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dir = opendir(path);
+	assert_non_null(dir);
+	while ((de = readdir(dir)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n;
+}
+
+/* Print the daemon's fds (for a failure message). */
+static void fd_dump(pid_t pid)
+{
+	char path[64], target[256], link[384];
+	struct dirent *de;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		ssize_t l;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
+		l = readlink(link, target, sizeof(target) - 1);
+		target[l > 0 ? l : 0] = '\0';
+		print_message("  fd %s -> %s\n", de->d_name, target);
+	}
+	closedir(dir);
+}
+
+/* Wait until the daemon holds exactly @want fds. */
+void fd_wait(struct vqd *d, unsigned want)
+{
+	uint64_t dl = ntf_now_ms() + WAIT_MS;
+	unsigned have;
+
+	while ((have = fd_count(d->pid)) != want) {
+		if (ntf_now_ms() > dl) {
+			fd_dump(d->pid);
+			fail_msg("vqnetd holds %u fds, expected %u", have, want);
+		}
+		vqd_check_alive(d);
+		ntf_sleep_ms(5);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Fixture
+ * ------------------------------------------------------------------------ */
+
+int setup(void **state)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return -1;
+	snprintf(x->dir, sizeof(x->dir), "/tmp/vqnetd-test-XXXXXX");
+	if (!mkdtemp(x->dir)) {
+		free(x);
+		return -1;
+	}
+	snprintf(x->sock, sizeof(x->sock), "%s/vu.sock", x->dir);
+	*state = x;
+	return 0;
+}
+
+int teardown(void **state)
+{
+	struct fx *x = *state;
+	DIR *dir;
+	struct dirent *de;
+	char path[384];
+
+	children_kill_all();
+	x->d.pid = 0;
+	if (x->n_open)
+		ntf_close(&x->n);
+	dir = opendir(x->dir);
+	if (dir) {
+		while ((de = readdir(dir)))
+			if (de->d_name[0] != '.') {
+				snprintf(path, sizeof(path), "%s/%s", x->dir, de->d_name);
+				unlink(path);
+			}
+		closedir(dir);
+	}
+	rmdir(x->dir);
+	free(x);
+	return 0;
+}
+
+void fe_open(struct fx *x, const struct ntf_opts *o)
+{
+	ntf_open(&x->n, x->sock, o);
+	x->n_open = true;
+}
+
+void fe_close(struct fx *x)
+{
+	ntf_close(&x->n);
+	x->n_open = false;
+}
+
+/* ------------------------------------------------------------------------
+ * Traffic helpers
+ * ------------------------------------------------------------------------ */
+
+/* Send one frame on @pair and get it back unchanged. */
+void echo(struct ntf *n, unsigned pair, uint32_t len, uint32_t seq)
+{
+	uint8_t f[NTF_RX_SLOT], got[4 * NTF_RX_SLOT];
+
+	ntf_rx_fill(n, pair);
+	ntf_make_frame(f, len, dev_mac, peer_mac, seq);
+	assert_true(ntf_tx_send(n, pair, f, len, NULL) >= 0);
+	assert_int_equal(ntf_rx_recv(n, pair, got, WAIT_MS), (int)len);
+	assert_memory_equal(got, f, len);
+	ntf_tx_reap(n, pair, NULL, 0);
+}
+
+static void at_exit_kill(void)
+{
+	children_kill_all();
+}
+
+int vqnetd_fixture_init(int argc, char **argv)
+{
+	vqnetd_path = argc > 1 ? argv[1] : getenv("VQNETD");
+	if (!vqnetd_path || access(vqnetd_path, X_OK) != 0) {
+		fprintf(stderr, "usage: %s PATH-TO-VQNETD (or set VQNETD)\n", argv[0]);
+		return 77; /* skipped */
+	}
+	atexit(at_exit_kill);
+	return 0;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the test_netbe_*.c files share: a backend opened from its spec with
+ * the tests' options, one frame sent through its ops table, frames and
+ * IPv4 packets built by hand, RFC 1071 checksums computed independently of
+ * lib/netbe. Each backend is driven through its ops table only.
+ */
+#ifndef VQNET_TESTS_NETBE_FIXTURE_H
+#define VQNET_TESTS_NETBE_FIXTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vqnet/netbe.h>
+
+#define BUF_CAP 2048u
+
+extern const uint8_t guest_mac[6];
+
+/* Options for @nq queue pairs, MTU 1500, guest_mac. */
+struct netbe_options opts(unsigned nq);
+/* netbe_new(@spec), which must succeed (its reason printed when not). */
+struct netbe *open_be(const char *spec, const struct netbe_options *o);
+bool fd_readable(int fd, int timeout_ms);
+struct netbe_stats stats_of(struct netbe *be, unsigned q);
+/* One frame of @len bytes through tx() on pair @q, with @meta if not NULL.
+ * Return: what tx() returned. */
+int tx_one(struct netbe *be, unsigned q, const uint8_t *f, uint32_t len,
+	   const struct netbe_meta *meta);
+
+/* An Ethernet frame of @len bytes: dst guest, src 02:..:01, type 0x88b5,
+ * then @tag in every payload byte. */
+void make_frame(uint8_t *f, uint32_t len, uint8_t tag);
+
+uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len);
+uint16_t csum_fold(uint32_t sum);
+void put16(uint8_t *p, uint16_t v);
+uint16_t get16(const uint8_t *p);
+/* Ethernet + IPv4 header (20 bytes, no options) for @l4_len bytes of
+ * protocol @proto; returns the L4 offset (34). */
+uint32_t build_ipv4(uint8_t *f, const uint8_t *dst_mac, const uint8_t *src_mac, uint32_t src_ip,
+		    uint32_t dst_ip, uint8_t proto, uint16_t l4_len);
+/* The IPv4 pseudo-header sum of a frame built by build_ipv4(). */
+uint32_t pseudo_sum(const uint8_t *f, uint16_t l4_len);
+
+#endif
