@@ -79,13 +79,13 @@
 
 #include <vqnet/vnet_drv.h>
 #include "base/cli.h"
+#include "spec/ethernet.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE   2
 
-#define ETH_HDR_LEN	14u
 #define SEQ_OFF		ETH_HDR_LEN
 #define FRAME_HDR_LEN	(ETH_HDR_LEN + 8u) /* what tx rewrites per frame */
 #define ETHERTYPE_HI	0x88
@@ -245,10 +245,10 @@ static inline void frame_fill(const struct worker *w, struct vnet_drv_pkt *p, ui
 	uint64_t le = htole64(seq);
 	uint8_t *d = p->data;
 
-	memcpy(d, w->dst, 6);
-	memcpy(d + 6, src, 6);
-	d[12] = ETHERTYPE_HI;
-	d[13] = ETHERTYPE_LO;
+	memcpy(d, w->dst, ETH_ADDR_LEN);
+	memcpy(d + ETH_ADDR_LEN, src, ETH_ADDR_LEN);
+	d[ETH_TYPE_OFF] = ETHERTYPE_HI;
+	d[ETH_TYPE_OFF + 1] = ETHERTYPE_LO;
 	memcpy(d + SEQ_OFF, &le, sizeof(le));
 	p->len = w->o->size;
 }
@@ -258,7 +258,8 @@ static inline bool frame_seq(const struct vnet_drv_pkt *p, uint64_t *seq)
 {
 	uint64_t le;
 
-	if (p->len < FRAME_HDR_LEN || p->data[12] != ETHERTYPE_HI || p->data[13] != ETHERTYPE_LO)
+	if (p->len < FRAME_HDR_LEN || p->data[ETH_TYPE_OFF] != ETHERTYPE_HI ||
+	    p->data[ETH_TYPE_OFF + 1] != ETHERTYPE_LO)
 		return false;
 	memcpy(&le, p->data + SEQ_OFF, sizeof(le));
 	*seq = le64toh(le);

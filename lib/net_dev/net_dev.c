@@ -33,6 +33,7 @@
 #include "base/compiler.h"
 #include "net_dev/net_dev_ctrlq.h"
 #include "net_dev/net_dev_internal.h"
+#include "spec/ethernet.h"
 
 #define RARP_FRAME_LEN 60u
 
@@ -392,11 +393,11 @@ static void build_rarp(uint8_t f[RARP_FRAME_LEN], const uint8_t mac[6])
 	static const uint8_t arp_hdr[8] = {0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x03};
 
 	memset(f, 0, RARP_FRAME_LEN);
-	memset(f, 0xff, 6);
-	memcpy(f + 6, mac, 6);
-	f[12] = 0x80;
-	f[13] = 0x35;
-	memcpy(f + 14, arp_hdr, sizeof(arp_hdr));
+	memset(f, 0xff, ETH_ADDR_LEN);
+	memcpy(f + ETH_ADDR_LEN, mac, ETH_ADDR_LEN);
+	f[ETH_TYPE_OFF] = 0x80; /* EtherType 0x8035, RARP */
+	f[ETH_TYPE_OFF + 1] = 0x35;
+	memcpy(f + ETH_HDR_LEN, arp_hdr, sizeof(arp_hdr));
 	memcpy(f + 22, mac, 6); /* sender hardware address; protocol address 0 */
 	memcpy(f + 32, mac, 6); /* target hardware address; protocol address 0 */
 }

@@ -48,6 +48,7 @@
 #include "base/iov.h"
 #include "base/prefetch.h"
 #include "net_dev/net_dev_internal.h"
+#include "spec/ethernet.h"
 
 enum rx_result {
 	RX_DONE,   /* delivered or dropped (counted): next frame */
@@ -492,7 +493,7 @@ static void rx_turn_fast(struct net_dev_worker *w)
 		uint32_t len = f->len;
 		uint8_t *p;
 
-		if (len < 14u || f->meta.gso_type != VIRTIO_NET_HDR_GSO_NONE ||
+		if (len < ETH_HDR_LEN || f->meta.gso_type != VIRTIO_NET_HDR_GSO_NONE ||
 		    (f->meta.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || e->err != VQ_OK ||
 		    e->nin != 1 || e->iov[0].iov_len < VIRTIO_NET_HDR_LEN + (uint64_t)len)
 			break;

@@ -32,6 +32,7 @@
 
 #include "base/iov.h"
 #include "net_dev/net_dev_internal.h"
+#include "spec/ethernet.h"
 
 enum tx_verdict {
 	TX_SEND, /* staged for the backend as is */
@@ -108,7 +109,7 @@ static enum tx_verdict tx_classify(struct net_dev_worker *w, const struct vq_ele
 		tx_drop(w, NET_DEV_DROP_BAD_CHAIN);
 		return TX_DROP;
 	}
-	if (e->out_len < VIRTIO_NET_HDR_LEN + 14u) {
+	if (e->out_len < VIRTIO_NET_HDR_LEN + ETH_HDR_LEN) {
 		tx_drop(w, NET_DEV_DROP_TX_SHORT);
 		return TX_DROP;
 	}
@@ -129,12 +130,12 @@ static enum tx_verdict tx_classify(struct net_dev_worker *w, const struct vq_ele
 	*len = e->out_len - VIRTIO_NET_HDR_LEN;
 	head_len = *len < NET_DEV_TX_HEAD_MAX ? *len : NET_DEV_TX_HEAD_MAX;
 	if (meta->gso_type == VIRTIO_NET_HDR_GSO_NONE &&
-	    e->iov[0].iov_len >= VIRTIO_NET_HDR_LEN + 14u) {
+	    e->iov[0].iov_len >= VIRTIO_NET_HDR_LEN + ETH_HDR_LEN) {
 		/* Without GSO only the Ethernet header is looked at (the
 		 * 802.1Q test below; net_dev_tx_meta_check() parses the headers
 		 * of GSO frames only), each byte once: read it in place. */
 		head = (const uint8_t *)e->iov[0].iov_base + VIRTIO_NET_HDR_LEN;
-		head_len = 14u;
+		head_len = ETH_HDR_LEN;
 	} else {
 		/* GSO headers are parsed from a private copy: the guest may
 		 * change its buffers at any time. */
@@ -157,7 +158,8 @@ static enum tx_verdict tx_classify(struct net_dev_worker *w, const struct vq_ele
 		return TX_DROP;
 	}
 	/* §5.1.6.2: without GSO the frame must fit the MTU (§5.1.4.2). */
-	max = w->mtu + 14u + (head[12] == 0x81 && head[13] == 0x00 ? 4u : 0u);
+	max = w->mtu + ETH_HDR_LEN +
+	      (eth_frame_type(head) == ETH_TYPE_8021Q ? ETH_VLAN_TAG_LEN : 0u);
 	if (meta->gso_type == VIRTIO_NET_HDR_GSO_NONE && *len > max) {
 		tx_drop(w, NET_DEV_DROP_TX_MTU);
 		return TX_DROP;
@@ -306,7 +308,7 @@ static unsigned tx_turn_fast(struct net_dev_worker *w, unsigned n, unsigned *nst
 	const struct vq_elem *elems = w->tx_elems;
 	struct netbe_txpkt *pkts = w->tx_pkts;
 	struct iovec *one = w->tx_one;
-	const uint32_t max = w->mtu + 14u;
+	const uint32_t max = w->mtu + ETH_HDR_LEN;
 	unsigned i, k = *nstage;
 
 	if (!atomic_load_explicit(&w->d->link_up, memory_order_relaxed))
@@ -327,7 +329,8 @@ static unsigned tx_turn_fast(struct net_dev_worker *w, unsigned n, unsigned *nst
 		struct virtio_net_hdr_v1 h;
 		uint32_t len;
 
-		if (e->err != VQ_OK || e->nout != 1 || e->iov[0].iov_len < VIRTIO_NET_HDR_LEN + 14u)
+		if (e->err != VQ_OK || e->nout != 1 ||
+		    e->iov[0].iov_len < VIRTIO_NET_HDR_LEN + ETH_HDR_LEN)
 			break;
 		memcpy(&h, p, sizeof(h));
 		len = (uint32_t)e->iov[0].iov_len - VIRTIO_NET_HDR_LEN;

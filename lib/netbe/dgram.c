@@ -37,9 +37,9 @@
 #include <unistd.h>
 
 #include "netbe_internal.h"
+#include "spec/ethernet.h"
 
 #define DGRAM_BATCH   64u /* frames per sendmmsg()/recvmmsg() */
-#define DGRAM_ETH_MIN 14u
 #define DGRAM_SOCKBUF (4u << 20)
 
 struct dgram_pair {
@@ -229,7 +229,7 @@ static int dgram_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsi
 				netbe_stat_add(&p->stats.rx_dropped, 1);
 				continue;
 			}
-			if (mm->msg_len < DGRAM_ETH_MIN) {
+			if (mm->msg_len < ETH_HDR_LEN) {
 				netbe_stat_add(&p->stats.rx_errors, 1);
 				continue;
 			}

@@ -76,17 +76,19 @@
 #include "vqnet/netbe.h"
 
 #include "netbe_internal.h"
+#include "spec/ethernet.h"
 
 #define SLIRP_MTU_DEFAULT 1500
 #define SLIRP_MTU_MIN	  68	     /* libslirp IF_MTU_MIN */
 #define SLIRP_MTU_MAX	  65521	     /* libslirp IF_MTU_MAX */
-#define SLIRP_FRAME_EXTRA 18	     /* Ethernet header + VLAN tag */
 #define SLIRP_RING_BYTES  (1u << 20) /* at most this many bytes per ring... */
 #define SLIRP_RING_MIN	  32	     /* ...unless a ring would get fewer slots */
 #define SLIRP_RX_SLOTS	  256	     /* slirp bursts a TCP window at a time */
 #define SLIRP_TX_SLOTS	  128	     /* the slirp thread drains every turn */
 #define SLIRP_MAX_PAIRS	  16	     /* one slirp thread: more pairs buy nothing */
 #define SLIRP_POLLFD_INIT 64
+/* The largest frame is the MTU plus an Ethernet header and one VLAN tag. */
+#define SLIRP_FRAME_EXTRA (ETH_HDR_LEN + ETH_VLAN_TAG_LEN)
 
 /*
  * One single-producer single-consumer ring of frames. head is written only
@@ -276,26 +278,28 @@ static inline uint32_t be32_at(const uint8_t *p)
 static uint32_t flow_hash(const uint8_t *f, size_t len)
 {
 	uint32_t h = 0x12345678u;
+	const uint8_t *ip; /* the IP header */
 	size_t l4, addr, alen;
 	uint8_t proto;
 
-	if (len < 14)
+	if (len < ETH_HDR_LEN)
 		return 0;
-	if (f[12] == 0x08 && f[13] == 0x00) { /* IPv4 */
-		if (len < 14 + 20 || (f[14] >> 4) != 4)
+	ip = f + ETH_HDR_LEN;
+	if (eth_frame_type(f) == ETH_TYPE_IPV4) {
+		if (len < ETH_HDR_LEN + 20 || (ip[0] >> 4) != 4)
 			return 0;
-		if ((f[20] & 0x3f) || f[21]) /* MF or an offset: a fragment */
+		if ((ip[6] & 0x3f) || ip[7]) /* MF or an offset: a fragment */
 			return 0;
-		proto = f[23];
-		l4 = 14 + (size_t)(f[14] & 0xf) * 4;
-		addr = 26;
+		proto = ip[9];
+		l4 = ETH_HDR_LEN + (size_t)(ip[0] & 0xf) * 4;
+		addr = ETH_HDR_LEN + 12; /* source and destination address */
 		alen = 8;
-	} else if (f[12] == 0x86 && f[13] == 0xdd) { /* IPv6 */
-		if (len < 14 + 40)
+	} else if (eth_frame_type(f) == ETH_TYPE_IPV6) {
+		if (len < ETH_HDR_LEN + 40)
 			return 0;
-		proto = f[20];
-		l4 = 14 + 40;
-		addr = 22;
+		proto = ip[6]; /* next header */
+		l4 = ETH_HDR_LEN + 40;
+		addr = ETH_HDR_LEN + 8; /* source and destination address */
 		alen = 32;
 	} else {
 		return 0;
