@@ -232,7 +232,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->features_off |= 1ull << VIRTIO_F_EVENT_IDX;
 			break;
 		case OPT_NO_MRG_RXBUF:
-			o->features_off |= 1ull << 15; /* VIRTIO_NET_F_MRG_RXBUF */
+			o->features_off |= 1ull << VIRTIO_NET_F_MRG_RXBUF;
 			break;
 		case OPT_SECONDS:
 			o->seconds = (long)parse_number("--seconds", optarg, 1, 86400 * 365);

@@ -42,6 +42,7 @@
 #include <vqnet/log.h>
 #include <vqnet/netbe.h>
 #include <vqnet/vhost_user.h>
+#include <vqnet/virtio_net.h> /* VIRTIO_NET_F_*, e.g. for features_off */
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,7 +66,8 @@ struct net_dev_config {
 	uint32_t speed_mbps;  /* 0 = unknown (SPEED_DUPLEX) */
 	bool full_duplex;
 	struct net_dev_rate rx_rate, tx_rate;
-	/* Virtio feature bits never to offer (e.g. RING_PACKED for tests). */
+	/* Virtio feature bits never to offer (e.g. RING_PACKED for tests), as
+	 * a mask of VIRTIO_F_* and VIRTIO_NET_F_* bits. */
 	uint64_t features_off;
 	/* Busy-poll this long after the last work before sleeping on kicks
 	 * (microseconds; 0 = sleep at once). */

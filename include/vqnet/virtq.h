@@ -36,18 +36,11 @@
 #include <sys/uio.h>
 
 #include <vqnet/gmem.h>
+#include <vqnet/virtio.h> /* VIRTIO_F_*, the ring feature bits */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Ring-related feature bits, VIRTIO 1.2 §6. */
-#define VIRTIO_F_INDIRECT_DESC	 28
-#define VIRTIO_F_EVENT_IDX	 29
-#define VIRTIO_F_VERSION_1	 32
-#define VIRTIO_F_ACCESS_PLATFORM 33
-#define VIRTIO_F_RING_PACKED	 34
-#define VIRTIO_F_IN_ORDER	 35
 
 /* The one way vqnet tests feature bits: bit numbers, never masks. */
 static inline bool vq_has_feature(uint64_t features, unsigned bit)

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * VIRTIO 1.2 numbers shared by every device type, public because callers
+ * of the vqnet libraries choose features with them: the feature bits
+ * reserved for the transport and rings (§6).
+ */
+#ifndef VQNET_VIRTIO_H
+#define VQNET_VIRTIO_H
+
+/* Ring-related feature bits, VIRTIO 1.2 §6. */
+#define VIRTIO_F_INDIRECT_DESC	 28
+#define VIRTIO_F_EVENT_IDX	 29
+#define VIRTIO_F_VERSION_1	 32
+#define VIRTIO_F_ACCESS_PLATFORM 33
+#define VIRTIO_F_RING_PACKED	 34
+#define VIRTIO_F_IN_ORDER	 35
+
+#endif
