@@ -770,7 +770,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->burst = (unsigned)parse_number("--burst", optarg, 1, MAX_BURST);
 			break;
 		case OPT_RING_SIZE:
-			o->ring_size = (uint32_t)parse_number("--ring-size", optarg, 2, 32768);
+			o->ring_size =
+				(uint32_t)parse_number("--ring-size", optarg, 2, VQ_MAX_QUEUE_SIZE);
 			if (o->ring_size & (o->ring_size - 1))
 				usage_error("--ring-size: %" PRIu32 " is not a power of two",
 					    o->ring_size);

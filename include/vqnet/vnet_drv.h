@@ -136,7 +136,7 @@ struct vnet_drv_config {
 	unsigned connect_timeout_ms; /* retry connecting this long; 0 = 5000 */
 	unsigned queue_pairs;	     /* 1..VNET_DRV_MAX_QUEUE_PAIRS; 0 = 1 */
 	enum vnet_drv_ring_format ring_format;
-	uint32_t ring_size; /* power of two, 2..32768; 0 = 256 */
+	uint32_t ring_size; /* power of two, 2..VQ_MAX_QUEUE_SIZE; 0 = 256 */
 	/* Features wanted (VNET_DRV_FEATURE masks); 0 = VNET_DRV_FEATURES_DEFAULT.
 	 * Negotiated: offered by the backend AND wanted AND supported, plus
 	 * VERSION_1 (required). Dependencies are dropped with their base
