@@ -46,7 +46,6 @@
 #define VQNETD_VERSION	"0.1.0"
 #define MAX_HOSTFWD	32
 #define CLIENT_RETRY_MS 100
-#define DEFAULT_MTU	1500
 #define EXIT_RUNTIME	1
 #define EXIT_USAGE	2
 
@@ -431,7 +430,7 @@ int main(int argc, char **argv)
 
 	bo = (struct netbe_options){
 		.max_queue_pairs = o.queues,
-		.mtu = (uint16_t)(o.mtu ? o.mtu : DEFAULT_MTU),
+		.mtu = (uint16_t)(o.mtu ? o.mtu : VQNET_MTU_DEFAULT),
 		.hostfwd = o.hostfwd,
 		.n_hostfwd = o.n_hostfwd,
 		.tap_fds = o.n_tap_fds ? o.tap_fds : NULL,

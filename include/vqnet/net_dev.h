@@ -42,7 +42,7 @@
 #include <vqnet/log.h>
 #include <vqnet/netbe.h>
 #include <vqnet/vhost_user.h>
-#include <vqnet/virtio_net.h> /* VIRTIO_NET_F_*, e.g. for features_off */
+#include <vqnet/virtio_net.h> /* VIRTIO_NET_F_* for features_off, VQNET_MTU_DEFAULT */
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,7 +62,7 @@ struct net_dev_rate {
 struct net_dev_config {
 	unsigned queue_pairs; /* 1..NET_DEV_MAX_QUEUE_PAIRS (MQ offered when > 1) */
 	uint8_t mac[6];	      /* config space mac (VIRTIO_NET_F_MAC) */
-	uint16_t mtu;	      /* 68..65535; 0 = 1500 (VIRTIO_NET_F_MTU offered when set) */
+	uint16_t mtu;	      /* 68..65535; 0 = VQNET_MTU_DEFAULT (F_MTU offered when set) */
 	uint32_t speed_mbps;  /* 0 = unknown (SPEED_DUPLEX) */
 	bool full_duplex;
 	struct net_dev_rate rx_rate, tx_rate;

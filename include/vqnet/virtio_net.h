@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * virtio-net numbers that programs using the vqnet libraries need: the
- * feature bits (VIRTIO 1.2 §5.1.3), e.g. to leave one out of an offer.
- * The device library's wire formats (lib/spec/virtio_net.h) include this
- * header, so each number is defined once.
+ * feature bits (VIRTIO 1.2 §5.1.3), e.g. to leave one out of an offer, and
+ * the MTU used when none is configured. The device library's wire formats
+ * (lib/spec/virtio_net.h) include this header, so each number is defined
+ * once.
  */
 #ifndef VQNET_VIRTIO_NET_H
 #define VQNET_VIRTIO_NET_H
@@ -32,5 +33,9 @@
 #define VIRTIO_NET_F_MQ			 22
 #define VIRTIO_NET_F_CTRL_MAC_ADDR	 23
 #define VIRTIO_NET_F_SPEED_DUPLEX	 63
+
+/* The MTU of the device and the backends when none is configured:
+ * Ethernet's 1500, what a driver assumes without VIRTIO_NET_F_MTU. */
+#define VQNET_MTU_DEFAULT 1500u
 
 #endif

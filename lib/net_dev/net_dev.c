@@ -452,7 +452,7 @@ static void dev_reset(void *opaque)
 	d->features = 0;
 	d->features_set = false;
 	d->guest_offloads = 0;
-	d->mtu = d->cfg.mtu ? d->cfg.mtu : 1500;
+	d->mtu = d->cfg.mtu ? d->cfg.mtu : VQNET_MTU_DEFAULT;
 	d->mq_pairs = d->max_pairs;
 	memcpy(d->config.mac, d->cfg.mac, 6);
 	config_set_status(d, 0, VIRTIO_NET_S_ANNOUNCE);
@@ -679,7 +679,7 @@ VQNET_EXPORT int net_dev_new(const struct net_dev_config *cfg, struct net_dev **
 	d->be_caps = d->be->ops->caps ? d->be->ops->caps(d->be) & NETBE_CAP_ALL : 0;
 	d->max_pairs = cfg->queue_pairs;
 	d->offered = offered_features(cfg, d->be_caps);
-	d->mtu = cfg->mtu ? cfg->mtu : 1500;
+	d->mtu = cfg->mtu ? cfg->mtu : VQNET_MTU_DEFAULT;
 	d->mq_pairs = d->max_pairs;
 	d->ctrl = (struct net_dev_ring){.index = ctrl_index(d), .kick_fd = -1, .call_fd = -1};
 

@@ -18,6 +18,7 @@
 
 #include "base/compiler.h"
 #include "netbe_internal.h"
+#include "spec/virtio_net.h"
 
 struct netbe_kind {
 	const char *name;
@@ -62,7 +63,8 @@ static const struct netbe_kind *netbe_kind_find(const char *name, size_t len)
 VQNET_EXPORT int netbe_new(const char *spec, const struct netbe_options *opt, struct netbe **out,
 			   char *err, size_t errlen)
 {
-	static const struct netbe_options defaults = {.max_queue_pairs = 1, .mtu = 1500};
+	static const struct netbe_options defaults = {.max_queue_pairs = 1,
+						      .mtu = VQNET_MTU_DEFAULT};
 	const struct netbe_kind *kind;
 	const char *colon, *arg = NULL;
 	size_t name_len;

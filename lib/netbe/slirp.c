@@ -77,8 +77,8 @@
 
 #include "netbe_internal.h"
 #include "spec/ethernet.h"
+#include "spec/virtio_net.h"
 
-#define SLIRP_MTU_DEFAULT 1500
 #define SLIRP_MTU_MIN	  68	     /* libslirp IF_MTU_MIN */
 #define SLIRP_MTU_MAX	  65521	     /* libslirp IF_MTU_MAX */
 #define SLIRP_RING_BYTES  (1u << 20) /* at most this many bytes per ring... */
@@ -898,15 +898,15 @@ nomem:
 
 /**
  * netbe_slirp_new() - create the `user` backend (see the top of the file).
- * Reads opt->mtu (0: 1500), opt->max_queue_pairs (at most 16 served) and
- * opt->hostfwd.
+ * Reads opt->mtu (0: VQNET_MTU_DEFAULT), opt->max_queue_pairs (at most 16
+ * served) and opt->hostfwd.
  * Return: 0 and *@out; -EINVAL with a reason in @err for a bad MTU or
  * hostfwd spec; -errno (also with a reason) when a resource could not be
  * had, e.g. a hostfwd port already in use.
  */
 int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *err, size_t errlen)
 {
-	unsigned mtu = opt->mtu ? opt->mtu : SLIRP_MTU_DEFAULT;
+	unsigned mtu = opt->mtu ? opt->mtu : VQNET_MTU_DEFAULT;
 	unsigned nq = opt->max_queue_pairs ? opt->max_queue_pairs : 1;
 	struct slirp_be *sb;
 	int ret;
