@@ -79,6 +79,7 @@
 
 #include <vqnet/vnet_drv.h>
 #include "base/cli.h"
+#include "base/clock.h"
 #include "spec/ethernet.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -168,14 +169,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	atomic_store_explicit(&stop_flag, true, memory_order_relaxed);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static inline void cnt_add(_Atomic uint64_t *c, uint64_t v)
@@ -359,7 +352,7 @@ static unsigned pool_count(struct worker *w)
  * library refused (drops). */
 static void tx_drain(struct worker *w)
 {
-	uint64_t end = now_ns() + DRAIN_NS, out;
+	uint64_t end = clock_mono_ns() + DRAIN_NS, out;
 	struct vnet_drv_queue_stats tx;
 	unsigned home;
 
@@ -370,7 +363,7 @@ static void tx_drain(struct worker *w)
 			while (rx_one_burst(w))
 				;
 		home = pool_count(w);
-		if (home >= w->pool_home || now_ns() > end)
+		if (home >= w->pool_home || clock_mono_ns() > end)
 			break;
 	}
 	vnet_drv_queue_stats(w->drv, w->qp, NULL, &tx);
@@ -413,7 +406,7 @@ static void run_pingpong(struct worker *w)
 			continue;
 		}
 		frame_fill(w, p, seq);
-		t0 = now_ns();
+		t0 = clock_mono_ns();
 		if (vnet_drv_tx_burst(w->drv, w->qp, &p, 1) != 1) {
 			vnet_drv_pkt_free(p);
 			continue;
@@ -423,7 +416,7 @@ static void run_pingpong(struct worker *w)
 		do {
 			unsigned n = vnet_drv_rx_burst(w->drv, w->qp, w->rx_pkts, w->o->burst);
 
-			t1 = now_ns();
+			t1 = clock_mono_ns();
 			for (unsigned i = 0; i < n; i++) {
 				uint64_t s;
 
@@ -884,7 +877,7 @@ int main(int argc, char **argv)
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	t_start = t_prev = now_ns();
+	t_start = t_prev = clock_mono_ns();
 	for (; started < o.queues; started++) {
 		rc = pthread_create(&ws[started].thread, NULL, worker_main, &ws[started]);
 		if (rc) {
@@ -899,7 +892,7 @@ int main(int argc, char **argv)
 		uint64_t t;
 
 		sleep_until(t_start + (uint64_t)(sec + 1) * 1000000000u);
-		t = now_ns();
+		t = clock_mono_ns();
 		sec++;
 		totals_read(ws, o.queues, &cur);
 		print_second(&o, sec, (double)(t - t_prev) / 1e9, &cur, &prev);
@@ -907,7 +900,7 @@ int main(int argc, char **argv)
 		t_prev = t;
 	}
 	atomic_store(&stop_flag, true);
-	t_end = now_ns();
+	t_end = clock_mono_ns();
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(ws[i].thread, NULL);
 	for (unsigned i = 0; i < started; i++)

@@ -205,7 +205,6 @@ void net_dev_worker_resume(struct net_dev_worker *w);
 /* Copy the control thread's shared state (features, offloads, mtu,
  * filter) into a parked worker. */
 void net_dev_worker_sync(struct net_dev_worker *w);
-uint64_t net_dev_now_ns(void);
 void net_dev_efd_signal(int fd);
 /* Read an eventfd if it is readable; return true when it was. */
 bool net_dev_efd_drain(int fd);

@@ -44,6 +44,7 @@
 #include <endian.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/compiler.h"
 #include "base/iov.h"
 #include "base/prefetch.h"
@@ -385,7 +386,7 @@ static enum rx_result rx_prepare(struct net_dev_worker *w, struct netbe_rxbuf *f
 		return RX_DONE;
 	}
 	if (w->rx_limited) {
-		now = net_dev_now_ns();
+		now = clock_mono_ns();
 		if (!net_dev_limiter_consume(&w->rl_rx, f->len, now)) {
 			uint64_t wait = net_dev_limiter_wait_ns(&w->rl_rx, f->len, now);
 
@@ -577,7 +578,7 @@ unsigned net_dev_rx_turn(struct net_dev_worker *w)
 
 	w->rx_be_quiet = false;
 	if (w->rx_wait_until) {
-		if (net_dev_now_ns() < w->rx_wait_until)
+		if (clock_mono_ns() < w->rx_wait_until)
 			return 0;
 		w->rx_wait_until = 0;
 	}

@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/iov.h"
 #include "net_dev/net_dev_internal.h"
 #include "spec/ethernet.h"
@@ -354,7 +355,7 @@ unsigned net_dev_tx_turn(struct net_dev_worker *w)
 	int err = 0;
 
 	if (w->tx_wait_until) {
-		if (net_dev_now_ns() < w->tx_wait_until)
+		if (clock_mono_ns() < w->tx_wait_until)
 			return 0;
 		w->tx_wait_until = 0;
 	}
@@ -378,7 +379,7 @@ unsigned net_dev_tx_turn(struct net_dev_worker *w)
 		if (v == TX_DROP)
 			continue;
 		if (limited) {
-			uint64_t now = net_dev_now_ns();
+			uint64_t now = clock_mono_ns();
 
 			if (!net_dev_limiter_consume(&w->rl_tx, len, now)) {
 				n = tx_rate_stop(w, i, n, len, now);

@@ -29,19 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/compiler.h"
 #include "net_dev/net_dev_internal.h"
-
-uint64_t net_dev_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 void net_dev_efd_signal(int fd)
 {
@@ -198,7 +190,7 @@ static void worker_sleep(struct net_dev_worker *w)
 	struct net_dev *d = w->d;
 	struct pollfd pfd[4];
 	unsigned n = 0, i_txk = ~0u, i_rxk = ~0u, i_be = ~0u;
-	uint64_t now = net_dev_now_ns();
+	uint64_t now = clock_mono_ns();
 	int timeout = wait_ms(w->tx_wait_until, w->rx_wait_until, now);
 	bool tx = ring_served(w, &w->tx), rx = ring_served(w, &w->rx);
 
@@ -288,11 +280,11 @@ static void *worker_main(void *p)
 		}
 		if (w->d->cfg.poll_us) {
 			if (!idle_since) {
-				idle_since = net_dev_now_ns();
+				idle_since = clock_mono_ns();
 				idle_turns = 0;
 			}
 			if ((++idle_turns & 31) ||
-			    net_dev_now_ns() - idle_since < w->d->cfg.poll_us * 1000ull) {
+			    clock_mono_ns() - idle_since < w->d->cfg.poll_us * 1000ull) {
 				cpu_relax();
 				continue;
 			}
@@ -373,7 +365,7 @@ static int worker_alloc_buffers(struct net_dev_worker *w)
 int net_dev_worker_new(struct net_dev *d, unsigned pair, struct net_dev_worker **out)
 {
 	struct net_dev_worker *w = calloc(1, sizeof(*w));
-	uint64_t now = net_dev_now_ns();
+	uint64_t now = clock_mono_ns();
 	int rc;
 
 	if (!w)

@@ -64,12 +64,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
 
 #include <libslirp.h>
 
+#include "base/clock.h"
 #include "base/compiler.h"
 #include "base/iov.h"
 #include "vqnet/log.h"
@@ -336,16 +336,8 @@ static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 
 static int64_t cb_clock_get_ns(void *opaque)
 {
-	struct timespec ts;
-
 	(void)opaque;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t now_ms(void)
-{
-	return cb_clock_get_ns(NULL) / 1000000;
+	return (int64_t)clock_mono_ns();
 }
 
 /* guest_error: log, at most once a second (the guest controls the rate). */
@@ -511,7 +503,7 @@ static void drain_tx(struct slirp_be *sb)
 /* Fire due timers. Return: ms until the next one, or UINT32_MAX. */
 static uint32_t run_timers(struct slirp_be *sb)
 {
-	int64_t now = now_ms(), next = -1;
+	int64_t now = (int64_t)clock_mono_ms(), next = -1;
 	bool fired;
 
 	do {
