@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "base/compiler.h"
+#include "base/efd.h"
 #include "net_dev/net_dev_ctrlq.h"
 #include "net_dev/net_dev_internal.h"
 #include "spec/ethernet.h"
@@ -574,7 +575,7 @@ VQNET_EXPORT void net_dev_ctrl_process(struct net_dev *d)
 
 	if (!d->ctrl.vq)
 		return;
-	if (net_dev_efd_drain(d->ctrl.kick_fd))
+	if (efd_drain(d->ctrl.kick_fd) > 0)
 		NET_DEV_STAT_ADD(s->kicks, 1);
 	if (d->ctrl.broken || !d->ctrl.enabled ||
 	    !vq_has_feature(d->features, VIRTIO_NET_F_CTRL_VQ))
@@ -603,7 +604,7 @@ VQNET_EXPORT void net_dev_ctrl_process(struct net_dev *d)
 	NET_DEV_STAT_ADD(s->packets, done);
 	if (done > 0) {
 		if (notify) {
-			net_dev_efd_signal(d->ctrl.call_fd);
+			efd_signal(d->ctrl.call_fd);
 			NET_DEV_STAT_ADD(s->notify_sent, 1);
 		} else {
 			NET_DEV_STAT_ADD(s->notify_suppressed, 1);

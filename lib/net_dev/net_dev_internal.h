@@ -205,9 +205,6 @@ void net_dev_worker_resume(struct net_dev_worker *w);
 /* Copy the control thread's shared state (features, offloads, mtu,
  * filter) into a parked worker. */
 void net_dev_worker_sync(struct net_dev_worker *w);
-void net_dev_efd_signal(int fd);
-/* Read an eventfd if it is readable; return true when it was. */
-bool net_dev_efd_drain(int fd);
 /* A ring error: count it, signal VRING_ERR, log once, stop serving. */
 void net_dev_ring_broken(struct net_dev_worker *w, struct net_dev_ring *r, int err);
 /* After completions: notify the driver if the ring asks for it. */

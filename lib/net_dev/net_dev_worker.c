@@ -33,28 +33,8 @@
 
 #include "base/clock.h"
 #include "base/compiler.h"
+#include "base/efd.h"
 #include "net_dev/net_dev_internal.h"
-
-void net_dev_efd_signal(int fd)
-{
-	uint64_t one = 1;
-
-	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
-		/* EAGAIN: the counter is saturated, the peer wakes anyway */
-	}
-}
-
-bool net_dev_efd_drain(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	uint64_t v;
-
-	/* The kick fd is the frontend's file description (maybe blocking):
-	 * read only when poll says it is readable. */
-	if (fd < 0 || poll(&p, 1, 0) != 1 || !(p.revents & POLLIN))
-		return false;
-	return read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v);
-}
 
 void net_dev_ring_broken(struct net_dev_worker *w, struct net_dev_ring *r, int err)
 {
@@ -73,7 +53,7 @@ void net_dev_ring_notify(struct net_dev_worker *w, struct net_dev_ring *r)
 	struct net_dev_queue_stats *s = &w->d->stats[r->index];
 
 	if (vq_should_notify(r->vq)) {
-		net_dev_efd_signal(r->call_fd);
+		efd_signal(r->call_fd);
 		NET_DEV_STAT_ADD(s->notify_sent, 1);
 	} else {
 		NET_DEV_STAT_ADD(s->notify_suppressed, 1);
@@ -90,7 +70,7 @@ void net_dev_worker_pause(struct net_dev_worker *w)
 		return;
 	pthread_mutex_lock(&w->lock);
 	atomic_store(&w->pause_req, true);
-	net_dev_efd_signal(w->wake_fd);
+	efd_signal(w->wake_fd);
 	while (!w->paused)
 		pthread_cond_wait(&w->cond, &w->lock);
 	pthread_mutex_unlock(&w->lock);
@@ -225,14 +205,14 @@ static void worker_sleep(struct net_dev_worker *w)
 	NET_DEV_STAT_ADD(d->stats[w->tx.index].wakeups, 1);
 	NET_DEV_STAT_ADD(d->stats[w->rx.index].wakeups, 1);
 	if (pfd[0].revents & POLLIN)
-		net_dev_efd_drain(w->wake_fd);
+		efd_drain(w->wake_fd);
 	/* Woken by something else: the backend had nothing then, so the next
 	 * receive turn need not ask it (a frame arriving since is read the
 	 * turn after, or wakes the next poll()). */
 	w->rx_be_quiet = i_be != ~0u && !(pfd[i_be].revents & POLLIN);
-	if (i_txk != ~0u && (pfd[i_txk].revents & POLLIN) && net_dev_efd_drain(w->tx.kick_fd))
+	if (i_txk != ~0u && (pfd[i_txk].revents & POLLIN) && efd_drain(w->tx.kick_fd) > 0)
 		NET_DEV_STAT_ADD(d->stats[w->tx.index].kicks, 1);
-	if (i_rxk != ~0u && (pfd[i_rxk].revents & POLLIN) && net_dev_efd_drain(w->rx.kick_fd))
+	if (i_rxk != ~0u && (pfd[i_rxk].revents & POLLIN) && efd_drain(w->rx.kick_fd) > 0)
 		NET_DEV_STAT_ADD(d->stats[w->rx.index].kicks, 1);
 }
 
@@ -414,7 +394,7 @@ void net_dev_worker_free(struct net_dev_worker *w)
 	atomic_store(&w->quit, true);
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
-	net_dev_efd_signal(w->wake_fd);
+	efd_signal(w->wake_fd);
 	pthread_join(w->thread, NULL);
 	gmem_table_put(w->mem);
 	pthread_cond_destroy(&w->cond);

@@ -36,6 +36,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/efd.h"
 #include "netbe_internal.h"
 #include "spec/virtio_net.h"
 
@@ -165,12 +166,8 @@ static int loop_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts,
 		p->head++;
 		sent++;
 	}
-	if (was_empty && sent) {
-		uint64_t one = 1;
-
-		if (write(p->efd, &one, sizeof(one)) != sizeof(one))
-			netbe_stat_add(&p->stats.tx_errors, 1); /* cannot happen */
-	}
+	if (was_empty && sent && efd_signal(p->efd) < 0)
+		netbe_stat_add(&p->stats.tx_errors, 1); /* cannot happen */
 	return (int)sent;
 }
 
@@ -198,13 +195,8 @@ static int loop_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsig
 		b->meta.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
 		filled++;
 	}
-	if (p->data && p->tail == p->head) {
-		uint64_t v;
-
-		/* Reset the eventfd; EAGAIN when it was already clear. */
-		if (read(p->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-			netbe_stat_add(&p->stats.rx_errors, 1);
-	}
+	if (p->data && p->tail == p->head && efd_drain(p->efd) < 0)
+		netbe_stat_add(&p->stats.rx_errors, 1);
 	return (int)filled;
 }
 

@@ -71,6 +71,7 @@
 
 #include "base/clock.h"
 #include "base/compiler.h"
+#include "base/efd.h"
 #include "base/iov.h"
 #include "vqnet/log.h"
 #include "vqnet/netbe.h"
@@ -227,27 +228,6 @@ static inline bool ring_empty(struct frame_ring *r)
 {
 	return atomic_load_explicit(&r->head, memory_order_relaxed) ==
 	       atomic_load_explicit(&r->tail, memory_order_acquire);
-}
-
-static void efd_signal(int fd)
-{
-	uint64_t one = 1;
-	ssize_t n;
-
-	do
-		n = write(fd, &one, sizeof(one));
-	while (n < 0 && errno == EINTR);
-	/* EAGAIN: the counter is saturated, so the fd is readable anyway. */
-}
-
-static void efd_clear(int fd)
-{
-	uint64_t v;
-	ssize_t n;
-
-	do
-		n = read(fd, &v, sizeof(v));
-	while (n < 0 && errno == EINTR);
 }
 
 static inline void counter_inc(_Atomic uint64_t *c)
@@ -581,7 +561,7 @@ static void *slirp_thread(void *arg)
 		if (n < 0 && errno == EINTR)
 			n = 0;
 		if (sb->pfds[0].revents & POLLIN)
-			efd_clear(sb->wake_efd);
+			efd_drain(sb->wake_efd);
 		slirp_pollfds_poll(sb->slirp, n < 0, cb_get_revents, sb);
 	}
 	return NULL;
@@ -694,7 +674,7 @@ static int sb_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsigne
 	if (ring_empty(&p->rx)) {
 		/* Clear, then look again: the signal of a frame pushed just
 		 * before may have been the one our read consumed. */
-		efd_clear(p->rx_efd);
+		efd_drain(p->rx_efd);
 		if (!ring_empty(&p->rx))
 			efd_signal(p->rx_efd);
 	}

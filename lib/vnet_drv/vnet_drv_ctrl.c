@@ -15,9 +15,9 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "base/clock.h"
+#include "base/efd.h"
 #include "vnet_drv_internal.h"
 #include "spec/virtio_net.h"
 
@@ -32,7 +32,6 @@ static int ctrl_wait(struct vnet_drv *drv, const volatile uint8_t *ack_byte, uin
 	for (;;) {
 		int n = vq_drv_reap(q->d, &u, 1);
 		struct pollfd pfd = {.fd = q->call_fd, .events = POLLIN};
-		uint64_t v;
 
 		if (n < 0) {
 			q->stats.errors++;
@@ -48,9 +47,8 @@ static int ctrl_wait(struct vnet_drv *drv, const volatile uint8_t *ack_byte, uin
 		}
 		if (clock_mono_ms() >= deadline)
 			return -ETIMEDOUT;
-		if (poll(&pfd, 1, 5) > 0 && read(q->call_fd, &v, sizeof(v)) < 0) {
-			/* EAGAIN: raced with nothing */
-		}
+		if (poll(&pfd, 1, 5) > 0)
+			efd_drain(q->call_fd);
 	}
 }
 
