@@ -296,7 +296,7 @@ static int dev_queue_start(void *opaque, const struct vu_vring *vr)
 	if (vr->index == ctrl_index(d)) {
 		d->ctrl = ring;
 		d->ever_started[vr->index] = true;
-		NET_DEV_STAT_ADD(d->stats[vr->index].starts, 1);
+		counter_add(&d->stats[vr->index].starts, 1);
 		return 0;
 	}
 	if (vr->index > ctrl_index(d))
@@ -325,7 +325,7 @@ static int dev_queue_start(void *opaque, const struct vu_vring *vr)
 	update_active(d);
 	resume_all(d);
 	d->ever_started[vr->index] = true;
-	NET_DEV_STAT_ADD(d->stats[vr->index].starts, 1);
+	counter_add(&d->stats[vr->index].starts, 1);
 	return 0;
 }
 
@@ -576,7 +576,7 @@ VQNET_EXPORT void net_dev_ctrl_process(struct net_dev *d)
 	if (!d->ctrl.vq)
 		return;
 	if (efd_drain(d->ctrl.kick_fd) > 0)
-		NET_DEV_STAT_ADD(s->kicks, 1);
+		counter_add(&s->kicks, 1);
 	if (d->ctrl.broken || !d->ctrl.enabled ||
 	    !vq_has_feature(d->features, VIRTIO_NET_F_CTRL_VQ))
 		return;
@@ -593,7 +593,7 @@ VQNET_EXPORT void net_dev_ctrl_process(struct net_dev *d)
 		done += rc;
 	} while (vq_enable_kicks(d->ctrl.vq));
 	if (rc < 0) {
-		NET_DEV_STAT_ADD(s->errors, 1);
+		counter_add(&s->errors, 1);
 		d->ctrl.broken = true;
 		if (d->vb)
 			vu_backend_vring_error(d->vb, d->ctrl.index);
@@ -601,13 +601,13 @@ VQNET_EXPORT void net_dev_ctrl_process(struct net_dev *d)
 			  vq_strerror(rc));
 		return;
 	}
-	NET_DEV_STAT_ADD(s->packets, done);
+	counter_add(&s->packets, done);
 	if (done > 0) {
 		if (notify) {
 			efd_signal(d->ctrl.call_fd);
-			NET_DEV_STAT_ADD(s->notify_sent, 1);
+			counter_add(&s->notify_sent, 1);
 		} else {
-			NET_DEV_STAT_ADD(s->notify_suppressed, 1);
+			counter_add(&s->notify_suppressed, 1);
 		}
 	}
 }

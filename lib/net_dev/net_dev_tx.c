@@ -197,10 +197,10 @@ static void tx_send(struct net_dev_worker *w, const struct netbe_txpkt *pkts, un
 		sent = (int)n;
 	for (int i = 0; i < sent; i++)
 		bytes += pkts[i].len;
-	NET_DEV_STAT_ADD(s->packets, sent);
-	NET_DEV_STAT_ADD(s->bytes, bytes);
+	counter_add(&s->packets, sent);
+	counter_add(&s->bytes, bytes);
 	if ((unsigned)sent < n)
-		NET_DEV_STAT_ADD(s->drops[NET_DEV_DROP_TX_BACKEND], n - (unsigned)sent);
+		counter_add(&s->drops[NET_DEV_DROP_TX_BACKEND], n - (unsigned)sent);
 }
 
 /* Send @n segments; return how many the backend took. */
@@ -235,7 +235,7 @@ static int tx_soft_gso(struct net_dev_worker *w, uint32_t len, const struct netb
 	lost += k - tx_send_segs(w, pkts, k);
 	if (sl < 0)
 		return -EINVAL;
-	NET_DEV_STAT_ADD(w->d->stats[w->tx.index].gso_segmented, 1);
+	counter_add(&w->d->stats[w->tx.index].gso_segmented, 1);
 	return lost ? -EIO : 0;
 }
 
@@ -260,8 +260,8 @@ static void tx_soft(struct net_dev_worker *w, const struct vq_elem *e,
 		else if (rc == -EIO)
 			tx_drop(w, NET_DEV_DROP_TX_BACKEND);
 		if (rc == 0) {
-			NET_DEV_STAT_ADD(s->packets, 1);
-			NET_DEV_STAT_ADD(s->bytes, len);
+			counter_add(&s->packets, 1);
+			counter_add(&s->bytes, len);
 		}
 		return;
 	}
@@ -269,7 +269,7 @@ static void tx_soft(struct net_dev_worker *w, const struct vq_elem *e,
 		tx_drop(w, NET_DEV_DROP_TX_OFFLOAD);
 		return;
 	}
-	NET_DEV_STAT_ADD(s->csum_finished, 1);
+	counter_add(&s->csum_finished, 1);
 	iov = (struct iovec){.iov_base = w->tx_lin, .iov_len = len};
 	pkt = (struct netbe_txpkt){.iov = &iov, .iovcnt = 1, .len = len};
 	tx_send(w, &pkt, 1);
@@ -288,7 +288,7 @@ static unsigned tx_rate_stop(struct net_dev_worker *w, unsigned i, unsigned n, u
 			/* cannot happen for chains just popped; keep them */
 			return j + 1;
 		}
-	NET_DEV_STAT_ADD(w->d->stats[w->tx.index].rate_limited, 1);
+	counter_add(&w->d->stats[w->tx.index].rate_limited, 1);
 	w->tx_wait_until = now + (wait ? wait : 1000);
 	return i;
 }
@@ -414,12 +414,12 @@ unsigned net_dev_tx_turn(struct net_dev_worker *w)
 		/* Every chain is completed with length 0, its whole
 		 * writable part: one batch entry (§2.7.9, §2.8.8). */
 		if (vq_push_in_order(r->vq, n, 0) < 0)
-			NET_DEV_STAT_ADD(w->d->stats[r->index].errors, 1);
+			counter_add(&w->d->stats[r->index].errors, 1);
 	} else if (n) {
 		for (i = 0; i < n; i++)
 			w->tx_used[i] = (struct vq_used){.id = w->tx_elems[i].id, .len = 0};
 		if (vq_push_burst(r->vq, w->tx_used, n) < 0)
-			NET_DEV_STAT_ADD(w->d->stats[r->index].errors, 1);
+			counter_add(&w->d->stats[r->index].errors, 1);
 	}
 	if (n)
 		net_dev_ring_notify(w, r);

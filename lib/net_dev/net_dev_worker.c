@@ -40,7 +40,7 @@ void net_dev_ring_broken(struct net_dev_worker *w, struct net_dev_ring *r, int e
 {
 	struct net_dev *d = w->d;
 
-	NET_DEV_STAT_ADD(d->stats[r->index].errors, 1);
+	counter_add(&d->stats[r->index].errors, 1);
 	r->broken = true;
 	if (d->vb)
 		vu_backend_vring_error(d->vb, r->index);
@@ -54,9 +54,9 @@ void net_dev_ring_notify(struct net_dev_worker *w, struct net_dev_ring *r)
 
 	if (vq_should_notify(r->vq)) {
 		efd_signal(r->call_fd);
-		NET_DEV_STAT_ADD(s->notify_sent, 1);
+		counter_add(&s->notify_sent, 1);
 	} else {
-		NET_DEV_STAT_ADD(s->notify_suppressed, 1);
+		counter_add(&s->notify_suppressed, 1);
 	}
 }
 
@@ -202,8 +202,8 @@ static void worker_sleep(struct net_dev_worker *w)
 	}
 	if (poll(pfd, n, timeout) < 0)
 		return;
-	NET_DEV_STAT_ADD(d->stats[w->tx.index].wakeups, 1);
-	NET_DEV_STAT_ADD(d->stats[w->rx.index].wakeups, 1);
+	counter_add(&d->stats[w->tx.index].wakeups, 1);
+	counter_add(&d->stats[w->rx.index].wakeups, 1);
 	if (pfd[0].revents & POLLIN)
 		efd_drain(w->wake_fd);
 	/* Woken by something else: the backend had nothing then, so the next
@@ -211,9 +211,9 @@ static void worker_sleep(struct net_dev_worker *w)
 	 * turn after, or wakes the next poll()). */
 	w->rx_be_quiet = i_be != ~0u && !(pfd[i_be].revents & POLLIN);
 	if (i_txk != ~0u && (pfd[i_txk].revents & POLLIN) && efd_drain(w->tx.kick_fd) > 0)
-		NET_DEV_STAT_ADD(d->stats[w->tx.index].kicks, 1);
+		counter_add(&d->stats[w->tx.index].kicks, 1);
 	if (i_rxk != ~0u && (pfd[i_rxk].revents & POLLIN) && efd_drain(w->rx.kick_fd) > 0)
-		NET_DEV_STAT_ADD(d->stats[w->rx.index].kicks, 1);
+		counter_add(&d->stats[w->rx.index].kicks, 1);
 }
 
 /* Nothing was done this turn: re-enable kicks; true when it is safe to

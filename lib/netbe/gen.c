@@ -90,7 +90,7 @@ static int gen_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, 
 	if (q >= be->max_queue_pairs)
 		return -EINVAL;
 	sum = netbe_sum_frames(pkts, n);
-	__atomic_store_n(&g->pairs[q].sum, g->pairs[q].sum + sum, __ATOMIC_RELAXED);
+	counter_add(&g->pairs[q].sum, sum);
 	return (int)n;
 }
 
@@ -111,7 +111,7 @@ static int gen_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsign
 		if (len < GEN_FRAME_MIN) {
 			/* The next frame does not fit: it is lost (its
 			 * sequence number too, so the guest sees the gap). */
-			netbe_stat_add(&p->stats.rx_dropped, 1);
+			counter_add(&p->stats.rx_dropped, 1);
 			p->seq++;
 			break;
 		}

@@ -144,7 +144,7 @@ static int loop_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts,
 		return -EINVAL;
 	p = &to_loop(be)->pairs[q];
 	if (!p->data) {
-		netbe_stat_add(&p->stats.tx_dropped, n);
+		counter_add(&p->stats.tx_dropped, n);
 		return 0;
 	}
 	was_empty = p->head == p->tail;
@@ -153,12 +153,12 @@ static int loop_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts,
 		int64_t len;
 
 		if (p->head - p->tail == LOOP_SLOTS) {
-			netbe_stat_add(&p->stats.tx_dropped, n - i);
+			counter_add(&p->stats.tx_dropped, n - i);
 			break;
 		}
 		len = loop_copy_in(p->data + (size_t)idx * LOOP_SLOT_BYTES, &pkts[i]);
 		if (len < 0) {
-			netbe_stat_add(&p->stats.tx_dropped, 1);
+			counter_add(&p->stats.tx_dropped, 1);
 			continue;
 		}
 		p->slots[idx].len = (uint32_t)len;
@@ -167,7 +167,7 @@ static int loop_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts,
 		sent++;
 	}
 	if (was_empty && sent && efd_signal(p->efd) < 0)
-		netbe_stat_add(&p->stats.tx_errors, 1); /* cannot happen */
+		counter_add(&p->stats.tx_errors, 1); /* cannot happen */
 	return (int)sent;
 }
 
@@ -186,7 +186,7 @@ static int loop_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsig
 
 		p->tail++;
 		if (s->len > b->cap) {
-			netbe_stat_add(&p->stats.rx_dropped, 1);
+			counter_add(&p->stats.rx_dropped, 1);
 			continue;
 		}
 		memcpy(b->data, p->data + (size_t)idx * LOOP_SLOT_BYTES, s->len);
@@ -196,7 +196,7 @@ static int loop_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsig
 		filled++;
 	}
 	if (p->data && p->tail == p->head && efd_drain(p->efd) < 0)
-		netbe_stat_add(&p->stats.rx_errors, 1);
+		counter_add(&p->stats.rx_errors, 1);
 	return (int)filled;
 }
 

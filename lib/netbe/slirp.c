@@ -111,7 +111,7 @@ struct slirp_pair {
 	bool rx_signal;	      /* slirp thread only: frames pushed this turn */
 	/* Counters, read by get_stats. tx_dropped: worker q. rx_dropped: the
 	 * slirp thread (ring full) and worker q (buffer too small), hence
-	 * atomic increments rather than netbe_stat_add()'s single writer. */
+	 * atomic increments rather than counter_add()'s single writer. */
 	_Atomic uint64_t tx_dropped;
 	_Atomic uint64_t rx_dropped;
 };
@@ -230,7 +230,7 @@ static inline bool ring_empty(struct frame_ring *r)
 	       atomic_load_explicit(&r->tail, memory_order_acquire);
 }
 
-static inline void counter_inc(_Atomic uint64_t *c)
+static inline void shared_counter_inc(_Atomic uint64_t *c)
 {
 	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
@@ -305,7 +305,7 @@ static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 	uint8_t *slot;
 
 	if (len > p->rx.slot_cap || !(slot = ring_prod_slot(&p->rx))) {
-		counter_inc(&p->rx_dropped);
+		shared_counter_inc(&p->rx_dropped);
 		return (ssize_t)len;
 	}
 	memcpy(slot + sizeof(uint32_t), buf, len);
@@ -630,7 +630,7 @@ static int sb_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, u
 		size_t len;
 
 		if (pkt->len > p->tx.slot_cap || !(slot = ring_prod_slot(&p->tx))) {
-			counter_inc(&p->tx_dropped);
+			shared_counter_inc(&p->tx_dropped);
 			continue;
 		}
 		len = iov_to_buf(pkt->iov, pkt->iovcnt, 0, slot + sizeof(uint32_t), pkt->len);
@@ -662,7 +662,7 @@ static int sb_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsigne
 		struct netbe_rxbuf *b = &bufs[got];
 
 		if (len > b->cap) {
-			counter_inc(&p->rx_dropped);
+			shared_counter_inc(&p->rx_dropped);
 		} else {
 			memcpy(b->data, f, len);
 			b->len = len;
