@@ -81,10 +81,9 @@ VQNET_EXPORT int netbe_new(const char *spec, const struct netbe_options *opt, st
 		return netbe_set_err(err, errlen, -EINVAL,
 				     "empty backend spec (user, tap:IFNAME, loop, sink, gen, "
 				     "dgram:LADDR:LPORT,RADDR:RPORT)");
-	if (opt->max_queue_pairs < 1 || opt->max_queue_pairs > 0x8000)
-		return netbe_set_err(err, errlen, -EINVAL,
-				     "max_queue_pairs %u out of range 1..32768",
-				     opt->max_queue_pairs);
+	if (opt->max_queue_pairs < 1 || opt->max_queue_pairs > VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX)
+		return netbe_set_err(err, errlen, -EINVAL, "max_queue_pairs %u out of range 1..%u",
+				     opt->max_queue_pairs, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX);
 	colon = strchr(spec, ':');
 	name_len = colon ? (size_t)(colon - spec) : strlen(spec);
 	kind = netbe_kind_find(spec, name_len);
