@@ -49,7 +49,6 @@
 #define VQNETD_VERSION	"0.1.0"
 #define MAX_HOSTFWD	32
 #define CLIENT_RETRY_MS 100
-#define DEFAULT_MTU	1500
 #define EXIT_RUNTIME	1
 #define EXIT_USAGE	2
 
@@ -304,7 +303,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->features_off |= 1ull << VIRTIO_F_EVENT_IDX;
 			break;
 		case OPT_NO_MRG_RXBUF:
-			o->features_off |= 1ull << 15; /* VIRTIO_NET_F_MRG_RXBUF */
+			o->features_off |= 1ull << VIRTIO_NET_F_MRG_RXBUF;
 			break;
 		case OPT_SECONDS:
 			o->seconds = (long)parse_number("--seconds", optarg, 1, 86400 * 365);
@@ -441,7 +440,7 @@ static int open_backend(const struct options *o, struct daemon *d)
 {
 	struct netbe_options bo = {
 		.max_queue_pairs = o->queues,
-		.mtu = (uint16_t)(o->mtu ? o->mtu : DEFAULT_MTU),
+		.mtu = (uint16_t)(o->mtu ? o->mtu : VQNET_MTU_DEFAULT),
 		.hostfwd = o->hostfwd,
 		.n_hostfwd = o->n_hostfwd,
 		.tap_fds = o->n_tap_fds ? o->tap_fds : NULL,

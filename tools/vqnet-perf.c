@@ -79,13 +79,15 @@
 
 #include <vqnet/vnet_drv.h>
 #include "base/cli.h"
+#include "base/clock.h"
+#include "base/counter.h"
+#include "spec/ethernet.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE   2
 
-#define ETH_HDR_LEN	14u
 #define SEQ_OFF		ETH_HDR_LEN
 #define FRAME_HDR_LEN	(ETH_HDR_LEN + 8u) /* what tx rewrites per frame */
 #define ETHERTYPE_HI	0x88
@@ -125,18 +127,18 @@ struct opts {
  * cache lines, so the two threads share nothing else.
  */
 struct counters {
-	_Atomic uint64_t tx_sent;  /* frames queued */
-	_Atomic uint64_t tx_bytes; /* their frame bytes */
-	_Atomic uint64_t rx_pkts;  /* frames received */
-	_Atomic uint64_t rx_bytes; /* their frame bytes */
-	_Atomic uint64_t rtt_sum;  /* ns, pingpong */
-	_Atomic uint64_t rtt_n;	   /* round trips, pingpong */
-	_Atomic uint64_t lost;	   /* sequence gaps / ping timeouts */
-	_Atomic uint64_t seq_errors;
-	_Atomic uint64_t foreign;  /* frames without our EtherType */
-	_Atomic uint64_t late;	   /* pingpong: replies after their timeout */
-	_Atomic uint64_t tx_calls; /* vnet_drv_tx_burst calls that queued frames */
-	_Atomic uint64_t rx_calls; /* vnet_drv_rx_burst calls that returned frames */
+	uint64_t tx_sent;  /* frames queued */
+	uint64_t tx_bytes; /* their frame bytes */
+	uint64_t rx_pkts;  /* frames received */
+	uint64_t rx_bytes; /* their frame bytes */
+	uint64_t rtt_sum;  /* ns, pingpong */
+	uint64_t rtt_n;	   /* round trips, pingpong */
+	uint64_t lost;	   /* sequence gaps / ping timeouts */
+	uint64_t seq_errors;
+	uint64_t foreign;  /* frames without our EtherType */
+	uint64_t late;	   /* pingpong: replies after their timeout */
+	uint64_t tx_calls; /* vnet_drv_tx_burst calls that queued frames */
+	uint64_t rx_calls; /* vnet_drv_rx_burst calls that returned frames */
 };
 
 struct worker {
@@ -168,25 +170,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	atomic_store_explicit(&stop_flag, true, memory_order_relaxed);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static inline void cnt_add(_Atomic uint64_t *c, uint64_t v)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
-			      memory_order_relaxed);
-}
-
-static inline uint64_t cnt_get(_Atomic uint64_t *c)
-{
-	return atomic_load_explicit(c, memory_order_relaxed);
 }
 
 static inline bool stopping(void)
@@ -245,10 +228,10 @@ static inline void frame_fill(const struct worker *w, struct vnet_drv_pkt *p, ui
 	uint64_t le = htole64(seq);
 	uint8_t *d = p->data;
 
-	memcpy(d, w->dst, 6);
-	memcpy(d + 6, src, 6);
-	d[12] = ETHERTYPE_HI;
-	d[13] = ETHERTYPE_LO;
+	memcpy(d, w->dst, ETH_ADDR_LEN);
+	memcpy(d + ETH_ADDR_LEN, src, ETH_ADDR_LEN);
+	d[ETH_TYPE_OFF] = ETHERTYPE_HI;
+	d[ETH_TYPE_OFF + 1] = ETHERTYPE_LO;
 	memcpy(d + SEQ_OFF, &le, sizeof(le));
 	p->len = w->o->size;
 }
@@ -258,7 +241,8 @@ static inline bool frame_seq(const struct vnet_drv_pkt *p, uint64_t *seq)
 {
 	uint64_t le;
 
-	if (p->len < FRAME_HDR_LEN || p->data[12] != ETHERTYPE_HI || p->data[13] != ETHERTYPE_LO)
+	if (p->len < FRAME_HDR_LEN || p->data[ETH_TYPE_OFF] != ETHERTYPE_HI ||
+	    p->data[ETH_TYPE_OFF + 1] != ETHERTYPE_LO)
 		return false;
 	memcpy(&le, p->data + SEQ_OFF, sizeof(le));
 	*seq = le64toh(le);
@@ -271,7 +255,7 @@ static inline void rx_check(struct worker *w, const struct vnet_drv_pkt *p)
 	uint64_t seq;
 
 	if (!frame_seq(p, &seq)) {
-		cnt_add(&w->c.foreign, 1);
+		counter_add(&w->c.foreign, 1);
 		return;
 	}
 	if (likely(w->rx_started && seq == w->rx_expect)) {
@@ -280,10 +264,10 @@ static inline void rx_check(struct worker *w, const struct vnet_drv_pkt *p)
 		w->rx_started = true; /* the first frame sets the baseline */
 		w->rx_expect = seq + 1;
 	} else if (seq > w->rx_expect) {
-		cnt_add(&w->c.lost, seq - w->rx_expect);
+		counter_add(&w->c.lost, seq - w->rx_expect);
 		w->rx_expect = seq + 1;
 	} else {
-		cnt_add(&w->c.seq_errors, 1); /* back in time or repeated */
+		counter_add(&w->c.seq_errors, 1); /* back in time or repeated */
 	}
 }
 
@@ -312,8 +296,8 @@ static unsigned tx_one_burst(struct worker *w)
 		memmove(w->pkts, w->pkts + sent, (have - sent) * sizeof(w->pkts[0]));
 	w->tx_held = have - sent;
 	w->tx_seq += sent;
-	cnt_add(&w->c.tx_sent, sent);
-	cnt_add(&w->c.tx_calls, sent != 0);
+	counter_add(&w->c.tx_sent, sent);
+	counter_add(&w->c.tx_calls, sent != 0);
 	return sent;
 }
 
@@ -337,9 +321,9 @@ static unsigned rx_one_burst(struct worker *w)
 		bytes += w->rx_pkts[i]->pkt_len;
 	}
 	vnet_drv_pkt_free_bulk(w->rx_pkts, n);
-	cnt_add(&w->c.rx_pkts, n);
-	cnt_add(&w->c.rx_bytes, bytes);
-	cnt_add(&w->c.rx_calls, 1);
+	counter_add(&w->c.rx_pkts, n);
+	counter_add(&w->c.rx_bytes, bytes);
+	counter_add(&w->c.rx_calls, 1);
 	return n;
 }
 
@@ -358,7 +342,7 @@ static unsigned pool_count(struct worker *w)
  * library refused (drops). */
 static void tx_drain(struct worker *w)
 {
-	uint64_t end = now_ns() + DRAIN_NS, out;
+	uint64_t end = clock_mono_ns() + DRAIN_NS, out;
 	struct vnet_drv_queue_stats tx;
 	unsigned home;
 
@@ -369,12 +353,12 @@ static void tx_drain(struct worker *w)
 			while (rx_one_burst(w))
 				;
 		home = pool_count(w);
-		if (home >= w->pool_home || now_ns() > end)
+		if (home >= w->pool_home || clock_mono_ns() > end)
 			break;
 	}
 	vnet_drv_queue_stats(w->drv, w->qp, NULL, &tx);
 	out = (home < w->pool_home ? w->pool_home - home : 0) + tx.drops; /* never completed */
-	w->tx_completed = cnt_get(&w->c.tx_sent) > out ? cnt_get(&w->c.tx_sent) - out : 0;
+	w->tx_completed = counter_get(&w->c.tx_sent) > out ? counter_get(&w->c.tx_sent) - out : 0;
 	w->tx_done_bytes = w->tx_completed * w->o->size;
 }
 
@@ -412,43 +396,44 @@ static void run_pingpong(struct worker *w)
 			continue;
 		}
 		frame_fill(w, p, seq);
-		t0 = now_ns();
+		t0 = clock_mono_ns();
 		if (vnet_drv_tx_burst(w->drv, w->qp, &p, 1) != 1) {
 			vnet_drv_pkt_free(p);
 			continue;
 		}
 		w->tx_seq++;
-		cnt_add(&w->c.tx_sent, 1);
+		counter_add(&w->c.tx_sent, 1);
 		do {
 			unsigned n = vnet_drv_rx_burst(w->drv, w->qp, w->rx_pkts, w->o->burst);
 
-			t1 = now_ns();
+			t1 = clock_mono_ns();
 			for (unsigned i = 0; i < n; i++) {
 				uint64_t s;
 
 				if (!frame_seq(w->rx_pkts[i], &s))
-					cnt_add(&w->c.foreign, 1);
+					counter_add(&w->c.foreign, 1);
 				else if (s == seq && !back)
 					back = true;
 				else if (s < seq && s >= w->rx_expect)
-					cnt_add(&w->c.late, 1); /* a timed-out ping's reply */
+					counter_add(&w->c.late, 1); /* a timed-out ping's reply */
 				else
-					cnt_add(&w->c.seq_errors, 1); /* repeated or never sent */
+					counter_add(&w->c.seq_errors,
+						    1); /* repeated or never sent */
 			}
 			if (n)
 				vnet_drv_pkt_free_bulk(w->rx_pkts, n);
 		} while (!back && t1 - t0 < PING_TIMEOUT_NS && !stopping());
 		if (!back) {
 			if (t1 - t0 >= PING_TIMEOUT_NS)
-				cnt_add(&w->c.lost, 1);
+				counter_add(&w->c.lost, 1);
 			continue;
 		}
 		w->rx_expect = seq + 1; /* replies before this one are duplicates now */
 		w->hist[hist_index(t1 - t0)]++;
-		cnt_add(&w->c.rtt_sum, t1 - t0);
-		cnt_add(&w->c.rtt_n, 1);
-		cnt_add(&w->c.rx_pkts, 1);
-		cnt_add(&w->c.rx_bytes, w->o->size);
+		counter_add(&w->c.rtt_sum, t1 - t0);
+		counter_add(&w->c.rtt_n, 1);
+		counter_add(&w->c.rx_pkts, 1);
+		counter_add(&w->c.rx_bytes, w->o->size);
 	}
 }
 
@@ -496,18 +481,18 @@ static void totals_read(struct worker *ws, unsigned n, struct totals *t)
 	for (unsigned i = 0; i < n; i++) {
 		struct counters *c = &ws[i].c;
 
-		t->tx += cnt_get(&c->tx_sent);
-		t->tx_bytes += cnt_get(&c->tx_sent) * ws[i].o->size;
-		t->rx += cnt_get(&c->rx_pkts);
-		t->rx_bytes += cnt_get(&c->rx_bytes);
-		t->rtt_sum += cnt_get(&c->rtt_sum);
-		t->rtt_n += cnt_get(&c->rtt_n);
-		t->lost += cnt_get(&c->lost);
-		t->seq_errors += cnt_get(&c->seq_errors);
-		t->foreign += cnt_get(&c->foreign);
-		t->late += cnt_get(&c->late);
-		t->tx_calls += cnt_get(&c->tx_calls);
-		t->rx_calls += cnt_get(&c->rx_calls);
+		t->tx += counter_get(&c->tx_sent);
+		t->tx_bytes += counter_get(&c->tx_sent) * ws[i].o->size;
+		t->rx += counter_get(&c->rx_pkts);
+		t->rx_bytes += counter_get(&c->rx_bytes);
+		t->rtt_sum += counter_get(&c->rtt_sum);
+		t->rtt_n += counter_get(&c->rtt_n);
+		t->lost += counter_get(&c->lost);
+		t->seq_errors += counter_get(&c->seq_errors);
+		t->foreign += counter_get(&c->foreign);
+		t->late += counter_get(&c->late);
+		t->tx_calls += counter_get(&c->tx_calls);
+		t->rx_calls += counter_get(&c->rx_calls);
 	}
 }
 
@@ -569,7 +554,7 @@ static uint64_t cnt_tx_sent(struct worker *ws, unsigned n)
 	uint64_t sum = 0;
 
 	for (unsigned i = 0; i < n; i++)
-		sum += cnt_get(&ws[i].c.tx_sent);
+		sum += counter_get(&ws[i].c.tx_sent);
 	return sum;
 }
 
@@ -769,7 +754,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->burst = (unsigned)parse_number("--burst", optarg, 1, MAX_BURST);
 			break;
 		case OPT_RING_SIZE:
-			o->ring_size = (uint32_t)parse_number("--ring-size", optarg, 2, 32768);
+			o->ring_size =
+				(uint32_t)parse_number("--ring-size", optarg, 2, VQ_MAX_QUEUE_SIZE);
 			if (o->ring_size & (o->ring_size - 1))
 				usage_error("--ring-size: %" PRIu32 " is not a power of two",
 					    o->ring_size);
@@ -882,7 +868,7 @@ int main(int argc, char **argv)
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	t_start = t_prev = now_ns();
+	t_start = t_prev = clock_mono_ns();
 	for (; started < o.queues; started++) {
 		rc = pthread_create(&ws[started].thread, NULL, worker_main, &ws[started]);
 		if (rc) {
@@ -897,7 +883,7 @@ int main(int argc, char **argv)
 		uint64_t t;
 
 		sleep_until(t_start + (uint64_t)(sec + 1) * 1000000000u);
-		t = now_ns();
+		t = clock_mono_ns();
 		sec++;
 		totals_read(ws, o.queues, &cur);
 		print_second(&o, sec, (double)(t - t_prev) / 1e9, &cur, &prev);
@@ -905,7 +891,7 @@ int main(int argc, char **argv)
 		t_prev = t;
 	}
 	atomic_store(&stop_flag, true);
-	t_end = now_ns();
+	t_end = clock_mono_ns();
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(ws[i].thread, NULL);
 	for (unsigned i = 0; i < started; i++)

@@ -42,6 +42,7 @@
 #include <vqnet/log.h>
 #include <vqnet/netbe.h>
 #include <vqnet/vhost_user.h>
+#include <vqnet/virtio_net.h> /* VIRTIO_NET_F_* for features_off, VQNET_MTU_DEFAULT */
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,11 +65,12 @@ int net_dev_rate_parse(const char *s, struct net_dev_rate *out);
 struct net_dev_config {
 	unsigned queue_pairs; /* 1..NET_DEV_MAX_QUEUE_PAIRS (MQ offered when > 1) */
 	uint8_t mac[6];	      /* config space mac (VIRTIO_NET_F_MAC) */
-	uint16_t mtu;	      /* 68..65535; 0 = 1500 (VIRTIO_NET_F_MTU offered when set) */
+	uint16_t mtu;	      /* 68..65535; 0 = VQNET_MTU_DEFAULT (F_MTU offered when set) */
 	uint32_t speed_mbps;  /* 0 = unknown (SPEED_DUPLEX) */
 	bool full_duplex;
 	struct net_dev_rate rx_rate, tx_rate;
-	/* Virtio feature bits never to offer (e.g. RING_PACKED for tests). */
+	/* Virtio feature bits never to offer (e.g. RING_PACKED for tests), as
+	 * a mask of VIRTIO_F_* and VIRTIO_NET_F_* bits. */
 	uint64_t features_off;
 	/* Busy-poll this long after the last work before sleeping on kicks
 	 * (microseconds; 0 = sleep at once). */

@@ -105,7 +105,7 @@ struct vu_backend_config {
 	uint64_t device_features;   /* virtio features offered (ring features included) */
 	uint64_t protocol_features; /* protocol features offered; 0 = every one vqnet implements */
 	uint32_t config_size;	    /* bytes of device config space (<= 256) */
-	uint32_t max_queue_size;    /* largest ring accepted; 0 = 32768 */
+	uint32_t max_queue_size;    /* largest ring accepted; 0 = VQ_MAX_QUEUE_SIZE */
 };
 
 /* Protocol features the backend implements (offered unless narrowed). */

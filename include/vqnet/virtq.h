@@ -36,26 +36,17 @@
 #include <sys/uio.h>
 
 #include <vqnet/gmem.h>
+#include <vqnet/virtio.h> /* VIRTIO_F_*, VQ_MAX_QUEUE_SIZE */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Ring-related feature bits, VIRTIO 1.2 §6. */
-#define VIRTIO_F_INDIRECT_DESC	 28
-#define VIRTIO_F_EVENT_IDX	 29
-#define VIRTIO_F_VERSION_1	 32
-#define VIRTIO_F_ACCESS_PLATFORM 33
-#define VIRTIO_F_RING_PACKED	 34
-#define VIRTIO_F_IN_ORDER	 35
 
 /* The one way vqnet tests feature bits: bit numbers, never masks. */
 static inline bool vq_has_feature(uint64_t features, unsigned bit)
 {
 	return bit < 64 && (features >> bit) & 1u;
 }
-
-#define VQ_MAX_QUEUE_SIZE 32768u
 
 enum vq_format {
 	VQ_FORMAT_SPLIT = 0,
@@ -124,7 +115,8 @@ bool vq_err_is_drop(int err);
  * avail ring and used ring with the EVENT_IDX fields included; packed:
  * descriptor ring and the two event suppression structures) and their
  * alignments. Return: 0 or -VQ_ERR_INVALID_ARG for a size the format
- * does not allow (split: power of two 1..32768; packed: 1..32768). */
+ * does not allow (split: a power of two up to VQ_MAX_QUEUE_SIZE; packed:
+ * 1..VQ_MAX_QUEUE_SIZE). */
 struct vq_layout {
 	uint64_t desc_bytes, driver_bytes, device_bytes;
 	uint32_t desc_align, driver_align, device_align;

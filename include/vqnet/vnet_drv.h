@@ -52,30 +52,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <vqnet/virtio.h>
+#include <vqnet/virtio_net.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Feature bit numbers (VIRTIO 1.2 §5.1.3, §6) a caller may ask for in
- * vnet_drv_config.features, as masks with VNET_DRV_FEATURE(). */
-#define VNET_DRV_F_CSUM		 0  /* tx checksum offload (NEEDS_CSUM) */
-#define VNET_DRV_F_GUEST_CSUM	 1  /* rx: partial / validated checksums */
-#define VNET_DRV_F_MAC		 5  /* the device's MAC in config space */
-#define VNET_DRV_F_GUEST_TSO4	 7  /* rx: TCPv4 GSO frames */
-#define VNET_DRV_F_GUEST_TSO6	 8  /* rx: TCPv6 GSO frames */
-#define VNET_DRV_F_HOST_TSO4	 11 /* tx: TCPv4 GSO frames */
-#define VNET_DRV_F_HOST_TSO6	 12 /* tx: TCPv6 GSO frames */
-#define VNET_DRV_F_MRG_RXBUF	 15 /* rx frames over several buffers */
-#define VNET_DRV_F_STATUS	 16 /* link status in config space */
-#define VNET_DRV_F_CTRL_VQ	 17 /* the control queue */
-#define VNET_DRV_F_CTRL_RX	 18 /* promiscuous / all-multicast commands */
-#define VNET_DRV_F_MQ		 22 /* several queue pairs */
-#define VNET_DRV_F_CTRL_MAC_ADDR 23 /* MAC_ADDR_SET command */
-#define VNET_DRV_F_INDIRECT_DESC 28 /* tx chains of several segments in one slot */
-#define VNET_DRV_F_EVENT_IDX	 29 /* kick / interrupt suppression by index */
-#define VNET_DRV_F_VERSION_1	 32 /* always asked for, required */
-#define VNET_DRV_F_RING_PACKED	 34 /* set through ring_format, not features */
-#define VNET_DRV_F_IN_ORDER	 35 /* buffers used in the order made available */
+ * vnet_drv_config.features, as masks with VNET_DRV_FEATURE(): the ones the
+ * library implements, named after <vqnet/virtio_net.h> and <vqnet/virtio.h>. */
+#define VNET_DRV_F_CSUM		 VIRTIO_NET_F_CSUM	 /* tx checksum offload (NEEDS_CSUM) */
+#define VNET_DRV_F_GUEST_CSUM	 VIRTIO_NET_F_GUEST_CSUM /* rx: partial / validated checksums */
+#define VNET_DRV_F_MAC		 VIRTIO_NET_F_MAC	 /* the device's MAC in config space */
+#define VNET_DRV_F_GUEST_TSO4	 VIRTIO_NET_F_GUEST_TSO4 /* rx: TCPv4 GSO frames */
+#define VNET_DRV_F_GUEST_TSO6	 VIRTIO_NET_F_GUEST_TSO6 /* rx: TCPv6 GSO frames */
+#define VNET_DRV_F_HOST_TSO4	 VIRTIO_NET_F_HOST_TSO4	 /* tx: TCPv4 GSO frames */
+#define VNET_DRV_F_HOST_TSO6	 VIRTIO_NET_F_HOST_TSO6	 /* tx: TCPv6 GSO frames */
+#define VNET_DRV_F_MRG_RXBUF	 VIRTIO_NET_F_MRG_RXBUF	 /* rx frames over several buffers */
+#define VNET_DRV_F_STATUS	 VIRTIO_NET_F_STATUS	 /* link status in config space */
+#define VNET_DRV_F_CTRL_VQ	 VIRTIO_NET_F_CTRL_VQ	 /* the control queue */
+#define VNET_DRV_F_CTRL_RX	 VIRTIO_NET_F_CTRL_RX	 /* promiscuous, all-multicast commands */
+#define VNET_DRV_F_MQ		 VIRTIO_NET_F_MQ	 /* several queue pairs */
+#define VNET_DRV_F_CTRL_MAC_ADDR VIRTIO_NET_F_CTRL_MAC_ADDR /* MAC_ADDR_SET command */
+
+#define VNET_DRV_F_INDIRECT_DESC VIRTIO_F_INDIRECT_DESC /* tx: a multi-segment chain, one slot */
+#define VNET_DRV_F_EVENT_IDX	 VIRTIO_F_EVENT_IDX	/* kick / interrupt suppression by index */
+#define VNET_DRV_F_VERSION_1	 VIRTIO_F_VERSION_1	/* always asked for, required */
+#define VNET_DRV_F_RING_PACKED	 VIRTIO_F_RING_PACKED	/* set through ring_format, not features */
+#define VNET_DRV_F_IN_ORDER	 VIRTIO_F_IN_ORDER	/* buffers used in the order offered */
 
 #define VNET_DRV_FEATURE(bit) (1ull << (bit))
 
@@ -131,7 +136,7 @@ struct vnet_drv_config {
 	unsigned connect_timeout_ms; /* retry connecting this long; 0 = 5000 */
 	unsigned queue_pairs;	     /* 1..VNET_DRV_MAX_QUEUE_PAIRS; 0 = 1 */
 	enum vnet_drv_ring_format ring_format;
-	uint32_t ring_size; /* power of two, 2..32768; 0 = 256 */
+	uint32_t ring_size; /* power of two, 2..VQ_MAX_QUEUE_SIZE; 0 = 256 */
 	/* Features wanted (VNET_DRV_FEATURE masks); 0 = VNET_DRV_FEATURES_DEFAULT.
 	 * Negotiated: offered by the backend AND wanted AND supported, plus
 	 * VERSION_1 (required). Dependencies are dropped with their base

@@ -31,8 +31,10 @@
 #include <string.h>
 
 #include "base/compiler.h"
+#include "base/efd.h"
 #include "net_dev/net_dev_ctrlq.h"
 #include "net_dev/net_dev_internal.h"
+#include "spec/ethernet.h"
 
 #define RARP_FRAME_LEN 60u
 
@@ -294,7 +296,7 @@ static int dev_queue_start(void *opaque, const struct vu_vring *vr)
 	if (vr->index == ctrl_index(d)) {
 		d->ctrl = ring;
 		d->ever_started[vr->index] = true;
-		NET_DEV_STAT_ADD(d->stats[vr->index].starts, 1);
+		counter_add(&d->stats[vr->index].starts, 1);
 		return 0;
 	}
 	if (vr->index > ctrl_index(d))
@@ -323,7 +325,7 @@ static int dev_queue_start(void *opaque, const struct vu_vring *vr)
 	update_active(d);
 	resume_all(d);
 	d->ever_started[vr->index] = true;
-	NET_DEV_STAT_ADD(d->stats[vr->index].starts, 1);
+	counter_add(&d->stats[vr->index].starts, 1);
 	return 0;
 }
 
@@ -392,11 +394,11 @@ static void build_rarp(uint8_t f[RARP_FRAME_LEN], const uint8_t mac[6])
 	static const uint8_t arp_hdr[8] = {0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x03};
 
 	memset(f, 0, RARP_FRAME_LEN);
-	memset(f, 0xff, 6);
-	memcpy(f + 6, mac, 6);
-	f[12] = 0x80;
-	f[13] = 0x35;
-	memcpy(f + 14, arp_hdr, sizeof(arp_hdr));
+	memset(f, 0xff, ETH_ADDR_LEN);
+	memcpy(f + ETH_ADDR_LEN, mac, ETH_ADDR_LEN);
+	f[ETH_TYPE_OFF] = 0x80; /* EtherType 0x8035, RARP */
+	f[ETH_TYPE_OFF + 1] = 0x35;
+	memcpy(f + ETH_HDR_LEN, arp_hdr, sizeof(arp_hdr));
 	memcpy(f + 22, mac, 6); /* sender hardware address; protocol address 0 */
 	memcpy(f + 32, mac, 6); /* target hardware address; protocol address 0 */
 }
@@ -451,7 +453,7 @@ static void dev_reset(void *opaque)
 	d->features = 0;
 	d->features_set = false;
 	d->guest_offloads = 0;
-	d->mtu = d->cfg.mtu ? d->cfg.mtu : 1500;
+	d->mtu = d->cfg.mtu ? d->cfg.mtu : VQNET_MTU_DEFAULT;
 	d->mq_pairs = d->max_pairs;
 	memcpy(d->config.mac, d->cfg.mac, 6);
 	config_set_status(d, 0, VIRTIO_NET_S_ANNOUNCE);
@@ -573,8 +575,8 @@ VQNET_EXPORT void net_dev_ctrl_process(struct net_dev *d)
 
 	if (!d->ctrl.vq)
 		return;
-	if (net_dev_efd_drain(d->ctrl.kick_fd))
-		NET_DEV_STAT_ADD(s->kicks, 1);
+	if (efd_drain(d->ctrl.kick_fd) > 0)
+		counter_add(&s->kicks, 1);
 	if (d->ctrl.broken || !d->ctrl.enabled ||
 	    !vq_has_feature(d->features, VIRTIO_NET_F_CTRL_VQ))
 		return;
@@ -591,7 +593,7 @@ VQNET_EXPORT void net_dev_ctrl_process(struct net_dev *d)
 		done += rc;
 	} while (vq_enable_kicks(d->ctrl.vq));
 	if (rc < 0) {
-		NET_DEV_STAT_ADD(s->errors, 1);
+		counter_add(&s->errors, 1);
 		d->ctrl.broken = true;
 		if (d->vb)
 			vu_backend_vring_error(d->vb, d->ctrl.index);
@@ -599,13 +601,13 @@ VQNET_EXPORT void net_dev_ctrl_process(struct net_dev *d)
 			  vq_strerror(rc));
 		return;
 	}
-	NET_DEV_STAT_ADD(s->packets, done);
+	counter_add(&s->packets, done);
 	if (done > 0) {
 		if (notify) {
-			net_dev_efd_signal(d->ctrl.call_fd);
-			NET_DEV_STAT_ADD(s->notify_sent, 1);
+			efd_signal(d->ctrl.call_fd);
+			counter_add(&s->notify_sent, 1);
 		} else {
-			NET_DEV_STAT_ADD(s->notify_suppressed, 1);
+			counter_add(&s->notify_suppressed, 1);
 		}
 	}
 }
@@ -678,7 +680,7 @@ VQNET_EXPORT int net_dev_new(const struct net_dev_config *cfg, struct net_dev **
 	d->be_caps = d->be->ops->caps ? d->be->ops->caps(d->be) & NETBE_CAP_ALL : 0;
 	d->max_pairs = cfg->queue_pairs;
 	d->offered = offered_features(cfg, d->be_caps);
-	d->mtu = cfg->mtu ? cfg->mtu : 1500;
+	d->mtu = cfg->mtu ? cfg->mtu : VQNET_MTU_DEFAULT;
 	d->mq_pairs = d->max_pairs;
 	d->ctrl = (struct net_dev_ring){.index = ctrl_index(d), .kick_fd = -1, .call_fd = -1};
 

@@ -32,6 +32,7 @@
 #include <vqnet/vhost_user.h>
 #include <vqnet/virtq.h>
 
+#include "base/counter.h"
 #include "spec/virtio_net.h"
 #include "net_dev/rate_limit.h"
 #include "net_dev/rx_filter.h"
@@ -173,12 +174,6 @@ struct net_dev {
 	struct net_dev_queue_stats stats[2 * NET_DEV_MAX_QUEUE_PAIRS + 1];
 };
 
-/* Single-writer counter update: a relaxed load and store (no locked
- * instruction); readers use __atomic loads (net_dev_queue_stats()). */
-#define NET_DEV_STAT_ADD(ctr, v)                                                                   \
-	__atomic_store_n(&(ctr), __atomic_load_n(&(ctr), __ATOMIC_RELAXED) + (uint64_t)(v),        \
-			 __ATOMIC_RELAXED)
-
 static inline struct net_dev_queue_stats *net_dev_stats_of(struct net_dev *d, unsigned vq_index)
 {
 	return &d->stats[vq_index];
@@ -186,7 +181,7 @@ static inline struct net_dev_queue_stats *net_dev_stats_of(struct net_dev *d, un
 
 static inline void net_dev_drop(struct net_dev *d, unsigned vq_index, enum net_dev_drop why)
 {
-	NET_DEV_STAT_ADD(d->stats[vq_index].drops[why], 1);
+	counter_add(&d->stats[vq_index].drops[why], 1);
 }
 
 /* Per-packet log lines: the first 10, then every 1000th. */
@@ -205,10 +200,6 @@ void net_dev_worker_resume(struct net_dev_worker *w);
 /* Copy the control thread's shared state (features, offloads, mtu,
  * filter) into a parked worker. */
 void net_dev_worker_sync(struct net_dev_worker *w);
-uint64_t net_dev_now_ns(void);
-void net_dev_efd_signal(int fd);
-/* Read an eventfd if it is readable; return true when it was. */
-bool net_dev_efd_drain(int fd);
 /* A ring error: count it, signal VRING_ERR, log once, stop serving. */
 void net_dev_ring_broken(struct net_dev_worker *w, struct net_dev_ring *r, int err);
 /* After completions: notify the driver if the ring asks for it. */

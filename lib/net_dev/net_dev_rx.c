@@ -44,10 +44,12 @@
 #include <endian.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/compiler.h"
 #include "base/iov.h"
 #include "base/prefetch.h"
 #include "net_dev/net_dev_internal.h"
+#include "spec/ethernet.h"
 
 enum rx_result {
 	RX_DONE,   /* delivered or dropped (counted): next frame */
@@ -132,12 +134,12 @@ static void rx_flush(struct net_dev_worker *w)
 		else
 			rc = vq_push_burst(w->rx.vq, w->rx_used, n);
 		if (rc < 0)
-			NET_DEV_STAT_ADD(s->errors, 1);
+			counter_add(&s->errors, 1);
 		if (w->rx_acc_packets) {
-			NET_DEV_STAT_ADD(s->packets, w->rx_acc_packets);
-			NET_DEV_STAT_ADD(s->bytes, w->rx_acc_bytes);
+			counter_add(&s->packets, w->rx_acc_packets);
+			counter_add(&s->bytes, w->rx_acc_bytes);
 			if (w->rx_acc_merged)
-				NET_DEV_STAT_ADD(s->rx_merged, w->rx_acc_merged);
+				counter_add(&s->rx_merged, w->rx_acc_merged);
 		}
 		w->rx_pushed += n;
 	}
@@ -352,7 +354,7 @@ static enum rx_result rx_deliver_segments(struct net_dev_worker *w)
 
 			if (sl <= 0) {
 				if (sl < 0)
-					NET_DEV_STAT_ADD(w->d->stats[w->rx.index].errors, 1);
+					counter_add(&w->d->stats[w->rx.index].errors, 1);
 				w->rx_gso_active = false;
 				return RX_DONE;
 			}
@@ -384,11 +386,11 @@ static enum rx_result rx_prepare(struct net_dev_worker *w, struct netbe_rxbuf *f
 		return RX_DONE;
 	}
 	if (w->rx_limited) {
-		now = net_dev_now_ns();
+		now = clock_mono_ns();
 		if (!net_dev_limiter_consume(&w->rl_rx, f->len, now)) {
 			uint64_t wait = net_dev_limiter_wait_ns(&w->rl_rx, f->len, now);
 
-			NET_DEV_STAT_ADD(s->rate_limited, 1);
+			counter_add(&s->rate_limited, 1);
 			w->rx_wait_until = now + (wait ? wait : 1000);
 			*drop = false;
 			return RX_WAIT;
@@ -398,11 +400,11 @@ static enum rx_result rx_prepare(struct net_dev_worker *w, struct netbe_rxbuf *f
 	if (m->gso_type != VIRTIO_NET_HDR_GSO_NONE &&
 	    !guest_takes_gso(w->guest_offloads, m->gso_type)) {
 		if (net_dev_gso_init(&w->rx_gso, f->data, f->len, m) < 0) {
-			NET_DEV_STAT_ADD(s->errors, 1);
+			counter_add(&s->errors, 1);
 			*drop = true;
 			return RX_DONE;
 		}
-		NET_DEV_STAT_ADD(s->gso_segmented, 1);
+		counter_add(&s->gso_segmented, 1);
 		w->rx_gso_active = true;
 		w->rx_seg_ready = false;
 		return RX_DONE;
@@ -410,11 +412,11 @@ static enum rx_result rx_prepare(struct net_dev_worker *w, struct netbe_rxbuf *f
 	if ((m->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
 	    !vq_has_feature(w->guest_offloads, VIRTIO_NET_F_GUEST_CSUM)) {
 		if (net_dev_csum_finish(f->data, f->len, m->csum_start, m->csum_offset) < 0) {
-			NET_DEV_STAT_ADD(s->errors, 1);
+			counter_add(&s->errors, 1);
 			*drop = true;
 			return RX_DONE;
 		}
-		NET_DEV_STAT_ADD(s->csum_finished, 1);
+		counter_add(&s->csum_finished, 1);
 		m->flags &= (uint8_t)~VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	}
 	if (!vq_has_feature(w->guest_offloads, VIRTIO_NET_F_GUEST_CSUM))
@@ -492,7 +494,7 @@ static void rx_turn_fast(struct net_dev_worker *w)
 		uint32_t len = f->len;
 		uint8_t *p;
 
-		if (len < 14u || f->meta.gso_type != VIRTIO_NET_HDR_GSO_NONE ||
+		if (len < ETH_HDR_LEN || f->meta.gso_type != VIRTIO_NET_HDR_GSO_NONE ||
 		    (f->meta.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || e->err != VQ_OK ||
 		    e->nin != 1 || e->iov[0].iov_len < VIRTIO_NET_HDR_LEN + (uint64_t)len)
 			break;
@@ -536,7 +538,7 @@ static unsigned rx_fill_pending(struct net_dev_worker *w)
 
 	got = d->be->ops->rx(d->be, w->pair, w->rx_bufs, NET_DEV_BURST);
 	if (got < 0) {
-		NET_DEV_STAT_ADD(d->stats[w->rx.index].errors, 1);
+		counter_add(&d->stats[w->rx.index].errors, 1);
 		if (net_dev_log_ratelimit(&w->log_count_rx))
 			vqnet_log(VQNET_LOG_WARN, "virtio-net", "rxq%u: backend rx error %d",
 				  w->pair, got);
@@ -576,7 +578,7 @@ unsigned net_dev_rx_turn(struct net_dev_worker *w)
 
 	w->rx_be_quiet = false;
 	if (w->rx_wait_until) {
-		if (net_dev_now_ns() < w->rx_wait_until)
+		if (clock_mono_ns() < w->rx_wait_until)
 			return 0;
 		w->rx_wait_until = 0;
 	}

@@ -27,7 +27,7 @@ VQNET_EXPORT const char *net_dev_drop_name(enum net_dev_drop d)
 	return drop_names[d];
 }
 
-#define LOAD(f) (out->f = __atomic_load_n(&s->f, __ATOMIC_RELAXED))
+#define LOAD(f) (out->f = counter_get(&s->f))
 
 VQNET_EXPORT int net_dev_queue_stats(const struct net_dev *d, unsigned vq_index,
 				     struct net_dev_queue_stats *out)

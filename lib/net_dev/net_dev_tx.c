@@ -30,8 +30,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/iov.h"
 #include "net_dev/net_dev_internal.h"
+#include "spec/ethernet.h"
 
 enum tx_verdict {
 	TX_SEND, /* staged for the backend as is */
@@ -108,7 +110,7 @@ static enum tx_verdict tx_classify(struct net_dev_worker *w, const struct vq_ele
 		tx_drop(w, NET_DEV_DROP_BAD_CHAIN);
 		return TX_DROP;
 	}
-	if (e->out_len < VIRTIO_NET_HDR_LEN + 14u) {
+	if (e->out_len < VIRTIO_NET_HDR_LEN + ETH_HDR_LEN) {
 		tx_drop(w, NET_DEV_DROP_TX_SHORT);
 		return TX_DROP;
 	}
@@ -129,12 +131,12 @@ static enum tx_verdict tx_classify(struct net_dev_worker *w, const struct vq_ele
 	*len = e->out_len - VIRTIO_NET_HDR_LEN;
 	head_len = *len < NET_DEV_TX_HEAD_MAX ? *len : NET_DEV_TX_HEAD_MAX;
 	if (meta->gso_type == VIRTIO_NET_HDR_GSO_NONE &&
-	    e->iov[0].iov_len >= VIRTIO_NET_HDR_LEN + 14u) {
+	    e->iov[0].iov_len >= VIRTIO_NET_HDR_LEN + ETH_HDR_LEN) {
 		/* Without GSO only the Ethernet header is looked at (the
 		 * 802.1Q test below; net_dev_tx_meta_check() parses the headers
 		 * of GSO frames only), each byte once: read it in place. */
 		head = (const uint8_t *)e->iov[0].iov_base + VIRTIO_NET_HDR_LEN;
-		head_len = 14u;
+		head_len = ETH_HDR_LEN;
 	} else {
 		/* GSO headers are parsed from a private copy: the guest may
 		 * change its buffers at any time. */
@@ -157,7 +159,8 @@ static enum tx_verdict tx_classify(struct net_dev_worker *w, const struct vq_ele
 		return TX_DROP;
 	}
 	/* §5.1.6.2: without GSO the frame must fit the MTU (§5.1.4.2). */
-	max = w->mtu + 14u + (head[12] == 0x81 && head[13] == 0x00 ? 4u : 0u);
+	max = w->mtu + ETH_HDR_LEN +
+	      (eth_frame_type(head) == ETH_TYPE_8021Q ? ETH_VLAN_TAG_LEN : 0u);
 	if (meta->gso_type == VIRTIO_NET_HDR_GSO_NONE && *len > max) {
 		tx_drop(w, NET_DEV_DROP_TX_MTU);
 		return TX_DROP;
@@ -194,10 +197,10 @@ static void tx_send(struct net_dev_worker *w, const struct netbe_txpkt *pkts, un
 		sent = (int)n;
 	for (int i = 0; i < sent; i++)
 		bytes += pkts[i].len;
-	NET_DEV_STAT_ADD(s->packets, sent);
-	NET_DEV_STAT_ADD(s->bytes, bytes);
+	counter_add(&s->packets, sent);
+	counter_add(&s->bytes, bytes);
 	if ((unsigned)sent < n)
-		NET_DEV_STAT_ADD(s->drops[NET_DEV_DROP_TX_BACKEND], n - (unsigned)sent);
+		counter_add(&s->drops[NET_DEV_DROP_TX_BACKEND], n - (unsigned)sent);
 }
 
 /* Send @n segments; return how many the backend took. */
@@ -232,7 +235,7 @@ static int tx_soft_gso(struct net_dev_worker *w, uint32_t len, const struct netb
 	lost += k - tx_send_segs(w, pkts, k);
 	if (sl < 0)
 		return -EINVAL;
-	NET_DEV_STAT_ADD(w->d->stats[w->tx.index].gso_segmented, 1);
+	counter_add(&w->d->stats[w->tx.index].gso_segmented, 1);
 	return lost ? -EIO : 0;
 }
 
@@ -257,8 +260,8 @@ static void tx_soft(struct net_dev_worker *w, const struct vq_elem *e,
 		else if (rc == -EIO)
 			tx_drop(w, NET_DEV_DROP_TX_BACKEND);
 		if (rc == 0) {
-			NET_DEV_STAT_ADD(s->packets, 1);
-			NET_DEV_STAT_ADD(s->bytes, len);
+			counter_add(&s->packets, 1);
+			counter_add(&s->bytes, len);
 		}
 		return;
 	}
@@ -266,7 +269,7 @@ static void tx_soft(struct net_dev_worker *w, const struct vq_elem *e,
 		tx_drop(w, NET_DEV_DROP_TX_OFFLOAD);
 		return;
 	}
-	NET_DEV_STAT_ADD(s->csum_finished, 1);
+	counter_add(&s->csum_finished, 1);
 	iov = (struct iovec){.iov_base = w->tx_lin, .iov_len = len};
 	pkt = (struct netbe_txpkt){.iov = &iov, .iovcnt = 1, .len = len};
 	tx_send(w, &pkt, 1);
@@ -285,7 +288,7 @@ static unsigned tx_rate_stop(struct net_dev_worker *w, unsigned i, unsigned n, u
 			/* cannot happen for chains just popped; keep them */
 			return j + 1;
 		}
-	NET_DEV_STAT_ADD(w->d->stats[w->tx.index].rate_limited, 1);
+	counter_add(&w->d->stats[w->tx.index].rate_limited, 1);
 	w->tx_wait_until = now + (wait ? wait : 1000);
 	return i;
 }
@@ -306,7 +309,7 @@ static unsigned tx_turn_fast(struct net_dev_worker *w, unsigned n, unsigned *nst
 	const struct vq_elem *elems = w->tx_elems;
 	struct netbe_txpkt *pkts = w->tx_pkts;
 	struct iovec *one = w->tx_one;
-	const uint32_t max = w->mtu + 14u;
+	const uint32_t max = w->mtu + ETH_HDR_LEN;
 	unsigned i, k = *nstage;
 
 	if (!atomic_load_explicit(&w->d->link_up, memory_order_relaxed))
@@ -327,7 +330,8 @@ static unsigned tx_turn_fast(struct net_dev_worker *w, unsigned n, unsigned *nst
 		struct virtio_net_hdr_v1 h;
 		uint32_t len;
 
-		if (e->err != VQ_OK || e->nout != 1 || e->iov[0].iov_len < VIRTIO_NET_HDR_LEN + 14u)
+		if (e->err != VQ_OK || e->nout != 1 ||
+		    e->iov[0].iov_len < VIRTIO_NET_HDR_LEN + ETH_HDR_LEN)
 			break;
 		memcpy(&h, p, sizeof(h));
 		len = (uint32_t)e->iov[0].iov_len - VIRTIO_NET_HDR_LEN;
@@ -351,7 +355,7 @@ unsigned net_dev_tx_turn(struct net_dev_worker *w)
 	int err = 0;
 
 	if (w->tx_wait_until) {
-		if (net_dev_now_ns() < w->tx_wait_until)
+		if (clock_mono_ns() < w->tx_wait_until)
 			return 0;
 		w->tx_wait_until = 0;
 	}
@@ -375,7 +379,7 @@ unsigned net_dev_tx_turn(struct net_dev_worker *w)
 		if (v == TX_DROP)
 			continue;
 		if (limited) {
-			uint64_t now = net_dev_now_ns();
+			uint64_t now = clock_mono_ns();
 
 			if (!net_dev_limiter_consume(&w->rl_tx, len, now)) {
 				n = tx_rate_stop(w, i, n, len, now);
@@ -410,12 +414,12 @@ unsigned net_dev_tx_turn(struct net_dev_worker *w)
 		/* Every chain is completed with length 0, its whole
 		 * writable part: one batch entry (§2.7.9, §2.8.8). */
 		if (vq_push_in_order(r->vq, n, 0) < 0)
-			NET_DEV_STAT_ADD(w->d->stats[r->index].errors, 1);
+			counter_add(&w->d->stats[r->index].errors, 1);
 	} else if (n) {
 		for (i = 0; i < n; i++)
 			w->tx_used[i] = (struct vq_used){.id = w->tx_elems[i].id, .len = 0};
 		if (vq_push_burst(r->vq, w->tx_used, n) < 0)
-			NET_DEV_STAT_ADD(w->d->stats[r->index].errors, 1);
+			counter_add(&w->d->stats[r->index].errors, 1);
 	}
 	if (n)
 		net_dev_ring_notify(w, r);

@@ -29,46 +29,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/compiler.h"
+#include "base/efd.h"
 #include "net_dev/net_dev_internal.h"
-
-uint64_t net_dev_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-void net_dev_efd_signal(int fd)
-{
-	uint64_t one = 1;
-
-	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
-		/* EAGAIN: the counter is saturated, the peer wakes anyway */
-	}
-}
-
-bool net_dev_efd_drain(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	uint64_t v;
-
-	/* The kick fd is the frontend's file description (maybe blocking):
-	 * read only when poll says it is readable. */
-	if (fd < 0 || poll(&p, 1, 0) != 1 || !(p.revents & POLLIN))
-		return false;
-	return read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v);
-}
 
 void net_dev_ring_broken(struct net_dev_worker *w, struct net_dev_ring *r, int err)
 {
 	struct net_dev *d = w->d;
 
-	NET_DEV_STAT_ADD(d->stats[r->index].errors, 1);
+	counter_add(&d->stats[r->index].errors, 1);
 	r->broken = true;
 	if (d->vb)
 		vu_backend_vring_error(d->vb, r->index);
@@ -81,10 +53,10 @@ void net_dev_ring_notify(struct net_dev_worker *w, struct net_dev_ring *r)
 	struct net_dev_queue_stats *s = &w->d->stats[r->index];
 
 	if (vq_should_notify(r->vq)) {
-		net_dev_efd_signal(r->call_fd);
-		NET_DEV_STAT_ADD(s->notify_sent, 1);
+		efd_signal(r->call_fd);
+		counter_add(&s->notify_sent, 1);
 	} else {
-		NET_DEV_STAT_ADD(s->notify_suppressed, 1);
+		counter_add(&s->notify_suppressed, 1);
 	}
 }
 
@@ -98,7 +70,7 @@ void net_dev_worker_pause(struct net_dev_worker *w)
 		return;
 	pthread_mutex_lock(&w->lock);
 	atomic_store(&w->pause_req, true);
-	net_dev_efd_signal(w->wake_fd);
+	efd_signal(w->wake_fd);
 	while (!w->paused)
 		pthread_cond_wait(&w->cond, &w->lock);
 	pthread_mutex_unlock(&w->lock);
@@ -198,7 +170,7 @@ static void worker_sleep(struct net_dev_worker *w)
 	struct net_dev *d = w->d;
 	struct pollfd pfd[4];
 	unsigned n = 0, i_txk = ~0u, i_rxk = ~0u, i_be = ~0u;
-	uint64_t now = net_dev_now_ns();
+	uint64_t now = clock_mono_ns();
 	int timeout = wait_ms(w->tx_wait_until, w->rx_wait_until, now);
 	bool tx = ring_served(w, &w->tx), rx = ring_served(w, &w->rx);
 
@@ -230,18 +202,18 @@ static void worker_sleep(struct net_dev_worker *w)
 	}
 	if (poll(pfd, n, timeout) < 0)
 		return;
-	NET_DEV_STAT_ADD(d->stats[w->tx.index].wakeups, 1);
-	NET_DEV_STAT_ADD(d->stats[w->rx.index].wakeups, 1);
+	counter_add(&d->stats[w->tx.index].wakeups, 1);
+	counter_add(&d->stats[w->rx.index].wakeups, 1);
 	if (pfd[0].revents & POLLIN)
-		net_dev_efd_drain(w->wake_fd);
+		efd_drain(w->wake_fd);
 	/* Woken by something else: the backend had nothing then, so the next
 	 * receive turn need not ask it (a frame arriving since is read the
 	 * turn after, or wakes the next poll()). */
 	w->rx_be_quiet = i_be != ~0u && !(pfd[i_be].revents & POLLIN);
-	if (i_txk != ~0u && (pfd[i_txk].revents & POLLIN) && net_dev_efd_drain(w->tx.kick_fd))
-		NET_DEV_STAT_ADD(d->stats[w->tx.index].kicks, 1);
-	if (i_rxk != ~0u && (pfd[i_rxk].revents & POLLIN) && net_dev_efd_drain(w->rx.kick_fd))
-		NET_DEV_STAT_ADD(d->stats[w->rx.index].kicks, 1);
+	if (i_txk != ~0u && (pfd[i_txk].revents & POLLIN) && efd_drain(w->tx.kick_fd) > 0)
+		counter_add(&d->stats[w->tx.index].kicks, 1);
+	if (i_rxk != ~0u && (pfd[i_rxk].revents & POLLIN) && efd_drain(w->rx.kick_fd) > 0)
+		counter_add(&d->stats[w->rx.index].kicks, 1);
 }
 
 /* Nothing was done this turn: re-enable kicks; true when it is safe to
@@ -288,11 +260,11 @@ static void *worker_main(void *p)
 		}
 		if (w->d->cfg.poll_us) {
 			if (!idle_since) {
-				idle_since = net_dev_now_ns();
+				idle_since = clock_mono_ns();
 				idle_turns = 0;
 			}
 			if ((++idle_turns & 31) ||
-			    net_dev_now_ns() - idle_since < w->d->cfg.poll_us * 1000ull) {
+			    clock_mono_ns() - idle_since < w->d->cfg.poll_us * 1000ull) {
 				cpu_relax();
 				continue;
 			}
@@ -373,7 +345,7 @@ static int worker_alloc_buffers(struct net_dev_worker *w)
 int net_dev_worker_new(struct net_dev *d, unsigned pair, struct net_dev_worker **out)
 {
 	struct net_dev_worker *w = calloc(1, sizeof(*w));
-	uint64_t now = net_dev_now_ns();
+	uint64_t now = clock_mono_ns();
 	int rc;
 
 	if (!w)
@@ -422,7 +394,7 @@ void net_dev_worker_free(struct net_dev_worker *w)
 	atomic_store(&w->quit, true);
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
-	net_dev_efd_signal(w->wake_fd);
+	efd_signal(w->wake_fd);
 	pthread_join(w->thread, NULL);
 	gmem_table_put(w->mem);
 	pthread_cond_destroy(&w->cond);

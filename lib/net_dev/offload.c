@@ -30,14 +30,9 @@
 #include <string.h>
 
 #include "net_dev/offload.h"
+#include "spec/ethernet.h"
 #include "spec/virtio_net.h"
 
-#define ETH_HLEN	14u
-#define ETH_P_IP	0x0800u
-#define ETH_P_IPV6	0x86ddu
-#define ETH_P_8021Q	0x8100u
-#define ETH_P_8021AD	0x88a8u
-#define VLAN_HLEN	4u
 #define VLAN_MAX_TAGS	2u
 #define IPV4_HLEN_MIN	20u
 #define IPV6_HLEN	40u
@@ -188,31 +183,31 @@ static int parse_ipv6(const uint8_t *frame, uint32_t len, uint32_t off,
  */
 int net_dev_frame_parse(const uint8_t *frame, uint32_t len, struct net_dev_frame_info *fi)
 {
-	uint32_t off = ETH_HLEN;
+	uint32_t off = ETH_HDR_LEN;
 	uint16_t type;
 
 	memset(fi, 0, sizeof(*fi));
-	if (len < ETH_HLEN)
+	if (len < ETH_HDR_LEN)
 		return -EINVAL;
-	type = rd16(frame + 12);
+	type = rd16(frame + ETH_TYPE_OFF);
 	for (unsigned tags = 0; tags < VLAN_MAX_TAGS; tags++) {
-		if (type != ETH_P_8021Q && type != ETH_P_8021AD)
+		if (type != ETH_TYPE_8021Q && type != ETH_TYPE_8021AD)
 			break;
-		if (off + VLAN_HLEN > len)
+		if (off + ETH_VLAN_TAG_LEN > len)
 			return -EINVAL;
 		if (!fi->has_vlan) {
 			fi->has_vlan = true;
 			fi->vlan_tci = rd16(frame + off);
 		}
 		type = rd16(frame + off + 2);
-		off += VLAN_HLEN;
+		off += ETH_VLAN_TAG_LEN;
 	}
 	fi->ethertype = type;
-	if (type == ETH_P_IP) {
+	if (type == ETH_TYPE_IPV4) {
 		fi->l3_off = (uint16_t)off;
 		return parse_ipv4(frame, len, off, fi);
 	}
-	if (type == ETH_P_IPV6) {
+	if (type == ETH_TYPE_IPV6) {
 		fi->l3_off = (uint16_t)off;
 		return parse_ipv6(frame, len, off, fi);
 	}

@@ -25,12 +25,12 @@
 #include <string.h>
 
 #include "rx_filter.h"
+#include "spec/ethernet.h"
 
-#define ETH_HLEN      14u
-#define ETH_P_8021Q   0x8100u
-#define VLAN_TCI_END  16u /* the TCI is bytes 14..15 of a tagged frame */
-#define VLAN_VID_MASK 0x0fffu
-#define ETH_ADDR_LEN  6u
+/* A tagged frame's TCI: the two bytes after the TPID, which sits where
+ * the EtherType would. */
+#define VLAN_TCI_OFF (ETH_TYPE_OFF + 2u)
+#define VLAN_TCI_END (VLAN_TCI_OFF + 2u)
 
 static const uint8_t eth_bcast[ETH_ADDR_LEN] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
@@ -58,18 +58,18 @@ static bool vlan_pass(const struct net_dev_rx_filter *f, const uint8_t *frame, u
 {
 	if (!f->vlan_filtering)
 		return true;
-	unsigned type = (unsigned)frame[12] << 8 | frame[13];
-	if (type != ETH_P_8021Q)
+	if (eth_frame_type(frame) != ETH_TYPE_8021Q)
 		return true;
 	if (len < VLAN_TCI_END)
 		return false;
-	unsigned vid = ((unsigned)frame[14] << 8 | frame[15]) & VLAN_VID_MASK;
+	unsigned vid =
+		((unsigned)frame[VLAN_TCI_OFF] << 8 | frame[VLAN_TCI_OFF + 1]) & ETH_VLAN_VID_MASK;
 	return (f->vlans[vid / 64] >> (vid % 64)) & 1u;
 }
 
 bool net_dev_rx_filter_accept(const struct net_dev_rx_filter *f, const uint8_t *frame, uint32_t len)
 {
-	if (len < ETH_HLEN)
+	if (len < ETH_HDR_LEN)
 		return false;
 	if (f->promisc)
 		return true;

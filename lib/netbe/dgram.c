@@ -37,9 +37,9 @@
 #include <unistd.h>
 
 #include "netbe_internal.h"
+#include "spec/ethernet.h"
 
 #define DGRAM_BATCH   64u /* frames per sendmmsg()/recvmmsg() */
-#define DGRAM_ETH_MIN 14u
 #define DGRAM_SOCKBUF (4u << 20)
 
 struct dgram_pair {
@@ -172,12 +172,12 @@ static int dgram_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts
 			continue;
 		if (r == 0 || dgram_full(errno)) {
 			/* The socket buffer is full: the rest would fail too. */
-			netbe_stat_add(&p->stats.tx_dropped, n - done);
+			counter_add(&p->stats.tx_dropped, n - done);
 			break;
 		}
 		/* This frame failed on its own (ECONNREFUSED, EMSGSIZE...). */
-		netbe_stat_add(&p->stats.tx_dropped, 1);
-		netbe_stat_add(&p->stats.tx_errors, 1);
+		counter_add(&p->stats.tx_dropped, 1);
+		counter_add(&p->stats.tx_errors, 1);
 		done++;
 	}
 	return (int)sent;
@@ -218,7 +218,7 @@ static int dgram_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsi
 				continue; /* ICMP from the peer: nothing to read */
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			netbe_stat_add(&p->stats.rx_errors, 1);
+			counter_add(&p->stats.rx_errors, 1);
 			break;
 		}
 		for (unsigned i = 0; i < (unsigned)r; i++) {
@@ -226,16 +226,16 @@ static int dgram_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsi
 			struct netbe_rxbuf *src = &bufs[filled + i], *dst = &bufs[out];
 
 			if (mm->msg_hdr.msg_flags & MSG_TRUNC) {
-				netbe_stat_add(&p->stats.rx_dropped, 1);
+				counter_add(&p->stats.rx_dropped, 1);
 				continue;
 			}
-			if (mm->msg_len < DGRAM_ETH_MIN) {
-				netbe_stat_add(&p->stats.rx_errors, 1);
+			if (mm->msg_len < ETH_HDR_LEN) {
+				counter_add(&p->stats.rx_errors, 1);
 				continue;
 			}
 			if (dst != src) {
 				if (mm->msg_len > dst->cap) {
-					netbe_stat_add(&p->stats.rx_dropped, 1);
+					counter_add(&p->stats.rx_dropped, 1);
 					continue;
 				}
 				memcpy(dst->data, src->data, mm->msg_len);

@@ -32,12 +32,12 @@
 #include <unistd.h>
 
 #include "netbe_internal.h"
+#include "spec/ethernet.h"
 
 #define GEN_FRAME_MIN	  60u
 #define GEN_FRAME_DEFAULT 64u
 #define GEN_FRAME_MAX	  65535u
-#define GEN_ETH_LEN	  14u /* Ethernet header; the le64 sequence follows */
-#define GEN_ETHERTYPE	  0x88b5
+#define GEN_ETHERTYPE	  0x88b5 /* local experimental; a le64 sequence number follows */
 
 /* Buffers remembered per pair (by position in the rx() array). */
 #define GEN_KNOWN 64u
@@ -90,7 +90,7 @@ static int gen_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, 
 	if (q >= be->max_queue_pairs)
 		return -EINVAL;
 	sum = netbe_sum_frames(pkts, n);
-	__atomic_store_n(&g->pairs[q].sum, g->pairs[q].sum + sum, __ATOMIC_RELAXED);
+	counter_add(&g->pairs[q].sum, sum);
 	return (int)n;
 }
 
@@ -111,19 +111,19 @@ static int gen_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsign
 		if (len < GEN_FRAME_MIN) {
 			/* The next frame does not fit: it is lost (its
 			 * sequence number too, so the guest sees the gap). */
-			netbe_stat_add(&p->stats.rx_dropped, 1);
+			counter_add(&p->stats.rx_dropped, 1);
 			p->seq++;
 			break;
 		}
 		if (p->known[i % GEN_KNOWN].data == b->data && p->known[i % GEN_KNOWN].len == len) {
 			/* The frame is there from the last time: headers only. */
-			memcpy(b->data, g->frame, GEN_ETH_LEN);
+			memcpy(b->data, g->frame, ETH_HDR_LEN);
 		} else {
 			memcpy(b->data, g->frame, len);
 			p->known[i % GEN_KNOWN].data = b->data;
 			p->known[i % GEN_KNOWN].len = len;
 		}
-		memcpy(b->data + GEN_ETH_LEN, &seq, sizeof(seq));
+		memcpy(b->data + ETH_HDR_LEN, &seq, sizeof(seq));
 		b->len = len;
 		b->meta = (struct netbe_meta){0};
 		p->seq++;
@@ -194,10 +194,10 @@ int netbe_gen_new(const struct netbe_options *opt, struct netbe **out, char *err
 		free(g);
 		return netbe_set_err(err, errlen, -ENOMEM, "gen: out of memory");
 	}
-	memcpy(g->frame, opt->guest_mac, 6);
-	memcpy(g->frame + 6, src, 6);
-	g->frame[12] = GEN_ETHERTYPE >> 8;
-	g->frame[13] = GEN_ETHERTYPE & 0xff;
+	memcpy(g->frame, opt->guest_mac, ETH_ADDR_LEN);
+	memcpy(g->frame + ETH_ADDR_LEN, src, ETH_ADDR_LEN);
+	g->frame[ETH_TYPE_OFF] = GEN_ETHERTYPE >> 8;
+	g->frame[ETH_TYPE_OFF + 1] = GEN_ETHERTYPE & 0xff;
 	g->be.ops = &gen_ops;
 	g->be.priv = g;
 	g->be.max_queue_pairs = opt->max_queue_pairs;

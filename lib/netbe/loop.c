@@ -36,6 +36,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/efd.h"
 #include "netbe_internal.h"
 #include "spec/virtio_net.h"
 
@@ -143,7 +144,7 @@ static int loop_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts,
 		return -EINVAL;
 	p = &to_loop(be)->pairs[q];
 	if (!p->data) {
-		netbe_stat_add(&p->stats.tx_dropped, n);
+		counter_add(&p->stats.tx_dropped, n);
 		return 0;
 	}
 	was_empty = p->head == p->tail;
@@ -152,12 +153,12 @@ static int loop_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts,
 		int64_t len;
 
 		if (p->head - p->tail == LOOP_SLOTS) {
-			netbe_stat_add(&p->stats.tx_dropped, n - i);
+			counter_add(&p->stats.tx_dropped, n - i);
 			break;
 		}
 		len = loop_copy_in(p->data + (size_t)idx * LOOP_SLOT_BYTES, &pkts[i]);
 		if (len < 0) {
-			netbe_stat_add(&p->stats.tx_dropped, 1);
+			counter_add(&p->stats.tx_dropped, 1);
 			continue;
 		}
 		p->slots[idx].len = (uint32_t)len;
@@ -165,12 +166,8 @@ static int loop_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts,
 		p->head++;
 		sent++;
 	}
-	if (was_empty && sent) {
-		uint64_t one = 1;
-
-		if (write(p->efd, &one, sizeof(one)) != sizeof(one))
-			netbe_stat_add(&p->stats.tx_errors, 1); /* cannot happen */
-	}
+	if (was_empty && sent && efd_signal(p->efd) < 0)
+		counter_add(&p->stats.tx_errors, 1); /* cannot happen */
 	return (int)sent;
 }
 
@@ -189,7 +186,7 @@ static int loop_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsig
 
 		p->tail++;
 		if (s->len > b->cap) {
-			netbe_stat_add(&p->stats.rx_dropped, 1);
+			counter_add(&p->stats.rx_dropped, 1);
 			continue;
 		}
 		memcpy(b->data, p->data + (size_t)idx * LOOP_SLOT_BYTES, s->len);
@@ -198,13 +195,8 @@ static int loop_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsig
 		b->meta.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
 		filled++;
 	}
-	if (p->data && p->tail == p->head) {
-		uint64_t v;
-
-		/* Reset the eventfd; EAGAIN when it was already clear. */
-		if (read(p->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-			netbe_stat_add(&p->stats.rx_errors, 1);
-	}
+	if (p->data && p->tail == p->head && efd_drain(p->efd) < 0)
+		counter_add(&p->stats.rx_errors, 1);
 	return (int)filled;
 }
 

@@ -18,6 +18,7 @@
 
 #include "base/compiler.h"
 #include "netbe_internal.h"
+#include "spec/virtio_net.h"
 
 struct netbe_kind {
 	const char *name;
@@ -62,7 +63,8 @@ static const struct netbe_kind *netbe_kind_find(const char *name, size_t len)
 VQNET_EXPORT int netbe_new(const char *spec, const struct netbe_options *opt, struct netbe **out,
 			   char *err, size_t errlen)
 {
-	static const struct netbe_options defaults = {.max_queue_pairs = 1, .mtu = 1500};
+	static const struct netbe_options defaults = {.max_queue_pairs = 1,
+						      .mtu = VQNET_MTU_DEFAULT};
 	const struct netbe_kind *kind;
 	const char *colon, *arg = NULL;
 	size_t name_len;
@@ -79,10 +81,9 @@ VQNET_EXPORT int netbe_new(const char *spec, const struct netbe_options *opt, st
 		return netbe_set_err(err, errlen, -EINVAL,
 				     "empty backend spec (user, tap:IFNAME, loop, sink, gen, "
 				     "dgram:LADDR:LPORT,RADDR:RPORT)");
-	if (opt->max_queue_pairs < 1 || opt->max_queue_pairs > 0x8000)
-		return netbe_set_err(err, errlen, -EINVAL,
-				     "max_queue_pairs %u out of range 1..32768",
-				     opt->max_queue_pairs);
+	if (opt->max_queue_pairs < 1 || opt->max_queue_pairs > VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX)
+		return netbe_set_err(err, errlen, -EINVAL, "max_queue_pairs %u out of range 1..%u",
+				     opt->max_queue_pairs, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX);
 	colon = strchr(spec, ':');
 	name_len = colon ? (size_t)(colon - spec) : strlen(spec);
 	kind = netbe_kind_find(spec, name_len);

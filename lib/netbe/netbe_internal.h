@@ -12,7 +12,7 @@
  *  - tx/rx never allocate; per-queue-pair state is touched only by the
  *    worker of that pair, so it needs no lock. Counters are written by that
  *    worker alone and read by get_stats() with relaxed atomics
- *    (netbe_stat_add()/netbe_stat_get()), so a stats read that races a
+ *    (counter_add()/counter_get()), so a stats read that races a
  *    worker is still well defined.
  */
 #ifndef VQNET_NETBE_INTERNAL_H
@@ -25,6 +25,8 @@
 #include <string.h>
 
 #include <vqnet/netbe.h>
+
+#include "base/counter.h"
 
 /* user: libslirp (slirp.c). */
 int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *err, size_t errlen);
@@ -48,24 +50,13 @@ int netbe_dgram_new(const char *addrs, const struct netbe_options *opt, struct n
 int netbe_set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Per-queue-pair counter update by the pair's worker (single writer). */
-static inline void netbe_stat_add(uint64_t *c, uint64_t n)
-{
-	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
-}
-
-static inline uint64_t netbe_stat_get(const uint64_t *c)
-{
-	return __atomic_load_n(c, __ATOMIC_RELAXED);
-}
-
 /* Copy a pair's counters (get_stats()). */
 static inline void netbe_stats_copy(struct netbe_stats *out, const struct netbe_stats *s)
 {
-	out->tx_dropped = netbe_stat_get(&s->tx_dropped);
-	out->rx_dropped = netbe_stat_get(&s->rx_dropped);
-	out->tx_errors = netbe_stat_get(&s->tx_errors);
-	out->rx_errors = netbe_stat_get(&s->rx_errors);
+	out->tx_dropped = counter_get(&s->tx_dropped);
+	out->rx_dropped = counter_get(&s->rx_dropped);
+	out->tx_errors = counter_get(&s->tx_errors);
+	out->rx_errors = counter_get(&s->rx_errors);
 }
 
 /* Read every byte of @n frames and return their sum (sink and gen tx:

@@ -59,7 +59,7 @@ static int sink_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts,
 	if (q >= be->max_queue_pairs)
 		return -EINVAL;
 	sum = netbe_sum_frames(pkts, n);
-	__atomic_store_n(&s->pairs[q].sum, s->pairs[q].sum + sum, __ATOMIC_RELAXED);
+	counter_add(&s->pairs[q].sum, sum);
 	return (int)n;
 }
 

@@ -11,39 +11,39 @@
  * on one thread of ours, the slirp thread ("vqnet-slirp", all signals
  * blocked). It loops:
  *
- *   drain the tx rings -> slirp_input() for each guest frame
+ *   drain the tx queues -> slirp_input() for each guest frame
  *   fire due timers -> write the rx eventfds of pairs that got frames
  *   slirp_pollfds_fill(&timeout) -> poll(wake eventfd + slirp's sockets)
  *   -> slirp_pollfds_poll()
  *
  * Guest -> slirp (tx): the device's worker for queue pair q copies each
- * frame into pair q's tx ring (single producer: that worker; single
+ * frame into pair q's tx queue (single producer: that worker; single
  * consumer: the slirp thread). It writes the wake eventfd only when the
  * slirp thread is (about to be) asleep in poll(): a store/fence/load
  * handshake on `sleeping` (slirp_thread()) makes a lost wake-up impossible
- * and a busy slirp thread costs tx() no syscall. We chose rings over
+ * and a busy slirp thread costs tx() no syscall. We chose queues over
  * "take a mutex around slirp_input() on the worker" because slirp_input()
  * calls back into send_packet, arms timers and opens sockets while the
  * slirp thread sits in poll() on a stale fd set; with one thread owning
  * libslirp none of that needs reasoning about, and a worker never blocks
  * behind slirp's socket I/O. The price is one copy (slirp copies into its
- * own mbuf anyway). A full ring drops the frame (tx_dropped); TCP in the
- * guest retransmits. The slirp thread takes at most one ring's worth from
- * each ring per turn, so flooding workers cannot starve slirp's sockets.
+ * own mbuf anyway). A full queue drops the frame (tx_dropped); TCP in the
+ * guest retransmits. The slirp thread takes at most one queue's worth from
+ * each queue per turn, so flooding workers cannot starve slirp's sockets.
  *
  * Slirp -> guest (rx): send_packet (on the slirp thread) picks a queue pair
  * by a flow hash of the IP addresses and ports (pair 0 when one pair is
  * active or the frame is not unfragmented TCP/UDP), copies the frame into
- * that pair's rx ring (single producer: the slirp thread; single consumer:
+ * that pair's rx queue (single producer: the slirp thread; single consumer:
  * worker q) and marks the pair; once per loop turn the slirp thread writes
- * the rx eventfd (rx_fd(q)) of each marked pair. A full ring drops the
- * frame (rx_dropped). rx(q) clears the eventfd only when it finds the ring
- * empty, then looks again, so "ring not empty" always implies "rx_fd(q)
+ * the rx eventfd (rx_fd(q)) of each marked pair. A full queue drops the
+ * frame (rx_dropped). rx(q) clears the eventfd only when it finds the queue
+ * empty, then looks again, so "queue not empty" always implies "rx_fd(q)
  * readable (or about to be)". When set_queue_pairs() lowers the count,
  * frames already queued on the higher pairs wait there until those pairs
  * come back (or free()).
  *
- * Both rings are preallocated (slots of mtu + 18 bytes, 128 tx and 256 rx
+ * Both queues are preallocated (slots of mtu + 18 bytes, 128 tx and 256 rx
  * slots, fewer for a large MTU); tx() and rx() do not allocate. One slirp
  * thread gains nothing from many pairs, so an instance serves at most 16.
  * Timers (timer_new_opaque, SlirpConfig version 4) are a small list
@@ -64,35 +64,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
 
 #include <libslirp.h>
 
+#include "base/clock.h"
 #include "base/compiler.h"
+#include "base/efd.h"
 #include "base/iov.h"
 #include "vqnet/log.h"
 #include "vqnet/netbe.h"
 
 #include "netbe_internal.h"
+#include "spec/ethernet.h"
+#include "spec/virtio_net.h"
 
-#define SLIRP_MTU_DEFAULT 1500
 #define SLIRP_MTU_MIN	  68	     /* libslirp IF_MTU_MIN */
 #define SLIRP_MTU_MAX	  65521	     /* libslirp IF_MTU_MAX */
-#define SLIRP_FRAME_EXTRA 18	     /* Ethernet header + VLAN tag */
-#define SLIRP_RING_BYTES  (1u << 20) /* at most this many bytes per ring... */
-#define SLIRP_RING_MIN	  32	     /* ...unless a ring would get fewer slots */
+#define SLIRP_FQ_BYTES	  (1u << 20) /* at most this many bytes per queue... */
+#define SLIRP_FQ_MIN	  32	     /* ...unless a queue would get fewer slots */
 #define SLIRP_RX_SLOTS	  256	     /* slirp bursts a TCP window at a time */
 #define SLIRP_TX_SLOTS	  128	     /* the slirp thread drains every turn */
 #define SLIRP_MAX_PAIRS	  16	     /* one slirp thread: more pairs buy nothing */
 #define SLIRP_POLLFD_INIT 64
+/* The largest frame is the MTU plus an Ethernet header and one VLAN tag. */
+#define SLIRP_FRAME_EXTRA (ETH_HDR_LEN + ETH_VLAN_TAG_LEN)
 
 /*
- * One single-producer single-consumer ring of frames. head is written only
+ * One single-producer single-consumer queue of frames. head is written only
  * by the consumer, tail only by the producer; both are free-running.
  */
-struct frame_ring {
+struct frame_queue {
 	uint8_t *slots;	   /* nslots * stride bytes */
 	uint32_t nslots;   /* power of two */
 	uint32_t stride;   /* bytes per slot: a uint32_t length, then the frame */
@@ -102,13 +105,13 @@ struct frame_ring {
 };
 
 struct slirp_pair {
-	struct frame_ring tx; /* producer: worker q; consumer: slirp thread */
-	struct frame_ring rx; /* producer: slirp thread; consumer: worker q */
-	int rx_efd;	      /* rx_fd(q) */
-	bool rx_signal;	      /* slirp thread only: frames pushed this turn */
+	struct frame_queue tx; /* producer: worker q; consumer: slirp thread */
+	struct frame_queue rx; /* producer: slirp thread; consumer: worker q */
+	int rx_efd;	       /* rx_fd(q) */
+	bool rx_signal;	       /* slirp thread only: frames pushed this turn */
 	/* Counters, read by get_stats. tx_dropped: worker q. rx_dropped: the
-	 * slirp thread (ring full) and worker q (buffer too small), hence
-	 * atomic increments rather than netbe_stat_add()'s single writer. */
+	 * slirp thread (queue full) and worker q (buffer too small), hence
+	 * atomic increments rather than counter_add()'s single writer. */
 	_Atomic uint64_t tx_dropped;
 	_Atomic uint64_t rx_dropped;
 };
@@ -145,19 +148,19 @@ static inline struct slirp_be *to_sb(struct netbe *be)
 	return be->priv;
 }
 
-/* ---- frame rings -------------------------------------------------------- */
+/* ---- frame queues ------------------------------------------------------- */
 
 /**
- * ring_init() - allocate a ring of up to @nslots frames of up to @slot_cap
- * bytes (fewer slots when they would take more than SLIRP_RING_BYTES).
+ * fq_init() - allocate a queue of up to @nslots frames of up to @slot_cap
+ * bytes (fewer slots when they would take more than SLIRP_FQ_BYTES).
  * Return: 0 or -ENOMEM.
  */
-static int ring_init(struct frame_ring *r, uint32_t nslots, uint32_t slot_cap)
+static int fq_init(struct frame_queue *r, uint32_t nslots, uint32_t slot_cap)
 {
 	uint32_t stride = (uint32_t)((sizeof(uint32_t) + slot_cap + 63) & ~63u);
 	uint32_t n = nslots;
 
-	while (n > SLIRP_RING_MIN && (uint64_t)n * stride > SLIRP_RING_BYTES)
+	while (n > SLIRP_FQ_MIN && (uint64_t)n * stride > SLIRP_FQ_BYTES)
 		n /= 2;
 	r->slots = calloc(n, stride);
 	if (!r->slots)
@@ -170,30 +173,30 @@ static int ring_init(struct frame_ring *r, uint32_t nslots, uint32_t slot_cap)
 	return 0;
 }
 
-static void ring_fini(struct frame_ring *r)
+static void fq_fini(struct frame_queue *r)
 {
 	free(r->slots);
 	r->slots = NULL;
 }
 
-static inline uint8_t *ring_slot(const struct frame_ring *r, uint32_t idx)
+static inline uint8_t *fq_slot(const struct frame_queue *r, uint32_t idx)
 {
 	return r->slots + (size_t)(idx & (r->nslots - 1)) * r->stride;
 }
 
-/* Producer: the slot to fill next, or NULL when the ring is full. */
-static inline uint8_t *ring_prod_slot(struct frame_ring *r)
+/* Producer: the slot to fill next, or NULL when the queue is full. */
+static inline uint8_t *fq_prod_slot(struct frame_queue *r)
 {
 	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
 	uint32_t head = atomic_load_explicit(&r->head, memory_order_acquire);
 
 	if (tail - head >= r->nslots)
 		return NULL;
-	return ring_slot(r, tail);
+	return fq_slot(r, tail);
 }
 
-/* Producer: publish the slot returned by ring_prod_slot() with @len bytes. */
-static inline void ring_prod_commit(struct frame_ring *r, uint8_t *slot, uint32_t len)
+/* Producer: publish the slot returned by fq_prod_slot() with @len bytes. */
+static inline void fq_prod_commit(struct frame_queue *r, uint8_t *slot, uint32_t len)
 {
 	memcpy(slot, &len, sizeof(len));
 	atomic_store_explicit(&r->tail, atomic_load_explicit(&r->tail, memory_order_relaxed) + 1,
@@ -201,7 +204,7 @@ static inline void ring_prod_commit(struct frame_ring *r, uint8_t *slot, uint32_
 }
 
 /* Consumer: the oldest frame (its length in *@len), or NULL when empty. */
-static inline const uint8_t *ring_cons_slot(struct frame_ring *r, uint32_t *len)
+static inline const uint8_t *fq_cons_slot(struct frame_queue *r, uint32_t *len)
 {
 	uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
 	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
@@ -209,46 +212,25 @@ static inline const uint8_t *ring_cons_slot(struct frame_ring *r, uint32_t *len)
 
 	if (head == tail)
 		return NULL;
-	slot = ring_slot(r, head);
+	slot = fq_slot(r, head);
 	memcpy(len, slot, sizeof(*len));
 	return slot + sizeof(uint32_t);
 }
 
-/* Consumer: release the slot returned by ring_cons_slot(). */
-static inline void ring_cons_release(struct frame_ring *r)
+/* Consumer: release the slot returned by fq_cons_slot(). */
+static inline void fq_cons_release(struct frame_queue *r)
 {
 	atomic_store_explicit(&r->head, atomic_load_explicit(&r->head, memory_order_relaxed) + 1,
 			      memory_order_release);
 }
 
-static inline bool ring_empty(struct frame_ring *r)
+static inline bool fq_empty(struct frame_queue *r)
 {
 	return atomic_load_explicit(&r->head, memory_order_relaxed) ==
 	       atomic_load_explicit(&r->tail, memory_order_acquire);
 }
 
-static void efd_signal(int fd)
-{
-	uint64_t one = 1;
-	ssize_t n;
-
-	do
-		n = write(fd, &one, sizeof(one));
-	while (n < 0 && errno == EINTR);
-	/* EAGAIN: the counter is saturated, so the fd is readable anyway. */
-}
-
-static void efd_clear(int fd)
-{
-	uint64_t v;
-	ssize_t n;
-
-	do
-		n = read(fd, &v, sizeof(v));
-	while (n < 0 && errno == EINTR);
-}
-
-static inline void counter_inc(_Atomic uint64_t *c)
+static inline void shared_counter_inc(_Atomic uint64_t *c)
 {
 	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
@@ -276,26 +258,28 @@ static inline uint32_t be32_at(const uint8_t *p)
 static uint32_t flow_hash(const uint8_t *f, size_t len)
 {
 	uint32_t h = 0x12345678u;
+	const uint8_t *ip; /* the IP header */
 	size_t l4, addr, alen;
 	uint8_t proto;
 
-	if (len < 14)
+	if (len < ETH_HDR_LEN)
 		return 0;
-	if (f[12] == 0x08 && f[13] == 0x00) { /* IPv4 */
-		if (len < 14 + 20 || (f[14] >> 4) != 4)
+	ip = f + ETH_HDR_LEN;
+	if (eth_frame_type(f) == ETH_TYPE_IPV4) {
+		if (len < ETH_HDR_LEN + 20 || (ip[0] >> 4) != 4)
 			return 0;
-		if ((f[20] & 0x3f) || f[21]) /* MF or an offset: a fragment */
+		if ((ip[6] & 0x3f) || ip[7]) /* MF or an offset: a fragment */
 			return 0;
-		proto = f[23];
-		l4 = 14 + (size_t)(f[14] & 0xf) * 4;
-		addr = 26;
+		proto = ip[9];
+		l4 = ETH_HDR_LEN + (size_t)(ip[0] & 0xf) * 4;
+		addr = ETH_HDR_LEN + 12; /* source and destination address */
 		alen = 8;
-	} else if (f[12] == 0x86 && f[13] == 0xdd) { /* IPv6 */
-		if (len < 14 + 40)
+	} else if (eth_frame_type(f) == ETH_TYPE_IPV6) {
+		if (len < ETH_HDR_LEN + 40)
 			return 0;
-		proto = f[20];
-		l4 = 14 + 40;
-		addr = 22;
+		proto = ip[6]; /* next header */
+		l4 = ETH_HDR_LEN + 40;
+		addr = ETH_HDR_LEN + 8; /* source and destination address */
 		alen = 32;
 	} else {
 		return 0;
@@ -320,28 +304,20 @@ static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 	struct slirp_pair *p = &sb->pairs[q];
 	uint8_t *slot;
 
-	if (len > p->rx.slot_cap || !(slot = ring_prod_slot(&p->rx))) {
-		counter_inc(&p->rx_dropped);
+	if (len > p->rx.slot_cap || !(slot = fq_prod_slot(&p->rx))) {
+		shared_counter_inc(&p->rx_dropped);
 		return (ssize_t)len;
 	}
 	memcpy(slot + sizeof(uint32_t), buf, len);
-	ring_prod_commit(&p->rx, slot, (uint32_t)len);
+	fq_prod_commit(&p->rx, slot, (uint32_t)len);
 	p->rx_signal = true;
 	return (ssize_t)len;
 }
 
 static int64_t cb_clock_get_ns(void *opaque)
 {
-	struct timespec ts;
-
 	(void)opaque;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t now_ms(void)
-{
-	return cb_clock_get_ns(NULL) / 1000000;
+	return (int64_t)clock_mono_ns();
 }
 
 /* guest_error: log, at most once a second (the guest controls the rate). */
@@ -486,20 +462,20 @@ static int cb_get_revents(int idx, void *opaque)
 	return ev;
 }
 
-/* Feed the frames waiting in the tx rings to slirp_input(), at most one
- * ring's worth per ring per turn so that busy workers cannot starve
+/* Feed the frames waiting in the tx queues to slirp_input(), at most one
+ * queue's worth per queue per turn so that busy workers cannot starve
  * slirp's sockets and timers. */
 static void drain_tx(struct slirp_be *sb)
 {
 	for (unsigned q = 0; q < sb->be.max_queue_pairs; q++) {
-		struct frame_ring *r = &sb->pairs[q].tx;
+		struct frame_queue *r = &sb->pairs[q].tx;
 		uint32_t budget = r->nslots, len;
 		const uint8_t *f;
 
-		while (budget-- && (f = ring_cons_slot(r, &len))) {
+		while (budget-- && (f = fq_cons_slot(r, &len))) {
 			/* The slot stays ours until released: no extra copy. */
 			slirp_input(sb->slirp, f, (int)len);
-			ring_cons_release(r);
+			fq_cons_release(r);
 		}
 	}
 }
@@ -507,7 +483,7 @@ static void drain_tx(struct slirp_be *sb)
 /* Fire due timers. Return: ms until the next one, or UINT32_MAX. */
 static uint32_t run_timers(struct slirp_be *sb)
 {
-	int64_t now = now_ms(), next = -1;
+	int64_t now = (int64_t)clock_mono_ms(), next = -1;
 	bool fired;
 
 	do {
@@ -543,17 +519,17 @@ static void flush_rx_signals(struct slirp_be *sb)
 	}
 }
 
-static bool tx_rings_empty(struct slirp_be *sb)
+static bool tx_queues_empty(struct slirp_be *sb)
 {
 	for (unsigned q = 0; q < sb->be.max_queue_pairs; q++)
-		if (!ring_empty(&sb->pairs[q].tx))
+		if (!fq_empty(&sb->pairs[q].tx))
 			return false;
 	return true;
 }
 
 /*
  * The slirp thread. Wake-up handshake with tx(): we store sleeping = true,
- * fence, then look at the tx rings; tx() publishes its frames, fences, then
+ * fence, then look at the tx queues; tx() publishes its frames, fences, then
  * looks at sleeping. With both fences, either we see the frames (and do not
  * block) or tx() sees sleeping (and writes wake_efd), so no frame waits for
  * slirp's next timeout; while we are busy tx() makes no syscall.
@@ -575,7 +551,7 @@ static void *slirp_thread(void *arg)
 		slirp_pollfds_fill(sb->slirp, &timeout, cb_add_poll, sb);
 		atomic_store_explicit(&sb->sleeping, true, memory_order_relaxed);
 		atomic_thread_fence(memory_order_seq_cst);
-		if (!tx_rings_empty(sb))
+		if (!tx_queues_empty(sb))
 			timeout = 0;
 		n = poll(sb->pfds, sb->npfds,
 			 timeout == UINT32_MAX ? -1
@@ -585,7 +561,7 @@ static void *slirp_thread(void *arg)
 		if (n < 0 && errno == EINTR)
 			n = 0;
 		if (sb->pfds[0].revents & POLLIN)
-			efd_clear(sb->wake_efd);
+			efd_drain(sb->wake_efd);
 		slirp_pollfds_poll(sb->slirp, n < 0, cb_get_revents, sb);
 	}
 	return NULL;
@@ -639,7 +615,7 @@ static int sb_set_rx_offloads(struct netbe *be, uint32_t caps)
 
 /**
  * sb_tx() - queue guest frames for the slirp thread (worker q only).
- * Return: the number queued; the rest (ring full, larger than mtu + 18)
+ * Return: the number queued; the rest (queue full, larger than mtu + 18)
  * are counted in tx_dropped.
  */
 static int sb_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, unsigned n)
@@ -653,12 +629,12 @@ static int sb_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, u
 		uint8_t *slot;
 		size_t len;
 
-		if (pkt->len > p->tx.slot_cap || !(slot = ring_prod_slot(&p->tx))) {
-			counter_inc(&p->tx_dropped);
+		if (pkt->len > p->tx.slot_cap || !(slot = fq_prod_slot(&p->tx))) {
+			shared_counter_inc(&p->tx_dropped);
 			continue;
 		}
 		len = iov_to_buf(pkt->iov, pkt->iovcnt, 0, slot + sizeof(uint32_t), pkt->len);
-		ring_prod_commit(&p->tx, slot, (uint32_t)len);
+		fq_prod_commit(&p->tx, slot, (uint32_t)len);
 		sent++;
 	}
 	if (sent) {
@@ -682,24 +658,24 @@ static int sb_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsigne
 	const uint8_t *f;
 	uint32_t len;
 
-	while (got < n && (f = ring_cons_slot(&p->rx, &len))) {
+	while (got < n && (f = fq_cons_slot(&p->rx, &len))) {
 		struct netbe_rxbuf *b = &bufs[got];
 
 		if (len > b->cap) {
-			counter_inc(&p->rx_dropped);
+			shared_counter_inc(&p->rx_dropped);
 		} else {
 			memcpy(b->data, f, len);
 			b->len = len;
 			memset(&b->meta, 0, sizeof(b->meta));
 			got++;
 		}
-		ring_cons_release(&p->rx);
+		fq_cons_release(&p->rx);
 	}
-	if (ring_empty(&p->rx)) {
+	if (fq_empty(&p->rx)) {
 		/* Clear, then look again: the signal of a frame pushed just
 		 * before may have been the one our read consumed. */
-		efd_clear(p->rx_efd);
-		if (!ring_empty(&p->rx))
+		efd_drain(p->rx_efd);
+		if (!fq_empty(&p->rx))
 			efd_signal(p->rx_efd);
 	}
 	return (int)got;
@@ -743,8 +719,8 @@ static void sb_free(struct netbe *be)
 		free(t);
 	}
 	for (unsigned q = 0; sb->pairs && q < be->max_queue_pairs; q++) {
-		ring_fini(&sb->pairs[q].tx);
-		ring_fini(&sb->pairs[q].rx);
+		fq_fini(&sb->pairs[q].tx);
+		fq_fini(&sb->pairs[q].rx);
 		if (sb->pairs[q].rx_efd >= 0)
 			close(sb->pairs[q].rx_efd);
 	}
@@ -866,12 +842,12 @@ static Slirp *slirp_create(struct slirp_be *sb, size_t mtu)
 	return slirp_new(&cfg, &slirp_callbacks, sb);
 }
 
-/* Allocate the queue pairs: rings and rx eventfds. Return: 0 or -errno. */
+/* Allocate the queue pairs: queues and rx eventfds. Return: 0 or -errno. */
 static int pairs_init(struct slirp_be *sb, uint32_t slot_cap, char *err, size_t errlen)
 {
 	unsigned nq = sb->be.max_queue_pairs;
 
-	/* Cache-line aligned: the ring indices are _Alignas(64). */
+	/* Cache-line aligned: the queue indices are _Alignas(64). */
 	sb->pairs = netbe_calloc_aligned(nq, sizeof(*sb->pairs));
 	if (!sb->pairs)
 		goto nomem;
@@ -880,8 +856,8 @@ static int pairs_init(struct slirp_be *sb, uint32_t slot_cap, char *err, size_t 
 	for (unsigned q = 0; q < nq; q++) {
 		struct slirp_pair *p = &sb->pairs[q];
 
-		if (ring_init(&p->tx, SLIRP_TX_SLOTS, slot_cap) ||
-		    ring_init(&p->rx, SLIRP_RX_SLOTS, slot_cap))
+		if (fq_init(&p->tx, SLIRP_TX_SLOTS, slot_cap) ||
+		    fq_init(&p->rx, SLIRP_RX_SLOTS, slot_cap))
 			goto nomem;
 		p->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (p->rx_efd < 0)
@@ -894,15 +870,15 @@ nomem:
 
 /**
  * netbe_slirp_new() - create the `user` backend (see the top of the file).
- * Reads opt->mtu (0: 1500), opt->max_queue_pairs (at most 16 served) and
- * opt->hostfwd.
+ * Reads opt->mtu (0: VQNET_MTU_DEFAULT), opt->max_queue_pairs (at most 16
+ * served) and opt->hostfwd.
  * Return: 0 and *@out; -EINVAL with a reason in @err for a bad MTU or
  * hostfwd spec; -errno (also with a reason) when a resource could not be
  * had, e.g. a hostfwd port already in use.
  */
 int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *err, size_t errlen)
 {
-	unsigned mtu = opt->mtu ? opt->mtu : SLIRP_MTU_DEFAULT;
+	unsigned mtu = opt->mtu ? opt->mtu : VQNET_MTU_DEFAULT;
 	unsigned nq = opt->max_queue_pairs ? opt->max_queue_pairs : 1;
 	struct slirp_be *sb;
 	int ret;

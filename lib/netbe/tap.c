@@ -149,8 +149,8 @@ static int tap_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, 
 		ssize_t r;
 
 		if (pkt->iovcnt >= TAP_IOV_MAX) {
-			netbe_stat_add(&p->stats.tx_dropped, 1);
-			netbe_stat_add(&p->stats.tx_errors, 1);
+			counter_add(&p->stats.tx_dropped, 1);
+			counter_add(&p->stats.tx_errors, 1);
 			continue;
 		}
 		tap_hdr_from_meta(&h, &pkt->meta);
@@ -164,9 +164,9 @@ static int tap_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, 
 			sent++;
 			continue;
 		}
-		netbe_stat_add(&p->stats.tx_dropped, 1);
+		counter_add(&p->stats.tx_dropped, 1);
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
-			netbe_stat_add(&p->stats.tx_errors, 1);
+			counter_add(&p->stats.tx_errors, 1);
 	}
 	return (int)sent;
 }
@@ -256,22 +256,22 @@ static int tap_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsign
 				continue;
 			if (e == EAGAIN || e == EWOULDBLOCK)
 				break;
-			netbe_stat_add(&p->stats.rx_errors, 1);
+			counter_add(&p->stats.rx_errors, 1);
 			if (filled)
 				break;
 			return -e;
 		}
 		if ((size_t)r < sizeof(h)) {
-			netbe_stat_add(&p->stats.rx_errors, 1);
+			counter_add(&p->stats.rx_errors, 1);
 			continue;
 		}
 		if ((size_t)r - sizeof(h) > b->cap) {
-			netbe_stat_add(&p->stats.rx_dropped, 1);
+			counter_add(&p->stats.rx_dropped, 1);
 			continue;
 		}
 		b->len = (uint32_t)(r - sizeof(h));
 		if (tap_meta_from_hdr(&b->meta, &h, b->len, allowed)) {
-			netbe_stat_add(&p->stats.rx_errors, 1);
+			counter_add(&p->stats.rx_errors, 1);
 			continue;
 		}
 		filled++;

@@ -93,9 +93,6 @@ static_assert(sizeof(struct pvirtq_event_suppress) == 4, "event suppression size
 #define PVIRTQ_DESC_ALIGN  16u
 #define PVIRTQ_EVENT_ALIGN 4u
 
-/* §2.6: Queue Size is at most 32768 for both formats. */
-#define VIRTQ_MAX_SIZE 32768u
-
 /* Sizes of the split parts with EVENT_IDX's trailing u16 always included:
  * a ring laid out this way works whether or not EVENT_IDX is negotiated. */
 static inline uint64_t virtq_split_desc_bytes(uint32_t size)

@@ -28,8 +28,6 @@
 #include "../spec/vq_inflight.h"
 #include "backend_internal.h"
 
-#define DEFAULT_MAX_QUEUE_SIZE 32768u
-
 void vu_be_unmap_inflight(struct vu_backend *b)
 {
 	if (b->infl_map)
@@ -52,7 +50,7 @@ static uint64_t region_bytes(bool packed, uint32_t queue_size)
  * negotiated so far, or 0. */
 static uint64_t inflight_bytes(const struct vu_backend *b, const struct vhost_user_inflight *in)
 {
-	uint32_t max = b->cfg.max_queue_size ? b->cfg.max_queue_size : DEFAULT_MAX_QUEUE_SIZE;
+	uint32_t max = max_queue_size(b);
 	if (in->num_queues == 0 || in->num_queues > b->cfg.num_queues || in->queue_size == 0 ||
 	    in->queue_size > max)
 		return 0;

@@ -120,6 +120,13 @@ static inline enum vq_format ring_format(const struct vu_backend *b)
 								 : VQ_FORMAT_SPLIT;
 }
 
+/* The largest ring the backend accepts: the configured size, or (0) the
+ * largest the spec allows. */
+static inline uint32_t max_queue_size(const struct vu_backend *b)
+{
+	return b->cfg.max_queue_size ? b->cfg.max_queue_size : VQ_MAX_QUEUE_SIZE;
+}
+
 /* The virtio features the device sees: vhost-user's own bits stripped. */
 static inline uint64_t virtio_features(const struct vu_backend *b)
 {

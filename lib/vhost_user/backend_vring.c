@@ -12,8 +12,6 @@
 
 #include "backend_internal.h"
 
-#define DEFAULT_MAX_QUEUE_SIZE 32768u
-
 /* ------------------------------------------------------------------------
  * Rings
  * ------------------------------------------------------------------------ */
@@ -393,7 +391,7 @@ int vu_be_set_vring_num(struct vu_backend *b, struct req_ctx *c)
 	int rc = ring_index(b, c, st->index, &s);
 	if (rc)
 		return rc;
-	uint32_t max = b->cfg.max_queue_size ? b->cfg.max_queue_size : DEFAULT_MAX_QUEUE_SIZE;
+	uint32_t max = max_queue_size(b);
 	if (st->num == 0 || st->num > max)
 		return fail(c, -EINVAL, "ring size out of range");
 	/* The format is known only after SET_FEATURES; checked again at start. */

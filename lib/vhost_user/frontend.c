@@ -50,6 +50,7 @@
 
 #include <vqnet/vhost_user.h>
 
+#include "base/clock.h"
 #include "base/compiler.h"
 #include "msg.h"
 
@@ -148,14 +149,6 @@ VQNET_EXPORT void vu_shm_free(struct vu_shm *m)
  * Connection
  * ------------------------------------------------------------------------ */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static int fe_connect_once(const struct sockaddr_un *sa, int *out)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -186,7 +179,7 @@ VQNET_EXPORT int vu_frontend_connect(const char *path, unsigned timeout_ms,
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
 
-	deadline = now_ms() + timeout_ms;
+	deadline = clock_mono_ms() + timeout_ms;
 	for (;;) {
 		struct timespec pause = {0, VU_FE_CONNECT_RETRY_MS * 1000000L};
 
@@ -195,7 +188,7 @@ VQNET_EXPORT int vu_frontend_connect(const char *path, unsigned timeout_ms,
 			break;
 		if (err != -ENOENT && err != -ECONNREFUSED)
 			return err;
-		if (now_ms() >= deadline)
+		if (clock_mono_ms() >= deadline)
 			return err;
 		nanosleep(&pause, NULL);
 	}

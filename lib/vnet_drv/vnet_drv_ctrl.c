@@ -15,32 +15,23 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "base/clock.h"
+#include "base/efd.h"
 #include "vnet_drv_internal.h"
 #include "spec/virtio_net.h"
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Wait for the one chain in flight. Return: 0 (ack in @ack), -ETIMEDOUT,
  * -ENOTCONN (the device broke the ring). */
 static int ctrl_wait(struct vnet_drv *drv, const volatile uint8_t *ack_byte, uint8_t *ack)
 {
 	struct vnet_drv_queue *q = &drv->ctrl;
-	uint64_t deadline = now_ms() + drv->cfg.ctrl_timeout_ms;
+	uint64_t deadline = clock_mono_ms() + drv->cfg.ctrl_timeout_ms;
 	struct vq_drv_used u;
 
 	for (;;) {
 		int n = vq_drv_reap(q->d, &u, 1);
 		struct pollfd pfd = {.fd = q->call_fd, .events = POLLIN};
-		uint64_t v;
 
 		if (n < 0) {
 			q->stats.errors++;
@@ -54,11 +45,10 @@ static int ctrl_wait(struct vnet_drv *drv, const volatile uint8_t *ack_byte, uin
 			*ack = *ack_byte;
 			return 0;
 		}
-		if (now_ms() >= deadline)
+		if (clock_mono_ms() >= deadline)
 			return -ETIMEDOUT;
-		if (poll(&pfd, 1, 5) > 0 && read(q->call_fd, &v, sizeof(v)) < 0) {
-			/* EAGAIN: raced with nothing */
-		}
+		if (poll(&pfd, 1, 5) > 0)
+			efd_drain(q->call_fd);
 	}
 }
 

@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "base/efd.h"
 #include "vnet_drv_internal.h"
 
 void vnet_drv_queue_init(struct vnet_drv_queue *q, unsigned index)
@@ -110,14 +111,10 @@ void vnet_drv_queue_fini(struct vnet_drv_queue *q)
 /* After a publish: kick when the device wants to hear of it. */
 void vnet_drv_queue_kick(struct vnet_drv_queue *q)
 {
-	uint64_t one = 1;
-
 	if (!vq_drv_kick_needed(q->d)) {
 		q->stats.kicks_suppressed++;
 		return;
 	}
 	q->stats.kicks++;
-	if (write(q->kick_fd, &one, sizeof(one)) < 0) {
-		/* EAGAIN: the counter is saturated, the device wakes anyway */
-	}
+	efd_signal(q->kick_fd);
 }

@@ -25,8 +25,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "base/efd.h"
 #include "vnet_drv_internal.h"
 #include "spec/virtio_net.h"
 
@@ -300,15 +300,6 @@ VQNET_EXPORT int vnet_drv_rx_fd(const struct vnet_drv *drv, unsigned qp)
 	if (!drv || qp >= drv->nqp)
 		return -EINVAL;
 	return drv->qp[qp].rx.call_fd;
-}
-
-static void efd_drain(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: nothing pending */
-	}
 }
 
 VQNET_EXPORT int vnet_drv_rx_wait(struct vnet_drv *drv, unsigned qpi, int timeout_ms)
