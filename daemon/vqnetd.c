@@ -45,6 +45,7 @@
 #include <vqnet/vhost_user.h>
 
 #include "base/cli.h"
+#include "base/clock.h"
 
 #define VQNETD_VERSION	"0.1.0"
 #define MAX_HOSTFWD	32
@@ -371,10 +372,7 @@ static void print_counters(const struct net_dev *dev, FILE *f)
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)clock_mono_ms();
 }
 
 /* Milliseconds poll() may sleep: until the deadline, or -1. */

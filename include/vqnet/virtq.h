@@ -187,8 +187,8 @@ struct vq_stats {
 	uint64_t popped;	    /* chains handed to the caller (good and dropped) */
 	uint64_t dropped;	    /* chains handed back with a drop error */
 	uint64_t pushed;	    /* used entries completed */
-	uint64_t notify_sent;	    /* vq_should_notify() said yes */
-	uint64_t notify_suppressed; /* vq_should_notify() said no */
+	uint64_t notify_sent;	    /* vq_notify_prepare() said yes */
+	uint64_t notify_suppressed; /* vq_notify_prepare() said no */
 	uint64_t drop_reason[VQ_ERR_LAST_DROP + 1]; /* dropped, by code */
 };
 
@@ -263,13 +263,16 @@ int vq_push_burst(struct vq *q, const struct vq_used *used, unsigned n);
 int vq_push_in_order(struct vq *q, unsigned count, uint32_t last_len);
 
 /**
- * vq_should_notify() - after pushing: must the driver get a used-buffer
+ * vq_notify_prepare() - after pushing: must the driver get a used-buffer
  * notification now? Honours EVENT_IDX (used_event / off_wrap) or the flags.
  * Includes the full fence §2.7.7 requires between publishing and reading
- * the driver's suppression field. Each call covers the entries pushed since
- * the previous call.
+ * the driver's suppression field. Not a query: it changes the queue's
+ * state (the entries pushed since the previous call are taken as
+ * notified, and the counters move), so call it once per batch, then
+ * signal the call fd when it says yes. Named after Linux's
+ * virtqueue_kick_prepare().
  */
-bool vq_should_notify(struct vq *q);
+bool vq_notify_prepare(struct vq *q);
 
 /**
  * vq_disable_kicks() / vq_enable_kicks() - available-buffer notification
@@ -428,9 +431,11 @@ int vq_drv_add_burst(struct vq_drv *d, const struct vq_drv_buf *bufs, void *cons
 void vq_drv_publish(struct vq_drv *d);
 
 /* After publish: must the device be kicked? Full fence first (§2.7.10,
- * §2.8.10), then avail_event / off_wrap or flags. Covers chains published
- * since the previous call. */
-bool vq_drv_kick_needed(struct vq_drv *d);
+ * §2.8.10), then avail_event / off_wrap or flags. Not a query: it takes
+ * the chains published since the previous call as announced, so call it
+ * once per publish, then kick when it says yes (Linux's
+ * virtqueue_kick_prepare()). */
+bool vq_drv_kick_prepare(struct vq_drv *d);
 
 /**
  * vq_drv_reap() - take up to @n used entries. Return: number taken (0 when

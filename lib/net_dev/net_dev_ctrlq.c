@@ -405,6 +405,6 @@ int net_dev_ctrlq_process(struct net_dev_ctrlq_target *t, struct vq *q, bool *no
 			break;
 		done++;
 	}
-	*notify = done && vq_should_notify(q);
+	*notify = done && vq_notify_prepare(q);
 	return rc < 0 ? rc : done;
 }

@@ -70,7 +70,7 @@ uint8_t net_dev_ctrlq_exec(struct net_dev_ctrlq_target *t, const uint8_t *cmd, u
  * a writable byte, or a malformed chain (vq drop code), is completed with
  * length 0 and logged. Stops when the queue breaks (return -VQ_ERR_*).
  * Return the number of chains completed (>= 0); *notify tells whether the
- * driver must be notified (vq_should_notify()).
+ * driver must be notified (vq_notify_prepare()).
  */
 int net_dev_ctrlq_process(struct net_dev_ctrlq_target *t, struct vq *q, bool *notify);
 

@@ -35,7 +35,7 @@
  * Completions are collected in rx_used[] in pop order and pushed once per
  * turn (rx_flush(): one used-index publish; with IN_ORDER one batch entry
  * when every chain but the last was wholly written), then one notification
- * decision (vq_should_notify()). Giving chains back (vq_unpop) stays legal:
+ * decision (vq_notify_prepare()). Giving chains back (vq_unpop) stays legal:
  * only the chains of the frame being collected are given back, and they
  * were popped after every chain in rx_used[] (pushed or not).
  * While dirty logging is on, every byte written into guest buffers is

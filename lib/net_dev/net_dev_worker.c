@@ -52,7 +52,7 @@ void net_dev_ring_notify(struct net_dev_worker *w, struct net_dev_ring *r)
 {
 	struct net_dev_queue_stats *s = &w->d->stats[r->index];
 
-	if (vq_should_notify(r->vq)) {
+	if (vq_notify_prepare(r->vq)) {
 		efd_signal(r->call_fd);
 		counter_add(&s->notify_sent, 1);
 	} else {

@@ -202,12 +202,12 @@ VQNET_EXPORT void vq_drv_publish(struct vq_drv *d)
 	d->pub_seq = d->end_seq;
 }
 
-VQNET_EXPORT bool vq_drv_kick_needed(struct vq_drv *d)
+VQNET_EXPORT bool vq_drv_kick_prepare(struct vq_drv *d)
 {
 	if (d->broken)
 		return false;
-	return d->format == VQ_FORMAT_SPLIT ? vq_drv_split_kick_needed(d)
-					    : vq_drv_packed_kick_needed(d);
+	return d->format == VQ_FORMAT_SPLIT ? vq_drv_split_kick_prepare(d)
+					    : vq_drv_packed_kick_prepare(d);
 }
 
 VQNET_EXPORT int vq_drv_reap(struct vq_drv *d, struct vq_drv_used *out, unsigned n)

@@ -344,13 +344,13 @@ static void published_end(const struct vq_drv *d, uint16_t *pos, bool *wrap)
 }
 
 /**
- * vq_drv_packed_kick_needed() - after publish: read the device event
+ * vq_drv_packed_kick_prepare() - after publish: read the device event
  * suppression area after a full fence (§2.8.21.2: the new flags must be
  * visible first). Reserved flag values count as ENABLE, DESC only with
  * EVENT_IDX. Covers the descriptors published since the last call (chains
  * ended but not yet published wait for the next decision).
  */
-bool vq_drv_packed_kick_needed(struct vq_drv *d)
+bool vq_drv_packed_kick_prepare(struct vq_drv *d)
 {
 	uint32_t added = d->packed.added_since_kick;
 	if (added == 0)

@@ -261,7 +261,7 @@ void vq_drv_split_publish(struct vq_drv *d)
 	d->split.published_idx = idx;
 }
 
-bool vq_drv_split_kick_needed(struct vq_drv *d)
+bool vq_drv_split_kick_prepare(struct vq_drv *d)
 {
 	uint32_t added = d->split.added_since_kick;
 	uint16_t old = d->split.kicked_idx, now = d->split.published_idx;

@@ -640,13 +640,13 @@ void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_le
 }
 
 /**
- * vq_packed_should_notify() - after pushing: must the driver get a used
+ * vq_packed_notify_prepare() - after pushing: must the driver get a used
  * buffer notification? Reads the driver event suppression area after a
  * full fence (the used flags must be visible before it is read, §2.8.22
  * mirrored). Reserved flag values count as ENABLE; DESC counts only with
  * EVENT_IDX. Covers the descriptors used since the previous call.
  */
-bool vq_packed_should_notify(struct vq *q)
+bool vq_packed_notify_prepare(struct vq *q)
 {
 	uint32_t count = q->packed.used_since_signal;
 	q->packed.used_since_signal = 0;

@@ -44,7 +44,7 @@ int vq_split_start(struct vq *q, const struct vq_state *s)
 	q->split.avail_idx_seen = s->avail_idx;
 	q->split.used_idx = s->used_idx;
 	/* A restart from vq_set_mem() keeps the pending notification state: a
-	 * memory change between push and should_notify must not lose it. */
+	 * memory change between push and notify_prepare must not lose it. */
 	if (fresh) {
 		q->split.signalled_used = s->used_idx;
 		q->split.pushed_since_signal = 0;
@@ -529,7 +529,7 @@ void vq_split_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len
 		log_used_elems(q, slot, 1);
 }
 
-bool vq_split_should_notify(struct vq *q)
+bool vq_split_notify_prepare(struct vq *q)
 {
 	uint16_t old = q->split.signalled_used, now = q->split.used_idx;
 	uint32_t pushed = q->split.pushed_since_signal;

@@ -438,12 +438,12 @@ VQNET_EXPORT int vq_push_in_order(struct vq *q, unsigned count, uint32_t last_le
 	return 0;
 }
 
-VQNET_EXPORT bool vq_should_notify(struct vq *q)
+VQNET_EXPORT bool vq_notify_prepare(struct vq *q)
 {
 	if (unlikely(q->broken))
 		return false;
-	bool yes = q->format == VQ_FORMAT_SPLIT ? vq_split_should_notify(q)
-						: vq_packed_should_notify(q);
+	bool yes = q->format == VQ_FORMAT_SPLIT ? vq_split_notify_prepare(q)
+						: vq_packed_notify_prepare(q);
 	if (yes)
 		q->stats.notify_sent++;
 	else

@@ -428,7 +428,7 @@ int vq_split_set_inflight(struct vq *q, struct vq_inflight_split *r);
 void vq_split_push(struct vq *q, const struct vq_used *used, unsigned n);
 void vq_split_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len, unsigned count,
 			       uint32_t total_ndesc);
-bool vq_split_should_notify(struct vq *q);
+bool vq_split_notify_prepare(struct vq *q);
 void vq_split_disable_kicks(struct vq *q);
 bool vq_split_enable_kicks(struct vq *q);
 bool vq_split_avail_pending(struct vq *q);
@@ -454,7 +454,7 @@ void vq_packed_unpop(struct vq *q, const struct vq_elem *e);
 void vq_packed_push(struct vq *q, const struct vq_used *used, unsigned n);
 void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len, unsigned count,
 				uint32_t total_ndesc);
-bool vq_packed_should_notify(struct vq *q);
+bool vq_packed_notify_prepare(struct vq *q);
 void vq_packed_disable_kicks(struct vq *q);
 bool vq_packed_enable_kicks(struct vq *q);
 bool vq_packed_avail_pending(struct vq *q);
@@ -627,7 +627,7 @@ void vq_drv_split_chain_rewind(struct vq_drv *d);
 unsigned vq_drv_split_add_burst(struct vq_drv *d, const struct vq_drv_buf *bufs,
 				void *const *tokens, unsigned n, bool writable);
 void vq_drv_split_publish(struct vq_drv *d);
-bool vq_drv_split_kick_needed(struct vq_drv *d);
+bool vq_drv_split_kick_prepare(struct vq_drv *d);
 int vq_drv_split_reap(struct vq_drv *d, struct vq_drv_used *out, unsigned n);
 void vq_drv_split_disable_used_notify(struct vq_drv *d);
 bool vq_drv_split_enable_used_notify(struct vq_drv *d);
@@ -640,7 +640,7 @@ void vq_drv_packed_chain_rewind(struct vq_drv *d);
 unsigned vq_drv_packed_add_burst(struct vq_drv *d, const struct vq_drv_buf *bufs,
 				 void *const *tokens, unsigned n, bool writable);
 void vq_drv_packed_publish(struct vq_drv *d);
-bool vq_drv_packed_kick_needed(struct vq_drv *d);
+bool vq_drv_packed_kick_prepare(struct vq_drv *d);
 int vq_drv_packed_reap(struct vq_drv *d, struct vq_drv_used *out, unsigned n);
 void vq_drv_packed_disable_used_notify(struct vq_drv *d);
 bool vq_drv_packed_enable_used_notify(struct vq_drv *d);

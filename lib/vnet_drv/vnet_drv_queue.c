@@ -9,7 +9,7 @@
  * (vq_drv_new initialises the memory) so buffers can be posted before the
  * device learns of the ring; starting hands the ring to the backend
  * (SET_VRING_NUM/ADDR/BASE/CALL/KICK) and enables it. Ring code knows no
- * fds: vq_drv_kick_needed() reports and vnet_drv_queue_kick() writes.
+ * fds: vq_drv_kick_prepare() reports and vnet_drv_queue_kick() writes.
  */
 #include <errno.h>
 #include <sys/eventfd.h>
@@ -111,7 +111,7 @@ void vnet_drv_queue_fini(struct vnet_drv_queue *q)
 /* After a publish: kick when the device wants to hear of it. */
 void vnet_drv_queue_kick(struct vnet_drv_queue *q)
 {
-	if (!vq_drv_kick_needed(q->d)) {
+	if (!vq_drv_kick_prepare(q->d)) {
 		q->stats.kicks_suppressed++;
 		return;
 	}

@@ -21,7 +21,7 @@
  * reaping puts it back on the pool's free stack (in bulk). Reaping is
  * lazy — only when a burst finds fewer than tx_reap_below descriptors
  * free — so a burst usually touches the used ring once every few bursts.
- * One publish and at most one kick per burst (vq_drv_kick_needed()).
+ * One publish and at most one kick per burst (vq_drv_kick_prepare()).
  * Nothing here allocates.
  */
 #include <errno.h>

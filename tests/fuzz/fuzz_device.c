@@ -20,7 +20,7 @@
  *          [descriptor table / ring | avail ring / driver area | buffers]
  *   then a script of operations (one byte each, then their operands):
  *          pop, pop burst (half the pops), push one / burst / in-order batch / a bogus id,
- *          should_notify, enable/disable kicks, avail_pending, raw guest
+ *          notify_prepare, enable/disable kicks, avail_pending, raw guest
  *          writes anywhere in guest memory (the guest racing the device),
  *          structured guest writes (a descriptor, a published chain),
  *          restart from vq_get_state(), vq_set_mem() with fewer regions.
@@ -632,7 +632,7 @@ static void run_script(struct fz *f, uint32_t max_chain)
 			op_push_bogus(f);
 			break;
 		case 7:
-			vq_should_notify(f->q);
+			vq_notify_prepare(f->q);
 			break;
 		case 8:
 			vq_enable_kicks(f->q);

@@ -639,7 +639,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			op_publish(&s);
 			break;
 		case 3:
-			vq_drv_kick_needed(s.d);
+			vq_drv_kick_prepare(s.d);
 			break;
 		case 4:
 		case 5:

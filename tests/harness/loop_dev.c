@@ -197,7 +197,7 @@ static void ctrl_one(struct loop_dev *ld, struct vq *cq)
 		ld->log.commands++;
 		*(uint8_t *)e.iov[e.nout].iov_base = ack;
 		vq_push(cq, e.id, 1);
-		if (vq_should_notify(cq))
+		if (vq_notify_prepare(cq))
 			efd_signal(ld->call_fd[2 * ld->cfg.pairs]);
 	}
 }
@@ -220,9 +220,9 @@ static void *worker_main(void *opaque)
 			while (moved < 64 && loop_one(ld, p))
 				moved++;
 			if (moved) {
-				if (vq_should_notify(ld->vq[2 * p]))
+				if (vq_notify_prepare(ld->vq[2 * p]))
 					efd_signal(ld->call_fd[2 * p]);
-				if (vq_should_notify(ld->vq[2 * p + 1]))
+				if (vq_notify_prepare(ld->vq[2 * p + 1]))
 					efd_signal(ld->call_fd[2 * p + 1]);
 			}
 			work += moved;

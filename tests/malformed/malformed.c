@@ -313,7 +313,7 @@ static void check_device_suppression(struct ctx *c)
  * only the decision may change, never the ring. */
 void post_notify(struct ctx *c)
 {
-	bool n = vq_should_notify(c->q);
+	bool n = vq_notify_prepare(c->q);
 	if (c->row->notify != NOTIFY_ANY)
 		assert_int_equal(n, c->row->notify == NOTIFY_YES);
 	assert_false(vq_enable_kicks(c->q));
@@ -337,7 +337,7 @@ void post_notify(struct ctx *c)
 			(void)vq_enable_kicks(c->q);
 		assert_int_equal(vq_pop(c->q, &e), 1);
 		assert_int_equal(vq_push(c->q, e.id, (uint32_t)(r >> 48) & 63), 0);
-		(void)vq_should_notify(c->q);
+		(void)vq_notify_prepare(c->q);
 		(void)vq_enable_kicks(c->q);
 		check_device_suppression(c);
 		if (r & (1ull << 41))
@@ -511,7 +511,7 @@ void assert_broken_inert(struct ctx *c, enum vq_err why, uint16_t some_id)
 	assert_int_equal(vq_push(c->q, some_id, 0), E(BROKEN));
 	struct vq_used u = {some_id, 1};
 	assert_int_equal(vq_push_burst(c->q, &u, 1), E(BROKEN));
-	assert_false(vq_should_notify(c->q));
+	assert_false(vq_notify_prepare(c->q));
 	assert_false(vq_enable_kicks(c->q));
 	vq_disable_kicks(c->q);
 	assert_false(vq_avail_pending(c->q));

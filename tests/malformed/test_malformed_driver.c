@@ -336,7 +336,7 @@ static void run_drow(void **state)
 	unsigned free1 = vq_drv_free_descs(x->d);
 	assert_int_equal(vq_drv_reap(x->d, out, 8), E(BROKEN));
 	assert_int_equal(vq_drv_chain_start(x->d, false), E(BROKEN));
-	assert_false(vq_drv_kick_needed(x->d));
+	assert_false(vq_drv_kick_prepare(x->d));
 	assert_false(vq_drv_enable_used_notify(x->d));
 	assert_int_equal(vq_drv_free_descs(x->d), free1);
 	assert_int_equal(vq_drv_in_flight(x->d), inflight0 - taken);

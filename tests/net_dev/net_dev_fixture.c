@@ -512,7 +512,7 @@ struct net_dev_queue_stats qs(struct env *e, unsigned index)
 void dq_kick(struct dq *q)
 {
 	vq_drv_publish(q->d);
-	if (vq_drv_kick_needed(q->d))
+	if (vq_drv_kick_prepare(q->d))
 		efd_signal(q->kick_fd);
 }
 

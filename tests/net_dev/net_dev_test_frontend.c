@@ -253,7 +253,7 @@ void ntf_close(struct ntf *n)
 void ntf_kick(struct ntf *n, unsigned q)
 {
 	vq_drv_publish(n->q[q].d);
-	if (vq_drv_kick_needed(n->q[q].d))
+	if (vq_drv_kick_prepare(n->q[q].d))
 		efd_signal(n->q[q].kick_fd);
 }
 

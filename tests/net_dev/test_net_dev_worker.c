@@ -53,7 +53,7 @@ static void test_rate_limit(void **state)
 static void dq_kick_count(struct dq *q, unsigned *kicks)
 {
 	vq_drv_publish(q->d);
-	if (vq_drv_kick_needed(q->d)) {
+	if (vq_drv_kick_prepare(q->d)) {
 		(*kicks)++;
 		efd_signal(q->kick_fd);
 	}

@@ -228,7 +228,7 @@ static void dev_notify(struct dev *v)
 		return;
 	v->pushed_since_check = 0;
 	r->notify_calls++;
-	if (!vq_should_notify(r->q))
+	if (!vq_notify_prepare(r->q))
 		return;
 	r->notifies++;
 	if (r->cfg->notify != NM_POLL)

@@ -262,7 +262,7 @@ void *driver_main(void *arg)
 			sub++;
 		if (sub) {
 			vq_drv_publish(r->d);
-			if (vq_drv_kick_needed(r->d)) {
+			if (vq_drv_kick_prepare(r->d)) {
 				r->kicks++;
 				if (cfg->notify != NM_POLL)
 					signal_fd(r->kick_fd);

@@ -124,7 +124,7 @@ static void assert_broken(struct fx *f, enum vq_err why)
 	const struct vq_used u = {0, 0};
 	assert_int_equal(vq_push_burst(f->q, &u, 1), -VQ_ERR_BROKEN);
 	assert_int_equal(vq_push_in_order(f->q, 1, 0), -VQ_ERR_BROKEN);
-	assert_false(vq_should_notify(f->q));
+	assert_false(vq_notify_prepare(f->q));
 	assert_false(vq_avail_pending(f->q));
 	vq_disable_kicks(f->q);
 	assert_false(vq_enable_kicks(f->q));

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of the device side of a virtqueue (include/vqnet/virtq.h):
- * notifications both ways (vq_should_notify, vq_enable_kicks /
+ * notifications both ways (vq_notify_prepare, vq_enable_kicks /
  * vq_disable_kicks), with and without EVENT_IDX, and vq_avail_pending.
  *
  * The driver is played by hand (virtq_device_fx.h). Format-dependent
@@ -14,48 +14,48 @@
 
 /* ------------------------------------------------------- notifications */
 
-static void test_should_notify_flags(void **state)
+static void test_notify_prepare_flags(void **state)
 {
 	struct fx *f = *state;
 	fx_open(f, 8, 0, VQ_DIR_BOTH, 0);
 	const struct vq_stats *s = vq_get_stats(f->q);
-	assert_false(vq_should_notify(f->q)); /* nothing pushed */
+	assert_false(vq_notify_prepare(f->q)); /* nothing pushed */
 	cycle(f, 0, 1);
-	assert_true(vq_should_notify(f->q));
-	assert_false(vq_should_notify(f->q)); /* nothing new */
+	assert_true(vq_notify_prepare(f->q));
+	assert_false(vq_notify_prepare(f->q)); /* nothing new */
 	if (f->fmt == VQ_FORMAT_SPLIT)
 		savail(f)->flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
 	else
 		pdrv_evt(f)->flags = RING_EVENT_FLAGS_DISABLE;
 	cycle(f, 1, 1);
-	assert_false(vq_should_notify(f->q));
+	assert_false(vq_notify_prepare(f->q));
 	if (f->fmt == VQ_FORMAT_SPLIT) {
 		savail(f)->flags = 0;
 		cycle(f, 2, 1);
-		assert_true(vq_should_notify(f->q));
+		assert_true(vq_notify_prepare(f->q));
 		/* used_event is ignored without EVENT_IDX */
 		*sused_event(f) = 100;
 		cycle(f, 3, 1);
-		assert_true(vq_should_notify(f->q));
+		assert_true(vq_notify_prepare(f->q));
 	} else {
 		/* DESC without EVENT_IDX counts as ENABLE, whatever off_wrap */
 		pdrv_evt(f)->flags = RING_EVENT_FLAGS_DESC;
 		pdrv_evt(f)->off_wrap = 7;
 		cycle(f, 2, 1);
-		assert_true(vq_should_notify(f->q));
+		assert_true(vq_notify_prepare(f->q));
 		pdrv_evt(f)->flags = RING_EVENT_FLAGS_ENABLE;
 		cycle(f, 3, 1);
-		assert_true(vq_should_notify(f->q));
+		assert_true(vq_notify_prepare(f->q));
 	}
 	/* two pushes, one decision */
 	cycle(f, 4, 1);
 	cycle(f, 5, 1);
-	assert_true(vq_should_notify(f->q));
+	assert_true(vq_notify_prepare(f->q));
 	assert_int_equal(s->notify_sent, 4);
 	assert_int_equal(s->notify_suppressed, 3);
 }
 
-static void test_should_notify_event_idx(void **state)
+static void test_notify_prepare_event_idx(void **state)
 {
 	struct fx *f = *state;
 	fx_open(f, 8, F(VIRTIO_F_EVENT_IDX), VQ_DIR_BOTH, 0);
@@ -63,60 +63,60 @@ static void test_should_notify_event_idx(void **state)
 	if (f->fmt == VQ_FORMAT_SPLIT) {
 		*sused_event(f) = 0;
 		cycle(f, 0, 1); /* used idx 0 -> 1 covers 0 */
-		assert_true(vq_should_notify(f->q));
+		assert_true(vq_notify_prepare(f->q));
 		*sused_event(f) = 3;
 		cycle(f, 1, 1); /* 1 -> 2 */
-		assert_false(vq_should_notify(f->q));
+		assert_false(vq_notify_prepare(f->q));
 		cycle(f, 2, 1); /* 2 -> 3 */
-		assert_false(vq_should_notify(f->q));
+		assert_false(vq_notify_prepare(f->q));
 		cycle(f, 3, 1); /* 3 -> 4 covers 3 */
-		assert_true(vq_should_notify(f->q));
+		assert_true(vq_notify_prepare(f->q));
 		/* flags are ignored with EVENT_IDX */
 		savail(f)->flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
 		*sused_event(f) = 5;
 		cycle(f, 4, 1); /* 4 -> 5 */
-		assert_false(vq_should_notify(f->q));
+		assert_false(vq_notify_prepare(f->q));
 		cycle(f, 5, 1);
 		cycle(f, 6, 1); /* 5 -> 7 covers 5 */
-		assert_true(vq_should_notify(f->q));
+		assert_true(vq_notify_prepare(f->q));
 		/* an event long passed is not hit again */
 		*sused_event(f) = 1;
 		cycle(f, 7, 1);
-		assert_false(vq_should_notify(f->q));
+		assert_false(vq_notify_prepare(f->q));
 		assert_int_equal(sused(f)->idx, 8);
 	} else {
 		pdrv_evt(f)->flags = RING_EVENT_FLAGS_DESC;
 		pdrv_evt(f)->off_wrap = 2 | 1u << RING_EVENT_WRAP_SHIFT;
 		cycle(f, 0, 1); /* used position 0 */
-		assert_false(vq_should_notify(f->q));
+		assert_false(vq_notify_prepare(f->q));
 		cycle(f, 1, 1);
-		assert_false(vq_should_notify(f->q));
+		assert_false(vq_notify_prepare(f->q));
 		cycle(f, 2, 1); /* position 2 on lap 1 */
-		assert_true(vq_should_notify(f->q));
+		assert_true(vq_notify_prepare(f->q));
 		/* an event on the next lap (wrap 0) */
 		pdrv_evt(f)->off_wrap = 1;
 		for (uint16_t id = 3; id < 8; id++) {
 			cycle(f, id, 1); /* positions 3..7 */
-			assert_false(vq_should_notify(f->q));
+			assert_false(vq_notify_prepare(f->q));
 		}
 		cycle(f, 0, 1); /* position 0, lap 0 */
-		assert_false(vq_should_notify(f->q));
+		assert_false(vq_notify_prepare(f->q));
 		cycle(f, 1, 1); /* position 1, lap 0 */
-		assert_true(vq_should_notify(f->q));
+		assert_true(vq_notify_prepare(f->q));
 		/* ENABLE and DISABLE still rule */
 		pdrv_evt(f)->flags = RING_EVENT_FLAGS_DISABLE;
 		cycle(f, 2, 1);
-		assert_false(vq_should_notify(f->q));
+		assert_false(vq_notify_prepare(f->q));
 		pdrv_evt(f)->flags = RING_EVENT_FLAGS_ENABLE;
 		cycle(f, 3, 1);
-		assert_true(vq_should_notify(f->q));
+		assert_true(vq_notify_prepare(f->q));
 		/* several at once crossing the event */
 		pdrv_evt(f)->flags = RING_EVENT_FLAGS_DESC;
 		pdrv_evt(f)->off_wrap = 5; /* lap 0 */
 		cycle(f, 4, 1);
 		cycle(f, 5, 1);
 		cycle(f, 6, 1);
-		assert_true(vq_should_notify(f->q));
+		assert_true(vq_notify_prepare(f->q));
 		assert_state(f, 7, 7, false, false);
 	}
 	assert_int_equal(s->notify_sent + s->notify_suppressed, f->fmt == VQ_FORMAT_SPLIT ? 7 : 13);
@@ -216,8 +216,8 @@ static void test_avail_pending_in_flight(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T2(test_should_notify_flags),
-		T2(test_should_notify_event_idx),
+		T2(test_notify_prepare_flags),
+		T2(test_notify_prepare_event_idx),
 		T2(test_kicks_flags),
 		T2(test_kicks_event_idx),
 		T2(test_avail_pending_in_flight),

@@ -194,7 +194,7 @@ static void test_split(void **state)
 	assert_false(vq_enable_kicks(f->q));
 	expect_pages(f, (uint64_t[]){pa}, 1);
 	/* Notification decisions only read. */
-	(void)vq_should_notify(f->q);
+	(void)vq_notify_prepare(f->q);
 	expect_pages(f, NULL, 0);
 
 	/* Off again. */

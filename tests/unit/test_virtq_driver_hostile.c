@@ -23,7 +23,7 @@ static void assert_drv_broken(struct fx *f, enum vq_err why)
 	struct vq_drv_used u[4];
 	assert_int_equal(vq_drv_reap(f->d, u, 4), -VQ_ERR_BROKEN);
 	assert_int_equal(vq_drv_chain_start(f->d, false), -VQ_ERR_BROKEN);
-	assert_false(vq_drv_kick_needed(f->d));
+	assert_false(vq_drv_kick_prepare(f->d));
 	assert_false(vq_drv_enable_used_notify(f->d));
 	assert_int_equal(vq_drv_reap(f->d, u, 4), -VQ_ERR_BROKEN);
 	assert_int_equal(vq_drv_broken_reason(f->d), why);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of the driver side of a virtqueue (include/vqnet/virtq.h):
- * notifications both ways (vq_drv_kick_needed, vq_drv_enable_used_notify /
+ * notifications both ways (vq_drv_kick_prepare, vq_drv_enable_used_notify /
  * vq_drv_disable_used_notify), with and without EVENT_IDX.
  *
  * The device is played by hand (virtq_driver_fx.h). Tests that depend on
@@ -24,16 +24,16 @@ static void test_kick_flags(void **state)
 {
 	struct fx *f = *state;
 	fx_open(f, 8, 0, 0, false);
-	assert_false(vq_drv_kick_needed(f->d)); /* nothing published */
+	assert_false(vq_drv_kick_prepare(f->d)); /* nothing published */
 	build_publish(f, 0);
-	assert_true(vq_drv_kick_needed(f->d));
-	assert_false(vq_drv_kick_needed(f->d)); /* nothing new */
+	assert_true(vq_drv_kick_prepare(f->d));
+	assert_false(vq_drv_kick_prepare(f->d)); /* nothing new */
 	if (f->fmt == VQ_FORMAT_SPLIT)
 		sused(f)->flags = VIRTQ_USED_F_NO_NOTIFY;
 	else
 		pdev_evt(f)->flags = RING_EVENT_FLAGS_DISABLE;
 	build_publish(f, 1);
-	assert_false(vq_drv_kick_needed(f->d));
+	assert_false(vq_drv_kick_prepare(f->d));
 	if (f->fmt == VQ_FORMAT_SPLIT) {
 		sused(f)->flags = 0;
 		*savail_event(f) = 100; /* ignored without EVENT_IDX */
@@ -42,10 +42,10 @@ static void test_kick_flags(void **state)
 		pdev_evt(f)->off_wrap = 6;
 	}
 	build_publish(f, 2);
-	assert_true(vq_drv_kick_needed(f->d));
+	assert_true(vq_drv_kick_prepare(f->d));
 	build_publish(f, 3);
 	build_publish(f, 4);
-	assert_true(vq_drv_kick_needed(f->d));
+	assert_true(vq_drv_kick_prepare(f->d));
 }
 
 static void test_kick_event_idx(void **state)
@@ -60,13 +60,13 @@ static void test_kick_event_idx(void **state)
 		pdev_evt(f)->off_wrap = 2 | 0x8000;
 	}
 	build_publish(f, 0); /* index / position 0 */
-	assert_false(vq_drv_kick_needed(f->d));
+	assert_false(vq_drv_kick_prepare(f->d));
 	build_publish(f, 1);
-	assert_false(vq_drv_kick_needed(f->d));
+	assert_false(vq_drv_kick_prepare(f->d));
 	build_publish(f, 2); /* the event */
-	assert_true(vq_drv_kick_needed(f->d));
+	assert_true(vq_drv_kick_prepare(f->d));
 	build_publish(f, 3);
-	assert_false(vq_drv_kick_needed(f->d));
+	assert_false(vq_drv_kick_prepare(f->d));
 	/* two at once across the event */
 	if (f->fmt == VQ_FORMAT_SPLIT)
 		*savail_event(f) = 5;
@@ -74,14 +74,14 @@ static void test_kick_event_idx(void **state)
 		pdev_evt(f)->off_wrap = 5 | 0x8000;
 	build_publish(f, 4);
 	build_publish(f, 5);
-	assert_true(vq_drv_kick_needed(f->d));
+	assert_true(vq_drv_kick_prepare(f->d));
 	/* DISABLE rules over DESC (packed); an old event is not hit again */
 	if (f->fmt == VQ_FORMAT_PACKED) {
 		pdev_evt(f)->flags = RING_EVENT_FLAGS_DISABLE;
 		pdev_evt(f)->off_wrap = 6 | 0x8000;
 	}
 	build_publish(f, 6);
-	assert_false(vq_drv_kick_needed(f->d));
+	assert_false(vq_drv_kick_prepare(f->d));
 }
 
 /* "Covers chains published since the previous call": a chain ended but
@@ -101,9 +101,9 @@ static void test_kick_covers_published_only(void **state)
 	}
 	build_publish(f, 0);
 	(void)build1(f, 64, 64, tok(f, 1)); /* ended, not published */
-	assert_false(vq_drv_kick_needed(f->d));
+	assert_false(vq_drv_kick_prepare(f->d));
 	vq_drv_publish(f->d);
-	assert_true(vq_drv_kick_needed(f->d));
+	assert_true(vq_drv_kick_prepare(f->d));
 }
 
 /* ------------------------------------------------------- used notify */

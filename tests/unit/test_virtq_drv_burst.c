@@ -213,7 +213,7 @@ static void publish_both(struct bt *t)
 {
 	vq_drv_publish(t->a);
 	vq_drv_publish(t->b);
-	assert_int_equal(vq_drv_kick_needed(t->a), vq_drv_kick_needed(t->b));
+	assert_int_equal(vq_drv_kick_prepare(t->a), vq_drv_kick_prepare(t->b));
 	assert_twins_equal(t);
 }
 

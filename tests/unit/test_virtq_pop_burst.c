@@ -565,7 +565,7 @@ static void push_some(struct world *w)
 		for (unsigned i = 0; i < c; i++)
 			drv_complete(w, u[i].id);
 	}
-	CHECK(vq_should_notify(w->a.q) == vq_should_notify(w->b.q));
+	CHECK(vq_notify_prepare(w->a.q) == vq_notify_prepare(w->b.q));
 	cmp_state(w);
 }
 

@@ -282,7 +282,7 @@ static void driver_produce(struct rt *t)
 	while (made < want && t->produced < t->p->chains && produce_one(t))
 		made++;
 	vq_drv_publish(t->d);
-	bool kick = vq_drv_kick_needed(t->d);
+	bool kick = vq_drv_kick_prepare(t->d);
 	if (made == 0) {
 		assert_false(kick);
 		return;
@@ -476,7 +476,7 @@ static void device_complete(struct rt *t)
 		}
 	}
 	t->completed += pushed;
-	bool notify = vq_should_notify(t->q);
+	bool notify = vq_notify_prepare(t->q);
 	t->notify_calls++;
 	if (pushed == 0) {
 		assert_false(notify);

@@ -56,7 +56,7 @@ static void echo_run(struct echo_dev *dev, struct echo_q *q)
 		pushed++;
 		atomic_fetch_add(&dev->echoed, 1);
 	}
-	if (pushed && vq_should_notify(q->vq))
+	if (pushed && vq_notify_prepare(q->vq))
 		efd_signal(atomic_load(&q->call_fd));
 }
 

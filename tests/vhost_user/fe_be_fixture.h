@@ -10,7 +10,7 @@
  * things only its thread may do (config change notification). Its device
  * is an echo device: queue_start hands the vq to a worker thread that pops
  * chains, copies each chain's readable bytes into its writable part, pushes
- * (id, bytes copied) and signals call_fd when vq_should_notify() says so.
+ * (id, bytes copied) and signals call_fd when vq_notify_prepare() says so.
  *
  * The frontend side (fe_traffic.c, the test thread) allocates its guest
  * memory with vu_shm_alloc(), lays rings and buffers out in it, drives the

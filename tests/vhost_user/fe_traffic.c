@@ -166,7 +166,7 @@ unsigned traffic_post(struct fe_ctx *fc, struct drv_q *q, unsigned max)
 	}
 	if (posted) {
 		vq_drv_publish(q->d);
-		if (vq_drv_kick_needed(q->d)) {
+		if (vq_drv_kick_prepare(q->d)) {
 			efd_signal(q->kick_fd);
 			q->kicks++;
 		}

@@ -47,7 +47,7 @@ void dev_work(struct vq *q, unsigned n, bool hold)
 			break;
 		if (vq_push(q, e.id, len) != 0)
 			break;
-		(void)vq_should_notify(q);
+		(void)vq_notify_prepare(q);
 	}
 	(void)vq_enable_kicks(q);
 	(void)vq_in_flight(q);
