@@ -534,8 +534,9 @@ static bool read_signal(const struct daemon *d)
 	return true;
 }
 
-/* The vhost-user socket is readable: serve the frontend's messages. A lost
- * frontend is only logged; the socket waits for the next one. */
+/* The vhost-user socket is ready (or a stalled frontend's time is up):
+ * serve the frontend's messages. A lost frontend is only logged; the
+ * socket waits for the next one. */
 static void serve_frontend(const struct daemon *d)
 {
 	int rc = vu_backend_dispatch(d->vb);
@@ -562,14 +563,17 @@ static int serve(const struct daemon *d, long seconds)
 		p[n++] = (struct pollfd){.fd = d->sig_fd, .events = POLLIN};
 		if (vu_fd >= 0) {
 			vu_i = n;
-			p[n++] = (struct pollfd){.fd = vu_fd, .events = POLLIN};
+			p[n++] = (struct pollfd){.fd = vu_fd, .events = vu_backend_events(d->vb)};
 		}
 		if (ctrl_fd >= 0) {
 			ctrl_i = n;
 			p[n++] = (struct pollfd){.fd = ctrl_fd, .events = POLLIN};
 		}
-		/* Client mode while not connected: retry the connection. */
-		rc = poll(p, (nfds_t)n, poll_timeout(deadline, vu_fd < 0 ? CLIENT_RETRY_MS : -1));
+		/* Client mode while not connected: retry the connection. A
+		 * frontend stalled half-way: wake up at its stall limit. */
+		rc = poll(p, (nfds_t)n,
+			  poll_timeout(deadline,
+				       vu_fd < 0 ? CLIENT_RETRY_MS : vu_backend_timeout_ms(d->vb)));
 		if (rc < 0 && errno != EINTR) {
 			rc = -errno;
 			vqnet_log(VQNET_LOG_ERROR, NULL, "poll: %s", strerror(-rc));
@@ -582,13 +586,15 @@ static int serve(const struct daemon *d, long seconds)
 		if (rc <= 0) {
 			if (vu_fd < 0)
 				vu_backend_dispatch(d->vb);
+			else if (vu_backend_timeout_ms(d->vb) == 0)
+				serve_frontend(d);
 			continue;
 		}
 		if ((p[0].revents & POLLIN) && read_signal(d))
 			return 0;
 		if (ctrl_i >= 0 && (p[ctrl_i].revents & (POLLIN | POLLERR | POLLHUP)))
 			net_dev_ctrl_process(d->dev);
-		if (vu_i >= 0 && (p[vu_i].revents & (POLLIN | POLLERR | POLLHUP)))
+		if (vu_i >= 0 && (p[vu_i].revents & (POLLIN | POLLOUT | POLLERR | POLLHUP)))
 			serve_frontend(d);
 	}
 }

@@ -122,19 +122,32 @@ int vu_backend_new(const struct vu_backend_config *cfg, const struct vu_device_o
 /* Stops every ring, closes the connection and the socket (and unlinks it). */
 void vu_backend_free(struct vu_backend *b);
 
-/* The fd to watch for readability now: the connection, or the listening
- * socket, or -1 (client mode, not connected: call dispatch to retry).
- * It changes after dispatch: ask again each time. */
+/* The fd to watch now: the connection, or the listening socket, or -1
+ * (client mode, not connected: call dispatch to retry). It changes after
+ * dispatch: ask again each time. */
 int vu_backend_fd(const struct vu_backend *b);
+/* The poll() events to wait for on vu_backend_fd(): POLLIN, or POLLOUT
+ * while a reply waits for a frontend that does not read it. */
+short vu_backend_events(const struct vu_backend *b);
+/* Milliseconds until vu_backend_dispatch() must be called even though the
+ * fd is not ready (a frontend stopped half-way through a message, or
+ * stopped reading its replies, and its stall limit of 5 s runs out then);
+ * -1 when there is no such deadline. */
+int vu_backend_timeout_ms(const struct vu_backend *b);
 
 /**
  * vu_backend_dispatch() - do the pending work: accept a frontend, connect
- * (client), or read and handle one message.
- * Return: 0; -EAGAIN (nothing to do: no frontend waiting to be accepted,
- * or, in client mode, the frontend is not there yet); or the
+ * (client), or move the frontend's bytes: read what it sent and handle the
+ * message once it is whole, write what is left of a reply. It never waits
+ * for the frontend: a message that arrives in pieces is kept until it is
+ * whole, a reply the socket cannot take yet is kept until it is writable,
+ * and a frontend that stalls half-way for 5 s is dropped.
+ * Return: 0 (a message handled, or a frontend accepted/connected); -EAGAIN
+ * (nothing whole to do yet: no frontend waiting to be accepted, in client
+ * mode the frontend is not there yet, or part of a message); or the
  * negative errno of a connection that was just dropped (EOF: -ECONNRESET;
- * a bad message: -EPROTO / -EINVAL ...). After a drop the backend is ready
- * for the next frontend.
+ * a bad message: -EPROTO / -EINVAL ...; a stall: -ETIMEDOUT). After a drop
+ * the backend is ready for the next frontend.
  */
 int vu_backend_dispatch(struct vu_backend *b);
 

@@ -68,7 +68,9 @@
 
 #include <vqnet/log.h>
 
+#include "base/clock.h"
 #include "base/compiler.h"
+#include "base/efd.h"
 #include "backend_internal.h"
 #include "request_table.h"
 
@@ -108,6 +110,9 @@ static void drop_connection(struct vu_backend *b)
 	close_fd(&b->backend_req_fd);
 	b->backend_req_stale = false;
 	close_fd(&b->conn_fd);
+	vu_msg_rx_reset(&b->rx);
+	vu_msg_tx_reset(&b->tx);
+	b->stall_since_ns = 0;
 	b->features = 0;
 	b->features_set = false;
 	b->protocol_features = 0;
@@ -116,7 +121,7 @@ static void drop_connection(struct vu_backend *b)
 
 static int try_accept(struct vu_backend *b)
 {
-	int fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	int fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return errno == EINTR || errno == EWOULDBLOCK || errno == ECONNABORTED ? -EAGAIN
 										       : -errno;
@@ -140,7 +145,7 @@ static int try_connect(struct vu_backend *b)
 	int rc = make_addr(b->path, &sa);
 	if (rc)
 		return rc;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0) {
@@ -385,15 +390,27 @@ static void log_error(uint32_t request, const char *why, int rc)
 		  why ? why : strerror(-rc));
 }
 
-/* Send @m, already made a reply, with @fd (if >= 0; the caller keeps it). */
-static int send_reply(struct vu_backend *b, struct vu_msg *m, int fd)
+/*
+ * Send @m, already made a reply, with *@fd (if >= 0: the reply takes it
+ * over and *@fd becomes -1). What the socket does not take now stays in
+ * b->tx for the next dispatch. Return 0 or -errno.
+ */
+static int send_reply(struct vu_backend *b, const struct vu_msg *m, int *fd)
 {
-	m->nfds = 0;
-	if (fd >= 0) {
-		m->fds[0] = fd;
-		m->nfds = 1;
+	struct vu_msg_tx *tx = &b->tx;
+
+	tx->m.hdr = m->hdr;
+	memcpy(tx->m.payload.raw, m->payload.raw, m->hdr.size);
+	tx->m.nfds = 0;
+	if (fd && *fd >= 0) {
+		tx->m.fds[0] = *fd;
+		tx->m.nfds = 1;
+		*fd = -1;
 	}
-	return vu_msg_send(b->conn_fd, m);
+	tx->sent = 0;
+	tx->pending = true;
+	int rc = vu_msg_send_nb(b->conn_fd, tx);
+	return rc < 0 ? rc : 0;
 }
 
 /* The failure ack a REPLY_ACK frontend waits for (best effort: the
@@ -407,7 +424,7 @@ static void send_failure_ack(struct vu_backend *b, struct vu_msg *m,
 	vu_msg_close_fds(m);
 	m->payload.u64 = 1;
 	vu_msg_make_reply(m, sizeof(uint64_t));
-	send_reply(b, m, -1);
+	send_reply(b, m, NULL);
 }
 
 static int handle(struct vu_backend *b, struct vu_msg *m, const struct vu_request_info **info,
@@ -426,44 +443,66 @@ static int handle(struct vu_backend *b, struct vu_msg *m, const struct vu_reques
 	return h(b, c);
 }
 
-static int dispatch_message(struct vu_backend *b)
+/* The connection failed (@what: "receive", "send"): log it, drop it. */
+static int drop_io(struct vu_backend *b, int rc, const char *what)
 {
-	struct vu_msg m;
-	memset(&m.hdr, 0, sizeof(m.hdr));
-	m.nfds = 0;
-	int rc = vu_msg_recv(b->conn_fd, &m);
-	if (rc) {
-		if (rc == -ECONNRESET)
-			vqnet_log(VQNET_LOG_INFO, "vhost-user", "disconnected");
-		else
-			vqnet_log(VQNET_LOG_WARN, "vhost-user", "receive: %s", strerror(-rc));
-		drop_connection(b);
-		return rc;
+	if (rc == -ECONNRESET)
+		vqnet_log(VQNET_LOG_INFO, "vhost-user", "disconnected");
+	else
+		vqnet_log(VQNET_LOG_WARN, "vhost-user", "%s: %s", what, strerror(-rc));
+	drop_connection(b);
+	return rc;
+}
+
+/*
+ * A message or a reply stopped half-way. A frontend gets VU_STALL_MS to go
+ * on; past that it is dropped (docs/security.md): it cannot hold the
+ * control thread, only its own connection. Return -EAGAIN or -ETIMEDOUT.
+ */
+static int stalled(struct vu_backend *b, const char *what)
+{
+	uint64_t now = clock_mono_ns();
+
+	if (!b->stall_since_ns) {
+		b->stall_since_ns = now;
+		return -EAGAIN;
 	}
+	if (now - b->stall_since_ns < VU_STALL_MS * 1000000ull)
+		return -EAGAIN;
+	vqnet_log(VQNET_LOG_WARN, "vhost-user", "frontend %s for %u ms: connection dropped", what,
+		  VU_STALL_MS);
+	drop_connection(b);
+	return -ETIMEDOUT;
+}
+
+/* Handle one whole message (its fds are closed here). Return 0 or -errno
+ * (the connection is dropped). */
+static int handle_message(struct vu_backend *b, struct vu_msg *m)
+{
 	const struct vu_request_info *info = NULL;
-	struct req_ctx c = {.m = &m, .reply_fd = -1};
-	uint32_t request = m.hdr.request;
-	bool ack = (m.hdr.flags & VHOST_USER_NEED_REPLY_MASK) != 0;
-	rc = handle(b, &m, &info, &c);
+	struct req_ctx c = {.m = m, .reply_fd = -1};
+	uint32_t request = m->hdr.request;
+	bool ack = (m->hdr.flags & VHOST_USER_NEED_REPLY_MASK) != 0;
+	int rc = handle(b, m, &info, &c);
+
 	if (rc) {
 		log_error(request, c.why, rc);
 		close_fd(&c.reply_fd);
-		send_failure_ack(b, &m, info);
-		vu_msg_close_fds(&m);
+		send_failure_ack(b, m, info);
+		vu_msg_close_fds(m);
 		drop_connection(b);
 		return rc;
 	}
-	vu_msg_close_fds(&m);
+	vu_msg_close_fds(m);
 	/* REPLY_ACK is looked at after the handler: SET_PROTOCOL_FEATURES
 	 * may just have negotiated it. */
 	if (!c.reply && ack && has_protocol(b, VHOST_USER_PROTOCOL_F_REPLY_ACK)) {
-		m.payload.u64 = 0;
-		vu_msg_make_reply(&m, sizeof(uint64_t));
+		m->payload.u64 = 0;
+		vu_msg_make_reply(m, sizeof(uint64_t));
 		c.reply = true;
 	}
 	if (c.reply) {
-		rc = send_reply(b, &m, c.reply_fd);
-		close_fd(&c.reply_fd);
+		rc = send_reply(b, m, &c.reply_fd);
 		if (rc) {
 			log_error(request, "sending the reply failed", rc);
 			drop_connection(b);
@@ -471,6 +510,41 @@ static int dispatch_message(struct vu_backend *b)
 		}
 	}
 	return 0;
+}
+
+/*
+ * The connection's turn: finish a pending reply, else read on; a whole
+ * message is handled. Return 0 (a message handled), -EAGAIN (nothing whole
+ * yet), or the -errno of a dropped connection.
+ */
+static int dispatch_message(struct vu_backend *b)
+{
+	int rc;
+
+	if (b->tx.pending) {
+		rc = vu_msg_send_nb(b->conn_fd, &b->tx);
+		if (rc < 0)
+			return drop_io(b, rc, "send");
+		if (rc == 0)
+			return stalled(b, "stopped reading its replies");
+		b->stall_since_ns = 0;
+	}
+	rc = vu_msg_recv_nb(b->conn_fd, &b->rx);
+	if (rc < 0)
+		return drop_io(b, rc, "receive");
+	if (rc == 0) {
+		if (b->rx.got)
+			return stalled(b, "stopped half-way through a message");
+		b->stall_since_ns = 0;
+		return -EAGAIN;
+	}
+	b->stall_since_ns = 0;
+	rc = handle_message(b, &b->rx.m);
+	if (b->conn_fd >= 0)
+		vu_msg_rx_reset(&b->rx);
+	if (b->tx.pending) /* the reply did not all go: its stall starts now */
+		b->stall_since_ns = clock_mono_ns();
+	return rc;
 }
 
 /* ------------------------------------------------------------------------
@@ -548,6 +622,22 @@ VQNET_EXPORT void vu_backend_free(struct vu_backend *b)
 VQNET_EXPORT int vu_backend_fd(const struct vu_backend *b)
 {
 	return b->conn_fd >= 0 ? b->conn_fd : b->listen_fd;
+}
+
+VQNET_EXPORT short vu_backend_events(const struct vu_backend *b)
+{
+	return b->conn_fd >= 0 && b->tx.pending ? POLLOUT : POLLIN;
+}
+
+VQNET_EXPORT int vu_backend_timeout_ms(const struct vu_backend *b)
+{
+	uint64_t now, end;
+
+	if (b->conn_fd < 0 || !b->stall_since_ns)
+		return -1;
+	now = clock_mono_ns();
+	end = b->stall_since_ns + VU_STALL_MS * 1000000ull;
+	return now >= end ? 0 : (int)((end - now + 999999) / 1000000);
 }
 
 VQNET_EXPORT int vu_backend_dispatch(struct vu_backend *b)
@@ -633,8 +723,7 @@ VQNET_EXPORT void vu_backend_vring_error(struct vu_backend *b, unsigned index)
 	if (index >= b->cfg.num_queues)
 		return;
 	pthread_mutex_lock(&vu_be_err_fd_lock);
-	if (b->vrings[index].err_fd >= 0)
-		eventfd_write(b->vrings[index].err_fd, 1);
+	efd_signal(b->vrings[index].err_fd);
 	pthread_mutex_unlock(&vu_be_err_fd_lock);
 }
 

@@ -45,7 +45,13 @@ struct vu_backend {
 	const struct vu_device_ops *ops;
 	void *opaque;
 	int listen_fd; /* server mode */
-	int conn_fd;   /* -1 when not connected */
+	int conn_fd;   /* -1 when not connected; non-blocking */
+	/* The frontend's message being read and the reply being written: the
+	 * control thread never waits for either (conn.c). While a reply is
+	 * pending nothing more is read. */
+	struct vu_msg_rx rx;
+	struct vu_msg_tx tx;
+	uint64_t stall_since_ns; /* a message or reply stopped half-way; 0 = none */
 
 	/* Per connection, cleared by drop_connection(). */
 	uint64_t offered_protocol;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/efd.h"
 #include "backend_internal.h"
 
 /* ------------------------------------------------------------------------
@@ -524,6 +525,10 @@ int vu_be_set_vring_call(struct vu_backend *b, struct req_ctx *c)
 	int rc = vring_fd_req(b, c, &s, &fd);
 	if (rc)
 		return rc;
+	if (fd >= 0 && efd_set_nonblock(fd) < 0) {
+		close(fd);
+		return fail(c, -EINVAL, "the call fd is not a file descriptor we can use");
+	}
 	int old = s->call_fd;
 	s->call_fd = fd;
 	if (s->vq && b->ops->queue_call_fd)
@@ -539,6 +544,10 @@ int vu_be_set_vring_err(struct vu_backend *b, struct req_ctx *c)
 	int rc = vring_fd_req(b, c, &s, &fd);
 	if (rc)
 		return rc;
+	if (fd >= 0 && efd_set_nonblock(fd) < 0) {
+		close(fd);
+		return fail(c, -EINVAL, "the error fd is not a file descriptor we can use");
+	}
 	pthread_mutex_lock(&vu_be_err_fd_lock);
 	close_fd(&s->err_fd);
 	s->err_fd = fd;

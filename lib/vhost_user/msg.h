@@ -17,6 +17,10 @@
 
 #include "spec/vhost_user_msg.h"
 
+/* How long a peer may stop half-way through a message, or stop reading
+ * one, before its connection is given up (non-blocking sockets). */
+#define VU_STALL_MS 5000u
+
 struct vu_msg {
 	struct vhost_user_header hdr;
 	union {
@@ -84,5 +88,22 @@ int vu_msg_send(int sock, const struct vu_msg *m);
 
 /* Close every fd the message holds and set nfds to 0. */
 void vu_msg_close_fds(struct vu_msg *m);
+
+/* A message read in pieces, as the socket delivers them (zero it first). */
+struct vu_msg_rx {
+	struct vu_msg m;
+	size_t got; /* header and payload bytes read */
+};
+/* A message written in pieces, as the socket takes them. m.fds belong to
+ * it until they are sent (with the first byte) or it is reset. */
+struct vu_msg_tx {
+	struct vu_msg m;
+	size_t sent;  /* header and payload bytes written */
+	bool pending; /* set by the owner while m has bytes to go */
+};
+int vu_msg_recv_nb(int sock, struct vu_msg_rx *rx);
+void vu_msg_rx_reset(struct vu_msg_rx *rx);
+int vu_msg_send_nb(int sock, struct vu_msg_tx *tx);
+void vu_msg_tx_reset(struct vu_msg_tx *tx);
 
 #endif

@@ -81,6 +81,16 @@ static bool queue_wanted(const struct ntf *n, unsigned i)
 }
 
 /* The driver side of ring @i, laid out in the ring area @i. */
+/* Fill eventfd @fd's counter to its maximum (0xfffffffffffffffe): one
+ * more write() of 1 would block on a blocking fd. */
+static void efd_fill(int fd)
+{
+	uint64_t max = UINT64_MAX - 1;
+
+	if (fd >= 0)
+		assert_int_equal(write(fd, &max, sizeof(max)), sizeof(max));
+}
+
 static void ring_new(struct ntf *n, unsigned i)
 {
 	struct ntf_queue *q = &n->q[i];
@@ -103,11 +113,17 @@ static void ring_new(struct ntf *n, unsigned i)
 	dc.driver_area = n->shm.base + q->driver_off;
 	dc.device_area = n->shm.base + q->device_off;
 	assert_int_equal(vq_drv_new(&dc, &q->d), 0);
+	int nb = n->o.full_blocking_efds ? 0 : EFD_NONBLOCK;
+
 	q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	q->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	q->err_fd = n->o.err_fds ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) : -1;
+	q->call_fd = eventfd(0, EFD_CLOEXEC | nb);
+	q->err_fd = n->o.err_fds ? eventfd(0, EFD_CLOEXEC | nb) : -1;
 	assert_true(q->kick_fd >= 0 && q->call_fd >= 0);
 	assert_true(!n->o.err_fds || q->err_fd >= 0);
+	if (n->o.full_blocking_efds) {
+		efd_fill(q->call_fd);
+		efd_fill(q->err_fd);
+	}
 }
 
 /* SET_VRING_BASE for ring @i: a fresh packed ring starts at 0 with both

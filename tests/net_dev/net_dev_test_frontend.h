@@ -47,11 +47,14 @@
 
 struct ntf_opts {
 	enum vq_format fmt;
-	uint64_t want;	  /* virtio features to take when offered (VERSION_1 always) */
-	unsigned pairs;	  /* queue pairs to set up (1..NTF_MAXP; 0 = 1) */
-	bool ctrl;	  /* set up the control queue (CTRL_VQ taken) */
-	bool inflight;	  /* INFLIGHT_SHMFD: get the buffer, hand it back on reconnect */
-	bool err_fds;	  /* an error eventfd (SET_VRING_ERR) per ring */
+	uint64_t want;	/* virtio features to take when offered (VERSION_1 always) */
+	unsigned pairs; /* queue pairs to set up (1..NTF_MAXP; 0 = 1) */
+	bool ctrl;	/* set up the control queue (CTRL_VQ taken) */
+	bool inflight;	/* INFLIGHT_SHMFD: get the buffer, hand it back on reconnect */
+	bool err_fds;	/* an error eventfd (SET_VRING_ERR) per ring */
+	/* Hostile: call and error eventfds blocking, their counters filled to
+	 * the maximum, so a write() of the device's would block. */
+	bool full_blocking_efds;
 	uint64_t pf_mask; /* protocol features never taken */
 };
 

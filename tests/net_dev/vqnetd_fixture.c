@@ -155,10 +155,13 @@ void log_wait2(struct vqd *d, const char *needle, const char *also)
 				*eol = '\n';
 			}
 		}
-		free(log);
-		if (ntf_now_ms() > dl)
+		if (ntf_now_ms() > dl) {
+			print_message("vqnetd stderr:\n%s\n", log ? log : "(none)");
+			free(log);
 			fail_msg("no log line with '%s'%s%s", needle, also ? " and " : "",
 				 also ? also : "");
+		}
+		free(log);
 		vqd_check_alive(d);
 		ntf_sleep_ms(5);
 	}

@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vqnetd (vqnetd_fixture.h has the daemon and the driver) against
+ * frontends that try to hold its control thread or a worker
+ * (docs/security.md "The control thread never waits for a frontend"):
+ *
+ *  - a frontend that stops half-way through a message header, or through
+ *    its payload;
+ *  - a frontend that sends a flood of requests and never reads a reply;
+ *  - call and error eventfds that are blocking with their counters full,
+ *    on a connection whose ring then breaks.
+ *
+ * In each: the stalled frontend is dropped at its stall limit (5 s) with
+ * one log line, the next frontend is served, and SIGTERM sent while a
+ * hostile frontend stalls ends vqnetd within 1 s. Before the control
+ * socket was non-blocking, a half header held SIGTERM for as long as the
+ * frontend stayed connected.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "spec/vhost_user_msg.h"
+#include "spec/virtio_ring.h"
+
+#include "vqnetd_fixture.h"
+
+/* SIGTERM must end vqnetd within this, whatever a frontend does. */
+#define TERM_MS 1000u
+
+/* A raw frontend: a connected socket and nothing else. */
+static int raw_connect(const struct fx *x)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", x->sock);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void raw_send(int fd, const void *p, size_t len)
+{
+	assert_int_equal(send(fd, p, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+static struct vhost_user_header get_features_hdr(void)
+{
+	return (struct vhost_user_header){.request = VHOST_USER_GET_FEATURES, .flags = 1};
+}
+
+/*
+ * The next frontend is served: a new connection's GET_FEATURES gets its
+ * reply (once vqnetd has dropped the stalled one, within its stall limit).
+ */
+static void next_frontend_served(const struct fx *x)
+{
+	struct vhost_user_header h = get_features_hdr();
+	struct {
+		struct vhost_user_header h;
+		uint64_t features;
+	} __attribute__((packed)) r;
+	struct pollfd p;
+	size_t got = 0;
+	uint64_t dl = ntf_now_ms() + WAIT_MS;
+	int fd = raw_connect(x);
+
+	raw_send(fd, &h, sizeof(h));
+	p = (struct pollfd){.fd = fd, .events = POLLIN};
+	while (got < sizeof(r)) {
+		if (ntf_now_ms() > dl)
+			fail_msg("the next frontend got no reply");
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		ssize_t n = recv(fd, (char *)&r + got, sizeof(r) - got, 0);
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	assert_int_equal(r.h.request, VHOST_USER_GET_FEATURES);
+	assert_true(r.h.flags & VHOST_USER_REPLY_MASK);
+	assert_int_equal(r.h.size, 8);
+	assert_true(r.features & (1ull << VIRTIO_F_VERSION_1));
+	close(fd);
+}
+
+/* SIGTERM ends vqnetd, status 0, within TERM_MS. */
+static void term_within_limit(struct vqd *d)
+{
+	uint64_t t0 = ntf_now_ms();
+	int st = vqd_signal_wait(d, SIGTERM);
+	uint64_t took = ntf_now_ms() - t0;
+
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	if (took > TERM_MS)
+		fail_msg("SIGTERM took %llu ms (limit %u)", (unsigned long long)took, TERM_MS);
+}
+
+/* A frontend that stops after @len bytes of @msg. */
+static void stall_after(struct fx *x, const void *msg, size_t len)
+{
+	int fd;
+
+	vqd_start(x, NULL);
+	fd = raw_connect(x);
+	raw_send(fd, msg, len);
+	next_frontend_served(x);
+	log_wait(&x->d, "stopped half-way through a message");
+	close(fd);
+
+	/* Again, and SIGTERM while it stalls. */
+	fd = raw_connect(x);
+	raw_send(fd, msg, len);
+	ntf_sleep_ms(100);
+	term_within_limit(&x->d);
+	close(fd);
+}
+
+static void test_half_header(void **state)
+{
+	struct vhost_user_header h = get_features_hdr();
+
+	stall_after(*state, &h, 6);
+}
+
+static void test_half_payload(void **state)
+{
+	struct {
+		struct vhost_user_header h;
+		uint64_t features;
+	} __attribute__((packed)) m = {
+		.h = {.request = VHOST_USER_SET_FEATURES, .flags = 1, .size = 8},
+		.features = 1ull << VIRTIO_F_VERSION_1,
+	};
+
+	stall_after(*state, &m, sizeof(m.h) + 3);
+}
+
+/* Up to @count GET_FEATURES without reading a reply; stops early when the
+ * socket takes no more for 300 ms (vqnetd stopped reading: its replies
+ * are not being read). Returns the number sent. */
+static unsigned flood_unread(int fd, unsigned count)
+{
+	struct vhost_user_header h = get_features_hdr();
+	unsigned sent = 0;
+	uint64_t idle_since = ntf_now_ms();
+
+	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	while (sent < count) {
+		ssize_t n = send(fd, &h, sizeof(h), MSG_NOSIGNAL);
+		if (n == (ssize_t)sizeof(h)) {
+			sent++;
+			idle_since = ntf_now_ms();
+			continue;
+		}
+		/* A partial header would leave the stream misaligned: the
+		 * socket buffers are a multiple of 12 bytes away from that
+		 * only by luck, so stop at the first short write. */
+		if (n > 0)
+			break;
+		assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+		if (ntf_now_ms() - idle_since > 300)
+			break;
+		ntf_sleep_ms(5);
+	}
+	return sent;
+}
+
+static void test_unread_replies(void **state)
+{
+	struct fx *x = *state;
+	unsigned sent;
+	int fd;
+
+	vqd_start(x, NULL);
+	fd = raw_connect(x);
+	sent = flood_unread(fd, 100000);
+	print_message("  %u requests sent, no reply read\n", sent);
+	assert_true(sent >= 100); /* enough that the replies fill the socket */
+	next_frontend_served(x);
+	log_wait(&x->d, "stopped reading its replies");
+	close(fd);
+
+	fd = raw_connect(x);
+	flood_unread(fd, 100000);
+	term_within_limit(&x->d);
+	close(fd);
+}
+
+/* Break transmitq 0 (queue 1) of a split ring: avail->idx jumps by more
+ * than the queue size. */
+static void break_txq0(struct ntf *n)
+{
+	struct virtq_avail *avail =
+		(struct virtq_avail *)(n->shm.base + n->q[ntf_txq(0)].driver_off);
+	uint16_t idx = __atomic_load_n(&avail->idx, __ATOMIC_ACQUIRE);
+
+	uint64_t one = 1;
+
+	__atomic_store_n(&avail->idx, (uint16_t)(idx + NTF_QSIZE + 7), __ATOMIC_RELEASE);
+	/* A kick whether or not EVENT_IDX asks for one. */
+	assert_int_equal(write(n->q[ntf_txq(0)].kick_fd, &one, sizeof(one)), sizeof(one));
+}
+
+static void test_full_blocking_eventfds(void **state)
+{
+	struct fx *x = *state;
+	struct ntf_opts hostile = {.fmt = VQ_FORMAT_SPLIT,
+				   .want = WANT_BASE,
+				   .err_fds = true,
+				   .full_blocking_efds = true};
+	struct ntf_opts good = {.fmt = VQ_FORMAT_SPLIT, .want = WANT_BASE};
+	uint8_t frame[100];
+
+	vqd_start(x, NULL);
+	fe_open(x, &hostile);
+	/* A frame through loop: its transmit and receive completions each
+	 * signal a full call fd. */
+	ntf_make_frame(frame, sizeof(frame), dev_mac, peer_mac, 1);
+	assert_true(ntf_tx_send(&x->n, 0, frame, sizeof(frame), NULL) >= 0);
+	break_txq0(&x->n);
+	log_wait2(&x->d, "queue 1 broken", "not served");
+	/* The control thread answers (SIGUSR1 counters); the error was
+	 * counted although its eventfd could not be written. */
+	assert_int_equal(vqd_counters(&x->d, 1, 1).errors, 1);
+	/* Disconnecting stops (joins) the workers: none is stuck in write(). */
+	fe_close(x);
+	fe_open(x, &good);
+	echo(&x->n, 0, 200, 2);
+	fe_close(x);
+
+	fe_open(x, &hostile);
+	assert_true(ntf_tx_send(&x->n, 0, frame, sizeof(frame), NULL) >= 0);
+	break_txq0(&x->n);
+	log_wait2(&x->d, "queue 1 broken", "not served");
+	term_within_limit(&x->d);
+	fe_close(x);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_half_header, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_half_payload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unread_replies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_blocking_eventfds, setup, teardown),
+	};
+	int rc = vqnetd_fixture_init(argc, argv);
+
+	if (rc)
+		return rc;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
