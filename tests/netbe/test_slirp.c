@@ -384,18 +384,26 @@ static void *host_server_run(void *arg)
 	return NULL;
 }
 
-/* Listen on 127.0.0.1:<ephemeral>; return the port. */
-static int listen_loopback(uint16_t *port)
+/* A socket of @type bound to 127.0.0.1:<ephemeral>; *@port says which. */
+static int bound_loopback(int type, uint16_t *port)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
 
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(fd, 4), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
 	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+/* Listen on 127.0.0.1:<ephemeral>; return the port. */
+static int listen_loopback(uint16_t *port)
+{
+	int fd = bound_loopback(SOCK_STREAM, port);
+
+	assert_int_equal(listen(fd, 4), 0);
 	return fd;
 }
 
@@ -510,15 +518,7 @@ static bool is_udp_for(const uint8_t *f, size_t len, const void *arg)
 
 static int udp_loopback(uint16_t *port)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-	*port = ntohs(sa.sin_port);
-	return fd;
+	return bound_loopback(SOCK_DGRAM, port);
 }
 
 /* The host echoes one datagram back to its sender. */
