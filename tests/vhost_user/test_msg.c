@@ -33,6 +33,7 @@
 #include <cmocka.h>
 
 #include "vhost_user/msg.h"
+#include "../harness/test_util.h"
 
 #define V1   VHOST_USER_VERSION
 #define NOFD VHOST_USER_VRING_NOFD_MASK
@@ -72,33 +73,18 @@ static int new_memfd(void)
 	return fd;
 }
 
-#define MAX_TEST_FDS 64
+#define MAX_TEST_FDS SENDMSG_FDS_MAX /* 64 */
 
 /* Send @len raw bytes with @nfds fresh memfds (our copies closed after). */
 static void send_raw(int sock, const void *buf, size_t len, unsigned nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * MAX_TEST_FDS)];
-		struct cmsghdr align;
-	} ctl;
 	int fds[MAX_TEST_FDS];
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 
 	assert_true(nfds <= MAX_TEST_FDS);
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		for (unsigned i = 0; i < nfds; i++)
-			fds[i] = new_memfd();
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	assert_int_equal(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)len);
+	for (unsigned i = 0; i < nfds; i++)
+		fds[i] = new_memfd();
+	assert_int_equal(sendmsg_fds(sock, &iov, 1, fds, nfds), (ssize_t)len);
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
 }
