@@ -460,20 +460,30 @@ static void test_ctrunc(void **state)
 	expect(VHOST_USER_SET_MEM_TABLE, V1, 264, NULL, 264, MAX_TEST_FDS, -EPROTO, 0);
 }
 
+/* On a pair the caller made (and set up): @req announcing @size bytes,
+ * @paylen sent, with @nfds fds; vu_msg_recv() fails with @want holding no
+ * fd, and no fd is left behind. Closes the pair. */
+static void expect_refused(int sv[2], uint32_t req, uint32_t size, size_t paylen, unsigned nfds,
+			   int want)
+{
+	struct vu_msg m;
+	int before = fd_count();
+
+	send_msg(sv[0], req, V1, size, NULL, paylen, nfds);
+	assert_int_equal(vu_msg_recv(sv[1], &m), want);
+	assert_int_equal(m.nfds, 0);
+	assert_int_equal(fd_count(), before);
+	close_pair(sv);
+}
+
 static void test_not_scm_rights(void **state)
 {
 	(void)state;
 	int sv[2], on = 1;
-	struct vu_msg m;
 
 	make_pair(sv);
 	assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)), 0);
-	int before = fd_count();
-	send_msg(sv[0], VHOST_USER_SET_OWNER, V1, 0, NULL, 0, 2);
-	assert_int_equal(vu_msg_recv(sv[1], &m), -EPROTO);
-	assert_int_equal(m.nfds, 0);
-	assert_int_equal(fd_count(), before);
-	close_pair(sv);
+	expect_refused(sv, VHOST_USER_SET_OWNER, 0, 0, 2, -EPROTO);
 }
 
 /* F5 in a loop on one connection: the fd count stays flat. */
@@ -659,16 +669,10 @@ static void test_stall_nonblocking(void **state)
 {
 	(void)state;
 	int sv[2];
-	struct vu_msg m;
 
 	make_pair(sv);
 	assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
-	int before = fd_count();
-	send_msg(sv[0], VHOST_USER_SET_CONFIG, V1, 100, NULL, 20, 2);
-	assert_int_equal(vu_msg_recv(sv[1], &m), -ETIMEDOUT);
-	assert_int_equal(m.nfds, 0);
-	assert_int_equal(fd_count(), before);
-	close_pair(sv);
+	expect_refused(sv, VHOST_USER_SET_CONFIG, 100, 20, 2, -ETIMEDOUT);
 }
 
 static void test_send_errors(void **state)
