@@ -15,6 +15,7 @@
 #include "netbe_fixture.h"
 
 const uint8_t guest_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+const uint8_t bcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 struct netbe_options opts(unsigned nq)
 {
@@ -95,6 +96,11 @@ uint16_t csum_fold(uint32_t sum)
 	return (uint16_t)sum;
 }
 
+uint16_t csum_finish(uint32_t sum)
+{
+	return (uint16_t)~csum_fold(sum);
+}
+
 void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = v >> 8;
@@ -106,10 +112,19 @@ uint16_t get16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-/* Ethernet + IPv4 header (20 bytes, no options) for @l4_len bytes of
- * protocol @proto; returns the L4 offset (34). */
-uint32_t build_ipv4(uint8_t *f, const uint8_t *dst_mac, const uint8_t *src_mac, uint32_t src_ip,
-		    uint32_t dst_ip, uint8_t proto, uint16_t l4_len)
+void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)get16(p) << 16 | get16(p + 2);
+}
+
+uint32_t build_ipv4(uint8_t *f, const uint8_t *dst_mac, const uint8_t *src_mac, const void *src_ip,
+		    const void *dst_ip, uint8_t proto, uint16_t l4_len)
 {
 	uint8_t *ip = f + 14;
 
@@ -123,16 +138,35 @@ uint32_t build_ipv4(uint8_t *f, const uint8_t *dst_mac, const uint8_t *src_mac, 
 	put16(ip + 6, 0x4000); /* DF */
 	ip[8] = 64;
 	ip[9] = proto;
-	memcpy(ip + 12, &src_ip, 4);
-	memcpy(ip + 16, &dst_ip, 4);
-	put16(ip + 10, (uint16_t)~csum_fold(csum_add(0, ip, 20)));
+	memcpy(ip + 12, src_ip, 4);
+	memcpy(ip + 16, dst_ip, 4);
+	put16(ip + 10, csum_finish(csum_add(0, ip, 20)));
 	return 34;
 }
 
-/* The IPv4 pseudo-header sum of a frame built by build_ipv4(). */
 uint32_t pseudo_sum(const uint8_t *f, uint16_t l4_len)
 {
 	uint32_t s = csum_add(0, f + 14 + 12, 8);
 
 	return s + f[14 + 9] + l4_len;
+}
+
+uint32_t build_arp(uint8_t *f, const uint8_t *dst, uint16_t op, const uint8_t *sha, const void *spa,
+		   const uint8_t *tha, const void *tpa)
+{
+	memset(f, 0, 60);
+	memcpy(f, dst, 6);
+	memcpy(f + 6, sha, 6);
+	put16(f + 12, 0x0806);
+	put16(f + 14, 1);
+	put16(f + 16, 0x0800);
+	f[18] = 6;
+	f[19] = 4;
+	put16(f + 20, op);
+	memcpy(f + 22, sha, 6);
+	memcpy(f + 28, spa, 4);
+	if (tha)
+		memcpy(f + 32, tha, 6);
+	memcpy(f + 38, tpa, 4);
+	return 60;
 }

@@ -5,7 +5,6 @@
  * ring drops (tx_dropped), rx_fd is readable exactly while frames wait,
  * offload metadata passes through whatever set_rx_offloads() said.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -139,9 +138,9 @@ static void test_loop_full(void **state)
 static uint32_t udp_partial(uint8_t *f, uint16_t payload, struct netbe_meta *m)
 {
 	static const uint8_t src_mac[6] = {2, 0, 0, 0, 0, 1};
+	static const uint8_t src_ip[4] = {10, 0, 0, 1}, dst_ip[4] = {10, 0, 0, 2};
 	uint16_t l4 = (uint16_t)(8 + payload);
-	uint32_t off =
-		build_ipv4(f, guest_mac, src_mac, htonl(0x0a000001), htonl(0x0a000002), 17, l4);
+	uint32_t off = build_ipv4(f, guest_mac, src_mac, src_ip, dst_ip, 17, l4);
 
 	put16(f + off, 1234);
 	put16(f + off + 2, 5678);

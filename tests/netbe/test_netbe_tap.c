@@ -147,7 +147,7 @@ static uint32_t tcp_partial(uint8_t *f, uint16_t sport, uint8_t tcp_flags, uint1
 	uint32_t me = tap_ip(2), host = tap_ip(1), off;
 	uint16_t l4 = (uint16_t)(20 + payload);
 
-	off = build_ipv4(f, tap_host_mac, guest_mac, me, host, 6, l4);
+	off = build_ipv4(f, tap_host_mac, guest_mac, &me, &host, 6, l4);
 	memset(f + off, 0, l4);
 	put16(f + off, sport);
 	put16(f + off + 2, 7777);
@@ -212,18 +212,7 @@ static void test_tap(void **state)
 	assert_int_equal(run("ip -n %s link set %s up", tap_env.ns, tap_env.ifname), 0);
 
 	/* ARP: who has 10.99.N.1? tell 10.99.N.2 */
-	memset(f, 0, 60);
-	memset(f, 0xff, 6);
-	memcpy(f + 6, guest_mac, 6);
-	put16(f + 12, 0x0806);
-	put16(f + 14, 1);
-	put16(f + 16, 0x0800);
-	f[18] = 6;
-	f[19] = 4;
-	put16(f + 20, 1);
-	memcpy(f + 22, guest_mac, 6);
-	memcpy(f + 28, &me, 4);
-	memcpy(f + 38, &host, 4);
+	build_arp(f, bcast_mac, 1, guest_mac, &me, NULL, &host);
 	assert_int_equal(tx_one(be, 0, f, 60, NULL), 1);
 	assert_true(tap_wait(be, 2, is_arp_reply, out, &res, 3000));
 	memcpy(tap_host_mac, out + 22, 6);
@@ -233,14 +222,14 @@ static void test_tap(void **state)
 
 	/* ICMP echo, sent from pair 1. */
 	l4 = 8 + 32;
-	off = build_ipv4(f, tap_host_mac, guest_mac, me, host, 1, l4);
+	off = build_ipv4(f, tap_host_mac, guest_mac, &me, &host, 1, l4);
 	memset(f + off, 0, l4);
 	f[off] = 8;
 	put16(f + off + 4, 0x7171);
 	put16(f + off + 6, 1);
 	for (int i = 8; i < l4; i++)
 		f[off + i] = (uint8_t)i;
-	put16(f + off + 2, (uint16_t)~csum_fold(csum_add(0, f + off, l4)));
+	put16(f + off + 2, csum_finish(csum_add(0, f + off, l4)));
 	assert_int_equal(tx_one(be, 1, f, off + l4, NULL), 1);
 	assert_true(tap_wait(be, 2, is_echo_reply, out, &res, 3000));
 	assert_int_equal(res.len, off + l4);
@@ -286,11 +275,11 @@ static void test_tap(void **state)
 		struct netbe_rxbuf b = {.data = small, .cap = sizeof(small)};
 		uint64_t drops = s0.rx_dropped + s1.rx_dropped;
 
-		off = build_ipv4(f, tap_host_mac, guest_mac, me, host, 1, 8 + 500);
+		off = build_ipv4(f, tap_host_mac, guest_mac, &me, &host, 1, 8 + 500);
 		memset(f + off, 0, 508);
 		f[off] = 8;
 		put16(f + off + 4, 0x7171);
-		put16(f + off + 2, (uint16_t)~csum_fold(csum_add(0, f + off, 508)));
+		put16(f + off + 2, csum_finish(csum_add(0, f + off, 508)));
 		assert_int_equal(tx_one(be, 0, f, off + 508, NULL), 1);
 		for (int t = 0; t < 300 && drops == s0.rx_dropped + s1.rx_dropped; t++) {
 			usleep(10000);

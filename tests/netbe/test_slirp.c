@@ -40,13 +40,12 @@
 
 #include "netbe/netbe_internal.h" /* netbe_slirp_new() */
 
-#define FRAME_MAX   2048
+#include "netbe_fixture.h"
+
 #define WAIT_MS	    10000
 #define GUEST_PORT  40000
 #define PATTERN_LEN (64 * 1024)
 
-static const uint8_t guest_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
-static const uint8_t bcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 /* slirp's MAC: 52:55 then the IPv4 address of the virtual host */
 static const uint8_t slirp_mac[6] = {0x52, 0x55, 10, 0, 2, 2};
 static const uint8_t guest_ip[4] = {10, 0, 2, 15};
@@ -54,101 +53,36 @@ static const uint8_t host_ip[4] = {10, 0, 2, 2};
 static const uint8_t zero_ip[4] = {0, 0, 0, 0};
 static const uint8_t bcast_ip[4] = {255, 255, 255, 255};
 
-/* ---- byte helpers ------------------------------------------------------- */
+/* ---- frames ------------------------------------------------------------ */
 
-static void put16(uint8_t *p, uint16_t v)
+/* The TCP/UDP checksum over the pseudo header and the segment at f + 34
+ * of a frame laid out by build_ipv4(). */
+static uint16_t l4_csum(const uint8_t *f, size_t l4_len)
 {
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
+	return csum_finish(csum_add(pseudo_sum(f, (uint16_t)l4_len), f + 34, l4_len));
 }
 
-static void put32(uint8_t *p, uint32_t v)
+/* The guest's "who has 10.0.2.2", broadcast. */
+static size_t build_arp_request(uint8_t *f)
 {
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += get16(p + i);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-/* ---- frame builders ----------------------------------------------------- */
-
-static size_t eth_hdr(uint8_t *f, const uint8_t *dst, uint16_t type)
-{
-	memcpy(f, dst, 6);
-	memcpy(f + 6, guest_mac, 6);
-	put16(f + 12, type);
-	return 14;
-}
-
-/* IPv4 header at f + 14 carrying @l4_len bytes of @proto; returns 34. */
-static size_t ip_hdr(uint8_t *f, uint8_t proto, const uint8_t *src, const uint8_t *dst,
-		     size_t l4_len)
-{
-	uint8_t *ip = f + 14;
-
-	memset(ip, 0, 20);
-	ip[0] = 0x45;
-	put16(ip + 2, (uint16_t)(20 + l4_len));
-	put16(ip + 4, 0x1234);
-	put16(ip + 6, 0x4000); /* DF */
-	ip[8] = 64;
-	ip[9] = proto;
-	memcpy(ip + 12, src, 4);
-	memcpy(ip + 16, dst, 4);
-	put16(ip + 10, csum_fold(csum_add(0, ip, 20)));
-	return 34;
-}
-
-/* The TCP/UDP checksum over the pseudo header and the segment at f + 34. */
-static uint16_t l4_csum(const uint8_t *f, uint8_t proto, size_t l4_len)
-{
-	uint32_t sum = csum_add(0, f + 26, 8);
-
-	sum += proto;
-	sum += (uint32_t)l4_len;
-	return csum_fold(csum_add(sum, f + 34, l4_len));
+	return build_arp(f, bcast_mac, 1, guest_mac, guest_ip, NULL, host_ip);
 }
 
 /* ---- the guest side of the backend -------------------------------------- */
 
 struct guest {
 	struct netbe *be;
-	uint8_t buf[FRAME_MAX];
+	uint8_t buf[BUF_CAP];
 	uint32_t len;
 };
 
 static struct netbe *new_be_opts(const char *const *fwd, unsigned nfwd, unsigned nq)
 {
-	struct netbe_options opt = {.max_queue_pairs = nq, .mtu = 1500};
+	struct netbe_options opt = opts(nq);
 	struct netbe *be = NULL;
 	char err[256] = "";
 	int ret;
 
-	memcpy(opt.guest_mac, guest_mac, 6);
 	opt.hostfwd = fwd;
 	opt.n_hostfwd = nfwd;
 	ret = netbe_slirp_new(&opt, &be, err, sizeof(err));
@@ -162,10 +96,7 @@ static struct netbe *new_be_opts(const char *const *fwd, unsigned nfwd, unsigned
 
 static void send_frame(struct netbe *be, unsigned q, const uint8_t *f, size_t len)
 {
-	struct iovec iov = {.iov_base = (void *)f, .iov_len = len};
-	struct netbe_txpkt pkt = {.iov = &iov, .iovcnt = 1, .len = (uint32_t)len};
-
-	assert_int_equal(be->ops->tx(be, q, &pkt, 1), 1);
+	assert_int_equal(tx_one(be, q, f, (uint32_t)len, NULL), 1);
 }
 
 static bool is_arp_request_for_guest(const uint8_t *f, size_t len)
@@ -177,19 +108,9 @@ static bool is_arp_request_for_guest(const uint8_t *f, size_t len)
 /* Answer slirp's "who has 10.0.2.15" like a guest would. */
 static void answer_arp(struct netbe *be, const uint8_t *req)
 {
-	uint8_t f[60] = {0};
+	uint8_t f[60];
 
-	eth_hdr(f, req + 6, 0x0806);
-	put16(f + 14, 1);
-	put16(f + 16, 0x0800);
-	f[18] = 6;
-	f[19] = 4;
-	put16(f + 20, 2);
-	memcpy(f + 22, guest_mac, 6);
-	memcpy(f + 28, guest_ip, 4);
-	memcpy(f + 32, req + 22, 6);
-	memcpy(f + 38, req + 28, 4);
-	send_frame(be, 0, f, sizeof(f));
+	send_frame(be, 0, f, build_arp(f, req + 6, 2, guest_mac, guest_ip, req + 22, req + 28));
 }
 
 typedef bool (*frame_pred)(const uint8_t *f, size_t len, const void *arg);
@@ -277,8 +198,7 @@ static size_t build_dhcp(uint8_t *f, uint8_t type)
 	size_t udp_len = 8 + BOOTP_LEN;
 
 	memset(f, 0, 42 + BOOTP_LEN);
-	eth_hdr(f, bcast_mac, 0x0800);
-	ip_hdr(f, 17, zero_ip, bcast_ip, udp_len);
+	build_ipv4(f, bcast_mac, guest_mac, zero_ip, bcast_ip, 17, (uint16_t)udp_len);
 	put16(f + 34, 68);
 	put16(f + 36, 67);
 	put16(f + 38, (uint16_t)udp_len); /* checksum 0: none (RFC 768) */
@@ -332,7 +252,7 @@ static int dhcp_type(const uint8_t *f, size_t len)
 static void test_dhcp(void **state)
 {
 	struct guest g = {.be = new_be_opts(NULL, 0, 1)};
-	uint8_t f[FRAME_MAX];
+	uint8_t f[BUF_CAP];
 	const uint8_t *bp = g.buf + 42;
 
 	(void)state;
@@ -364,19 +284,10 @@ static bool is_arp_reply(const uint8_t *f, size_t len, const void *arg)
 static void test_arp(void **state)
 {
 	struct guest g = {.be = new_be_opts(NULL, 0, 1)};
-	uint8_t f[60] = {0};
+	uint8_t f[60];
 
 	(void)state;
-	eth_hdr(f, bcast_mac, 0x0806);
-	put16(f + 14, 1);
-	put16(f + 16, 0x0800);
-	f[18] = 6;
-	f[19] = 4;
-	put16(f + 20, 1);
-	memcpy(f + 22, guest_mac, 6);
-	memcpy(f + 28, guest_ip, 4);
-	memcpy(f + 38, host_ip, 4);
-	send_frame(g.be, 0, f, sizeof(f));
+	send_frame(g.be, 0, f, build_arp_request(f));
 
 	assert_true(wait_frame(&g, is_arp_reply, NULL));
 	assert_memory_equal(g.buf, guest_mac, 6);
@@ -408,8 +319,7 @@ static size_t build_tcp(uint8_t *f, uint16_t dport, uint32_t seq, uint32_t ack, 
 	uint8_t *t = f + 34;
 
 	memset(f, 0, 34 + hl);
-	eth_hdr(f, slirp_mac, 0x0800);
-	ip_hdr(f, 6, guest_ip, host_ip, hl);
+	build_ipv4(f, slirp_mac, guest_mac, guest_ip, host_ip, 6, (uint16_t)hl);
 	put16(t, GUEST_PORT);
 	put16(t + 2, dport);
 	put32(t + 4, seq);
@@ -422,7 +332,7 @@ static size_t build_tcp(uint8_t *f, uint16_t dport, uint32_t seq, uint32_t ack, 
 		t[21] = 4;
 		put16(t + 22, 1460);
 	}
-	put16(t + 16, l4_csum(f, 6, hl));
+	put16(t + 16, l4_csum(f, hl));
 	return 34 + hl;
 }
 
@@ -474,18 +384,26 @@ static void *host_server_run(void *arg)
 	return NULL;
 }
 
-/* Listen on 127.0.0.1:<ephemeral>; return the port. */
-static int listen_loopback(uint16_t *port)
+/* A socket of @type bound to 127.0.0.1:<ephemeral>; *@port says which. */
+static int bound_loopback(int type, uint16_t *port)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
 
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(fd, 4), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
 	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+/* Listen on 127.0.0.1:<ephemeral>; return the port. */
+static int listen_loopback(uint16_t *port)
+{
+	int fd = bound_loopback(SOCK_STREAM, port);
+
+	assert_int_equal(listen(fd, 4), 0);
 	return fd;
 }
 
@@ -510,7 +428,7 @@ static size_t tcp_receive_all(struct guest *g, uint16_t port, uint32_t snd_nxt, 
 
 		assert_false(t[13] & TCP_RST);
 		assert_true(34 + hl + plen <= g->len);
-		assert_int_equal(l4_csum(g->buf, 6, hl + plen), 0);
+		assert_int_equal(l4_csum(g->buf, hl + plen), 0);
 		if (seq == *rcv_nxt) {
 			size_t off = *rcv_nxt - irs;
 
@@ -580,13 +498,12 @@ static size_t build_udp(uint8_t *f, uint16_t sport, uint16_t dport, const void *
 	size_t udp_len = 8 + len;
 
 	memset(f, 0, 42);
-	eth_hdr(f, slirp_mac, 0x0800);
-	ip_hdr(f, 17, guest_ip, host_ip, udp_len);
+	build_ipv4(f, slirp_mac, guest_mac, guest_ip, host_ip, 17, (uint16_t)udp_len);
 	put16(f + 34, sport);
 	put16(f + 36, dport);
 	put16(f + 38, (uint16_t)udp_len);
 	memcpy(f + 42, data, len);
-	put16(f + 40, l4_csum(f, 17, udp_len));
+	put16(f + 40, l4_csum(f, udp_len));
 	return 42 + len;
 }
 
@@ -601,15 +518,7 @@ static bool is_udp_for(const uint8_t *f, size_t len, const void *arg)
 
 static int udp_loopback(uint16_t *port)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-	*port = ntohs(sa.sin_port);
-	return fd;
+	return bound_loopback(SOCK_DGRAM, port);
 }
 
 /* The host echoes one datagram back to its sender. */
@@ -853,19 +762,10 @@ static void test_netbe_new_user(void **state)
 static void test_two_pairs_arp(void **state)
 {
 	struct guest g = {.be = new_be_opts(NULL, 0, 2)};
-	uint8_t f[60] = {0};
+	uint8_t f[60];
 
 	(void)state;
-	eth_hdr(f, bcast_mac, 0x0806);
-	put16(f + 14, 1);
-	put16(f + 16, 0x0800);
-	f[18] = 6;
-	f[19] = 4;
-	put16(f + 20, 1);
-	memcpy(f + 22, guest_mac, 6);
-	memcpy(f + 28, guest_ip, 4);
-	memcpy(f + 38, host_ip, 4);
-	send_frame(g.be, 1, f, sizeof(f));
+	send_frame(g.be, 1, f, build_arp_request(f));
 	assert_true(wait_frame_q(&g, 0, is_arp_reply, NULL));
 	g.be->ops->free(g.be);
 }
@@ -880,30 +780,15 @@ struct stress_worker {
 	uint64_t sent, received; /* received: pair 0's worker only */
 };
 
-static size_t build_arp_request(uint8_t *f)
-{
-	memset(f, 0, 60);
-	eth_hdr(f, bcast_mac, 0x0806);
-	put16(f + 14, 1);
-	put16(f + 16, 0x0800);
-	f[18] = 6;
-	f[19] = 4;
-	put16(f + 20, 1);
-	memcpy(f + 22, guest_mac, 6);
-	memcpy(f + 28, guest_ip, 4);
-	memcpy(f + 38, host_ip, 4);
-	return 60;
-}
-
 static void stress_drain(struct stress_worker *w)
 {
-	uint8_t bufs[8][FRAME_MAX];
+	uint8_t bufs[8][BUF_CAP];
 	struct netbe_rxbuf b[8];
 	int n;
 
 	do {
 		for (unsigned i = 0; i < 8; i++)
-			b[i] = (struct netbe_rxbuf){.data = bufs[i], .cap = FRAME_MAX};
+			b[i] = (struct netbe_rxbuf){.data = bufs[i], .cap = BUF_CAP};
 		n = w->be->ops->rx(w->be, 0, b, 8);
 		assert_true(n >= 0);
 		for (int i = 0; i < n; i++)

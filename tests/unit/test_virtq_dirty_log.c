@@ -23,18 +23,13 @@
 #include <vqnet/virtq.h>
 
 #include "guestmem.h"
-#include "ring_view.h"
 
-#define F(bit)	   (1ull << (bit))
-#define RING_BYTES (64u * 1024)
-#define BUF_BYTES  (64u * 1024)
 /* Pages up to the harness ring memory (TGM_GPA_BASE, 4 GiB) and 128 MiB on. */
 #define LOG_BYTES (TGM_GPA_BASE / PAGE / 8 + 4096u)
 #define PAGE	  4096ull
 #define QSIZE	  8u
 
 struct fx {
-	enum vq_format fmt;
 	struct tgm g;
 	struct tring r;
 	struct vq *q;
@@ -46,80 +41,14 @@ struct fx {
 	uint8_t log[LOG_BYTES];
 };
 
-static int fx_setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	if (!f || tgm_init(&f->g, RING_BYTES, BUF_BYTES, 0)) {
-		free(f);
-		return -1;
-	}
-	f->wrap = true;
-	f->e.iov = f->iov;
-	f->e.iov_cap = 4;
-	*state = f;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fx *f = *state;
-	vq_free(f->q);
-	tgm_fini(&f->g);
-	free(f);
-	return 0;
-}
+#include "hand_fx.h"
 
 static void fx_open(struct fx *f, enum vq_format fmt, uint64_t features)
 {
-	f->fmt = fmt;
 	assert_int_equal(tring_alloc(&f->g, &f->r, fmt, QSIZE, 0), 0);
 	assert_int_equal(
 		tring_device(&f->g, &f->r, F(VIRTIO_F_VERSION_1) | features, VQ_DIR_BOTH, 0, &f->q),
 		0);
-}
-
-/* Split: chain @head of one writable descriptor, published. */
-static void split_add(struct fx *f, uint16_t head)
-{
-	struct virtq_desc *d = &sdesc(f)[head];
-	d->addr = bgpa(f, head * 64u);
-	d->len = 64;
-	d->flags = VIRTQ_DESC_F_WRITE;
-	d->next = 0;
-	savail(f)->ring[f->avail_idx & (QSIZE - 1)] = head;
-	f->avail_idx++;
-	__atomic_store_n(&savail(f)->idx, f->avail_idx, __ATOMIC_RELEASE);
-}
-
-/* Packed: buffer @id as a list of @n writable descriptors. */
-static void packed_add(struct fx *f, uint16_t id, unsigned n)
-{
-	struct pvirtq_desc *ring = pdesc(f);
-	uint16_t head = f->pos, head_flags = 0;
-	for (unsigned k = 0; k < n; k++) {
-		struct pvirtq_desc *d = &ring[f->pos];
-		uint16_t flags =
-			(uint16_t)((f->wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED) |
-				   VIRTQ_DESC_F_WRITE | (k + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
-		d->addr = bgpa(f, (id * 4u + k) * 64u);
-		d->len = 64;
-		d->id = id;
-		if (k == 0)
-			head_flags = flags;
-		else
-			d->flags = flags;
-		if (++f->pos == QSIZE) {
-			f->pos = 0;
-			f->wrap = !f->wrap;
-		}
-	}
-	__atomic_store_n(&ring[head].flags, head_flags, __ATOMIC_RELEASE);
-}
-
-static void pop_ok(struct fx *f, uint16_t id)
-{
-	assert_int_equal(vq_pop(f->q, &f->e), 1);
-	assert_int_equal(f->e.id, id);
 }
 
 /* The bitmap holds exactly the pages @pages[0..n). */
@@ -151,15 +80,15 @@ static void test_split(void **state)
 	fx_open(f, VQ_FORMAT_SPLIT, 0);
 
 	/* Off: nothing is marked. */
-	split_add(f, 0);
-	pop_ok(f, 0);
+	split_add(f, 0, VIRTQ_DESC_F_WRITE);
+	assert_int_equal(pop(f), 0);
 	assert_int_equal(vq_push(f->q, 0, 64), 0);
 	expect_pages(f, NULL, 0);
 
 	/* used_idx is 1 now: slot 1 on page B, idx on page A. */
 	vq_set_dirty_log(f->q, f->log, sizeof(f->log), log_gpa);
-	split_add(f, 1);
-	pop_ok(f, 1);
+	split_add(f, 1, VIRTQ_DESC_F_WRITE);
+	assert_int_equal(pop(f), 1);
 	assert_int_equal(vq_push(f->q, 1, 64), 0);
 	expect_pages(f, (uint64_t[]){pa, pb}, 2);
 
@@ -169,11 +98,11 @@ static void test_split(void **state)
 	const uint64_t log2_gpa = 0x60 * PAGE - 68;
 	vq_set_dirty_log(f->q, f->log, sizeof(f->log), log2_gpa);
 	for (uint16_t h = 2; h < 8; h++)
-		split_add(f, h);
-	split_add(f, 0);
+		split_add(f, h, VIRTQ_DESC_F_WRITE);
+	split_add(f, 0, VIRTQ_DESC_F_WRITE);
 	struct vq_used u[7];
 	for (unsigned k = 0; k < 7; k++) {
-		pop_ok(f, (uint16_t)((k + 2) % QSIZE));
+		assert_int_equal(pop(f), (uint16_t)((k + 2) % QSIZE));
 		u[k] = (struct vq_used){.id = f->e.id, .len = 1};
 	}
 	assert_int_equal(vq_push_burst(f->q, u, 7), 0);
@@ -183,8 +112,8 @@ static void test_split(void **state)
 
 	/* Slot 1 alone: page B, idx page A. */
 	vq_set_dirty_log(f->q, f->log, sizeof(f->log), log_gpa);
-	split_add(f, 2);
-	pop_ok(f, 2);
+	split_add(f, 2, VIRTQ_DESC_F_WRITE);
+	assert_int_equal(pop(f), 2);
 	assert_int_equal(vq_push(f->q, 2, 64), 0);
 	expect_pages(f, (uint64_t[]){pa, pb}, 2);
 
@@ -199,8 +128,8 @@ static void test_split(void **state)
 
 	/* Off again. */
 	vq_set_dirty_log(f->q, NULL, 0, 0);
-	split_add(f, 3);
-	pop_ok(f, 3);
+	split_add(f, 3, VIRTQ_DESC_F_WRITE);
+	assert_int_equal(pop(f), 3);
 	assert_int_equal(vq_push(f->q, 3, 64), 0);
 	vq_disable_kicks(f->q);
 	expect_pages(f, NULL, 0);
@@ -221,22 +150,22 @@ static void test_split_event_idx_in_order(void **state)
 	expect_pages(f, NULL, 0);
 
 	for (uint16_t h = 0; h < 3; h++) {
-		split_add(f, h);
-		pop_ok(f, h);
+		split_add(f, h, VIRTQ_DESC_F_WRITE);
+		assert_int_equal(pop(f), h);
 	}
 	/* One element (slot 0, page A) for three chains, and idx (A). */
 	assert_int_equal(vq_push_in_order(f->q, 3, 10), 0);
 	expect_pages(f, (uint64_t[]){pa}, 1);
 	assert_int_equal(sused(f)->idx, 3);
-	split_add(f, 3);
-	pop_ok(f, 3);
+	split_add(f, 3, VIRTQ_DESC_F_WRITE);
+	assert_int_equal(pop(f), 3);
 	assert_int_equal(vq_push_in_order(f->q, 1, 10), 0); /* slot 3: B */
 	expect_pages(f, (uint64_t[]){pa, pb}, 2);
 
 	/* A log too small for the pages: ignored, nothing outside touched. */
 	vq_set_dirty_log(f->q, f->log, 1, log_gpa);
-	split_add(f, 4);
-	pop_ok(f, 4);
+	split_add(f, 4, VIRTQ_DESC_F_WRITE);
+	assert_int_equal(pop(f), 4);
 	assert_int_equal(vq_push(f->q, 4, 1), 0);
 	expect_pages(f, NULL, 0);
 }
@@ -252,7 +181,6 @@ static void test_split_wrap(void **state)
 	struct fx *f = *state;
 	const uint32_t size = 1024;
 	const uint64_t pa = 0x7f, log_gpa = (pa + 1) * PAGE - 4;
-	f->fmt = VQ_FORMAT_SPLIT;
 	assert_int_equal(tring_alloc(&f->g, &f->r, VQ_FORMAT_SPLIT, size, 0), 0);
 	struct vq_config cfg = {.format = VQ_FORMAT_SPLIT,
 				.size = size,
@@ -271,7 +199,7 @@ static void test_split_wrap(void **state)
 	}
 	__atomic_store_n(&savail(f)->idx, (uint16_t)1026, __ATOMIC_RELEASE);
 	for (uint16_t k = 0; k < 6; k++) {
-		pop_ok(f, k);
+		assert_int_equal(pop(f), k);
 		u[k] = (struct vq_used){.id = k, .len = 0};
 	}
 	assert_int_equal(vq_push_burst(f->q, u, 4), 0); /* 1020..1023 */
@@ -317,27 +245,27 @@ static void test_packed(void **state)
 	assert_true(pd != pa && pd != pb);
 
 	packed_add(f, 5, 1); /* position 0 */
-	pop_ok(f, 5);
+	assert_int_equal(pop(f), 5);
 	assert_int_equal(vq_push(f->q, 5, 64), 0);
 	expect_pages(f, NULL, 0);
 
 	vq_set_dirty_log(f->q, f->log, sizeof(f->log), log_gpa);
 	packed_add(f, 6, 4); /* positions 1..4: used descriptor at 1 only */
-	pop_ok(f, 6);
+	assert_int_equal(pop(f), 6);
 	assert_int_equal(vq_push(f->q, 6, 64), 0);
 	expect_pages(f, (uint64_t[]){pd}, 1);
 
 	packed_add(f, 1, 1); /* position 5 */
 	packed_add(f, 2, 1); /* position 6 */
-	pop_ok(f, 1);
-	pop_ok(f, 2);
+	assert_int_equal(pop(f), 1);
+	assert_int_equal(pop(f), 2);
 	struct vq_used u[2] = {{.id = 1, .len = 0}, {.id = 2, .len = 8}};
 	assert_int_equal(vq_push_burst(f->q, u, 2), 0);
 	expect_pages(f, (uint64_t[]){pd}, 1);
 
 	/* Wrapping: positions 7 and 0. */
 	packed_add(f, 3, 2);
-	pop_ok(f, 3);
+	assert_int_equal(pop(f), 3);
 	assert_int_equal(vq_push(f->q, 3, 64), 0);
 	expect_pages(f, (uint64_t[]){pd}, 1);
 
@@ -350,7 +278,7 @@ static void test_packed(void **state)
 
 	vq_set_dirty_log(f->q, NULL, 0, 0);
 	packed_add(f, 7, 1);
-	pop_ok(f, 7);
+	assert_int_equal(pop(f), 7);
 	assert_int_equal(vq_push(f->q, 7, 64), 0);
 	vq_disable_kicks(f->q);
 	expect_pages(f, NULL, 0);
@@ -366,13 +294,13 @@ static void test_packed_in_order(void **state)
 	packed_add(f, 0, 1); /* position 0 */
 	packed_add(f, 1, 3); /* positions 1..3 */
 	packed_add(f, 2, 1); /* position 4 */
-	pop_ok(f, 0);
-	pop_ok(f, 1);
-	pop_ok(f, 2);
+	assert_int_equal(pop(f), 0);
+	assert_int_equal(pop(f), 1);
+	assert_int_equal(pop(f), 2);
 	assert_int_equal(vq_push_in_order(f->q, 3, 5), 0); /* one entry, at position 0 */
 	expect_pages(f, (uint64_t[]){pd}, 1);
 	packed_add(f, 3, 1); /* position 5 */
-	pop_ok(f, 3);
+	assert_int_equal(pop(f), 3);
 	assert_int_equal(vq_push_in_order(f->q, 1, 5), 0);
 	expect_pages(f, (uint64_t[]){pd}, 1);
 }

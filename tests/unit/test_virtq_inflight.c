@@ -25,12 +25,8 @@
 #include <vqnet/virtq.h>
 
 #include "guestmem.h"
-#include "ring_view.h"
 
-#define F(bit)	   (1ull << (bit))
-#define RING_BYTES (64u * 1024)
-#define BUF_BYTES  (64u * 1024)
-#define QSIZE	   8u
+#define QSIZE 8u
 
 struct fx {
 	struct tgm g;
@@ -48,28 +44,7 @@ struct fx {
 	} region;
 };
 
-static int fx_setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	if (!f || tgm_init(&f->g, RING_BYTES, BUF_BYTES, 0)) {
-		free(f);
-		return -1;
-	}
-	f->e.iov = f->iov;
-	f->e.iov_cap = 2;
-	f->wrap = true;
-	*state = f;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fx *f = *state;
-	vq_free(f->q);
-	tgm_fini(&f->g);
-	free(f);
-	return 0;
-}
+#include "hand_fx.h"
 
 static struct vq_inflight_split *reg(struct fx *f)
 {
@@ -106,44 +81,6 @@ static int restart_rc(struct fx *f, uint64_t features)
 static void restart(struct fx *f, uint64_t features)
 {
 	assert_int_equal(restart_rc(f, features), 0);
-}
-
-static void add(struct fx *f, uint16_t head)
-{
-	struct virtq_desc *d = &sdesc(f)[head];
-	*d = (struct virtq_desc){.addr = bgpa(f, head * 64u), .len = 64};
-	savail(f)->ring[f->avail_idx % QSIZE] = head;
-	__atomic_store_n(&savail(f)->idx, ++f->avail_idx, __ATOMIC_RELEASE);
-}
-
-static uint16_t pop(struct fx *f)
-{
-	assert_int_equal(vq_pop(f->q, &f->e), 1);
-	return f->e.id;
-}
-
-/* Packed driver: chain @id of @ndesc writable descriptors (64 bytes each,
- * at buffer (id * 4 + k) * 64), head flags stored last (§2.8.6). */
-static void padd(struct fx *f, uint16_t id, unsigned ndesc)
-{
-	uint16_t head_pos = f->pos, head_flags = 0;
-	for (unsigned k = 0; k < ndesc; k++) {
-		uint16_t flags = VIRTQ_DESC_F_WRITE | (k + 1 < ndesc ? VIRTQ_DESC_F_NEXT : 0) |
-				 (f->wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED);
-		struct pvirtq_desc *d = &pdesc(f)[f->pos];
-		d->addr = bgpa(f, (id * 4u + k) * 64u);
-		d->len = 64;
-		d->id = id;
-		if (k == 0)
-			head_flags = flags;
-		else
-			d->flags = flags;
-		if (++f->pos == QSIZE) {
-			f->pos = 0;
-			f->wrap = !f->wrap;
-		}
-	}
-	__atomic_store_n(&pdesc(f)[head_pos].flags, head_flags, __ATOMIC_RELEASE);
 }
 
 /* Pop a packed chain and check it is @id with its @ndesc buffers. */
@@ -201,7 +138,7 @@ static void test_resubmit_in_pop_order(void **state)
 	assert_int_equal(reg(f)->desc_num, QSIZE);
 	const uint16_t order[] = {6, 1, 7, 3, 0};
 	for (unsigned i = 0; i < 5; i++)
-		add(f, order[i]);
+		split_add(f, order[i], 0);
 	for (unsigned i = 0; i < 5; i++)
 		assert_int_equal(pop(f), order[i]);
 	assert_int_equal(vq_push(f->q, 7, 0), 0);
@@ -209,7 +146,7 @@ static void test_resubmit_in_pop_order(void **state)
 	for (unsigned i = 0; i < QSIZE; i++)
 		assert_int_equal(reg(f)->desc[i].inflight, i == 1 || i == 3 || i == 0);
 	assert_int_equal(reg(f)->used_idx, 2);
-	add(f, 5); /* not popped before the restart */
+	split_add(f, 5, 0); /* not popped before the restart */
 
 	restart(f, 0);
 	assert_int_equal(vq_inflight_resubmit_pending(f->q), 3);
@@ -242,7 +179,7 @@ static void test_refused(void **state)
 	reg(f)->desc_num = QSIZE / 2;
 	assert_int_equal(vq_set_inflight(f->q, &f->region, sizeof(f->region)), -VQ_ERR_INVALID_ARG);
 	reg(f)->version = 0;
-	add(f, 2);
+	split_add(f, 2, 0);
 	assert_int_equal(pop(f), 2);
 	/* Not on a queue already in use. */
 	assert_int_equal(vq_set_inflight(f->q, &f->region, sizeof(f->region)), -VQ_ERR_INVALID_ARG);
@@ -273,7 +210,7 @@ static void test_split_in_order(void **state)
 	assert_int_equal(tring_alloc(&f->g, &f->r, VQ_FORMAT_SPLIT, QSIZE, 0), 0);
 	restart(f, io);
 	for (uint16_t h = 0; h < 5; h++)
-		add(f, h);
+		split_add(f, h, 0);
 	for (uint16_t h = 0; h < 5; h++)
 		assert_int_equal(pop(f), h);
 	assert_int_equal(vq_push_in_order(f->q, 2, 1), 0);
@@ -285,7 +222,7 @@ static void test_split_in_order(void **state)
 	/* Crash between used->idx and the clearing of the batch {2, 3}. */
 	reg(f)->desc[2].inflight = reg(f)->desc[3].inflight = 1;
 	reg(f)->used_idx = 2;
-	add(f, 5);
+	split_add(f, 5, 0);
 	restart(f, io);
 	assert_int_equal(vq_inflight_resubmit_pending(f->q), 1);
 	assert_int_equal(pop(f), 4);
@@ -305,7 +242,7 @@ static void test_split_in_order(void **state)
 	assert_int_equal(pop(f), 5);
 	assert_int_equal(vq_pop(f->q, &f->e), 0);
 	/* In-order completion of resubmitted chains, one by one and batched. */
-	add(f, 6);
+	split_add(f, 6, 0);
 	assert_int_equal(pop(f), 6);
 	assert_int_equal(vq_push(f->q, 4, 0), 0);
 	assert_int_equal(vq_push_in_order(f->q, 2, 1), 0);
@@ -333,7 +270,7 @@ static void test_packed_resubmit(void **state)
 	const uint16_t ids[] = {5, 2, 7, 0, 3};
 	const unsigned nd[] = {2, 1, 2, 1, 2};
 	for (unsigned i = 0; i < 5; i++)
-		padd(f, ids[i], nd[i]);
+		packed_add(f, ids[i], nd[i]);
 	for (unsigned i = 0; i < 5; i++)
 		ppop(f, ids[i], nd[i]);
 	expect_state(f, 0, false, 0, true);
@@ -344,7 +281,7 @@ static void test_packed_resubmit(void **state)
 	assert_true(pmarked(f, 5) && pmarked(f, 0) && pmarked(f, 3));
 	assert_int_equal(preg(f)->old_used_idx, 3);
 	/* The driver reaps and reuses slot 0 (slot 1 keeps a used id 2). */
-	padd(f, 1, 1);
+	packed_add(f, 1, 1);
 
 	restart(f, 0);
 	assert_int_equal(vq_inflight_resubmit_pending(f->q), 3);
@@ -372,7 +309,7 @@ static void test_packed_resubmit(void **state)
 	restart(f, 0);
 	assert_int_equal(vq_inflight_resubmit_pending(f->q), 0);
 	expect_state(f, 1, false, 1, false);
-	padd(f, 6, 2);
+	packed_add(f, 6, 2);
 	ppop(f, 6, 2);
 	assert_int_equal(vq_push(f->q, 6, 0), 0);
 	assert_false(vq_is_broken(f->q));
@@ -405,7 +342,7 @@ static void test_packed_crash_mid_batch(void **state)
 	assert_int_equal(tring_alloc(&f->g, &f->r, VQ_FORMAT_PACKED, QSIZE, 0), 0);
 	restart(f, 0);
 	for (uint16_t id = 0; id < 4; id++)
-		padd(f, id, 1 + id % 2);
+		packed_add(f, id, 1 + id % 2);
 	for (uint16_t id = 0; id < 4; id++)
 		ppop(f, id, 1 + id % 2);
 	struct vq_inflight_packed before;
@@ -457,7 +394,7 @@ static void test_packed_in_order(void **state)
 	assert_int_equal(tring_alloc(&f->g, &f->r, VQ_FORMAT_PACKED, QSIZE, 0), 0);
 	restart(f, io);
 	for (uint16_t id = 0; id < 5; id++)
-		padd(f, id, id == 1 || id == 3 ? 2 : 1); /* 7 descriptors */
+		packed_add(f, id, id == 1 || id == 3 ? 2 : 1); /* 7 descriptors */
 	for (uint16_t id = 0; id < 5; id++)
 		ppop(f, id, id == 1 || id == 3 ? 2 : 1);
 	assert_int_equal(vq_push_in_order(f->q, 2, 9), 0);
@@ -490,7 +427,7 @@ static void test_packed_in_order(void **state)
 	ppop(f, 2, 1);
 	ppop(f, 3, 2);
 	ppop(f, 4, 1);
-	padd(f, 5, 2); /* positions 7, 0 */
+	packed_add(f, 5, 2); /* positions 7, 0 */
 	ppop(f, 5, 2);
 	assert_int_equal(vq_pop(f->q, &f->e), 0);
 	assert_int_equal(vq_push_in_order(f->q, 3, 9), 0);
@@ -514,7 +451,7 @@ static void test_packed_hostile(void **state)
 	assert_int_equal(tring_alloc(&f->g, &f->r, VQ_FORMAT_PACKED, QSIZE, 0), 0);
 	restart(f, 0);
 	for (uint16_t id = 0; id < 3; id++)
-		padd(f, id, 2);
+		packed_add(f, id, 2);
 	for (uint16_t id = 0; id < 3; id++)
 		ppop(f, id, 2);
 	static uint8_t good[512], bad[512];
@@ -591,7 +528,7 @@ static void test_packed_hostile(void **state)
 	ppop(f, 0, 2);
 	ppop(f, 1, 2);
 	assert_int_equal(vq_pop(f->q, &f->e), 0);
-	padd(f, 3, 2);
+	packed_add(f, 3, 2);
 	ppop(f, 3, 2);
 	assert_int_equal(preg(f)->desc[6].next, 7); /* the free list rebuilt */
 	/* Head flags on an entry of a free list: cleared, not resubmitted. */

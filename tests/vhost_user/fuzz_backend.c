@@ -239,24 +239,9 @@ static unsigned make_fds(struct fz *f, uint8_t recipe, int *fds, unsigned want)
 static void send_raw(struct fz *f, const struct vhost_user_header *hdr, const void *payload,
 		     size_t send, const int *fds, unsigned nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * MAX_SEND_FDS)];
-		struct cmsghdr align;
-	} ctl;
 	struct iovec iov[2] = {{.iov_base = (void *)hdr, .iov_len = sizeof(*hdr)},
 			       {.iov_base = (void *)payload, .iov_len = send}};
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = send ? 2 : 1};
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	ssize_t n = sendmsg(f->sock, &mh, MSG_NOSIGNAL);
+	ssize_t n = sendmsg_fds(f->sock, iov, send ? 2 : 1, fds, nfds);
 	if (n != (ssize_t)(sizeof(*hdr) + send))
 		abort(); /* the socket buffer holds one message */
 }

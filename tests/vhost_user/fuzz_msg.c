@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "vhost_user/msg.h"
+#include "../harness/test_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -81,27 +82,14 @@ static void decode_direct(const uint8_t *data, size_t size)
 /* Write @len bytes, @nfds copies of /dev/null attached to the first. */
 static void send_chunk(int sock, const uint8_t *buf, size_t len, unsigned nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * MAX_SEND_FDS)];
-		struct cmsghdr align;
-	} ctl;
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	int fds[MAX_SEND_FDS];
 
 	if (!len)
 		return;
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		for (unsigned i = 0; i < nfds; i++)
-			memcpy(CMSG_DATA(c) + i * sizeof(int), &devnull, sizeof(int));
-	}
-	if (sendmsg(sock, &mh, MSG_NOSIGNAL) != (ssize_t)len)
+	for (unsigned i = 0; i < nfds; i++)
+		fds[i] = devnull;
+	if (sendmsg_fds(sock, &iov, 1, fds, nfds) != (ssize_t)len)
 		abort();
 }
 

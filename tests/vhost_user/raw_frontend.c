@@ -183,6 +183,24 @@ void rf_drv_fini(struct rf_drv *d)
 	close(d->kick);
 }
 
+void rf_qdev_open(struct rf *r, struct rf_qdev *dev, struct rf_drv *drv, const char *tmpl,
+		  uint64_t device_features, uint32_t max_queue_size)
+{
+	struct vu_backend_config cfg = {
+		.num_queues = 1,
+		.device_features = device_features,
+		.max_queue_size = max_queue_size,
+	};
+	rf_open(r, tmpl, &cfg, &rf_qdev_ops, dev);
+	rf_drv_init(drv);
+}
+
+void rf_qdev_close(struct rf *r, struct rf_drv *drv)
+{
+	rf_close(r);
+	rf_drv_fini(drv);
+}
+
 void rf_drv_add_split(struct rf *r, struct rf_drv *d, uint16_t id, uint64_t gpa)
 {
 	struct virtq_desc *desc = (struct virtq_desc *)(r->mem + DESC_OFF) + id;

@@ -115,6 +115,16 @@ void rf_drv_init(struct rf_drv *d);
 /* Close its kick eventfd. */
 void rf_drv_fini(struct rf_drv *d);
 
+/* The one-queue backend of test_dirty_log.c and test_inflight.c:
+ * rf_open() in @tmpl of a backend offering @device_features, queues up to
+ * @max_queue_size (0: the default), for @dev through rf_qdev_ops; and a
+ * fresh driver @drv for its ring 0. */
+void rf_qdev_open(struct rf *r, struct rf_qdev *dev, struct rf_drv *drv, const char *tmpl,
+		  uint64_t device_features, uint32_t max_queue_size);
+
+/* rf_close() and rf_drv_fini(). */
+void rf_qdev_close(struct rf *r, struct rf_drv *drv);
+
 /* Split: head @id, one writable descriptor of 64 bytes at @gpa, made
  * available. */
 void rf_drv_add_split(struct rf *r, struct rf_drv *d, uint16_t id, uint64_t gpa);

@@ -50,14 +50,10 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	struct vu_backend_config cfg = {
-		.num_queues = 1,
-		.device_features = F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED),
-	};
-	rf_open(&f->rf, "/tmp/vqnet-vu-log-XXXXXX", &cfg, &rf_qdev_ops, &f->dev);
+	rf_qdev_open(&f->rf, &f->dev, &f->drv, "/tmp/vqnet-vu-log-XXXXXX",
+		     F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED), 0);
 	for (unsigned i = 0; i < 2; i++)
 		f->log[i] = rf_memfd_map("log", LOG_BYTES, &f->logfd[i]);
-	rf_drv_init(&f->drv);
 	*state = f;
 	return 0;
 }
@@ -65,12 +61,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	rf_close(&f->rf);
+	rf_qdev_close(&f->rf, &f->drv);
 	for (unsigned i = 0; i < 2; i++) {
 		munmap(f->log[i], LOG_BYTES);
 		close(f->logfd[i]);
 	}
-	rf_drv_fini(&f->drv);
 	free(f);
 	return 0;
 }

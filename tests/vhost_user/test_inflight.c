@@ -51,15 +51,9 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	struct vu_backend_config cfg = {
-		.num_queues = 1,
-		.device_features =
-			F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED) | F(VIRTIO_F_IN_ORDER),
-		.max_queue_size = 256,
-	};
-	rf_open(&f->rf, "/tmp/vqnet-vu-infl-XXXXXX", &cfg, &rf_qdev_ops, &f->dev);
+	rf_qdev_open(&f->rf, &f->dev, &f->drv, "/tmp/vqnet-vu-infl-XXXXXX",
+		     F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED) | F(VIRTIO_F_IN_ORDER), 256);
 	f->infl_fd = -1;
-	rf_drv_init(&f->drv);
 	*state = f;
 	return 0;
 }
@@ -67,12 +61,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	rf_close(&f->rf);
+	rf_qdev_close(&f->rf, &f->drv);
 	if (f->infl)
 		munmap(f->infl, f->infl_size);
 	if (f->infl_fd >= 0)
 		close(f->infl_fd);
-	rf_drv_fini(&f->drv);
 	free(f);
 	return 0;
 }

@@ -33,6 +33,7 @@
 #include <cmocka.h>
 
 #include "vhost_user/msg.h"
+#include "../harness/test_util.h"
 
 #define V1   VHOST_USER_VERSION
 #define NOFD VHOST_USER_VRING_NOFD_MASK
@@ -72,33 +73,18 @@ static int new_memfd(void)
 	return fd;
 }
 
-#define MAX_TEST_FDS 64
+#define MAX_TEST_FDS SENDMSG_FDS_MAX /* 64 */
 
 /* Send @len raw bytes with @nfds fresh memfds (our copies closed after). */
 static void send_raw(int sock, const void *buf, size_t len, unsigned nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * MAX_TEST_FDS)];
-		struct cmsghdr align;
-	} ctl;
 	int fds[MAX_TEST_FDS];
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 
 	assert_true(nfds <= MAX_TEST_FDS);
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		for (unsigned i = 0; i < nfds; i++)
-			fds[i] = new_memfd();
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	assert_int_equal(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)len);
+	for (unsigned i = 0; i < nfds; i++)
+		fds[i] = new_memfd();
+	assert_int_equal(sendmsg_fds(sock, &iov, 1, fds, nfds), (ssize_t)len);
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
 }
@@ -474,20 +460,30 @@ static void test_ctrunc(void **state)
 	expect(VHOST_USER_SET_MEM_TABLE, V1, 264, NULL, 264, MAX_TEST_FDS, -EPROTO, 0);
 }
 
+/* On a pair the caller made (and set up): @req announcing @size bytes,
+ * @paylen sent, with @nfds fds; vu_msg_recv() fails with @want holding no
+ * fd, and no fd is left behind. Closes the pair. */
+static void expect_refused(int sv[2], uint32_t req, uint32_t size, size_t paylen, unsigned nfds,
+			   int want)
+{
+	struct vu_msg m;
+	int before = fd_count();
+
+	send_msg(sv[0], req, V1, size, NULL, paylen, nfds);
+	assert_int_equal(vu_msg_recv(sv[1], &m), want);
+	assert_int_equal(m.nfds, 0);
+	assert_int_equal(fd_count(), before);
+	close_pair(sv);
+}
+
 static void test_not_scm_rights(void **state)
 {
 	(void)state;
 	int sv[2], on = 1;
-	struct vu_msg m;
 
 	make_pair(sv);
 	assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)), 0);
-	int before = fd_count();
-	send_msg(sv[0], VHOST_USER_SET_OWNER, V1, 0, NULL, 0, 2);
-	assert_int_equal(vu_msg_recv(sv[1], &m), -EPROTO);
-	assert_int_equal(m.nfds, 0);
-	assert_int_equal(fd_count(), before);
-	close_pair(sv);
+	expect_refused(sv, VHOST_USER_SET_OWNER, 0, 0, 2, -EPROTO);
 }
 
 /* F5 in a loop on one connection: the fd count stays flat. */
@@ -673,16 +669,10 @@ static void test_stall_nonblocking(void **state)
 {
 	(void)state;
 	int sv[2];
-	struct vu_msg m;
 
 	make_pair(sv);
 	assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
-	int before = fd_count();
-	send_msg(sv[0], VHOST_USER_SET_CONFIG, V1, 100, NULL, 20, 2);
-	assert_int_equal(vu_msg_recv(sv[1], &m), -ETIMEDOUT);
-	assert_int_equal(m.nfds, 0);
-	assert_int_equal(fd_count(), before);
-	close_pair(sv);
+	expect_refused(sv, VHOST_USER_SET_CONFIG, 100, 20, 2, -ETIMEDOUT);
 }
 
 static void test_send_errors(void **state)
