@@ -282,6 +282,15 @@ bool vq_notify_prepare(struct vq *q);
  */
 void vq_disable_kicks(struct vq *q);
 bool vq_enable_kicks(struct vq *q);
+/*
+ * vq_enable_kicks_for_more() - kicks on for buffers beyond every one
+ * available now, for a device that looked at them all and found too few
+ * (a merged receive frame needing more than the guest posted: the chains
+ * were given back with vq_unpop(), so vq_enable_kicks() would report them
+ * again and the device would never sleep). Returns true only when more
+ * buffers became available meanwhile.
+ */
+bool vq_enable_kicks_for_more(struct vq *q);
 
 /**
  * vq_set_dirty_log() - log the device's writes to the used area for live

@@ -19,24 +19,24 @@
  *     the frame. With MRG_RXBUF chains are popped until header and frame
  *     fit, num_buffers in the first header says how many (§5.1.6.4); each
  *     chain is completed with the bytes written into it. Without it one
- *     chain per frame, num_buffers = 1; a chain too small is given back to
- *     the driver (vq_unpop) and the frame dropped (RX_TOO_BIG).
+ *     chain per frame, num_buffers = 1; a chain too small for the frame
+ *     is given back to the driver (vq_unpop) and the frame dropped
+ *     (RX_TOO_BIG); a chain too small for any frame (header + Ethernet
+ *     header) is completed empty and counted (RX_SMALL_BUF), and the
+ *     frame takes the next.
  * When the ring runs dry in the middle of a frame the chains taken are
  * given back (newest first), the frame stays pending and the worker waits
- * for a kick: no drop. A frame that would need more chains than the ring
- * holds is RX_TOO_BIG.
- * Chains come from one burst pop per turn with MRG_RXBUF (rx_prepop():
- * as many as frames are pending, NET_DEV_RX_BATCH_IOV iovecs each), then one
- * at a time (iovecs from a pool) for merged frames and without
- * MRG_RXBUF. The common case runs in one loop (rx_turn_fast()): frames
- * without offload work that fit one chain's first buffer, no rate limit,
- * no dirty log; the general path goes on from the first that doesn't.
- * Chains popped and not used at the end of the turn are given back.
- * Completions are collected in rx_used[] in pop order and pushed once per
- * turn (rx_flush(): one used-index publish; with IN_ORDER one batch entry
- * when every chain but the last was wholly written), then one notification
- * decision (vq_notify_prepare()). Giving chains back (vq_unpop) stays legal:
- * only the chains of the frame being collected are given back, and they
+ * for a kick for buffers beyond those (vq_enable_kicks_for_more()): no
+ * drop, and no spinning over the same too few chains. A frame that would need more chains than the
+ * ring holds is RX_TOO_BIG. Chains come from one burst pop per turn with MRG_RXBUF (rx_prepop(): as
+ * many as frames are pending, NET_DEV_RX_BATCH_IOV iovecs each), then one at a time (iovecs from a
+ * pool) for merged frames and without MRG_RXBUF. The common case runs in one loop (rx_turn_fast()):
+ * frames without offload work that fit one chain's first buffer, no rate limit, no dirty log; the
+ * general path goes on from the first that doesn't. Chains popped and not used at the end of the
+ * turn are given back. Completions are collected in rx_used[] in pop order and pushed once per turn
+ * (rx_flush(): one used-index publish; with IN_ORDER one batch entry when every chain but the last
+ * was wholly written), then one notification decision (vq_notify_prepare()). Giving chains back
+ * (vq_unpop) stays legal: only the chains of the frame being collected are given back, and they
  * were popped after every chain in rx_used[] (pushed or not).
  * While dirty logging is on, every byte written into guest buffers is
  * logged by gpa.
@@ -247,6 +247,17 @@ static int rx_collect(struct net_dev_worker *w, uint32_t total)
 			w->rx_pos = idx + 1;
 			k = 0;
 			have = 0;
+			continue;
+		}
+		if (!mrg && e->in_len < VIRTIO_NET_HDR_LEN + ETH_HDR_LEN) {
+			/* Without MRG_RXBUF a chain holds a whole frame; one
+			 * too small for any frame would be given back and
+			 * met again by every frame, and the buffers behind it
+			 * never used: complete it empty and take the next. */
+			rx_used_reserve(w, 1);
+			rx_used_add(w, e->id, 0, 1);
+			net_dev_drop(w->d, w->rx.index, NET_DEV_DROP_RX_SMALL_BUF);
+			w->rx_pos = idx + 1;
 			continue;
 		}
 		have += e->in_len;

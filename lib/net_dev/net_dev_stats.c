@@ -17,7 +17,7 @@ static const char *const drop_names[NET_DEV_DROP__COUNT] = {
 	[NET_DEV_DROP_TX_MTU] = "tx_mtu",	  [NET_DEV_DROP_TX_BAD_HDR] = "tx_bad_hdr",
 	[NET_DEV_DROP_TX_SHORT] = "tx_short",	  [NET_DEV_DROP_TX_OFFLOAD] = "tx_offload",
 	[NET_DEV_DROP_TX_BACKEND] = "tx_backend", [NET_DEV_DROP_BAD_CHAIN] = "bad_chain",
-	[NET_DEV_DROP_LINK_DOWN] = "link_down",
+	[NET_DEV_DROP_LINK_DOWN] = "link_down",	  [NET_DEV_DROP_RX_SMALL_BUF] = "rx_small_buf",
 };
 
 VQNET_EXPORT const char *net_dev_drop_name(enum net_dev_drop d)

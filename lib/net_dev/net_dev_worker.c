@@ -142,6 +142,19 @@ static bool kicks_on(struct net_dev_ring *r)
 	return vq_enable_kicks(r->vq);
 }
 
+/*
+ * The receive ring waits for buffers: none were posted, or a frame needs
+ * more than every one posted (they were given back, so they still look
+ * available). Kicks on for buffers beyond those; true when more came.
+ * Asking vq_enable_kicks() instead would report the given-back chains as
+ * new work, and a guest posting too few buffers would pin this thread.
+ */
+static bool kicks_on_for_more(struct net_dev_ring *r)
+{
+	r->kicks_on = true;
+	return vq_enable_kicks_for_more(r->vq);
+}
+
 /* Milliseconds until the earlier of two deadlines (0 = none) from @now;
  * -1 when neither is set. */
 static int wait_ms(uint64_t a, uint64_t b, uint64_t now)
@@ -225,7 +238,7 @@ static bool worker_prepare_sleep(struct net_dev_worker *w)
 	if (ring_served(w, &w->tx) && !w->tx_wait_until)
 		raced |= kicks_on(&w->tx);
 	if (ring_served(w, &w->rx) && w->rx_waiting)
-		raced |= kicks_on(&w->rx);
+		raced |= kicks_on_for_more(&w->rx);
 	if (raced) {
 		kicks_off(&w->tx);
 		kicks_off(&w->rx);

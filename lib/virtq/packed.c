@@ -669,18 +669,14 @@ void vq_packed_disable_kicks(struct vq *q)
 	}
 }
 
-/**
- * vq_packed_enable_kicks() - available buffer notifications on: with
- * EVENT_IDX for the descriptor at avail_pos, else for every descriptor.
- * The full fence orders that store before the re-check of the ring.
- * Return: true when a descriptor is already available (poll again).
- */
-bool vq_packed_enable_kicks(struct vq *q)
+/* Kicks on: with EVENT_IDX for the descriptor at (@pos, @wrap), else for
+ * every descriptor. The full fence orders that store before the caller's
+ * re-check of the ring. */
+static void kicks_on_at(struct vq *q, uint16_t pos, bool wrap)
 {
 	struct pvirtq_event_suppress *dev = q->packed.device;
 	if (q->event_idx) {
-		ring_store(&dev->off_wrap,
-			   event_off_wrap(q->packed.avail_pos, q->packed.avail_wrap));
+		ring_store(&dev->off_wrap, event_off_wrap(pos, wrap));
 		ring_store(&dev->flags, RING_EVENT_FLAGS_DESC);
 	} else {
 		ring_store(&dev->flags, RING_EVENT_FLAGS_ENABLE);
@@ -688,7 +684,41 @@ bool vq_packed_enable_kicks(struct vq *q)
 	if (unlikely(q->log_bitmap))
 		log_device_area(q, q->event_idx);
 	ring_full_fence();
+}
+
+/**
+ * vq_packed_enable_kicks() - available buffer notifications on: with
+ * EVENT_IDX for the descriptor at avail_pos, else for every descriptor.
+ * Return: true when a descriptor is already available (poll again).
+ */
+bool vq_packed_enable_kicks(struct vq *q)
+{
+	kicks_on_at(q, q->packed.avail_pos, q->packed.avail_wrap);
 	return vq_packed_avail_pending(q);
+}
+
+/**
+ * vq_packed_enable_kicks_for_more() - kicks on for descriptors beyond every
+ * one available now: the device looked at them all and found too few. The
+ * first position not available (at most a ring's length on) is where the
+ * driver adds next; with EVENT_IDX the event asks for exactly that one.
+ * Return: true when it became available after the fence.
+ */
+bool vq_packed_enable_kicks_for_more(struct vq *q)
+{
+	uint16_t pos = q->packed.avail_pos;
+	bool wrap = q->packed.avail_wrap;
+
+	for (unsigned n = 0; n < q->size; n++) {
+		if (!desc_is_avail(ring_load_acquire(&q->packed.desc[pos].flags), wrap))
+			break;
+		if (++pos == q->size) {
+			pos = 0;
+			wrap = !wrap;
+		}
+	}
+	kicks_on_at(q, pos, wrap);
+	return desc_is_avail(ring_load_acquire(&q->packed.desc[pos].flags), wrap);
 }
 
 /* Is the descriptor at avail_pos available? No validation beyond that. */

@@ -553,26 +553,52 @@ void vq_split_disable_kicks(struct vq *q)
 	}
 }
 
+/* Dirty-log the used-area field that asks for kicks: avail_event with
+ * EVENT_IDX, else the flags. */
+static void log_kick_area(struct vq *q)
+{
+	if (q->event_idx)
+		vq_log_used(q,
+			    offsetof(struct virtq_used, ring) +
+				    q->size * sizeof(struct virtq_used_elem),
+			    sizeof(le16));
+	else
+		vq_log_used(q, offsetof(struct virtq_used, flags), sizeof(q->split.used->flags));
+}
+
 bool vq_split_enable_kicks(struct vq *q)
 {
 	if (q->event_idx)
 		ring_store(q->split.avail_event, q->split.last_avail);
 	else
 		ring_store(&q->split.used->flags, 0);
-	if (unlikely(q->log_bitmap)) {
-		if (q->event_idx)
-			vq_log_used(q,
-				    offsetof(struct virtq_used, ring) +
-					    q->size * sizeof(struct virtq_used_elem),
-				    sizeof(le16));
-		else
-			vq_log_used(q, offsetof(struct virtq_used, flags),
-				    sizeof(q->split.used->flags));
-	}
+	if (unlikely(q->log_bitmap))
+		log_kick_area(q);
 	/* §2.7.10: publish the request before re-checking, else a buffer made
 	 * available in between would get neither a kick nor a poll. */
 	ring_full_fence();
 	return vq_split_avail_pending(q);
+}
+
+/*
+ * vq_split_enable_kicks_for_more() - kicks on for buffers beyond every one
+ * available now (avail->idx as read here): the device looked at them all
+ * and found too few. With EVENT_IDX avail_event is that index, so the
+ * driver's next addition kicks (§2.7.10); else kicks are simply on. True
+ * when the index moved after the fence (poll again rather than sleep).
+ */
+bool vq_split_enable_kicks_for_more(struct vq *q)
+{
+	uint16_t seen = ring_load_acquire(&q->split.avail->idx);
+
+	if (q->event_idx)
+		ring_store(q->split.avail_event, seen);
+	else
+		ring_store(&q->split.used->flags, 0);
+	if (unlikely(q->log_bitmap))
+		log_kick_area(q);
+	ring_full_fence();
+	return ring_load_acquire(&q->split.avail->idx) != seen;
 }
 
 bool vq_split_avail_pending(struct vq *q)

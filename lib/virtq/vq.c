@@ -468,6 +468,14 @@ VQNET_EXPORT bool vq_enable_kicks(struct vq *q)
 	return q->format == VQ_FORMAT_SPLIT ? vq_split_enable_kicks(q) : vq_packed_enable_kicks(q);
 }
 
+VQNET_EXPORT bool vq_enable_kicks_for_more(struct vq *q)
+{
+	if (unlikely(q->broken))
+		return false;
+	return q->format == VQ_FORMAT_SPLIT ? vq_split_enable_kicks_for_more(q)
+					    : vq_packed_enable_kicks_for_more(q);
+}
+
 VQNET_EXPORT bool vq_avail_pending(struct vq *q)
 {
 	if (unlikely(q->broken))

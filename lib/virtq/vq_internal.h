@@ -431,6 +431,7 @@ void vq_split_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len
 bool vq_split_notify_prepare(struct vq *q);
 void vq_split_disable_kicks(struct vq *q);
 bool vq_split_enable_kicks(struct vq *q);
+bool vq_split_enable_kicks_for_more(struct vq *q);
 bool vq_split_avail_pending(struct vq *q);
 void vq_split_get_state(const struct vq *q, struct vq_state *s);
 
@@ -457,6 +458,7 @@ void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_le
 bool vq_packed_notify_prepare(struct vq *q);
 void vq_packed_disable_kicks(struct vq *q);
 bool vq_packed_enable_kicks(struct vq *q);
+bool vq_packed_enable_kicks_for_more(struct vq *q);
 bool vq_packed_avail_pending(struct vq *q);
 void vq_packed_get_state(const struct vq *q, struct vq_state *s);
 

@@ -3,7 +3,9 @@
  * The device's transmit and receive paths (net_dev_fixture.h has the
  * environment): frames out and back on split and packed rings, with and
  * without MRG_RXBUF, IN_ORDER; mergeable receive buffers, a chain too
- * small, no receive buffers; the MTU and header rules on transmit; bursts
+ * small, no receive buffers, too few buffers for a merged frame (the worker
+ * must sleep, not spin), a buffer too small for any frame; the MTU and
+ * header rules on transmit; bursts
  * that mix the fast paths with every other kind of frame.
  */
 #include <endian.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -156,6 +159,94 @@ static void test_no_rx_buffers(void **state)
 	env_free(e);
 }
 
+/* CPU time of the whole process (every thread), in milliseconds. */
+static uint64_t process_cpu_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/*
+ * MRG_RXBUF, four 100-byte buffers and a 1000-byte frame (legal: the
+ * frame waits for more). The pair's worker gives the four back and must
+ * then sleep until the guest posts more: before vq_enable_kicks_for_more()
+ * the given-back chains looked like new work and it spun at 100 % CPU.
+ */
+static void starved_mrg(enum vq_format fmt)
+{
+	struct opts o = {.fmt = fmt, .want = WANT_DEFAULT, .mtu = 1500};
+	struct env *e = env_new(&o);
+	uint8_t f[2048], got[4096];
+	struct virtio_net_hdr_v1 h;
+	uint32_t len = make_raw(f, 1000, dev_mac, 5);
+	uint64_t cpu;
+
+	rx_post(e, 4, 100);
+	tbe_inject(&e->tbe, e->cur, f, len, NULL);
+	WAIT_FOR(tbe_pending(&e->tbe, e->cur) == 0); /* the worker holds it */
+	sleep_ms(100);
+	cpu = process_cpu_ms();
+	sleep_ms(500);
+	cpu = process_cpu_ms() - cpu;
+	print_message("  %s: %llu ms of CPU in 500 ms while starved\n",
+		      fmt == VQ_FORMAT_SPLIT ? "split" : "packed", (unsigned long long)cpu);
+	/* A spinning worker takes one core: ~500 ms (~250 ms on a loaded
+	 * machine). A sleeping one takes next to nothing. */
+	assert_true(cpu < 100);
+	rx_reap(e);
+	assert_int_equal(e->rx_nused[e->cur], 0);
+	rx_post(e, 8, 100);
+	assert_int_equal(rx_recv(e, &h, got, WAIT_MS), (int)len);
+	assert_int_equal(le16toh(h.num_buffers), (HDR + len + 99) / 100);
+	assert_memory_equal(got, f, len);
+	for (unsigned i = 0; i < NET_DEV_DROP__COUNT; i++)
+		assert_int_equal(qs(e, rxq(e)).drops[i], 0);
+	env_free(e);
+}
+
+static void test_starved_mrg_sleeps(void **state)
+{
+	(void)state;
+	starved_mrg(VQ_FORMAT_SPLIT);
+	starved_mrg(VQ_FORMAT_PACKED);
+}
+
+/* Without MRG_RXBUF, a buffer too small for any frame (20 bytes: less than
+ * the header and an Ethernet header) is completed empty and counted, and
+ * the frame goes to the buffer behind it; it used to block the queue. */
+static void small_buffer(enum vq_format fmt)
+{
+	struct opts o = {
+		.fmt = fmt, .want = WANT_DEFAULT & ~F(VIRTIO_NET_F_MRG_RXBUF), .mtu = 1500};
+	struct env *e = env_new(&o);
+	uint8_t f[2048], got[4096];
+	struct virtio_net_hdr_v1 h;
+	uint32_t len = make_raw(f, 300, dev_mac, 6);
+
+	rx_post(e, 1, 20);
+	rx_post(e, 1, RX_SLOT);
+	tbe_inject(&e->tbe, e->cur, f, len, NULL);
+	WAIT_FOR(qs(e, rxq(e)).drops[NET_DEV_DROP_RX_SMALL_BUF] == 1);
+	WAIT_FOR((rx_reap(e), e->rx_nused[e->cur] >= 1));
+	assert_int_equal(e->rx_used[e->cur][0].len, 0);
+	memmove(e->rx_used[e->cur], e->rx_used[e->cur] + 1,
+		--e->rx_nused[e->cur] * sizeof(e->rx_used[e->cur][0]));
+	assert_int_equal(rx_recv(e, &h, got, WAIT_MS), (int)len);
+	assert_int_equal(le16toh(h.num_buffers), 1);
+	assert_memory_equal(got, f, len);
+	assert_int_equal(qs(e, rxq(e)).drops[NET_DEV_DROP_RX_TOO_BIG], 0);
+	env_free(e);
+}
+
+static void test_small_buffer_no_mrg(void **state)
+{
+	(void)state;
+	small_buffer(VQ_FORMAT_SPLIT);
+	small_buffer(VQ_FORMAT_PACKED);
+}
+
 /* MTU and header rules on transmit. */
 static void test_tx_drops(void **state)
 {
@@ -295,10 +386,16 @@ static void test_mixed_bursts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip_split), cmocka_unit_test(test_roundtrip_packed),
-		cmocka_unit_test(test_mrg_on),		cmocka_unit_test(test_mrg_off_too_big),
-		cmocka_unit_test(test_no_rx_buffers),	cmocka_unit_test(test_tx_drops),
-		cmocka_unit_test(test_mixed_bursts),	cmocka_unit_test(test_roundtrip_in_order),
+		cmocka_unit_test(test_roundtrip_split),
+		cmocka_unit_test(test_roundtrip_packed),
+		cmocka_unit_test(test_mrg_on),
+		cmocka_unit_test(test_mrg_off_too_big),
+		cmocka_unit_test(test_no_rx_buffers),
+		cmocka_unit_test(test_tx_drops),
+		cmocka_unit_test(test_mixed_bursts),
+		cmocka_unit_test(test_roundtrip_in_order),
+		cmocka_unit_test(test_starved_mrg_sleeps),
+		cmocka_unit_test(test_small_buffer_no_mrg),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
