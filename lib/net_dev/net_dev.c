@@ -542,10 +542,33 @@ static void ctrl_announce_ack(void *opaque)
 	config_set_status(opaque, 0, VIRTIO_NET_S_ANNOUNCE);
 }
 
+/* The limiter of @line's reason (its text up to the first ':', digits
+ * left out): the slot holding that reason, else a new one (the oldest
+ * reused when all are taken). */
+static struct vqnet_log_limit *ctrl_reason_limit(struct net_dev *d, const char *line)
+{
+	char key[sizeof(d->ctrl_reasons[0].key)];
+	size_t n = 0;
+	struct net_dev_log_reason *r;
+
+	for (const char *p = line; *p && *p != ':' && n + 1 < sizeof(key); p++)
+		if (*p < '0' || *p > '9')
+			key[n++] = *p;
+	key[n] = '\0';
+	for (unsigned i = 0; i < NET_DEV_LOG_REASONS; i++)
+		if (!strcmp(d->ctrl_reasons[i].key, key))
+			return &d->ctrl_reasons[i].limit;
+	r = &d->ctrl_reasons[d->ctrl_reason_next++ % NET_DEV_LOG_REASONS];
+	memcpy(r->key, key, n + 1);
+	r->limit = (struct vqnet_log_limit){0};
+	return &r->limit;
+}
+
 static void ctrl_log(void *opaque, enum vqnet_log_level level, const char *line)
 {
-	(void)opaque;
-	vqnet_log(level, NULL, "%s", line);
+	struct net_dev *d = opaque;
+
+	vqnet_log_limited(ctrl_reason_limit(d, line), 1000, level, NULL, "%s", line);
 }
 
 VQNET_EXPORT int net_dev_ctrl_fd(const struct net_dev *d)
@@ -570,28 +593,38 @@ VQNET_EXPORT void net_dev_ctrl_process(struct net_dev *d)
 		.announce_ack = ctrl_announce_ack,
 		.log = ctrl_log,
 	};
-	bool notify = false;
+	bool notify = false, more = false;
 	int rc, done = 0;
 
 	if (!d->ctrl.vq)
 		return;
-	if (efd_drain(d->ctrl.kick_fd) > 0)
+	if (efd_drain(d->ctrl.kick_fd) > 0 && !d->ctrl_resched)
 		counter_add(&s->kicks, 1);
+	d->ctrl_resched = false;
 	if (d->ctrl.broken || !d->ctrl.enabled ||
 	    !vq_has_feature(d->features, VIRTIO_NET_F_CTRL_VQ))
 		return;
-	/* Serve until the ring is empty with kicks enabled: re-enabling
-	 * publishes avail_event (EVENT_IDX) and catches a command that raced
-	 * in (§2.7.10). */
+	/* Serve until the ring is empty with kicks enabled (re-enabling
+	 * publishes avail_event and catches a command that raced in,
+	 * §2.7.10), or until the turn's budget is spent: a guest refilling
+	 * the queue as fast as it is served must not keep the control thread
+	 * from its signals and the vhost-user socket. */
 	do {
 		bool n = false;
 
-		rc = net_dev_ctrlq_process(&t, d->ctrl.vq, &n);
+		rc = net_dev_ctrlq_process(&t, d->ctrl.vq, NET_DEV_CTRLQ_BUDGET - (unsigned)done,
+					   &n);
 		notify |= n;
 		if (rc < 0)
 			break;
 		done += rc;
-	} while (vq_enable_kicks(d->ctrl.vq));
+		more = (unsigned)done == NET_DEV_CTRLQ_BUDGET;
+	} while (!more && vq_enable_kicks(d->ctrl.vq));
+	if (more) {
+		/* Come back once the caller's poll() has served the rest. */
+		d->ctrl_resched = true;
+		efd_signal(d->ctrl.kick_fd);
+	}
 	if (rc < 0) {
 		counter_add(&s->errors, 1);
 		d->ctrl.broken = true;

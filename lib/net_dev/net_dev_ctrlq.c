@@ -381,13 +381,13 @@ static uint32_t serve(struct net_dev_ctrlq_target *t, const struct vq_elem *e, u
 	return 1;
 }
 
-int net_dev_ctrlq_process(struct net_dev_ctrlq_target *t, struct vq *q, bool *notify)
+int net_dev_ctrlq_process(struct net_dev_ctrlq_target *t, struct vq *q, unsigned max, bool *notify)
 {
 	struct iovec iov[NET_DEV_CTRLQ_MAX_IOV];
 	struct vq_elem e = {.iov = iov, .iov_cap = NET_DEV_CTRLQ_MAX_IOV};
 	uint8_t buf[NET_DEV_CTRLQ_MAX_CMD];
-	int done = 0, rc;
-	for (;;) {
+	int done = 0, rc = 0;
+	while ((unsigned)done < max) {
 		rc = vq_pop(q, &e);
 		if (rc == 0)
 			break;

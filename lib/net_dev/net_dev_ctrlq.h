@@ -31,6 +31,8 @@
 /* Largest command accepted (class + command + data): two full MAC tables
  * of NET_DEV_MAC_TABLE_MAX entries fit many times over; more is refused. */
 #define NET_DEV_CTRLQ_MAX_CMD 8192u
+/* Commands one net_dev_ctrl_process() call serves at most. */
+#define NET_DEV_CTRLQ_BUDGET 64u
 
 /* What a command may change, owned by the device. The handler edits
  * *filter in place and calls the hooks for effects outside it. */
@@ -63,15 +65,14 @@ struct net_dev_ctrlq_target {
 uint8_t net_dev_ctrlq_exec(struct net_dev_ctrlq_target *t, const uint8_t *cmd, uint32_t len);
 
 /*
- * net_dev_ctrlq_process() - serve every available chain of the control queue
- * @q: gather the device-readable part (at most NET_DEV_CTRLQ_MAX_CMD bytes,
- * else ERR), execute it, write the ack byte as the first byte of the
- * device-writable part, complete the chain with length 1. A chain without
- * a writable byte, or a malformed chain (vq drop code), is completed with
- * length 0 and logged. Stops when the queue breaks (return -VQ_ERR_*).
- * Return the number of chains completed (>= 0); *notify tells whether the
- * driver must be notified (vq_notify_prepare()).
+ * net_dev_ctrlq_process() - serve the available chains of the control
+ * queue @q, at most @max of them: gather the device-readable part (at most NET_DEV_CTRLQ_MAX_CMD
+ * bytes, else ERR), execute it, write the ack byte as the first byte of the device-writable part,
+ * complete the chain with length 1. A chain without a writable byte, or a malformed chain (vq drop
+ * code), is completed with length 0 and logged. Stops when the queue breaks (return -VQ_ERR_*).
+ * Return the number of chains completed (>= 0; @max means more may wait);
+ * *notify tells whether the driver must be notified (vq_notify_prepare()).
  */
-int net_dev_ctrlq_process(struct net_dev_ctrlq_target *t, struct vq *q, bool *notify);
+int net_dev_ctrlq_process(struct net_dev_ctrlq_target *t, struct vq *q, unsigned max, bool *notify);
 
 #endif

@@ -58,6 +58,8 @@
  * this many iovecs (a chain with more segments is dropped as malformed,
  * BAD_CHAIN; drivers post one buffer per chain, §5.1.6.3.1). */
 #define NET_DEV_RX_BATCH_IOV 64u
+/* Distinct reasons of control-queue log lines rate-limited apart. */
+#define NET_DEV_LOG_REASONS 32u
 /* Sleep granularity when a ring or a backend has no fd to wait on. */
 #define NET_DEV_POLL_FALLBACK_MS 1
 
@@ -109,8 +111,9 @@ struct net_dev_worker {
 	bool rx_limited; /* !net_dev_limiter_unlimited(&rl_rx), fixed at start */
 	uint64_t tx_wait_until, rx_wait_until; /* ns, CLOCK_MONOTONIC; 0 = none */
 	bool rx_waiting;		       /* no receive buffers: wait for a kick */
-	uint64_t log_count_hdr;		       /* rate limits of per-packet log lines */
-	uint64_t log_count_rx;
+	/* Per-packet log lines, one a second per reason (the guest or the
+	 * network chooses their rate). */
+	struct vqnet_log_limit log_tx_hdr, log_rx_too_big, log_rx_backend;
 
 	/* Transmit buffers (allocated at worker start). */
 	struct vq_elem *tx_elems;	    /* [NET_DEV_BURST] */
@@ -151,6 +154,18 @@ struct net_dev_worker {
 
 struct net_dev {
 	struct net_dev_config cfg;
+	/* Control queue turns: at most NET_DEV_CTRLQ_BUDGET commands, then
+	 * the control thread serves its other fds first (ctrl_resched: the
+	 * kick fd was signalled by us, not by the driver). */
+	bool ctrl_resched;
+	/* Its log lines, one a second per reason (the guest chooses how many
+	 * bad commands it sends): a reason is the line up to its first ':'
+	 * without digits ("ctrl MAC.TABLE_SET", "ctrl class  cmd "). */
+	struct net_dev_log_reason {
+		char key[32];
+		struct vqnet_log_limit limit;
+	} ctrl_reasons[NET_DEV_LOG_REASONS];
+	unsigned ctrl_reason_next; /* the slot a new reason takes when all are used */
 	struct netbe *be;
 	struct vu_backend *vb;
 	uint32_t be_caps;
@@ -182,14 +197,6 @@ static inline struct net_dev_queue_stats *net_dev_stats_of(struct net_dev *d, un
 static inline void net_dev_drop(struct net_dev *d, unsigned vq_index, enum net_dev_drop why)
 {
 	counter_add(&d->stats[vq_index].drops[why], 1);
-}
-
-/* Per-packet log lines: the first 10, then every 1000th. */
-static inline bool net_dev_log_ratelimit(uint64_t *count)
-{
-	uint64_t n = (*count)++;
-
-	return n < 10 || n % 1000 == 0;
 }
 
 /* Worker lifecycle and handshake (net_dev_worker.c). */

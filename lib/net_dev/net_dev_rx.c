@@ -332,8 +332,7 @@ static enum rx_result rx_deliver(struct net_dev_worker *w, const uint8_t *data, 
 		return RX_BROKEN;
 	if (n < 0) {
 		net_dev_drop(w->d, w->rx.index, NET_DEV_DROP_RX_TOO_BIG);
-		if (net_dev_log_ratelimit(&w->log_count_rx))
-			vqnet_log(VQNET_LOG_WARN, "virtio-net",
+		vqnet_log_limited(&w->log_rx_too_big, 1000, VQNET_LOG_WARN, "virtio-net",
 				  "rxq%u: %u-byte frame does not fit the buffers", w->pair, len);
 		return RX_DONE;
 	}
@@ -550,9 +549,8 @@ static unsigned rx_fill_pending(struct net_dev_worker *w)
 	got = d->be->ops->rx(d->be, w->pair, w->rx_bufs, NET_DEV_BURST);
 	if (got < 0) {
 		counter_add(&d->stats[w->rx.index].errors, 1);
-		if (net_dev_log_ratelimit(&w->log_count_rx))
-			vqnet_log(VQNET_LOG_WARN, "virtio-net", "rxq%u: backend rx error %d",
-				  w->pair, got);
+		vqnet_log_limited(&w->log_rx_backend, 1000, VQNET_LOG_WARN, "virtio-net",
+				  "rxq%u: backend rx error %d", w->pair, got);
 		return 0;
 	}
 	if ((unsigned)got > NET_DEV_BURST)

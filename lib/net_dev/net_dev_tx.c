@@ -152,8 +152,7 @@ static enum tx_verdict tx_classify(struct net_dev_worker *w, const struct vq_ele
 		why = "header rules";
 	if (why) {
 		tx_drop(w, NET_DEV_DROP_TX_BAD_HDR);
-		if (net_dev_log_ratelimit(&w->log_count_hdr))
-			vqnet_log(VQNET_LOG_WARN, "virtio-net",
+		vqnet_log_limited(&w->log_tx_hdr, 1000, VQNET_LOG_WARN, "virtio-net",
 				  "txq%u: frame dropped: %s (flags %#x gso %#x)", w->pair, why,
 				  meta->flags, meta->gso_type);
 		return TX_DROP;

@@ -20,6 +20,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -726,7 +727,7 @@ static void test_process_chains(void **state)
 	vq_drv_publish(f->d);
 
 	bool notify = false;
-	assert_int_equal(net_dev_ctrlq_process(&x->t, f->q, &notify), 3);
+	assert_int_equal(net_dev_ctrlq_process(&x->t, f->q, UINT_MAX, &notify), 3);
 	assert_true(notify);
 	struct vq_drv_used u[4];
 	reap(f, 3, u);
@@ -754,7 +755,7 @@ static void test_process_chains(void **state)
 
 	/* Nothing more: 0 chains, no notification. */
 	notify = true;
-	assert_int_equal(net_dev_ctrlq_process(&x->t, f->q, &notify), 0);
+	assert_int_equal(net_dev_ctrlq_process(&x->t, f->q, UINT_MAX, &notify), 0);
 	assert_false(notify);
 	assert_int_equal(vq_in_flight(f->q), 0);
 }
@@ -785,7 +786,7 @@ static void test_process_bad_chains(void **state)
 	vq_drv_publish(f->d);
 
 	bool notify = false;
-	assert_int_equal(net_dev_ctrlq_process(&x->t, f->q, &notify), 4);
+	assert_int_equal(net_dev_ctrlq_process(&x->t, f->q, UINT_MAX, &notify), 4);
 	assert_true(notify);
 	struct vq_drv_used u[5];
 	reap(f, 4, u);
@@ -814,12 +815,41 @@ static void test_process_bad_chains(void **state)
 				       (uint8_t)(i & 1)};
 		post(f, cmd, 3, NULL, 1, 1, in);
 		vq_drv_publish(f->d);
-		assert_int_equal(net_dev_ctrlq_process(&x->t, f->q, &notify), 1);
+		assert_int_equal(net_dev_ctrlq_process(&x->t, f->q, UINT_MAX, &notify), 1);
 		reap(f, 1, u);
 		assert_int_equal(u[0].len, 1);
 		assert_int_equal(qptr(f, &in[0])[0], VIRTIO_NET_OK);
 		assert_int_equal(x->f.allmulti, i & 1);
 	}
+}
+
+/* At most @max chains a call: five commands served 2 + 2 + 1, in order,
+ * each call's completions published (the control thread's turn budget). */
+static void test_process_budget(void **state)
+{
+	struct qfx *f = *state;
+	struct fx *x = &f->x;
+	const uint8_t promisc_on[] = {VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, 1};
+	struct vq_drv_buf in[5][2];
+	struct vq_drv_used u[6];
+	const int want[] = {2, 2, 1, 0};
+	int ids[5];
+	bool notify;
+
+	for (unsigned i = 0; i < 5; i++)
+		ids[i] = post(f, promisc_on, 3, NULL, 1, 1, in[i]);
+	vq_drv_publish(f->d);
+	for (unsigned call = 0, next = 0; call < 4; call++) {
+		assert_int_equal(net_dev_ctrlq_process(&x->t, f->q, 2, &notify), want[call]);
+		if (!want[call])
+			continue;
+		reap(f, (unsigned)want[call], u);
+		for (int i = 0; i < want[call]; i++, next++) {
+			assert_int_equal(u[i].id, ids[next]);
+			assert_int_equal(qptr(f, &in[next][0])[0], VIRTIO_NET_OK);
+		}
+	}
+	assert_int_equal(vq_in_flight(f->q), 0);
 }
 
 /* A corrupt ring: net_dev_ctrlq_process() returns the queue's code. */
@@ -839,7 +869,7 @@ static void test_process_broken(void **state)
 		__atomic_store_n(&desc[0].flags, (uint16_t)VIRTQ_DESC_F_AVAIL, __ATOMIC_RELEASE);
 	}
 	bool notify = true;
-	int rc = net_dev_ctrlq_process(&x->t, f->q, &notify);
+	int rc = net_dev_ctrlq_process(&x->t, f->q, UINT_MAX, &notify);
 	assert_true(rc < 0);
 	assert_false(vq_err_is_drop(rc));
 	assert_true(vq_is_broken(f->q));
@@ -847,7 +877,7 @@ static void test_process_broken(void **state)
 	assert_false(notify);
 	assert_int_equal(x->logs, 1);
 	assert_non_null(strstr(x->log, "queue broken"));
-	assert_int_equal(net_dev_ctrlq_process(&x->t, f->q, &notify), -VQ_ERR_BROKEN);
+	assert_int_equal(net_dev_ctrlq_process(&x->t, f->q, UINT_MAX, &notify), -VQ_ERR_BROKEN);
 }
 
 int main(void)
@@ -869,6 +899,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_process_bad_chains, q_setup_split, q_teardown),
 		cmocka_unit_test_setup_teardown(test_process_bad_chains, q_setup_packed,
 						q_teardown),
+		cmocka_unit_test_setup_teardown(test_process_budget, q_setup_split, q_teardown),
+		cmocka_unit_test_setup_teardown(test_process_budget, q_setup_packed, q_teardown),
 		cmocka_unit_test_setup_teardown(test_process_broken, q_setup_split, q_teardown),
 		cmocka_unit_test_setup_teardown(test_process_broken, q_setup_packed, q_teardown),
 	};

@@ -8,7 +8,10 @@
  *    its payload;
  *  - a frontend that sends a flood of requests and never reads a reply;
  *  - call and error eventfds that are blocking with their counters full,
- *    on a connection whose ring then breaks.
+ *    on a connection whose ring then breaks;
+ *  - a guest that keeps its control queue full of bad commands: vhost-user
+ *    requests are still answered promptly, the log stays bounded (one line
+ *    a second per reason), SIGTERM still ends vqnetd within 1 s.
  *
  * In each: the stalled frontend is dropped at its stall limit (5 s) with
  * one log line, the next frontend is served, and SIGTERM sent while a
@@ -19,6 +22,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -249,6 +255,117 @@ static void test_full_blocking_eventfds(void **state)
 	fe_close(x);
 }
 
+/* The control-queue flood: a thread keeps every slot of the control queue
+ * holding a command of an unknown class, reposting each as it completes. */
+struct flood {
+	struct ntf *n;
+	atomic_bool stop;
+	unsigned long completed;
+};
+
+static void *flood_main(void *p)
+{
+	struct flood *fl = p;
+	struct ntf *n = fl->n;
+	struct ntf_queue *q = &n->q[ntf_ctrlq(n)];
+	struct vq_drv_used u[NTF_QSIZE];
+	uint64_t one = 1;
+
+	for (unsigned slot = 0; !atomic_load(&fl->stop);) {
+		int got;
+
+		for (;;) {
+			uint64_t off = NTF_CTRL_BASE + (uint64_t)(slot % NTF_QSIZE) * NTF_CTRL_SLOT;
+			uint8_t *cmd = n->shm.base + off;
+			struct vq_drv_buf b[2] = {{n->shm.gpa + off, 2},
+						  {n->shm.gpa + off + NTF_CTRL_SLOT - 1, 1}};
+
+			cmd[0] = 99; /* no such class */
+			cmd[1] = 0;
+			if (vq_drv_add_chain(q->d, b, 1, 1, false, (void *)1) < 0)
+				break;
+			slot++;
+		}
+		vq_drv_publish(q->d);
+		if (write(q->kick_fd, &one, sizeof(one)) != sizeof(one))
+			abort();
+		got = vq_drv_reap(q->d, u, NTF_QSIZE);
+		if (got < 0)
+			abort();
+		fl->completed += (unsigned)got;
+		if (!got)
+			sched_yield();
+	}
+	return NULL;
+}
+
+/* Lines of vqnetd's stderr containing @needle. */
+static unsigned log_count(const struct vqd *d, const char *needle)
+{
+	char line[512];
+	unsigned count = 0;
+	FILE *f = fopen(d->err, "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		count += strstr(line, needle) != NULL;
+	fclose(f);
+	return count;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+#define FLOOD_PROBES 40u
+
+static void test_ctrl_flood(void **state)
+{
+	struct fx *x = *state;
+	struct ntf_opts o = {
+		.fmt = VQ_FORMAT_SPLIT, .want = WANT_BASE | F(VIRTIO_NET_F_CTRL_RX), .ctrl = true};
+	struct flood fl = {.n = &x->n};
+	uint64_t lat[FLOOD_PROBES], t0 = ntf_now_ms(), secs;
+	struct virtio_net_config c;
+	pthread_t th;
+	unsigned lines;
+
+	vqd_start(x, NULL);
+	fe_open(x, &o);
+	assert_int_equal(pthread_create(&th, NULL, flood_main, &fl), 0);
+	/* vhost-user requests while the flood runs: GET_CONFIG round trips. */
+	for (unsigned i = 0; i < FLOOD_PROBES; i++) {
+		uint64_t t = ntf_now_ms();
+
+		assert_int_equal(vu_frontend_get_config(x->n.f, 0, &c, sizeof(c)), 0);
+		lat[i] = ntf_now_ms() - t;
+		ntf_sleep_ms(50);
+	}
+	qsort(lat, FLOOD_PROBES, sizeof(lat[0]), cmp_u64);
+	print_message("  GET_CONFIG during the flood: median %llu ms, max %llu ms\n",
+		      (unsigned long long)lat[FLOOD_PROBES / 2],
+		      (unsigned long long)lat[FLOOD_PROBES - 1]);
+	assert_true(lat[FLOOD_PROBES / 2] < 100);
+	assert_true(lat[FLOOD_PROBES - 1] < 1000);
+	/* The commands were served meanwhile, far more than one turn's
+	 * budget, and refused. */
+	assert_true(fl.completed > 1000);
+	/* The log: one line a second for the reason, not one per command. */
+	secs = (ntf_now_ms() - t0) / 1000 + 1;
+	lines = log_count(&x->d, "unknown class");
+	print_message("  %lu commands refused, %u log lines in %llu s\n", fl.completed, lines,
+		      (unsigned long long)secs);
+	assert_true(lines >= 1 && lines <= secs + 1);
+	/* SIGTERM while the guest still floods. */
+	term_within_limit(&x->d);
+	atomic_store(&fl.stop, true);
+	pthread_join(th, NULL);
+	fe_close(x);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -256,6 +373,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_half_payload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unread_replies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_blocking_eventfds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctrl_flood, setup, teardown),
 	};
 	int rc = vqnetd_fixture_init(argc, argv);
 
