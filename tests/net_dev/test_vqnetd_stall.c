@@ -9,6 +9,8 @@
  *  - a frontend that sends a flood of requests and never reads a reply;
  *  - call and error eventfds that are blocking with their counters full,
  *    on a connection whose ring then breaks;
+ *  - a guest that keeps queue pair 0's transmit ring full: pair 1 still
+ *    echoes, GET_CONFIG is still answered promptly;
  *  - a guest that keeps its control queue full of bad commands: vhost-user
  *    requests are still answered promptly, the log stays bounded (one line
  *    a second per reason), SIGTERM still ends vqnetd within 1 s.
@@ -366,6 +368,85 @@ static void test_ctrl_flood(void **state)
 	fe_close(x);
 }
 
+/* The transmit flood: a thread keeps pair 0's transmit ring full of
+ * 60-byte frames, reposting each as it completes (pair 0's receive ring
+ * has no buffers: loop keeps or drops what comes back, counted). */
+static void *tx_flood_main(void *p)
+{
+	struct flood *fl = p;
+	struct ntf *n = fl->n;
+	struct ntf_queue *q = &n->q[ntf_txq(0)];
+	struct vq_drv_used u[NTF_QSIZE];
+	uint64_t one = 1;
+
+	for (unsigned i = 0; i < NTF_QSIZE; i++) {
+		uint8_t *slot = n->shm.base + NTF_TX_BASE + (uint64_t)i * NTF_TX_SLOT;
+
+		memset(slot, 0, NTF_HDR);
+		ntf_make_frame(slot + NTF_HDR, 60, dev_mac, peer_mac, i);
+	}
+	for (unsigned slot = 0; !atomic_load(&fl->stop);) {
+		int got;
+
+		for (;;) {
+			uint64_t off = NTF_TX_BASE + (uint64_t)(slot % NTF_QSIZE) * NTF_TX_SLOT;
+			struct vq_drv_buf b = {n->shm.gpa + off, NTF_HDR + 60};
+
+			if (vq_drv_add_chain(q->d, &b, 1, 0, false, (void *)1) < 0)
+				break;
+			slot++;
+		}
+		vq_drv_publish(q->d);
+		if (write(q->kick_fd, &one, sizeof(one)) != sizeof(one))
+			abort();
+		got = vq_drv_reap(q->d, u, NTF_QSIZE);
+		if (got < 0)
+			abort();
+		fl->completed += (unsigned)got;
+		if (!got)
+			sched_yield();
+	}
+	return NULL;
+}
+
+static void test_tx_flood_pair0(void **state)
+{
+	static const char *const q2[] = {"--queues", "2", NULL};
+	struct fx *x = *state;
+	struct ntf_opts o = {.fmt = VQ_FORMAT_SPLIT,
+			     .want = WANT_BASE | F(VIRTIO_NET_F_MQ) | F(VIRTIO_NET_F_CTRL_VQ),
+			     .pairs = 2,
+			     .ctrl = true};
+	struct flood fl = {.n = &x->n};
+	uint64_t lat[FLOOD_PROBES];
+	struct virtio_net_config c;
+	pthread_t th;
+
+	vqd_start(x, q2);
+	fe_open(x, &o);
+	assert_int_equal(pthread_create(&th, NULL, tx_flood_main, &fl), 0);
+	for (unsigned i = 0; i < FLOOD_PROBES; i++) {
+		uint64_t t = ntf_now_ms();
+
+		echo(&x->n, 1, 200, i);
+		assert_int_equal(vu_frontend_get_config(x->n.f, 0, &c, sizeof(c)), 0);
+		lat[i] = ntf_now_ms() - t;
+		ntf_sleep_ms(20);
+	}
+	atomic_store(&fl.stop, true);
+	pthread_join(th, NULL);
+	qsort(lat, FLOOD_PROBES, sizeof(lat[0]), cmp_u64);
+	print_message("  pair 1 echo + GET_CONFIG while pair 0 floods (%lu frames): median %llu "
+		      "ms, max %llu ms\n",
+		      fl.completed, (unsigned long long)lat[FLOOD_PROBES / 2],
+		      (unsigned long long)lat[FLOOD_PROBES - 1]);
+	assert_true(fl.completed > 10000);
+	assert_true(lat[FLOOD_PROBES / 2] < 100);
+	assert_true(lat[FLOOD_PROBES - 1] < 1000);
+	fe_close(x);
+	vqd_term_ok(&x->d);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +454,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_half_payload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unread_replies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_blocking_eventfds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_flood_pair0, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctrl_flood, setup, teardown),
 	};
 	int rc = vqnetd_fixture_init(argc, argv);
