@@ -257,10 +257,15 @@ static void test_full_blocking_eventfds(void **state)
 	fe_close(x);
 }
 
-/* The control-queue flood: a thread keeps every slot of the control queue
- * holding a command of an unknown class, reposting each as it completes. */
+/*
+ * A flood: a thread keeps ring @queue full, adding chains with @add (which
+ * returns < 0 once the ring is full), kicking whatever EVENT_IDX says and
+ * reposting each chain as it completes, until @stop.
+ */
 struct flood {
 	struct ntf *n;
+	unsigned queue;
+	int (*add)(struct ntf *n, struct vq_drv *d, unsigned slot);
 	atomic_bool stop;
 	unsigned long completed;
 };
@@ -268,26 +273,15 @@ struct flood {
 static void *flood_main(void *p)
 {
 	struct flood *fl = p;
-	struct ntf *n = fl->n;
-	struct ntf_queue *q = &n->q[ntf_ctrlq(n)];
+	struct ntf_queue *q = &fl->n->q[fl->queue];
 	struct vq_drv_used u[NTF_QSIZE];
 	uint64_t one = 1;
 
 	for (unsigned slot = 0; !atomic_load(&fl->stop);) {
 		int got;
 
-		for (;;) {
-			uint64_t off = NTF_CTRL_BASE + (uint64_t)(slot % NTF_QSIZE) * NTF_CTRL_SLOT;
-			uint8_t *cmd = n->shm.base + off;
-			struct vq_drv_buf b[2] = {{n->shm.gpa + off, 2},
-						  {n->shm.gpa + off + NTF_CTRL_SLOT - 1, 1}};
-
-			cmd[0] = 99; /* no such class */
-			cmd[1] = 0;
-			if (vq_drv_add_chain(q->d, b, 1, 1, false, (void *)1) < 0)
-				break;
+		while (fl->add(fl->n, q->d, slot % NTF_QSIZE) >= 0)
 			slot++;
-		}
 		vq_drv_publish(q->d);
 		if (write(q->kick_fd, &one, sizeof(one)) != sizeof(one))
 			abort();
@@ -299,6 +293,27 @@ static void *flood_main(void *p)
 			sched_yield();
 	}
 	return NULL;
+}
+
+/* A control command of an unknown class, in control slot @slot. */
+static int add_bad_command(struct ntf *n, struct vq_drv *d, unsigned slot)
+{
+	uint64_t off = NTF_CTRL_BASE + (uint64_t)slot * NTF_CTRL_SLOT;
+	uint8_t *cmd = n->shm.base + off;
+	struct vq_drv_buf b[2] = {{n->shm.gpa + off, 2}, {n->shm.gpa + off + NTF_CTRL_SLOT - 1, 1}};
+
+	cmd[0] = 99; /* no such class */
+	cmd[1] = 0;
+	return vq_drv_add_chain(d, b, 1, 1, false, (void *)1);
+}
+
+/* The 60-byte frame prepared in pair 0's transmit slot @slot. */
+static int add_tx_frame(struct ntf *n, struct vq_drv *d, unsigned slot)
+{
+	struct vq_drv_buf b = {n->shm.gpa + NTF_TX_BASE + (uint64_t)slot * NTF_TX_SLOT,
+			       NTF_HDR + 60};
+
+	return vq_drv_add_chain(d, &b, 1, 0, false, (void *)1);
 }
 
 /* Lines of vqnetd's stderr containing @needle. */
@@ -329,7 +344,7 @@ static void test_ctrl_flood(void **state)
 	struct fx *x = *state;
 	struct ntf_opts o = {
 		.fmt = VQ_FORMAT_SPLIT, .want = WANT_BASE | F(VIRTIO_NET_F_CTRL_RX), .ctrl = true};
-	struct flood fl = {.n = &x->n};
+	struct flood fl = {.n = &x->n, .add = add_bad_command};
 	uint64_t lat[FLOOD_PROBES], t0 = ntf_now_ms(), secs;
 	struct virtio_net_config c;
 	pthread_t th;
@@ -337,6 +352,7 @@ static void test_ctrl_flood(void **state)
 
 	vqd_start(x, NULL);
 	fe_open(x, &o);
+	fl.queue = ntf_ctrlq(&x->n);
 	assert_int_equal(pthread_create(&th, NULL, flood_main, &fl), 0);
 	/* vhost-user requests while the flood runs: GET_CONFIG round trips. */
 	for (unsigned i = 0; i < FLOOD_PROBES; i++) {
@@ -368,45 +384,17 @@ static void test_ctrl_flood(void **state)
 	fe_close(x);
 }
 
-/* The transmit flood: a thread keeps pair 0's transmit ring full of
- * 60-byte frames, reposting each as it completes (pair 0's receive ring
- * has no buffers: loop keeps or drops what comes back, counted). */
-static void *tx_flood_main(void *p)
+/* Pair 0's transmit slots, each holding a 60-byte frame (pair 0's
+ * receive ring has no buffers: loop keeps or drops what comes back,
+ * counted). */
+static void prepare_tx_frames(struct ntf *n)
 {
-	struct flood *fl = p;
-	struct ntf *n = fl->n;
-	struct ntf_queue *q = &n->q[ntf_txq(0)];
-	struct vq_drv_used u[NTF_QSIZE];
-	uint64_t one = 1;
-
 	for (unsigned i = 0; i < NTF_QSIZE; i++) {
 		uint8_t *slot = n->shm.base + NTF_TX_BASE + (uint64_t)i * NTF_TX_SLOT;
 
 		memset(slot, 0, NTF_HDR);
 		ntf_make_frame(slot + NTF_HDR, 60, dev_mac, peer_mac, i);
 	}
-	for (unsigned slot = 0; !atomic_load(&fl->stop);) {
-		int got;
-
-		for (;;) {
-			uint64_t off = NTF_TX_BASE + (uint64_t)(slot % NTF_QSIZE) * NTF_TX_SLOT;
-			struct vq_drv_buf b = {n->shm.gpa + off, NTF_HDR + 60};
-
-			if (vq_drv_add_chain(q->d, &b, 1, 0, false, (void *)1) < 0)
-				break;
-			slot++;
-		}
-		vq_drv_publish(q->d);
-		if (write(q->kick_fd, &one, sizeof(one)) != sizeof(one))
-			abort();
-		got = vq_drv_reap(q->d, u, NTF_QSIZE);
-		if (got < 0)
-			abort();
-		fl->completed += (unsigned)got;
-		if (!got)
-			sched_yield();
-	}
-	return NULL;
 }
 
 static void test_tx_flood_pair0(void **state)
@@ -417,14 +405,15 @@ static void test_tx_flood_pair0(void **state)
 			     .want = WANT_BASE | F(VIRTIO_NET_F_MQ) | F(VIRTIO_NET_F_CTRL_VQ),
 			     .pairs = 2,
 			     .ctrl = true};
-	struct flood fl = {.n = &x->n};
+	struct flood fl = {.n = &x->n, .queue = ntf_txq(0), .add = add_tx_frame};
 	uint64_t lat[FLOOD_PROBES];
 	struct virtio_net_config c;
 	pthread_t th;
 
 	vqd_start(x, q2);
 	fe_open(x, &o);
-	assert_int_equal(pthread_create(&th, NULL, tx_flood_main, &fl), 0);
+	prepare_tx_frames(&x->n);
+	assert_int_equal(pthread_create(&th, NULL, flood_main, &fl), 0);
 	for (unsigned i = 0; i < FLOOD_PROBES; i++) {
 		uint64_t t = ntf_now_ms();
 
