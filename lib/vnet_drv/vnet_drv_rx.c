@@ -186,9 +186,10 @@ static void rx_drop_partial(struct vnet_drv_qpair *qp)
 	qp->rx.stats.drops++;
 }
 
-/* One used entry of a mergeable ring. Return: a finished frame, or NULL. */
+/* One used entry of a mergeable ring; @later used entries of this burst
+ * follow it. Return: a finished frame, or NULL. */
 static struct vnet_drv_pkt *rx_mrg_entry(struct vnet_drv *drv, struct vnet_drv_qpair *qp,
-					 struct vnet_drv_pkt *seg, uint32_t len)
+					 struct vnet_drv_pkt *seg, uint32_t len, unsigned later)
 {
 	struct vnet_drv_pkt *head;
 
@@ -202,7 +203,11 @@ static struct vnet_drv_pkt *rx_mrg_entry(struct vnet_drv *drv, struct vnet_drv_q
 	} else {
 		uint16_t nbufs;
 
-		if (len < VNET_DRV_HDR_LEN || !(nbufs = rx_parse_hdr(drv, seg))) {
+		/* num_buffers 0, or more buffers than were ever posted (the
+		 * device took them all before writing the header, §5.1.6.4:
+		 * they are used in this burst or still in flight): a lie. */
+		if (len < VNET_DRV_HDR_LEN || !(nbufs = rx_parse_hdr(drv, seg)) ||
+		    nbufs - 1u > later + vq_drv_in_flight(qp->rx.d)) {
 			qp->rx.stats.drops++;
 			vnet_drv_pkt_free(seg);
 			return NULL;
@@ -211,6 +216,14 @@ static struct vnet_drv_pkt *rx_mrg_entry(struct vnet_drv *drv, struct vnet_drv_q
 		seg->pkt_len = seg->len;
 		qp->rx_head = qp->rx_tail = seg;
 		qp->rx_missing = nbufs;
+	}
+	/* §5.1.6.4.1: the device MUST use all buffers but the last
+	 * completely. One that is not full ends the frame whatever
+	 * num_buffers said (more than it used): drop it, and the next used
+	 * buffer starts a frame again. */
+	if (qp->rx_missing > 1 && len < rx_post_buf(seg).len) {
+		rx_drop_partial(qp);
+		return NULL;
 	}
 	if (--qp->rx_missing)
 		return NULL;
@@ -272,7 +285,8 @@ VQNET_EXPORT unsigned vnet_drv_rx_burst(struct vnet_drv *drv, unsigned qpi,
 		}
 		for (int i = 0; i < r; i++) {
 			struct vnet_drv_pkt *f =
-				mrg ? rx_mrg_entry(drv, qp, used[i].token, used[i].len)
+				mrg ? rx_mrg_entry(drv, qp, used[i].token, used[i].len,
+						   (unsigned)(r - 1 - i))
 				    : rx_chain_entry(drv, qp, used[i].token, used[i].len);
 
 			if (f) {

@@ -57,6 +57,7 @@ struct loop_dev {
 	uint64_t features;
 	struct virtio_net_config config;
 	bool refuse_ctrl;
+	int lie_num_buffers; /* < 0: tell the truth */
 	struct loop_dev_ctrl_log log;
 	uint64_t frames, drops, errors;
 	unsigned starts, stops;
@@ -152,7 +153,11 @@ static int loop_one(struct loop_dev *ld, unsigned p)
 		return 0;
 	}
 	memcpy(&h, ld->frame, sizeof(h));
-	h.num_buffers = (le16)nrx; /* 1 without MRG_RXBUF (§5.1.6.4) */
+	h.num_buffers = (le16)nrx;	/* 1 without MRG_RXBUF (§5.1.6.4) */
+	if (ld->lie_num_buffers >= 0) { /* loop_dev_lie_num_buffers() */
+		h.num_buffers = (le16)ld->lie_num_buffers;
+		ld->lie_num_buffers = -1;
+	}
 	memcpy(ld->frame, &h, sizeof(h));
 	for (unsigned i = 0; i < nrx; i++) {
 		uint32_t w = scatter(&re[i], ld->frame + off, len - off);
@@ -376,6 +381,7 @@ int loop_dev_start(const struct loop_dev_config *cfg, struct loop_dev **out, con
 	if (!ld)
 		return -ENOMEM;
 	ld->cfg = *cfg;
+	ld->lie_num_buffers = -1;
 	ld->frame = malloc(MAX_FRAME);
 	if (cfg->socket_path)
 		snprintf(ld->path, sizeof(ld->path), "%s", cfg->socket_path);
@@ -465,6 +471,13 @@ void loop_dev_refuse_ctrl(struct loop_dev *ld, bool refuse)
 {
 	pthread_mutex_lock(&ld->lock);
 	ld->refuse_ctrl = refuse;
+	pthread_mutex_unlock(&ld->lock);
+}
+
+void loop_dev_lie_num_buffers(struct loop_dev *ld, int value)
+{
+	pthread_mutex_lock(&ld->lock);
+	ld->lie_num_buffers = value;
 	pthread_mutex_unlock(&ld->lock);
 }
 

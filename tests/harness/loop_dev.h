@@ -52,6 +52,11 @@ int loop_dev_set_link(struct loop_dev *ld, bool up);
 /* Answer control commands with ERR from now on. */
 void loop_dev_refuse_ctrl(struct loop_dev *ld, bool refuse);
 
+/* The next frame looped carries num_buffers = @value (0..65535) whatever
+ * it used (once; a negative @value cancels): a device that lies, for the
+ * driver library's tests. */
+void loop_dev_lie_num_buffers(struct loop_dev *ld, int value);
+
 struct loop_dev_ctrl_log {
 	unsigned commands;  /* control commands answered */
 	uint8_t class, cmd; /* the last one */

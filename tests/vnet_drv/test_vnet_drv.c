@@ -570,6 +570,102 @@ static void test_open_errors(void **state)
 	vnet_drv_close(NULL);
 }
 
+/* Receive frames on pair 0 until @n came back or WAIT_MS passed; return
+ * how many, their lengths and sequence numbers in @lens / @seqs, and the
+ * bytes in the first buffer of the last one in *@first. */
+static unsigned rx_frames(struct vnet_drv *drv, unsigned n, uint32_t *lens, uint32_t *seqs,
+			  uint32_t *first)
+{
+	static uint8_t rx[9100];
+	uint64_t deadline = now_ms() + WAIT_MS;
+	unsigned got = 0;
+
+	while (got < n && now_ms() < deadline) {
+		struct vnet_drv_pkt *p;
+
+		if (vnet_drv_rx_burst(drv, 0, &p, 1) != 1) {
+			vnet_drv_rx_wait(drv, 0, 5);
+			continue;
+		}
+		lens[got] = (uint32_t)vnet_drv_pkt_to_frame(p, rx, sizeof(rx));
+		memcpy(&seqs[got], rx + 14, 4);
+		*first = p->len;
+		make_frame(rx + 4096, lens[got], seqs[got]); /* lens <= 4096 here */
+		if (memcmp(rx, rx + 4096, lens[got]) != 0)
+			fail_msg("frame %u (%u bytes) differs", seqs[got], lens[got]);
+		vnet_drv_pkt_free(p);
+		got++;
+	}
+	return got;
+}
+
+static void tx_frame(struct vnet_drv *drv, uint32_t len, uint32_t seq)
+{
+	static uint8_t tx[9000];
+	struct vnet_drv_pkt *p;
+
+	make_frame(tx, len, seq);
+	assert_int_equal(vnet_drv_pkt_from_frame(drv, 0, tx, len, &p), 0);
+	assert_int_equal(vnet_drv_tx_burst(drv, 0, &p, 1), 1);
+}
+
+/*
+ * H4: a device that lies about num_buffers (MRG_RXBUF, a ring of 32):
+ * 0; 3 for a frame that used one buffer, not full (§5.1.6.4.1: every
+ * buffer but a frame's last is used completely); 40 for a frame that
+ * filled its one buffer exactly (more buffers than were ever posted). Each
+ * time that frame is dropped and counted once, and the two good frames
+ * sent behind it come back intact and in order: the driver starts a frame
+ * again at the right buffer.
+ */
+static void lying_num_buffers(enum vnet_drv_ring_format fmt)
+{
+	static const int lies[] = {0, 3, 40};
+	struct vnet_drv_config cfg = {.ring_format = fmt, .ring_size = 32};
+	struct vnet_drv_queue_stats rxs;
+	uint32_t seq = 0, lens[3], seqs[3], full;
+	struct rig r;
+
+	rig_start(&r, 1, DEV_FEATURES);
+	rig_open(&r, &cfg);
+	assert_true(vnet_drv_has_feature(r.drv, VNET_DRV_F_MRG_RXBUF));
+	/* the frame bytes a full first buffer holds: from an honest frame */
+	tx_frame(r.drv, 3000, seq++);
+	assert_int_equal(rx_frames(r.drv, 1, lens, seqs, &full), 1);
+	assert_true(full > 60 && full < 3000);
+	for (unsigned c = 0; c < sizeof(lies) / sizeof(lies[0]); c++) {
+		uint64_t frames, drops, errors;
+		uint32_t first;
+
+		loop_dev_lie_num_buffers(r.ld, lies[c]);
+		tx_frame(r.drv, lies[c] == 40 ? full : 60, seq++);
+		tx_frame(r.drv, 100, seq++);
+		tx_frame(r.drv, 3000, seq++); /* two buffers, honestly */
+		assert_int_equal(rx_frames(r.drv, 2, lens, seqs, &first), 2);
+		assert_int_equal(seqs[0], seq - 2);
+		assert_int_equal(lens[0], 100);
+		assert_int_equal(seqs[1], seq - 1);
+		assert_int_equal(lens[1], 3000);
+		vnet_drv_queue_stats(r.drv, 0, &rxs, NULL);
+		assert_int_equal(rxs.drops, c + 1);
+		assert_int_equal(rxs.errors, 0);
+		assert_int_equal(rxs.packets, 2 * (c + 1) + 1);
+		loop_dev_counts(r.ld, &frames, &drops, &errors);
+		assert_int_equal(frames, seq);
+		/* nothing more comes */
+		assert_int_equal(vnet_drv_rx_burst(r.drv, 0, (struct vnet_drv_pkt *[1]){0}, 1), 0);
+	}
+	echo_frames(r.drv, 0, 50, 16);
+	rig_stop(&r);
+}
+
+static void test_lying_num_buffers(void **state)
+{
+	(void)state;
+	lying_num_buffers(VNET_DRV_RING_SPLIT);
+	lying_num_buffers(VNET_DRV_RING_PACKED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -588,6 +684,7 @@ int main(void)
 		cmocka_unit_test(test_close_releases_everything),
 		cmocka_unit_test(test_hugepages),
 		cmocka_unit_test(test_foreign_pool),
+		cmocka_unit_test(test_lying_num_buffers),
 	};
 
 	return cmocka_run_group_tests_name("vnet_drv", tests, NULL, NULL);
