@@ -90,9 +90,10 @@ enum net_dev_drop {
 	NET_DEV_DROP_TX_BACKEND,     /* tx: the backend could not send it */
 	NET_DEV_DROP_BAD_CHAIN,	     /* a malformed chain (completed with length 0) */
 	NET_DEV_DROP_LINK_DOWN,	     /* either way while the link is down */
-	NET_DEV_DROP_RX_SMALL_BUF,   /* rx, no MRG_RXBUF: a buffer too small for any
-					frame (header + Ethernet header), completed
-					with length 0; counts buffers, not frames */
+	NET_DEV_DROP_RX_SMALL_BUF,   /* rx: a buffer too small for any frame (no MRG_RXBUF:
+					header + Ethernet header; MRG_RXBUF, a frame's
+					first buffer: the header), completed with
+					length 0; counts buffers, not frames */
 	NET_DEV_DROP__COUNT
 };
 const char *net_dev_drop_name(enum net_dev_drop d);

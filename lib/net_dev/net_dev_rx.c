@@ -23,7 +23,8 @@
  *     is given back to the driver (vq_unpop) and the frame dropped
  *     (RX_TOO_BIG); a chain too small for any frame (header + Ethernet
  *     header) is completed empty and counted (RX_SMALL_BUF), and the
- *     frame takes the next.
+ *     frame takes the next. With MRG_RXBUF the same for a frame's first
+ *     chain shorter than the header.
  * When the ring runs dry in the middle of a frame the chains taken are
  * given back (newest first), the frame stays pending and the worker waits
  * for a kick for buffers beyond those (vq_enable_kicks_for_more()): no
@@ -249,11 +250,16 @@ static int rx_collect(struct net_dev_worker *w, uint32_t total)
 			have = 0;
 			continue;
 		}
-		if (!mrg && e->in_len < VIRTIO_NET_HDR_LEN + ETH_HDR_LEN) {
+		if (k == 0 &&
+		    e->in_len < (mrg ? VIRTIO_NET_HDR_LEN : VIRTIO_NET_HDR_LEN + ETH_HDR_LEN)) {
 			/* Without MRG_RXBUF a chain holds a whole frame; one
 			 * too small for any frame would be given back and
 			 * met again by every frame, and the buffers behind it
-			 * never used: complete it empty and take the next. */
+			 * never used. With it, a frame's first chain holds the
+			 * whole header, num_buffers included (§5.1.6.3.1,
+			 * §5.1.6.4; Linux drops a shorter one as a short
+			 * packet). Either way: complete it empty, take the
+			 * next. */
 			rx_used_reserve(w, 1);
 			rx_used_add(w, e->id, 0, 1);
 			net_dev_drop(w->d, w->rx.index, NET_DEV_DROP_RX_SMALL_BUF);

@@ -393,12 +393,11 @@ static unsigned rx_parse_frames(struct env *e, uint8_t (*out)[FRAME_MAX], uint32
 }
 
 /* D9: with MRG_RXBUF, receive buffers smaller than the 12-byte header
- * (4 bytes; §5.1.6.3.1 says a driver MUST NOT post them). Either outcome
- * is allowed here, as long as it is whole: the frame is spread over them
- * with the header gathered from several buffers and num_buffers saying
- * how many, or each such buffer is completed empty and counted
- * (RX_SMALL_BUF) and the frame goes to the big buffer behind. Both frames
- * arrive intact, in order; nothing else is dropped. */
+ * (4 bytes; §5.1.6.3.1 says a driver MUST NOT post them). A frame's first
+ * buffer must hold the whole header (num_buffers is read from it; Linux
+ * drops a shorter one), so each such buffer is completed empty and counted
+ * (RX_SMALL_BUF) and the frames go to the big buffers behind, intact and
+ * in order; nothing else is dropped. */
 static void rx_tiny_mrg_buffers(enum vq_format fmt)
 {
 	struct opts o = {.fmt = fmt, .want = WANT_DEFAULT, .mtu = 1500};
@@ -421,6 +420,7 @@ static void rx_tiny_mrg_buffers(enum vq_format fmt)
 	assert_memory_equal(got[0], a, alen);
 	assert_int_equal(lens[1], blen);
 	assert_memory_equal(got[1], b, blen);
+	assert_int_equal(empty, (HDR + 60) / 4);
 	assert_int_equal(qs(e, rxq(e)).drops[NET_DEV_DROP_RX_SMALL_BUF], empty);
 	assert_int_equal(drops_total(e, rxq(e)), empty);
 	assert_int_equal(qs(e, rxq(e)).packets, 2);
