@@ -9,15 +9,15 @@
  * exit 2). Set up (open_signals, open_backend, open_device, open_socket;
  * each 0 or -errno, what was opened is released by stop()): a signalfd,
  * the network backend, the device (net_dev) and the vhost-user backend
- * that serves it on its socket. Confine: the marked place in main(), empty
- * for now. Serve (serve): the control loop on the main thread, poll() over
- * the vhost-user socket, the control queue's kick fd and the signalfd. The
- * device runs one worker thread per queue pair; the signals are blocked
- * before any thread starts, so only the signalfd sees them. SIGUSR1 prints
- * the counters without stopping. Stop (stop): SIGTERM/SIGINT or --seconds
- * end the loop; the vhost-user backend is freed first (it stops every ring
- * through the device), then the counters are printed and the device freed,
- * then the network backend.
+ * that serves it on its socket. Confine (sandbox.c): give up the ids,
+ * privileges and capabilities that serving does not need, then start the
+ * backend's threads (held back so they inherit the confinement). Serve (serve): the control loop on
+ * the main thread, poll() over the vhost-user socket, the control queue's kick fd and the signalfd.
+ * The device runs one worker thread per queue pair; the signals are blocked before any thread
+ * starts, so only the signalfd sees them. SIGUSR1 prints the counters without stopping. Stop
+ * (stop): SIGTERM/SIGINT or --seconds end the loop; the vhost-user backend is freed first (it stops
+ * every ring through the device), then the counters are printed and the device freed, then the
+ * network backend.
  *
  * Exit codes: 0 stopped by a signal or --seconds; 1 a run-time failure
  * (socket, backend, device); 2 bad arguments.
@@ -45,6 +45,7 @@
 #include <vqnet/vhost_user.h>
 
 #include "base/cli.h"
+#include "sandbox.h"
 #include "base/clock.h"
 
 #define VQNETD_VERSION	"0.1.0"
@@ -69,6 +70,7 @@ struct options {
 	unsigned gen_size;
 	uint64_t features_off;
 	long seconds; /* 0: run until a signal */
+	struct sandbox_opts sandbox;
 };
 
 static const char usage_text[] =
@@ -102,6 +104,11 @@ static const char usage_text[] =
 	"      --no-event-idx       do not offer VIRTIO_F_EVENT_IDX\n"
 	"      --no-mrg-rxbuf       do not offer VIRTIO_NET_F_MRG_RXBUF\n"
 	"      --seconds N          stop after N seconds\n"
+	"      --sandbox on|off     confine vqnetd once set up (default on): no new\n"
+	"                           privileges, not dumpable, every capability dropped\n"
+	"      --user USER          once set up, run as USER (name or uid); the socket\n"
+	"                           and a TAP are opened before, with the start's rights\n"
+	"      --group GROUP        and as GROUP (default: USER's group)\n"
 	"  -l, --log-level LEVEL    error|warn|info|debug (default warn)\n"
 	"  -h, --help               this text\n"
 	"  -V, --version            the version\n"
@@ -145,6 +152,9 @@ enum {
 	OPT_NO_EVENT_IDX,
 	OPT_NO_MRG_RXBUF,
 	OPT_SECONDS,
+	OPT_SANDBOX,
+	OPT_USER,
+	OPT_GROUP,
 };
 
 static const struct option longopts[] = {
@@ -164,6 +174,9 @@ static const struct option longopts[] = {
 	{"no-event-idx", no_argument, NULL, OPT_NO_EVENT_IDX},
 	{"no-mrg-rxbuf", no_argument, NULL, OPT_NO_MRG_RXBUF},
 	{"seconds", required_argument, NULL, OPT_SECONDS},
+	{"sandbox", required_argument, NULL, OPT_SANDBOX},
+	{"user", required_argument, NULL, OPT_USER},
+	{"group", required_argument, NULL, OPT_GROUP},
 	{"log-level", required_argument, NULL, 'l'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -253,6 +266,28 @@ static bool parse_device_option(int c, struct options *o)
 	return true;
 }
 
+/* --sandbox, --user, --group; false for any other option. */
+static bool parse_sandbox_option(int c, struct options *o)
+{
+	switch (c) {
+	case OPT_SANDBOX:
+		if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+			usage_error("--sandbox: '%s' is not on|off", optarg);
+		o->sandbox.off = !strcmp(optarg, "off");
+		return true;
+	case OPT_USER:
+		if (sandbox_parse_user(optarg, &o->sandbox) < 0)
+			usage_error("--user: no user '%s'", optarg);
+		return true;
+	case OPT_GROUP:
+		if (sandbox_parse_group(optarg, &o->sandbox) < 0)
+			usage_error("--group: no group '%s'", optarg);
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* getopt_long() refused the option just read: name it and exit 2. */
 static void __attribute__((noreturn)) unknown_option(char **argv)
 {
@@ -274,6 +309,8 @@ static void check_options(const struct options *o)
 	if (o->n_tap_fds && o->n_tap_fds != o->queues)
 		usage_error("--tap-fd: %u fds for %u queue pairs (one per pair)", o->n_tap_fds,
 			    o->queues);
+	if (o->sandbox.off && o->sandbox.switch_ids)
+		usage_error("--user/--group need the sandbox (not --sandbox off)");
 }
 
 /*
@@ -294,7 +331,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 	};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":s:cb:q:m:l:hV", longopts, NULL)) != -1) {
-		if (parse_backend_option(c, o) || parse_device_option(c, o))
+		if (parse_backend_option(c, o) || parse_device_option(c, o) ||
+		    parse_sandbox_option(c, o))
 			continue;
 		switch (c) {
 		case OPT_NO_PACKED:
@@ -444,6 +482,7 @@ static int open_backend(const struct options *o, struct daemon *d)
 		.tap_fds = o->n_tap_fds ? o->tap_fds : NULL,
 		.n_tap_fds = o->n_tap_fds,
 		.gen_frame_size = o->gen_size,
+		.defer_threads = true, /* started after the sandbox (start()) */
 	};
 	char err[256] = "";
 	int rc;
@@ -517,6 +556,17 @@ static int open_socket(const struct options *o, struct daemon *d)
 		  o->queues, o->queues == 1 ? "" : "s", o->mac[0], o->mac[1], o->mac[2], o->mac[3],
 		  o->mac[4], o->mac[5]);
 	return 0;
+}
+
+/* Start the backend's own threads, held back until the sandbox was set
+ * (capabilities are per thread). 0 or -errno. */
+static int start(const struct daemon *d)
+{
+	int rc = netbe_start(d->be);
+
+	if (rc)
+		vqnet_log(VQNET_LOG_ERROR, NULL, "backend: starting its thread: %s", strerror(-rc));
+	return rc;
 }
 
 /* The signalfd is readable: SIGUSR1 prints the counters; true for a stop signal. */
@@ -640,8 +690,10 @@ int main(int argc, char **argv)
 	if (open_device(&o, &d) || open_socket(&o, &d))
 		goto out;
 
-	/* Confine: nothing yet (a sandbox is to come here). Set-up is done
-	 * (backend, device, socket) and no frontend message is served yet. */
+	/* Confine: set-up is done (backend, device, socket) and no frontend
+	 * message is served yet; then the backend's threads start. */
+	if (sandbox_confine(&o.sandbox) || start(&d))
+		goto out;
 
 	status = serve(&d, o.seconds) ? EXIT_RUNTIME : 0;
 out:

@@ -123,6 +123,8 @@ struct netbe_ops {
 	void (*get_stats)(struct netbe *be, unsigned q, struct netbe_stats *out);
 	/* Release everything. */
 	void (*free)(struct netbe *be);
+	/* Optional: start the backend's threads (netbe_start()). */
+	int (*start)(struct netbe *be);
 };
 
 /* A backend instance: ops plus its private state. */
@@ -146,6 +148,10 @@ struct netbe_options {
 	unsigned n_tap_fds;
 	/* gen: frame size in bytes (Ethernet header included, no FCS) */
 	uint32_t gen_frame_size;
+	/* Start no thread until netbe_start(): for a caller that confines
+	 * itself after opening the backend (capabilities and no_new_privs
+	 * are per thread, so threads started before would keep them). */
+	bool defer_threads;
 };
 
 /**
@@ -158,6 +164,10 @@ struct netbe_options {
 int netbe_new(const char *spec, const struct netbe_options *opt, struct netbe **out, char *err,
 	      size_t errlen);
 void netbe_free(struct netbe *be);
+/* Start the backend's own threads if netbe_options.defer_threads held
+ * them back (user: the slirp thread); nothing for backends without
+ * threads or already started. Return 0 or -errno. */
+int netbe_start(struct netbe *be);
 
 #ifdef __cplusplus
 }

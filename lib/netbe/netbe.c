@@ -113,6 +113,11 @@ VQNET_EXPORT int netbe_new(const char *spec, const struct netbe_options *opt, st
 	return 0;
 }
 
+VQNET_EXPORT int netbe_start(struct netbe *be)
+{
+	return be && be->ops->start ? be->ops->start(be) : 0;
+}
+
 VQNET_EXPORT void netbe_free(struct netbe *be)
 {
 	if (be)

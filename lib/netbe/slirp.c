@@ -593,6 +593,15 @@ static int start_thread(struct slirp_be *sb)
 
 /* ---- ops ---------------------------------------------------------------- */
 
+/* netbe_start(): the slirp thread, if netbe_options.defer_threads held it
+ * back; frames the device queued meanwhile are served then. */
+static int sb_start(struct netbe *be)
+{
+	struct slirp_be *sb = be->priv;
+
+	return sb->thread_running ? 0 : start_thread(sb);
+}
+
 static uint32_t sb_caps(struct netbe *be)
 {
 	(void)be;
@@ -742,6 +751,7 @@ static const struct netbe_ops slirp_ops = {
 	.link_up = netbe_link_always_up,
 	.get_stats = sb_get_stats,
 	.free = sb_free,
+	.start = sb_start,
 };
 
 /* ---- setup -------------------------------------------------------------- */
@@ -922,7 +932,7 @@ int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *e
 		if (ret)
 			goto err_free;
 	}
-	ret = start_thread(sb);
+	ret = opt->defer_threads ? 0 : start_thread(sb);
 	if (ret) {
 		netbe_set_err(err, errlen, ret, "user: pthread_create: %s", strerror(-ret));
 		goto err_free;

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vqnetd (vqnetd_fixture.h has the daemon and the driver) confines itself
+ * once set up (daemon/sandbox.c, docs/security.md "Confinement"): with
+ * every backend, every thread of a running vqnetd serving a frontend (the
+ * main thread, the queue-pair workers, the user backend's slirp thread)
+ * shows NoNewPrivs: 1 and no effective, permitted or bounding capability
+ * in /proc, and the process is not dumpable (its /proc files belong to
+ * root). --sandbox off keeps the privileges; --user switches to another
+ * account. The privilege checks need root (as the suite runs); without it
+ * they are skipped.
+ */
+#include <dirent.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vqnetd_fixture.h"
+
+/* The value of @key in the /proc status file at @path. */
+static bool status_value(const char *path, const char *key, char *val, size_t len)
+{
+	char line[256];
+	size_t klen = strlen(key);
+	bool found = false;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, klen) || line[klen] != ':')
+			continue;
+		snprintf(val, len, "%s", line + klen + 1 + strspn(line + klen + 1, " \t"));
+		val[strcspn(val, "\n")] = '\0';
+		found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+/* The value of @key in /proc/@pid/task/@tid/status (@tid NULL: the
+ * process's own status). */
+static bool task_status(pid_t pid, const char *tid, const char *key, char *val, size_t len)
+{
+	char path[320];
+
+	if (tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	return status_value(path, key, val, len);
+}
+
+/* Every thread of @pid: @key is @want. Returns the number of threads. */
+static unsigned all_tasks(pid_t pid, const char *key, const char *want)
+{
+	char path[64], val[128];
+	unsigned n = 0;
+	struct dirent *e;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	assert_non_null(dir);
+	while ((e = readdir(dir))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (!task_status(pid, e->d_name, key, val, sizeof(val)))
+			continue; /* the thread just ended */
+		if (strcmp(val, want))
+			fail_msg("thread %s: %s: %s, want %s", e->d_name, key, val, want);
+		n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+/* vqnetd with @extra arguments, a frontend attached (so the workers run),
+ * every thread confined. */
+static void confined(struct fx *x, const char *const *extra, unsigned min_threads)
+{
+	struct ntf_opts o = {.fmt = VQ_FORMAT_SPLIT, .want = WANT_BASE};
+	static const char *const keys[][2] = {
+		{"NoNewPrivs", "1"},
+		{"CapEff", "0000000000000000"},
+		{"CapPrm", "0000000000000000"},
+		{"CapInh", "0000000000000000"},
+		{"CapBnd", "0000000000000000"},
+		{"CapAmb", "0000000000000000"},
+	};
+	struct stat st;
+	char path[64];
+	unsigned n = 0;
+
+	vqd_start(x, extra);
+	fe_open(x, &o);
+	log_wait(&x->d, "sandbox: uid");
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		n = all_tasks(x->d.pid, keys[i][0], keys[i][1]);
+	print_message("  %s: %u threads confined\n", extra ? extra[1] : "loop", n);
+	assert_true(n >= min_threads);
+	/* Not dumpable: the kernel gives its /proc files to root. */
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)x->d.pid);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	fe_close(x);
+	vqd_term_ok(&x->d);
+}
+
+static bool need_root(void)
+{
+	if (geteuid() == 0)
+		return true;
+	print_message("  not root: nothing to drop, skipped\n");
+	return false;
+}
+
+static void test_backends(void **state)
+{
+	static const char *const user[] = {"--backend", "user", NULL};
+	static const char *const sink[] = {"--backend", "sink", NULL};
+	static const char *const gen[] = {"--backend", "gen", NULL};
+	static const char *const dgram[] = {"--backend", "dgram:127.0.0.1:47611,127.0.0.1:47612",
+					    NULL};
+	struct fx *x = *state;
+
+	if (!need_root())
+		return;
+	confined(x, NULL, 2); /* loop: main + the pair's worker */
+	confined(x, user, 3); /* + the slirp thread, started after the sandbox */
+	confined(x, sink, 2);
+	confined(x, gen, 2);
+	confined(x, dgram, 2);
+}
+
+static void test_tap(void **state)
+{
+	char spec[32];
+	const char *const tap[] = {"--backend", spec, NULL};
+
+	if (!need_root() || access("/dev/net/tun", R_OK | W_OK)) {
+		print_message("  no root or no /dev/net/tun: skipped\n");
+		return;
+	}
+	/* The TAP is created with the start's rights, then they are dropped. */
+	snprintf(spec, sizeof(spec), "tap:vqsbx%d", (int)getpid() % 100000);
+	confined(*state, tap, 2);
+}
+
+/* --sandbox off keeps root's capabilities; --user switches the account. */
+static void test_off_and_user(void **state)
+{
+	static const char *const off[] = {"--sandbox", "off", NULL};
+	static const char *const nobody[] = {"--user", "nobody", NULL};
+	struct fx *x = *state;
+	char val[128];
+
+	if (!need_root())
+		return;
+	vqd_start(x, off);
+	log_wait(&x->d, "sandbox: off");
+	assert_true(task_status(x->d.pid, NULL, "NoNewPrivs", val, sizeof(val)));
+	assert_string_equal(val, "0");
+	assert_true(task_status(x->d.pid, NULL, "CapEff", val, sizeof(val)));
+	assert_string_not_equal(val, "0000000000000000");
+	vqd_term_ok(&x->d);
+
+	vqd_start(x, nobody);
+	log_wait(&x->d, "sandbox: uid 65534");
+	assert_true(task_status(x->d.pid, NULL, "Uid", val, sizeof(val)));
+	assert_int_equal(strncmp(val, "65534", 5), 0);
+	vqd_term_ok(&x->d);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_backends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_off_and_user, setup, teardown),
+	};
+	int rc = vqnetd_fixture_init(argc, argv);
+
+	if (rc)
+		return rc;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
