@@ -112,7 +112,7 @@ static void drop_connection(struct vu_backend *b)
 	close_fd(&b->conn_fd);
 	vu_msg_rx_reset(&b->rx);
 	vu_msg_tx_reset(&b->tx);
-	b->stall_since_ns = 0;
+	b->stall_deadline_ns = 0;
 	b->features = 0;
 	b->features_set = false;
 	b->protocol_features = 0;
@@ -463,11 +463,11 @@ static int stalled(struct vu_backend *b, const char *what)
 {
 	uint64_t now = clock_mono_ns();
 
-	if (!b->stall_since_ns) {
-		b->stall_since_ns = now;
+	if (!b->stall_deadline_ns) {
+		b->stall_deadline_ns = now + VU_STALL_MS * 1000000ull;
 		return -EAGAIN;
 	}
-	if (now - b->stall_since_ns < VU_STALL_MS * 1000000ull)
+	if (now < b->stall_deadline_ns)
 		return -EAGAIN;
 	vqnet_log(VQNET_LOG_WARN, "vhost-user", "frontend %s for %u ms: connection dropped", what,
 		  VU_STALL_MS);
@@ -527,7 +527,7 @@ static int dispatch_message(struct vu_backend *b)
 			return drop_io(b, rc, "send");
 		if (rc == 0)
 			return stalled(b, "stopped reading its replies");
-		b->stall_since_ns = 0;
+		b->stall_deadline_ns = 0;
 	}
 	rc = vu_msg_recv_nb(b->conn_fd, &b->rx);
 	if (rc < 0)
@@ -535,15 +535,15 @@ static int dispatch_message(struct vu_backend *b)
 	if (rc == 0) {
 		if (b->rx.got)
 			return stalled(b, "stopped half-way through a message");
-		b->stall_since_ns = 0;
+		b->stall_deadline_ns = 0;
 		return -EAGAIN;
 	}
-	b->stall_since_ns = 0;
+	b->stall_deadline_ns = 0;
 	rc = handle_message(b, &b->rx.m);
 	if (b->conn_fd >= 0)
 		vu_msg_rx_reset(&b->rx);
 	if (b->tx.pending) /* the reply did not all go: its stall starts now */
-		b->stall_since_ns = clock_mono_ns();
+		b->stall_deadline_ns = clock_mono_ns() + VU_STALL_MS * 1000000ull;
 	return rc;
 }
 
@@ -631,13 +631,13 @@ VQNET_EXPORT short vu_backend_events(const struct vu_backend *b)
 
 VQNET_EXPORT int vu_backend_timeout_ms(const struct vu_backend *b)
 {
-	uint64_t now, end;
+	uint64_t now;
 
-	if (b->conn_fd < 0 || !b->stall_since_ns)
+	if (b->conn_fd < 0 || !b->stall_deadline_ns)
 		return -1;
 	now = clock_mono_ns();
-	end = b->stall_since_ns + VU_STALL_MS * 1000000ull;
-	return now >= end ? 0 : (int)((end - now + 999999) / 1000000);
+	return now >= b->stall_deadline_ns ? 0
+					   : (int)((b->stall_deadline_ns - now + 999999) / 1000000);
 }
 
 VQNET_EXPORT int vu_backend_dispatch(struct vu_backend *b)

@@ -51,7 +51,8 @@ struct vu_backend {
 	 * pending nothing more is read. */
 	struct vu_msg_rx rx;
 	struct vu_msg_tx tx;
-	uint64_t stall_since_ns; /* a message or reply stopped half-way; 0 = none */
+	uint64_t stall_deadline_ns; /* a message or reply stopped half-way: when its
+				     * frontend is dropped (CLOCK_MONOTONIC); 0 = none */
 
 	/* Per connection, cleared by drop_connection(). */
 	uint64_t offered_protocol;
