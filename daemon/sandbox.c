@@ -15,9 +15,14 @@
  */
 #include "sandbox.h"
 
+#include "landlock.h"
+#include "sysfilter.h"
+
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/close_range.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,9 +117,54 @@ static int drop_caps(void)
 	return 0;
 }
 
+/* Whether @fd is one of the @n in @keep. */
+static bool kept(int fd, const int *keep, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (keep[i] == fd)
+			return true;
+	return false;
+}
+
+void sandbox_close_inherited_fds(const int *keep, unsigned n)
+{
+	unsigned from = 3;
+
+	/* close_range() (Linux 5.9) over each gap between kept fds; an older
+	 * kernel keeps what it was given. */
+	for (unsigned fd = 3; fd <= 1u << 20; fd++) {
+		if (!kept((int)fd, keep, n))
+			continue;
+		if (fd > from)
+			(void)syscall(SYS_close_range, from, fd - 1, 0u);
+		from = fd + 1;
+	}
+	(void)syscall(SYS_close_range, from, ~0u, 0u);
+}
+
+/* Landlock: read /etc/resolv.conf if the user backend needs it, nothing
+ * else. A kernel without Landlock is logged, not fatal: the seccomp
+ * filters still forbid opening files in every thread but the slirp one. */
+static int restrict_filesystem(const struct sandbox_opts *o, int *abi)
+{
+	static const char *const resolv[] = {"/etc/resolv.conf"};
+	int rc = landlock_restrict(resolv, o->resolv_conf ? 1 : 0, abi);
+
+	if (rc == -EOPNOTSUPP) {
+		vqnet_log(VQNET_LOG_WARN, "sandbox",
+			  "no Landlock in this kernel: the filesystem is not restricted");
+		return 0;
+	}
+	if (rc < 0) {
+		errno = -rc;
+		return step_failed("Landlock");
+	}
+	return 0;
+}
+
 int sandbox_confine(const struct sandbox_opts *o)
 {
-	int rc;
+	int rc, abi = 0;
 
 	if (o->off) {
 		vqnet_log(VQNET_LOG_WARN, "sandbox", "off (--sandbox off): every privilege kept");
@@ -129,8 +179,64 @@ int sandbox_confine(const struct sandbox_opts *o)
 	rc = drop_caps();
 	if (rc < 0)
 		return rc;
+	rc = restrict_filesystem(o, &abi);
+	if (rc < 0)
+		return rc;
+	rc = sysfilter_prepare();
+	if (rc < 0)
+		return rc;
+	if (o->selftest >= 0 && o->selftest < SANDBOX_SELFTEST_LANDLOCK)
+		sysfilter_selftest((enum sysfilter_kind)o->selftest);
 	vqnet_log(VQNET_LOG_INFO, "sandbox",
-		  "uid %u gid %u, no new privileges, not dumpable, no capabilities",
-		  (unsigned)getuid(), (unsigned)getgid());
+		  "uid %u gid %u, no new privileges, not dumpable, no capabilities, "
+		  "filesystem %s, a seccomp filter per thread",
+		  (unsigned)getuid(), (unsigned)getgid(),
+		  abi ? (o->resolv_conf ? "closed but /etc/resolv.conf (Landlock)"
+					: "closed (Landlock)")
+		      : "open (no Landlock)");
 	return 0;
+}
+
+void sandbox_enter_control(const struct sandbox_opts *o)
+{
+	if (!o->off)
+		sysfilter_enter(SYSFILTER_CONTROL, "vqnetd");
+}
+
+#define SELFTEST_FAILED 70
+
+/* --sandbox-selftest landlock, in the slirp thread (it may open files as
+ * far as seccomp goes): Landlock must refuse a file it was not given and
+ * allow the one it was. Ends the process. */
+static void landlock_selftest(void)
+{
+	int other = open("/etc/passwd", O_RDONLY | O_CLOEXEC), err = errno;
+	int resolv = open("/etc/resolv.conf", O_RDONLY | O_CLOEXEC);
+	bool ok = other < 0 && err == EACCES && (resolv >= 0 || errno == ENOENT);
+
+	vqnet_log(ok ? VQNET_LOG_INFO : VQNET_LOG_ERROR, "sandbox",
+		  "self-test: landlock: /etc/passwd %s, /etc/resolv.conf %s",
+		  other < 0 ? strerror(err) : "opened", resolv >= 0 ? "opened" : strerror(errno));
+	_exit(ok ? 0 : SELFTEST_FAILED);
+}
+
+static void thread_start(void *opaque, enum vqnet_thread_kind kind, const char *name)
+{
+	const struct sandbox_opts *o = opaque;
+
+	if (o->off)
+		return;
+	sysfilter_enter(kind == VQNET_THREAD_WORKER ? SYSFILTER_WORKER : SYSFILTER_SLIRP, name);
+	if (kind == VQNET_THREAD_BACKEND && o->selftest == SANDBOX_SELFTEST_LANDLOCK)
+		landlock_selftest();
+}
+
+int sandbox_selftest_parse(const char *name)
+{
+	return !strcmp(name, "landlock") ? SANDBOX_SELFTEST_LANDLOCK : sysfilter_kind_parse(name);
+}
+
+struct vqnet_thread_hook sandbox_thread_hook(const struct sandbox_opts *o)
+{
+	return (struct vqnet_thread_hook){.start = thread_start, .opaque = (void *)o};
 }

@@ -105,10 +105,16 @@ static const char usage_text[] =
 	"      --no-mrg-rxbuf       do not offer VIRTIO_NET_F_MRG_RXBUF\n"
 	"      --seconds N          stop after N seconds\n"
 	"      --sandbox on|off     confine vqnetd once set up (default on): no new\n"
-	"                           privileges, not dumpable, every capability dropped\n"
+	"                           privileges, not dumpable, every capability dropped,\n"
+	"                           no filesystem (Landlock), a system-call allow-list\n"
+	"                           per thread (seccomp); see docs/security.md\n"
 	"      --user USER          once set up, run as USER (name or uid); the socket\n"
 	"                           and a TAP are opened before, with the start's rights\n"
 	"      --group GROUP        and as GROUP (default: USER's group)\n"
+	"      --sandbox-selftest KIND  (tests) once confined, the first thread of KIND\n"
+	"                           (control|worker|slirp) calls execve: vqnetd must die\n"
+	"                           of SIGSYS; landlock: the slirp thread checks it can\n"
+	"                           read /etc/resolv.conf and not /etc/passwd (exit 0)\n"
 	"  -l, --log-level LEVEL    error|warn|info|debug (default warn)\n"
 	"  -h, --help               this text\n"
 	"  -V, --version            the version\n"
@@ -155,6 +161,7 @@ enum {
 	OPT_SANDBOX,
 	OPT_USER,
 	OPT_GROUP,
+	OPT_SANDBOX_SELFTEST,
 };
 
 static const struct option longopts[] = {
@@ -177,6 +184,7 @@ static const struct option longopts[] = {
 	{"sandbox", required_argument, NULL, OPT_SANDBOX},
 	{"user", required_argument, NULL, OPT_USER},
 	{"group", required_argument, NULL, OPT_GROUP},
+	{"sandbox-selftest", required_argument, NULL, OPT_SANDBOX_SELFTEST},
 	{"log-level", required_argument, NULL, 'l'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -283,6 +291,12 @@ static bool parse_sandbox_option(int c, struct options *o)
 		if (sandbox_parse_group(optarg, &o->sandbox) < 0)
 			usage_error("--group: no group '%s'", optarg);
 		return true;
+	case OPT_SANDBOX_SELFTEST:
+		o->sandbox.selftest = sandbox_selftest_parse(optarg);
+		if (o->sandbox.selftest < 0)
+			usage_error("--sandbox-selftest: '%s' is not control|worker|slirp|landlock",
+				    optarg);
+		return true;
 	default:
 		return false;
 	}
@@ -311,6 +325,12 @@ static void check_options(const struct options *o)
 			    o->queues);
 	if (o->sandbox.off && o->sandbox.switch_ids)
 		usage_error("--user/--group need the sandbox (not --sandbox off)");
+	if ((o->sandbox.selftest == SANDBOX_SELFTEST_SLIRP ||
+	     o->sandbox.selftest == SANDBOX_SELFTEST_LANDLOCK) &&
+	    strcmp(o->backend, "user") != 0)
+		usage_error("--sandbox-selftest slirp|landlock needs --backend user");
+	if (o->sandbox.off && o->sandbox.selftest >= 0)
+		usage_error("--sandbox-selftest needs the sandbox (not --sandbox off)");
 }
 
 /*
@@ -328,6 +348,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		.queues = 1,
 		.mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56},
 		.gen_size = 64,
+		.sandbox = {.selftest = -1},
 	};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":s:cb:q:m:l:hV", longopts, NULL)) != -1) {
@@ -365,6 +386,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	check_options(o);
+	o->sandbox.resolv_conf = !strcmp(o->backend, "user");
 }
 
 /* One line per virtqueue that ever started, then the totals (the format the interop tests
@@ -483,6 +505,7 @@ static int open_backend(const struct options *o, struct daemon *d)
 		.n_tap_fds = o->n_tap_fds,
 		.gen_frame_size = o->gen_size,
 		.defer_threads = true, /* started after the sandbox (start()) */
+		.thread_hook = sandbox_thread_hook(&o->sandbox),
 	};
 	char err[256] = "";
 	int rc;
@@ -518,6 +541,7 @@ static int open_device(const struct options *o, struct daemon *d)
 		.features_off = o->features_off,
 		.poll_us = o->poll_us,
 		.be = d->be,
+		.thread_hook = sandbox_thread_hook(&o->sandbox),
 	};
 	int rc;
 
@@ -677,6 +701,7 @@ int main(int argc, char **argv)
 
 	vqnet_log_set_prefix("vqnetd");
 	parse_args(argc, argv, &o);
+	sandbox_close_inherited_fds(o.tap_fds, o.n_tap_fds);
 
 	/* Signals first: blocked before the backend or device start a thread. */
 	if (open_signals(&d))
@@ -694,6 +719,7 @@ int main(int argc, char **argv)
 	 * message is served yet; then the backend's threads start. */
 	if (sandbox_confine(&o.sandbox) || start(&d))
 		goto out;
+	sandbox_enter_control(&o.sandbox);
 
 	status = serve(&d, o.seconds) ? EXIT_RUNTIME : 0;
 out:

@@ -2,7 +2,7 @@
 # Install what vqnet needs on Debian 12, only what is missing (idempotent).
 # Usage: scripts/deps.sh [build|test|bench]   (default: build)
 set -euo pipefail
-want=(meson ninja-build gcc pkg-config libslirp-dev libglib2.0-dev)
+want=(meson ninja-build gcc pkg-config libslirp-dev libglib2.0-dev libseccomp-dev)
 case "${1:-build}" in
 test) want+=(libcmocka-dev clang clang-format libclang-rt-14-dev llvm dpdk-dev qemu-system-x86 linux-image-amd64 busybox-static cpio kmod iperf3 iproute2) ;;
 bench) want+=(libcmocka-dev) ;;

@@ -41,6 +41,7 @@
 
 #include <vqnet/log.h>
 #include <vqnet/netbe.h>
+#include <vqnet/thread.h>
 #include <vqnet/vhost_user.h>
 #include <vqnet/virtio_net.h> /* VIRTIO_NET_F_* for features_off, VQNET_MTU_DEFAULT */
 
@@ -77,6 +78,9 @@ struct net_dev_config {
 	unsigned poll_us;
 	/* The network backend (not owned: free it after net_dev_free()). */
 	struct netbe *be;
+	/* Called first in each queue-pair worker ("vq-pairN"), e.g. to
+	 * confine it; see vqnet/thread.h. */
+	struct vqnet_thread_hook thread_hook;
 };
 
 /* Drop and error reasons counted per queue (net_dev_queue_stats.drops[]). */

@@ -32,6 +32,8 @@
 #include <stdio.h>
 #include <sys/uio.h>
 
+#include <vqnet/thread.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -152,6 +154,9 @@ struct netbe_options {
 	 * itself after opening the backend (capabilities and no_new_privs
 	 * are per thread, so threads started before would keep them). */
 	bool defer_threads;
+	/* Called first in each thread the backend starts (user: "vq-user"),
+	 * e.g. to confine it; see vqnet/thread.h. */
+	struct vqnet_thread_hook thread_hook;
 };
 
 /**

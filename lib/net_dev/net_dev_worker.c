@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -247,6 +248,19 @@ static bool worker_prepare_sleep(struct net_dev_worker *w)
 	return !raced;
 }
 
+/* Name the thread and let the program confine it (vqnet/thread.h) before
+ * it reads a ring. */
+static void worker_enter(const struct net_dev_worker *w)
+{
+	const struct vqnet_thread_hook *hook = &w->d->cfg.thread_hook;
+	char name[16];
+
+	snprintf(name, sizeof(name), "vqnet-pair%u", w->pair);
+	pthread_setname_np(pthread_self(), name);
+	if (hook->start)
+		hook->start(hook->opaque, VQNET_THREAD_WORKER, name);
+}
+
 static void *worker_main(void *p)
 {
 	struct net_dev_worker *w = p;
@@ -255,6 +269,8 @@ static void *worker_main(void *p)
 	 * clock_gettime() costs more than an idle turn. */
 	uint64_t idle_since = 0;
 	unsigned idle_turns = 0;
+
+	worker_enter(w);
 
 	while (!atomic_load_explicit(&w->quit, memory_order_relaxed)) {
 		unsigned done = 0;

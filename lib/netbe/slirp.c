@@ -88,6 +88,7 @@
 #define SLIRP_TX_SLOTS	  128	     /* the slirp thread drains every turn */
 #define SLIRP_MAX_PAIRS	  16	     /* one slirp thread: more pairs buy nothing */
 #define SLIRP_POLLFD_INIT 64
+#define SLIRP_THREAD_NAME "vqnet-slirp"
 /* The largest frame is the MTU plus an Ethernet header and one VLAN tag. */
 #define SLIRP_FRAME_EXTRA (ETH_HDR_LEN + ETH_VLAN_TAG_LEN)
 
@@ -136,6 +137,7 @@ struct slirp_be {
 	_Atomic bool stop;
 	pthread_t thread;
 	bool thread_running;
+	struct vqnet_thread_hook hook; /* netbe_options.thread_hook */
 	/* Slirp thread only: */
 	struct slirp_timer *timers;
 	struct pollfd *pfds;
@@ -538,6 +540,9 @@ static void *slirp_thread(void *arg)
 {
 	struct slirp_be *sb = arg;
 
+	pthread_setname_np(pthread_self(), SLIRP_THREAD_NAME);
+	if (sb->hook.start)
+		sb->hook.start(sb->hook.opaque, VQNET_THREAD_BACKEND, SLIRP_THREAD_NAME);
 	while (!atomic_load_explicit(&sb->stop, memory_order_acquire)) {
 		uint32_t timeout;
 		int n;
@@ -586,7 +591,6 @@ static int start_thread(struct slirp_be *sb)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret)
 		return -ret;
-	pthread_setname_np(sb->thread, "vqnet-slirp");
 	sb->thread_running = true;
 	return 0;
 }
@@ -904,6 +908,7 @@ int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *e
 	sb->be.priv = sb;
 	sb->be.max_queue_pairs = nq < SLIRP_MAX_PAIRS ? nq : SLIRP_MAX_PAIRS;
 	sb->wake_efd = -1;
+	sb->hook = opt->thread_hook;
 	atomic_init(&sb->active_pairs, 1);
 	atomic_init(&sb->sleeping, false);
 	atomic_init(&sb->stop, false);

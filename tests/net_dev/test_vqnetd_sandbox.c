@@ -4,11 +4,21 @@
  * once set up (daemon/sandbox.c, docs/security.md "Confinement"): with
  * every backend, every thread of a running vqnetd serving a frontend (the
  * main thread, the queue-pair workers, the user backend's slirp thread)
- * shows NoNewPrivs: 1 and no effective, permitted or bounding capability
- * in /proc, and the process is not dumpable (its /proc files belong to
- * root). --sandbox off keeps the privileges; --user switches to another
- * account. The privilege checks need root (as the suite runs); without it
- * they are skipped.
+ * shows NoNewPrivs: 1, Seccomp: 2 (a filter) and no effective, permitted
+ * or bounding capability in /proc, and the process is not dumpable (its
+ * /proc files belong to root). --sandbox off keeps the privileges; --user
+ * switches to another account. The privilege checks need root (as the
+ * suite runs); without it they are skipped.
+ *
+ * The filters are allow-lists per thread kind (daemon/sysfilter.c): the
+ * self-tests (--sandbox-selftest) make the control thread and the slirp
+ * thread call execve once confined, and a queue pair's worker call
+ * memfd_create (which the control list allows), and vqnetd
+ * must die of SIGSYS with a line naming the thread and the call; the
+ * Landlock self-test has the slirp thread (which may open files as far as
+ * seccomp goes) find /etc/passwd refused and /etc/resolv.conf readable.
+ * Every other test of the suite runs vqnetd confined, so a call missing
+ * from a list fails the test that makes it.
  */
 #include <dirent.h>
 #include <inttypes.h>
@@ -17,12 +27,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <vqnet/vnet_drv.h>
 
 #include "vqnetd_fixture.h"
 
@@ -91,6 +105,7 @@ static void confined(struct fx *x, const char *const *extra, unsigned min_thread
 	struct ntf_opts o = {.fmt = VQ_FORMAT_SPLIT, .want = WANT_BASE};
 	static const char *const keys[][2] = {
 		{"NoNewPrivs", "1"},
+		{"Seccomp", "2"},
 		{"CapEff", "0000000000000000"},
 		{"CapPrm", "0000000000000000"},
 		{"CapInh", "0000000000000000"},
@@ -181,12 +196,77 @@ static void test_off_and_user(void **state)
 	vqd_term_ok(&x->d);
 }
 
+/* vqnetd with --sandbox-selftest @kind (and @backend): once the thread
+ * @thread is confined it makes the forbidden @call, and vqnetd dies of
+ * SIGSYS saying so. A worker starts with a driver's rings (vnet_drv_open, which fails
+ * when vqnetd dies under it). */
+static void selftest_dies(struct fx *x, const char *kind, const char *backend, const char *thread,
+			  const char *call)
+{
+	const char *const argv[] = {"--backend", backend, "--sandbox-selftest", kind, NULL};
+	struct vnet_drv_config dc = {.socket_path = x->sock, .connect_timeout_ms = 2000};
+	struct vnet_drv *drv = NULL;
+	char want[128], *log;
+	int st;
+
+	vqd_start(x, argv);
+	if (!strcmp(kind, "worker") && vnet_drv_open(&dc, &drv) == 0)
+		vnet_drv_close(drv);
+	st = vqd_signal_wait(&x->d, 0);
+	log = vqd_stderr(&x->d);
+	snprintf(want, sizeof(want), "thread %s made a forbidden system call: %s", thread, call);
+	print_message("  %s: %s\n", kind,
+		      WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "exited, not killed");
+	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGSYS || !strstr(log, want))
+		fail_msg("--sandbox-selftest %s: status 0x%x, want SIGSYS and '%s'; stderr:\n%s",
+			 kind, (unsigned)st, want, log);
+	free(log);
+}
+
+static void test_forbidden_calls(void **state)
+{
+	struct fx *x = *state;
+
+	if (!need_root())
+		return;
+	selftest_dies(x, "control", "loop", "vqnetd", "execve");
+	/* allowed by the control list the worker inherits: its own stops it */
+	selftest_dies(x, "worker", "loop", "vqnet-pair0", "memfd_create");
+	selftest_dies(x, "slirp", "user", "vqnet-slirp", "execve");
+}
+
+static void test_landlock(void **state)
+{
+	static const char *const argv[] = {"--backend", "user", "--sandbox-selftest", "landlock",
+					   NULL};
+	struct fx *x = *state;
+	char *log;
+	int st;
+
+	if (!need_root())
+		return;
+	vqd_start(x, argv);
+	st = vqd_signal_wait(&x->d, 0);
+	log = vqd_stderr(&x->d);
+	if (strstr(log, "no Landlock in this kernel")) {
+		print_message("  no Landlock in this kernel: skipped\n");
+		free(log);
+		return;
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 ||
+	    !strstr(log, "self-test: landlock: /etc/passwd Permission denied"))
+		fail_msg("landlock self-test: status 0x%x; stderr:\n%s", (unsigned)st, log);
+	free(log);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_backends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_off_and_user, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forbidden_calls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_landlock, setup, teardown),
 	};
 	int rc = vqnetd_fixture_init(argc, argv);
 

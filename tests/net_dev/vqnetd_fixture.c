@@ -230,6 +230,11 @@ int vqd_signal_wait(struct vqd *d, int sig)
 	return st;
 }
 
+char *vqd_stderr(const struct vqd *d)
+{
+	return slurp(d->err, NULL);
+}
+
 /* SIGTERM: exit status 0 and the final counters on stdout. */
 void vqd_term_ok(struct vqd *d)
 {

@@ -76,6 +76,8 @@ void vqd_start(struct fx *x, const char *const *extra);
 int vqd_signal_wait(struct vqd *d, int sig);
 /* SIGTERM: exit status 0 and the final counters on stdout. */
 void vqd_term_ok(struct vqd *d);
+/* Everything the daemon wrote to stderr so far (free() it). */
+char *vqd_stderr(const struct vqd *d);
 
 struct qcount {
 	uint64_t packets, bytes, drops, errors;
