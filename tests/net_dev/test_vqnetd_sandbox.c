@@ -36,8 +36,14 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <vqnet/vnet_drv.h>
 
+#include "inet_frame.h"
 #include "vqnetd_fixture.h"
 
 /* The value of @key in the /proc status file at @path. */
@@ -259,6 +265,129 @@ static void test_landlock(void **state)
 	free(log);
 }
 
+/* ---- the user backend's calls under the slirp thread's list ------------ */
+
+#define PATH_WAIT_MS 5000
+
+/* A loopback socket of @type on a port the kernel picks: the fd, and the
+ * port in *@port. */
+static int loopback_socket(int type, uint16_t *port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	if (type == SOCK_STREAM)
+		assert_int_equal(listen(fd, 4), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static bool readable(int fd, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return poll(&p, 1, ms) == 1;
+}
+
+/* Send @len bytes of @frame as the guest on pair 0. */
+static void guest_send(struct vnet_drv *drv, const uint8_t *frame, size_t len)
+{
+	struct vnet_drv_pkt *pkt;
+
+	assert_int_equal(vnet_drv_pkt_from_frame(drv, 0, frame, len, &pkt), 0);
+	assert_int_equal(vnet_drv_tx_burst(drv, 0, &pkt, 1), 1);
+}
+
+/* Wait for a frame to the guest of IPv4 protocol @proto, or an ARP
+ * request: true if one came within PATH_WAIT_MS. */
+static bool guest_got(struct vnet_drv *drv, int proto)
+{
+	uint64_t deadline = ntf_now_ms() + PATH_WAIT_MS;
+	uint8_t buf[2048];
+
+	while (ntf_now_ms() < deadline) {
+		struct vnet_drv_pkt *pkts[8];
+		unsigned n;
+		bool hit = false;
+
+		vnet_drv_tx_reap(drv, 0);
+		vnet_drv_rx_wait(drv, 0, 100);
+		n = vnet_drv_rx_burst(drv, 0, pkts, 8);
+		for (unsigned i = 0; i < n; i++) {
+			size_t len = vnet_drv_pkt_to_frame(pkts[i], buf, sizeof(buf));
+
+			int p = inet_frame_proto(buf, len < sizeof(buf) ? len : sizeof(buf));
+
+			hit |= p == proto || p == -2;
+		}
+		vnet_drv_pkt_free_bulk(pkts, n);
+		if (hit)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The slirp thread's list against what libslirp calls for a guest: a UDP
+ * datagram and a TCP connection to the host's loopback (socket, sendto,
+ * connect), an echo request (a ping socket, or what libslirp falls back
+ * to), a port forward a host program connects to (accept, then a SYN to
+ * the guest). Each reaches the other side, and vqnetd, confined, stops
+ * cleanly at the end: a call missing from the list would have killed it.
+ */
+static void test_user_paths(void **state)
+{
+	static const uint8_t slirp_mac[6] = {0x52, 0x55, 10, 0, 2, 2};
+	struct inet_ends e = {.src_ip = {10, 0, 2, 15}, .dst_ip = {10, 0, 2, 2}};
+	struct fx *x = *state;
+	struct vnet_drv_config dc = {.socket_path = x->sock};
+	struct vnet_drv *drv;
+	uint16_t udp_port, tcp_port, fwd_port;
+	int us = loopback_socket(SOCK_DGRAM, &udp_port);
+	int ts = loopback_socket(SOCK_STREAM, &tcp_port);
+	int fs = loopback_socket(SOCK_STREAM, &fwd_port), c;
+	char fwd[64], got[16];
+	const char *argv[] = {"--backend", "user", "--hostfwd", fwd, NULL};
+	uint8_t f[256];
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+	close(fs); /* the port was free a moment ago: vqnetd forwards it */
+	snprintf(fwd, sizeof(fwd), "tcp:127.0.0.1:%u:22", fwd_port);
+	memcpy(e.src_mac, dev_mac, 6);
+	memcpy(e.dst_mac, slirp_mac, 6);
+	vqd_start(x, argv);
+	assert_int_equal(vnet_drv_open(&dc, &drv), 0);
+
+	guest_send(drv, f, inet_frame_udp(f, &e, 40000, udp_port, "sandbox", 7));
+	assert_true(readable(us, PATH_WAIT_MS));
+	assert_int_equal(recv(us, got, sizeof(got), 0), 7);
+
+	guest_send(drv, f, inet_frame_tcp(f, &e, 40001, tcp_port, 1000, 0, INET_TCP_SYN));
+	assert_true(readable(ts, PATH_WAIT_MS));
+	c = accept(ts, NULL, NULL);
+	assert_true(c >= 0);
+	close(c);
+
+	guest_send(drv, f, inet_frame_icmp_echo(f, &e, 7, 1));
+
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	to.sin_port = htons(fwd_port);
+	connect(c, (struct sockaddr *)&to, sizeof(to)); /* EINPROGRESS */
+	/* libslirp accepts and opens the connection to the guest: a SYN, or
+	 * an ARP request first if it does not know the guest's MAC yet. */
+	assert_true(guest_got(drv, 6));
+	close(c);
+
+	vnet_drv_close(drv);
+	close(us);
+	close(ts);
+	vqd_term_ok(&x->d);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +396,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_off_and_user, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden_calls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_landlock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_user_paths, setup, teardown),
 	};
 	int rc = vqnetd_fixture_init(argc, argv);
 
