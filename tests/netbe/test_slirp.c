@@ -40,6 +40,7 @@
 
 #include "netbe/netbe_internal.h" /* netbe_slirp_new() */
 
+#include "inet_frame.h"
 #include "netbe_fixture.h"
 
 #define WAIT_MS	    10000
@@ -312,28 +313,24 @@ static uint8_t pattern_byte(size_t i)
 	return (uint8_t)(i * 7 + (i >> 8) + 3);
 }
 
+/* The guest 10.0.2.15 talking to the host 10.0.2.2 (inet_frame.h). */
+static struct inet_ends guest_to_host(void)
+{
+	struct inet_ends e;
+
+	memcpy(e.src_mac, guest_mac, 6);
+	memcpy(e.dst_mac, slirp_mac, 6);
+	memcpy(e.src_ip, guest_ip, 4);
+	memcpy(e.dst_ip, host_ip, 4);
+	return e;
+}
+
 /* A TCP segment from the guest 10.0.2.15:GUEST_PORT to 10.0.2.2:@dport. */
 static size_t build_tcp(uint8_t *f, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags)
 {
-	size_t hl = (flags & TCP_SYN) ? 24 : 20;
-	uint8_t *t = f + 34;
+	struct inet_ends e = guest_to_host();
 
-	memset(f, 0, 34 + hl);
-	build_ipv4(f, slirp_mac, guest_mac, guest_ip, host_ip, 6, (uint16_t)hl);
-	put16(t, GUEST_PORT);
-	put16(t + 2, dport);
-	put32(t + 4, seq);
-	put32(t + 8, ack);
-	t[12] = (uint8_t)((hl / 4) << 4);
-	t[13] = flags;
-	put16(t + 14, 65535); /* window */
-	if (hl == 24) {	      /* MSS 1460 */
-		t[20] = 2;
-		t[21] = 4;
-		put16(t + 22, 1460);
-	}
-	put16(t + 16, l4_csum(f, hl));
-	return 34 + hl;
+	return inet_frame_tcp(f, &e, GUEST_PORT, dport, seq, ack, flags);
 }
 
 struct tcp_match {
@@ -495,16 +492,9 @@ static void test_tcp_nat(void **state)
 /* A UDP datagram 10.0.2.15:@sport -> 10.0.2.2:@dport. */
 static size_t build_udp(uint8_t *f, uint16_t sport, uint16_t dport, const void *data, size_t len)
 {
-	size_t udp_len = 8 + len;
+	struct inet_ends e = guest_to_host();
 
-	memset(f, 0, 42);
-	build_ipv4(f, slirp_mac, guest_mac, guest_ip, host_ip, 17, (uint16_t)udp_len);
-	put16(f + 34, sport);
-	put16(f + 36, dport);
-	put16(f + 38, (uint16_t)udp_len);
-	memcpy(f + 42, data, len);
-	put16(f + 40, l4_csum(f, udp_len));
-	return 42 + len;
+	return inet_frame_udp(f, &e, sport, dport, data, len);
 }
 
 static bool is_udp_for(const uint8_t *f, size_t len, const void *arg)
