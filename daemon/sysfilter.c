@@ -152,6 +152,14 @@ static const struct sc_rule rules_control[] = {
 	FAIL(clone3, ENOSYS),
 	ALLOW(set_robust_list),
 	ALLOW(rseq),
+	/* sd_notify() sizes its datagram socket's send buffer and fills in
+	 * credentials */
+	ALLOW_ARG(getsockopt, 1, SOL_SOCKET),
+	ALLOW_ARG(setsockopt, 1, SOL_SOCKET),
+	ALLOW(getuid),
+	ALLOW(getgid),
+	ALLOW(geteuid),
+	ALLOW(getegid),
 	/* glibc installs its thread signals' handlers at the first
 	 * pthread_create() (SIGCANCEL 32, SIGSETXID 33) */
 	ALLOW_ARG(rt_sigaction, 0, 32),

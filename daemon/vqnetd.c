@@ -43,12 +43,13 @@
 #include <vqnet/netbe.h>
 #include <vqnet/log.h>
 #include <vqnet/vhost_user.h>
+#include <vqnet/version.h>
 
 #include "base/cli.h"
 #include "sandbox.h"
+#include "service.h"
 #include "base/clock.h"
 
-#define VQNETD_VERSION	"0.1.0"
 #define MAX_HOSTFWD	32
 #define CLIENT_RETRY_MS 100
 #define EXIT_RUNTIME	1
@@ -71,6 +72,7 @@ struct options {
 	uint64_t features_off;
 	long seconds; /* 0: run until a signal */
 	struct sandbox_opts sandbox;
+	int listen_fd; /* socket activation: the socket passed, else -1 */
 };
 
 static const char usage_text[] =
@@ -349,6 +351,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		.mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56},
 		.gen_size = 64,
 		.sandbox = {.selftest = -1},
+		.listen_fd = -1,
 	};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":s:cb:q:m:l:hV", longopts, NULL)) != -1) {
@@ -375,7 +378,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 			fputs(usage_text, stdout);
 			exit(0);
 		case 'V':
-			printf("vqnetd %s\n", VQNETD_VERSION);
+			printf("vqnetd %s\n", VQNET_VERSION);
 			exit(0);
 		case ':':
 			usage_error("%s needs a value", argv[optind - 1]);
@@ -565,6 +568,8 @@ static int open_socket(const struct options *o, struct daemon *d)
 		.num_queues = net_dev_num_queues(d->dev),
 		.device_features = net_dev_features(d->dev),
 		.config_size = net_dev_config_size(d->dev),
+		.activated = o->listen_fd >= 0,
+		.listen_fd = o->listen_fd,
 	};
 	int rc = vu_backend_new(&vc, net_dev_vu_ops(), d->dev, &d->vb);
 
@@ -575,10 +580,11 @@ static int open_socket(const struct options *o, struct daemon *d)
 	}
 	net_dev_attach(d->dev, d->vb);
 	vqnet_log(VQNET_LOG_INFO, NULL,
-		  "%s %s, backend %s, %u queue pair%s, mac %02x:%02x:%02x:%02x:%02x:%02x",
-		  o->client ? "connecting to" : "listening on", o->socket_path, o->backend,
-		  o->queues, o->queues == 1 ? "" : "s", o->mac[0], o->mac[1], o->mac[2], o->mac[3],
-		  o->mac[4], o->mac[5]);
+		  "%s %s%s, backend %s, %u queue pair%s, mac %02x:%02x:%02x:%02x:%02x:%02x",
+		  o->client ? "connecting to" : "listening on", o->socket_path,
+		  o->listen_fd >= 0 ? " (socket activation)" : "", o->backend, o->queues,
+		  o->queues == 1 ? "" : "s", o->mac[0], o->mac[1], o->mac[2], o->mac[3], o->mac[4],
+		  o->mac[5]);
 	return 0;
 }
 
@@ -692,6 +698,26 @@ static void stop(struct daemon *d)
 		close(d->sig_fd);
 }
 
+/* A socket passed by a service manager (socket activation) replaces
+ * listening on --socket; then every other inherited fd is closed (the
+ * --tap-fd ones are kept). 0, or -1 after one line on stderr. */
+static int activation(struct options *o)
+{
+	int keep[NET_DEV_MAX_QUEUE_PAIRS + 1];
+
+	if (service_listen_fd(&o->listen_fd))
+		return -1;
+	if (o->listen_fd >= 0 && o->client) {
+		vqnet_log(VQNET_LOG_ERROR, NULL,
+			  "socket activation: a socket passed with --client");
+		return -1;
+	}
+	memcpy(keep, o->tap_fds, o->n_tap_fds * sizeof(int));
+	keep[o->n_tap_fds] = o->listen_fd;
+	sandbox_close_inherited_fds(keep, o->n_tap_fds + 1);
+	return 0;
+}
+
 /* The daemon's life: parse, set up, confine, serve, stop. */
 int main(int argc, char **argv)
 {
@@ -701,7 +727,8 @@ int main(int argc, char **argv)
 
 	vqnet_log_set_prefix("vqnetd");
 	parse_args(argc, argv, &o);
-	sandbox_close_inherited_fds(o.tap_fds, o.n_tap_fds);
+	if (activation(&o))
+		return EXIT_RUNTIME;
 
 	/* Signals first: blocked before the backend or device start a thread. */
 	if (open_signals(&d))
@@ -720,8 +747,11 @@ int main(int argc, char **argv)
 	if (sandbox_confine(&o.sandbox) || start(&d))
 		goto out;
 	sandbox_enter_control(&o.sandbox);
+	service_ready("serving the virtio-net device");
+	vqnet_log(VQNET_LOG_INFO, NULL, "ready");
 
 	status = serve(&d, o.seconds) ? EXIT_RUNTIME : 0;
+	service_stopping();
 out:
 	stop(&d);
 	return status;

@@ -77,6 +77,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <vqnet/version.h>
 #include <vqnet/vnet_drv.h>
 #include "base/cli.h"
 #include "base/clock.h"
@@ -660,6 +661,7 @@ static const char usage_text[] =
 	"      --json            one JSON object per line; the last is the summary\n"
 	"      --cpu N           pin queue pair k's thread to CPU N+k\n"
 	"  -h, --help            this text\n"
+	"  -V, --version         the version\n"
 	"\n"
 	"Exit: 0 done, 1 run-time failure or nothing moved, 2 bad arguments.\n";
 
@@ -703,6 +705,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{"json", no_argument, NULL, OPT_JSON},
 		{"cpu", required_argument, NULL, OPT_CPU},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	bool have_mode = false;
@@ -719,7 +722,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		.cpu = -1,
 	};
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":s:m:q:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":s:m:q:hV", lo, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o->socket = optarg;
@@ -777,6 +780,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
+			exit(0);
+		case 'V':
+			printf("vqnet-perf %s\n", VQNET_VERSION);
 			exit(0);
 		case ':':
 			usage_error("%s needs a value", argv[optind - 1]);

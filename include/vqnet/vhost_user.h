@@ -106,6 +106,11 @@ struct vu_backend_config {
 	uint64_t protocol_features; /* protocol features offered; 0 = every one vqnet implements */
 	uint32_t config_size;	    /* bytes of device config space (<= 256) */
 	uint32_t max_queue_size;    /* largest ring accepted; 0 = VQ_MAX_QUEUE_SIZE */
+	/* Socket activation (systemd): listen_fd is a listening AF_UNIX
+	 * stream socket already bound to socket_path; the backend takes it
+	 * (it closes it, never unlinks the path: that is the activator's). */
+	bool activated;
+	int listen_fd;
 };
 
 /* Protocol features the backend implements (offered unless narrowed). */
@@ -113,9 +118,11 @@ uint64_t vu_backend_supported_protocol_features(void);
 
 /**
  * vu_backend_new() - create a backend; with !client it listens on
- * socket_path at once (an existing socket file is replaced), with client it
- * tries to connect on each vu_backend_dispatch() until it succeeds.
- * Return: 0 and *out, or -errno.
+ * socket_path at once (an existing socket file is replaced) or on the
+ * activated listen_fd, with client it tries to connect on each
+ * vu_backend_dispatch() until it succeeds.
+ * Return: 0 and *out, or -errno (-ENOTSOCK: listen_fd is not a listening
+ * stream socket).
  */
 int vu_backend_new(const struct vu_backend_config *cfg, const struct vu_device_ops *ops,
 		   void *opaque, struct vu_backend **out);

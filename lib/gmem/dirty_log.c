@@ -9,7 +9,9 @@
 
 #include <vqnet/gmem.h>
 
-void gmem_log_dirty(uint8_t *bitmap, uint64_t bitmap_bytes, uint64_t gpa, uint64_t len)
+#include "base/compiler.h"
+
+VQNET_EXPORT void gmem_log_dirty(uint8_t *bitmap, uint64_t bitmap_bytes, uint64_t gpa, uint64_t len)
 {
 	if (!bitmap || len == 0)
 		return;

@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/compiler.h"
 #include "gmem_internal.h"
 
 struct gmem_mapping {
@@ -136,7 +137,8 @@ static void discard_new_mapping(struct gmem_region *r)
 	r->mapping = NULL;
 }
 
-int gmem_table_new(const struct gmem_region_desc *regions, unsigned n, struct gmem_table **out)
+VQNET_EXPORT int gmem_table_new(const struct gmem_region_desc *regions, unsigned n,
+				struct gmem_table **out)
 {
 	if (n > GMEM_MAX_REGIONS || (n && !regions) || !out)
 		return -EINVAL;
@@ -163,8 +165,8 @@ int gmem_table_new(const struct gmem_region_desc *regions, unsigned n, struct gm
 	return 0;
 }
 
-int gmem_table_add(const struct gmem_table *old, const struct gmem_region_desc *region,
-		   struct gmem_table **out)
+VQNET_EXPORT int gmem_table_add(const struct gmem_table *old, const struct gmem_region_desc *region,
+				struct gmem_table **out)
 {
 	unsigned n_old = old ? old->n : 0;
 	if (!region || !out)
@@ -196,8 +198,8 @@ int gmem_table_add(const struct gmem_table *old, const struct gmem_region_desc *
 	return 0;
 }
 
-int gmem_table_remove(const struct gmem_table *old, uint64_t gpa, uint64_t size,
-		      struct gmem_table **out)
+VQNET_EXPORT int gmem_table_remove(const struct gmem_table *old, uint64_t gpa, uint64_t size,
+				   struct gmem_table **out)
 {
 	if (!old || !out)
 		return old ? -EINVAL : -ENOENT;
@@ -221,14 +223,14 @@ int gmem_table_remove(const struct gmem_table *old, uint64_t gpa, uint64_t size,
 	return 0;
 }
 
-struct gmem_table *gmem_table_get(struct gmem_table *t)
+VQNET_EXPORT struct gmem_table *gmem_table_get(struct gmem_table *t)
 {
 	if (t)
 		atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 	return t;
 }
 
-void gmem_table_put(struct gmem_table *t)
+VQNET_EXPORT void gmem_table_put(struct gmem_table *t)
 {
 	if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
 		return;
@@ -237,12 +239,12 @@ void gmem_table_put(struct gmem_table *t)
 	free(t);
 }
 
-unsigned gmem_table_nregions(const struct gmem_table *t)
+VQNET_EXPORT unsigned gmem_table_nregions(const struct gmem_table *t)
 {
 	return t ? t->n : 0;
 }
 
-const struct gmem_region *gmem_table_region(const struct gmem_table *t, unsigned i)
+VQNET_EXPORT const struct gmem_region *gmem_table_region(const struct gmem_table *t, unsigned i)
 {
 	return t && i < t->n ? &t->r[i] : NULL;
 }
@@ -271,8 +273,8 @@ static const struct gmem_region *find(const struct gmem_table *t, uint64_t gpa, 
 	return r;
 }
 
-int gmem_translate(const struct gmem_table *t, uint64_t gpa, uint64_t len, struct iovec *iov,
-		   unsigned iov_cap, uint32_t *hint)
+VQNET_EXPORT int gmem_translate(const struct gmem_table *t, uint64_t gpa, uint64_t len,
+				struct iovec *iov, unsigned iov_cap, uint32_t *hint)
 {
 	if (len == 0)
 		return 0;
@@ -296,7 +298,7 @@ int gmem_translate(const struct gmem_table *t, uint64_t gpa, uint64_t len, struc
 	return (int)n;
 }
 
-void *gmem_ptr(const struct gmem_table *t, uint64_t gpa, uint64_t len, uint32_t *hint)
+VQNET_EXPORT void *gmem_ptr(const struct gmem_table *t, uint64_t gpa, uint64_t len, uint32_t *hint)
 {
 	if (!t || len == 0 || gpa + len - 1 < gpa)
 		return NULL;
@@ -306,7 +308,8 @@ void *gmem_ptr(const struct gmem_table *t, uint64_t gpa, uint64_t len, uint32_t 
 	return r->hva + (gpa - r->gpa);
 }
 
-int gmem_uva_to_gpa(const struct gmem_table *t, uint64_t uva, uint64_t len, uint64_t *gpa)
+VQNET_EXPORT int gmem_uva_to_gpa(const struct gmem_table *t, uint64_t uva, uint64_t len,
+				 uint64_t *gpa)
 {
 	if (len == 0 || uva + len - 1 < uva)
 		return -EOVERFLOW;
@@ -369,14 +372,15 @@ static int range_check(const struct gmem_table *t, uint64_t gpa, size_t len, uin
 	return 0;
 }
 
-int gmem_read(const struct gmem_table *t, uint64_t gpa, void *dst, size_t len, uint32_t *hint)
+VQNET_EXPORT int gmem_read(const struct gmem_table *t, uint64_t gpa, void *dst, size_t len,
+			   uint32_t *hint)
 {
 	int rc = range_check(t, gpa, len, hint);
 	return rc ? rc : copy_range(t, gpa, dst, len, false, hint);
 }
 
-int gmem_write(const struct gmem_table *t, uint64_t gpa, const void *src, size_t len,
-	       uint32_t *hint)
+VQNET_EXPORT int gmem_write(const struct gmem_table *t, uint64_t gpa, const void *src, size_t len,
+			    uint32_t *hint)
 {
 	int rc = range_check(t, gpa, len, hint);
 	return rc ? rc : copy_range(t, gpa, (uint8_t *)src, len, true, hint);

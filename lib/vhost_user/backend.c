@@ -56,6 +56,7 @@
  * device does not push.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +178,25 @@ static int open_listener(struct vu_backend *b)
 		close(fd);
 		return rc;
 	}
+	b->listen_fd = fd;
+	return 0;
+}
+
+/* A listening socket handed over (socket activation): it must be a
+ * listening stream socket; made non-blocking like our own. */
+static int adopt_listener(struct vu_backend *b, int fd)
+{
+	int listening = 0, type = 0;
+	socklen_t len = sizeof(int);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening)
+		return -ENOTSOCK;
+	len = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+		return -ENOTSOCK;
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
 	b->listen_fd = fd;
 	return 0;
 }
@@ -588,7 +608,7 @@ VQNET_EXPORT int vu_backend_new(const struct vu_backend_config *cfg,
 	uint64_t pf = cfg->protocol_features ? cfg->protocol_features : SUPPORTED_PROTOCOL_FEATURES;
 	b->offered_protocol = pf & SUPPORTED_PROTOCOL_FEATURES; /* never INBAND_NOTIFICATIONS */
 	if (!cfg->client) {
-		rc = open_listener(b);
+		rc = cfg->activated ? adopt_listener(b, cfg->listen_fd) : open_listener(b);
 		if (rc)
 			goto err_vrings;
 	}
@@ -612,7 +632,8 @@ VQNET_EXPORT void vu_backend_free(struct vu_backend *b)
 		drop_connection(b);
 	if (b->listen_fd >= 0) {
 		close_fd(&b->listen_fd);
-		unlink(b->path);
+		if (!b->cfg.activated)
+			unlink(b->path);
 	}
 	free(b->vrings);
 	free(b->path);
