@@ -171,6 +171,33 @@ static void test_reconnect(void **state)
 	vqd_term_ok(&x->d);
 }
 
+/* --log-level debug: the set-up step by step — the features offered and
+ * set, the memory table region by region, each ring's size, addresses,
+ * base and fds — then frames go both ways as usual. */
+static void test_debug_log(void **state)
+{
+	static const char *const debug[] = {"--log-level", "debug", NULL};
+	static const char *const steps[][2] = {
+		{"vhost-user: reply GET_FEATURES 0x", NULL},
+		{"vhost-user: SET_FEATURES 0x", NULL},
+		{"vhost-user: SET_MEM_TABLE 1 region(s): [gpa 0x", "(1 fd)"},
+		{"vhost-user: SET_VRING_NUM queue 0 value ", NULL},
+		{"vhost-user: SET_VRING_ADDR queue 0 flags 0x0 desc 0x", "used 0x"},
+		{"vhost-user: SET_VRING_BASE queue 1 value ", NULL},
+		{"vhost-user: SET_VRING_KICK queue 1 fd", "(1 fd)"},
+	};
+	struct ntf_opts o = {.fmt = VQ_FORMAT_SPLIT, .want = WANT_BASE};
+	struct fx *x = *state;
+
+	vqd_start(x, debug);
+	fe_open(x, &o);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+		log_wait2(&x->d, steps[i][0], steps[i][1]);
+	echo(&x->n, 0, 200, 1);
+	fe_close(x);
+	vqd_term_ok(&x->d);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +205,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_roundtrip_split, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roundtrip_packed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_log, setup, teardown),
 	};
 	int rc = vqnetd_fixture_init(argc, argv);
 
