@@ -48,6 +48,7 @@
 #include "base/cli.h"
 #include "sandbox.h"
 #include "service.h"
+#include "syslog_sink.h"
 #include "base/clock.h"
 
 #define MAX_HOSTFWD	32
@@ -72,7 +73,8 @@ struct options {
 	uint64_t features_off;
 	long seconds; /* 0: run until a signal */
 	struct sandbox_opts sandbox;
-	int listen_fd; /* socket activation: the socket passed, else -1 */
+	int listen_fd;		/* socket activation: the socket passed, else -1 */
+	const char *log_target; /* "stderr", "syslog" or "syslog:PATH" */
 };
 
 static const char usage_text[] =
@@ -118,6 +120,7 @@ static const char usage_text[] =
 	"                           of SIGSYS; landlock: the slirp thread checks it can\n"
 	"                           read /etc/resolv.conf and not /etc/passwd (exit 0)\n"
 	"  -l, --log-level LEVEL    error|warn|info|debug (default warn)\n"
+	"      --log-target T       stderr (default) or syslog[:PATH] (default /dev/log)\n"
 	"  -h, --help               this text\n"
 	"  -V, --version            the version\n"
 	"\n"
@@ -164,6 +167,7 @@ enum {
 	OPT_USER,
 	OPT_GROUP,
 	OPT_SANDBOX_SELFTEST,
+	OPT_LOG_TARGET,
 };
 
 static const struct option longopts[] = {
@@ -187,6 +191,7 @@ static const struct option longopts[] = {
 	{"user", required_argument, NULL, OPT_USER},
 	{"group", required_argument, NULL, OPT_GROUP},
 	{"sandbox-selftest", required_argument, NULL, OPT_SANDBOX_SELFTEST},
+	{"log-target", required_argument, NULL, OPT_LOG_TARGET},
 	{"log-level", required_argument, NULL, 'l'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -373,6 +378,13 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'l':
 			set_log_level(optarg);
+			break;
+		case OPT_LOG_TARGET:
+			if (strcmp(optarg, "stderr") && strcmp(optarg, "syslog") &&
+			    strncmp(optarg, "syslog:", 7))
+				usage_error("--log-target: '%s' is not stderr|syslog[:PATH]",
+					    optarg);
+			o->log_target = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -728,6 +740,9 @@ int main(int argc, char **argv)
 	vqnet_log_set_prefix("vqnetd");
 	parse_args(argc, argv, &o);
 	if (activation(&o))
+		return EXIT_RUNTIME;
+	if (o.log_target && !strncmp(o.log_target, "syslog", 6) &&
+	    syslog_sink_open(o.log_target[6] ? o.log_target + 7 : NULL))
 		return EXIT_RUNTIME;
 
 	/* Signals first: blocked before the backend or device start a thread. */

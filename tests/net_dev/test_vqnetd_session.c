@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -198,6 +201,73 @@ static void test_debug_log(void **state)
 	vqd_term_ok(&x->d);
 }
 
+/* Receive one datagram on @fd within WAIT_MS into @buf (NUL-ended). */
+static bool syslog_recv(int fd, char *buf, size_t len)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	ssize_t n;
+
+	if (poll(&p, 1, WAIT_MS) != 1)
+		return false;
+	n = recv(fd, buf, len - 1, 0);
+	if (n < 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
+/* Wait for a syslog datagram containing @needle; fail after WAIT_MS. */
+static void syslog_wait(int fd, const char *needle, char *buf, size_t len)
+{
+	while (syslog_recv(fd, buf, len)) {
+		if (strstr(buf, needle))
+			return;
+		print_message("  syslog: %s\n", buf);
+	}
+	fail_msg("no syslog line with '%s'", needle);
+}
+
+/*
+ * --log-target syslog:PATH: lines arrive as RFC 3164 datagrams (facility
+ * daemon, severity of the level, vqnetd[PID]), from the control thread
+ * and from a queue-pair worker (a broken ring) under its seccomp list,
+ * through the socket connected at set-up; nothing goes to stderr.
+ */
+static void test_syslog(void **state)
+{
+	struct fx *x = *state;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char target[160], want[64], buf[1200];
+	const char *argv[] = {"--log-target", target, NULL};
+	struct ntf_opts o = {.fmt = VQ_FORMAT_SPLIT, .want = WANT_BASE};
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct virtq_avail *avail;
+	char *err;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/log", x->dir);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	snprintf(target, sizeof(target), "syslog:%s", sa.sun_path);
+	vqd_spawn(x, argv);
+	snprintf(want, sizeof(want), "vqnetd[%d]: listening on", (int)x->d.pid);
+	syslog_wait(fd, want, buf, sizeof(buf));
+	assert_int_equal(strncmp(buf, "<30>", 4), 0); /* daemon.info */
+	syslog_wait(fd, "]: ready", buf, sizeof(buf));
+	fe_open(x, &o);
+	echo(&x->n, 0, 100, 1);
+	/* A worker's line: transmit ring 0's index jumps past the ring. */
+	avail = (struct virtq_avail *)(x->n.shm.base + x->n.q[ntf_txq(0)].driver_off);
+	__atomic_store_n(&avail->idx, (uint16_t)(avail->idx + NTF_QSIZE + 7), __ATOMIC_RELEASE);
+	assert_int_equal(write(x->n.q[ntf_txq(0)].kick_fd, &(uint64_t){1}, 8), 8);
+	syslog_wait(fd, "queue 1 broken", buf, sizeof(buf));
+	assert_true(!strncmp(buf, "<27>", 4) || !strncmp(buf, "<28>", 4)); /* err or warning */
+	fe_close(x);
+	vqd_term_ok(&x->d);
+	err = vqd_stderr(&x->d);
+	assert_string_equal(err, "");
+	free(err);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +276,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_roundtrip_packed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_debug_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_syslog, setup, teardown),
 	};
 	int rc = vqnetd_fixture_init(argc, argv);
 
