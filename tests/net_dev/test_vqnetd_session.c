@@ -268,6 +268,75 @@ static void test_syslog(void **state)
 	close(fd);
 }
 
+/* tcpdump's reading of the pcap file @path: the number of frames it shows
+ * of @len bytes (all frames: 0), or -1 if tcpdump could not read it. */
+static int tcpdump_count(const char *path, unsigned len)
+{
+	char cmd[512], line[512], want[32];
+	int n = 0, st;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "tcpdump -r '%s' -nn -e 2>/dev/null", path);
+	snprintf(want, sizeof(want), "length %u:", len);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	while (fgets(line, sizeof(line), p))
+		if (strstr(line, "ethertype") && (!len || strstr(line, want)))
+			n++;
+	st = pclose(p);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? n : -1;
+}
+
+/*
+ * --capture FILE: the frames of both directions in a pcap file that
+ * tcpdump reads (each echoed frame twice: from the guest, then back to
+ * it), only those --capture-filter lets through, and no more than
+ * --capture-max-bytes allows; vqnetd confined all along (the writer runs
+ * in its own seccomp list).
+ */
+static void test_capture(void **state)
+{
+	struct fx *x = *state;
+	char file[128], filtered[128];
+	const char *argv[] = {"--capture", file, NULL};
+	const char *argv_filter[] = {
+		"--capture", filtered, "--capture-filter", "greater 150", "--capture-max-bytes",
+		"1000",	     NULL};
+	struct ntf_opts o = {.fmt = VQ_FORMAT_PACKED, .want = WANT_BASE};
+	char *log;
+
+	if (system("tcpdump --version >/dev/null 2>&1") != 0) {
+		print_message("  no tcpdump: skipped\n");
+		return;
+	}
+	snprintf(file, sizeof(file), "%s/all.pcap", x->dir);
+	snprintf(filtered, sizeof(filtered), "%s/big.pcap", x->dir);
+	vqd_start(x, argv);
+	fe_open(x, &o);
+	for (uint32_t i = 0; i < 5; i++)
+		echo(&x->n, 0, i % 2 ? 100 : 200, i);
+	fe_close(x);
+	vqd_term_ok(&x->d);
+	assert_int_equal(tcpdump_count(file, 0), 10);
+	assert_int_equal(tcpdump_count(file, 200), 6);
+
+	vqd_start(x, argv_filter);
+	fe_open(x, &o);
+	for (uint32_t i = 0; i < 5; i++)
+		echo(&x->n, 0, i % 2 ? 100 : 200, i);
+	fe_close(x);
+	vqd_term_ok(&x->d);
+	log = vqd_stderr(&x->d);
+	if (!strstr(log, "4 frames written, 4 filtered out, 0 dropped (ring full), "
+			 "2 past --capture-max-bytes"))
+		fail_msg("no capture summary line:\n%s", log);
+	free(log);
+	/* 24 + 4 * (16 + 200) <= 1000: four of the six 200-byte frames */
+	assert_int_equal(tcpdump_count(filtered, 0), 4);
+	assert_int_equal(tcpdump_count(filtered, 200), 4);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +346,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_debug_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syslog, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_capture, setup, teardown),
 	};
 	int rc = vqnetd_fixture_init(argc, argv);
 
