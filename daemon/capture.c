@@ -182,9 +182,8 @@ int capture_start(struct capture *c, struct net_dev *d, const struct sandbox_opt
 		return rc;
 	}
 	c->running = true;
-	vqnet_log(VQNET_LOG_INFO, "capture", "to %s, snaplen %u%s%s", c->opts.file,
-		  c->opts.snaplen, c->opts.filter ? ", filter " : "",
-		  c->opts.filter ? c->opts.filter : "");
+	vqnet_log(VQNET_LOG_INFO, "capture", "to %s, snaplen %u%s%s", c->opts.file, c->opts.snaplen,
+		  c->opts.filter ? ", filter " : "", c->opts.filter ? c->opts.filter : "");
 	return 0;
 }
 

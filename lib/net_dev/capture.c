@@ -34,9 +34,9 @@ struct cap_slot {
 	uint8_t pad[7];
 };
 
-#define CAP_SLOTS_MAX	 (1u << 16)
-#define CAP_SNAPLEN_MAX	 NET_DEV_FRAME_MAX
-#define CAP_BYTES_MAX	 (64u << 20) /* per queue pair */
+#define CAP_SLOTS_MAX	(1u << 16)
+#define CAP_SNAPLEN_MAX NET_DEV_FRAME_MAX
+#define CAP_BYTES_MAX	(64u << 20) /* per queue pair */
 
 static struct cap_slot *slot_at(const struct net_dev_cap_ring *r, uint64_t i)
 {
@@ -148,7 +148,8 @@ VQNET_EXPORT int net_dev_capture_start(struct net_dev *d, uint32_t snaplen, uint
 	if (d->cap_rings[0])
 		return -EBUSY;
 	if (!snaplen || snaplen > CAP_SNAPLEN_MAX || slots < 2 || slots > CAP_SLOTS_MAX ||
-	    (slots & (slots - 1)) || (uint64_t)slots * (snaplen + sizeof(struct cap_slot)) > CAP_BYTES_MAX)
+	    (slots & (slots - 1)) ||
+	    (uint64_t)slots * (snaplen + sizeof(struct cap_slot)) > CAP_BYTES_MAX)
 		return -EINVAL;
 	rc = rings_alloc(rings, d->max_pairs, snaplen, slots);
 	if (rc)

@@ -15,8 +15,8 @@
 /* One queue pair's ring of captured frames: the pair's worker produces,
  * one reader consumes (single producer, single consumer). */
 struct net_dev_cap_ring {
-	_Atomic uint64_t head; /* next slot the worker fills */
-	_Atomic uint64_t tail; /* next slot the reader takes */
+	_Atomic uint64_t head;	  /* next slot the worker fills */
+	_Atomic uint64_t tail;	  /* next slot the reader takes */
 	_Atomic uint64_t dropped; /* frames not copied: the ring was full */
 	uint32_t nslots;	  /* a power of two */
 	uint32_t snaplen;	  /* bytes kept of each frame */
