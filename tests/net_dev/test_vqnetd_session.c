@@ -288,6 +288,20 @@ static int tcpdump_count(const char *path, unsigned len)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? n : -1;
 }
 
+/* vqnetd with @argv: five frames echoed, 200 and 100 bytes in turn, then
+ * SIGTERM. */
+static void capture_run(struct fx *x, const char *const *argv)
+{
+	struct ntf_opts o = {.fmt = VQ_FORMAT_PACKED, .want = WANT_BASE};
+
+	vqd_start(x, argv);
+	fe_open(x, &o);
+	for (uint32_t i = 0; i < 5; i++)
+		echo(&x->n, 0, i % 2 ? 100 : 200, i);
+	fe_close(x);
+	vqd_term_ok(&x->d);
+}
+
 /*
  * --capture FILE: the frames of both directions in a pcap file that
  * tcpdump reads (each echoed frame twice: from the guest, then back to
@@ -303,7 +317,6 @@ static void test_capture(void **state)
 	const char *argv_filter[] = {
 		"--capture", filtered, "--capture-filter", "greater 150", "--capture-max-bytes",
 		"1000",	     NULL};
-	struct ntf_opts o = {.fmt = VQ_FORMAT_PACKED, .want = WANT_BASE};
 	char *log;
 
 	if (system("tcpdump --version >/dev/null 2>&1") != 0) {
@@ -312,21 +325,11 @@ static void test_capture(void **state)
 	}
 	snprintf(file, sizeof(file), "%s/all.pcap", x->dir);
 	snprintf(filtered, sizeof(filtered), "%s/big.pcap", x->dir);
-	vqd_start(x, argv);
-	fe_open(x, &o);
-	for (uint32_t i = 0; i < 5; i++)
-		echo(&x->n, 0, i % 2 ? 100 : 200, i);
-	fe_close(x);
-	vqd_term_ok(&x->d);
+	capture_run(x, argv);
 	assert_int_equal(tcpdump_count(file, 0), 10);
 	assert_int_equal(tcpdump_count(file, 200), 6);
 
-	vqd_start(x, argv_filter);
-	fe_open(x, &o);
-	for (uint32_t i = 0; i < 5; i++)
-		echo(&x->n, 0, i % 2 ? 100 : 200, i);
-	fe_close(x);
-	vqd_term_ok(&x->d);
+	capture_run(x, argv_filter);
 	log = vqd_stderr(&x->d);
 	if (!strstr(log, "4 frames written, 4 filtered out, 0 dropped (ring full), "
 			 "2 past --capture-max-bytes"))
