@@ -58,6 +58,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -138,6 +139,7 @@ struct slirp_be {
 	pthread_t thread;
 	bool thread_running;
 	struct vqnet_thread_hook hook; /* netbe_options.thread_hook */
+	sem_t started;		       /* start_thread(): the hook has run */
 	/* Slirp thread only: */
 	struct slirp_timer *timers;
 	struct pollfd *pfds;
@@ -543,6 +545,7 @@ static void *slirp_thread(void *arg)
 	pthread_setname_np(pthread_self(), SLIRP_THREAD_NAME);
 	if (sb->hook.start)
 		sb->hook.start(sb->hook.opaque, VQNET_THREAD_BACKEND, SLIRP_THREAD_NAME);
+	sem_post(&sb->started);
 	while (!atomic_load_explicit(&sb->stop, memory_order_acquire)) {
 		uint32_t timeout;
 		int n;
@@ -573,7 +576,8 @@ static void *slirp_thread(void *arg)
 }
 
 /*
- * start_thread() - start the slirp thread with every signal blocked: the
+ * start_thread() - start the slirp thread with every signal blocked (and
+ * return once it ran the program's thread hook: confined): the
  * daemon's signals go to its own threads, and a SIGPIPE raised by a
  * libslirp write to a socket the host peer closed stays pending on this
  * thread instead of killing the process (the write still fails with EPIPE,
@@ -586,13 +590,19 @@ static int start_thread(struct slirp_be *sb)
 	int ret;
 
 	sigfillset(&all);
+	if (sem_init(&sb->started, 0, 0))
+		return -errno;
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = pthread_create(&sb->thread, NULL, slirp_thread, sb);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (ret)
-		return -ret;
-	sb->thread_running = true;
-	return 0;
+	if (!ret) {
+		/* Return once the thread runs as the hook made it (confined). */
+		while (sem_wait(&sb->started) && errno == EINTR)
+			;
+		sb->thread_running = true;
+	}
+	sem_destroy(&sb->started);
+	return -ret;
 }
 
 /* ---- ops ---------------------------------------------------------------- */
