@@ -528,6 +528,7 @@ int main(int argc, char **argv)
 	char path[256], *raw;
 	json *r, *v;
 
+	signal(SIGPIPE, SIG_IGN); /* vqnetd gone: a one-line error, not a silent death */
 	parse_options(argc, argv, &a, path, sizeof(path));
 	if (!strcmp(a.cmd[0], "stats") && a.ncmd > 1) {
 		if (strcmp(a.cmd[1], "--watch") || a.ncmd > 3)
