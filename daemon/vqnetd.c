@@ -6,13 +6,15 @@
  *
  * Theory of operation: main() is the daemon's life, one function a step.
  * Parse the command line (parse_args; bad arguments: one line on stderr,
- * exit 2). Set up (open_signals, open_backend, open_device, open_socket;
- * each 0 or -errno, what was opened is released by stop()): a signalfd,
- * the network backend, the device (net_dev) and the vhost-user backend
- * that serves it on its socket. Confine (sandbox.c): give up the ids,
+ * exit 2). Set up (open_signals, open_backend, open_device, open_control,
+ * open_socket; each 0 or -errno, what was opened is released by stop()): a
+ * signalfd, the network backend, the device (net_dev), the operator's
+ * sockets (control socket, metrics: ctlsrv.c, docs/control.md) and the
+ * vhost-user backend that serves the device on its socket. Confine (sandbox.c): give up the ids,
  * privileges and capabilities that serving does not need, then start the
  * backend's threads (held back so they inherit the confinement). Serve (serve): the control loop on
- * the main thread, poll() over the vhost-user socket, the control queue's kick fd and the signalfd.
+ * the main thread, poll() over the vhost-user socket, the control queue's kick fd, the signalfd
+ * and the operator's sockets.
  * The device runs one worker thread per queue pair; the signals are blocked before any thread
  * starts, so only the signalfd sees them. SIGUSR1 prints the counters without stopping. Stop
  * (stop): SIGTERM/SIGINT or --seconds end the loop; the vhost-user backend is freed first (it stops
