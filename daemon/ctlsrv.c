@@ -5,7 +5,8 @@
  *
  * Theory of operation: each listener (the control socket, the metrics
  * listener) has up to CTLSRV_MAX_CLIENTS clients; a connection beyond
- * that is accepted and closed at once. A client has a fixed request
+ * that takes the place of the client idle longest, or is accepted and
+ * closed at once when every client is in the middle of a request. A client has a fixed request
  * buffer and one reply at a time: while a reply is being written its
  * input is not polled, so a client that pipelines requests without
  * reading replies fills its socket, then its deadline passes and it is
@@ -269,6 +270,30 @@ static uint64_t idle_ms(const struct listener *l)
 	return l->kind == SRV_CONTROL ? CTLSRV_IDLE_MS : CTLSRV_HTTP_MS;
 }
 
+/* A free client slot; when all are taken, the one idle longest (no request
+ * begun, no reply pending) is closed for the newcomer: clients that
+ * connect and say nothing cannot lock the operator out. NULL when every
+ * client is busy. */
+static struct client *free_slot(struct listener *l)
+{
+	struct client *idle = NULL;
+
+	for (unsigned i = 0; i < CTLSRV_MAX_CLIENTS; i++) {
+		struct client *c = &l->c[i];
+
+		if (c->fd < 0)
+			return c;
+		if (!c->out && !c->in_len && (!idle || c->deadline_ms < idle->deadline_ms))
+			idle = c;
+	}
+	if (idle) {
+		vqnet_log(VQNET_LOG_INFO, NULL, "%s client dropped (idle, a new client came)",
+			  l->kind == SRV_CONTROL ? "control" : "metrics");
+		client_close(idle);
+	}
+	return idle;
+}
+
 static void accept_clients(struct listener *l)
 {
 	for (;;) {
@@ -282,9 +307,7 @@ static void accept_clients(struct listener *l)
 					  strerror(errno));
 			return;
 		}
-		for (unsigned i = 0; i < CTLSRV_MAX_CLIENTS && !c; i++)
-			if (l->c[i].fd < 0)
-				c = &l->c[i];
+		c = free_slot(l);
 		if (!c || !(c->in = malloc(l->in_max + 1))) {
 			vqnet_log(VQNET_LOG_INFO, NULL, "%s socket: client refused (%s)",
 				  l->kind == SRV_CONTROL ? "control" : "metrics",

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <json-c/json.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -41,6 +42,7 @@
 #include "vqnetd_fixture.h"
 
 #define TERM_MS 1000u /* SIGTERM to exit, with hostile clients connected */
+#define SILENT	20u   /* clients that never send: more than vqnetd serves (16) */
 
 extern char **environ;
 
@@ -443,8 +445,9 @@ static void test_bad_requests(void **state)
 		{"{\"cmd\":\"log-level\"}\n", "\\\"level\\\" must be"},
 		{"{\"a\":[[[[[[[[[[[[1]]]]]]]]]]]}\n", "bad request"},
 	};
-	char *r, *big, *out;
-	int silent, unread;
+	char *r, *big, *out, byte;
+	int silent[SILENT], unread;
+	struct pollfd pfd;
 	uint64_t t0;
 	int st;
 
@@ -466,17 +469,23 @@ static void test_bad_requests(void **state)
 	assert_non_null(r);
 	assert_non_null(strstr(r, "request longer than 65536 bytes"));
 	free(r);
-	/* One that never sends, one that never reads its replies. */
-	silent = raw_connect(x);
+	/* Clients that never send (more than vqnetd serves at once), one that
+	 * never reads its replies. */
+	for (unsigned i = 0; i < SILENT; i++)
+		silent[i] = raw_connect(x);
 	unread = raw_connect(x);
 	fcntl(unread, F_SETFL, O_NONBLOCK);
 	for (unsigned i = 0; i < 100000; i++)
 		if (write(unread, "{\"cmd\":\"metrics\"}\n", 18) < 0)
 			break;
-	/* Traffic and the control socket still go. */
+	/* Traffic and the control socket still go: the silent client idle
+	 * longest made room. */
 	traffic(x, 20);
 	assert_int_equal(ctl(x, &out, "status", NULL), 0);
 	free(out);
+	pfd = (struct pollfd){.fd = silent[0], .events = POLLIN};
+	assert_int_equal(poll(&pfd, 1, WAIT_MS), 1);
+	assert_int_equal(read(silent[0], &byte, 1), 0);
 	log_wait(&x->d, "control client dropped (its reply was not read)");
 	close(unread);
 	/* SIGTERM with the silent client still connected: out within 1 s. */
@@ -484,7 +493,8 @@ static void test_bad_requests(void **state)
 	st = vqd_signal_wait(&x->d, SIGTERM);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_true(ntf_now_ms() - t0 < TERM_MS);
-	close(silent);
+	for (unsigned i = 0; i < SILENT; i++)
+		close(silent[i]);
 	fe_close(x);
 }
 
