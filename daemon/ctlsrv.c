@@ -123,6 +123,13 @@ static int open_control(struct ctlsrv *s, const char *path)
 	int fd, rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
+		if (s->cfg.control_default) {
+			vqnet_log(VQNET_LOG_WARN, NULL,
+				  "no control socket: %s is too long for a socket path "
+				  "(choose one with --control)",
+				  path);
+			return 0;
+		}
 		vqnet_log(VQNET_LOG_ERROR, NULL, "control socket %s: path too long", path);
 		return -ENAMETOOLONG;
 	}

@@ -13,6 +13,7 @@
 #define VQNETD_CTLSRV_H
 
 #include <poll.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -34,6 +35,8 @@ struct ctlsrv_ops {
 
 struct ctlsrv_config {
 	const char *control_path;   /* NULL: no control socket */
+	bool control_default;	    /* the path was derived, not chosen: if too
+				       long for a socket, warn and go on without */
 	const char *metrics_listen; /* "ADDR:PORT", NULL: no metrics listener */
 	struct ctlsrv_ops ops;
 	void *opaque;

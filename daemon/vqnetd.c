@@ -659,6 +659,7 @@ static int open_control(const struct options *o, struct daemon *d)
 	if (!o->control) {
 		snprintf(path, sizeof(path), "%s.ctl", o->socket_path);
 		cfg.control_path = path;
+		cfg.control_default = true;
 	} else if (!strcmp(o->control, "none")) {
 		cfg.control_path = NULL;
 	}
