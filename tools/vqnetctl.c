@@ -164,7 +164,7 @@ static json *request(const char *path, json *req, char **raw)
 	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	int fd = connect_to(path);
 	char *line;
-	json *reply, *ok, *err;
+	json *reply, *ok, *err = NULL;
 
 	write_all(fd, text, strlen(text));
 	write_all(fd, "\n", 1);
@@ -271,6 +271,8 @@ static void print_status(json *r)
 		printf("%-7s %-9s %-7s %s\n", str(q, "name"), str(q, "state"),
 		       get(q, "format") ? str(q, "format") : "-",
 		       get(q, "size") ? str(q, "size") : "-");
+		if (get(q, "why"))
+			printf("  %s: %s\n", str(q, "name"), str(q, "why"));
 	}
 }
 
