@@ -6,6 +6,8 @@
  *  - status, stats (equal to what SIGUSR1 prints), metrics parsed by the
  *    Prometheus Python client's parser both from `vqnetctl metrics` and
  *    from --metrics-listen (check_metrics.py), values equal to stats;
+ *  - status of every queue (running, broken with why after a corrupt
+ *    ring), announce accepted with GUEST_ANNOUNCE;
  *  - link down drops frames (counted as link_down), link up resumes;
  *  - rate limits changed live (rate_limited grows, then off: frames flow);
  *  - log-level; --control none and PATH; the socket's mode is 0600;
@@ -38,6 +40,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "spec/virtio_net.h"
+#include "spec/virtio_ring.h"
 
 #include "vqnetd_fixture.h"
 
@@ -252,6 +257,93 @@ static void test_report(void **state)
 			fail_msg("check_metrics.py failed (its line is on stderr)");
 		}
 	}
+	fe_close(x);
+	vqd_term_ok(&x->d);
+}
+
+/* A string field of queue @q in a status reply. */
+static const char *qstate(struct json_object *st, unsigned q, const char *key)
+{
+	struct json_object *qs, *o, *v;
+
+	assert_true(json_object_object_get_ex(st, "queues", &qs));
+	o = json_object_array_get_idx(qs, q);
+	assert_non_null(o);
+	if (!json_object_object_get_ex(o, key, &v))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static struct json_object *status(struct fx *x)
+{
+	char *out;
+	struct json_object *r;
+
+	assert_int_equal(ctl(x, &out, "--json", "status", NULL), 0);
+	r = json_tokener_parse(out);
+	assert_non_null(r);
+	free(out);
+	return r;
+}
+
+/* Two queue pairs and the control queue: announce accepted (the ANNOUNCE
+ * bit in the config status), then a corrupted transmit ring shows as
+ * broken, with why, while the others run. */
+static void test_status_queues(void **state)
+{
+	struct fx *x = *state;
+	static const char *const q2[] = {"--queues", "2", NULL};
+	struct ntf_opts o = {.fmt = VQ_FORMAT_SPLIT,
+			     .want = WANT_BASE | F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_MQ) |
+				     F(VIRTIO_NET_F_GUEST_ANNOUNCE),
+			     .pairs = 2,
+			     .ctrl = true,
+			     .err_fds = true};
+	struct ntf *n = &x->n;
+	struct json_object *st, *dev, *v;
+	struct virtq_avail *avail;
+	uint64_t one = 1;
+	uint16_t idx;
+	char *out;
+
+	vqd_start(x, q2);
+	fe_open(x, &o);
+	echo(n, 0, 100, 1);
+	echo(n, 1, 100, 2);
+	assert_int_equal(ctl(x, &out, "announce", NULL), 0);
+	assert_non_null(strstr(out, "announce requested"));
+	free(out);
+	st = status(x);
+	assert_true(json_object_object_get_ex(st, "device", &dev));
+	assert_true(json_object_object_get_ex(dev, "config_status", &v));
+	assert_true(json_object_get_int(v) & VIRTIO_NET_S_ANNOUNCE);
+	assert_true(json_object_object_get_ex(dev, "queue_pairs", &v));
+	assert_int_equal(json_object_get_int(v), 2);
+	for (unsigned q = 0; q < 5; q++)
+		assert_string_equal(qstate(st, q, "state"), "running");
+	assert_string_equal(qstate(st, 4, "name"), "ctrlq");
+	json_object_put(st);
+
+	/* avail->idx jumps by more than the queue size (HOSTILE A1). */
+	avail = (struct virtq_avail *)(n->shm.base + n->q[ntf_txq(0)].driver_off);
+	idx = __atomic_load_n(&avail->idx, __ATOMIC_ACQUIRE);
+	__atomic_store_n(&avail->idx, (uint16_t)(idx + NTF_QSIZE + 7), __ATOMIC_RELEASE);
+	assert_int_equal(write(n->q[ntf_txq(0)].kick_fd, &one, 8), 8);
+	assert_true(ntf_efd_wait(n->q[ntf_txq(0)].err_fd, WAIT_MS));
+	log_wait2(&x->d, "queue 1 broken", "not served");
+	st = status(x);
+	assert_string_equal(qstate(st, 1, "state"), "broken");
+	assert_non_null(qstate(st, 1, "why"));
+	assert_string_equal(qstate(st, 3, "state"), "running");
+	assert_string_equal(qstate(st, 0, "state"), "running");
+	json_object_put(st);
+	st = stats(x);
+	assert_int_equal(qfield(st, 1, "errors"), 1);
+	json_object_put(st);
+	assert_int_equal(ctl(x, &out, "status", NULL), 0);
+	assert_non_null(strstr(out, "txq0    broken    split   64"));
+	free(out);
+	echo(n, 1, 300, 3); /* pair 1 still moves frames */
 	fe_close(x);
 	vqd_term_ok(&x->d);
 }
@@ -560,6 +652,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_report, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_queues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_level, setup, teardown),
