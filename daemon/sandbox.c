@@ -23,6 +23,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,13 @@ int sandbox_confine(const struct sandbox_opts *o)
 					: "closed (Landlock)")
 		      : "open (no Landlock)");
 	return 0;
+}
+
+void sandbox_enter_thread(const struct sandbox_opts *o, int kind, const char *name)
+{
+	pthread_setname_np(pthread_self(), name);
+	if (!o->off)
+		sysfilter_enter((enum sysfilter_kind)kind, name);
 }
 
 void sandbox_enter_control(const struct sandbox_opts *o)

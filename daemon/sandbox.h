@@ -64,6 +64,11 @@ int sandbox_confine(const struct sandbox_opts *o);
  */
 void sandbox_enter_control(const struct sandbox_opts *o);
 
+/* Put the calling thread, one vqnetd starts itself, into the seccomp
+ * list @kind (an enum sysfilter_kind); @name (at most 15 characters) names
+ * it. Nothing with --sandbox off. */
+void sandbox_enter_thread(const struct sandbox_opts *o, int kind, const char *name);
+
 /* The hook that puts each thread the device and the backend start into
  * its own filter (net_dev_config and netbe_options .thread_hook); @o must
  * outlive those threads. */

@@ -222,6 +222,17 @@ static const struct sc_rule rules_slirp[] = {
 	ALLOW_ARG(ioctl, 1, TCGETS), /* glib's log writer asks isatty() */
 };
 
+/*
+ * The capture writer: drains the workers' capture rings (memory), filters
+ * in user space, appends to the pcap file opened at set-up (stdio: write,
+ * and fstat when it sizes its buffer). Nothing that opens anything.
+ */
+static const struct sc_rule rules_capture[] = {
+	ALLOW(writev),
+	ALLOW(fstat),
+	ALLOW(newfstatat),
+};
+
 struct sc_list {
 	const char *name;
 	const struct sc_rule *rules;
@@ -234,6 +245,8 @@ static const struct sc_list lists[SYSFILTER_KINDS] = {
 	[SYSFILTER_WORKER] = {"worker", rules_worker,
 			      sizeof(rules_worker) / sizeof(rules_worker[0])},
 	[SYSFILTER_SLIRP] = {"slirp", rules_slirp, sizeof(rules_slirp) / sizeof(rules_slirp[0])},
+	[SYSFILTER_CAPTURE] = {"capture", rules_capture,
+			       sizeof(rules_capture) / sizeof(rules_capture[0])},
 };
 
 static struct sock_fprog programs[SYSFILTER_KINDS];

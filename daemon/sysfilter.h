@@ -12,6 +12,7 @@ enum sysfilter_kind {
 	SYSFILTER_CONTROL = 0, /* the main thread: vhost-user, control queue, signals */
 	SYSFILTER_WORKER,      /* a queue pair's worker: rings and the backend's fds */
 	SYSFILTER_SLIRP,       /* the user backend's libslirp thread: host sockets */
+	SYSFILTER_CAPTURE,     /* the capture writer: appends to the open pcap file */
 	SYSFILTER_KINDS
 };
 
@@ -40,7 +41,8 @@ void sysfilter_enter(enum sysfilter_kind kind, const char *name);
  */
 void sysfilter_selftest(enum sysfilter_kind kind);
 
-/* "control", "worker", "slirp" → the kind; -1 for anything else. */
+/* "control", "worker", "slirp", "capture" → the kind; -1 for anything
+ * else. */
 int sysfilter_kind_parse(const char *name);
 
 #endif

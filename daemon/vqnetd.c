@@ -50,8 +50,10 @@
 #include "base/cli.h"
 #include "control.h"
 #include "ctlsrv.h"
+#include "capture.h"
 #include "sandbox.h"
 #include "service.h"
+#include "syslog_sink.h"
 #include "base/clock.h"
 
 #define MAX_HOSTFWD	32
@@ -79,6 +81,8 @@ struct options {
 	int listen_fd;		    /* socket activation: the socket passed, else -1 */
 	const char *control;	    /* --control PATH, "none"; NULL: SOCKET.ctl */
 	const char *metrics_listen; /* --metrics-listen ADDR:PORT, or NULL */
+	const char *log_target;	    /* "stderr", "syslog" or "syslog:PATH" */
+	struct capture_opts capture;
 };
 
 static const char usage_text[] =
@@ -128,6 +132,12 @@ static const char usage_text[] =
 	"      --metrics-listen ADDR:PORT  serve Prometheus metrics at GET /metrics\n"
 	"                           (e.g. 127.0.0.1:9100; [::1]:9100)\n"
 	"  -l, --log-level LEVEL    error|warn|info|debug (default warn)\n"
+	"      --log-target T       stderr (default) or syslog[:PATH] (default /dev/log)\n"
+	"      --capture FILE       write the frames of both directions to FILE (pcap,\n"
+	"                           created at start, replaced if it exists)\n"
+	"      --capture-filter EXPR  only frames matching this pcap-filter(7) expression\n"
+	"      --capture-snaplen N  bytes kept of each frame, 1..65535 (default 65535)\n"
+	"      --capture-max-bytes N  stop writing once the file would pass N bytes\n"
 	"  -h, --help               this text\n"
 	"  -V, --version            the version\n"
 	"\n"
@@ -176,6 +186,11 @@ enum {
 	OPT_SANDBOX_SELFTEST,
 	OPT_CONTROL,
 	OPT_METRICS_LISTEN,
+	OPT_LOG_TARGET,
+	OPT_CAPTURE,
+	OPT_CAPTURE_FILTER,
+	OPT_CAPTURE_SNAPLEN,
+	OPT_CAPTURE_MAX_BYTES,
 };
 
 static const struct option longopts[] = {
@@ -201,6 +216,11 @@ static const struct option longopts[] = {
 	{"sandbox-selftest", required_argument, NULL, OPT_SANDBOX_SELFTEST},
 	{"control", required_argument, NULL, OPT_CONTROL},
 	{"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+	{"log-target", required_argument, NULL, OPT_LOG_TARGET},
+	{"capture", required_argument, NULL, OPT_CAPTURE},
+	{"capture-filter", required_argument, NULL, OPT_CAPTURE_FILTER},
+	{"capture-snaplen", required_argument, NULL, OPT_CAPTURE_SNAPLEN},
+	{"capture-max-bytes", required_argument, NULL, OPT_CAPTURE_MAX_BYTES},
 	{"log-level", required_argument, NULL, 'l'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -300,6 +320,27 @@ static bool parse_device_option(int c, struct options *o)
 	return true;
 }
 
+/* --capture and its settings; false for any other option. */
+static bool parse_capture_option(int c, struct options *o)
+{
+	switch (c) {
+	case OPT_CAPTURE:
+		o->capture.file = optarg;
+		return true;
+	case OPT_CAPTURE_FILTER:
+		o->capture.filter = optarg;
+		return true;
+	case OPT_CAPTURE_SNAPLEN:
+		o->capture.snaplen = (uint32_t)parse_number("--capture-snaplen", optarg, 1, 65535);
+		return true;
+	case OPT_CAPTURE_MAX_BYTES:
+		o->capture.max_bytes = parse_number("--capture-max-bytes", optarg, 1, ULONG_MAX);
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* --sandbox, --user, --group; false for any other option. */
 static bool parse_sandbox_option(int c, struct options *o)
 {
@@ -355,6 +396,8 @@ static void check_options(const struct options *o)
 	     o->sandbox.selftest == SANDBOX_SELFTEST_LANDLOCK) &&
 	    strcmp(o->backend, "user") != 0)
 		usage_error("--sandbox-selftest slirp|landlock needs --backend user");
+	if ((o->capture.filter || o->capture.max_bytes) && !o->capture.file)
+		usage_error("--capture-filter/--capture-max-bytes need --capture FILE");
 	if (o->sandbox.off && o->sandbox.selftest >= 0)
 		usage_error("--sandbox-selftest needs the sandbox (not --sandbox off)");
 }
@@ -376,11 +419,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 		.gen_size = 64,
 		.sandbox = {.selftest = -1},
 		.listen_fd = -1,
+		.capture = {.snaplen = 65535},
 	};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":s:cb:q:m:l:hV", longopts, NULL)) != -1) {
 		if (parse_backend_option(c, o) || parse_device_option(c, o) ||
-		    parse_sandbox_option(c, o))
+		    parse_sandbox_option(c, o) || parse_capture_option(c, o))
 			continue;
 		switch (c) {
 		case OPT_NO_PACKED:
@@ -404,6 +448,13 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'l':
 			set_log_level(optarg);
+			break;
+		case OPT_LOG_TARGET:
+			if (strcmp(optarg, "stderr") && strcmp(optarg, "syslog") &&
+			    strncmp(optarg, "syslog:", 7))
+				usage_error("--log-target: '%s' is not stderr|syslog[:PATH]",
+					    optarg);
+			o->log_target = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -500,6 +551,7 @@ struct daemon {
 	struct vu_backend *vb;
 	struct ctlsrv *ctl; /* the control socket, metrics: NULL if neither */
 	struct control_ctx cc;
+	struct capture *cap; /* --capture */
 };
 
 /*
@@ -775,6 +827,7 @@ static int serve(const struct daemon *d, long seconds)
 static void stop(struct daemon *d)
 {
 	ctlsrv_free(d->ctl);
+	capture_close(d->cap);
 	if (d->vb)
 		vu_backend_free(d->vb);
 	if (d->dev) {
@@ -818,6 +871,9 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	if (activation(&o))
 		return EXIT_RUNTIME;
+	if (o.log_target && !strncmp(o.log_target, "syslog", 6) &&
+	    syslog_sink_open(o.log_target[6] ? o.log_target + 7 : NULL))
+		return EXIT_RUNTIME;
 
 	/* Signals first: blocked before the backend or device start a thread. */
 	if (open_signals(&d))
@@ -832,12 +888,16 @@ int main(int argc, char **argv)
 	 * both are there. */
 	if (open_device(&o, &d) || open_control(&o, &d) || open_socket(&o, &d))
 		goto out;
+	if (o.capture.file && capture_open(&o.capture, &d.cap))
+		goto out;
 
 	/* Confine: set-up is done (backend, device, socket) and no frontend
 	 * message is served yet; then the backend's threads start. */
 	if (sandbox_confine(&o.sandbox) || start(&d))
 		goto out;
 	sandbox_enter_control(&o.sandbox);
+	if (d.cap && capture_start(d.cap, d.dev, &o.sandbox))
+		goto out;
 	service_ready("serving the virtio-net device");
 	vqnet_log(VQNET_LOG_INFO, NULL, "ready");
 

@@ -165,6 +165,38 @@ int net_dev_queue_stats(const struct net_dev *d, unsigned vq_index,
 /* Print every queue's counters and the backend's, one line per queue. */
 void net_dev_print_stats(const struct net_dev *d, FILE *f);
 
+/*
+ * Capture (docs/vqnetd.md "Capturing frames"): while on, each queue pair's
+ * worker copies the frames it hands to the backend (guest transmit) and
+ * takes from it (guest receive), the Ethernet frame without the virtio-net
+ * header and at most @snaplen bytes, into a ring of @slots slots of its
+ * own; a reader drains the rings with net_dev_capture_read(). A worker
+ * never waits for the reader: a frame that finds its ring full is not
+ * copied and is counted (net_dev_capture_dropped()). Off, it costs one
+ * predictable branch per burst.
+ *
+ * net_dev_capture_start(): @slots a power of two 2..65536, @snaplen
+ * 1..65535, at most 64 MiB of slots per queue pair. Return 0, -EBUSY (on
+ * already), -EINVAL or -ENOMEM. net_dev_capture_stop(): off, rings freed;
+ * the reader must have stopped. Both for the control thread.
+ */
+struct net_dev_capture_frame {
+	uint64_t ts_ns;	     /* CLOCK_MONOTONIC when the worker copied it */
+	uint32_t len;	     /* the frame's length */
+	uint32_t caplen;     /* bytes at data (<= snaplen) */
+	bool rx;	     /* true: to the guest; false: from the guest */
+	unsigned pair;	     /* queue pair */
+	const uint8_t *data; /* valid during the callback only */
+};
+typedef void (*net_dev_capture_fn)(void *opaque, const struct net_dev_capture_frame *f);
+int net_dev_capture_start(struct net_dev *d, uint32_t snaplen, uint32_t slots);
+void net_dev_capture_stop(struct net_dev *d);
+/* Reader (one thread, between start and stop): call @fn for up to @max
+ * frames in each pair's order. Return the frames read. */
+unsigned net_dev_capture_read(struct net_dev *d, net_dev_capture_fn fn, void *opaque, unsigned max);
+/* Frames the workers could not copy because their ring was full. */
+uint64_t net_dev_capture_dropped(const struct net_dev *d);
+
 /* What an operator asks a running device (vqnetd's control socket): the
  * functions below read the control thread's state, so call them from it.
  * They never stop the workers: a queue's counters are atomics and a

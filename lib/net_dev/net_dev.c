@@ -114,19 +114,19 @@ static void config_set_status(struct net_dev *d, uint16_t set, uint16_t clear)
  * Workers: pause all, recompute which pairs are served
  * ------------------------------------------------------------------------ */
 
-static void pause_all(struct net_dev *d)
+void net_dev_pause_all(struct net_dev *d)
 {
 	for (unsigned k = 0; k < d->max_pairs; k++)
 		net_dev_worker_pause(d->workers[k]);
 }
 
-static void resume_all(struct net_dev *d)
+void net_dev_resume_all(struct net_dev *d)
 {
 	for (unsigned k = 0; k < d->max_pairs; k++)
 		net_dev_worker_resume(d->workers[k]);
 }
 
-static void sync_all(struct net_dev *d)
+void net_dev_sync_all(struct net_dev *d)
 {
 	for (unsigned k = 0; k < d->max_pairs; k++)
 		if (d->workers[k])
@@ -253,7 +253,7 @@ static int dev_set_features(void *opaque, uint64_t features)
 	if (d->features_set && features == d->features)
 		return 0;
 	log_features("features", features);
-	pause_all(d);
+	net_dev_pause_all(d);
 	d->features = features;
 	d->features_set = true;
 	d->guest_offloads = features & NET_DEV_GUEST_OFFLOAD_MASK;
@@ -263,9 +263,9 @@ static int dev_set_features(void *opaque, uint64_t features)
 	rc = set_rx_offloads(d);
 	if (rc < 0)
 		vqnet_log(VQNET_LOG_WARN, "virtio-net", "backend set_rx_offloads: %d", rc);
-	sync_all(d);
+	net_dev_sync_all(d);
 	update_active(d);
-	resume_all(d);
+	net_dev_resume_all(d);
 	return 0;
 }
 
@@ -316,7 +316,7 @@ static int dev_queue_start(void *opaque, const struct vu_vring *vr)
 		}
 	}
 	w = d->workers[pair];
-	pause_all(d);
+	net_dev_pause_all(d);
 	*worker_ring(w, vr->index) = ring;
 	if (!(vr->index & 1)) {
 		/* Buffer writes are logged by gpa while the frontend asks
@@ -329,7 +329,7 @@ static int dev_queue_start(void *opaque, const struct vu_vring *vr)
 	}
 	net_dev_worker_sync(w);
 	update_active(d);
-	resume_all(d);
+	net_dev_resume_all(d);
 	d->ever_started[vr->index] = true;
 	counter_add(&d->stats[vr->index].starts, 1);
 	return 0;
@@ -348,7 +348,7 @@ static void dev_queue_stop(void *opaque, unsigned index)
 	}
 	if (index > ctrl_index(d) || !(w = d->workers[index / 2]))
 		return;
-	pause_all(d);
+	net_dev_pause_all(d);
 	r = worker_ring(w, index);
 	*r = (struct net_dev_ring){.index = index, .kick_fd = -1, .call_fd = -1};
 	if (!(index & 1)) {
@@ -357,7 +357,7 @@ static void dev_queue_stop(void *opaque, unsigned index)
 		w->logging = false;
 	}
 	update_active(d);
-	resume_all(d);
+	net_dev_resume_all(d);
 }
 
 static void dev_queue_enable(void *opaque, unsigned index, bool enabled)
@@ -371,10 +371,10 @@ static void dev_queue_enable(void *opaque, unsigned index, bool enabled)
 	}
 	if (index > ctrl_index(d) || !(w = d->workers[index / 2]))
 		return;
-	pause_all(d);
+	net_dev_pause_all(d);
 	worker_ring(w, index)->enabled = enabled;
 	update_active(d);
-	resume_all(d);
+	net_dev_resume_all(d);
 }
 
 static void dev_queue_call_fd(void *opaque, unsigned index, int call_fd)
@@ -420,14 +420,14 @@ static void dev_send_rarp(void *opaque, const uint8_t mac[6])
 	build_rarp(frame, mac);
 	/* Sent from the control thread with queue pair 0's worker parked:
 	 * tx(0) still has one caller at a time. */
-	pause_all(d);
+	net_dev_pause_all(d);
 	if (!d->be_pairs && d->be->ops->set_queue_pairs) {
 		rc = d->be->ops->set_queue_pairs(d->be, 1);
 		d->be_pairs = 1;
 	}
 	if (rc >= 0)
 		rc = d->be->ops->tx(d->be, 0, &pkt, 1);
-	resume_all(d);
+	net_dev_resume_all(d);
 	if (rc != 1)
 		vqnet_log(VQNET_LOG_WARN, "virtio-net", "RARP announce not sent (%d)", rc);
 }
@@ -438,10 +438,10 @@ static int dev_set_mtu(void *opaque, uint16_t mtu)
 
 	if (mtu < 68)
 		return -EINVAL;
-	pause_all(d);
+	net_dev_pause_all(d);
 	d->mtu = mtu;
-	sync_all(d);
-	resume_all(d);
+	net_dev_sync_all(d);
+	net_dev_resume_all(d);
 	return 0;
 }
 
@@ -523,10 +523,10 @@ static int ctrl_set_queue_pairs(void *opaque, unsigned pairs)
 
 	if (pairs < 1 || pairs > d->max_pairs)
 		return -EINVAL;
-	pause_all(d);
+	net_dev_pause_all(d);
 	d->mq_pairs = pairs;
 	update_active(d);
-	resume_all(d);
+	net_dev_resume_all(d);
 	return 0;
 }
 
@@ -535,11 +535,11 @@ static int ctrl_set_guest_offloads(void *opaque, uint64_t offloads)
 	struct net_dev *d = opaque;
 	int rc;
 
-	pause_all(d);
+	net_dev_pause_all(d);
 	d->guest_offloads = offloads & NET_DEV_GUEST_OFFLOAD_MASK & d->features;
 	rc = set_rx_offloads(d);
-	sync_all(d);
-	resume_all(d);
+	net_dev_sync_all(d);
+	net_dev_resume_all(d);
 	return rc < 0 ? rc : 0;
 }
 
@@ -700,7 +700,7 @@ VQNET_EXPORT int net_dev_set_rate(struct net_dev *d, bool rx, const struct net_d
 		d->cfg.rx_rate = *r;
 	else
 		d->cfg.tx_rate = *r;
-	pause_all(d);
+	net_dev_pause_all(d);
 	for (unsigned k = 0; k < d->max_pairs; k++) {
 		struct net_dev_worker *w = d->workers[k];
 
@@ -715,7 +715,7 @@ VQNET_EXPORT int net_dev_set_rate(struct net_dev *d, bool rx, const struct net_d
 			w->tx_wait_until = 0;
 		}
 	}
-	resume_all(d);
+	net_dev_resume_all(d);
 	return 0;
 }
 

@@ -34,6 +34,7 @@
 
 #include "base/counter.h"
 #include "spec/virtio_net.h"
+#include "net_dev/capture.h"
 #include "net_dev/rate_limit.h"
 #include "net_dev/rx_filter.h"
 #include "net_dev/offload.h"
@@ -105,6 +106,7 @@ struct net_dev_worker {
 	struct net_dev_rx_filter filter; /* published copy */
 	bool logging;			 /* dirty logging at queue_start */
 	struct gmem_table *mem;		 /* reference, for gpa lookups while logging */
+	struct net_dev_cap_ring *cap;	 /* capture ring, NULL while off */
 
 	/* Worker-owned state. */
 	struct net_dev_limiter rl_tx, rl_rx;
@@ -187,7 +189,17 @@ struct net_dev {
 
 	atomic_bool link_up;
 	struct net_dev_queue_stats stats[2 * NET_DEV_MAX_QUEUE_PAIRS + 1];
+	/* Capture rings per queue pair (capture.c), NULL while off: set by
+	 * the control thread with the workers parked; read by the capture
+	 * reader, which runs only between start and stop. */
+	struct net_dev_cap_ring *cap_rings[NET_DEV_MAX_QUEUE_PAIRS];
 };
+
+/* Park every worker, publish the device's settings to them, let them go
+ * (control thread; net_dev.c). */
+void net_dev_pause_all(struct net_dev *d);
+void net_dev_sync_all(struct net_dev *d);
+void net_dev_resume_all(struct net_dev *d);
 
 static inline struct net_dev_queue_stats *net_dev_stats_of(struct net_dev *d, unsigned vq_index)
 {

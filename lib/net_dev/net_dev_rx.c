@@ -566,6 +566,8 @@ static unsigned rx_fill_pending(struct net_dev_worker *w)
 			w->rx_bufs[i].len = NET_DEV_FRAME_MAX;
 		w->rx_prepared[i] = false;
 	}
+	if (unlikely(w->cap))
+		net_dev_cap_rx(w->cap, w->rx_bufs, (unsigned)got);
 	w->rx_head = 0;
 	w->rx_count = (unsigned)got;
 	return (unsigned)got;

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/compiler.h"
 #include "base/iov.h"
 #include "net_dev/net_dev_internal.h"
 #include "spec/ethernet.h"
@@ -189,6 +190,8 @@ static void tx_send(struct net_dev_worker *w, const struct netbe_txpkt *pkts, un
 
 	if (!n)
 		return;
+	if (unlikely(w->cap))
+		net_dev_cap_tx(w->cap, pkts, n);
 	sent = d->be->ops->tx(d->be, w->pair, pkts, n);
 	if (sent < 0)
 		sent = 0;
@@ -205,7 +208,11 @@ static void tx_send(struct net_dev_worker *w, const struct netbe_txpkt *pkts, un
 /* Send @n segments; return how many the backend took. */
 static unsigned tx_send_segs(struct net_dev_worker *w, const struct netbe_txpkt *pkts, unsigned n)
 {
-	int sent = n ? w->d->be->ops->tx(w->d->be, w->pair, pkts, n) : 0;
+	int sent;
+
+	if (unlikely(w->cap) && n)
+		net_dev_cap_tx(w->cap, pkts, n);
+	sent = n ? w->d->be->ops->tx(w->d->be, w->pair, pkts, n) : 0;
 
 	return sent < 0 ? 0 : (unsigned)sent > n ? n : (unsigned)sent;
 }

@@ -118,6 +118,7 @@ void net_dev_worker_sync(struct net_dev_worker *w)
 	w->guest_offloads = d->guest_offloads;
 	w->mtu = d->mtu;
 	memcpy(&w->filter, &d->filter, sizeof(w->filter));
+	w->cap = d->cap_rings[w->pair];
 }
 
 /* ------------------------------------------------------------------------

@@ -410,6 +410,17 @@ static void log_error(uint32_t request, const char *why, int rc)
 		  why ? why : strerror(-rc));
 }
 
+/* --log-level debug: each message and reply, step by step. */
+static void log_debug_msg(const char *prefix, const struct vu_msg *m)
+{
+	char line[512];
+
+	if (vqnet_log_get_level() < VQNET_LOG_DEBUG)
+		return;
+	vu_msg_describe(m, line, sizeof(line));
+	vqnet_log(VQNET_LOG_DEBUG, "vhost-user", "%s%s", prefix, line);
+}
+
 /*
  * Send @m, already made a reply, with *@fd (if >= 0: the reply takes it
  * over and *@fd becomes -1). What the socket does not take now stays in
@@ -429,6 +440,7 @@ static int send_reply(struct vu_backend *b, const struct vu_msg *m, int *fd)
 	}
 	tx->sent = 0;
 	tx->pending = true;
+	log_debug_msg("reply ", &tx->m);
 	int rc = vu_msg_send_nb(b->conn_fd, tx);
 	return rc < 0 ? rc : 0;
 }
@@ -454,6 +466,7 @@ static int handle(struct vu_backend *b, struct vu_msg *m, const struct vu_reques
 	int rc = vu_msg_check(m, &c->why);
 	if (rc)
 		return rc;
+	log_debug_msg("", m);
 	/* Past vu_msg_check() the request has a row, so a handler: the
 	 * codec's table and handlers[] come from the same rows. */
 	vu_handler h = handlers[m->hdr.request];

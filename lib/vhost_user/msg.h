@@ -55,6 +55,10 @@ const struct vu_request_info *vu_backend_request_info(uint32_t request);
 /* A printable name, "UNKNOWN(<n>)" style for unknown ones (static buffer
  * per thread). */
 const char *vu_request_name(uint32_t request);
+/* One line naming @m's request and what it carries (features, memory
+ * regions, ring index and values, fds) into @buf (cut at @len), for debug
+ * logging; @m must have passed vu_msg_check() (msg_describe.c). */
+void vu_msg_describe(const struct vu_msg *m, char *buf, size_t len);
 
 /**
  * vu_msg_check() - validate a received front-end request against its table

@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -171,6 +174,169 @@ static void test_reconnect(void **state)
 	vqd_term_ok(&x->d);
 }
 
+/* --log-level debug: the set-up step by step — the features offered and
+ * set, the memory table region by region, each ring's size, addresses,
+ * base and fds — then frames go both ways as usual. */
+static void test_debug_log(void **state)
+{
+	static const char *const debug[] = {"--log-level", "debug", NULL};
+	static const char *const steps[][2] = {
+		{"vhost-user: reply GET_FEATURES 0x", NULL},
+		{"vhost-user: SET_FEATURES 0x", NULL},
+		{"vhost-user: SET_MEM_TABLE 1 region(s): [gpa 0x", "(1 fd)"},
+		{"vhost-user: SET_VRING_NUM queue 0 value ", NULL},
+		{"vhost-user: SET_VRING_ADDR queue 0 flags 0x0 desc 0x", "used 0x"},
+		{"vhost-user: SET_VRING_BASE queue 1 value ", NULL},
+		{"vhost-user: SET_VRING_KICK queue 1 fd", "(1 fd)"},
+	};
+	struct ntf_opts o = {.fmt = VQ_FORMAT_SPLIT, .want = WANT_BASE};
+	struct fx *x = *state;
+
+	vqd_start(x, debug);
+	fe_open(x, &o);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+		log_wait2(&x->d, steps[i][0], steps[i][1]);
+	echo(&x->n, 0, 200, 1);
+	fe_close(x);
+	vqd_term_ok(&x->d);
+}
+
+/* Receive one datagram on @fd within WAIT_MS into @buf (NUL-ended). */
+static bool syslog_recv(int fd, char *buf, size_t len)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	ssize_t n;
+
+	if (poll(&p, 1, WAIT_MS) != 1)
+		return false;
+	n = recv(fd, buf, len - 1, 0);
+	if (n < 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
+/* Wait for a syslog datagram containing @needle; fail after WAIT_MS. */
+static void syslog_wait(int fd, const char *needle, char *buf, size_t len)
+{
+	while (syslog_recv(fd, buf, len)) {
+		if (strstr(buf, needle))
+			return;
+		print_message("  syslog: %s\n", buf);
+	}
+	fail_msg("no syslog line with '%s'", needle);
+}
+
+/*
+ * --log-target syslog:PATH: lines arrive as RFC 3164 datagrams (facility
+ * daemon, severity of the level, vqnetd[PID]), from the control thread
+ * and from a queue-pair worker (a broken ring) under its seccomp list,
+ * through the socket connected at set-up; nothing goes to stderr.
+ */
+static void test_syslog(void **state)
+{
+	struct fx *x = *state;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char target[160], want[64], buf[1200];
+	const char *argv[] = {"--log-target", target, NULL};
+	struct ntf_opts o = {.fmt = VQ_FORMAT_SPLIT, .want = WANT_BASE};
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct virtq_avail *avail;
+	char *err;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/log", x->dir);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	snprintf(target, sizeof(target), "syslog:%s", sa.sun_path);
+	vqd_spawn(x, argv);
+	snprintf(want, sizeof(want), "vqnetd[%d]: listening on", (int)x->d.pid);
+	syslog_wait(fd, want, buf, sizeof(buf));
+	assert_int_equal(strncmp(buf, "<30>", 4), 0); /* daemon.info */
+	syslog_wait(fd, "]: ready", buf, sizeof(buf));
+	fe_open(x, &o);
+	echo(&x->n, 0, 100, 1);
+	/* A worker's line: transmit ring 0's index jumps past the ring. */
+	avail = (struct virtq_avail *)(x->n.shm.base + x->n.q[ntf_txq(0)].driver_off);
+	__atomic_store_n(&avail->idx, (uint16_t)(avail->idx + NTF_QSIZE + 7), __ATOMIC_RELEASE);
+	assert_int_equal(write(x->n.q[ntf_txq(0)].kick_fd, &(uint64_t){1}, 8), 8);
+	syslog_wait(fd, "queue 1 broken", buf, sizeof(buf));
+	assert_true(!strncmp(buf, "<27>", 4) || !strncmp(buf, "<28>", 4)); /* err or warning */
+	fe_close(x);
+	vqd_term_ok(&x->d);
+	err = vqd_stderr(&x->d);
+	assert_string_equal(err, "");
+	free(err);
+	close(fd);
+}
+
+/* tcpdump's reading of the pcap file @path: the number of frames it shows
+ * of @len bytes (all frames: 0), or -1 if tcpdump could not read it. */
+static int tcpdump_count(const char *path, unsigned len)
+{
+	char cmd[512], line[512], want[32];
+	int n = 0, st;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "tcpdump -r '%s' -nn -e 2>/dev/null", path);
+	snprintf(want, sizeof(want), "length %u:", len);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	while (fgets(line, sizeof(line), p))
+		if (strstr(line, "ethertype") && (!len || strstr(line, want)))
+			n++;
+	st = pclose(p);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? n : -1;
+}
+
+/*
+ * --capture FILE: the frames of both directions in a pcap file that
+ * tcpdump reads (each echoed frame twice: from the guest, then back to
+ * it), only those --capture-filter lets through, and no more than
+ * --capture-max-bytes allows; vqnetd confined all along (the writer runs
+ * in its own seccomp list).
+ */
+static void test_capture(void **state)
+{
+	struct fx *x = *state;
+	char file[128], filtered[128];
+	const char *argv[] = {"--capture", file, NULL};
+	const char *argv_filter[] = {
+		"--capture", filtered, "--capture-filter", "greater 150", "--capture-max-bytes",
+		"1000",	     NULL};
+	struct ntf_opts o = {.fmt = VQ_FORMAT_PACKED, .want = WANT_BASE};
+	char *log;
+
+	if (system("tcpdump --version >/dev/null 2>&1") != 0) {
+		print_message("  no tcpdump: skipped\n");
+		return;
+	}
+	snprintf(file, sizeof(file), "%s/all.pcap", x->dir);
+	snprintf(filtered, sizeof(filtered), "%s/big.pcap", x->dir);
+	vqd_start(x, argv);
+	fe_open(x, &o);
+	for (uint32_t i = 0; i < 5; i++)
+		echo(&x->n, 0, i % 2 ? 100 : 200, i);
+	fe_close(x);
+	vqd_term_ok(&x->d);
+	assert_int_equal(tcpdump_count(file, 0), 10);
+	assert_int_equal(tcpdump_count(file, 200), 6);
+
+	vqd_start(x, argv_filter);
+	fe_open(x, &o);
+	for (uint32_t i = 0; i < 5; i++)
+		echo(&x->n, 0, i % 2 ? 100 : 200, i);
+	fe_close(x);
+	vqd_term_ok(&x->d);
+	log = vqd_stderr(&x->d);
+	if (!strstr(log, "4 frames written, 4 filtered out, 0 dropped (ring full), "
+			 "2 past --capture-max-bytes"))
+		fail_msg("no capture summary line:\n%s", log);
+	free(log);
+	/* 24 + 4 * (16 + 200) <= 1000: four of the six 200-byte frames */
+	assert_int_equal(tcpdump_count(filtered, 0), 4);
+	assert_int_equal(tcpdump_count(filtered, 200), 4);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +344,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_roundtrip_split, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roundtrip_packed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_syslog, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_capture, setup, teardown),
 	};
 	int rc = vqnetd_fixture_init(argc, argv);
 

@@ -174,7 +174,7 @@ void log_wait(struct vqd *d, const char *needle)
 
 /* Spawn vqnetd on the fixture's socket with @extra arguments (NULL-ended)
  * and wait until it listens. */
-void vqd_start(struct fx *x, const char *const *extra)
+void vqd_spawn(struct fx *x, const char *const *extra)
 {
 	const char *argv[32] = {vqnetd_path,   "--socket", x->sock, "--backend", "loop",
 				"--log-level", "info",	   "--mac", DEV_MAC_STR};
@@ -204,7 +204,25 @@ void vqd_start(struct fx *x, const char *const *extra)
 			 0);
 	posix_spawn_file_actions_destroy(&fa);
 	child_add(d->pid);
-	log_wait(d, "listening on");
+}
+
+void vqd_start(struct fx *x, const char *const *extra)
+{
+	bool selftest = false;
+
+	for (const char *const *a = extra; a && *a; a++)
+		selftest |= !strcmp(*a, "--sandbox-selftest");
+	vqd_spawn(x, extra);
+	log_wait(&x->d, "listening on");
+	/* Set up and confined (its set-up's transient fds closed), unless it
+	 * is to die on purpose once confined; the mark stays after
+	 * "listening on", so the lines in between can still be waited for. */
+	if (!selftest) {
+		size_t mark = x->d.log_mark;
+
+		log_wait(&x->d, "vqnetd: ready");
+		x->d.log_mark = mark;
+	}
 }
 
 /* Send @sig and reap; return the wait status. SIGKILL after WAIT_MS. */

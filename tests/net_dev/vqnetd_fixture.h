@@ -70,8 +70,11 @@ void fe_close(struct fx *x);
 void log_wait2(struct vqd *d, const char *needle, const char *also);
 void log_wait(struct vqd *d, const char *needle);
 /* Spawn vqnetd on the fixture's socket with @extra arguments (NULL-ended)
- * and wait until it listens. */
+ * and wait until it listens and is ready (set up and confined; only
+ * listening with --sandbox-selftest). */
 void vqd_start(struct fx *x, const char *const *extra);
+/* The same without waiting (its log may go elsewhere: --log-target). */
+void vqd_spawn(struct fx *x, const char *const *extra);
 /* Send @sig and reap; return the wait status. SIGKILL after WAIT_MS. */
 int vqd_signal_wait(struct vqd *d, int sig);
 /* SIGTERM: exit status 0 and the final counters on stdout. */
