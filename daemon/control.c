@@ -270,6 +270,7 @@ static json *cmd_stats(const struct control_ctx *c)
 		json_object_array_add(be, b);
 	}
 	json_object_object_add(r, "backend", be);
+	add_u64(r, "capture_dropped", net_dev_capture_dropped(c->dev));
 	return r;
 }
 

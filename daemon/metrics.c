@@ -189,6 +189,9 @@ char *metrics_text(const struct control_ctx *c, size_t *len)
 	for (unsigned dir = 0; dir < 3; dir++)
 		queue_families(f, dir, st, s.max_pairs);
 	backend_families(f, c, s.max_pairs);
+	family(f, "vqnet_capture_dropped_total", "counter",
+	       "Frames --capture could not copy (a queue pair's ring was full)");
+	fprintf(f, "vqnet_capture_dropped_total %" PRIu64 "\n", net_dev_capture_dropped(c->dev));
 	if (fclose(f) || !buf) {
 		free(buf);
 		return NULL;

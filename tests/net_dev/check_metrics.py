@@ -59,6 +59,8 @@ def check(stats, text, where):
         for key in ("tx_dropped", "rx_dropped", "tx_errors", "rx_errors"):
             expect(got, "vqnet_backend_%s_total" % key, {"queue": str(b["pair"])}, b[key], where)
             n += 1
+    expect(got, "vqnet_capture_dropped_total", {}, stats["capture_dropped"], where)
+    n += 1
     print("check_metrics: %s: %d samples equal to stats" % (where, n))
 
 
