@@ -296,7 +296,7 @@ static json *cmd_link(const struct control_ctx *c, json *req)
 {
 	const char *state = arg_string(req, "state");
 	struct net_dev_status s;
-	char msg[200];
+	char msg[256];
 	bool up;
 
 	if (!state || (strcmp(state, "up") && strcmp(state, "down")))
@@ -304,16 +304,24 @@ static json *cmd_link(const struct control_ctx *c, json *req)
 	up = !strcmp(state, "up");
 	net_dev_set_link(c->dev, up);
 	net_dev_status(c->dev, &s);
-	/* §5.1.4: the driver reads the link state only with STATUS. */
-	if (s.features_set && (s.features >> VIRTIO_NET_F_STATUS & 1))
-		snprintf(msg, sizeof(msg), "link %s; the driver negotiated STATUS and was told",
-			 state);
-	else
+	/* §5.1.4: the driver reads the link state only with STATUS, and
+	 * hears of a change only through a config-change notice. */
+	if (!s.features_set || !(s.features >> VIRTIO_NET_F_STATUS & 1))
 		snprintf(msg, sizeof(msg),
-			 "link %s; the driver %s STATUS (yet), so it does not see the change "
-			 "(frames %s)",
+			 "link %s; the driver %s STATUS, so it does not see the change (frames %s)",
 			 state, s.features_set ? "did not negotiate" : "has not negotiated",
 			 up ? "flow again" : "are dropped and counted as link_down");
+	else if (!vu_backend_config_notices(*c->vb))
+		snprintf(msg, sizeof(msg),
+			 "link %s; the driver negotiated STATUS but the frontend takes no "
+			 "config-change notice (e.g. QEMU's virtio-net), so the driver does not "
+			 "see it (frames %s)",
+			 state, up ? "flow again" : "are dropped and counted as link_down");
+	else
+		snprintf(msg, sizeof(msg),
+			 "link %s; the driver negotiated STATUS and was sent a config-change "
+			 "notice",
+			 state);
 	vqnet_log(VQNET_LOG_INFO, NULL, "control: %s", msg);
 	return reply_ok(msg);
 }

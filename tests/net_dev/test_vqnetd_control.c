@@ -19,6 +19,7 @@
  *    stats --watch draws rates until SIGINT.
  * argv: vqnetd vqnetctl check_metrics.py
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -116,6 +117,51 @@ static int ctl(struct fx *x, char **out, ...)
 	if (out)
 		*out = slurp_file(path);
 	return rc;
+}
+
+/* `vqnetctl --socket SOCK link @state` while this frontend serves its
+ * backend request channel (vqnetd waits for the config-change ack):
+ * exit status, stdout in *@out (free it). */
+static int ctl_link_served(struct fx *x, const char *state, char **out)
+{
+	const char *argv[] = {vqnetctl_path, "--socket", x->sock, "link", state, NULL};
+	posix_spawn_file_actions_t fa;
+	uint64_t dl = ntf_now_ms() + WAIT_MS;
+	char path[128];
+	pid_t pid;
+	int st;
+
+	snprintf(path, sizeof(path), "%s/ctl.out", x->dir);
+	assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
+	assert_int_equal(
+		posix_spawn_file_actions_addopen(&fa, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+		0);
+	assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	while (waitpid(pid, &st, WNOHANG) != pid) {
+		struct pollfd p = {.fd = vu_frontend_backend_req_fd(x->n.f), .events = POLLIN};
+
+		if (ntf_now_ms() > dl) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			fail_msg("vqnetctl link did not finish");
+		}
+		if (poll(&p, 1, 5) == 1)
+			assert_int_equal(vu_frontend_dispatch_backend_req(x->n.f), 0);
+	}
+	*out = slurp_file(path);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The link bit of the config space, as the driver would read it. */
+static bool config_link_up(struct fx *x)
+{
+	uint16_t status;
+
+	assert_int_equal(vu_frontend_get_config(x->n.f, offsetof(struct virtio_net_config, status),
+						&status, sizeof(status)),
+			 0);
+	return le16toh(status) & VIRTIO_NET_S_LINK_UP;
 }
 
 /* `vqnetctl --json stats`, parsed. */
@@ -358,10 +404,15 @@ static void test_link(void **state)
 
 	vqd_start(x, NULL);
 	fe_open(x, &o);
+	assert_int_equal(vu_frontend_open_backend_req(x->n.f), 0);
 	traffic(x, 10);
-	assert_int_equal(ctl(x, &out, "link", "down", NULL), 0);
-	assert_non_null(strstr(out, "link down; the driver negotiated STATUS"));
+	assert_true(config_link_up(x));
+	assert_int_equal(ctl_link_served(x, "down", &out), 0);
+	assert_non_null(strstr(out, "link down; the driver negotiated STATUS and was sent a "
+				    "config-change notice"));
 	free(out);
+	assert_int_equal(vu_frontend_config_changes(x->n.f), 1);
+	assert_false(config_link_up(x));
 	assert_int_equal(ctl(x, &out, "status", NULL), 0);
 	assert_non_null(strstr(out, "link down"));
 	free(out);
@@ -371,11 +422,30 @@ static void test_link(void **state)
 		assert_true(ntf_tx_send(&x->n, 0, f, 100, NULL) >= 0);
 	}
 	stats_wait(x, 1, "link_down", true, 5);
-	assert_int_equal(ctl(x, &out, "link", "up", NULL), 0);
+	assert_int_equal(ctl_link_served(x, "up", &out), 0);
 	free(out);
+	assert_int_equal(vu_frontend_config_changes(x->n.f), 2);
+	assert_true(config_link_up(x));
 	while (ntf_tx_reap(&x->n, 0, NULL, 64))
 		;
 	traffic(x, 10); /* flows again, in order */
+	fe_close(x);
+
+	/* A frontend without a backend request channel, so without
+	 * config-change notices (as QEMU's virtio-net): the reply says the
+	 * driver cannot see it; frames still stop. */
+	fe_open(x, &o);
+	traffic(x, 2);
+	assert_int_equal(ctl(x, &out, "link", "down", NULL), 0);
+	assert_non_null(strstr(out, "the frontend takes no config-change notice"));
+	free(out);
+	ntf_make_frame(f, 100, dev_mac, peer_mac, 3000);
+	assert_true(ntf_tx_send(&x->n, 0, f, 100, NULL) >= 0);
+	stats_wait(x, 1, "link_down", true, 6);
+	assert_int_equal(ctl(x, NULL, "link", "up", NULL), 0);
+	while (ntf_tx_reap(&x->n, 0, NULL, 64))
+		;
+	traffic(x, 2);
 	fe_close(x);
 	vqd_term_ok(&x->d);
 }
