@@ -306,16 +306,21 @@ static json *cmd_link(const struct control_ctx *c, json *req)
 	net_dev_status(c->dev, &s);
 	/* §5.1.4: the driver reads the link state only with STATUS, and
 	 * hears of a change only through a config-change notice. */
-	if (!s.features_set || !(s.features >> VIRTIO_NET_F_STATUS & 1))
+	if (!s.features_set)
 		snprintf(msg, sizeof(msg),
-			 "link %s; the driver %s STATUS, so it does not see the change (frames %s)",
-			 state, s.features_set ? "did not negotiate" : "has not negotiated",
-			 up ? "flow again" : "are dropped and counted as link_down");
+			 "link %s; no driver has negotiated yet, so none sees the change (frames "
+			 "%s)",
+			 state, up ? "flow again" : "are dropped and counted as link_down");
+	else if (!(s.features >> VIRTIO_NET_F_STATUS & 1))
+		snprintf(
+			msg, sizeof(msg),
+			"link %s; STATUS was not negotiated with vqnetd (QEMU's virtio-net keeps "
+			"the link state itself), so the driver does not see the change (frames %s)",
+			state, up ? "flow again" : "are dropped and counted as link_down");
 	else if (!vu_backend_config_notices(*c->vb))
 		snprintf(msg, sizeof(msg),
 			 "link %s; the driver negotiated STATUS but the frontend takes no "
-			 "config-change notice (e.g. QEMU's virtio-net), so the driver does not "
-			 "see it (frames %s)",
+			 "config-change notice, so the driver does not see the change (frames %s)",
 			 state, up ? "flow again" : "are dropped and counted as link_down");
 	else
 		snprintf(msg, sizeof(msg),
