@@ -394,7 +394,8 @@ static json *parse_request(const char *line, const char **err)
 	if (!tok)
 		return NULL;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	req = json_tokener_parse_ex(tok, line, (int)len);
+	/* The NUL too: the text ends there (a bare "5" or "null" is whole). */
+	req = json_tokener_parse_ex(tok, line, (int)len + 1);
 	if (req && strspn(line + json_tokener_get_parse_end(tok), " \t\r") !=
 			   len - json_tokener_get_parse_end(tok)) {
 		*err = "something after the request's object";
@@ -402,6 +403,8 @@ static json *parse_request(const char *line, const char **err)
 		req = NULL;
 	} else if (!req && json_tokener_get_error(tok) != json_tokener_success) {
 		*err = json_tokener_error_desc(json_tokener_get_error(tok));
+	} else if (!req) {
+		*err = "the request is not a JSON object"; /* null */
 	} else if (req && !json_object_is_type(req, json_type_object)) {
 		*err = "the request is not a JSON object";
 		json_object_put(req);
