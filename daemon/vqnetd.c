@@ -6,13 +6,15 @@
  *
  * Theory of operation: main() is the daemon's life, one function a step.
  * Parse the command line (parse_args; bad arguments: one line on stderr,
- * exit 2). Set up (open_signals, open_backend, open_device, open_socket;
- * each 0 or -errno, what was opened is released by stop()): a signalfd,
- * the network backend, the device (net_dev) and the vhost-user backend
- * that serves it on its socket. Confine (sandbox.c): give up the ids,
+ * exit 2). Set up (open_signals, open_backend, open_device, open_control,
+ * open_socket; each 0 or -errno, what was opened is released by stop()): a
+ * signalfd, the network backend, the device (net_dev), the operator's
+ * sockets (control socket, metrics: ctlsrv.c, docs/control.md) and the
+ * vhost-user backend that serves the device on its socket. Confine (sandbox.c): give up the ids,
  * privileges and capabilities that serving does not need, then start the
  * backend's threads (held back so they inherit the confinement). Serve (serve): the control loop on
- * the main thread, poll() over the vhost-user socket, the control queue's kick fd and the signalfd.
+ * the main thread, poll() over the vhost-user socket, the control queue's kick fd, the signalfd
+ * and the operator's sockets.
  * The device runs one worker thread per queue pair; the signals are blocked before any thread
  * starts, so only the signalfd sees them. SIGUSR1 prints the counters without stopping. Stop
  * (stop): SIGTERM/SIGINT or --seconds end the loop; the vhost-user backend is freed first (it stops
@@ -46,6 +48,8 @@
 #include <vqnet/version.h>
 
 #include "base/cli.h"
+#include "control.h"
+#include "ctlsrv.h"
 #include "capture.h"
 #include "sandbox.h"
 #include "service.h"
@@ -74,8 +78,10 @@ struct options {
 	uint64_t features_off;
 	long seconds; /* 0: run until a signal */
 	struct sandbox_opts sandbox;
-	int listen_fd;		/* socket activation: the socket passed, else -1 */
-	const char *log_target; /* "stderr", "syslog" or "syslog:PATH" */
+	int listen_fd;		    /* socket activation: the socket passed, else -1 */
+	const char *control;	    /* --control PATH, "none"; NULL: SOCKET.ctl */
+	const char *metrics_listen; /* --metrics-listen ADDR:PORT, or NULL */
+	const char *log_target;	    /* "stderr", "syslog" or "syslog:PATH" */
 	struct capture_opts capture;
 };
 
@@ -121,6 +127,10 @@ static const char usage_text[] =
 	"                           (control|worker|slirp) calls execve: vqnetd must die\n"
 	"                           of SIGSYS; landlock: the slirp thread checks it can\n"
 	"                           read /etc/resolv.conf and not /etc/passwd (exit 0)\n"
+	"      --control PATH|none  the control socket for vqnetctl (default: the\n"
+	"                           --socket path with .ctl appended; mode 0600)\n"
+	"      --metrics-listen ADDR:PORT  serve Prometheus metrics at GET /metrics\n"
+	"                           (e.g. 127.0.0.1:9100; [::1]:9100)\n"
 	"  -l, --log-level LEVEL    error|warn|info|debug (default warn)\n"
 	"      --log-target T       stderr (default) or syslog[:PATH] (default /dev/log)\n"
 	"      --capture FILE       write the frames of both directions to FILE (pcap,\n"
@@ -174,6 +184,8 @@ enum {
 	OPT_USER,
 	OPT_GROUP,
 	OPT_SANDBOX_SELFTEST,
+	OPT_CONTROL,
+	OPT_METRICS_LISTEN,
 	OPT_LOG_TARGET,
 	OPT_CAPTURE,
 	OPT_CAPTURE_FILTER,
@@ -202,6 +214,8 @@ static const struct option longopts[] = {
 	{"user", required_argument, NULL, OPT_USER},
 	{"group", required_argument, NULL, OPT_GROUP},
 	{"sandbox-selftest", required_argument, NULL, OPT_SANDBOX_SELFTEST},
+	{"control", required_argument, NULL, OPT_CONTROL},
+	{"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
 	{"log-target", required_argument, NULL, OPT_LOG_TARGET},
 	{"capture", required_argument, NULL, OPT_CAPTURE},
 	{"capture-filter", required_argument, NULL, OPT_CAPTURE_FILTER},
@@ -228,6 +242,16 @@ static void set_log_level(const char *s)
 	if (level < 0)
 		usage_error("--log-level: '%s' is not error|warn|info|debug", s);
 	vqnet_log_set_level((enum vqnet_log_level)level);
+}
+
+/* --metrics-listen ADDR:PORT, or usage_error. */
+static void parse_listen(const char *s)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+
+	if (ctlsrv_parse_listen(s, &sa, &len))
+		usage_error("--metrics-listen: '%s' is not ADDR:PORT (e.g. 127.0.0.1:9100)", s);
 }
 
 /* Where the frontend and the frames are: --socket, --client, --backend and
@@ -415,6 +439,13 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case OPT_SECONDS:
 			o->seconds = (long)parse_number("--seconds", optarg, 1, 86400 * 365);
 			break;
+		case OPT_CONTROL:
+			o->control = optarg;
+			break;
+		case OPT_METRICS_LISTEN:
+			parse_listen(optarg);
+			o->metrics_listen = optarg;
+			break;
 		case 'l':
 			set_log_level(optarg);
 			break;
@@ -504,12 +535,22 @@ static int poll_timeout(int64_t deadline_ms, int cap_ms)
 	return left > INT_MAX ? INT_MAX : (int)left;
 }
 
+/* The earlier of two poll() timeouts (-1: none). */
+static int min_timeout(int a, int b)
+{
+	if (a < 0)
+		return b;
+	return b < 0 || a < b ? a : b;
+}
+
 /* What the daemon holds once set up; stop() releases whatever is there. */
 struct daemon {
 	int sig_fd; /* -1: none */
 	struct netbe *be;
 	struct net_dev *dev;
 	struct vu_backend *vb;
+	struct ctlsrv *ctl; /* the control socket, metrics: NULL if neither */
+	struct control_ctx cc;
 	struct capture *cap; /* --capture */
 };
 
@@ -640,6 +681,46 @@ static int open_socket(const struct options *o, struct daemon *d)
 	return 0;
 }
 
+/*
+ * Set up: the operator's sockets (daemon/ctlsrv.c), the control socket
+ * (--control; default the vhost-user path + ".ctl") and the metrics
+ * listener (--metrics-listen), opened now because the sandbox allows no
+ * new socket later. 0 or -errno.
+ */
+static int open_control(const struct options *o, struct daemon *d)
+{
+	char path[256];
+	struct ctlsrv_config cfg = {
+		.control_path = o->control,
+		.metrics_listen = o->metrics_listen,
+		.ops = {.line = control_line, .http = metrics_http},
+		.opaque = &d->cc,
+	};
+
+	d->cc = (struct control_ctx){
+		.dev = d->dev,
+		.vb = &d->vb,
+		.backend = o->backend,
+		.hostfwd = o->hostfwd,
+		.n_hostfwd = o->n_hostfwd,
+		.socket_path = o->socket_path,
+		.client = o->client,
+		.sandbox = !o->sandbox.off,
+		.start_ms = clock_mono_ms(),
+	};
+	if (!o->control) {
+		snprintf(path, sizeof(path), "%s.ctl", o->socket_path);
+		cfg.control_path = path;
+		cfg.control_default = true;
+	} else if (!strcmp(o->control, "none")) {
+		cfg.control_path = NULL;
+	}
+	if (!cfg.control_path && !cfg.metrics_listen)
+		return 0;
+	control_prepare();
+	return ctlsrv_open(&cfg, &d->ctl);
+}
+
 /* Start the backend's own threads, held back until the sandbox was set
  * (capabilities are per thread). 0 or -errno. */
 static int start(const struct daemon *d)
@@ -688,9 +769,9 @@ static int serve(const struct daemon *d, long seconds)
 	int64_t deadline = seconds ? now_ms() + seconds * 1000 : -1;
 
 	for (;;) {
-		struct pollfd p[3];
+		struct pollfd p[3 + CTLSRV_MAX_FDS];
 		int n = 0, vu_fd = vu_backend_fd(d->vb), ctrl_fd = net_dev_ctrl_fd(d->dev);
-		int vu_i = -1, ctrl_i = -1, rc;
+		int vu_i = -1, ctrl_i = -1, ops_i, rc;
 
 		p[n++] = (struct pollfd){.fd = d->sig_fd, .events = POLLIN};
 		if (vu_fd >= 0) {
@@ -701,11 +782,16 @@ static int serve(const struct daemon *d, long seconds)
 			ctrl_i = n;
 			p[n++] = (struct pollfd){.fd = ctrl_fd, .events = POLLIN};
 		}
+		ops_i = n;
+		if (d->ctl)
+			n += (int)ctlsrv_poll_fill(d->ctl, p + n);
 		/* Client mode while not connected: retry the connection. A
 		 * frontend stalled half-way: wake up at its stall limit. */
 		rc = poll(p, (nfds_t)n,
 			  poll_timeout(deadline,
-				       vu_fd < 0 ? CLIENT_RETRY_MS : vu_backend_timeout_ms(d->vb)));
+				       min_timeout(vu_fd < 0 ? CLIENT_RETRY_MS
+							     : vu_backend_timeout_ms(d->vb),
+						   d->ctl ? ctlsrv_timeout_ms(d->ctl) : -1)));
 		if (rc < 0 && errno != EINTR) {
 			rc = -errno;
 			vqnet_log(VQNET_LOG_ERROR, NULL, "poll: %s", strerror(-rc));
@@ -715,6 +801,8 @@ static int serve(const struct daemon *d, long seconds)
 			vqnet_log(VQNET_LOG_INFO, NULL, "--seconds elapsed, stopping");
 			return 0;
 		}
+		if (d->ctl) /* its clients' deadlines too, so on every turn */
+			ctlsrv_poll_handle(d->ctl, p + ops_i, (unsigned)(n - ops_i));
 		if (rc <= 0) {
 			if (vu_fd < 0)
 				vu_backend_dispatch(d->vb);
@@ -738,6 +826,7 @@ static int serve(const struct daemon *d, long seconds)
  */
 static void stop(struct daemon *d)
 {
+	ctlsrv_free(d->ctl);
 	capture_close(d->cap);
 	if (d->vb)
 		vu_backend_free(d->vb);
@@ -795,7 +884,9 @@ int main(int argc, char **argv)
 			status = EXIT_USAGE;
 		goto out;
 	}
-	if (open_device(&o, &d) || open_socket(&o, &d))
+	/* The control socket before the vhost-user one: "listening on" says
+	 * both are there. */
+	if (open_device(&o, &d) || open_control(&o, &d) || open_socket(&o, &d))
 		goto out;
 	if (o.capture.file && capture_open(&o.capture, &d.cap))
 		goto out;

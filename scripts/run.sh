@@ -41,6 +41,9 @@ vqnetd (user-mode networking) on $sock. Attach a VM with:
 (vhost-user needs the guest memory shared: the memfd backend with share=on.
 Under TCG with QEMU 7.2 add vectors=0 to -device.) The guest gets 10.0.2.15
 by DHCP; the host is 10.0.2.2, DNS 10.0.2.3. Ctrl-C stops vqnetd.
+Watch it from another shell with:
+
+  build-release/tools/vqnetctl --socket $sock stats --watch
 
 EOF
 exec build-release/daemon/vqnetd --socket "$sock" --backend user --log-level info "$@"

@@ -197,6 +197,50 @@ unsigned net_dev_capture_read(struct net_dev *d, net_dev_capture_fn fn, void *op
 /* Frames the workers could not copy because their ring was full. */
 uint64_t net_dev_capture_dropped(const struct net_dev *d);
 
+/* What an operator asks a running device (vqnetd's control socket): the
+ * functions below read the control thread's state, so call them from it.
+ * They never stop the workers: a queue's counters are atomics and a
+ * ring's broken flag is one byte its worker sets. */
+struct net_dev_status {
+	uint64_t features_offered;
+	uint64_t features; /* negotiated; 0 before the driver set them */
+	bool features_set;
+	bool link_up;
+	uint16_t config_status; /* VIRTIO_NET_S_* as the driver reads it */
+	uint8_t mac[6];		/* config space (the driver may set another by CTRL_MAC) */
+	uint32_t mtu;		/* current (the frontend may have changed it) */
+	unsigned max_pairs;	/* queue pairs offered */
+	unsigned pairs;		/* queue pairs the driver asked for (MQ) */
+	struct net_dev_rate rx_rate, tx_rate;
+	unsigned poll_us;
+};
+void net_dev_status(const struct net_dev *d, struct net_dev_status *out);
+
+/* A virtqueue now: started (the frontend started it and did not stop it),
+ * enabled, broken (a ring error; counted in errors, not served until the
+ * frontend restarts it), its format and size while started. */
+struct net_dev_queue_status {
+	bool started, enabled, broken;
+	enum vq_format format;
+	uint32_t size;
+};
+/* Return 0, or -EINVAL when @vq_index is not a queue of @d. */
+int net_dev_queue_status(const struct net_dev *d, unsigned vq_index,
+			 struct net_dev_queue_status *out);
+
+/* The backend's counters of queue pair @pair (the backend reads them
+ * atomically; the workers run on). Return 0, or -EINVAL. */
+int net_dev_backend_stats(const struct net_dev *d, unsigned pair, struct netbe_stats *out);
+
+/* The name of virtio feature bit @bit ("MRG_RXBUF", "RING_PACKED"), or
+ * NULL for a bit without one. */
+const char *net_dev_feature_name(unsigned bit);
+
+/* Replace the receive (@rx) or transmit limits live (all zero: no limit).
+ * Every worker is parked for the change (a few microseconds, as an MTU
+ * change), its buckets start full. Return 0 or -EINVAL. */
+int net_dev_set_rate(struct net_dev *d, bool rx, const struct net_dev_rate *r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,7 +8,8 @@
  * thread of the device, which is the only caller of tx(q), rx(q) and
  * rx_fd(q). Calls for different queue pairs run concurrently, so state
  * shared between queue pairs is the backend's to protect. The other ops
- * run on the control thread while no worker is inside the backend.
+ * run on the control thread while no worker is inside the backend, but
+ * get_stats, which runs beside the workers (its counters are atomics).
  *
  * Backends in vqnet (one file each in lib/netbe/):
  *   user   user-mode networking through libslirp (NAT, DHCP, DNS, hostfwd)
@@ -121,7 +122,8 @@ struct netbe_ops {
 	int (*rx_fd)(struct netbe *be, unsigned q);
 	/* Current link state. */
 	bool (*link_up)(struct netbe *be);
-	/* Counters of queue pair @q (copied into @out). */
+	/* Counters of queue pair @q (copied into @out). Called on the control
+	 * thread while the pair's worker runs: read each counter atomically. */
 	void (*get_stats)(struct netbe *be, unsigned q, struct netbe_stats *out);
 	/* Release everything. */
 	void (*free)(struct netbe *be);

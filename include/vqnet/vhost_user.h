@@ -170,6 +170,10 @@ struct gmem_table *vu_backend_mem(const struct vu_backend *b);
  * ack); -ETIMEDOUT (no ack in time); -ENOTCONN / -EOPNOTSUPP when no
  * channel was set up. */
 int vu_backend_config_changed(struct vu_backend *b);
+/* Does the connected frontend take config-change notices (BACKEND_REQ and
+ * CONFIG negotiated, a request channel set)? QEMU's virtio-net does not:
+ * its driver then never hears of a change in the device's config space. */
+bool vu_backend_config_notices(const struct vu_backend *b);
 /* Signal a broken queue on its error eventfd (if the frontend set one).
  * The one backend call a device may make from any thread (a worker whose
  * ring broke). */

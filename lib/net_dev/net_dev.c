@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/compiler.h"
 #include "base/efd.h"
 #include "net_dev/net_dev_ctrlq.h"
@@ -212,6 +213,11 @@ static const char *const feature_names[64] = {
 	[VIRTIO_F_IN_ORDER] = "IN_ORDER",
 	[VIRTIO_NET_F_SPEED_DUPLEX] = "SPEED_DUPLEX",
 };
+
+VQNET_EXPORT const char *net_dev_feature_name(unsigned bit)
+{
+	return bit < 64 ? feature_names[bit] : NULL;
+}
 
 static void log_features(const char *what, uint64_t features)
 {
@@ -678,6 +684,38 @@ VQNET_EXPORT int net_dev_announce(struct net_dev *d)
 		return -EOPNOTSUPP;
 	config_set_status(d, VIRTIO_NET_S_ANNOUNCE, 0);
 	config_changed(d);
+	return 0;
+}
+
+/* The limiters belong to the workers: they are replaced while every worker
+ * is parked, as for an MTU change, and start full (a new limit starts with
+ * a second's worth, as at start-up). */
+VQNET_EXPORT int net_dev_set_rate(struct net_dev *d, bool rx, const struct net_dev_rate *r)
+{
+	uint64_t now = clock_mono_ns();
+
+	if (!d || !r)
+		return -EINVAL;
+	if (rx)
+		d->cfg.rx_rate = *r;
+	else
+		d->cfg.tx_rate = *r;
+	net_dev_pause_all(d);
+	for (unsigned k = 0; k < d->max_pairs; k++) {
+		struct net_dev_worker *w = d->workers[k];
+
+		if (!w)
+			continue;
+		if (rx) {
+			net_dev_limiter_init(&w->rl_rx, r, now);
+			w->rx_limited = !net_dev_limiter_unlimited(&w->rl_rx);
+			w->rx_wait_until = 0;
+		} else {
+			net_dev_limiter_init(&w->rl_tx, r, now);
+			w->tx_wait_until = 0;
+		}
+	}
+	net_dev_resume_all(d);
 	return 0;
 }
 

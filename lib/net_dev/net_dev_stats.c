@@ -90,10 +90,7 @@ VQNET_EXPORT void net_dev_print_stats(const struct net_dev *d, FILE *f)
 
 		if (!d->ever_started[2 * k] && !d->ever_started[2 * k + 1])
 			continue;
-		/* Backend ops other than tx/rx run with the pair's worker parked. */
-		net_dev_worker_pause(d->workers[k]);
-		d->be->ops->get_stats(d->be, k, &bs);
-		net_dev_worker_resume(d->workers[k]);
+		net_dev_backend_stats(d, k, &bs); /* atomics: the worker runs on */
 		fprintf(f,
 			"backend %s q%u: tx_dropped=%" PRIu64 " rx_dropped=%" PRIu64
 			" tx_errors=%" PRIu64 " rx_errors=%" PRIu64 "\n",

@@ -696,6 +696,13 @@ VQNET_EXPORT struct gmem_table *vu_backend_mem(const struct vu_backend *b)
 	return b->mem ? gmem_table_get(b->mem) : NULL;
 }
 
+VQNET_EXPORT bool vu_backend_config_notices(const struct vu_backend *b)
+{
+	return b->conn_fd >= 0 && b->backend_req_fd >= 0 &&
+	       has_protocol(b, VHOST_USER_PROTOCOL_F_BACKEND_REQ) &&
+	       has_protocol(b, VHOST_USER_PROTOCOL_F_CONFIG);
+}
+
 /* How long vu_backend_config_changed() waits for the frontend's ack. */
 #define CONFIG_ACK_TIMEOUT_MS 1000
 

@@ -7,15 +7,16 @@
 #
 #   check-install.sh BUILD_DIR SOURCE_DIR
 #
-#  - the files: vqnetd (sbin), vqnet-perf, libvqnet.so.MAJOR (a soname
+#  - the files: vqnetd and vqnetctl (sbin), vqnet-perf, libvqnet.so.MAJOR (a soname
 #    link to the versioned file) and libvqnet.a, every public header and
-#    version.h, vqnet.pc, the man pages vqnetd(8), vqnet-perf(1),
+#    version.h, vqnet.pc, the man pages vqnetd(8), vqnetctl(8), vqnet-perf(1),
 #    libvqnet(3), the systemd units;
-#  - version.h, vqnet.pc, the man pages and `vqnetd -V` / `vqnet-perf -V`
+#  - version.h, vqnet.pc, the man pages and `vqnetd -V` / `vqnetctl -V` /
+#    `vqnet-perf -V`
 #    all say the project's version;
 #  - pkg-config: examples/hello.c builds against the installed headers and
 #    library, shared and static, and runs against the installed vqnetd
-#    (loop backend): the frame comes back;
+#    (loop backend): the frame comes back; vqnetctl status answers;
 #  - man pages: groff reports nothing (-ww) and every long option of each
 #    program's --help is in its page;
 #  - systemd: `systemd-analyze verify` accepts the units (with ExecStart
@@ -47,9 +48,9 @@ meson install -C "$B" --destdir "$D/root" --no-rebuild --quiet >"$D/install.log"
 R=$D/root
 find1() { find "$R" -path "*$1" | head -1; }
 
-for f in sbin/vqnetd bin/vqnet-perf include/vqnet/vnet_drv.h include/vqnet/net_dev.h \
+for f in sbin/vqnetd sbin/vqnetctl bin/vqnet-perf include/vqnet/vnet_drv.h include/vqnet/net_dev.h \
 	include/vqnet/version.h pkgconfig/vqnet.pc libvqnet.a "libvqnet.so.${version%%.*}" \
-	"libvqnet.so.$version" man8/vqnetd.8 man1/vqnet-perf.1 man3/libvqnet.3 \
+	"libvqnet.so.$version" man8/vqnetd.8 man8/vqnetctl.8 man1/vqnet-perf.1 man3/libvqnet.3 \
 	systemd/system/vqnetd@.service systemd/system/vqnetd@.socket; do
 	[ -n "$(find1 "/$f")" ] || fail "not installed: $f"
 done
@@ -59,6 +60,7 @@ done
 [ $fails -eq 0 ] || exit 1
 
 vqnetd=$(find1 /sbin/vqnetd)
+ctl=$(find1 /sbin/vqnetctl)
 perf=$(find1 /bin/vqnet-perf)
 pc=$(find1 /pkgconfig/vqnet.pc)
 libdir=$(dirname "$(find1 "/libvqnet.so.$version")")
@@ -67,6 +69,7 @@ soname=$(objdump -p "$libdir/libvqnet.so.$version" 2>/dev/null | awk '/SONAME/ {
 grep -q "\"$version\"" "$(find1 /include/vqnet/version.h)" || fail "version.h is not $version"
 "$vqnetd" -V | grep -qx "vqnetd $version" || fail "vqnetd -V: $("$vqnetd" -V)"
 "$perf" -V | grep -qx "vqnet-perf $version" || fail "vqnet-perf -V"
+"$ctl" -V | grep -qx "vqnetctl $version" || fail "vqnetctl -V: $("$ctl" -V)"
 
 # pkg-config as a user would, pointed at the staged tree.
 export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR=$R
@@ -89,12 +92,14 @@ for h in hello hello-static; do
 	echo "$out" | grep -q "received 60 bytes" || fail "$h: no frame back: $out"
 	echo "$h (installed library) against the installed vqnetd: $(echo "$out" | head -1)"
 done
+"$ctl" --socket "$sock" status | grep -q "^backend: loop" ||
+	fail "vqnetctl status against the installed vqnetd"
 kill "$pid"
 wait "$pid" || fail "vqnetd exited $?"
 pid=
 
 # Man pages: no groff warning, every long option of --help documented.
-for page in man8/vqnetd.8:"$vqnetd" man1/vqnet-perf.1:"$perf"; do
+for page in man8/vqnetd.8:"$vqnetd" man8/vqnetctl.8:"$ctl" man1/vqnet-perf.1:"$perf"; do
 	m=$(find1 "/${page%%:*}")
 	w=$(LC_ALL=C.UTF-8 groff -man -ww -z "$m" 2>&1)
 	[ -z "$w" ] || fail "groff on $(basename "$m"): $w"
