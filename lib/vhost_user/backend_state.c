@@ -329,15 +329,21 @@ static const char *resume_refusal(const struct vu_backend *b, unsigned i,
 			 s->base, u);
 		return buf;
 	}
-	/* The used index we wrote last (or, killed between the two stores,
-	 * one batch before it): a ring whose used->idx is elsewhere was
-	 * started again by a new driver (zeroed: 0). */
+	/* The used index we wrote last. A ring whose used->idx is elsewhere
+	 * was completed by someone else meanwhile (QEMU drops what is on a
+	 * transmitq when the link goes down, its virtio_net_set_status(),
+	 * popping from the used index: our chains in flight included) or
+	 * started again by a new driver (zeroed: 0); resubmitting would
+	 * complete chains twice. The same test refuses a kill between the
+	 * used->idx store and the region's: the chains are then taken again
+	 * from the avail ring at used->idx, as without the file. */
 	const struct vq_inflight_split *reg = ring_region(b->cfg.state, i);
 	uint16_t ours = __atomic_load_n(&reg->used_idx, __ATOMIC_RELAXED);
-	if ((uint16_t)(u - ours) > now->num) {
+	if (u != ours) {
 		snprintf(buf, len,
-			 "the ring's used index is %u, ours was %u: the driver started it again", u,
-			 ours);
+			 "the ring's used index is %u, ours was %u: the frontend or a new driver "
+			 "completed chains",
+			 u, ours);
 		return buf;
 	}
 	return NULL;
