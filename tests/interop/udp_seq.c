@@ -87,7 +87,7 @@ static int do_send(const char *addr, int port, uint32_t count, uint32_t pps)
 static int do_recv(int port, uint32_t count, int idle_s)
 {
 	struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int s = socket(AF_INET, SOCK_DGRAM, 0), rcvbuf = 4 << 20;
+	int s = socket(AF_INET, SOCK_DGRAM, 0), rcvbuf = 16 << 20;
 	uint8_t *seen = calloc(count ? count : 1, 1), b[DGRAM + 1], want[DGRAM];
 	uint32_t got = 0, dups = 0, late = 0, bad = 0, max = 0;
 	bool any = false;

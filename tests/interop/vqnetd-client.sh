@@ -46,9 +46,9 @@ SRC=${2:?$usage}
 FMT=${3:?$usage}
 UDP_SEQ=${4:?$usage}
 KILLS=${5:-3}
-SIZE=$((24 * 1024 * 1024))
-UDP_COUNT=12000
-UDP_PPS=400
+SIZE=$((48 * 1024 * 1024))
+UDP_COUNT=6000
+UDP_PPS=300
 UDP_PORT=5555
 
 # shellcheck source-path=SCRIPTDIR source=common.sh
@@ -71,6 +71,9 @@ make_netns "$NS"
 ip -n "$NS" tuntap add dev "$TAP" mode tap vnet_hdr multi_queue ||
 	{ echo "FAIL: cannot create TAP $TAP in $NS"; exit 1; }
 ns_up "$NS" "$TAP" 10.78.0.1/24
+# The queue holds what comes for the guest while no vqnetd runs (about a
+# second each time): the download's segments and the datagrams.
+ip -n "$NS" link set "$TAP" txqueuelen 10000
 serve_blob $SIZE 10.78.0.1 "$NS"
 
 mkfifo "$TMP/keeper.fifo"
@@ -118,9 +121,11 @@ SENDER_PID=$!
 track "$SENDER_PID" TERM
 
 k=1
+mid=0
 while [ $k -le "$KILLS" ]; do
-	sleep 4
+	sleep 2
 	at=$(tap_tx)
+	[ "$at" -lt $SIZE ] && mid=$((mid + 1))
 	end_client d$((k - 1)) KILL
 	echo "vqnetd d$((k - 1)) killed (SIGKILL, exit $RC) after $at bytes towards the guest"
 	sleep 1
@@ -147,6 +152,9 @@ show_guest g
 show_log "UDP sender (host)" "$TMP/udp-send.out"
 echo "----"
 
+[ $mid -gt 0 ] || fail "no kill came in the middle of the download"
+tap_drops=$(ip netns exec "$NS" cat "/sys/class/net/$TAP/statistics/tx_dropped")
+echo "$mid of $KILLS kills mid-download; the TAP dropped $tap_drops frames"
 check_vq_started d0 "$FMT" 0 1
 check_vqnetd "$LAST" "$FMT" 0 1
 check_vq_moved "$LAST" rxq0 txq0
