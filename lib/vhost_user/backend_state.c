@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vhost-user backend: the restart state file (vu_state_open(); layout in
- * state_file.h; design in docs/vqnetd.md "Restart without loss").
+ * lib/spec/vu_state_file.h; design in docs/vqnetd.md "Restart without loss").
  *
  * Theory of operation. A frontend that does not use INFLIGHT_SHMFD (QEMU's
  * virtio-net) restarts a split ring at its used index after a backend
@@ -48,7 +48,7 @@
 
 #include "base/compiler.h"
 #include "backend_internal.h"
-#include "state_file.h"
+#include "../spec/vu_state_file.h"
 
 struct vu_state {
 	int fd; /* held open for its lock */

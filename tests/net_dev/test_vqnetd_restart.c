@@ -35,7 +35,7 @@
 #include "spec/virtio_net.h"
 #include "spec/virtio_ring.h"
 #include "spec/vq_inflight.h"
-#include "vhost_user/state_file.h"
+#include "spec/vu_state_file.h"
 
 #include "vqnetd_fixture.h"
 
@@ -608,7 +608,5 @@ int main(int argc, char **argv)
 
 	if (rc)
 		return rc;
-	if (getenv("TFILTER"))
-		cmocka_set_test_filter(getenv("TFILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -412,7 +412,7 @@ int teardown(void **state)
 	x->d.pid = 0;
 	if (x->n_open)
 		ntf_close(&x->n);
-	dir = getenv("VQNET_KEEP") ? NULL : opendir(x->dir);
+	dir = opendir(x->dir);
 	if (dir) {
 		while ((de = readdir(dir)))
 			if (de->d_name[0] != '.') {

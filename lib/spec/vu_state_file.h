@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The restart state file's layout (backend_state.c; docs/vqnetd.md
+ * The restart state file's layout (lib/vhost_user/backend_state.c; docs/vqnetd.md
  * "Restart without loss"). vqnet's own format, kept by the backend in a
  * file it owns (not shared with any frontend); read back only by the next
  * backend process, and still checked field by field, as a file can be
@@ -12,14 +12,14 @@
  *                               (lib/spec/vq_inflight.h: QueueRegionSplit or
  *                               QueueRegionPacked per the ring's format)
  */
-#ifndef VQNET_VHOST_USER_STATE_FILE_H
-#define VQNET_VHOST_USER_STATE_FILE_H
+#ifndef VQNET_SPEC_VU_STATE_FILE_H
+#define VQNET_SPEC_VU_STATE_FILE_H
 
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../spec/vq_inflight.h"
+#include "vq_inflight.h"
 
 #define VU_STATE_MAGIC	    "vqnetst\n"
 #define VU_STATE_VERSION    1u
