@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # Interop: vqnetd in client mode (--client) with QEMU 7.2 as the vhost-user
-# server, SIGKILLed KILLS times (3) in the middle of a TCP download and of
+# server, SIGKILLed KILLS times (4) during a TCP download and
 # a sequence-numbered UDP stream, each time started again on the same
 # socket; split or packed rings. vqnetd resumes each ring from its restart
 # state file (docs/vqnetd.md "Restart without loss"): QEMU cannot give a
@@ -23,10 +23,12 @@
 #
 # Sequence: vqnetd #1 --client connects; the guest pings 10.78.0.1, starts
 # UDP_SEQ recv (udprecv) and wget of the file. The host sends UDP_COUNT
-# numbered datagrams (UDP_SEQ send, 400 per second) to the guest through
-# the TAP. Every few seconds the running vqnetd gets SIGKILL (rings left
-# as they are), and one second later the next one starts and connects;
-# QEMU sets the device up on it again. Checked:
+# numbered datagrams (UDP_SEQ send, 300 per second) to the guest through
+# the TAP. Once the TAP has carried 8 MiB towards the guest, and then every
+# 1.5 s, the running vqnetd gets SIGKILL (rings left as they are), and one
+# second later the next one starts and connects; QEMU sets the device up on
+# it again. Checked:
+#  - the first kill came mid-download;
 #  - each later vqnetd resumed the receive ring (ring 0) from the state
 #    file; the transmit ring too, unless QEMU completed its chains itself
 #    (it drops what is on a transmitq when the link goes down), then it is
@@ -45,8 +47,9 @@ VQNETD=${1:?$usage}
 SRC=${2:?$usage}
 FMT=${3:?$usage}
 UDP_SEQ=${4:?$usage}
-KILLS=${5:-3}
+KILLS=${5:-4}
 SIZE=$((48 * 1024 * 1024))
+KILL_AFTER=$((8 * 1024 * 1024)) # TAP bytes towards the guest before the first kill
 UDP_COUNT=6000
 UDP_PPS=300
 UDP_PORT=5555
@@ -123,7 +126,17 @@ track "$SENDER_PID" TERM
 k=1
 mid=0
 while [ $k -le "$KILLS" ]; do
-	sleep 2
+	if [ $k -eq 1 ]; then
+		# The first kill once the download is under way (8 MiB).
+		n=0
+		while [ "$(tap_tx)" -lt $KILL_AFTER ] && [ $n -lt 600 ]; do
+			kill -0 "$G_PID" 2>/dev/null || break
+			sleep 0.05
+			n=$((n + 1))
+		done
+	else
+		sleep 1.5
+	fi
 	at=$(tap_tx)
 	[ "$at" -lt $SIZE ] && mid=$((mid + 1))
 	end_client d$((k - 1)) KILL
@@ -152,7 +165,7 @@ show_guest g
 show_log "UDP sender (host)" "$TMP/udp-send.out"
 echo "----"
 
-[ $mid -gt 0 ] || fail "no kill came in the middle of the download"
+[ $mid -gt 0 ] || fail "the first kill did not come in the middle of the download"
 tap_drops=$(ip netns exec "$NS" cat "/sys/class/net/$TAP/statistics/tx_dropped")
 echo "$mid of $KILLS kills mid-download; the TAP dropped $tap_drops frames"
 check_vq_started d0 "$FMT" 0 1
