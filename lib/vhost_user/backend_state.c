@@ -249,17 +249,16 @@ static struct vu_state_ring identity(const struct vu_backend *b, unsigned i)
 }
 
 /*
- * A packed ring the driver started again (zeroed, §2.8.1: wrap counters
- * at 1) has no descriptor with its USED bit set until the device writes
- * one. Ours, at device position P with used wrap counter W, has one among
- * the slots it wrote used in its current lap if W = 1 (slots 0..P-1:
- * AVAIL = USED = 1, §2.8.9), or among those of the previous lap if W = 0
- * (slots P..size-1: used with 1, or made available again by the driver
- * with wrap 0, which keeps USED = 1, §2.8.6). Not every such slot: a chain
- * of several descriptors, or an IN_ORDER batch (§2.8.8), is used in its
- * first slot only; so the whole range is looked at (at most the ring size,
- * at start). Position 0 with W = 1 is a fresh ring's too: nothing to tell
- * apart, resumed as it is.
+ * A packed ring a new driver started (zeroed, §2.8.1: its first lap makes
+ * descriptors available with AVAIL = 1, USED = 0) has no descriptor with
+ * its USED bit set until the device writes one. A ring that ran past its
+ * first lap always has one somewhere (§2.8.9: a used descriptor has AVAIL
+ * = USED = the device's wrap counter; §2.8.6: one the driver made
+ * available in a lap of wrap counter 0 has USED = 1), except at device
+ * position 0 with wrap counter 1, which is also where a new ring starts:
+ * resumed as it is. The whole ring is looked at, once, at start: a chain
+ * of several descriptors or an IN_ORDER batch (§2.8.8) is used in one slot
+ * only, so no single slot can be relied on.
  */
 static const char *packed_ring_refusal(const struct vu_backend *b, const struct vu_state_ring *now,
 				       const struct vq_inflight_packed *reg)
@@ -268,8 +267,8 @@ static const char *packed_ring_refusal(const struct vu_backend *b, const struct 
 	bool wrap = __atomic_load_n(&reg->used_wrap_counter, __ATOMIC_RELAXED) != 0;
 	if (pos >= now->num || (wrap && pos == 0))
 		return NULL; /* out of range: vq_set_inflight() refuses it */
-	uint32_t first = wrap ? 0 : pos, end = wrap ? pos : now->num, hint = 0;
-	for (uint32_t slot = first; slot < end; slot++) {
+	uint32_t hint = 0;
+	for (uint32_t slot = 0; slot < now->num; slot++) {
 		const uint16_t *flags =
 			gmem_ptr(b->mem, now->desc_gpa + 16ull * slot + 14, 2, &hint);
 		if (!flags)
@@ -277,7 +276,7 @@ static const char *packed_ring_refusal(const struct vu_backend *b, const struct 
 		if (le16toh(__atomic_load_n(flags, __ATOMIC_ACQUIRE)) & (1u << 15))
 			return NULL;
 	}
-	return "the ring has no used descriptor where ours were: the driver started it again";
+	return "the ring has no used descriptor: a new driver started it";
 }
 
 /*
