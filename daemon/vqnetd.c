@@ -54,6 +54,7 @@
 #include "sandbox.h"
 #include "service.h"
 #include "syslog_sink.h"
+#include "state.h"
 #include "base/clock.h"
 
 #define MAX_HOSTFWD	32
@@ -65,6 +66,7 @@ struct options {
 	const char *socket_path;
 	bool client;
 	const char *backend;
+	const char *state_dir; /* --state-dir; NULL: the default */
 	unsigned queues;
 	uint8_t mac[6];
 	unsigned mtu; /* 0: not set */
@@ -101,6 +103,9 @@ static const char usage_text[] =
 	"                             gen             frames are generated (benchmarks)\n"
 	"                             dgram:LADDR:LPORT,RADDR:RPORT\n"
 	"                                             one UDP datagram per frame\n"
+	"      --state-dir DIR      restart state file DIR/SOCKET.state (default:\n"
+	"                           $RUNTIME_DIRECTORY, else the socket's directory;\n"
+	"                           'none': no state, a restart loses chains in flight)\n"
 	"  -q, --queues N           queue pairs, 1..64 (default 1)\n"
 	"  -m, --mac MAC            device MAC address (default 52:54:00:12:34:56)\n"
 	"      --mtu N              MTU offered to the driver, 68..65535 (default 1500)\n"
@@ -191,6 +196,7 @@ enum {
 	OPT_CAPTURE_FILTER,
 	OPT_CAPTURE_SNAPLEN,
 	OPT_CAPTURE_MAX_BYTES,
+	OPT_STATE_DIR,
 };
 
 static const struct option longopts[] = {
@@ -221,6 +227,7 @@ static const struct option longopts[] = {
 	{"capture-filter", required_argument, NULL, OPT_CAPTURE_FILTER},
 	{"capture-snaplen", required_argument, NULL, OPT_CAPTURE_SNAPLEN},
 	{"capture-max-bytes", required_argument, NULL, OPT_CAPTURE_MAX_BYTES},
+	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 	{"log-level", required_argument, NULL, 'l'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -278,6 +285,9 @@ static bool parse_backend_option(int c, struct options *o)
 		if (o->n_tap_fds == NET_DEV_MAX_QUEUE_PAIRS)
 			usage_error("--tap-fd: at most %u fds", NET_DEV_MAX_QUEUE_PAIRS);
 		o->tap_fds[o->n_tap_fds++] = (int)parse_number("--tap-fd", optarg, 0, INT_MAX);
+		break;
+	case OPT_STATE_DIR:
+		o->state_dir = optarg;
 		break;
 	case OPT_GEN_SIZE:
 		o->gen_size = (unsigned)parse_number("--gen-size", optarg, 60, 65535);
@@ -552,6 +562,7 @@ struct daemon {
 	struct ctlsrv *ctl; /* the control socket, metrics: NULL if neither */
 	struct control_ctx cc;
 	struct capture *cap; /* --capture */
+	struct vu_state *state; /* NULL: none */
 };
 
 /*
@@ -664,7 +675,13 @@ static int open_socket(const struct options *o, struct daemon *d)
 		.activated = o->listen_fd >= 0,
 		.listen_fd = o->listen_fd,
 	};
-	int rc = vu_backend_new(&vc, net_dev_vu_ops(), d->dev, &d->vb);
+	int rc = state_open(o->state_dir, o->socket_path, o->mac, o->queues, vc.num_queues,
+			    &d->state);
+
+	if (rc)
+		return rc;
+	vc.state = d->state;
+	rc = vu_backend_new(&vc, net_dev_vu_ops(), d->dev, &d->vb);
 
 	if (rc) {
 		vqnet_log(VQNET_LOG_ERROR, NULL, "vhost-user socket %s: %s", o->socket_path,
@@ -836,6 +853,7 @@ static void stop(struct daemon *d)
 	}
 	if (d->be)
 		netbe_free(d->be);
+	vu_state_close(d->state);
 	if (d->sig_fd >= 0)
 		close(d->sig_fd);
 }

@@ -111,7 +111,38 @@ struct vu_backend_config {
 	 * (it closes it, never unlinks the path: that is the activator's). */
 	bool activated;
 	int listen_fd;
+	/* Optional restart state (vu_state_open(), for num_queues rings of up
+	 * to max_queue_size entries): borrowed, must outlive the backend. */
+	struct vu_state *state;
 };
+
+/*
+ * Restart state (docs/vqnetd.md "Restart without loss"): a small file the
+ * backend keeps per device, mapped once, holding each ring's identity and
+ * inflight region (positions, wrap counters, chains in flight), updated by
+ * the ring code with plain stores. A backend started again on the same
+ * device resumes its rings exactly from it where the frontend cannot say
+ * where they stood (a frontend without INFLIGHT_SHMFD; a packed ring
+ * under QEMU 7.2). Rings whose frontend hands over an inflight buffer
+ * (SET_INFLIGHT_FD) use that instead.
+ */
+struct vu_state;
+
+/**
+ * vu_state_open() - open (or create) the state file @path for the device
+ * named @device (an identity string, < 200 bytes: what makes it the same
+ * device, e.g. its socket, MAC and queue count) with @num_queues rings of
+ * up to @max_queue_size entries (0 = VQ_MAX_QUEUE_SIZE), lock it against a
+ * second user, and map it. A file that is corrupt, of another layout or of
+ * another device is refused with one log line saying why and started
+ * afresh; one that matches is kept for the rings to resume. Every system
+ * call is made here: afterwards the file is only read and written through
+ * the mapping. Return: 0 and *out (owned by the caller, vu_state_close()),
+ * or -errno (-EWOULDBLOCK: another process holds it).
+ */
+int vu_state_open(const char *path, const char *device, unsigned num_queues,
+		  uint32_t max_queue_size, struct vu_state **out);
+void vu_state_close(struct vu_state *st);
 
 /* Protocol features the backend implements (offered unless narrowed). */
 uint64_t vu_backend_supported_protocol_features(void);

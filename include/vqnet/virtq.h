@@ -77,6 +77,9 @@ enum vq_err {
 					   (packed ignores the flag there, §2.8.7) */
 	VQ_ERR_INDIRECT_WITH_NEXT,	/* INDIRECT with NEXT (split), or in a list of several
 					   descriptors (packed, §2.8.19) */
+	VQ_ERR_CONSUMED, /* a chain handed out again after a restart whose content the
+			    device had taken for good (vq_inflight_consume()): complete it,
+			    never process it again */
 	/* --- broken class: the queue stops --- */
 	VQ_ERR_HEAD_OUT_OF_RANGE,	/* split: avail entry >= size; packed: buffer id >= size */
 	VQ_ERR_HEAD_IN_FLIGHT,		/* the same head / buffer id popped twice */
@@ -100,7 +103,7 @@ enum vq_err {
 };
 
 #define VQ_ERR_FIRST_DROP VQ_ERR_DESC_OUT_OF_MEMORY
-#define VQ_ERR_LAST_DROP  VQ_ERR_INDIRECT_WITH_NEXT
+#define VQ_ERR_LAST_DROP  VQ_ERR_CONSUMED
 
 /* A message for a code, positive or negative; never NULL. */
 const char *vq_strerror(int err);
@@ -339,6 +342,21 @@ void vq_set_dirty_log(struct vq *q, uint8_t *bitmap, uint64_t bitmap_bytes, uint
  * -VQ_ERR_NO_MEMORY.
  */
 int vq_set_inflight(struct vq *q, void *region, size_t bytes);
+
+/**
+ * vq_inflight_consume() - with inflight tracking on: the device has taken
+ * the content of chain @id (popped, not yet pushed) for good, e.g. a
+ * transmitted frame handed to the host, so a restart before its push must
+ * not process it again: handed out again, it comes with the drop code
+ * VQ_ERR_CONSUMED (complete it with length 0, §2.7.8 / §2.8.9: the
+ * driver gets its buffer back). One plain store into the region; call it
+ * just before the content leaves (a kill in between loses it, a kill
+ * after never repeats it). No-op when tracking is off or @id is not in
+ * flight.
+ */
+void vq_inflight_consume(struct vq *q, uint16_t id);
+/* Is inflight tracking on (vq_set_inflight())? */
+bool vq_inflight_tracked(const struct vq *q);
 
 /* Chains recovered by vq_set_inflight() not yet handed out again. */
 unsigned vq_inflight_resubmit_pending(const struct vq *q);

@@ -118,14 +118,15 @@ struct net_dev_worker {
 	struct vqnet_log_limit log_tx_hdr, log_rx_too_big, log_rx_backend;
 
 	/* Transmit buffers (allocated at worker start). */
-	struct vq_elem *tx_elems;	    /* [NET_DEV_BURST] */
-	struct iovec *tx_iov;		    /* [NET_DEV_BURST * NET_DEV_TX_IOV_CAP] */
-	struct iovec *tx_tail;		    /* [NET_DEV_BURST * NET_DEV_TX_IOV_CAP] */
-	struct netbe_txpkt *tx_pkts;	    /* [NET_DEV_BURST] staged frames */
-	struct iovec tx_one[NET_DEV_BURST]; /* one-buffer frames' iovecs (tx_turn_fast) */
-	struct vq_used *tx_used;	    /* [NET_DEV_BURST] */
-	uint8_t *tx_lin;		    /* [NET_DEV_FRAME_MAX] linearised frame */
-	uint8_t *tx_seg[NET_DEV_TX_SEGS];   /* [NET_DEV_FRAME_MAX] each */
+	struct vq_elem *tx_elems;	     /* [NET_DEV_BURST] */
+	struct iovec *tx_iov;		     /* [NET_DEV_BURST * NET_DEV_TX_IOV_CAP] */
+	struct iovec *tx_tail;		     /* [NET_DEV_BURST * NET_DEV_TX_IOV_CAP] */
+	struct netbe_txpkt *tx_pkts;	     /* [NET_DEV_BURST] staged frames */
+	struct iovec tx_one[NET_DEV_BURST];  /* one-buffer frames' iovecs (tx_turn_fast) */
+	uint16_t tx_stage_id[NET_DEV_BURST]; /* the chain of each staged frame */
+	struct vq_used *tx_used;	     /* [NET_DEV_BURST] */
+	uint8_t *tx_lin;		     /* [NET_DEV_FRAME_MAX] linearised frame */
+	uint8_t *tx_seg[NET_DEV_TX_SEGS];    /* [NET_DEV_FRAME_MAX] each */
 
 	/* Receive buffers. */
 	uint8_t *rx_bounce[NET_DEV_BURST]; /* [NET_DEV_FRAME_MAX] each */

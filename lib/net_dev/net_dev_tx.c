@@ -107,6 +107,8 @@ static enum tx_verdict tx_classify(struct net_dev_worker *w, const struct vq_ele
 	const char *why = NULL;
 	uint32_t need;
 
+	if (e->err == VQ_ERR_CONSUMED)
+		return TX_DROP; /* sent before a restart: only completed, not a drop */
 	if (e->err != VQ_OK) {
 		tx_drop(w, NET_DEV_DROP_BAD_CHAIN);
 		return TX_DROP;
@@ -180,8 +182,34 @@ static enum tx_verdict tx_classify(struct net_dev_worker *w, const struct vq_ele
 	return TX_SEND;
 }
 
-/* Hand @n staged frames to the backend; count what it took. */
-static void tx_send(struct net_dev_worker *w, const struct netbe_txpkt *pkts, unsigned n)
+/*
+ * The backend's tx() for @n frames of chains @ids. With inflight tracking
+ * (a restart state file, docs/vqnetd.md "Restart without loss") each
+ * frame's chain is marked consumed just before the frame is handed on,
+ * one frame per call, so a kill at any point never sends a frame twice
+ * after the restart (and loses at most the one marked, before its write).
+ */
+static int tx_backend(struct net_dev_worker *w, const struct netbe_txpkt *pkts, const uint16_t *ids,
+		      unsigned n)
+{
+	struct net_dev *d = w->d;
+	int sent = 0;
+
+	if (!vq_inflight_tracked(w->tx.vq))
+		return d->be->ops->tx(d->be, w->pair, pkts, n);
+	for (unsigned i = 0; i < n; i++) {
+		vq_inflight_consume(w->tx.vq, ids[i]);
+		int rc = d->be->ops->tx(d->be, w->pair, &pkts[i], 1);
+		if (rc < 0 && !sent)
+			return rc;
+		sent += rc > 0;
+	}
+	return sent;
+}
+
+/* Hand @n staged frames (of chains @ids) to the backend; count what it took. */
+static void tx_send(struct net_dev_worker *w, const struct netbe_txpkt *pkts, const uint16_t *ids,
+		    unsigned n)
 {
 	struct net_dev *d = w->d;
 	struct net_dev_queue_stats *s = &d->stats[w->tx.index];
@@ -192,7 +220,7 @@ static void tx_send(struct net_dev_worker *w, const struct netbe_txpkt *pkts, un
 		return;
 	if (unlikely(w->cap))
 		net_dev_cap_tx(w->cap, pkts, n);
-	sent = d->be->ops->tx(d->be, w->pair, pkts, n);
+	sent = tx_backend(w, pkts, ids, n);
 	if (sent < 0)
 		sent = 0;
 	if ((unsigned)sent > n)
@@ -220,7 +248,8 @@ static unsigned tx_send_segs(struct net_dev_worker *w, const struct netbe_txpkt 
 /* Segment the linearised frame of @len bytes and send the segments.
  * Return 0, -EINVAL (the offload cannot be done) or -EIO (the backend
  * refused a segment). */
-static int tx_soft_gso(struct net_dev_worker *w, uint32_t len, const struct netbe_meta *meta)
+static int tx_soft_gso(struct net_dev_worker *w, uint16_t id, uint32_t len,
+		       const struct netbe_meta *meta)
 {
 	struct netbe_txpkt pkts[NET_DEV_TX_SEGS];
 	struct iovec iov[NET_DEV_TX_SEGS];
@@ -230,6 +259,8 @@ static int tx_soft_gso(struct net_dev_worker *w, uint32_t len, const struct netb
 
 	if (net_dev_gso_init(&it, w->tx_lin, len, meta) < 0)
 		return -EINVAL;
+	/* Segments of one chain: consumed once, before the first leaves. */
+	vq_inflight_consume(w->tx.vq, id);
 	while ((sl = net_dev_gso_next(&it, w->tx_seg[k], NET_DEV_FRAME_MAX)) > 0) {
 		iov[k] = (struct iovec){.iov_base = w->tx_seg[k], .iov_len = (size_t)sl};
 		pkts[k] = (struct netbe_txpkt){.iov = &iov[k], .iovcnt = 1, .len = (uint32_t)sl};
@@ -260,7 +291,7 @@ static void tx_soft(struct net_dev_worker *w, const struct vq_elem *e,
 	}
 	iov_to_buf(e->iov, e->nout, VIRTIO_NET_HDR_LEN, w->tx_lin, len);
 	if (meta->gso_type != VIRTIO_NET_HDR_GSO_NONE) {
-		rc = tx_soft_gso(w, len, meta);
+		rc = tx_soft_gso(w, e->id, len, meta);
 		if (rc == -EINVAL)
 			tx_drop(w, NET_DEV_DROP_TX_OFFLOAD);
 		else if (rc == -EIO)
@@ -278,7 +309,7 @@ static void tx_soft(struct net_dev_worker *w, const struct vq_elem *e,
 	counter_add(&s->csum_finished, 1);
 	iov = (struct iovec){.iov_base = w->tx_lin, .iov_len = len};
 	pkt = (struct netbe_txpkt){.iov = &iov, .iovcnt = 1, .len = len};
-	tx_send(w, &pkt, 1);
+	tx_send(w, &pkt, &e->id, 1);
 }
 
 /* Out of tokens at element @i: give back elements @i..@n-1 (newest
@@ -347,6 +378,7 @@ static unsigned tx_turn_fast(struct net_dev_worker *w, unsigned n, unsigned *nst
 		one[k] = (struct iovec){.iov_base = (uint8_t *)p + VIRTIO_NET_HDR_LEN,
 					.iov_len = len};
 		pkts[k] = (struct netbe_txpkt){.iov = &one[k], .iovcnt = 1, .len = len};
+		w->tx_stage_id[k] = e->id;
 		k++;
 	}
 	*nstage = k;
@@ -393,7 +425,7 @@ unsigned net_dev_tx_turn(struct net_dev_worker *w)
 			}
 		}
 		if (v == TX_SOFT) {
-			tx_send(w, w->tx_pkts, nstage); /* keep the frames in order */
+			tx_send(w, w->tx_pkts, w->tx_stage_id, nstage); /* keep the order */
 			nstage = 0;
 			tx_soft(w, e, &meta, len);
 			continue;
@@ -413,9 +445,10 @@ unsigned net_dev_tx_turn(struct net_dev_worker *w)
 					  .iovcnt = cnt < 0 ? 0 : (unsigned)cnt,
 					  .len = len,
 					  .meta = meta};
+		w->tx_stage_id[nstage] = e->id;
 		nstage++;
 	}
-	tx_send(w, w->tx_pkts, nstage);
+	tx_send(w, w->tx_pkts, w->tx_stage_id, nstage);
 	if (n > 1 && vq_has_feature(w->features, VIRTIO_F_IN_ORDER) && vq_in_flight(r->vq) == n) {
 		/* Every chain is completed with length 0, its whole
 		 * writable part: one batch entry (§2.7.9, §2.8.8). */

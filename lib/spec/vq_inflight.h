@@ -17,10 +17,11 @@
 #define VQ_INFLIGHT_VERSION 1u
 
 struct vq_inflight_desc_split {
-	uint8_t inflight; /* head in flight (popped, not completed) */
-	uint8_t padding[5];
-	uint16_t next;	  /* list of the last batch of used heads */
-	uint64_t counter; /* pop order */
+	uint8_t inflight;   /* head in flight (popped, not completed) */
+	uint8_t padding[5]; /* [0]: vqnet's own mark, content consumed
+			       (vq_inflight_consume()); frontends ignore padding */
+	uint16_t next;	    /* list of the last batch of used heads */
+	uint64_t counter;   /* pop order */
 };
 static_assert(sizeof(struct vq_inflight_desc_split) == 16, "DescStateSplit");
 
@@ -48,7 +49,7 @@ static inline uint64_t vq_inflight_split_bytes(uint32_t queue_size)
  * entry holding inflight, num, last and counter. */
 struct vq_inflight_desc_packed {
 	uint8_t inflight; /* head entry: chain in flight */
-	uint8_t padding;
+	uint8_t padding;  /* head entry: vqnet's consumed mark (as in split) */
 	uint16_t next;	  /* next entry of the free list (or of the chain) */
 	uint16_t last;	  /* head entry: the chain's last entry */
 	uint16_t num;	  /* head entry: descriptors of the chain */

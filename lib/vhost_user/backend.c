@@ -45,6 +45,8 @@
  * ring (split or packed, IN_ORDER or not) gets its region when it is
  * created (vq_set_inflight()), which hands the chains a crashed backend
  * left in flight to the device again before new ones (backend_inflight.c).
+ * Without that buffer, a ring gets its region in the backend's own restart
+ * state file when one is configured (vu_state_open(), backend_state.c).
  *
  * Dirty log (vhost-user.rst "Migration"): SET_LOG_BASE maps the bitmap;
  * the device marks its buffer writes with vu_backend_log_write(). Used-ring
@@ -595,7 +597,8 @@ VQNET_EXPORT int vu_backend_new(const struct vu_backend_config *cfg,
 {
 	if (!cfg || !out || !cfg->socket_path || cfg->num_queues == 0 ||
 	    cfg->num_queues > VU_MAX_QUEUES || cfg->config_size > VHOST_USER_MAX_CONFIG_SIZE ||
-	    cfg->max_queue_size > VQ_MAX_QUEUE_SIZE)
+	    cfg->max_queue_size > VQ_MAX_QUEUE_SIZE ||
+	    (cfg->state && !vu_be_state_fits(cfg->state, cfg->num_queues, cfg->max_queue_size)))
 		return -EINVAL;
 	struct sockaddr_un sa;
 	int rc = make_addr(cfg->socket_path, &sa);

@@ -141,8 +141,11 @@ int vu_be_set_inflight_fd(struct vu_backend *b, struct req_ctx *c)
 int vu_be_vring_set_inflight(struct vu_backend *b, unsigned i, const char **why)
 {
 	struct vring_slot *s = &b->vrings[i];
-	if (!b->infl_base || i >= b->infl_num_queues || !s->vq)
+	if (!s->vq)
 		return 0;
+	/* The frontend's buffer if it keeps one for this ring, else ours. */
+	if (!b->infl_base || i >= b->infl_num_queues)
+		return b->cfg.state ? vu_be_state_attach(b, i, why) : 0;
 	if (s->num != b->infl_queue_size) {
 		*why = "inflight queue size differs from the ring size";
 		return -EINVAL;

@@ -177,4 +177,10 @@ int vu_be_get_inflight_fd(struct vu_backend *b, struct req_ctx *c);
 int vu_be_set_inflight_fd(struct vu_backend *b, struct req_ctx *c);
 int vu_be_vring_set_inflight(struct vu_backend *b, unsigned i, const char **why);
 
+/* backend_state.c: the restart state file (vu_state_open()) */
+bool vu_be_state_fits(const struct vu_state *st, unsigned num_queues, uint32_t max_queue_size);
+int vu_be_state_attach(struct vu_backend *b, unsigned i, const char **why);
+void vu_be_state_ring_stopped(struct vu_backend *b, unsigned i);
+void vu_be_state_ring_forget(struct vu_backend *b, unsigned i);
+
 #endif

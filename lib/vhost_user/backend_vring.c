@@ -257,6 +257,8 @@ static void vring_stop(struct vu_backend *b, unsigned i)
 	struct vq_state st;
 	vq_get_state(s->vq, &st);
 	s->base = pack_state(vq_get_format(s->vq), &st);
+	if (vq_is_broken(s->vq))
+		vu_be_state_ring_forget(b, i);
 	vq_free(s->vq);
 	s->vq = NULL;
 	s->paused = false;
@@ -449,7 +451,10 @@ int vu_be_get_vring_base(struct vu_backend *b, struct req_ctx *c)
 	int rc = ring_index(b, c, st->index, &s);
 	if (rc)
 		return rc;
+	bool started = s->vq != NULL;
 	vring_stop(b, st->index); /* saves the position in s->base */
+	if (started)
+		vu_be_state_ring_stopped(b, st->index);
 	st->num = s->base;
 	vu_msg_make_reply(c->m, sizeof(*st));
 	c->reply = true;

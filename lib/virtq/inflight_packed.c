@@ -90,6 +90,7 @@ void vq_packed_infl_record(struct vq *q, const struct vq_elem *e, uint16_t pos)
 	h->num = (uint16_t)n;
 	h->last = last;
 	h->counter = in->counter++;
+	h->padding = 0; /* not consumed (vq_inflight_consume()) */
 	infl_fence();
 	h->inflight = 1;
 	infl_fence();

@@ -446,6 +446,8 @@ static int pop_resubmit(struct vq *q, struct vq_elem *e)
 		err = add_desc(q, e, d[i].addr, d[i].len, flags, i + 1);
 	}
 	vq_inflight_claim(q, id, num);
+	if (in->head_of[id] < q->size && in->region.packed->desc[in->head_of[id]].padding)
+		err = VQ_ERR_CONSUMED; /* vq_inflight_consume() */
 	e->id = id;
 	e->ndesc = num;
 	e->err = (uint16_t)err;

@@ -296,13 +296,20 @@ static __attribute__((noinline)) int pop_inflight(struct vq *q, struct vq_elem *
 	if (in->resubmit_pos < in->resubmit_n) {
 		/* Already marked in the region, with its old counter. */
 		uint16_t head = in->resubmit[in->resubmit_pos++];
-		return pop_walk(q, e, head);
+		int rc = pop_walk(q, e, head);
+		if ((rc > 0 || (rc < 0 && vq_err_is_drop(rc))) &&
+		    in->region.split->desc[head].padding[0]) {
+			e->err = VQ_ERR_CONSUMED; /* vq_inflight_consume() */
+			rc = -VQ_ERR_CONSUMED;
+		}
+		return rc;
 	}
 	int rc = pop_avail(q, e);
 	if (rc > 0 || (rc < 0 && vq_err_is_drop(rc))) {
 		in->avail_pops++;
 		struct vq_inflight_desc_split *d = &in->region.split->desc[e->id];
 		d->counter = in->counter++;
+		d->padding[0] = 0; /* not consumed (vq_inflight_consume()) */
 		d->inflight = 1;
 	}
 	return rc;

@@ -35,6 +35,7 @@ static const char *const err_names[VQ_ERR__COUNT] = {
 	[VQ_ERR_INDIRECT_OUT_OF_MEMORY] = "indirect table outside guest memory",
 	[VQ_ERR_INDIRECT_NESTED] = "indirect descriptor inside an indirect table",
 	[VQ_ERR_INDIRECT_WITH_NEXT] = "indirect descriptor combined with NEXT",
+	[VQ_ERR_CONSUMED] = "chain consumed before a restart",
 	[VQ_ERR_HEAD_OUT_OF_RANGE] = "chain head / buffer id out of range",
 	[VQ_ERR_HEAD_IN_FLIGHT] = "chain head / buffer id already in flight",
 	[VQ_ERR_AVAIL_IDX_JUMP] = "avail index moved more than the queue size",
@@ -236,6 +237,26 @@ VQNET_EXPORT int vq_set_inflight(struct vq *q, void *region, size_t bytes)
 	    bytes < need)
 		return -VQ_ERR_INVALID_ARG;
 	return split ? vq_split_set_inflight(q, region) : vq_packed_set_inflight(q, region);
+}
+
+VQNET_EXPORT void vq_inflight_consume(struct vq *q, uint16_t id)
+{
+	struct vq_infl *in = q->infl;
+	if (!in || id >= q->size || !q->inflight_ndesc[id])
+		return;
+	/* The descriptor states' padding is vqnet's mark (the frontend
+	 * never reads it; lib/spec/vq_inflight.h). */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (q->format == VQ_FORMAT_SPLIT)
+		in->region.split->desc[id].padding[0] = 1;
+	else if (in->head_of[id] < q->size)
+		in->region.packed->desc[in->head_of[id]].padding = 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+VQNET_EXPORT bool vq_inflight_tracked(const struct vq *q)
+{
+	return q->infl != NULL;
 }
 
 VQNET_EXPORT unsigned vq_inflight_resubmit_pending(const struct vq *q)

@@ -682,6 +682,68 @@ static void random_restarts(struct fx *f, enum vq_format fmt, bool in_order, uin
 	vq_drv_free(d);
 }
 
+/*
+ * vq_inflight_consume(): a chain whose content the device took for good
+ * (a frame sent) before a crash comes back with VQ_ERR_CONSUMED, to be
+ * completed, never processed again; the chains not marked come back as
+ * they were; a chain popped again after its completion is not marked.
+ * Split and packed.
+ */
+static void consumed_case(struct fx *f, enum vq_format fmt)
+{
+	assert_int_equal(tring_alloc(&f->g, &f->r, fmt, QSIZE, 0), 0);
+	restart(f, 0);
+	const uint16_t ids[] = {4, 1, 6};
+	for (unsigned i = 0; i < 3; i++) {
+		if (fmt == VQ_FORMAT_SPLIT)
+			split_add(f, ids[i], 0);
+		else
+			packed_add(f, ids[i], 1);
+	}
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(vq_pop(f->q, &f->e), 1);
+		assert_int_equal(f->e.id, ids[i]);
+	}
+	vq_inflight_consume(f->q, 1);
+	vq_inflight_consume(f->q, 6);
+	vq_inflight_consume(f->q, 2);		  /* not in flight: nothing */
+	assert_int_equal(vq_push(f->q, 6, 0), 0); /* completed: its mark goes too */
+
+	restart(f, 0);
+	assert_int_equal(vq_inflight_resubmit_pending(f->q), 2);
+	assert_int_equal(vq_pop(f->q, &f->e), 1);
+	assert_int_equal(f->e.id, 4);
+	assert_int_equal(vq_pop(f->q, &f->e), -VQ_ERR_CONSUMED);
+	assert_int_equal(f->e.id, 1);
+	assert_int_equal(f->e.err, VQ_ERR_CONSUMED);
+	assert_true(vq_err_is_drop(VQ_ERR_CONSUMED));
+	assert_int_equal(vq_pop(f->q, &f->e), 0);
+	assert_int_equal(vq_push(f->q, 1, 0), 0);
+	assert_int_equal(vq_push(f->q, 4, 0), 0);
+	assert_int_equal(vq_get_stats(f->q)->drop_reason[VQ_ERR_CONSUMED], 1);
+	/* Id 1 made available and popped again: a new chain, not consumed. */
+	if (fmt == VQ_FORMAT_SPLIT)
+		split_add(f, 1, 0);
+	else
+		packed_add(f, 1, 1);
+	assert_int_equal(vq_pop(f->q, &f->e), 1);
+	assert_int_equal(f->e.id, 1);
+	restart(f, 0);
+	assert_int_equal(vq_pop(f->q, &f->e), 1);
+	assert_int_equal(f->e.id, 1);
+	assert_false(vq_is_broken(f->q));
+}
+
+static void test_consumed_split(void **state)
+{
+	consumed_case(*state, VQ_FORMAT_SPLIT);
+}
+
+static void test_consumed_packed(void **state)
+{
+	consumed_case(*state, VQ_FORMAT_PACKED);
+}
+
 static void test_random_restarts(void **state)
 {
 	struct fx *f = *state;
@@ -706,6 +768,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_packed_in_order, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_packed_hostile, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_random_restarts, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_consumed_split, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_consumed_packed, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
