@@ -561,7 +561,7 @@ struct daemon {
 	struct vu_backend *vb;
 	struct ctlsrv *ctl; /* the control socket, metrics: NULL if neither */
 	struct control_ctx cc;
-	struct capture *cap; /* --capture */
+	struct capture *cap;	/* --capture */
 	struct vu_state *state; /* NULL: none */
 };
 
