@@ -20,9 +20,11 @@
 # 10.0.2.2:PORT (the user network's address of the host's loopback), and
 # prints each one's duration. Checked:
 #  - every transfer succeeded, and the server saw every upload whole;
-#  - no transfer took more than 5 times the median of its direction plus
-#    3 s (a "never waits for a timer" property with a generous bound, not a
-#    speed assertion);
+#  - at most one transfer of each direction took more than 5 times its
+#    direction's median plus 3 s, and none 30 s (a "never waits for a
+#    timer" property with a generous bound, not a speed assertion; one slow
+#    transfer alone is printed: a guest starved of CPU for seconds on a busy
+#    machine makes one);
 #  - vqnetd counted no errors and exited 0; QEMU powered off.
 # Prints every duration, the medians, the slow ones and the guest's TCP
 # retransmission counters. Exit 0 pass, 1 fail, 77 skip (as vqnetd-user.sh).
@@ -129,8 +131,15 @@ for dir in down up; do
 	max=$(tail -1 "$TMP/ms.$dir")
 	limit=$((med * 5 + 3000))
 	slow=$(awk -v d=$dir -v l=$limit '$2 == d && $3 > l {printf " #%d=%dms", $1, $3}' "$TMP/ms")
+	nslow=$(awk -v d=$dir -v l=$limit '$2 == d && $3 > l' "$TMP/ms" | wc -l)
 	echo "$dir: n=$n median=${med}ms max=${max}ms limit=${limit}ms all(ms): $(tr '\n' ' ' <"$TMP/ms.$dir")"
-	[ -z "$slow" ] || fail "$dir: transfers far slower than the median:$slow"
+	# One slow transfer alone can be a guest starved of CPU for seconds
+	# on a busy machine (seen); a stall that recurs, or one of 30 s, not.
+	if [ "$nslow" -ge 2 ] || [ "$max" -ge 30000 ]; then
+		fail "$dir: transfers far slower than the median:$slow"
+	elif [ -n "$slow" ]; then
+		echo "note: $dir: one transfer far slower than the median:$slow"
+	fi
 done
 echo "guest TCP: $(grep -a '^VQNET-GUEST xfer ' "$TMP/g.console" | tr -d '\r' | tail -1 | cut -d' ' -f7-)"
 echo "vqnetd drops: rxq0=$(vq_stat d rxq0 drops) txq0=$(vq_stat d txq0 drops); QEMU ran $((t1 - t0)) s"
