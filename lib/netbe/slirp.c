@@ -550,6 +550,28 @@ static bool tx_queues_empty(struct slirp_be *sb)
 }
 
 /*
+ * libslirp and what the slirp thread allocated, released by that thread as
+ * it ends (or by sb_free() when it never ran): freeing the last of a
+ * thread's malloc arena may make glibc open /proc/sys/vm/overcommit_memory
+ * (shrinking the heap), which the slirp thread's system call list allows
+ * and the control thread's does not (docs/security.md).
+ */
+static void release_slirp(struct slirp_be *sb)
+{
+	if (sb->slirp)
+		slirp_cleanup(sb->slirp); /* frees its timers through timer_free */
+	sb->slirp = NULL;
+	while (sb->timers) {
+		struct slirp_timer *t = sb->timers;
+
+		sb->timers = t->next;
+		free(t);
+	}
+	free(sb->pfds); /* cb_add_poll() grows it */
+	sb->pfds = NULL;
+}
+
+/*
  * The slirp thread. Wake-up handshake with tx(): we store sleeping = true,
  * fence, then look at the tx queues; tx() publishes its frames, fences, then
  * looks at sleeping. With both fences, either we see the frames (and do not
@@ -590,6 +612,7 @@ static void *slirp_thread(void *arg)
 			efd_drain(sb->wake_efd);
 		slirp_pollfds_poll(sb->slirp, n < 0, cb_get_revents, sb);
 	}
+	release_slirp(sb);
 	return NULL;
 }
 
@@ -751,14 +774,7 @@ static void sb_free(struct netbe *be)
 		efd_signal(sb->wake_efd);
 		pthread_join(sb->thread, NULL);
 	}
-	if (sb->slirp)
-		slirp_cleanup(sb->slirp); /* frees its timers through timer_free */
-	while (sb->timers) {
-		struct slirp_timer *t = sb->timers;
-
-		sb->timers = t->next;
-		free(t);
-	}
+	release_slirp(sb); /* when the thread did not */
 	for (unsigned q = 0; sb->pairs && q < be->max_queue_pairs; q++) {
 		fq_fini(&sb->pairs[q].tx);
 		fq_fini(&sb->pairs[q].rx);
@@ -768,7 +784,6 @@ static void sb_free(struct netbe *be)
 	free(sb->pairs);
 	if (sb->wake_efd >= 0)
 		close(sb->wake_efd);
-	free(sb->pfds);
 	free(sb);
 }
 
