@@ -112,6 +112,7 @@ static const struct sc_rule rules_common[] = {
 	ALLOW(brk),
 	ALLOW(madvise),
 	ALLOW(munmap),
+	ALLOW(mremap), /* realloc() of a block malloc mapped: libslirp's socket buffers */
 	ALLOW_MASKED(mmap, 2, PROT_EXEC, 0),
 	ALLOW_MASKED(mprotect, 2, PROT_EXEC, 0),
 	ALLOW_ARG(prctl, 0, PR_SET_NAME),

@@ -43,9 +43,12 @@
  * frames already queued on the higher pairs wait there until those pairs
  * come back (or free()).
  *
- * Both queues are preallocated (slots of mtu + 18 bytes, 128 tx and 256 rx
- * slots, fewer for a large MTU); tx() and rx() do not allocate. One slirp
- * thread gains nothing from many pairs, so an instance serves at most 16.
+ * libslirp gets the device's MTU up to SLIRP_IF_MTU_MAX (16384): larger
+ * TCP segments make its TCP wait for its 5 s persist timer (see there).
+ * Both queues are preallocated (tx slots of mtu + 18 bytes, rx slots of
+ * slirp's MTU + 18, 128 tx and 256 rx slots, fewer for a large MTU); tx()
+ * and rx() do not allocate. One slirp thread gains nothing from many
+ * pairs, so an instance serves at most 16.
  * Timers (timer_new_opaque, SlirpConfig version 4) are a small list
  * touched only by the slirp thread.
  *
@@ -90,6 +93,21 @@
 #define SLIRP_MAX_PAIRS	  16	     /* one slirp thread: more pairs buy nothing */
 #define SLIRP_POLLFD_INIT 64
 #define SLIRP_THREAD_NAME "vqnet-slirp"
+/*
+ * The largest MTU libslirp is configured with, so that its TCP segments
+ * (it sends at most if_mtu - 40 bytes and offers that as its MSS) stay at
+ * 16 KiB. libslirp has no window scaling, so a window is at most 64 KiB,
+ * and it is a BSD sender: into a window smaller than one segment and than
+ * half the largest window ever offered it sends only when its persist
+ * timer fires, after 5 s. With 32 KiB segments (its cap, from an MTU of
+ * 32808 up) a Linux guest keeps offering 32712 bytes, and a download stalls
+ * for 5 or 10 s with nothing lost; as a receiver it announces a reopened
+ * window only once it grew by two segments, more than 64 KiB. A Linux
+ * guest's windows hold a 16 KiB segment. Larger frames from the guest are
+ * still taken: slirp fragments IPv4 it sends beyond this and answers
+ * larger IPv6 packets with Packet Too Big. docs/vqnetd.md "User backend".
+ */
+#define SLIRP_IF_MTU_MAX 16384
 /* The largest frame is the MTU plus an Ethernet header and one VLAN tag. */
 #define SLIRP_FRAME_EXTRA (ETH_HDR_LEN + ETH_VLAN_TAG_LEN)
 
@@ -532,6 +550,28 @@ static bool tx_queues_empty(struct slirp_be *sb)
 }
 
 /*
+ * libslirp and what the slirp thread allocated, released by that thread as
+ * it ends (or by sb_free() when it never ran): freeing the last of a
+ * thread's malloc arena may make glibc open /proc/sys/vm/overcommit_memory
+ * (shrinking the heap), which the slirp thread's system call list allows
+ * and the control thread's does not (docs/security.md).
+ */
+static void release_slirp(struct slirp_be *sb)
+{
+	if (sb->slirp)
+		slirp_cleanup(sb->slirp); /* frees its timers through timer_free */
+	sb->slirp = NULL;
+	while (sb->timers) {
+		struct slirp_timer *t = sb->timers;
+
+		sb->timers = t->next;
+		free(t);
+	}
+	free(sb->pfds); /* cb_add_poll() grows it */
+	sb->pfds = NULL;
+}
+
+/*
  * The slirp thread. Wake-up handshake with tx(): we store sleeping = true,
  * fence, then look at the tx queues; tx() publishes its frames, fences, then
  * looks at sleeping. With both fences, either we see the frames (and do not
@@ -572,6 +612,7 @@ static void *slirp_thread(void *arg)
 			efd_drain(sb->wake_efd);
 		slirp_pollfds_poll(sb->slirp, n < 0, cb_get_revents, sb);
 	}
+	release_slirp(sb);
 	return NULL;
 }
 
@@ -733,14 +774,7 @@ static void sb_free(struct netbe *be)
 		efd_signal(sb->wake_efd);
 		pthread_join(sb->thread, NULL);
 	}
-	if (sb->slirp)
-		slirp_cleanup(sb->slirp); /* frees its timers through timer_free */
-	while (sb->timers) {
-		struct slirp_timer *t = sb->timers;
-
-		sb->timers = t->next;
-		free(t);
-	}
+	release_slirp(sb); /* when the thread did not */
 	for (unsigned q = 0; sb->pairs && q < be->max_queue_pairs; q++) {
 		fq_fini(&sb->pairs[q].tx);
 		fq_fini(&sb->pairs[q].rx);
@@ -750,7 +784,6 @@ static void sb_free(struct netbe *be)
 	free(sb->pairs);
 	if (sb->wake_efd >= 0)
 		close(sb->wake_efd);
-	free(sb->pfds);
 	free(sb);
 }
 
@@ -841,7 +874,7 @@ bad:
 			     spec);
 }
 
-/* slirp_new() with QEMU's defaults. */
+/* slirp_new() with QEMU's defaults; @mtu at most SLIRP_IF_MTU_MAX. */
 static Slirp *slirp_create(struct slirp_be *sb, size_t mtu)
 {
 	SlirpConfig cfg = {
@@ -866,8 +899,10 @@ static Slirp *slirp_create(struct slirp_be *sb, size_t mtu)
 	return slirp_new(&cfg, &slirp_callbacks, sb);
 }
 
-/* Allocate the queue pairs: queues and rx eventfds. Return: 0 or -errno. */
-static int pairs_init(struct slirp_be *sb, uint32_t slot_cap, char *err, size_t errlen)
+/* Allocate the queue pairs: queues (slots of @tx_cap bytes for the guest's
+ * frames, @rx_cap for slirp's) and rx eventfds. Return: 0 or -errno. */
+static int pairs_init(struct slirp_be *sb, uint32_t tx_cap, uint32_t rx_cap, char *err,
+		      size_t errlen)
 {
 	unsigned nq = sb->be.max_queue_pairs;
 
@@ -880,8 +915,8 @@ static int pairs_init(struct slirp_be *sb, uint32_t slot_cap, char *err, size_t 
 	for (unsigned q = 0; q < nq; q++) {
 		struct slirp_pair *p = &sb->pairs[q];
 
-		if (fq_init(&p->tx, SLIRP_TX_SLOTS, slot_cap) ||
-		    fq_init(&p->rx, SLIRP_RX_SLOTS, slot_cap))
+		if (fq_init(&p->tx, SLIRP_TX_SLOTS, tx_cap) ||
+		    fq_init(&p->rx, SLIRP_RX_SLOTS, rx_cap))
 			goto nomem;
 		p->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (p->rx_efd < 0)
@@ -903,6 +938,7 @@ nomem:
 int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *err, size_t errlen)
 {
 	unsigned mtu = opt->mtu ? opt->mtu : VQNET_MTU_DEFAULT;
+	unsigned slirp_mtu = mtu < SLIRP_IF_MTU_MAX ? mtu : SLIRP_IF_MTU_MAX;
 	unsigned nq = opt->max_queue_pairs ? opt->max_queue_pairs : 1;
 	struct slirp_be *sb;
 	int ret;
@@ -923,7 +959,7 @@ int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *e
 	atomic_init(&sb->sleeping, false);
 	atomic_init(&sb->stop, false);
 
-	ret = pairs_init(sb, mtu + SLIRP_FRAME_EXTRA, err, errlen);
+	ret = pairs_init(sb, mtu + SLIRP_FRAME_EXTRA, slirp_mtu + SLIRP_FRAME_EXTRA, err, errlen);
 	if (ret)
 		goto err_free;
 	sb->wake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -937,7 +973,7 @@ int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *e
 		ret = netbe_set_err(err, errlen, -ENOMEM, "user: out of memory");
 		goto err_free;
 	}
-	sb->slirp = slirp_create(sb, mtu);
+	sb->slirp = slirp_create(sb, slirp_mtu);
 	if (!sb->slirp) {
 		ret = netbe_set_err(err, errlen, -ENOMEM, "user: slirp_new failed");
 		goto err_free;
