@@ -2,7 +2,7 @@
 # The whole test suite: installs what it needs, then runs every test twice,
 # in a normal build (with clang's static analyser, test lint-analyzer) and
 # in an ASan+UBSan build (-fno-sanitize-recover), the threaded tests (suite
-# tsan) a third time under ThreadSanitizer (clang), plus a short libFuzzer
+# tsan) a third time under ThreadSanitizer, plus a short libFuzzer
 # smoke run of each fuzz target (clang). Ends with the line "N passed, N
 # failed".
 set -uo pipefail
@@ -45,9 +45,12 @@ else
 	echo "ASan build failed"; status=$((status + 1))
 fi
 # Test setup 'tsan' (tests/meson.build): each test wrapped by
-# tests/tsan/run.sh, so that a race in any process it starts fails it.
-if CC=clang setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dbench=false; then
-	LOG=testlog-tsan run build-tsan "ThreadSanitizer build (clang), threaded tests" \
+# tests/tsan/run.sh, so that a race in any process it starts fails it. gcc:
+# its runtime symbolizes in-process, which vqnetd's sandbox allows (clang's
+# starts llvm-symbolizer). -Wno-tsan: TSan ignores atomic_thread_fence, and
+# vqnet's one fence orders a store before a load, nothing TSan checks.
+if setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dbench=false -Dc_args=-Wno-tsan; then
+	LOG=testlog-tsan run build-tsan "ThreadSanitizer build, threaded tests" \
 		--suite tsan --setup tsan
 else
 	echo "TSan build failed"; status=$((status + 1))
