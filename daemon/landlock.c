@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <linux/landlock.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -75,11 +76,10 @@ static int allow_read(int ruleset, const char *path)
 	return rc;
 }
 
-/* Allow reading everything beneath @dir (sanitizer builds: /proc). */
-static int allow_read_tree(int ruleset, const char *dir)
+/* Allow @access beneath @dir (sanitizer builds only: /proc, report files). */
+static int allow_tree(int ruleset, const char *dir, uint64_t access)
 {
-	struct landlock_path_beneath_attr pb = {.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE |
-								  LANDLOCK_ACCESS_FS_READ_DIR};
+	struct landlock_path_beneath_attr pb = {.allowed_access = access};
 	int rc = 0;
 
 	pb.parent_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -97,12 +97,28 @@ static int add_rules(int ruleset, const char *const *read_files, size_t n)
 
 	for (size_t i = 0; i < n && !rc; i++)
 		rc = allow_read(ruleset, read_files[i]);
-#if defined(__SANITIZE_ADDRESS__)
-	/* LeakSanitizer reads /proc/self/maps and /proc/self/task at exit. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	/* LeakSanitizer reads /proc/self/maps and /proc/self/task at exit;
+	 * sanitizer reports read it too. */
 	if (!rc)
-		rc = allow_read_tree(ruleset, "/proc");
+		rc = allow_tree(ruleset, "/proc",
+				LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR);
 #else
-	(void)allow_read_tree;
+	(void)allow_tree;
+#endif
+#if defined(__SANITIZE_THREAD__)
+	/* The suite's TSan wrapper (tests/tsan/run.sh) has reports written to
+	 * files in a directory under $TMPDIR or /tmp; a report's symbols come
+	 * from the executable. */
+	if (!rc)
+		rc = allow_read(ruleset, "/proc/self/exe");
+	if (!rc) {
+		const char *tmp = getenv("TMPDIR");
+
+		rc = allow_tree(ruleset, tmp && *tmp ? tmp : "/tmp",
+				LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG |
+					LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR);
+	}
 #endif
 	return rc;
 }

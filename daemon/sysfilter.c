@@ -256,22 +256,25 @@ static _Atomic int selftest_kind = -1;
 static __thread char thread_name[16] = "vqnetd";
 
 /*
- * Sanitizer builds only (the test suite's ASan+UBSan build): what their
- * runtimes call after set-up. LeakSanitizer's check at exit stops the
- * other threads by tracing them from a helper task (clone without
+ * Sanitizer builds only (the test suite's ASan+UBSan and TSan builds):
+ * what their runtimes call after set-up. LeakSanitizer's check at exit
+ * stops the other threads by tracing them from a helper task (clone without
  * CLONE_THREAD, ptrace, wait4, getppid, /proc/self/task, prctl(PR_SET_
  * DUMPABLE) while it works), and reports read /proc/self/maps; the
  * runtime's own wrappers use the old x86-64 calls (open, stat, getdents).
- * A release build has none of these.
+ * ThreadSanitizer reads the time with gettimeofday as threads start and
+ * end, and opens its report files (tests/tsan/run.sh). A release build
+ * has none of these.
  */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 static const struct sc_rule rules_sanitizer[] = {
-	ALLOW(clone),	    ALLOW(ptrace),   ALLOW(wait4),	ALLOW(prctl),
-	ALLOW(openat),	    ALLOW(close),    ALLOW(getdents64), ALLOW(readlink),
-	ALLOW(sigaltstack), ALLOW(fstat),    ALLOW(newfstatat), ALLOW(rt_sigaction),
-	ALLOW(mmap),	    ALLOW(mprotect), ALLOW(getrlimit),	ALLOW(sched_getaffinity),
-	ALLOW(lseek),	    ALLOW(kill),     ALLOW(getppid),	ALLOW(pread64),
-	ALLOW(open),	    ALLOW(stat),     ALLOW(lstat),	ALLOW(getdents),
+	ALLOW(clone),	     ALLOW(ptrace),   ALLOW(wait4),	 ALLOW(prctl),
+	ALLOW(openat),	     ALLOW(close),    ALLOW(getdents64), ALLOW(readlink),
+	ALLOW(sigaltstack),  ALLOW(fstat),    ALLOW(newfstatat), ALLOW(rt_sigaction),
+	ALLOW(mmap),	     ALLOW(mprotect), ALLOW(getrlimit),	 ALLOW(sched_getaffinity),
+	ALLOW(lseek),	     ALLOW(kill),     ALLOW(getppid),	 ALLOW(pread64),
+	ALLOW(open),	     ALLOW(stat),     ALLOW(lstat),	 ALLOW(getdents),
+	ALLOW(gettimeofday),
 };
 #define RULES_SANITIZER_N (sizeof(rules_sanitizer) / sizeof(rules_sanitizer[0]))
 #else

@@ -349,14 +349,16 @@ uint8_t net_dev_ctrlq_exec(struct net_dev_ctrlq_target *t, const uint8_t *cmd, u
 
 /* ---- The queue ---------------------------------------------------------- */
 
-/* Gather the device-readable part of @e (out_len <= @cap bytes). */
-static void gather(const struct vq_elem *e, uint8_t *buf)
+/* Gather the device-readable part of @e (out_len <= @cap bytes).
+ * Return: the bytes gathered (out_len). */
+static uint32_t gather(const struct vq_elem *e, uint8_t *buf)
 {
 	uint32_t off = 0;
 	for (unsigned i = 0; i < e->nout; i++) {
 		memcpy(buf + off, e->iov[i].iov_base, e->iov[i].iov_len);
 		off += (uint32_t)e->iov[i].iov_len;
 	}
+	return off;
 }
 
 /* Serve one good chain; return the used length (1 with an ack, else 0). */
@@ -372,8 +374,7 @@ static uint32_t serve(struct net_dev_ctrlq_target *t, const struct vq_elem *e, u
 			 NET_DEV_CTRLQ_MAX_CMD);
 		ack = VIRTIO_NET_ERR;
 	} else {
-		gather(e, buf);
-		ack = net_dev_ctrlq_exec(t, buf, e->out_len);
+		ack = net_dev_ctrlq_exec(t, buf, gather(e, buf));
 	}
 	/* Writable iovecs are never empty (zero-length descriptors are
 	 * dropped by vq_pop), so the first one holds the ack byte. */

@@ -68,6 +68,7 @@ static int dgram_parse_ep(const char *s, size_t len, const char *which, struct s
 	char buf[INET6_ADDRSTRLEN + 8], *addr, *port, *end;
 	unsigned long pnum;
 
+	memset(ss, 0, sizeof(*ss)); /* never left unset, whatever the outcome */
 	if (len == 0 || len >= sizeof(buf))
 		return netbe_set_err(err, errlen, -EINVAL, "dgram: bad %s address '%.*s'", which,
 				     (int)(len > 64 ? 64 : len), s);
@@ -95,7 +96,6 @@ static int dgram_parse_ep(const char *s, size_t len, const char *which, struct s
 	pnum = strtoul(port, &end, 10);
 	if (!*port || *end || errno || pnum > 65535 || *port < '0' || *port > '9')
 		return netbe_set_err(err, errlen, -EINVAL, "dgram: bad %s port '%s'", which, port);
-	memset(ss, 0, sizeof(*ss));
 	if (buf[0] != '[') {
 		struct sockaddr_in *in = (struct sockaddr_in *)ss;
 

@@ -100,6 +100,7 @@ VQNET_EXPORT int netbe_new(const char *spec, const struct netbe_options *opt, st
 		return netbe_set_err(err, errlen, -EINVAL, "backend '%s' needs an argument: %s",
 				     kind->name, kind->usage);
 
+	assert(!kind->new_plain != !kind->new_arg); /* the table's rule, above */
 	ret = kind->new_plain ? kind->new_plain(opt, out, err, errlen)
 			      : kind->new_arg(arg, opt, out, err, errlen);
 	if (ret < 0) {

@@ -40,12 +40,14 @@ int vu_be_swap_mem(struct vu_backend *b, struct gmem_table *mem, const char **wh
  * map_region() - validate one region description and map its fd
  * (HOSTILE F9): size > 0, no wrap of gpa + size, uva + size and
  * mmap_offset + size, and mmap_offset + size within the file. On success
- * @d owns the mapping and @fd. On failure @fd is still the caller's.
+ * @d owns the mapping and @fd. On failure @fd is still the caller's and @d
+ * holds nothing (no mapping, fd -1).
  */
 static int map_region(const struct vhost_user_mem_region *r, int fd, struct gmem_region_desc *d,
 		      const char **why)
 {
 	uint64_t end;
+	*d = (struct gmem_region_desc){.fd = -1};
 	if (r->memory_size == 0) {
 		*why = "memory region of size 0";
 		return -EINVAL;

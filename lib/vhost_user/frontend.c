@@ -236,13 +236,16 @@ static void fe_msg_init(struct vu_msg *m, uint32_t request, uint32_t size)
  * Wait for one reply to @request; size-check is the caller's. @reply_fd:
  * NULL when the reply must carry no fd; else it must carry exactly one,
  * which is stored there (the caller then owns it). Any other fd count is
- * -EPROTO (every fd that came is closed).
+ * -EPROTO (every fd that came is closed). @reply's header is zero until a
+ * reply is read into it.
  */
 static int fe_recv_reply(struct vu_frontend *f, uint32_t request, struct vu_msg *reply,
 			 int *reply_fd)
 {
 	struct pollfd pfd = {.fd = f->sock, .events = POLLIN};
 	int rc;
+
+	reply->hdr = (struct vhost_user_header){0};
 
 	do {
 		rc = poll(&pfd, 1, VU_FE_REPLY_TIMEOUT_MS);

@@ -271,7 +271,10 @@ static inline bool pop_single(struct vq *q, struct vq_elem *e, uint16_t flags)
 static inline __attribute__((always_inline)) int pop_list(struct vq *q, struct vq_elem *e,
 							  uint16_t head_flags)
 {
-	struct packed_walk w;
+	/* Zeroed: the walk fills it only when it returns 0 (the stores are
+	 * dead then and compiled away; scan-build cannot always see that
+	 * vq_break() returns non-zero). */
+	struct packed_walk w = {0};
 	vq_elem_reset(e);
 	int rc = walk_list(q, e, head_flags, &w);
 	if (rc)

@@ -121,7 +121,9 @@ VQNET_EXPORT void vq_state_init(enum vq_format format, struct vq_state *s)
 static int check_ring_placement(const struct vq *q)
 {
 	struct vq_layout l;
-	vq_layout(q->format, q->size, &l);
+	int rc = vq_layout(q->format, q->size, &l);
+	if (rc)
+		return rc;
 	if (q->format == VQ_FORMAT_SPLIT && !q->event_idx) {
 		l.driver_bytes -= 2;
 		l.device_bytes -= 2;

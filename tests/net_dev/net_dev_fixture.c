@@ -298,7 +298,7 @@ static void env_log(void *opaque, enum vqnet_log_level level, const char *subjec
 	struct env *e = opaque;
 
 	(void)level;
-	if (e->log_lines++ < 20)
+	if (atomic_fetch_add_explicit(&e->log_lines, 1, memory_order_relaxed) < 20)
 		print_message("  [net_dev] %s%s%s\n", subject ? subject : "", subject ? ": " : "",
 			      line);
 }

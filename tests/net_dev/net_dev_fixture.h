@@ -167,7 +167,7 @@ struct env {
 	/* reaped rx entries not yet consumed, per pair */
 	struct vq_drv_used rx_used[MAXP][QSIZE];
 	unsigned rx_nused[MAXP];
-	int log_lines;
+	atomic_uint log_lines; /* the log sink runs on any thread that logs */
 };
 
 struct env *env_new(const struct opts *o);

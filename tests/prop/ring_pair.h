@@ -82,7 +82,33 @@ struct run {
 		out_of_order;
 	/* CPUs the driver and the device thread pin themselves to; -1: unpinned */
 	int drv_cpu, dev_cpu;
+	/* addresses only, for rp_handover_*() */
+	char to_device, to_driver;
 };
+
+/*
+ * The records (struct rec) travel with the chains: ordered by the ring's
+ * own release/acquire pairs (avail->idx or a packed head's flags, then
+ * used->idx or the used flags; §2.7.13.3, §2.7.8, §2.8.21). ThreadSanitizer
+ * cannot see those: the threads reach the ring through two mappings of one
+ * memfd (guestmem.h), and it tracks synchronisation per address. So each
+ * hand-over is marked again on an address both threads share: release just
+ * before the ring is published, acquire just after it was read. Nothing
+ * without TSan. A missing barrier in the ring code is not what TSan can
+ * find here; the pattern checks of every byte are.
+ */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define rp_handover_release(p) __tsan_release(p)
+#define rp_handover_acquire(p) __tsan_acquire(p)
+#else
+#define rp_handover_release(p) ((void)(p))
+#define rp_handover_acquire(p) ((void)(p))
+#endif
 
 /* The configuration running, named by FAIL(); NULL between runs. */
 extern const struct cfg *g_fail_cfg;

@@ -101,6 +101,7 @@ static unsigned dev_pop(struct dev *v)
 				break;
 			}
 			CHECK(rc == 1, "vq_pop: %d (%s)", rc, vq_strerror(rc));
+			rp_handover_acquire(&r->to_device);
 			dev_check_pop(v, e);
 			v->npend++;
 			got++;
@@ -114,6 +115,7 @@ static unsigned dev_pop(struct dev *v)
 			int err = 0;
 			unsigned k = vq_pop_burst(r->q, &v->pend[v->npend], n, &err);
 			CHECK(err == 0 && k <= n, "vq_pop_burst: %u, %s", k, vq_strerror(err));
+			rp_handover_acquire(&r->to_device);
 			v->niov_free -= k;
 			for (i = 0; i < k; i++)
 				dev_check_pop(v, &v->pend[v->npend + i]);
@@ -170,6 +172,7 @@ static void dev_complete(struct dev *v, const uint32_t *idx, unsigned n, bool in
 		v->used[i] = (struct vq_used){.id = e->id, .len = w};
 	}
 	int rc = 0;
+	rp_handover_release(&r->to_driver);
 	if (in_order_batch) {
 		rc = vq_push_in_order(r->q, n, v->used[n - 1].len);
 		r->in_order_batches++;

@@ -209,6 +209,7 @@ static unsigned drv_reap(struct drv *s)
 	for (;;) {
 		int n = vq_drv_reap(r->d, used, 1 + rnd(&s->rng, 32));
 		CHECK(n >= 0, "reap: %s", vq_strerror(n));
+		rp_handover_acquire(&r->to_driver);
 		for (int i = 0; i < n; i++)
 			drv_verify_used(s, &used[i]);
 		total += (unsigned)n;
@@ -261,6 +262,7 @@ void *driver_main(void *arg)
 		while (s.next_seq < cfg->chains && sub < burst && drv_submit(&s))
 			sub++;
 		if (sub) {
+			rp_handover_release(&r->to_device);
 			vq_drv_publish(r->d);
 			if (vq_drv_kick_prepare(r->d)) {
 				r->kicks++;

@@ -41,8 +41,9 @@
  * CPUs: with two or more CPUs allowed, the driver thread and the device
  * thread are pinned to two different ones (see pick_cpus()).
  *
- * Volume: VQNET_TEST_SCALE (a factor, default 1, 0.3 under ASan) scales the
- * chain count; --long multiplies it by 20 (tens of millions of descriptors).
+ * Volume: VQNET_TEST_SCALE (a factor, default 1, 0.3 under ASan, 0.01 under
+ * TSan) scales the chain count; --long multiplies it by 20 (tens of
+ * millions of descriptors).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -60,6 +61,8 @@
 #endif
 #if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
 #define DEFAULT_SCALE 0.3
+#elif defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+#define DEFAULT_SCALE 0.01 /* every access checked: tens of times slower */
 #else
 #define DEFAULT_SCALE 1.0
 #endif
