@@ -234,6 +234,19 @@ static const struct sc_rule rules_capture[] = {
 	ALLOW(newfstatat),
 };
 
+/*
+ * Threads that open no file get EACCES from open/openat instead of a kill:
+ * glibc probes files of its own at odd times (malloc reads
+ * /proc/sys/vm/overcommit_memory the first time it trims a thread's heap,
+ * which can happen on whichever thread frees) and copes with a refusal,
+ * as it would with Landlock's. Sanitizer builds allow both (their
+ * runtimes read /proc), so the rule is left out there.
+ */
+static const struct sc_rule rules_no_open[] = {
+	FAIL(openat, EACCES),
+	FAIL(open, EACCES),
+};
+
 struct sc_list {
 	const char *name;
 	const struct sc_rule *rules;
@@ -342,6 +355,9 @@ static int build_program(enum sysfilter_kind kind)
 		rc = add_rules(ctx, lists[kind].rules, lists[kind].n);
 	if (!rc)
 		rc = add_rules(ctx, rules_sanitizer, RULES_SANITIZER_N);
+	if (!rc && kind != SYSFILTER_SLIRP && !RULES_SANITIZER_N)
+		rc = add_rules(ctx, rules_no_open,
+			       sizeof(rules_no_open) / sizeof(rules_no_open[0]));
 	if (!rc)
 		rc = export_program(ctx, &programs[kind]);
 	seccomp_release(ctx);
