@@ -223,13 +223,14 @@ static char *response(const char *status, const char *body, size_t blen, size_t 
 char *metrics_http(void *ctx, const char *head, size_t *len)
 {
 	const struct control_ctx *c = ctx;
-	size_t plen = strcspn(head + (strncmp(head, "GET ", 4) ? 0 : 4), " ?\r\n");
+	const char *path;
 	char *body, *r;
 	size_t blen;
 
 	if (strncmp(head, "GET ", 4))
 		return response("405 Method Not Allowed", "GET only\n", 9, len);
-	if (plen != 8 || strncmp(head + 4, "/metrics", 8))
+	path = head + 4;
+	if (strcspn(path, " ?\r\n") != 8 || strncmp(path, "/metrics", 8))
 		return response("404 Not Found", "not found: try /metrics\n", 24, len);
 	body = metrics_text(c, &blen);
 	if (!body)
