@@ -172,11 +172,20 @@ static json *request(const char *path, json *req, char **raw)
 	line = read_line(fd);
 	close(fd);
 	reply = json_tokener_parse(line);
-	if (!reply || !json_object_object_get_ex(reply, "ok", &ok))
-		fail("vqnetd's reply is not a reply: %.80s", line);
-	if (!json_object_get_boolean(ok)) {
-		json_object_object_get_ex(reply, "error", &err);
-		fail("vqnetd: %s", err ? json_object_get_string(err) : "no (without a reason)");
+	if (!reply || !json_object_object_get_ex(reply, "ok", &ok) ||
+	    !json_object_get_boolean(ok)) {
+		char msg[512];
+
+		if (!reply || !json_object_object_get_ex(reply, "ok", &ok))
+			snprintf(msg, sizeof(msg), "vqnetd's reply is not a reply: %.80s", line);
+		else if (json_object_object_get_ex(reply, "error", &err))
+			snprintf(msg, sizeof(msg), "vqnetd: %s", json_object_get_string(err));
+		else
+			snprintf(msg, sizeof(msg), "vqnetd: no (without a reason)");
+		/* freed before exiting: a leak checker sees no leak */
+		json_object_put(reply);
+		free(line);
+		fail("%s", msg);
 	}
 	*raw = line;
 	return reply;
