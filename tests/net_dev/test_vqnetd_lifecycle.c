@@ -49,93 +49,12 @@
 #include "vqnetd_fixture.h"
 
 #define TERM_MS	   1000u /* SIGTERM must end vqnetd within this */
-#define FRAME_LEN  60u
-#define LOOP_SLOTS 256u /* frames the loop backend keeps per pair (lib/netbe/loop.c) */
+#define FRAME_LEN  60u	 /* what tx_fill() sends */
+#define LOOP_SLOTS 256u	 /* frames the loop backend keeps per pair (lib/netbe/loop.c) */
 
 /* ------------------------------------------------------------------------
  * Helpers
  * ------------------------------------------------------------------------ */
-
-/* Lines of /proc/@pid/maps naming @name (guest memory: "vqnet-shm"). */
-static unsigned maps_count(pid_t pid, const char *name)
-{
-	char path[64], line[512];
-	unsigned n = 0;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	fp = fopen(path, "re");
-	assert_non_null(fp);
-	while (fgets(line, sizeof(line), fp))
-		n += strstr(line, name) != NULL;
-	fclose(fp);
-	return n;
-}
-
-/* VmRSS of @pid in KiB. */
-static uint64_t rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	uint64_t kib = 0;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	fp = fopen(path, "re");
-	assert_non_null(fp);
-	while (fgets(line, sizeof(line), fp))
-		if (sscanf(line, "VmRSS: %" SCNu64, &kib) == 1)
-			break;
-	fclose(fp);
-	assert_true(kib > 0);
-	return kib;
-}
-
-/* Take every completed receive chain of @pair without looking at it.
- * Return: how many. */
-static unsigned rx_discard(struct ntf *n, unsigned pair)
-{
-	struct ntf_rx *r = &n->rx[pair];
-	unsigned got;
-
-	ntf_rx_reap(n, pair);
-	got = r->nused;
-	for (unsigned i = 0; i < r->nused; i++)
-		r->slot_busy &= ~(1ull << ((uintptr_t)r->used[i].token - 1));
-	r->nused = 0;
-	return got;
-}
-
-/* Post frames @*seq, @*seq + 1, ... on @pair until the ring or the slots
- * are full. Return: how many. */
-static unsigned tx_fill(struct ntf *n, unsigned pair, uint32_t *seq)
-{
-	uint8_t f[FRAME_LEN];
-	unsigned sent = 0;
-
-	for (;;) {
-		ntf_make_frame(f, FRAME_LEN, dev_mac, peer_mac, *seq);
-		if (ntf_tx_send(n, pair, f, FRAME_LEN, NULL) < 0)
-			return sent;
-		(*seq)++;
-		sent++;
-	}
-}
-
-/* Traffic on @pair for @ms: the transmit ring kept full, receive buffers
- * kept posted, both reaped. Return: frames received. */
-static unsigned pump(struct ntf *n, unsigned pair, unsigned ms, uint32_t *seq)
-{
-	uint64_t dl = ntf_now_ms() + ms;
-	unsigned got = 0;
-
-	while (ntf_now_ms() < dl) {
-		ntf_rx_fill(n, pair);
-		tx_fill(n, pair, seq);
-		ntf_tx_reap(n, pair, NULL, 0);
-		got += rx_discard(n, pair);
-	}
-	return got;
-}
 
 static uint16_t used_idx(const struct ntf *n, unsigned q)
 {
@@ -169,31 +88,6 @@ static void kick_fd(int fd)
 	uint64_t one = 1;
 
 	assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
-}
-
-/*
- * echo() after traffic was cut short: the loop backend may still hold
- * frames of the old connection, so frames before ours are skipped.
- */
-static void echo_skip(struct ntf *n, unsigned pair, uint32_t len, uint32_t seq)
-{
-	uint8_t f[NTF_RX_SLOT], got[4 * NTF_RX_SLOT];
-	uint64_t dl = ntf_now_ms() + WAIT_MS;
-	int l;
-
-	ntf_rx_fill(n, pair);
-	ntf_make_frame(f, len, dev_mac, peer_mac, seq);
-	assert_true(ntf_tx_send(n, pair, f, len, NULL) >= 0);
-	do {
-		if (ntf_now_ms() > dl)
-			fail_msg("frame %u never came back", seq);
-		ntf_rx_fill(n, pair);
-		l = ntf_rx_recv(n, pair, got, WAIT_MS);
-		assert_true(l >= 0);
-	} while (ntf_frame_seq(got) != seq);
-	assert_int_equal(l, (int)len);
-	assert_memory_equal(got, f, len);
-	ntf_tx_reap(n, pair, NULL, 0);
 }
 
 /* Receive one frame on @pair: it is frame @seq of FRAME_LEN bytes. */
