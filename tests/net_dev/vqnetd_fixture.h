@@ -101,8 +101,10 @@ void fd_wait(struct vqd *d, unsigned want);
 
 /* Send one frame on @pair and get it back unchanged. */
 void echo(struct ntf *n, unsigned pair, uint32_t len, uint32_t seq);
-/* echo() after traffic was cut short (the loop backend may still hold
- * frames of an old connection): frames before ours are skipped. */
+/* echo() after traffic was cut short or while it flows (the loop backend
+ * may still hold frames of an old connection or drop ours when full, the
+ * transmit ring may be full): waits for a free chain, skips other frames,
+ * sends again what a full backend dropped. */
 void echo_skip(struct ntf *n, unsigned pair, uint32_t len, uint32_t seq);
 
 /* Post 60-byte frames @*seq, @*seq + 1, ... on @pair until its ring or
