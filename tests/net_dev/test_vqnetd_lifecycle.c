@@ -90,6 +90,20 @@ static void kick_fd(int fd)
 	assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
 }
 
+/* Traffic on pair 0 until at least @frames came back (no time bound: a
+ * loaded machine only makes it slower). */
+static void traffic(struct ntf *n, unsigned frames, uint32_t *seq)
+{
+	uint64_t dl = ntf_now_ms() + WAIT_MS;
+	unsigned got = 0;
+
+	while (got < frames) {
+		if (ntf_now_ms() > dl)
+			fail_msg("%u frames came back of %u", got, frames);
+		got += pump(n, 0, 5, seq);
+	}
+}
+
 /* Receive one frame on @pair: it is frame @seq of FRAME_LEN bytes. */
 static void expect_frame(struct ntf *n, unsigned pair, uint32_t seq)
 {
@@ -127,7 +141,7 @@ static void test_g1_disconnect_mid_traffic(void **state)
 
 		fe_open(x, &o);
 		assert_true(maps_count(x->d.pid, "vqnet-shm") > 0);
-		assert_true(pump(&x->n, 0, 20 + 10 * (round % 4), &seq) > 0);
+		traffic(&x->n, 64 + 64 * (round % 4), &seq);
 		/* Leave with the transmit ring full and receive buffers
 		 * posted: the worker is busy with them. */
 		ntf_rx_fill(&x->n, 0);
@@ -217,7 +231,7 @@ static void test_g2_reconnect_base_behind(void **state)
 	for (unsigned round = 0; round < 8; round++) {
 		uint64_t dl;
 
-		pump(&x->n, 0, 20 + 5 * round, &seq);
+		traffic(&x->n, 64 + 32 * round, &seq);
 		ntf_rx_fill(&x->n, 0);
 		tx_fill(&x->n, 0, &seq);
 		ntf_disconnect(&x->n);
@@ -321,8 +335,10 @@ static void test_g4_sigterm_under_traffic(void **state)
 		assert_int_equal(pthread_create(&th[p], NULL, flood_main, &fl[p]), 0);
 	}
 	/* Both workers busy. */
-	while (fl[0].completed < 10000 || fl[1].completed < 10000)
-		ntf_sleep_ms(5);
+	for (uint64_t dl = ntf_now_ms() + WAIT_MS;
+	     fl[0].completed < 10000 || fl[1].completed < 10000; ntf_sleep_ms(5))
+		if (ntf_now_ms() > dl)
+			fail_msg("no traffic: %lu + %lu frames", fl[0].completed, fl[1].completed);
 	t0 = ntf_now_ms();
 	status = vqd_signal_wait(&x->d, SIGTERM);
 	took = ntf_now_ms() - t0;
