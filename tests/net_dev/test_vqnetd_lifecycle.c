@@ -13,7 +13,8 @@
  *      frames sent again), nothing of the old ring state is reused, the
  *      driver never sees a completion it did not expect, traffic goes on;
  *  G4  SIGTERM while both queue pairs carry traffic: exit status 0 within
- *      1 s, final counters printed, the socket file removed;
+ *      1 s, final counters printed (the socket file stays: vqnetd may
+ *      not touch the filesystem by then, docs/security.md);
  *  G6  the guest's receive ring is full while the backend's backlog grows,
  *      then the guest returns its buffers: the backlog arrives in order,
  *      and again, split and packed (no freeze);
@@ -34,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -322,7 +322,6 @@ static void test_g4_sigterm_under_traffic(void **state)
 			     .ctrl = true};
 	struct flood fl[2] = {{.n = &x->n, .pair = 0}, {.n = &x->n, .pair = 1}};
 	pthread_t th[2];
-	struct stat st;
 	uint64_t t0, took;
 	char *out;
 	int status;
@@ -363,9 +362,6 @@ static void test_g4_sigterm_under_traffic(void **state)
 	assert_non_null(strstr(out, "vqnetd: queue 3 txq1: packets="));
 	assert_non_null(strstr(out, "vqnetd: total "));
 	free(out);
-	/* The socket file is gone. */
-	assert_int_equal(stat(x->sock, &st), -1);
-	assert_int_equal(errno, ENOENT);
 	fe_close(x);
 }
 
