@@ -88,6 +88,7 @@ enum vq_err {
 	VQ_ERR_PACKED_RING_OVERRUN,	/* packed: more descriptors in flight than the ring holds */
 	VQ_ERR_RING_OUT_OF_MEMORY,	/* a ring part not wholly inside one memory region */
 	VQ_ERR_RING_MISALIGNED,		/* a ring part misaligned for its format */
+	VQ_ERR_RING_OVERLAP,		/* two ring parts overlap */
 	VQ_ERR_BROKEN,			/* the queue was broken earlier */
 	/* --- driver side: what a hostile device can do (the queue breaks) --- */
 	VQ_ERR_USED_ID_OUT_OF_RANGE,  /* used id >= size */

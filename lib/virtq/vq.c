@@ -44,6 +44,7 @@ static const char *const err_names[VQ_ERR__COUNT] = {
 		"packed ring: more descriptors in flight than the ring holds",
 	[VQ_ERR_RING_OUT_OF_MEMORY] = "ring not wholly inside one guest memory region",
 	[VQ_ERR_RING_MISALIGNED] = "ring address misaligned",
+	[VQ_ERR_RING_OVERLAP] = "ring parts overlap",
 	[VQ_ERR_BROKEN] = "queue is broken",
 	[VQ_ERR_USED_ID_OUT_OF_RANGE] = "used id out of range",
 	[VQ_ERR_USED_ID_NOT_IN_FLIGHT] = "used id not in flight",
@@ -116,8 +117,18 @@ VQNET_EXPORT void vq_state_init(enum vq_format format, struct vq_state *s)
 			       .used_wrap = format == VQ_FORMAT_PACKED};
 }
 
-/* Every ring part aligned and wholly inside one region (HOSTILE A26). The
- * split parts' EVENT_IDX fields count only when negotiated. */
+/* Do [a, a + alen) and [b, b + blen) share a byte? (Neither wraps: both
+ * were found inside guest memory.) */
+static bool overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/* Every ring part aligned, wholly inside one region and apart from the
+ * others (docs/security.md, A26): a device writing its used ring over the
+ * descriptors or the avail ring would feed the driver's structures with
+ * its own writes. The split parts' EVENT_IDX fields count only when
+ * negotiated. */
 static int check_ring_placement(const struct vq *q)
 {
 	struct vq_layout l;
@@ -136,6 +147,10 @@ static int check_ring_placement(const struct vq *q)
 	    !gmem_ptr(q->mem, q->cfg.driver_gpa, l.driver_bytes, &hint) ||
 	    !gmem_ptr(q->mem, q->cfg.device_gpa, l.device_bytes, &hint))
 		return -VQ_ERR_RING_OUT_OF_MEMORY;
+	if (overlap(q->cfg.desc_gpa, l.desc_bytes, q->cfg.driver_gpa, l.driver_bytes) ||
+	    overlap(q->cfg.desc_gpa, l.desc_bytes, q->cfg.device_gpa, l.device_bytes) ||
+	    overlap(q->cfg.driver_gpa, l.driver_bytes, q->cfg.device_gpa, l.device_bytes))
+		return -VQ_ERR_RING_OVERLAP;
 	return 0;
 }
 

@@ -101,5 +101,24 @@ void fd_wait(struct vqd *d, unsigned want);
 
 /* Send one frame on @pair and get it back unchanged. */
 void echo(struct ntf *n, unsigned pair, uint32_t len, uint32_t seq);
+/* echo() after traffic was cut short or while it flows (the loop backend
+ * may still hold frames of an old connection or drop ours when full, the
+ * transmit ring may be full): waits for a free chain, skips other frames,
+ * sends again what a full backend dropped. */
+void echo_skip(struct ntf *n, unsigned pair, uint32_t len, uint32_t seq);
+
+/* Post 60-byte frames @*seq, @*seq + 1, ... on @pair until its ring or
+ * its slots are full. Return: how many. */
+unsigned tx_fill(struct ntf *n, unsigned pair, uint32_t *seq);
+/* Take every completed receive chain of @pair unread. Return: how many. */
+unsigned rx_discard(struct ntf *n, unsigned pair);
+/* Traffic on @pair for @ms: transmit ring kept full (tx_fill()), receive
+ * buffers kept posted, both reaped. Return: frames received. */
+unsigned pump(struct ntf *n, unsigned pair, unsigned ms, uint32_t *seq);
+
+/* Lines of /proc/@pid/maps containing @name ("-": every mapping). */
+unsigned maps_count(pid_t pid, const char *name);
+/* VmRSS of @pid in KiB. */
+uint64_t rss_kib(pid_t pid);
 
 #endif

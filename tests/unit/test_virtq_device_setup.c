@@ -126,6 +126,20 @@ static void test_new_errors(void **state)
 		assert_int_equal(new_with(f, &c, NULL), -VQ_ERR_RING_MISALIGNED);
 	}
 
+	/* overlapping parts (docs/security.md, A26); 8 descriptors of 16 bytes */
+	c = good;
+	c.driver_gpa = c.desc_gpa;
+	assert_int_equal(new_with(f, &c, NULL), -VQ_ERR_RING_OVERLAP);
+	c = good;
+	c.device_gpa = c.desc_gpa + 8 * 16 - 4; /* the table's last 4 bytes */
+	assert_int_equal(new_with(f, &c, NULL), -VQ_ERR_RING_OVERLAP);
+	c = good;
+	c.device_gpa = c.driver_gpa;
+	assert_int_equal(new_with(f, &c, NULL), -VQ_ERR_RING_OVERLAP);
+	c = good;
+	c.desc_gpa = c.device_gpa & ~15ull;
+	assert_int_equal(new_with(f, &c, NULL), -VQ_ERR_RING_OVERLAP);
+
 	/* outside memory, wholly or partly */
 	uint64_t ring_end = TGM_GPA_BASE + f->g.ring_bytes; /* the buffer region starts here */
 	uint64_t mem_end = TGM_GPA_BASE + f->g.total;
