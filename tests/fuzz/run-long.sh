@@ -8,9 +8,9 @@
 #   TARGET: the name in fuzz-TARGET (split_device, net_dev_datapath, ...)
 # Environment: BUILD (default build-fuzz), NICE (default 19).
 # Runs one fuzzing job on one core (nice), on a scratch copy of the corpus
-# under .fuzz-work/TARGET (git-ignored); then `-merge=1` of the scratch
-# corpus into the checked-in one, which gains only the inputs that add
-# coverage (named by their sha1; seeds and regress-* files stay). Prints the executions, the
+# under .fuzz-work/TARGET (git-ignored); then a `-merge=1` of both into a
+# fresh directory, whose inputs (named by their sha1) join the named seeds
+# in the checked-in corpus. Prints the executions, the
 # corpus sizes, the CPU seconds and any crash; exits 1 after a crash (the
 # input is kept as .fuzz-work/TARGET-crash-*; the corpus is then not
 # touched).
@@ -56,10 +56,30 @@ if [ "$rc" -ne 0 ] || [ "$crashes" -ne 0 ]; then
 	exit 1
 fi
 found=$(ls "$work" | wc -l)
-# Merging into the corpus keeps every file there (seeds, regress-*) and
-# adds, named by their sha1, only the inputs that add coverage.
-nice -n "$nice" "$fuzzer" -merge=1 -timeout=10 -rss_limit_mb=2048 "$corpus" "$work" \
+# A fresh minimised corpus: -merge=1 of the checked-in corpus and the
+# scratch one into an empty directory keeps a small set of inputs with
+# the same coverage. Named files (seeds of the generators, regress-*) stay
+# in the corpus whatever the merge chose; files named by their sha1 (what
+# earlier merges added) are replaced by the merge's choice.
+rm -rf "$work.merged"
+mkdir "$work.merged"
+nice -n "$nice" "$fuzzer" -merge=1 -timeout=10 -rss_limit_mb=2048 "$work.merged" "$corpus" "$work" \
 	>"$work.merge.log" 2>&1
+for f in "$corpus"/*; do
+	b=$(basename "$f")
+	case $b in
+	*[!0-9a-f]*) ;;
+	*) if [ ${#b} -eq 40 ]; then rm -f "$f"; fi ;;
+	esac
+done
+for f in "$work.merged"/*; do
+	dup=0
+	for s in "$corpus"/*; do
+		if cmp -s "$f" "$s"; then dup=1; break; fi
+	done
+	[ "$dup" = 1 ] || cp "$f" "$corpus/"
+done
+rm -rf "$work.merged"
 after=$(ls "$corpus" | wc -l)
 echo "corpus $target: $before files before, $found after fuzzing, $after after merge" \
 	"(new: $((after - before)))"
