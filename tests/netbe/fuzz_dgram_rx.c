@@ -25,8 +25,8 @@
  *    long, has no metadata, and equals the next datagram sent that was not
  *    dropped: frames come out in order, intact;
  *  - counting: after the last call, datagrams sent = frames returned +
- *    rx_dropped + rx_errors of the backend; those shorter than 14 bytes are
- *    exactly rx_errors; the socket is then empty.
+ *    rx_dropped + rx_errors of the backend; rx_errors counts only
+ *    datagrams shorter than 14 bytes; the socket is then empty.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -186,7 +186,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	FUZZ_CHECK(frames + (counted() - counted0) == n);
-	FUZZ_CHECK(errors() - errors0 == runts);
+	/* A runt in a smaller buffer is truncated: dropped, not an error. */
+	FUZZ_CHECK(errors() - errors0 <= runts);
 	char c;
 	FUZZ_CHECK(recv(be->ops->rx_fd(be, 0), &c, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN);
 	return 0;
