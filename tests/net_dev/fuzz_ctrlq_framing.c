@@ -179,7 +179,6 @@ static void check_done(struct fz *z, unsigned slot, uint32_t used_len)
 	struct chain *c = &z->c[slot];
 	const uint8_t *in = z->m.reg[z->in_reg].host + (size_t)slot * FZ_IN_SLOT;
 	FUZZ_CHECK(z->n_order && z->order[0] == slot);
-	memmove(z->order, z->order + 1, --z->n_order * sizeof(z->order[0]));
 	/* Dropped (too many segments for the element, longer than the
 	 * queue: vq_pop's drop codes) or no byte for the ack. */
 	if (!c->nin || c->nout + c->nin > FZ_IOV_CAP || c->nout + c->nin > z->r.size) {
@@ -197,6 +196,18 @@ static void check_done(struct fz *z, unsigned slot, uint32_t used_len)
 			FUZZ_CHECK(in[i * 32u + k] == 0xa5);
 }
 
+/* Chain @slot is done: off the posting order, its slot free. */
+static void forget(struct fz *z, unsigned slot)
+{
+	for (unsigned i = 0; i < z->n_order; i++)
+		if (z->order[i] == slot) {
+			memmove(z->order + i, z->order + i + 1,
+				(--z->n_order - i) * sizeof(z->order[0]));
+			break;
+		}
+	z->c[slot].busy = false;
+}
+
 static void op_process(struct fz *z)
 {
 	unsigned budget = 1u + fin_u8(&z->in) % 64u;
@@ -212,7 +223,7 @@ static void op_process(struct fz *z)
 			FUZZ_CHECK(slot < FZ_QMAX && z->c[slot].busy);
 			if (!z->hostile)
 				check_done(z, slot, u[i].len);
-			z->c[slot].busy = false;
+			forget(z, slot);
 			reaped++;
 		}
 	}
