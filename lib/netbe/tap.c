@@ -22,7 +22,8 @@
  * interface is down the kernel refuses writes (EIO: tx_dropped and
  * tx_errors). A device created here vanishes when the last fd closes, in
  * free(). tun cuts a frame longer than the reader's buffer without saying
- * so; rx() reads one byte past the buffer to notice (rx_dropped).
+ * so; rx() reads one byte past the buffer to notice (rx_dropped). The
+ * vnet header translation, both ways, is tap_vnet_hdr.c.
  */
 #include <endian.h>
 #include <errno.h>
@@ -38,6 +39,7 @@
 
 #include "base/compiler.h"
 #include "netbe_internal.h"
+#include "tap_vnet_hdr.h"
 #include "spec/virtio_net.h"
 
 #define TAP_IOV_MAX 1024 /* UIO_MAXIOV: the header plus 1023 frame pieces */
@@ -123,18 +125,6 @@ static int tap_set_queue_pairs(struct netbe *be, unsigned n)
 	return 0;
 }
 
-/* The vnet header in front of a transmitted frame (VIRTIO 1.2 §5.1.6). */
-static void tap_hdr_from_meta(struct virtio_net_hdr_v1 *h, const struct netbe_meta *m)
-{
-	h->flags = m->flags;
-	h->gso_type = m->gso_type;
-	h->hdr_len = htole16(m->hdr_len);
-	h->gso_size = htole16(m->gso_size);
-	h->csum_start = htole16(m->csum_start);
-	h->csum_offset = htole16(m->csum_offset);
-	h->num_buffers = 0;
-}
-
 static int tap_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, unsigned n)
 {
 	struct virtio_net_hdr_v1 h;
@@ -153,7 +143,7 @@ static int tap_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, 
 			counter_add(&p->stats.tx_errors, 1);
 			continue;
 		}
-		tap_hdr_from_meta(&h, &pkt->meta);
+		tap_vnet_hdr_from_meta(&h, &pkt->meta);
 		p->iov[0].iov_base = &h;
 		p->iov[0].iov_len = sizeof(h);
 		memcpy(&p->iov[1], pkt->iov, pkt->iovcnt * sizeof(*pkt->iov));
@@ -169,65 +159,6 @@ static int tap_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, 
 			counter_add(&p->stats.tx_errors, 1);
 	}
 	return (int)sent;
-}
-
-/* May a received frame with offload metadata @m go to a device that
- * allowed the offloads @allowed (set_rx_offloads())? Flags other than
- * NEEDS_CSUM/DATA_VALID and unknown GSO types never may; a partial
- * checksum needs NETBE_CAP_CSUM, a GSO type its NETBE_CAP_*. */
-static bool tap_meta_allowed(const struct netbe_meta *m, uint32_t allowed)
-{
-	uint32_t need = 0;
-
-	if (m->flags & ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID))
-		return false;
-	if (m->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
-		need |= NETBE_CAP_CSUM;
-	switch (m->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
-	case VIRTIO_NET_HDR_GSO_NONE:
-		if (m->gso_type & VIRTIO_NET_HDR_GSO_ECN)
-			return false;
-		break;
-	case VIRTIO_NET_HDR_GSO_TCPV4:
-		need |= NETBE_CAP_TSO4;
-		break;
-	case VIRTIO_NET_HDR_GSO_TCPV6:
-		need |= NETBE_CAP_TSO6;
-		break;
-	case VIRTIO_NET_HDR_GSO_UDP:
-		need |= NETBE_CAP_UFO;
-		break;
-	default:
-		return false;
-	}
-	if (m->gso_type & VIRTIO_NET_HDR_GSO_ECN)
-		need |= NETBE_CAP_ECN;
-	return (allowed & need) == need;
-}
-
-/* Turn a received vnet header into metadata the device may see. Return 0,
- * or -1 for a header we must not pass on (rx_errors). */
-static int tap_meta_from_hdr(struct netbe_meta *m, const struct virtio_net_hdr_v1 *h, uint32_t len,
-			     uint32_t allowed)
-{
-	m->flags = h->flags;
-	m->gso_type = h->gso_type;
-	m->hdr_len = le16toh(h->hdr_len);
-	m->gso_size = le16toh(h->gso_size);
-	m->csum_start = le16toh(h->csum_start);
-	m->csum_offset = le16toh(h->csum_offset);
-	/* §5.1.6.4.1: without GUEST_CSUM, flags are zero; DATA_VALID is
-	 * only a hint, so dropping it is safe. */
-	if (!(allowed & NETBE_CAP_CSUM))
-		m->flags &= (uint8_t)~VIRTIO_NET_HDR_F_DATA_VALID;
-	if (!tap_meta_allowed(m, allowed))
-		return -1;
-	if ((m->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
-	    (uint32_t)m->csum_start + m->csum_offset + 2 > len)
-		return -1;
-	if (m->gso_type != VIRTIO_NET_HDR_GSO_NONE && !m->gso_size)
-		return -1;
-	return 0;
 }
 
 static int tap_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsigned n)
@@ -270,7 +201,7 @@ static int tap_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsign
 			continue;
 		}
 		b->len = (uint32_t)(r - sizeof(h));
-		if (tap_meta_from_hdr(&b->meta, &h, b->len, allowed)) {
+		if (tap_vnet_meta_from_hdr(&b->meta, &h, b->len, allowed)) {
 			counter_add(&p->stats.rx_errors, 1);
 			continue;
 		}
