@@ -174,7 +174,10 @@ static enum tx_verdict tx_classify(struct net_dev_worker *w, const struct vq_ele
 	/* DATA_VALID means nothing on transmit (§5.1.6.2.1): not passed on. */
 	meta->flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	if (meta->gso_type != VIRTIO_NET_HDR_GSO_NONE) {
-		need = gso_caps_needed(meta->gso_type);
+		/* A GSO frame's partial checksum needs CSUM too: a backend
+		 * with TSO but no CSUM gets it segmented and finished here. */
+		need = gso_caps_needed(meta->gso_type) |
+		       (meta->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM ? NETBE_CAP_CSUM : 0u);
 		return (d->be_caps & need) == need ? TX_SEND : TX_SOFT;
 	}
 	if ((meta->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !(d->be_caps & NETBE_CAP_CSUM))
