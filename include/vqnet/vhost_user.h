@@ -157,7 +157,8 @@ uint64_t vu_backend_supported_protocol_features(void);
  */
 int vu_backend_new(const struct vu_backend_config *cfg, const struct vu_device_ops *ops,
 		   void *opaque, struct vu_backend **out);
-/* Stops every ring, closes the connection and the socket (and unlinks it). */
+/* Stops every ring, closes the connection and the socket, and unlinks the
+ * socket file it created (not one passed in: cfg.activated). */
 void vu_backend_free(struct vu_backend *b);
 
 /* The fd to watch now: the connection, or the listening socket, or -1
