@@ -92,11 +92,15 @@ static int do_recv(int port, uint32_t count, int idle_s)
 	uint32_t got = 0, dups = 0, late = 0, bad = 0, max = 0;
 	bool any = false;
 
-	if (s < 0 || !seen)
+	if (s < 0 || !seen) {
+		free(seen);
 		return 1;
+	}
 	setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (bind(s, (struct sockaddr *)&me, sizeof(me)) < 0) {
 		perror("udp-seq: bind");
+		free(seen);
+		close(s);
 		return 1;
 	}
 	printf("listening\n");
@@ -136,6 +140,8 @@ static int do_recv(int port, uint32_t count, int idle_s)
 	}
 	printf("received=%u lost=%u duplicated=%u out_of_order=%u corrupt=%u\n", got, count - got,
 	       dups, late, bad);
+	free(seen);
+	close(s);
 	return 0;
 }
 

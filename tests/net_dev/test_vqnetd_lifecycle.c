@@ -266,7 +266,7 @@ struct flood {
 	struct ntf *n;
 	unsigned pair;
 	atomic_bool stop;
-	unsigned long completed;
+	_Atomic unsigned long completed; /* read by the main thread meanwhile */
 };
 
 static void *flood_main(void *p)
@@ -294,7 +294,7 @@ static void *flood_main(void *p)
 
 		if (got < 0)
 			abort();
-		fl->completed += (unsigned)got;
+		atomic_fetch_add_explicit(&fl->completed, (unsigned)got, memory_order_relaxed);
 		if (!got)
 			sched_yield();
 	}
@@ -335,9 +335,11 @@ static void test_g4_sigterm_under_traffic(void **state)
 	}
 	/* Both workers busy. */
 	for (uint64_t dl = ntf_now_ms() + WAIT_MS;
-	     fl[0].completed < 10000 || fl[1].completed < 10000; ntf_sleep_ms(5))
+	     atomic_load(&fl[0].completed) < 10000 || atomic_load(&fl[1].completed) < 10000;
+	     ntf_sleep_ms(5))
 		if (ntf_now_ms() > dl)
-			fail_msg("no traffic: %lu + %lu frames", fl[0].completed, fl[1].completed);
+			fail_msg("no traffic: %lu + %lu frames", atomic_load(&fl[0].completed),
+				 atomic_load(&fl[1].completed));
 	t0 = ntf_now_ms();
 	status = vqd_signal_wait(&x->d, SIGTERM);
 	took = ntf_now_ms() - t0;
@@ -345,8 +347,9 @@ static void test_g4_sigterm_under_traffic(void **state)
 		atomic_store(&fl[p].stop, true);
 		pthread_join(th[p], NULL);
 	}
-	print_message("  SIGTERM after %lu + %lu frames: exit in %llu ms\n", fl[0].completed,
-		      fl[1].completed, (unsigned long long)took);
+	print_message("  SIGTERM after %lu + %lu frames: exit in %llu ms\n",
+		      atomic_load(&fl[0].completed), atomic_load(&fl[1].completed),
+		      (unsigned long long)took);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fail_msg("vqnetd after SIGTERM: status 0x%x", status);
 	if (took > TERM_MS)
