@@ -86,6 +86,12 @@ size_t inet_frame_udp(uint8_t *f, const struct inet_ends *e, uint16_t sport, uin
 size_t inet_frame_tcp(uint8_t *f, const struct inet_ends *e, uint16_t sport, uint16_t dport,
 		      uint32_t seq, uint32_t ack, uint8_t flags)
 {
+	return inet_frame_tcp_win(f, e, sport, dport, seq, ack, flags, 65535, 1460);
+}
+
+size_t inet_frame_tcp_win(uint8_t *f, const struct inet_ends *e, uint16_t sport, uint16_t dport,
+			  uint32_t seq, uint32_t ack, uint8_t flags, uint16_t win, uint16_t mss)
+{
 	size_t hl = (flags & INET_TCP_SYN) ? 24 : 20;
 	uint8_t *t = f + ETH_LEN + IP_LEN;
 
@@ -97,11 +103,11 @@ size_t inet_frame_tcp(uint8_t *f, const struct inet_ends *e, uint16_t sport, uin
 	put32(t + 8, ack);
 	t[12] = (uint8_t)((hl / 4) << 4);
 	t[13] = flags;
-	put16(t + 14, 65535); /* window */
+	put16(t + 14, win);
 	if (hl == 24) {
 		t[20] = 2; /* MSS */
 		t[21] = 4;
-		put16(t + 22, 1460);
+		put16(t + 22, mss);
 	}
 	put16(t + 16, l4_csum(f, 6, hl));
 	return ETH_LEN + IP_LEN + hl;

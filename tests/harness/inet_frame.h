@@ -26,9 +26,13 @@ struct inet_ends {
  * and returns its length. */
 size_t inet_frame_udp(uint8_t *f, const struct inet_ends *e, uint16_t sport, uint16_t dport,
 		      const void *data, size_t len);
-/* A segment without payload; a SYN carries an MSS option of 1460. */
+/* A segment without payload, window 65535; a SYN carries an MSS option
+ * of 1460. */
 size_t inet_frame_tcp(uint8_t *f, const struct inet_ends *e, uint16_t sport, uint16_t dport,
 		      uint32_t seq, uint32_t ack, uint8_t flags);
+/* The same with window @win and, on a SYN, MSS @mss. */
+size_t inet_frame_tcp_win(uint8_t *f, const struct inet_ends *e, uint16_t sport, uint16_t dport,
+			  uint32_t seq, uint32_t ack, uint8_t flags, uint16_t win, uint16_t mss);
 size_t inet_frame_icmp_echo(uint8_t *f, const struct inet_ends *e, uint16_t id, uint16_t seq);
 
 /* The IPv4 protocol of @f (6, 17, 1), or -1 if it is not IPv4 or is cut

@@ -15,6 +15,16 @@
 #include "netbe_fixture.h"
 
 const uint8_t guest_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+
+struct inet_ends slirp_guest_to_host(void)
+{
+	struct inet_ends e = {.src_ip = {10, 0, 2, 15},
+			      .dst_mac = {0x52, 0x55, 10, 0, 2, 2},
+			      .dst_ip = {10, 0, 2, 2}};
+
+	memcpy(e.src_mac, guest_mac, 6);
+	return e;
+}
 const uint8_t bcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 struct netbe_options opts(unsigned nq)

@@ -14,10 +14,16 @@
 
 #include <vqnet/netbe.h>
 
+#include "inet_frame.h"
+
 #define BUF_CAP 2048u
 
 extern const uint8_t guest_mac[6];
 extern const uint8_t bcast_mac[6]; /* ff:ff:ff:ff:ff:ff */
+
+/* The user backend's guest (guest_mac, 10.0.2.15) sending to the host
+ * (10.0.2.2, libslirp's MAC 52:55:0a:00:02:02), for inet_frame.h. */
+struct inet_ends slirp_guest_to_host(void);
 
 /* Options for @nq queue pairs, MTU 1500, guest_mac. */
 struct netbe_options opts(unsigned nq);

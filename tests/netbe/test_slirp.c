@@ -313,22 +313,10 @@ static uint8_t pattern_byte(size_t i)
 	return (uint8_t)(i * 7 + (i >> 8) + 3);
 }
 
-/* The guest 10.0.2.15 talking to the host 10.0.2.2 (inet_frame.h). */
-static struct inet_ends guest_to_host(void)
-{
-	struct inet_ends e;
-
-	memcpy(e.src_mac, guest_mac, 6);
-	memcpy(e.dst_mac, slirp_mac, 6);
-	memcpy(e.src_ip, guest_ip, 4);
-	memcpy(e.dst_ip, host_ip, 4);
-	return e;
-}
-
 /* A TCP segment from the guest 10.0.2.15:GUEST_PORT to 10.0.2.2:@dport. */
 static size_t build_tcp(uint8_t *f, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags)
 {
-	struct inet_ends e = guest_to_host();
+	struct inet_ends e = slirp_guest_to_host();
 
 	return inet_frame_tcp(f, &e, GUEST_PORT, dport, seq, ack, flags);
 }
@@ -492,7 +480,7 @@ static void test_tcp_nat(void **state)
 /* A UDP datagram 10.0.2.15:@sport -> 10.0.2.2:@dport. */
 static size_t build_udp(uint8_t *f, uint16_t sport, uint16_t dport, const void *data, size_t len)
 {
-	struct inet_ends e = guest_to_host();
+	struct inet_ends e = slirp_guest_to_host();
 
 	return inet_frame_udp(f, &e, sport, dport, data, len);
 }

@@ -46,9 +46,7 @@
 #define MAX_GAP_MS 2500 /* half of libslirp's 5 s persist timer */
 #define FRAME_CAP  (BIG_MTU + 18)
 
-static const uint8_t slirp_mac[6] = {0x52, 0x55, 10, 0, 2, 2};
 static const uint8_t guest_ip[4] = {10, 0, 2, 15};
-static const uint8_t host_ip[4] = {10, 0, 2, 2};
 
 #define TCP_SYN 0x02
 #define TCP_RST 0x04
@@ -133,24 +131,9 @@ static uint32_t next_frame(struct netbe *be, uint8_t *buf)
 static size_t guest_seg(uint8_t *f, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
 			uint16_t win)
 {
-	size_t hl = (flags & TCP_SYN) ? 24 : 20;
-	uint8_t *t = f + 34;
+	struct inet_ends e = slirp_guest_to_host();
 
-	memset(f, 0, 34 + hl);
-	build_ipv4(f, slirp_mac, guest_mac, guest_ip, host_ip, 6, (uint16_t)hl);
-	put16(t, GUEST_PORT);
-	put16(t + 2, dport);
-	put32(t + 4, seq);
-	put32(t + 8, ack);
-	t[12] = (uint8_t)((hl / 4) << 4);
-	t[13] = flags;
-	put16(t + 14, win);
-	if (hl == 24) {
-		t[20] = 2, t[21] = 4;
-		put16(t + 22, BIG_MTU - 40);
-	}
-	put16(t + 16, csum_finish(csum_add(pseudo_sum(f, (uint16_t)hl), t, hl)));
-	return 34 + hl;
+	return inet_frame_tcp_win(f, &e, GUEST_PORT, dport, seq, ack, flags, win, BIG_MTU - 40);
 }
 
 static bool is_ours(const uint8_t *f, uint32_t len, uint16_t sport)
@@ -258,6 +241,7 @@ static void test_big_mtu_udp(void **state)
 	socklen_t sl = sizeof(sa), fl = sizeof(from);
 	uint8_t *f = calloc(1, FRAME_CAP), *buf = malloc(FRAME_CAP);
 	uint32_t got = 0, len;
+	struct inet_ends e = slirp_guest_to_host();
 	char err[256] = "";
 	int fd;
 
@@ -272,13 +256,9 @@ static void test_big_mtu_udp(void **state)
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
 
 	/* Guest -> host: one 30028-byte IPv4 packet, larger than slirp's MTU. */
-	build_ipv4(f, slirp_mac, guest_mac, guest_ip, host_ip, 17, 8 + UDP_LEN);
-	put16(f + 34, GUEST_PORT);
-	put16(f + 36, ntohs(sa.sin_port));
-	put16(f + 38, 8 + UDP_LEN);
 	for (uint32_t i = 0; i < UDP_LEN; i++)
-		f[42 + i] = (uint8_t)(i * 7);
-	put16(f + 40, csum_finish(csum_add(pseudo_sum(f, 8 + UDP_LEN), f + 34, 8 + UDP_LEN)));
+		buf[i] = (uint8_t)(i * 7);
+	inet_frame_udp(f, &e, GUEST_PORT, ntohs(sa.sin_port), buf, UDP_LEN);
 	assert_int_equal(tx_one(be, 0, f, 42 + UDP_LEN, NULL), 1);
 	assert_true(fd_readable(fd, WAIT_MS));
 	assert_int_equal(recvfrom(fd, buf, FRAME_CAP, 0, (struct sockaddr *)&from, &fl), UDP_LEN);
