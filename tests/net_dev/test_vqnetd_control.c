@@ -164,17 +164,22 @@ static bool config_link_up(struct fx *x)
 	return le16toh(status) & VIRTIO_NET_S_LINK_UP;
 }
 
-/* `vqnetctl --json stats`, parsed. */
-static struct json_object *stats(struct fx *x)
+/* `vqnetctl --json @cmd`, which must succeed, parsed. */
+static struct json_object *ctl_json(struct fx *x, const char *cmd)
 {
 	char *out;
 	struct json_object *r;
 
-	assert_int_equal(ctl(x, &out, "--json", "stats", NULL), 0);
+	assert_int_equal(ctl(x, &out, "--json", cmd, NULL), 0);
 	r = json_tokener_parse(out);
 	assert_non_null(r);
 	free(out);
 	return r;
+}
+
+static struct json_object *stats(struct fx *x)
+{
+	return ctl_json(x, "stats");
 }
 
 static uint64_t qfield(struct json_object *st, unsigned q, const char *key)
@@ -322,14 +327,7 @@ static const char *qstate(struct json_object *st, unsigned q, const char *key)
 
 static struct json_object *status(struct fx *x)
 {
-	char *out;
-	struct json_object *r;
-
-	assert_int_equal(ctl(x, &out, "--json", "status", NULL), 0);
-	r = json_tokener_parse(out);
-	assert_non_null(r);
-	free(out);
-	return r;
+	return ctl_json(x, "status");
 }
 
 /* Two queue pairs and the control queue: announce accepted (the ANNOUNCE
