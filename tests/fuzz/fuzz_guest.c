@@ -91,6 +91,26 @@ void fg_ring_free(struct fg_ring *r)
 	memset(r, 0, sizeof(*r));
 }
 
+enum vq_format fg_ring_format(uint8_t ring)
+{
+	return ring & 1 ? VQ_FORMAT_PACKED : VQ_FORMAT_SPLIT;
+}
+
+uint64_t fg_ring_features(uint8_t ring)
+{
+	uint64_t f = 1ull << VIRTIO_F_VERSION_1;
+
+	if (ring & 1)
+		f |= 1ull << VIRTIO_F_RING_PACKED;
+	if (ring & 2)
+		f |= 1ull << VIRTIO_F_EVENT_IDX;
+	if (ring & 4)
+		f |= 1ull << VIRTIO_F_INDIRECT_DESC;
+	if (ring & 8)
+		f |= 1ull << VIRTIO_F_IN_ORDER;
+	return f;
+}
+
 uint32_t fg_pick_size(enum vq_format format, uint8_t x, unsigned max)
 {
 	if (format == VQ_FORMAT_PACKED)

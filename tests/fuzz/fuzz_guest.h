@@ -62,5 +62,9 @@ void fg_ring_free(struct fg_ring *r);
 /* A queue size from one input byte, at most @max (a power of two):
  * split, a power of two >= 2; packed, any size >= 1. */
 uint32_t fg_pick_size(enum vq_format format, uint8_t x, unsigned max);
+/* The ring format and features an input byte @ring picks: bit 0 packed,
+ * bit 1 EVENT_IDX, bit 2 INDIRECT_DESC, bit 3 IN_ORDER; VERSION_1 always. */
+enum vq_format fg_ring_format(uint8_t ring);
+uint64_t fg_ring_features(uint8_t ring);
 
 #endif

@@ -258,17 +258,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&z, 0, sizeof(z));
 	z.in = (struct fuzz_input){data, size};
 	uint8_t ring = fin_u8(&z.in);
-	enum vq_format fmt = ring & 1 ? VQ_FORMAT_PACKED : VQ_FORMAT_SPLIT;
+	enum vq_format fmt = fg_ring_format(ring);
 	uint32_t qsize = fg_pick_size(fmt, fin_u8(&z.in), FZ_QMAX);
-	uint64_t vqf = 1ull << VIRTIO_F_VERSION_1;
-	if (ring & 2)
-		vqf |= 1ull << VIRTIO_F_EVENT_IDX;
-	if (ring & 4)
-		vqf |= 1ull << VIRTIO_F_INDIRECT_DESC;
-	if (ring & 8)
-		vqf |= 1ull << VIRTIO_F_IN_ORDER;
-	if (fmt == VQ_FORMAT_PACKED)
-		vqf |= 1ull << VIRTIO_F_RING_PACKED;
+	uint64_t vqf = fg_ring_features(ring);
 	uint8_t cf = fin_u8(&z.in);
 	uint64_t features = vqf | 1ull << VIRTIO_NET_F_CTRL_VQ;
 	for (unsigned i = 0; i < 7; i++)

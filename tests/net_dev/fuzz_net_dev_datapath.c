@@ -507,17 +507,9 @@ static void op_scribble(struct fz *z)
 static void setup(struct fz *z)
 {
 	uint8_t ring = fin_u8(&z->in);
-	enum vq_format fmt = ring & 1 ? VQ_FORMAT_PACKED : VQ_FORMAT_SPLIT;
+	enum vq_format fmt = fg_ring_format(ring);
 	uint32_t qsize = fg_pick_size(fmt, fin_u8(&z->in), FZ_QMAX);
-	uint64_t vqf = 1ull << VIRTIO_F_VERSION_1;
-	if (ring & 2)
-		vqf |= 1ull << VIRTIO_F_EVENT_IDX;
-	if (ring & 4)
-		vqf |= 1ull << VIRTIO_F_INDIRECT_DESC;
-	if (ring & 8)
-		vqf |= 1ull << VIRTIO_F_IN_ORDER;
-	if (fmt == VQ_FORMAT_PACKED)
-		vqf |= 1ull << VIRTIO_F_RING_PACKED;
+	uint64_t vqf = fg_ring_features(ring);
 	z->mrg = ring & 16;
 	uint64_t host = bits_of(fin_u8(&z->in), host_bits);
 	z->guest_offloads = bits_of(fin_u8(&z->in), guest_bits);
