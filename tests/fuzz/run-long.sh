@@ -33,6 +33,9 @@ fuzzer=$(find "$build/tests" -type f -name "fuzz-$target" | head -n 1)
 # directory the fuzzer was built from (its meson.build's directory).
 rel=${fuzzer#"$build"/}
 corpus=$top/$(dirname "$rel")/corpus/$target
+# The vhost-user targets are fuzz-vu-msg and fuzz-vu-backend over corpus/msg
+# and corpus/backend.
+[ -d "$corpus" ] || corpus=$top/$(dirname "$rel")/corpus/${target#vu-}
 [ -d "$corpus" ] || { echo "$0: no corpus directory $corpus" >&2; exit 2; }
 
 work=$top/.fuzz-work/$target
