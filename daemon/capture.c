@@ -6,8 +6,11 @@
  * (lib/net_dev/capture.c); this thread drains the rings every few
  * milliseconds, runs the filter (libpcap's BPF interpreter) and appends
  * what passes to the file with libpcap's writer, so the file is a
- * standard pcap that tcpdump and Wireshark read. The file is opened at
- * set-up: once confined vqnetd may create no file. Timestamps are the
+ * standard pcap that tcpdump and Wireshark read. A --capture file is
+ * opened at set-up; once confined, vqnetd may create new files only in
+ * --capture-dir (`vqnetctl capture start`), which Landlock and the control
+ * thread's seccomp list allow and nothing else (docs/security.md).
+ * Timestamps are the
  * workers' monotonic clock moved to wall-clock time once, at start.
  */
 #include "capture.h"
@@ -15,10 +18,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pcap/pcap.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +41,8 @@
 #define PCAP_RECORD_OVERHEAD 16 /* a record's header in the file */
 
 struct capture {
-	struct capture_opts opts;
+	struct capture_opts opts; /* file and filter point at the copies below */
+	char *file, *filter;
 	pcap_t *pcap; /* a "dead" handle: the link type and snaplen */
 	pcap_dumper_t *dumper;
 	struct bpf_program prog;
@@ -48,9 +54,21 @@ struct capture {
 	atomic_bool stop;
 	int64_t mono_to_real_ns;
 	uint64_t last_flush_ns;
-	/* Writer thread's counters, read after it is joined. */
-	uint64_t written, filtered, over_limit, bytes;
+	/* The writer thread's counters (the control thread reads them live). */
+	_Atomic uint64_t written, filtered, over_limit;
+	uint64_t bytes;
 };
+
+static void count(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+static uint64_t counter(const _Atomic uint64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -60,58 +78,155 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Compile @o->filter for Ethernet frames of @o->snaplen bytes. */
-static int compile_filter(struct capture *c)
+/* Compile the filter for Ethernet frames of snaplen bytes. */
+static int compile_filter(struct capture *c, char *err, size_t err_len)
 {
 	if (!c->opts.filter)
 		return 0;
 	if (pcap_compile(c->pcap, &c->prog, c->opts.filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
-		fprintf(stderr, "vqnetd: --capture-filter '%s': %s\n", c->opts.filter,
-			pcap_geterr(c->pcap));
+		snprintf(err, err_len, "filter '%s': %s", c->opts.filter, pcap_geterr(c->pcap));
 		return -EINVAL;
 	}
 	c->has_prog = true;
 	return 0;
 }
 
-int capture_open(const struct capture_opts *o, struct capture **out)
+static void capture_free(struct capture *c)
 {
-	struct capture *c = calloc(1, sizeof(*c));
-	FILE *f = NULL;
-	int fd, rc;
-
-	if (!c)
-		return -ENOMEM;
-	c->opts = *o;
-	c->pcap = pcap_open_dead(DLT_EN10MB, (int)o->snaplen);
-	rc = c->pcap ? compile_filter(c) : -ENOMEM;
-	if (rc)
-		goto err;
-	fd = open(o->file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		rc = -errno;
-		fprintf(stderr, "vqnetd: --capture %s: %s\n", o->file, strerror(-rc));
-		if (fd >= 0)
-			close(fd);
-		goto err;
-	}
-	c->dumper = pcap_dump_fopen(c->pcap, f);
-	if (!c->dumper) {
-		fprintf(stderr, "vqnetd: --capture %s: %s\n", o->file, pcap_geterr(c->pcap));
-		fclose(f);
-		rc = -EIO;
-		goto err;
-	}
-	pcap_dump_flush(c->dumper); /* the file header, so it is a pcap from now on */
-	*out = c;
-	return 0;
-err:
 	if (c->has_prog)
 		pcap_freecode(&c->prog);
 	if (c->pcap)
 		pcap_close(c->pcap);
+	free(c->file);
+	free(c->filter);
 	free(c);
-	return rc;
+}
+
+/* A capture of @o (strings copied) but its file. */
+static int capture_new(const struct capture_opts *o, struct capture **out, char *err,
+		       size_t err_len)
+{
+	struct capture *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	c->opts = *o;
+	c->file = strdup(o->file);
+	c->filter = o->filter ? strdup(o->filter) : NULL;
+	c->opts.file = c->file;
+	c->opts.filter = c->filter;
+	c->pcap = pcap_open_dead(DLT_EN10MB, (int)o->snaplen);
+	if (!c->file || (o->filter && !c->filter) || !c->pcap) {
+		snprintf(err, err_len, "%s", strerror(ENOMEM));
+		rc = -ENOMEM;
+	} else {
+		rc = compile_filter(c, err, err_len);
+	}
+	if (rc) {
+		capture_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+/* Write the pcap file header to @fd (closed on failure) through
+ * libpcap's writer. */
+static int attach_file(struct capture *c, int fd, char *err, size_t err_len)
+{
+	FILE *f = fdopen(fd, "w");
+
+	if (!f) {
+		snprintf(err, err_len, "%s", strerror(errno));
+		close(fd);
+		return -ENOMEM;
+	}
+	c->dumper = pcap_dump_fopen(c->pcap, f);
+	if (!c->dumper) {
+		snprintf(err, err_len, "%s", pcap_geterr(c->pcap));
+		fclose(f);
+		return -EIO;
+	}
+	pcap_dump_flush(c->dumper); /* the file header, so it is a pcap from now on */
+	return 0;
+}
+
+int capture_open(const struct capture_opts *o, struct capture **out)
+{
+	struct capture *c;
+	char err[PCAP_ERRBUF_SIZE + 128] = "";
+	int fd, rc = capture_new(o, &c, err, sizeof(err));
+
+	if (rc) {
+		fprintf(stderr, "vqnetd: --capture %s: %s\n", o->file, err);
+		return rc;
+	}
+	fd = open(o->file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, sizeof(err), "%s", strerror(-rc));
+	} else {
+		rc = attach_file(c, fd, err, sizeof(err));
+	}
+	if (rc) {
+		fprintf(stderr, "vqnetd: --capture %s: %s\n", o->file, err);
+		capture_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+/* A name that stays in its directory. */
+static bool plain_name(const char *name)
+{
+	return *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..") &&
+	       strlen(name) <= NAME_MAX;
+}
+
+int capture_open_in(int dir_fd, const char *dir_name, const struct capture_opts *o,
+		    struct capture **out, char *err, size_t err_len)
+{
+	struct capture *c;
+	int fd, rc;
+
+	if (!plain_name(o->file)) {
+		snprintf(err, err_len, "'%.64s' is not a file name in --capture-dir %s", o->file,
+			 dir_name);
+		return -EINVAL;
+	}
+	rc = capture_new(o, &c, err, err_len);
+	if (rc)
+		return rc;
+	/* O_EXCL and O_NOFOLLOW: whoever else may write to the directory
+	 * cannot make vqnetd overwrite a file or follow a link (the
+	 * seccomp filter allows only these flags, docs/security.md). */
+	fd = openat(dir_fd, o->file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, err_len, "%s/%s: %s", dir_name, o->file,
+			 rc == -EEXIST ? "exists (a capture never replaces a file)"
+				       : strerror(-rc));
+	} else {
+		rc = attach_file(c, fd, err, err_len);
+	}
+	if (rc) {
+		capture_free(c);
+		return rc;
+	}
+	free(c->file);
+	c->file = NULL;
+	if (asprintf(&c->file, "%s/%s", dir_name, o->file) < 0) {
+		c->file = NULL;
+		pcap_dump_close(c->dumper);
+		capture_free(c);
+		snprintf(err, err_len, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	c->opts.file = c->file;
+	*out = c;
+	return 0;
 }
 
 /* One frame from a worker's ring: filtered, bounded, appended. */
@@ -127,15 +242,15 @@ static void write_frame(void *opaque, const struct net_dev_capture_frame *f)
 	};
 
 	if (c->has_prog && !pcap_offline_filter(&c->prog, &h, f->data)) {
-		c->filtered++;
+		count(&c->filtered);
 		return;
 	}
 	if (c->opts.max_bytes && c->bytes + PCAP_RECORD_OVERHEAD + f->caplen > c->opts.max_bytes) {
-		c->over_limit++;
+		count(&c->over_limit);
 		return;
 	}
 	pcap_dump((u_char *)c->dumper, &h, f->data);
-	c->written++;
+	count(&c->written);
 	c->bytes += PCAP_RECORD_OVERHEAD + f->caplen;
 }
 
@@ -187,25 +302,45 @@ int capture_start(struct capture *c, struct net_dev *d, const struct sandbox_opt
 	return 0;
 }
 
-void capture_close(struct capture *c)
+void capture_get_info(const struct capture *c, struct capture_info *out)
 {
-	uint64_t dropped = 0;
+	*out = (struct capture_info){
+		.file = c->opts.file,
+		.filter = c->opts.filter,
+		.snaplen = c->opts.snaplen,
+		.max_bytes = c->opts.max_bytes,
+		.written = counter(&c->written),
+		.filtered = counter(&c->filtered),
+		.over_limit = counter(&c->over_limit),
+		.dropped = c->running ? net_dev_capture_dropped(c->dev) : 0,
+	};
+}
+
+const char *capture_file(const struct capture *c)
+{
+	return c->opts.file;
+}
+
+void capture_close(struct capture *c, char *summary, size_t len)
+{
+	struct capture_info i;
+	char line[512];
 
 	if (!c)
 		return;
 	if (c->running) {
 		atomic_store_explicit(&c->stop, true, memory_order_release);
 		pthread_join(c->thread, NULL);
-		dropped = net_dev_capture_dropped(c->dev);
+		capture_get_info(c, &i);
 		net_dev_capture_stop(c->dev);
-		vqnet_log(VQNET_LOG_INFO, "capture",
-			  "%s: %" PRIu64 " frames written, %" PRIu64 " filtered out, %" PRIu64
-			  " dropped (ring full), %" PRIu64 " past --capture-max-bytes",
-			  c->opts.file, c->written, c->filtered, dropped, c->over_limit);
+		snprintf(line, sizeof(line),
+			 "%s: %" PRIu64 " frames written, %" PRIu64 " filtered out, %" PRIu64
+			 " dropped (ring full), %" PRIu64 " past --capture-max-bytes",
+			 c->opts.file, i.written, i.filtered, i.dropped, i.over_limit);
+		vqnet_log(VQNET_LOG_INFO, "capture", "%s", line);
+		if (summary)
+			snprintf(summary, len, "%s", line);
 	}
 	pcap_dump_close(c->dumper);
-	if (c->has_prog)
-		pcap_freecode(&c->prog);
-	pcap_close(c->pcap);
-	free(c);
+	capture_free(c);
 }

@@ -22,6 +22,7 @@
 #include <vqnet/version.h>
 
 #include "base/clock.h"
+#include "capture.h"
 
 #define CONTROL_DEPTH 8 /* requests are flat objects */
 
@@ -88,6 +89,24 @@ static const char *arg_string(json *req, const char *key)
 	if (!json_object_object_get_ex(req, key, &v) || !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
+}
+
+/* A number argument @key of @req in [@min, @max] into *@out; absent:
+ * *@out untouched. Return false if present but not such a number. */
+static bool arg_u64(json *req, const char *key, uint64_t min, uint64_t max, uint64_t *out)
+{
+	json *v;
+	uint64_t n;
+
+	if (!json_object_object_get_ex(req, key, &v))
+		return true;
+	if (!json_object_is_type(v, json_type_int))
+		return false;
+	n = json_object_get_uint64(v);
+	if (json_object_get_int64(v) < 0 || n < min || n > max)
+		return false;
+	*out = n;
+	return true;
 }
 
 /* ------------------------------------------------------------------------
@@ -179,6 +198,27 @@ static json *backend_status(const struct control_ctx *c)
 	return o;
 }
 
+/* The running capture, or null. */
+static json *capture_status(const struct control_ctx *c)
+{
+	struct capture_info i;
+	json *o;
+
+	if (!c->capture || !*c->capture)
+		return NULL;
+	capture_get_info(*c->capture, &i);
+	o = json_object_new_object();
+	json_object_object_add(o, "file", json_object_new_string(i.file));
+	json_object_object_add(o, "filter", i.filter ? json_object_new_string(i.filter) : NULL);
+	add_u64(o, "snaplen", i.snaplen);
+	add_u64(o, "max_bytes", i.max_bytes);
+	add_u64(o, "written", i.written);
+	add_u64(o, "filtered", i.filtered);
+	add_u64(o, "over_limit", i.over_limit);
+	add_u64(o, "dropped", i.dropped);
+	return o;
+}
+
 static json *cmd_status(const struct control_ctx *c)
 {
 	struct net_dev_status s;
@@ -212,6 +252,7 @@ static json *cmd_status(const struct control_ctx *c)
 	json_object_object_add(r, "device", dev);
 	json_object_object_add(r, "backend", backend_status(c));
 	json_object_object_add(r, "queues", queues_status(c));
+	json_object_object_add(r, "capture", capture_status(c));
 	return r;
 }
 
@@ -366,6 +407,61 @@ static json *cmd_rate(const struct control_ctx *c, json *req)
 	return reply_ok(msg);
 }
 
+/* capture start: a new file in --capture-dir, the taps on. */
+static json *capture_start_cmd(const struct control_ctx *c, json *req)
+{
+	struct capture_opts o = {.file = arg_string(req, "file"),
+				 .filter = arg_string(req, "filter")};
+	uint64_t snaplen = 65535;
+	char err[512];
+	struct capture *cap;
+	int rc;
+
+	if (!c->capture_dir)
+		return reply_error("capture start: vqnetd was started without --capture-dir, so it "
+				   "may create no file");
+	if (*c->capture)
+		return reply_error("capture start: a capture to %s is running; stop it first",
+				   capture_file(*c->capture));
+	if (!o.file)
+		return reply_error("capture start: \"file\" must be a string, a file name");
+	if (!arg_u64(req, "snaplen", 1, 65535, &snaplen) ||
+	    !arg_u64(req, "max_bytes", 1, INT64_MAX, &o.max_bytes))
+		return reply_error("capture start: \"snaplen\" must be 1..65535 and \"max_bytes\" "
+				   "a positive number");
+	if (json_object_object_get_ex(req, "filter", NULL) && !o.filter)
+		return reply_error("capture start: \"filter\" must be a string");
+	o.snaplen = (uint32_t)snaplen;
+	rc = capture_open_in(c->sandbox_opts->capture_dir_fd, c->capture_dir, &o, &cap, err,
+			     sizeof(err));
+	if (rc)
+		return reply_error("capture start: %s", err);
+	rc = capture_start(cap, c->dev, c->sandbox_opts);
+	if (rc) {
+		capture_close(cap, NULL, 0);
+		return reply_error("capture start: %s", strerror(-rc));
+	}
+	*c->capture = cap;
+	snprintf(err, sizeof(err), "capturing to %s", capture_file(cap));
+	return reply_ok(err);
+}
+
+static json *cmd_capture(const struct control_ctx *c, json *req)
+{
+	const char *action = arg_string(req, "action");
+	char summary[512];
+
+	if (!action || (strcmp(action, "start") && strcmp(action, "stop")))
+		return reply_error("capture: \"action\" must be \"start\" or \"stop\"");
+	if (!strcmp(action, "start"))
+		return capture_start_cmd(c, req);
+	if (!*c->capture)
+		return reply_error("capture stop: no capture is running");
+	capture_close(*c->capture, summary, sizeof(summary));
+	*c->capture = NULL;
+	return reply_ok(summary);
+}
+
 static json *cmd_log_level(json *req)
 {
 	const char *s = arg_string(req, "level");
@@ -434,8 +530,10 @@ static json *dispatch(const struct control_ctx *c, json *req)
 		return cmd_rate(c, req);
 	if (!strcmp(cmd, "log-level"))
 		return cmd_log_level(req);
+	if (!strcmp(cmd, "capture"))
+		return cmd_capture(c, req);
 	return reply_error("unknown command '%.64s' (status|stats|metrics|link|announce|rate|"
-			   "log-level)",
+			   "log-level|capture)",
 			   cmd);
 }
 

@@ -17,6 +17,9 @@
 #include <vqnet/net_dev.h>
 #include <vqnet/vhost_user.h>
 
+struct capture;
+struct sandbox_opts;
+
 /* What the commands look at and act on (the daemon owns all of it). */
 struct control_ctx {
 	struct net_dev *dev;
@@ -28,6 +31,12 @@ struct control_ctx {
 	bool client;  /* --client */
 	bool sandbox; /* confined (not --sandbox off) */
 	uint64_t start_ms;
+	/* `capture start|stop`: the running capture (NULL: none), started
+	 * in --capture-dir (NULL: not given) under these sandbox settings,
+	 * whose capture_dir_fd is the directory's */
+	struct capture **capture;
+	const char *capture_dir;
+	const struct sandbox_opts *sandbox_opts;
 };
 
 /* Once before the sandbox: json-c seeds its string hash on first use

@@ -91,12 +91,27 @@ static int allow_tree(int ruleset, const char *dir, uint64_t access)
 	return rc;
 }
 
-static int add_rules(int ruleset, const char *const *read_files, size_t n)
+/* New files beneath the directory @dir_fd: made, then written. */
+static int allow_new_files(int ruleset, int dir_fd)
+{
+	struct landlock_path_beneath_attr pb = {
+		.allowed_access = LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_WRITE_FILE,
+		.parent_fd = dir_fd,
+	};
+
+	if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static int add_rules(int ruleset, const char *const *read_files, size_t n, int write_dir_fd)
 {
 	int rc = 0;
 
 	for (size_t i = 0; i < n && !rc; i++)
 		rc = allow_read(ruleset, read_files[i]);
+	if (!rc && write_dir_fd >= 0)
+		rc = allow_new_files(ruleset, write_dir_fd);
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 	/* LeakSanitizer reads /proc/self/maps and /proc/self/task at exit;
 	 * sanitizer reports read it too. */
@@ -123,7 +138,7 @@ static int add_rules(int ruleset, const char *const *read_files, size_t n)
 	return rc;
 }
 
-int landlock_restrict(const char *const *read_files, size_t n, int *abi_out)
+int landlock_restrict(const char *const *read_files, size_t n, int write_dir_fd, int *abi_out)
 {
 	int abi =
 		(int)syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
@@ -142,7 +157,7 @@ int landlock_restrict(const char *const *read_files, size_t n, int *abi_out)
 	ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0);
 	if (ruleset < 0)
 		return -errno;
-	rc = add_rules(ruleset, read_files, n);
+	rc = add_rules(ruleset, read_files, n, write_dir_fd);
 	if (!rc && syscall(SYS_landlock_restrict_self, ruleset, 0) < 0)
 		rc = -errno;
 	close(ruleset);

@@ -149,7 +149,7 @@ void sandbox_close_inherited_fds(const int *keep, unsigned n)
 static int restrict_filesystem(const struct sandbox_opts *o, int *abi)
 {
 	static const char *const resolv[] = {"/etc/resolv.conf"};
-	int rc = landlock_restrict(resolv, o->resolv_conf ? 1 : 0, abi);
+	int rc = landlock_restrict(resolv, o->resolv_conf ? 1 : 0, o->capture_dir_fd, abi);
 
 	if (rc == -EOPNOTSUPP) {
 		vqnet_log(VQNET_LOG_WARN, "sandbox",
@@ -183,18 +183,19 @@ int sandbox_confine(const struct sandbox_opts *o)
 	rc = restrict_filesystem(o, &abi);
 	if (rc < 0)
 		return rc;
-	rc = sysfilter_prepare();
+	rc = sysfilter_prepare(o->capture_dir_fd);
 	if (rc < 0)
 		return rc;
 	if (o->selftest >= 0 && o->selftest < SANDBOX_SELFTEST_LANDLOCK)
 		sysfilter_selftest((enum sysfilter_kind)o->selftest);
 	vqnet_log(VQNET_LOG_INFO, "sandbox",
 		  "uid %u gid %u, no new privileges, not dumpable, no capabilities, "
-		  "filesystem %s, a seccomp filter per thread",
+		  "filesystem %s%s, a seccomp filter per thread",
 		  (unsigned)getuid(), (unsigned)getgid(),
 		  abi ? (o->resolv_conf ? "closed but /etc/resolv.conf (Landlock)"
 					: "closed (Landlock)")
-		      : "open (no Landlock)");
+		      : "open (no Landlock)",
+		  o->capture_dir_fd >= 0 ? ", new capture files in --capture-dir" : "");
 	return 0;
 }
 

@@ -33,6 +33,9 @@ struct sandbox_opts {
 	gid_t gid;	  /* --group, else the user's primary group */
 	bool resolv_conf; /* the user backend reads /etc/resolv.conf (DNS) */
 	int selftest;	  /* --sandbox-selftest: enum sandbox_selftest */
+	/* --capture-dir: the directory's O_PATH fd, where the control thread
+	 * may create capture files once confined; -1 without one */
+	int capture_dir_fd;
 };
 
 /* Close every fd above stderr the parent left open but the @n in @keep

@@ -6,6 +6,8 @@
 #ifndef VQNETD_SERVICE_H
 #define VQNETD_SERVICE_H
 
+#include <stdbool.h>
+
 /*
  * service_listen_fd() - the listening socket a service manager passed
  * (LISTEN_FDS/LISTEN_PID, for this process): *@fd gets it, or -1 when
@@ -18,5 +20,9 @@ int service_listen_fd(int *fd);
  * vqnetd serves now, with a one-line @status; that it is stopping. */
 void service_ready(const char *status);
 void service_stopping(void);
+
+/* Is stderr the journal's stream (JOURNAL_STREAM names its device and
+ * inode)? journald stamps each line itself. */
+bool service_stderr_is_journal(void);
 
 #endif

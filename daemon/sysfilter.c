@@ -341,9 +341,34 @@ out:
 	return rc;
 }
 
+/* The flags a capture file is created with (capture.c): written only, a
+ * new file, never through a symbolic link. */
+#define CAPTURE_OPEN_MASK  (O_ACCMODE | O_CREAT | O_EXCL | O_NOFOLLOW)
+#define CAPTURE_OPEN_FLAGS (O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW)
+
+/* The control thread with --capture-dir: openat() in that directory with
+ * the capture flags; any other openat gets EACCES, as without it (an
+ * openat of that directory with other flags kills: only capture.c passes
+ * that fd). Sanitizer builds allow every openat anyway. */
+static int add_capture_dir(scmp_filter_ctx ctx, int dir_fd)
+{
+	int rc = seccomp_rule_add(
+		ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 2,
+		SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)dir_fd),
+		SCMP_A2(SCMP_CMP_MASKED_EQ, CAPTURE_OPEN_MASK, CAPTURE_OPEN_FLAGS));
+
+	if (rc || RULES_SANITIZER_N)
+		return rc;
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 1,
+			      SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)dir_fd));
+	if (!rc)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(open), 0);
+	return rc;
+}
+
 /* Compile one kind's list: the common rules, its own, and in sanitizer
  * builds what the sanitizer's runtime calls. */
-static int build_program(enum sysfilter_kind kind)
+static int build_program(enum sysfilter_kind kind, int capture_dir_fd)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	int rc;
@@ -355,7 +380,9 @@ static int build_program(enum sysfilter_kind kind)
 		rc = add_rules(ctx, lists[kind].rules, lists[kind].n);
 	if (!rc)
 		rc = add_rules(ctx, rules_sanitizer, RULES_SANITIZER_N);
-	if (!rc && kind != SYSFILTER_SLIRP && !RULES_SANITIZER_N)
+	if (!rc && kind == SYSFILTER_CONTROL && capture_dir_fd >= 0)
+		rc = add_capture_dir(ctx, capture_dir_fd);
+	else if (!rc && kind != SYSFILTER_SLIRP && !RULES_SANITIZER_N)
 		rc = add_rules(ctx, rules_no_open,
 			       sizeof(rules_no_open) / sizeof(rules_no_open[0]));
 	if (!rc)
@@ -417,13 +444,13 @@ static void resolve_names(void)
 		syscall_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
 }
 
-int sysfilter_prepare(void)
+int sysfilter_prepare(int capture_dir_fd)
 {
 	struct sigaction sa = {.sa_sigaction = on_sigsys,
 			       .sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER};
 
 	for (int k = 0; k < SYSFILTER_KINDS; k++) {
-		int rc = build_program((enum sysfilter_kind)k);
+		int rc = build_program((enum sysfilter_kind)k, capture_dir_fd);
 
 		if (rc < 0) {
 			vqnet_log(VQNET_LOG_ERROR, "sandbox",

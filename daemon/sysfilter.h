@@ -17,13 +17,16 @@ enum sysfilter_kind {
 };
 
 /*
- * sysfilter_prepare() - compile the three filters (libseccomp) into BPF
+ * sysfilter_prepare() - compile the filters (libseccomp) into BPF
  * programs kept for the life of the process, and install the SIGSYS
- * handler that names a forbidden call before the process dies. Call once,
- * before any thread that will enter a filter starts. Return 0, or -errno
- * with one log line.
+ * handler that names a forbidden call before the process dies. With
+ * @capture_dir_fd >= 0 (vqnetd --capture-dir) the control thread may
+ * create new files in that directory: openat(capture_dir_fd, name,
+ * O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW...) and nothing else of openat.
+ * Call once, before any thread that will enter a filter starts. Return 0,
+ * or -errno with one log line.
  */
-int sysfilter_prepare(void);
+int sysfilter_prepare(int capture_dir_fd);
 
 /*
  * sysfilter_enter() - confine the calling thread to @kind's list; @name

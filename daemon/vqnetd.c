@@ -25,6 +25,7 @@
  * (socket, backend, device); 2 bad arguments.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -85,6 +86,7 @@ struct options {
 	const char *metrics_listen; /* --metrics-listen ADDR:PORT, or NULL */
 	const char *log_target;	    /* "stderr", "syslog" or "syslog:PATH" */
 	struct capture_opts capture;
+	const char *capture_dir; /* --capture-dir DIR, or NULL */
 };
 
 static const char usage_text[] =
@@ -143,6 +145,8 @@ static const char usage_text[] =
 	"      --capture-filter EXPR  only frames matching this pcap-filter(7) expression\n"
 	"      --capture-snaplen N  bytes kept of each frame, 1..65535 (default 65535)\n"
 	"      --capture-max-bytes N  stop writing once the file would pass N bytes\n"
+	"      --capture-dir DIR    where `vqnetctl capture start NAME` may create new\n"
+	"                           capture files while vqnetd runs (nowhere without it)\n"
 	"  -h, --help               this text\n"
 	"  -V, --version            the version\n"
 	"\n"
@@ -196,6 +200,7 @@ enum {
 	OPT_CAPTURE_FILTER,
 	OPT_CAPTURE_SNAPLEN,
 	OPT_CAPTURE_MAX_BYTES,
+	OPT_CAPTURE_DIR,
 	OPT_STATE_DIR,
 };
 
@@ -227,6 +232,7 @@ static const struct option longopts[] = {
 	{"capture-filter", required_argument, NULL, OPT_CAPTURE_FILTER},
 	{"capture-snaplen", required_argument, NULL, OPT_CAPTURE_SNAPLEN},
 	{"capture-max-bytes", required_argument, NULL, OPT_CAPTURE_MAX_BYTES},
+	{"capture-dir", required_argument, NULL, OPT_CAPTURE_DIR},
 	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 	{"log-level", required_argument, NULL, 'l'},
 	{"help", no_argument, NULL, 'h'},
@@ -346,6 +352,9 @@ static bool parse_capture_option(int c, struct options *o)
 	case OPT_CAPTURE_MAX_BYTES:
 		o->capture.max_bytes = parse_number("--capture-max-bytes", optarg, 1, ULONG_MAX);
 		return true;
+	case OPT_CAPTURE_DIR:
+		o->capture_dir = optarg;
+		return true;
 	default:
 		return false;
 	}
@@ -427,7 +436,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		.queues = 1,
 		.mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56},
 		.gen_size = 64,
-		.sandbox = {.selftest = -1},
+		.sandbox = {.selftest = -1, .capture_dir_fd = -1},
 		.listen_fd = -1,
 		.capture = {.snaplen = 65535},
 	};
@@ -724,6 +733,9 @@ static int open_control(const struct options *o, struct daemon *d)
 		.client = o->client,
 		.sandbox = !o->sandbox.off,
 		.start_ms = clock_mono_ms(),
+		.capture = &d->cap,
+		.capture_dir = o->capture_dir,
+		.sandbox_opts = &o->sandbox,
 	};
 	if (!o->control) {
 		snprintf(path, sizeof(path), "%s.ctl", o->socket_path);
@@ -736,6 +748,23 @@ static int open_control(const struct options *o, struct daemon *d)
 		return 0;
 	control_prepare();
 	return ctlsrv_open(&cfg, &d->ctl);
+}
+
+/* Set up: --capture-dir, kept open (O_PATH) for the files `vqnetctl
+ * capture start` creates in it once confined. 0 or -errno. */
+static int open_capture_dir(struct options *o)
+{
+	if (!o->capture_dir)
+		return 0;
+	o->sandbox.capture_dir_fd = open(o->capture_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (o->sandbox.capture_dir_fd < 0) {
+		int rc = -errno;
+
+		vqnet_log(VQNET_LOG_ERROR, NULL, "--capture-dir %s: %s", o->capture_dir,
+			  strerror(-rc));
+		return rc;
+	}
+	return 0;
 }
 
 /* Start the backend's own threads, held back until the sandbox was set
@@ -844,7 +873,7 @@ static int serve(const struct daemon *d, long seconds)
 static void stop(struct daemon *d)
 {
 	ctlsrv_free(d->ctl);
-	capture_close(d->cap);
+	capture_close(d->cap, NULL, 0);
 	if (d->vb)
 		vu_backend_free(d->vb);
 	if (d->dev) {
@@ -892,6 +921,7 @@ int main(int argc, char **argv)
 	if (o.log_target && !strncmp(o.log_target, "syslog", 6) &&
 	    syslog_sink_open(o.log_target[6] ? o.log_target + 7 : NULL))
 		return EXIT_RUNTIME;
+	vqnet_log_set_timestamps(!service_stderr_is_journal());
 
 	/* Signals first: blocked before the backend or device start a thread. */
 	if (open_signals(&d))
@@ -904,7 +934,8 @@ int main(int argc, char **argv)
 	}
 	/* The control socket before the vhost-user one: "listening on" says
 	 * both are there. */
-	if (open_device(&o, &d) || open_control(&o, &d) || open_socket(&o, &d))
+	if (open_capture_dir(&o) || open_device(&o, &d) || open_control(&o, &d) ||
+	    open_socket(&o, &d))
 		goto out;
 	if (o.capture.file && capture_open(&o.capture, &d.cap))
 		goto out;
@@ -923,5 +954,7 @@ int main(int argc, char **argv)
 	service_stopping();
 out:
 	stop(&d);
+	if (o.sandbox.capture_dir_fd >= 0)
+		close(o.sandbox.capture_dir_fd);
 	return status;
 }

@@ -54,6 +54,11 @@ static const char usage_text[] =
 	"  announce                 ask the driver to announce itself (GUEST_ANNOUNCE)\n"
 	"  rate rx|tx RATE|off      limit a direction live: BYTES[k|M|G][:PACKETS[k|M]]/s\n"
 	"  log-level LEVEL          error|warn|info|debug\n"
+	"  capture start NAME [--filter EXPR] [--snaplen N] [--max-bytes N]\n"
+	"                           write the frames of both directions to a new pcap\n"
+	"                           file NAME in vqnetd's --capture-dir; EXPR is a\n"
+	"                           pcap-filter(7) expression (numbers, not names)\n"
+	"  capture stop             stop it; prints what was written and dropped\n"
 	"\n"
 	"Options:\n"
 	"  -c, --control PATH       the control socket\n"
@@ -251,6 +256,20 @@ static void print_features(const char *what, json *a)
 	putchar('\n');
 }
 
+static void print_capture(json *c)
+{
+	if (!c) {
+		printf("capture: off\n");
+		return;
+	}
+	printf("capture: to %s, snaplen %s%s%s%s%s; %" PRIu64 " frames written, %" PRIu64
+	       " filtered out, %" PRIu64 " dropped (ring full), %" PRIu64 " past max-bytes\n",
+	       str(c, "file"), str(c, "snaplen"), get(c, "filter") ? ", filter '" : "",
+	       get(c, "filter") ? str(c, "filter") : "", get(c, "filter") ? "'" : "",
+	       u64(c, "max_bytes") ? ", max-bytes set" : "", u64(c, "written"), u64(c, "filtered"),
+	       u64(c, "dropped"), u64(c, "over_limit"));
+}
+
 static void print_status(json *r)
 {
 	json *fe = get(r, "frontend"), *dev = get(r, "device"), *be = get(r, "backend");
@@ -283,6 +302,7 @@ static void print_status(json *r)
 		if (get(q, "why"))
 			printf("  %s: %s\n", str(q, "name"), str(q, "why"));
 	}
+	print_capture(get(r, "capture"));
 }
 
 static uint64_t drops_total(json *q)
@@ -501,6 +521,56 @@ static double parse_seconds(const char *s)
 	return v;
 }
 
+/* A whole number @s in [@min, @max] for option @what. */
+static uint64_t parse_count(const char *what, const char *s, uint64_t min, uint64_t max)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (!*s || *end || errno || *s == '-' || v < min || v > max)
+		usage_error("capture start %s: '%s' is not a number from %" PRIu64 " to %" PRIu64,
+			    what, s, min, max);
+	return v;
+}
+
+/* capture start NAME [--filter EXPR] [--snaplen N] [--max-bytes N] | stop */
+static void build_capture(const struct args *a, json *r)
+{
+	static const char form[] =
+		"capture start NAME [--filter EXPR] [--snaplen N] [--max-bytes N] | capture stop";
+
+	if (a->ncmd < 2 || (strcmp(a->cmd[1], "start") && strcmp(a->cmd[1], "stop")))
+		usage_error("usage: %s", form);
+	add_arg(r, "action", a->cmd[1]);
+	if (!strcmp(a->cmd[1], "stop")) {
+		want_args(a, 1, form);
+		return;
+	}
+	if (a->ncmd < 3 || a->cmd[2][0] == '-')
+		usage_error("usage: %s", form);
+	add_arg(r, "file", a->cmd[2]);
+	for (int i = 3; i < a->ncmd; i += 2) {
+		const char *o = a->cmd[i];
+
+		if (i + 1 == a->ncmd)
+			usage_error("capture start: %s needs a value", o);
+		if (!strcmp(o, "--filter"))
+			add_arg(r, "filter", a->cmd[i + 1]);
+		else if (!strcmp(o, "--snaplen"))
+			json_object_object_add(
+				r, "snaplen",
+				json_object_new_uint64(parse_count(o, a->cmd[i + 1], 1, 65535)));
+		else if (!strcmp(o, "--max-bytes"))
+			json_object_object_add(r, "max_bytes",
+					       json_object_new_uint64(parse_count(o, a->cmd[i + 1],
+										  1, INT64_MAX)));
+		else
+			usage_error("capture start: unknown option '%s'", o);
+	}
+}
+
 /* The request for a command that is not stats --watch. */
 static json *build(const struct args *a)
 {
@@ -527,6 +597,8 @@ static json *build(const struct args *a)
 	} else if (!strcmp(cmd, "log-level")) {
 		want_args(a, 1, "log-level error|warn|info|debug");
 		add_arg(r, "level", a->cmd[1]);
+	} else if (!strcmp(cmd, "capture")) {
+		build_capture(a, r);
 	} else {
 		usage_error("unknown command '%s'", cmd);
 	}

@@ -7,7 +7,8 @@
  * "queue 3", "user") and a message. Lines above the process-wide level are
  * dropped before they are formatted. Where they go is the sink's business:
  * by default stderr as "PREFIX: SUBJECT: MESSAGE" (one fputs per line, so
- * lines of different threads never interleave); a program installs its own
+ * lines of different threads never interleave), optionally after a UTC
+ * timestamp "2026-12-07T06:40:01.123Z "; a program installs its own
  * sink (syslog, a test's capture) with vqnet_log_set_sink().
  *
  * Repeats a peer can cause at will (a guest's bad frames, a frontend's bad
@@ -46,6 +47,10 @@ void vqnet_log_set_sink(vqnet_log_sink_fn fn, void *opaque);
 /* The stderr sink's "PREFIX: " (default "vqnet"; NULL or "" for none).
  * The string is not copied: it must outlive the logging. */
 void vqnet_log_set_prefix(const char *prefix);
+/* The stderr sink starts each line with the UTC time to the millisecond
+ * (default off: a program turns it on where no one else stamps its
+ * lines, e.g. not under journald). */
+void vqnet_log_set_timestamps(bool on);
 /* Lines above @max are dropped (default VQNET_LOG_WARN). */
 void vqnet_log_set_level(enum vqnet_log_level max);
 enum vqnet_log_level vqnet_log_get_level(void);

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/clock.h"
 #include "base/compiler.h"
@@ -21,6 +22,7 @@ static atomic_int log_level = VQNET_LOG_WARN;
 static vqnet_log_sink_fn log_sink;
 static void *log_sink_opaque;
 static const char *log_prefix = "vqnet";
+static bool log_timestamps;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -33,6 +35,11 @@ VQNET_EXPORT void vqnet_log_set_sink(vqnet_log_sink_fn fn, void *opaque)
 VQNET_EXPORT void vqnet_log_set_prefix(const char *prefix)
 {
 	log_prefix = prefix;
+}
+
+VQNET_EXPORT void vqnet_log_set_timestamps(bool on)
+{
+	log_timestamps = on;
 }
 
 VQNET_EXPORT void vqnet_log_set_level(enum vqnet_log_level max)
@@ -58,15 +65,31 @@ VQNET_EXPORT const char *vqnet_log_level_name(enum vqnet_log_level level)
 	return (unsigned)level < ARRAY_SIZE(level_names) ? level_names[level] : "?";
 }
 
+/* "2026-12-07T06:40:01.123Z " into @buf: UTC, so that no thread ever
+ * reads a time zone file (gmtime_r opens nothing; the sandbox would refuse
+ * it, docs/security.md). */
+static void format_timestamp(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+}
+
 /* The default sink: the whole line in one call, so threads never
  * interleave inside a line. */
 static void stderr_sink(enum vqnet_log_level level, const char *subject, const char *msg)
 {
-	char line[LOG_LINE_MAX + 64];
+	char line[LOG_LINE_MAX + 96], stamp[80] = "";
 	const char *p = log_prefix && *log_prefix ? log_prefix : NULL;
 
 	(void)level;
-	snprintf(line, sizeof(line), "%s%s%s%s%s\n", p ? p : "", p ? ": " : "",
+	if (log_timestamps)
+		format_timestamp(stamp, sizeof(stamp));
+	snprintf(line, sizeof(line), "%s%s%s%s%s%s\n", stamp, p ? p : "", p ? ": " : "",
 		 subject ? subject : "", subject ? ": " : "", msg);
 	fputs(line, stderr);
 }

@@ -383,7 +383,7 @@ vq_total() {
 }
 # vq_features NAME: the feature names of vqnetd NAME's last features line.
 vq_features() {
-	grep '^vqnetd: features ' "$TMP/$1.log" | tail -1 | cut -d' ' -f4-
+	sed -n 's/^\([0-9TZ:.-]* \)\?vqnetd: features //p' "$TMP/$1.log" | tail -1 | cut -d' ' -f2-
 }
 # check_vq_started NAME FMT QUEUE...: each QUEUE (a number) started at least
 # once in ring format FMT.
@@ -391,13 +391,13 @@ check_vq_started() {
 	name=$1 fmt=$2
 	shift 2
 	for q in "$@"; do
-		grep -q "^vqnetd: queue $q started: $fmt ring" "$TMP/$name.log" ||
+		grep -q "^\([0-9TZ:.-]* \)\?vqnetd: queue $q started: $fmt ring" "$TMP/$name.log" ||
 			fail "vqnetd ($name): queue $q never started as a $fmt ring"
 	done
 }
 # check_vq_packed NAME FMT: RING_PACKED negotiated for packed, not for split.
 check_vq_packed() {
-	grep -q '^vqnetd: features ' "$TMP/$1.log" || { fail "vqnetd ($1) logged no features line"; return; }
+	grep -q '^\([0-9TZ:.-]* \)\?vqnetd: features ' "$TMP/$1.log" || { fail "vqnetd ($1) logged no features line"; return; }
 	if echo " $(vq_features "$1") " | grep -q ' RING_PACKED '; then
 		[ "$2" = packed ] || fail "vqnetd ($1): RING_PACKED negotiated for a split test"
 	else

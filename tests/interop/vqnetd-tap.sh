@@ -136,7 +136,7 @@ mq)
 	[ "${rxq1:-0}" -gt 0 ] || echo "note: the TAP put no frame on rxq1"
 	;;
 reload)
-	s=$(grep -c '^vqnetd: queue 0 started' "$TMP/d.log")
+	s=$(grep -c '^\([0-9TZ:.-]* \)\?vqnetd: queue 0 started' "$TMP/d.log")
 	echo "reload: queue 0 started $s times"
 	[ "$s" -ge 2 ] || fail "the rings did not start again after the driver reload"
 	;;

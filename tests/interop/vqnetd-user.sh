@@ -19,7 +19,8 @@
 #  - the rings started in the format asked for (packed: packed=on on the
 #    NIC, RING_PACKED negotiated);
 #  - vqnetd counted no errors, exited 0 on SIGTERM; QEMU powered off;
-#  - with $VQNETCTL (vqnetctl; the suite sets it): once the guest's driver
+#  - with $VQNETCTL (vqnetctl; the suite sets it; the guest waits in step
+#    hold until these live checks are done): once the guest's driver
 #    negotiated, `vqnetctl status` shows the frontend connected and
 #    `vqnetctl link up` says the driver does not see the change (QEMU's
 #    virtio-net keeps the link state itself: STATUS is not negotiated
@@ -97,8 +98,9 @@ t0=$(date +%s)
 start_vqnetd d 200 --backend user
 D_PID=$VQNETD_PID
 GUEST_NIC=$NIC start_guest g "$TMP/d.sock" \
-	"vqnet.steps=wget vqnet.dhcp=1 vqnet.url=http://10.0.2.2:$PORT/blob"
+	"vqnet.steps=wget,hold vqnet.dhcp=1 vqnet.url=http://10.0.2.2:$PORT/blob vqnet.holdurl=http://10.0.2.2:$PORT/go"
 ctl_live
+touch "$TMP/www/go" # the guest may finish now (step hold)
 wait_guest "$GUEST_PID" g
 t1=$(date +%s)
 ctl_stats
@@ -113,7 +115,7 @@ check_guest_ring g "$FMT"
 lease=$(grep -a '^VQNET-GUEST lease ' "$TMP/g.console" | tr -d '\r' | tail -1)
 echo "$lease" | grep -q ' ip=10\.0\.2\.15 ' || fail "no lease 10.0.2.15: '$lease'"
 echo "$lease" | grep -q ' router=10\.0\.2\.2 ' || fail "no router 10.0.2.2: '$lease'"
-check_steps g wget
+check_steps g wget hold
 check_blob g $SIZE
 echo "$FMT: $lease; QEMU ran $((t1 - t0)) s"
 finish "$FMT"

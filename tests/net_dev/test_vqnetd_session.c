@@ -7,6 +7,7 @@
  * before the connection; SIGTERM: exit status 0 and the final counters.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -19,8 +20,10 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -201,6 +204,72 @@ static void test_debug_log(void **state)
 	vqd_term_ok(&x->d);
 }
 
+/* Every line of @log starts with a UTC timestamp (within a day of now)
+ * and then "vqnetd: " (@stamped), or with "vqnetd: " (!@stamped). */
+static void check_stamps(const char *log, bool stamped)
+{
+	time_t now = time(NULL);
+	unsigned lines = 0;
+
+	for (const char *l = log; *l; l = strchr(l, '\n') + 1, lines++) {
+		struct tm tm = {0};
+		const char *rest = l;
+		int ms = -1, n = 0;
+
+		assert_non_null(strchr(l, '\n'));
+		if (stamped) {
+			sscanf(l, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ %n", &tm.tm_year, &tm.tm_mon,
+			       &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &n);
+			if (n != 25 || ms < 0)
+				fail_msg("no timestamp: %.80s", l);
+			tm.tm_year -= 1900;
+			tm.tm_mon -= 1;
+			if (labs((long)(timegm(&tm) - now)) > 86400)
+				fail_msg("timestamp far from now: %.80s", l);
+			rest = l + n;
+		}
+		if (strncmp(rest, "vqnetd: ", 8))
+			fail_msg("line is not '%svqnetd: ...': %.80s", stamped ? "TIME " : "", l);
+	}
+	assert_true(lines >= 2);
+}
+
+/*
+ * stderr lines carry a UTC timestamp to the millisecond, except when
+ * stderr is the journal (JOURNAL_STREAM names its device and inode, as
+ * systemd sets it): journald stamps lines itself.
+ */
+static void test_log_timestamps(void **state)
+{
+	struct fx *x = *state;
+	char path[160], env[64], *log;
+	struct stat st;
+	int fd;
+
+	vqd_start(x, NULL);
+	vqd_term_ok(&x->d);
+	log = vqd_stderr(&x->d);
+	check_stamps(log, true);
+	free(log);
+
+	/* The next spawn's stderr file (vqnetd_fixture.c names it), made
+	 * now so that its inode is known: the spawn truncates, keeps it. */
+	snprintf(path, sizeof(path), "%s/err.%u", x->dir, x->spawned);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	close(fd);
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", env, 1);
+	vqd_start(x, NULL);
+	unsetenv("JOURNAL_STREAM");
+	vqd_term_ok(&x->d);
+	log = vqd_stderr(&x->d);
+	check_stamps(log, false);
+	free(log);
+}
+
 /* Receive one datagram on @fd within WAIT_MS into @buf (NUL-ended). */
 static bool syslog_recv(int fd, char *buf, size_t len)
 {
@@ -268,26 +337,6 @@ static void test_syslog(void **state)
 	close(fd);
 }
 
-/* tcpdump's reading of the pcap file @path: the number of frames it shows
- * of @len bytes (all frames: 0), or -1 if tcpdump could not read it. */
-static int tcpdump_count(const char *path, unsigned len)
-{
-	char cmd[512], line[512], want[32];
-	int n = 0, st;
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), "tcpdump -r '%s' -nn -e 2>/dev/null", path);
-	snprintf(want, sizeof(want), "length %u:", len);
-	p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	while (fgets(line, sizeof(line), p))
-		if (strstr(line, "ethertype") && (!len || strstr(line, want)))
-			n++;
-	st = pclose(p);
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? n : -1;
-}
-
 /* vqnetd with @argv: five frames echoed, 200 and 100 bytes in turn, then
  * SIGTERM. */
 static void capture_run(struct fx *x, const char *const *argv)
@@ -349,6 +398,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_debug_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syslog, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_timestamps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_capture, setup, teardown),
 	};
 	int rc = vqnetd_fixture_init(argc, argv);

@@ -617,3 +617,23 @@ int vqnetd_fixture_init(int argc, char **argv)
 	atexit(at_exit_kill);
 	return 0;
 }
+
+/* tcpdump's reading of the pcap file @path: the number of frames it shows
+ * of @len bytes (all frames: 0), or -1 if tcpdump could not read it. */
+int tcpdump_count(const char *path, unsigned len)
+{
+	char cmd[512], line[512], want[32];
+	int n = 0, st;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "tcpdump -r '%s' -nn -e 2>/dev/null", path);
+	snprintf(want, sizeof(want), "length %u:", len);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	while (fgets(line, sizeof(line), p))
+		if (strstr(line, "ethertype") && (!len || strstr(line, want)))
+			n++;
+	st = pclose(p);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? n : -1;
+}

@@ -116,6 +116,10 @@ unsigned rx_discard(struct ntf *n, unsigned pair);
  * buffers kept posted, both reaped. Return: frames received. */
 unsigned pump(struct ntf *n, unsigned pair, unsigned ms, uint32_t *seq);
 
+/* tcpdump's reading of the pcap file @path: the number of frames it shows
+ * of @len bytes (all frames: 0), or -1 if tcpdump could not read it. */
+int tcpdump_count(const char *path, unsigned len);
+
 /* Lines of /proc/@pid/maps containing @name ("-": every mapping). */
 unsigned maps_count(pid_t pid, const char *name);
 /* VmRSS of @pid in KiB. */
