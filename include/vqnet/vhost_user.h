@@ -249,6 +249,9 @@ struct vu_vring_setup {
 /**
  * vu_frontend_connect() - connect to a backend listening at @path,
  * retrying for up to @timeout_ms. Return 0 and *out, or -errno.
+ * Every call below is bounded: a backend that does not answer costs 10 s
+ * (-ETIMEDOUT), one that stops half-way through a message or stops
+ * reading ours 5 s; the connection is then broken (-ENOTCONN after).
  */
 int vu_frontend_connect(const char *path, unsigned timeout_ms, struct vu_frontend **out);
 void vu_frontend_close(struct vu_frontend *f);
@@ -285,7 +288,9 @@ int vu_frontend_get_status(struct vu_frontend *f, uint8_t *status);
  * increments the count vu_frontend_config_changes() returns and is acked
  * with 0 (return 0); any other request is refused with a non-zero ack
  * (-EOPNOTSUPP); -ECONNRESET when the backend closed the channel (it is
- * then closed here too); -ENOTCONN when there is no channel. */
+ * then closed here too); -ENOTCONN when there is no channel; -EAGAIN when
+ * nothing is there; -ETIMEDOUT or -EPROTO when a request stops half-way
+ * (5 s) or is malformed (the channel is closed then too). */
 int vu_frontend_open_backend_req(struct vu_frontend *f);
 int vu_frontend_backend_req_fd(const struct vu_frontend *f);
 int vu_frontend_dispatch_backend_req(struct vu_frontend *f);

@@ -38,6 +38,7 @@
  * Threading: one vu_frontend is used from one thread (vhost_user.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,15 +150,31 @@ VQNET_EXPORT void vu_shm_free(struct vu_shm *m)
  * Connection
  * ------------------------------------------------------------------------ */
 
+/* Non-blocking once connected: a backend that stops half-way through a
+ * reply, or stops reading a request, costs at most VU_STALL_MS
+ * (lib/vhost_user/conn.c waits that long for the rest), never a hang. */
+static int fe_set_nonblocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
 static int fe_connect_once(const struct sockaddr_un *sa, int *out)
 {
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), err;
 
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
-		int err = -errno;
-
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	err = fe_set_nonblocking(fd);
+	if (err < 0) {
 		close(fd);
 		return err;
 	}
@@ -656,6 +673,12 @@ VQNET_EXPORT int vu_frontend_open_backend_req(struct vu_frontend *f)
 		return -EALREADY;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
+	rc = fe_set_nonblocking(sv[0]); /* ours only: the backend sets its own */
+	if (rc < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return rc;
+	}
 	fe_msg_init(&m, VHOST_USER_SET_BACKEND_REQ_FD, 0);
 	m.fds[0] = sv[1];
 	m.nfds = 1;
@@ -693,7 +716,9 @@ VQNET_EXPORT int vu_frontend_dispatch_backend_req(struct vu_frontend *f)
 		return -ENOTCONN;
 	rc = vu_msg_recv(f->backend_req_fd, &m);
 	if (rc < 0) {
-		if (rc == -ECONNRESET) {
+		/* Closed, or cut short (the stream is out of step for good):
+		 * the channel is gone. */
+		if (rc != -EAGAIN) {
 			close(f->backend_req_fd);
 			f->backend_req_fd = -1;
 		}

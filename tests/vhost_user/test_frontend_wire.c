@@ -313,6 +313,24 @@ static void test_frontend_bad_replies(void **state)
 	assert_true(vu_frontend_get_features(k.f, &val) < 0);
 	k.sock = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	fake_close(&k);
+
+	/* a reply cut short (its header promises 8 bytes, 4 come) while the
+	 * peer keeps the socket open: given up after the stall limit
+	 * (5 s), not waited for forever; the connection is broken after */
+	fake_open(&k);
+	memset(&m, 0, sizeof(m));
+	m.hdr.request = VHOST_USER_GET_FEATURES;
+	m.hdr.flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK;
+	m.hdr.size = 8;
+	assert_int_equal(write(k.sock, &m, sizeof(m.hdr) + 4), (ssize_t)sizeof(m.hdr) + 4);
+	{
+		uint64_t t0 = now_ms();
+
+		assert_int_equal(vu_frontend_get_features(k.f, &val), -ETIMEDOUT);
+		assert_true(now_ms() - t0 < 3 * WAIT_MS);
+	}
+	assert_int_equal(vu_frontend_get_features(k.f, &val), -ENOTCONN);
+	fake_close(&k);
 }
 
 static void test_frontend_backend_channel(void **state)
@@ -373,8 +391,32 @@ static void test_frontend_backend_channel(void **state)
 		assert_int_equal(poll(&pfd, 1, 0), 0); /* nothing else came */
 	}
 
-	/* the backend closes its end */
+	/* nothing there: -EAGAIN at once; a request cut short: given up
+	 * after the stall limit, not a hang */
+	assert_int_equal(vu_frontend_dispatch_backend_req(k.f), -EAGAIN);
+	memset(&m, 0, sizeof(m));
+	m.hdr.request = VHOST_USER_BACKEND_CONFIG_CHANGE_MSG;
+	m.hdr.flags = VHOST_USER_VERSION;
+	m.hdr.size = 8;
+	assert_int_equal(write(be, &m, sizeof(m.hdr)), (ssize_t)sizeof(m.hdr));
+	assert_int_equal(vu_frontend_dispatch_backend_req(k.f), -ETIMEDOUT);
+	assert_int_equal(vu_frontend_backend_req_fd(k.f), -1); /* out of step: closed */
+	assert_int_equal(vu_frontend_dispatch_backend_req(k.f), -ENOTCONN);
 	close(be);
+	fake_close(&k);
+
+	/* the backend closes its end */
+	fake_open(&k);
+	assert_int_equal(vu_frontend_set_protocol_features(
+				 k.f, F(VHOST_USER_PROTOCOL_F_REPLY_ACK) |
+					      F(VHOST_USER_PROTOCOL_F_BACKEND_REQ)),
+			 0);
+	fake_expect(&k, &m, VHOST_USER_SET_PROTOCOL_FEATURES, VHOST_USER_VERSION, 8);
+	fake_ack(&k, VHOST_USER_SET_BACKEND_REQ_FD, 0);
+	assert_int_equal(vu_frontend_open_backend_req(k.f), 0);
+	fake_expect(&k, &m, VHOST_USER_SET_BACKEND_REQ_FD,
+		    VHOST_USER_VERSION | VHOST_USER_NEED_REPLY_MASK, 0);
+	close(m.fds[0]);
 	assert_int_equal(vu_frontend_dispatch_backend_req(k.f), -ECONNRESET);
 	assert_int_equal(vu_frontend_backend_req_fd(k.f), -1);
 	fake_close(&k);
