@@ -39,6 +39,7 @@ struct vt_fwd {
 	struct vnet_drv_pkt *rx[BURST];	     /* frames from the device */
 	struct vnet_drv_pkt *pending[BURST]; /* frames read from the TAP, not yet taken */
 	bool pending_gso[BURST];
+	uint32_t pending_len[BURST];
 	unsigned npending;
 	/* Fresh packets the next TAP read fills: nseg of them hold a
 	 * VT_FRAME_MAX frame. */
@@ -48,6 +49,13 @@ struct vt_fwd {
 	struct iovec iov[VNET_DRV_MAX_SEGS + 2];    /* header, segments, overflow byte */
 	struct vnet_drv_queue_stats lib_rx, lib_tx; /* the library's, last seen */
 };
+
+/* Raise a one-writer counter to @v (base/counter.h). */
+static inline void counter_max(uint64_t *c, uint64_t v)
+{
+	if (v > counter_get(c))
+		__atomic_store_n(c, v, __ATOMIC_RELAXED);
+}
 
 /* ---- device -> TAP ---- */
 
@@ -76,6 +84,7 @@ static void write_frame(struct vt_worker *w, struct vt_fwd *f, const struct vnet
 	counter_add(&s->bytes, pkt->pkt_len);
 	if (pkt->ol.gso_type != VNET_DRV_GSO_NONE)
 		counter_add(&s->gso, 1);
+	counter_max(&s->max_frame, pkt->pkt_len);
 }
 
 static unsigned device_to_tap(struct vt_worker *w, struct vt_fwd *f)
@@ -168,6 +177,7 @@ static int read_frame(struct vt_worker *w, struct vt_fwd *f)
 		return READ_DROPPED;
 	}
 	f->pending_gso[f->npending] = head->ol.gso_type != VNET_DRV_GSO_NONE;
+	f->pending_len[f->npending] = len;
 	f->pending[f->npending++] = head;
 	f->nslots -= used;
 	memmove(f->slots, f->slots + used, f->nslots * sizeof(f->slots[0]));
@@ -177,6 +187,7 @@ static int read_frame(struct vt_worker *w, struct vt_fwd *f)
 static unsigned tap_to_device(struct vt_worker *w, struct vt_fwd *f)
 {
 	unsigned moved = 0, took, gso = 0;
+	uint32_t max = 0;
 
 	while (f->npending == 0 || (f->npending < BURST && moved)) {
 		int r = read_frame(w, f);
@@ -188,12 +199,16 @@ static unsigned tap_to_device(struct vt_worker *w, struct vt_fwd *f)
 	if (f->npending == 0)
 		return moved;
 	took = vnet_drv_tx_burst(w->drv, w->qp, f->pending, f->npending);
-	for (unsigned i = 0; i < took; i++)
+	for (unsigned i = 0; i < took; i++) {
 		gso += f->pending_gso[i];
+		max = f->pending_len[i] > max ? f->pending_len[i] : max;
+	}
 	counter_add(&w->stats->tx.gso, gso);
+	counter_max(&w->stats->tx.max_frame, max);
 	f->npending -= took;
 	memmove(f->pending, f->pending + took, f->npending * sizeof(f->pending[0]));
 	memmove(f->pending_gso, f->pending_gso + took, f->npending * sizeof(f->pending_gso[0]));
+	memmove(f->pending_len, f->pending_len + took, f->npending * sizeof(f->pending_len[0]));
 	return moved + took;
 }
 

@@ -58,9 +58,9 @@ struct vt {
 static void print_dir(const char *what, const char *dir, const struct vt_dir_stats *s)
 {
 	printf(VT_PROG ": %s %s: packets=%" PRIu64 " bytes=%" PRIu64 " drops=%" PRIu64
-		       " gso=%" PRIu64 "\n",
+		       " gso=%" PRIu64 " max_frame=%" PRIu64 "\n",
 	       what, dir, counter_get(&s->packets), counter_get(&s->bytes), counter_get(&s->drops),
-	       counter_get(&s->gso));
+	       counter_get(&s->gso), counter_get(&s->max_frame));
 }
 
 static void add_dir(struct vt_dir_stats *t, const struct vt_dir_stats *s)
@@ -69,6 +69,8 @@ static void add_dir(struct vt_dir_stats *t, const struct vt_dir_stats *s)
 	t->bytes += counter_get(&s->bytes);
 	t->drops += counter_get(&s->drops);
 	t->gso += counter_get(&s->gso);
+	if (counter_get(&s->max_frame) > t->max_frame)
+		t->max_frame = counter_get(&s->max_frame);
 }
 
 static void print_counters(const struct vt *vt)

@@ -101,7 +101,9 @@ int vt_offload_from_hdr(struct vnet_drv_offload *ol, const struct virtio_net_hdr
 /* ---- forward.c ---- */
 
 struct vt_dir_stats {
-	uint64_t packets, bytes, drops, gso; /* gso: frames with a GSO type */
+	uint64_t packets, bytes, drops;
+	uint64_t gso;	    /* frames with a GSO type */
+	uint64_t max_frame; /* the longest frame moved, in bytes */
 };
 /* One pair's counters: written by its worker only (base/counter.h), read
  * by the control thread; they add up across reconnections. */
