@@ -37,7 +37,8 @@
 #             back and a second download is byte-exact; connections=2.
 #  loop       vqnetd --backend loop --mtu 9000: the TAP's MTU is 9000 (the
 #             device's, VIRTIO_NET_F_MTU); 400 frames of 60..9014 bytes sent
-#             through a packet socket in A all come back byte-exact.
+#             through a packet socket in A all come back byte-exact. Then
+#             the TAP is deleted: vqnet-tap says so and exits 1.
 #  dgram      two vqnetd joined by their dgram backends over 127.0.0.1, a
 #             vqnet-tap on each (A 10.98.0.1, B 10.98.0.2): ping, 64 MiB each
 #             way byte-exact, each TAP has its device's MAC.
@@ -387,7 +388,11 @@ mode_loop() {
 	[ "$mtu" = 9000 ] || fail "$TA has MTU $mtu, not the device's 9000"
 	ip netns exec "$NA" "$PYTHON" "$(dirname "$0")/frame-echo.py" "$TA" 400 9014 ||
 		fail "frames did not all come back"
-	stop_vtap "$A_PID" a
+	# The interface deleted under it: one line, exit 1.
+	ip -n "$NA" link del "$TA"
+	poll 5 '' gone "$A_PID" || fail "vqnet-tap still runs 5 s after its TAP was deleted"
+	stop_vtap "$A_PID" a 1
+	grep -q "the interface is gone" "$TMP/a.log" || fail "vqnet-tap did not say its TAP is gone"
 	stop_vqnetd "$D_PID" d
 	check_vq_clean d
 	check_no_drops a

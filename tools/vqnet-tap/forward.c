@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/compiler.h"
 #include "base/counter.h"
@@ -48,7 +49,22 @@ struct vt_fwd {
 	uint32_t seg_room;
 	struct iovec iov[VNET_DRV_MAX_SEGS + 2];    /* header, segments, overflow byte */
 	struct vnet_drv_queue_stats lib_rx, lib_tx; /* the library's, last seen */
+	bool tap_gone; /* the queue failed: the TAP is no longer read */
 };
+
+/* The TAP queue failed (the interface was deleted, e.g. with its
+ * namespace: reads fail with EBADFD and poll reports POLLERR forever): stop
+ * reading it and tell the main thread, once. */
+static void tap_gone(struct vt_worker *w, struct vt_fwd *f)
+{
+	uint64_t one = 1;
+
+	if (f->tap_gone)
+		return;
+	f->tap_gone = true;
+	if (write(w->gone_fd, &one, sizeof(one)) < 0)
+		return; /* the counter is full: the main thread knows already */
+}
 
 /* Raise a one-writer counter to @v (base/counter.h). */
 static inline void counter_max(uint64_t *c, uint64_t v)
@@ -59,20 +75,25 @@ static inline void counter_max(uint64_t *c, uint64_t v)
 
 /* ---- device -> TAP ---- */
 
-static void write_frame(struct vt_worker *w, struct vt_fwd *f, const struct vnet_drv_pkt *pkt)
+static void write_frame(struct vt_worker *w, const struct vnet_drv_pkt *pkt)
 {
 	struct vt_dir_stats *s = &w->stats->rx;
+	struct iovec iov[VNET_DRV_MAX_SEGS + 1]; /* the header, then the segments */
+	const struct vnet_drv_pkt *seg = pkt;
 	struct virtio_net_hdr_v1 h;
 	unsigned k = 1;
 	ssize_t r;
 
 	vt_hdr_from_offload(&h, &pkt->ol);
-	f->iov[0] = (struct iovec){.iov_base = &h, .iov_len = sizeof(h)};
-	for (const struct vnet_drv_pkt *seg = pkt; seg && k < ARRAY_SIZE(f->iov); seg = seg->next)
+	iov[0] = (struct iovec){.iov_base = &h, .iov_len = sizeof(h)};
+	/* a frame has at most VNET_DRV_MAX_SEGS segments: iov holds them */
+	do {
 		if (seg->len)
-			f->iov[k++] = (struct iovec){.iov_base = seg->data, .iov_len = seg->len};
+			iov[k++] = (struct iovec){.iov_base = seg->data, .iov_len = seg->len};
+		seg = seg->next;
+	} while (seg && k < ARRAY_SIZE(iov));
 	do
-		r = writev(w->tap_fd, f->iov, (int)k);
+		r = writev(w->tap_fd, iov, (int)k);
 	while (r < 0 && errno == EINTR);
 	/* EIO while the interface is down, EINVAL for a header the kernel
 	 * refuses: the frame is lost either way. */
@@ -92,7 +113,7 @@ static unsigned device_to_tap(struct vt_worker *w, struct vt_fwd *f)
 	unsigned n = vnet_drv_rx_burst(w->drv, w->qp, f->rx, BURST);
 
 	for (unsigned i = 0; i < n; i++)
-		write_frame(w, f, f->rx[i]);
+		write_frame(w, f->rx[i]);
 	vnet_drv_pkt_free_bulk(f->rx, n);
 	return n;
 }
@@ -150,7 +171,7 @@ static int read_frame(struct vt_worker *w, struct vt_fwd *f)
 	uint8_t over;
 	ssize_t r;
 
-	if (!fill_slots(w, f))
+	if (f->tap_gone || !fill_slots(w, f))
 		return READ_NONE;
 	f->iov[0] = (struct iovec){.iov_base = &h, .iov_len = sizeof(h)};
 	for (k = 0; k < f->nseg; k++)
@@ -162,8 +183,11 @@ static int read_frame(struct vt_worker *w, struct vt_fwd *f)
 	do
 		r = readv(w->tap_fd, f->iov, (int)k + 2);
 	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return READ_NONE; /* EAGAIN; EIO/EBADFD while the interface goes */
+	if (r < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			tap_gone(w, f);
+		return READ_NONE;
+	}
 	if ((size_t)r <= sizeof(h) || (size_t)r - sizeof(h) > (size_t)f->nseg * f->seg_room) {
 		counter_add(&w->stats->tx.drops, 1);
 		return READ_DROPPED;
@@ -232,7 +256,7 @@ static void sync_lib_stats(struct vt_worker *w, struct vt_fwd *f)
 static void sleep_until_work(struct vt_worker *w, struct vt_fwd *f)
 {
 	struct timespec retry = {0, TX_RETRY_NS};
-	bool can_read = f->npending == 0 && fill_slots(w, f);
+	bool can_read = !f->tap_gone && f->npending == 0 && fill_slots(w, f);
 	struct pollfd p[3] = {
 		{.fd = w->stop_fd, .events = POLLIN},
 		{.fd = vnet_drv_rx_fd(w->drv, w->qp), .events = POLLIN},
@@ -243,6 +267,8 @@ static void sleep_until_work(struct vt_worker *w, struct vt_fwd *f)
 		return; /* frames arrived meanwhile */
 	(void)ppoll(p, can_read ? 3 : 2, can_read ? NULL : &retry, NULL);
 	vnet_drv_rx_disarm(w->drv, w->qp);
+	if (can_read && (p[2].revents & (POLLERR | POLLHUP | POLLNVAL)))
+		tap_gone(w, f);
 }
 
 static void *worker_main(void *arg)

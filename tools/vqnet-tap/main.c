@@ -9,10 +9,11 @@
  * TAP's offloads, MTU, MAC and carrier from what the device negotiated,
  * starts one forwarding thread per queue pair (forward.c), then sleeps in
  * poll() on a signalfd, the vhost-user socket (hung up: the backend has
- * gone) and the library's event fd (config changes: the link). When the
- * backend goes, the threads are stopped and the device closed; with
- * --client it connects again and goes on with the same TAP, otherwise it
- * exits 1. SIGTERM/SIGINT stop it (exit 0); SIGUSR1 prints the counters.
+ * gone), the library's event fd (config changes: the link) and an eventfd
+ * a forwarding thread signals when its TAP queue fails (the interface was
+ * deleted: exit 1). When the backend goes, the threads are stopped and the
+ * device closed; with --client it connects again and goes on with the same
+ * TAP, otherwise it exits 1. SIGTERM/SIGINT stop it (exit 0); SIGUSR1 prints the counters.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,7 +39,7 @@
 #define LINK_POLL_MS	   1000		    /* link checks without an event channel */
 #define CONNECT_TIMEOUT_MS 5000u
 
-enum { RUN_STOPPED = 1, RUN_LOST = 2 };
+enum { RUN_STOPPED = 1, RUN_LOST = 2, RUN_TAP_GONE = 3 };
 
 struct vt {
 	struct vt_opts o;
@@ -48,6 +49,7 @@ struct vt {
 	struct vt_pair_stats *stats; /* [o.queues] */
 	atomic_bool stop;
 	int stop_fd, sig_fd;
+	int gone_fd; /* a worker's TAP queue failed */
 	bool mac_set, carrier;
 	unsigned connections;
 	const char *lost; /* why the backend was lost */
@@ -295,6 +297,7 @@ static int start_workers(struct vt *vt)
 			.qp = q,
 			.tap_fd = vt->tap.fds[q],
 			.stop_fd = vt->stop_fd,
+			.gone_fd = vt->gone_fd,
 			.stop = &vt->stop,
 			.tun_offloads = vt->tap.tun_offloads,
 			.stats = &vt->stats[q],
@@ -310,28 +313,32 @@ static int start_workers(struct vt *vt)
 
 /* ---- one connection ---- */
 
-/* Sleep on signals, the connection and the device's events until a stop
- * (RUN_STOPPED) or the backend's end (RUN_LOST, reason in vt->lost). */
+/* Sleep on signals, the TAP, the connection and the device's events until
+ * a stop (RUN_STOPPED), the TAP's end (RUN_TAP_GONE) or the backend's
+ * (RUN_LOST, reason in vt->lost). */
 static int watch(struct vt *vt)
 {
 	for (;;) {
 		int efd = vnet_drv_event_fd(vt->drv), rc;
-		struct pollfd p[3] = {
+		struct pollfd p[4] = {
 			{.fd = vt->sig_fd, .events = POLLIN},
+			{.fd = vt->gone_fd, .events = POLLIN},
 			{.fd = vnet_drv_conn_fd(vt->drv), .events = POLLIN},
 			{.fd = efd, .events = POLLIN},
 		};
 
-		rc = poll(p, efd >= 0 ? 3 : 2, efd >= 0 ? -1 : LINK_POLL_MS);
+		rc = poll(p, efd >= 0 ? 4 : 3, efd >= 0 ? -1 : LINK_POLL_MS);
 		if (rc < 0 && errno != EINTR)
 			return -errno;
 		if ((p[0].revents & POLLIN) && handle_signals(vt))
 			return RUN_STOPPED;
-		if (p[1].revents) {
+		if (p[1].revents)
+			return RUN_TAP_GONE;
+		if (p[2].revents) {
 			vt->lost = "the connection was closed";
 			return RUN_LOST;
 		}
-		if (efd >= 0 && !p[2].revents)
+		if (efd >= 0 && !p[3].revents)
 			continue;
 		if ((efd >= 0 && vnet_drv_poll_events(vt->drv) < 0) || follow_link(vt) < 0) {
 			vt->lost = "the device does not answer";
@@ -359,7 +366,7 @@ static int run_connection(struct vt *vt)
 	}
 	vnet_drv_close(vt->drv);
 	vt->drv = NULL;
-	if (vt->carrier)
+	if (vt->carrier && rc != RUN_TAP_GONE)
 		warn_rc(vt, "TUNSETCARRIER", vt_tap_set_carrier(&vt->tap, false));
 	vt->carrier = false;
 	return rc;
@@ -381,6 +388,10 @@ static int run(struct vt *vt)
 		rc = run_connection(vt);
 		if (rc == RUN_STOPPED)
 			return 0;
+		if (rc == RUN_TAP_GONE) {
+			fprintf(stderr, VT_PROG ": %s: the interface is gone\n", vt->tap.ifname);
+			return 1;
+		}
 		if (rc < 0) {
 			fprintf(stderr, VT_PROG ": %s: %s\n", vt->o.socket, strerror(-rc));
 			return 1;
@@ -423,7 +434,7 @@ int main(int argc, char **argv)
 
 	vt_parse_options(argc, argv, &vt.o);
 	vqnet_log_set_prefix(VT_PROG);
-	vt.sig_fd = vt.stop_fd = -1;
+	vt.sig_fd = vt.stop_fd = vt.gone_fd = -1;
 	vt.stats = aligned_alloc(64, vt.o.queues * sizeof(*vt.stats));
 	if (!vt.stats)
 		goto out;
@@ -431,7 +442,8 @@ int main(int argc, char **argv)
 	if (setup_signals(&vt) < 0)
 		goto out;
 	vt.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vt.stop_fd < 0 || setup_tap(&vt) < 0)
+	vt.gone_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vt.stop_fd < 0 || vt.gone_fd < 0 || setup_tap(&vt) < 0)
 		goto out_tap;
 	status = run(&vt);
 	print_counters(&vt);
@@ -442,6 +454,8 @@ out:
 		fprintf(stderr, VT_PROG ": out of memory\n");
 	if (vt.stop_fd >= 0)
 		close(vt.stop_fd);
+	if (vt.gone_fd >= 0)
+		close(vt.gone_fd);
 	if (vt.sig_fd >= 0)
 		close(vt.sig_fd);
 	free(vt.stats);

@@ -49,7 +49,7 @@ static const char usage_text[] =
 	"The TAP's carrier follows the device's link. Counters per queue pair (rx:\n"
 	"device to TAP, tx: TAP to device) go to stdout at exit and on SIGUSR1.\n"
 	"SIGTERM/SIGINT stop. Exit: 0 stopped, 1 run-time failure (no TAP, no\n"
-	"backend, backend lost without --client), 2 bad arguments.\n";
+	"backend, backend lost without --client, TAP deleted), 2 bad arguments.\n";
 
 #define usage_error(...) cli_usage_error(VT_PROG, __VA_ARGS__)
 

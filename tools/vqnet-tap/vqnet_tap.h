@@ -116,6 +116,7 @@ struct vt_worker {
 	unsigned qp;
 	int tap_fd;
 	int stop_fd; /* eventfd: readable once the workers must stop */
+	int gone_fd; /* eventfd the worker signals when its TAP queue is gone */
 	const atomic_bool *stop;
 	unsigned tun_offloads;
 	struct vt_pair_stats *stats;
