@@ -255,6 +255,10 @@ struct vu_vring_setup {
  */
 int vu_frontend_connect(const char *path, unsigned timeout_ms, struct vu_frontend **out);
 void vu_frontend_close(struct vu_frontend *f);
+/* The connection's socket, to poll() between requests (never to read or
+ * write): the backend sends nothing on it unasked, so POLLIN or POLLHUP
+ * there means the backend closed the connection. -1 for NULL. */
+int vu_frontend_fd(const struct vu_frontend *f);
 
 /* Each request waits (up to 10 s) for its reply (GET_*), or, when REPLY_ACK
  * was negotiated, for the acknowledgement. A non-zero ack (or an empty

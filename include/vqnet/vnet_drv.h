@@ -64,7 +64,8 @@ extern "C" {
  * library implements, named after <vqnet/virtio_net.h> and <vqnet/virtio.h>. */
 #define VNET_DRV_F_CSUM		 VIRTIO_NET_F_CSUM	 /* tx checksum offload (NEEDS_CSUM) */
 #define VNET_DRV_F_GUEST_CSUM	 VIRTIO_NET_F_GUEST_CSUM /* rx: partial / validated checksums */
-#define VNET_DRV_F_MAC		 VIRTIO_NET_F_MAC	 /* the device's MAC in config space */
+#define VNET_DRV_F_MTU		 VIRTIO_NET_F_MTU /* the device's maximum MTU in config space */
+#define VNET_DRV_F_MAC		 VIRTIO_NET_F_MAC /* the device's MAC in config space */
 #define VNET_DRV_F_GUEST_TSO4	 VIRTIO_NET_F_GUEST_TSO4 /* rx: TCPv4 GSO frames */
 #define VNET_DRV_F_GUEST_TSO6	 VIRTIO_NET_F_GUEST_TSO6 /* rx: TCPv6 GSO frames */
 #define VNET_DRV_F_HOST_TSO4	 VIRTIO_NET_F_HOST_TSO4	 /* tx: TCPv4 GSO frames */
@@ -94,7 +95,7 @@ extern "C" {
 	 VNET_DRV_FEATURE(VNET_DRV_F_CTRL_RX) | VNET_DRV_FEATURE(VNET_DRV_F_MQ) |                  \
 	 VNET_DRV_FEATURE(VNET_DRV_F_CTRL_MAC_ADDR) | VNET_DRV_FEATURE(VNET_DRV_F_INDIRECT_DESC) | \
 	 VNET_DRV_FEATURE(VNET_DRV_F_EVENT_IDX) | VNET_DRV_FEATURE(VNET_DRV_F_VERSION_1) |         \
-	 VNET_DRV_FEATURE(VNET_DRV_F_IN_ORDER))
+	 VNET_DRV_FEATURE(VNET_DRV_F_IN_ORDER) | VNET_DRV_FEATURE(VNET_DRV_F_MTU))
 
 /* What features = 0 asks for: no offloads, no IN_ORDER. */
 #define VNET_DRV_FEATURES_DEFAULT                                                                  \
@@ -236,6 +237,12 @@ unsigned vnet_drv_queue_pairs(const struct vnet_drv *drv);
 /* The MAC: the device's (F_MAC), the last one set, or a random locally
  * administered one. */
 void vnet_drv_mac(const struct vnet_drv *drv, uint8_t mac[6]);
+/* The device's maximum MTU (config space, VIRTIO 1.2 §5.1.4) when
+ * VNET_DRV_F_MTU was negotiated and the backend serves its config space;
+ * 0 otherwise, or when the device reports less than 68 (§5.1.4.1 allows
+ * 68..65535). Negotiating it binds the caller (§5.1.4.2): frames without
+ * GSO may then not exceed it plus the Ethernet header. */
+unsigned vnet_drv_mtu(const struct vnet_drv *drv);
 
 /**
  * vnet_drv_link_up() - read the link status from config space.
@@ -252,6 +259,11 @@ int vnet_drv_event_fd(const struct vnet_drv *drv);
 int vnet_drv_poll_events(struct vnet_drv *drv);
 /* Config change events seen since open. */
 unsigned vnet_drv_config_changes(const struct vnet_drv *drv);
+/* The vhost-user connection's socket, to poll() for POLLIN|POLLHUP only
+ * (control thread; never read or write it): the backend sends nothing on
+ * it unasked, so either means the backend closed the connection and the
+ * device is gone (vnet_drv_close() it). */
+int vnet_drv_conn_fd(const struct vnet_drv *drv);
 
 /* ---- packet buffers (pair @qp's thread) ---- */
 
@@ -315,6 +327,17 @@ int vnet_drv_rx_fd(const struct vnet_drv *drv, unsigned qp);
  * arrive on pair @qp. Return: 1 (frames may be there), 0 (timeout), -errno.
  */
 int vnet_drv_rx_wait(struct vnet_drv *drv, unsigned qp, int timeout_ms);
+/**
+ * vnet_drv_rx_arm() - for a caller that sleeps in its own poll() on
+ * vnet_drv_rx_fd() next to other fds: drain the eventfd and turn on the
+ * device's notifications for pair @qp's receive queue.
+ * Return: 1 when frames already arrived (notifications stay off: take them
+ * with vnet_drv_rx_burst() instead of sleeping), 0 armed, -EINVAL.
+ */
+int vnet_drv_rx_arm(struct vnet_drv *drv, unsigned qp);
+/* After the sleep (whatever woke it): notifications off again, the
+ * eventfd drained, so a busy pair costs the device no signals. */
+void vnet_drv_rx_disarm(struct vnet_drv *drv, unsigned qp);
 
 /* Counters of pair @qp's queues (either pointer may be NULL). */
 void vnet_drv_queue_stats(const struct vnet_drv *drv, unsigned qp, struct vnet_drv_queue_stats *rx,

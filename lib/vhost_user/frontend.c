@@ -221,6 +221,11 @@ VQNET_EXPORT int vu_frontend_connect(const char *path, unsigned timeout_ms,
 	return 0;
 }
 
+VQNET_EXPORT int vu_frontend_fd(const struct vu_frontend *f)
+{
+	return f ? f->sock : -1;
+}
+
 VQNET_EXPORT void vu_frontend_close(struct vu_frontend *f)
 {
 	if (!f)

@@ -26,6 +26,7 @@
  * closes, and it maps the memory through its own fd, so unmapping ours
  * right away is safe.
  */
+#include <endian.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -151,6 +152,10 @@ static int read_device(struct vnet_drv *drv)
 			memcpy(drv->mac, "\x02\x00\x00\x00\x00\x01", 6);
 		drv->mac[0] = (uint8_t)((drv->mac[0] & 0xfe) | 0x02); /* unicast, local */
 	}
+	/* §5.1.4.1: 68..65535; anything else is no advice at all */
+	if (drv->has_config && vq_has_feature(drv->features, VIRTIO_NET_F_MTU) &&
+	    le16toh(cfg.mtu) >= 68)
+		drv->mtu = le16toh(cfg.mtu);
 	drv->max_qp = 1;
 	if (vq_has_feature(drv->features, VIRTIO_NET_F_MQ)) {
 		if (drv->has_config) {
@@ -396,6 +401,11 @@ VQNET_EXPORT void vnet_drv_mac(const struct vnet_drv *drv, uint8_t mac[6])
 		memcpy(mac, drv->mac, 6);
 }
 
+VQNET_EXPORT unsigned vnet_drv_mtu(const struct vnet_drv *drv)
+{
+	return drv ? drv->mtu : 0;
+}
+
 VQNET_EXPORT int vnet_drv_link_up(struct vnet_drv *drv)
 {
 	le16 status;
@@ -441,4 +451,9 @@ VQNET_EXPORT int vnet_drv_poll_events(struct vnet_drv *drv)
 VQNET_EXPORT unsigned vnet_drv_config_changes(const struct vnet_drv *drv)
 {
 	return drv ? drv->config_changes : 0;
+}
+
+VQNET_EXPORT int vnet_drv_conn_fd(const struct vnet_drv *drv)
+{
+	return drv ? vu_frontend_fd(drv->fe) : -1;
 }

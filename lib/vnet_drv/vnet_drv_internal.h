@@ -76,6 +76,7 @@ struct vnet_drv {
 	bool has_protocol; /* VHOST_USER_F_PROTOCOL_FEATURES negotiated */
 	bool has_config;   /* the backend serves GET_CONFIG */
 	uint8_t mac[6];
+	unsigned mtu;		    /* config space mtu with F_MTU, else 0 */
 	struct vnet_drv_queue ctrl; /* index 0 / d NULL without CTRL_VQ */
 	uint64_t ctrl_buf_off;
 	unsigned config_changes;

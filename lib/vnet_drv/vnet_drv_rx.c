@@ -316,11 +316,9 @@ VQNET_EXPORT int vnet_drv_rx_fd(const struct vnet_drv *drv, unsigned qp)
 	return drv->qp[qp].rx.call_fd;
 }
 
-VQNET_EXPORT int vnet_drv_rx_wait(struct vnet_drv *drv, unsigned qpi, int timeout_ms)
+VQNET_EXPORT int vnet_drv_rx_arm(struct vnet_drv *drv, unsigned qpi)
 {
 	struct vnet_drv_queue *q;
-	struct pollfd pfd;
-	int rc;
 
 	if (!drv || qpi >= drv->nqp)
 		return -EINVAL;
@@ -332,14 +330,33 @@ VQNET_EXPORT int vnet_drv_rx_wait(struct vnet_drv *drv, unsigned qpi, int timeou
 		vq_drv_disable_used_notify(q->d);
 		return 1;
 	}
-	pfd = (struct pollfd){.fd = q->call_fd, .events = POLLIN};
-	rc = poll(&pfd, 1, timeout_ms);
+	return 0;
+}
+
+VQNET_EXPORT void vnet_drv_rx_disarm(struct vnet_drv *drv, unsigned qpi)
+{
+	struct vnet_drv_queue *q;
+
+	if (!drv || qpi >= drv->nqp)
+		return;
+	q = &drv->qp[qpi].rx;
 	vq_drv_disable_used_notify(q->d);
-	if (rc < 0)
-		return -errno;
-	if (rc > 0)
-		efd_drain(q->call_fd);
-	return rc > 0;
+	efd_drain(q->call_fd);
+}
+
+VQNET_EXPORT int vnet_drv_rx_wait(struct vnet_drv *drv, unsigned qpi, int timeout_ms)
+{
+	struct pollfd pfd;
+	int rc;
+
+	rc = vnet_drv_rx_arm(drv, qpi);
+	if (rc != 0)
+		return rc;
+	pfd = (struct pollfd){.fd = drv->qp[qpi].rx.call_fd, .events = POLLIN};
+	rc = poll(&pfd, 1, timeout_ms);
+	rc = rc < 0 ? -errno : rc > 0;
+	vnet_drv_rx_disarm(drv, qpi);
+	return rc;
 }
 
 VQNET_EXPORT void vnet_drv_queue_stats(const struct vnet_drv *drv, unsigned qp,

@@ -7,12 +7,12 @@
 #
 #   check-install.sh BUILD_DIR SOURCE_DIR
 #
-#  - the files: vqnetd and vqnetctl (sbin), vqnet-perf, libvqnet.so.MAJOR (a soname
+#  - the files: vqnetd and vqnetctl (sbin), vqnet-perf, vqnet-tap, libvqnet.so.MAJOR (a soname
 #    link to the versioned file) and libvqnet.a, every public header and
-#    version.h, vqnet.pc, the man pages vqnetd(8), vqnetctl(8), vqnet-perf(1),
+#    version.h, vqnet.pc, the man pages vqnetd(8), vqnetctl(8), vqnet-perf(1), vqnet-tap(1),
 #    libvqnet(3), the systemd units;
 #  - version.h, vqnet.pc, the man pages and `vqnetd -V` / `vqnetctl -V` /
-#    `vqnet-perf -V`
+#    `vqnet-perf -V` / `vqnet-tap -V`
 #    all say the project's version;
 #  - pkg-config: examples/hello.c builds against the installed headers and
 #    library, shared and static, and runs against the installed vqnetd
@@ -48,9 +48,9 @@ meson install -C "$B" --destdir "$D/root" --no-rebuild --quiet >"$D/install.log"
 R=$D/root
 find1() { find "$R" -path "*$1" | head -1; }
 
-for f in sbin/vqnetd sbin/vqnetctl bin/vqnet-perf include/vqnet/vnet_drv.h include/vqnet/net_dev.h \
+for f in sbin/vqnetd sbin/vqnetctl bin/vqnet-perf bin/vqnet-tap include/vqnet/vnet_drv.h include/vqnet/net_dev.h \
 	include/vqnet/version.h pkgconfig/vqnet.pc libvqnet.a "libvqnet.so.${version%%.*}" \
-	"libvqnet.so.$version" man8/vqnetd.8 man8/vqnetctl.8 man1/vqnet-perf.1 man3/libvqnet.3 \
+	"libvqnet.so.$version" man8/vqnetd.8 man8/vqnetctl.8 man1/vqnet-perf.1 man1/vqnet-tap.1 man3/libvqnet.3 \
 	systemd/system/vqnetd@.service systemd/system/vqnetd@.socket; do
 	[ -n "$(find1 "/$f")" ] || fail "not installed: $f"
 done
@@ -62,6 +62,7 @@ done
 vqnetd=$(find1 /sbin/vqnetd)
 ctl=$(find1 /sbin/vqnetctl)
 perf=$(find1 /bin/vqnet-perf)
+vtap=$(find1 /bin/vqnet-tap)
 pc=$(find1 /pkgconfig/vqnet.pc)
 libdir=$(dirname "$(find1 "/libvqnet.so.$version")")
 soname=$(objdump -p "$libdir/libvqnet.so.$version" 2>/dev/null | awk '/SONAME/ {print $2}')
@@ -69,6 +70,7 @@ soname=$(objdump -p "$libdir/libvqnet.so.$version" 2>/dev/null | awk '/SONAME/ {
 grep -q "\"$version\"" "$(find1 /include/vqnet/version.h)" || fail "version.h is not $version"
 "$vqnetd" -V | grep -qx "vqnetd $version" || fail "vqnetd -V: $("$vqnetd" -V)"
 "$perf" -V | grep -qx "vqnet-perf $version" || fail "vqnet-perf -V"
+"$vtap" -V | grep -qx "vqnet-tap $version" || fail "vqnet-tap -V"
 "$ctl" -V | grep -qx "vqnetctl $version" || fail "vqnetctl -V: $("$ctl" -V)"
 
 # pkg-config as a user would, pointed at the staged tree.
@@ -99,7 +101,8 @@ wait "$pid" || fail "vqnetd exited $?"
 pid=
 
 # Man pages: no groff warning, every long option of --help documented.
-for page in man8/vqnetd.8:"$vqnetd" man8/vqnetctl.8:"$ctl" man1/vqnet-perf.1:"$perf"; do
+for page in man8/vqnetd.8:"$vqnetd" man8/vqnetctl.8:"$ctl" man1/vqnet-perf.1:"$perf" \
+	man1/vqnet-tap.1:"$vtap"; do
 	m=$(find1 "/${page%%:*}")
 	w=$(LC_ALL=C.UTF-8 groff -man -ww -z "$m" 2>&1)
 	[ -z "$w" ] || fail "groff on $(basename "$m"): $w"
