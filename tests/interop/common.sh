@@ -239,23 +239,30 @@ build_initramfs() {
 	fi
 }
 
+# http_serve NAME ADDR [NETNS]: $TMP/www served over HTTP on ADDR by
+# python3 ($PYTHON) http.server, in network namespace NETNS when given, on a
+# port the kernel picks (sets PORT; the server prints it), its log in
+# $TMP/NAME.log; tracked. Exits 1 (FAIL) when it does not start.
+http_serve() {
+	s_name=$1 s_addr=$2
+	mkdir -p "$TMP/www"
+	# The command prefix: into NETNS, or nothing.
+	if [ -n "${3:-}" ]; then set -- ip netns exec "$3"; else set --; fi
+	"$@" "$PYTHON" -u -m http.server --bind "$s_addr" --directory "$TMP/www" 0 \
+		>"$TMP/$s_name.log" 2>&1 </dev/null &
+	track $! TERM
+	poll 10 '' grep -qs 'port [0-9]' "$TMP/$s_name.log"
+	PORT=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$TMP/$s_name.log" | head -1)
+	[ -n "$PORT" ] || { cat "$TMP/$s_name.log"; echo "FAIL: HTTP server $s_name did not start"; exit 1; }
+}
+
 # serve_blob SIZE ADDR [NETNS]: SIZE random bytes in $TMP/www/blob (sets
-# WANT_MD5) served over HTTP on ADDR by python3 ($PYTHON) http.server, in
-# network namespace NETNS when given, on a port the kernel picks (sets
-# PORT; the server prints it). Exits 1 (FAIL) when it does not start.
+# WANT_MD5) served by http_serve (log $TMP/http.log; sets PORT).
 serve_blob() {
-	addr=$2
 	mkdir -p "$TMP/www"
 	head -c "$1" /dev/urandom >"$TMP/www/blob"
 	WANT_MD5=$(md5sum <"$TMP/www/blob" | cut -d' ' -f1)
-	# The command prefix: into NETNS, or nothing.
-	if [ -n "${3:-}" ]; then set -- ip netns exec "$3"; else set --; fi
-	"$@" "$PYTHON" -u -m http.server --bind "$addr" --directory "$TMP/www" 0 \
-		>"$TMP/http.log" 2>&1 </dev/null &
-	track $! TERM
-	poll 10 '' grep -qs 'port [0-9]' "$TMP/http.log"
-	PORT=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$TMP/http.log" | head -1)
-	[ -n "$PORT" ] || { cat "$TMP/http.log"; echo "FAIL: the HTTP server did not start"; exit 1; }
+	http_serve http "$2" "${3:-}"
 }
 
 # check_blob NAME SIZE: guest NAME's wget step got the served blob: its

@@ -141,18 +141,17 @@ make_blob() {
 	head -c "$2" /dev/urandom >"$TMP/www/$1"
 	md5sum <"$TMP/www/$1" | cut -d' ' -f1 >"$TMP/$1.md5"
 }
-# serve NAME ADDR [NS]: python3 http.server of $TMP/www on ADDR (in NS),
-# tracked, on a port the kernel picks: sets PORT. Exits 1 when it does not
-# start.
-serve() {
-	s_name=$1 s_addr=$2
-	if [ -n "${3:-}" ]; then set -- ip netns exec "$3"; else set --; fi
-	"$@" "$PYTHON" -u -m http.server --bind "$s_addr" --directory "$TMP/www" 0 \
-		>"$TMP/$s_name.http" 2>&1 </dev/null &
-	track $! TERM
-	poll 10 '' grep -qs 'port [0-9]' "$TMP/$s_name.http"
-	PORT=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$TMP/$s_name.http" | head -1)
-	[ -n "$PORT" ] || { cat "$TMP/$s_name.http"; echo "FAIL: HTTP server $s_name did not start"; exit 1; }
+# ping_and_64m_both_ways NET: A (NET.1) pings B (NET.2), then 64 MiB goes
+# each way over HTTP, byte-exact.
+ping_and_64m_both_ways() {
+	ns_ping "$NA" "$1.2" 3 ping "A -> B" || fail "ping A -> B"
+	make_blob big $((64 * 1048576))
+	http_serve http-b "$1.2" "$NB"
+	PORT_B=$PORT
+	http_serve http-a "$1.1" "$NA"
+	PORT_A=$PORT
+	fetch_check "B -> A" "$NA" "http://$1.2:$PORT_B/big" big
+	fetch_check "A -> B" "$NB" "http://$1.1:$PORT_A/big" big
 }
 # fetch_check WHAT NS URL BLOB: download URL in namespace NS (curl, 90 s at
 # most); fails unless its md5sum is BLOB's. Prints the time taken.
@@ -267,9 +266,9 @@ mode_tap() {
 	ns_ping "$NA" 10.97.0.2 3 ping "A -> B" || fail "ping A -> B"
 	make_blob big "$size"
 	make_blob small 1048576
-	serve b 10.97.0.2 "$NB"
+	http_serve http-b 10.97.0.2 "$NB"
 	PORT_B=$PORT
-	serve a 10.97.0.1 "$NA"
+	http_serve http-a 10.97.0.1 "$NA"
 	PORT_A=$PORT
 	fetch_check "B -> A" "$NA" "http://10.97.0.2:$PORT_B/big" big
 	fetch_check "A -> B" "$NB" "http://10.97.0.1:$PORT_A/big" big
@@ -353,7 +352,7 @@ EOF
 mode_user() {
 	ns_setup "$NA"
 	make_blob blob $((32 * 1048576))
-	serve host 127.0.0.1
+	http_serve http-host 127.0.0.1
 	start_vqnetd d 110
 	D_PID=$VQNETD_PID
 	start_vtap a "$NA" "$TMP/d.sock"
@@ -373,7 +372,7 @@ mode_user() {
 mode_restart() {
 	ns_setup "$NA"
 	make_blob blob $((8 * 1048576))
-	serve host 127.0.0.1
+	http_serve http-host 127.0.0.1
 	start_vqnetd d 110
 	start_vtap a "$NA" "$TMP/d.sock" --client
 	A_PID=$VT_PID
@@ -442,14 +441,7 @@ print(" ".join(str(x.getsockname()[1]) for x in s))
 	ip -n "$NB" addr add 10.98.0.2/24 dev "$TB"
 	[ "$(if_mac "$NA" "$TA")" = 52:54:00:77:05:01 ] || fail "$TA does not have its device's MAC"
 	[ "$(if_mac "$NB" "$TB")" = 52:54:00:77:05:02 ] || fail "$TB does not have its device's MAC"
-	ns_ping "$NA" 10.98.0.2 3 ping "A -> B" || fail "ping A -> B"
-	make_blob big $((64 * 1048576))
-	serve b 10.98.0.2 "$NB"
-	PORT_B=$PORT
-	serve a 10.98.0.1 "$NA"
-	PORT_A=$PORT
-	fetch_check "B -> A" "$NA" "http://10.98.0.2:$PORT_B/big" big
-	fetch_check "A -> B" "$NB" "http://10.98.0.1:$PORT_A/big" big
+	ping_and_64m_both_ways 10.98.0
 	stop_vtap "$A_PID" a
 	stop_vtap "$B_PID" b
 	stop_vqnetd "$DA_PID" da
@@ -481,14 +473,7 @@ mode_dpdk() {
 	start_vtap a "$NA" "$TMP/pmd.sock"
 	A_PID=$VT_PID
 	ip -n "$NA" addr add 10.99.0.1/24 dev "$TA"
-	ns_ping "$NA" 10.99.0.2 3 ping "A -> B" || fail "ping A -> B"
-	make_blob big $((64 * 1048576))
-	serve b 10.99.0.2 "$NB"
-	PORT_B=$PORT
-	serve a 10.99.0.1 "$NA"
-	PORT_A=$PORT
-	fetch_check "B -> A" "$NA" "http://10.99.0.2:$PORT_B/big" big
-	fetch_check "A -> B" "$NB" "http://10.99.0.1:$PORT_A/big" big
+	ping_and_64m_both_ways 10.99.0
 	stop_vtap "$A_PID" a
 	kill -s INT "$PMD_PID"
 	poll 10 '' gone "$PMD_PID" || fail "testpmd did not stop on SIGINT"

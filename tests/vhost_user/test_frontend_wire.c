@@ -333,6 +333,25 @@ static void test_frontend_bad_replies(void **state)
 	fake_close(&k);
 }
 
+/* REPLY_ACK and BACKEND_REQ negotiated, the backend request channel set
+ * up: the backend's end of it (the caller closes it). */
+static int open_channel(struct fake *k)
+{
+	struct vu_msg m;
+
+	assert_int_equal(vu_frontend_set_protocol_features(
+				 k->f, F(VHOST_USER_PROTOCOL_F_REPLY_ACK) |
+					       F(VHOST_USER_PROTOCOL_F_BACKEND_REQ)),
+			 0);
+	fake_expect(k, &m, VHOST_USER_SET_PROTOCOL_FEATURES, VHOST_USER_VERSION, 8);
+	fake_ack(k, VHOST_USER_SET_BACKEND_REQ_FD, 0);
+	assert_int_equal(vu_frontend_open_backend_req(k->f), 0);
+	fake_expect(k, &m, VHOST_USER_SET_BACKEND_REQ_FD,
+		    VHOST_USER_VERSION | VHOST_USER_NEED_REPLY_MASK, 0);
+	assert_int_equal(m.nfds, 1);
+	return m.fds[0];
+}
+
 static void test_frontend_backend_channel(void **state)
 {
 	struct fake k;
@@ -342,17 +361,7 @@ static void test_frontend_backend_channel(void **state)
 	(void)state;
 	fake_open(&k);
 	assert_int_equal(vu_frontend_dispatch_backend_req(k.f), -ENOTCONN);
-	assert_int_equal(vu_frontend_set_protocol_features(
-				 k.f, F(VHOST_USER_PROTOCOL_F_REPLY_ACK) |
-					      F(VHOST_USER_PROTOCOL_F_BACKEND_REQ)),
-			 0);
-	fake_expect(&k, &m, VHOST_USER_SET_PROTOCOL_FEATURES, VHOST_USER_VERSION, 8);
-	fake_ack(&k, VHOST_USER_SET_BACKEND_REQ_FD, 0);
-	assert_int_equal(vu_frontend_open_backend_req(k.f), 0);
-	fake_expect(&k, &m, VHOST_USER_SET_BACKEND_REQ_FD,
-		    VHOST_USER_VERSION | VHOST_USER_NEED_REPLY_MASK, 0);
-	assert_int_equal(m.nfds, 1);
-	be = m.fds[0];
+	be = open_channel(&k);
 
 	/* config change with NEED_REPLY: counted and acked with 0 */
 	memset(&m, 0, sizeof(m));
@@ -407,16 +416,7 @@ static void test_frontend_backend_channel(void **state)
 
 	/* the backend closes its end */
 	fake_open(&k);
-	assert_int_equal(vu_frontend_set_protocol_features(
-				 k.f, F(VHOST_USER_PROTOCOL_F_REPLY_ACK) |
-					      F(VHOST_USER_PROTOCOL_F_BACKEND_REQ)),
-			 0);
-	fake_expect(&k, &m, VHOST_USER_SET_PROTOCOL_FEATURES, VHOST_USER_VERSION, 8);
-	fake_ack(&k, VHOST_USER_SET_BACKEND_REQ_FD, 0);
-	assert_int_equal(vu_frontend_open_backend_req(k.f), 0);
-	fake_expect(&k, &m, VHOST_USER_SET_BACKEND_REQ_FD,
-		    VHOST_USER_VERSION | VHOST_USER_NEED_REPLY_MASK, 0);
-	close(m.fds[0]);
+	close(open_channel(&k));
 	assert_int_equal(vu_frontend_dispatch_backend_req(k.f), -ECONNRESET);
 	assert_int_equal(vu_frontend_backend_req_fd(k.f), -1);
 	fake_close(&k);
