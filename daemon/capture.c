@@ -188,6 +188,8 @@ static bool plain_name(const char *name)
 int capture_open_in(int dir_fd, const char *dir_name, const struct capture_opts *o,
 		    struct capture **out, char *err, size_t err_len)
 {
+	struct capture_opts named = *o; /* the file as the operator sees it: DIR/NAME */
+	char *path = NULL;
 	struct capture *c;
 	int fd, rc;
 
@@ -196,7 +198,13 @@ int capture_open_in(int dir_fd, const char *dir_name, const struct capture_opts 
 			 dir_name);
 		return -EINVAL;
 	}
-	rc = capture_new(o, &c, err, err_len);
+	if (asprintf(&path, "%s/%s", dir_name, o->file) < 0) {
+		snprintf(err, err_len, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	named.file = path;
+	rc = capture_new(&named, &c, err, err_len);
+	free(path);
 	if (rc)
 		return rc;
 	/* O_EXCL and O_NOFOLLOW: whoever else may write to the directory
@@ -205,7 +213,7 @@ int capture_open_in(int dir_fd, const char *dir_name, const struct capture_opts 
 	fd = openat(dir_fd, o->file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = -errno;
-		snprintf(err, err_len, "%s/%s: %s", dir_name, o->file,
+		snprintf(err, err_len, "%s: %s", c->file,
 			 rc == -EEXIST ? "exists (a capture never replaces a file)"
 				       : strerror(-rc));
 	} else {
@@ -215,16 +223,6 @@ int capture_open_in(int dir_fd, const char *dir_name, const struct capture_opts 
 		capture_free(c);
 		return rc;
 	}
-	free(c->file);
-	c->file = NULL;
-	if (asprintf(&c->file, "%s/%s", dir_name, o->file) < 0) {
-		c->file = NULL;
-		pcap_dump_close(c->dumper);
-		capture_free(c);
-		snprintf(err, err_len, "%s", strerror(ENOMEM));
-		return -ENOMEM;
-	}
-	c->opts.file = c->file;
 	*out = c;
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/landlock.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,47 +62,39 @@ static uint64_t fs_rights(int abi)
 	return r;
 }
 
+/* Allow @access beneath the file or directory @fd (an O_PATH fd). */
+static int allow_beneath(int ruleset, int fd, uint64_t access)
+{
+	struct landlock_path_beneath_attr pb = {.allowed_access = access, .parent_fd = fd};
+
+	if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Allow @access beneath @path, opened with @flags; a missing @path is
+ * skipped when @may_miss. */
+static int allow_path(int ruleset, const char *path, int flags, bool may_miss, uint64_t access)
+{
+	int fd = open(path, O_PATH | O_CLOEXEC | flags), rc;
+
+	if (fd < 0)
+		return may_miss && errno == ENOENT ? 0 : -errno;
+	rc = allow_beneath(ruleset, fd, access);
+	close(fd);
+	return rc;
+}
+
 /* Allow reading @path (a file; skipped if it does not exist). */
 static int allow_read(int ruleset, const char *path)
 {
-	struct landlock_path_beneath_attr pb = {.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE};
-	int rc = 0;
-
-	pb.parent_fd = open(path, O_PATH | O_CLOEXEC);
-	if (pb.parent_fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
-		rc = -errno;
-	close(pb.parent_fd);
-	return rc;
+	return allow_path(ruleset, path, 0, true, LANDLOCK_ACCESS_FS_READ_FILE);
 }
 
 /* Allow @access beneath @dir (sanitizer builds only: /proc, report files). */
 static int allow_tree(int ruleset, const char *dir, uint64_t access)
 {
-	struct landlock_path_beneath_attr pb = {.allowed_access = access};
-	int rc = 0;
-
-	pb.parent_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (pb.parent_fd < 0)
-		return -errno;
-	if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
-		rc = -errno;
-	close(pb.parent_fd);
-	return rc;
-}
-
-/* New files beneath the directory @dir_fd: made, then written. */
-static int allow_new_files(int ruleset, int dir_fd)
-{
-	struct landlock_path_beneath_attr pb = {
-		.allowed_access = LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_WRITE_FILE,
-		.parent_fd = dir_fd,
-	};
-
-	if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
-		return -errno;
-	return 0;
+	return allow_path(ruleset, dir, O_DIRECTORY, false, access);
 }
 
 static int add_rules(int ruleset, const char *const *read_files, size_t n, int write_dir_fd)
@@ -110,8 +103,10 @@ static int add_rules(int ruleset, const char *const *read_files, size_t n, int w
 
 	for (size_t i = 0; i < n && !rc; i++)
 		rc = allow_read(ruleset, read_files[i]);
+	/* New files beneath --capture-dir: made, then written. */
 	if (!rc && write_dir_fd >= 0)
-		rc = allow_new_files(ruleset, write_dir_fd);
+		rc = allow_beneath(ruleset, write_dir_fd,
+				   LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_WRITE_FILE);
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 	/* LeakSanitizer reads /proc/self/maps and /proc/self/task at exit;
 	 * sanitizer reports read it too. */
