@@ -362,20 +362,40 @@ start_vqnetd() {
 	fi
 }
 
+# term_and_show PROG PID NAME WANT_RC COUNTS: SIGTERM process PID (program
+# PROG, called NAME) and wait; fails the test unless it exits WANT_RC within
+# 10 s. Prints its log ($TMP/NAME.log) and, headed COUNTS, $TMP/NAME.out.
+term_and_show() {
+	kill -s TERM "$2" 2>/dev/null
+	if ! poll 10 '' gone "$2"; then
+		fail "$1 ($3) did not exit within 10 s of SIGTERM"
+		kill -9 "$2" 2>/dev/null
+	fi
+	wait "$2"
+	rc=$?
+	untrack "$2"
+	show_log "$1 $3 (log)" "$TMP/$3.log"
+	show_log "$1 $3 ($5)" "$TMP/$3.out"
+	[ $rc -eq "$4" ] || fail "$1 ($3) exited with $rc (want $4)"
+}
+
 # stop_vqnetd PID NAME: SIGTERM (it prints its counts) and wait; fails the
 # test unless it exits 0 within 10 s. Prints its log and counts.
 stop_vqnetd() {
-	kill -s TERM "$1" 2>/dev/null
-	if ! poll 10 '' gone "$1"; then
-		fail "vqnetd ($2) did not exit within 10 s of SIGTERM"
-		kill -9 "$1" 2>/dev/null
-	fi
-	wait "$1"
-	rc=$?
-	untrack "$1"
-	show_log "vqnetd $2 (log)" "$TMP/$2.log"
-	show_log "vqnetd $2 (counts)" "$TMP/$2.out"
-	[ $rc -eq 0 ] || fail "vqnetd ($2) exited with $rc"
+	term_and_show vqnetd "$1" "$2" 0 counts
+}
+
+# free_udp_ports: two UDP ports free on 127.0.0.1, "A B" (bound, read,
+# released: another test may take one in between, which then fails loudly
+# rather than mixing traffic). Fails when python3 cannot find them.
+free_udp_ports() {
+	"$PYTHON" -c '
+import socket
+s = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+for x in s:
+    x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))
+'
 }
 
 # vq_stat NAME QUEUE FIELD: FIELD (packets, bytes, drops, errors) of the

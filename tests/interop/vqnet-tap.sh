@@ -95,17 +95,7 @@ start_vtap() {
 # stop_vtap PID NAME [WANT_RC]: SIGTERM, wait; fails unless it exits
 # WANT_RC (0) within 10 s. Prints its log and counters.
 stop_vtap() {
-	kill -s TERM "$1" 2>/dev/null
-	if ! poll 10 '' gone "$1"; then
-		fail "vqnet-tap ($2) did not exit within 10 s of SIGTERM"
-		kill -s KILL "$1" 2>/dev/null
-	fi
-	wait "$1"
-	rc=$?
-	untrack "$1"
-	show_log "vqnet-tap $2 (log)" "$TMP/$2.log"
-	show_log "vqnet-tap $2 (counters)" "$TMP/$2.out"
-	[ $rc -eq "${3:-0}" ] || fail "vqnet-tap ($2) exited with $rc (want ${3:-0})"
+	term_and_show vqnet-tap "$1" "$2" "${3:-0}" counters
 }
 # vt_stat NAME DIR FIELD: FIELD of vqnet-tap NAME's total DIR (rx|tx) line.
 vt_stat() {
@@ -452,13 +442,7 @@ mode_loop() {
 }
 
 mode_dgram() {
-	ports=$("$PYTHON" -c '
-import socket
-s = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
-for x in s:
-    x.bind(("127.0.0.1", 0))
-print(" ".join(str(x.getsockname()[1]) for x in s))
-') || skip "cannot find free UDP ports"
+	ports=$(free_udp_ports) || skip "cannot find free UDP ports"
 	pa=${ports% *} pb=${ports#* }
 	ns_setup "$NA" "$NB"
 	start_vqnetd da 110 --backend "dgram:127.0.0.1:$pa,127.0.0.1:$pb" --mac 52:54:00:77:05:01

@@ -39,15 +39,7 @@ guest_prereqs
 need_python3 "picks free UDP ports"
 setup_test dgram
 
-# Two UDP ports free on 127.0.0.1 (bound, read, released: another test may
-# take one in between, which then fails loudly rather than mixing traffic).
-ports=$("$PYTHON" -c '
-import socket
-s = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
-for x in s:
-    x.bind(("127.0.0.1", 0))
-print(" ".join(str(x.getsockname()[1]) for x in s))
-') || skip "cannot find free UDP ports"
+ports=$(free_udp_ports) || skip "cannot find free UDP ports"
 PA=${ports% *}
 PB=${ports#* }
 echo "UDP ports a=$PA b=$PB"
