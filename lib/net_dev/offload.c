@@ -282,50 +282,12 @@ int net_dev_tx_meta_check(const uint8_t *head, uint32_t head_len, uint32_t frame
 	return reason ? -EINVAL : 0;
 }
 
-/**
- * net_dev_csum_add() - add @len bytes to a ones'-complement sum (RFC 1071 §4.1:
- * big-endian 16-bit words, an odd last byte padded with zero). Chained
- * calls must pass even lengths except the last one.
- * Return: the new 32-bit partial sum (carries folded, never overflows).
- */
-uint32_t net_dev_csum_add(uint32_t sum, const void *data, uint32_t len)
-{
-	const uint8_t *p = data;
-	uint64_t s = sum;
-	uint32_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		s += (uint32_t)p[len - 1] << 8;
-	while (s >> 32)
-		s = (s & 0xffffffffu) + (s >> 32);
-	return (uint32_t)s;
-}
-
-/* Fold a partial sum to 16 bits, not complemented. */
-static uint16_t csum_fold16(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
-
-/**
- * net_dev_csum_fold() - the checksum to store: the 16-bit ones'-complement of
- * the folded sum, in host order (store it big-endian).
- */
-uint16_t net_dev_csum_fold(uint32_t sum)
-{
-	return (uint16_t)~csum_fold16(sum);
-}
-
 /* The value written into a checksum field: a result of 0 is sent as
  * 0xffff, its ones'-complement twin (RFC 768: 0 means "no checksum" for
  * UDP; for TCP both verify; Linux skb_checksum_help() does the same). */
 static uint16_t csum_field(uint32_t sum)
 {
-	uint16_t c = net_dev_csum_fold(sum);
+	uint16_t c = inet_csum_fold(sum);
 	return c ? c : 0xffff;
 }
 
@@ -342,7 +304,7 @@ int net_dev_csum_finish(uint8_t *frame, uint32_t len, uint16_t csum_start, uint1
 
 	if (field + 2 > len)
 		return -EINVAL;
-	uint32_t sum = net_dev_csum_add(0, frame + csum_start, len - csum_start);
+	uint32_t sum = inet_csum_add(0, frame + csum_start, len - csum_start);
 	wr16(frame + field, csum_field(sum));
 	return 0;
 }
@@ -385,18 +347,18 @@ static uint32_t pseudo_sum(const uint8_t *frame, const struct net_dev_frame_info
 	uint32_t sum;
 
 	if (fi->ipv6) {
-		sum = net_dev_csum_add(0, frame + fi->l3_off + 8, 16);
-		sum = net_dev_csum_add(sum, ipv6_final_dst(frame, fi->l3_off, fi->l4_off), 16);
+		sum = inet_csum_add(0, frame + fi->l3_off + 8, 16);
+		sum = inet_csum_add(sum, ipv6_final_dst(frame, fi->l3_off, fi->l4_off), 16);
 		wr32(tail, l4_bytes);
-		sum = net_dev_csum_add(sum, tail, 4);
+		sum = inet_csum_add(sum, tail, 4);
 	} else {
-		sum = net_dev_csum_add(0, frame + fi->l3_off + 12, 8);
+		sum = inet_csum_add(0, frame + fi->l3_off + 12, 8);
 		wr16(tail, (uint16_t)l4_bytes);
-		sum = net_dev_csum_add(sum, tail, 2);
+		sum = inet_csum_add(sum, tail, 2);
 	}
 	tail[0] = 0;
 	tail[1] = proto;
-	return net_dev_csum_add(sum, tail, 2);
+	return inet_csum_add(sum, tail, 2);
 }
 
 static uint32_t ipv4_hlen(const uint8_t *frame, const struct net_dev_frame_info *fi)
@@ -408,7 +370,7 @@ static uint32_t ipv4_hlen(const uint8_t *frame, const struct net_dev_frame_info 
 static void ipv4_fix_csum(uint8_t *ip, uint32_t ihl)
 {
 	wr16(ip + 10, 0);
-	wr16(ip + 10, net_dev_csum_fold(net_dev_csum_add(0, ip, ihl)));
+	wr16(ip + 10, inet_csum_fold(inet_csum_add(0, ip, ihl)));
 }
 
 /* UFO, fragments after the first: options without the copy bit are
@@ -484,8 +446,8 @@ int net_dev_gso_init(struct net_dev_gso_iter *it, const uint8_t *frame, uint32_t
 		wr16(uh + 4, (uint16_t)udp_len);
 		wr16(uh + UDP_OFF_CSUM, 0);
 		uint32_t sum = pseudo_sum(frame, &it->fi, PROTO_UDP, udp_len);
-		sum = net_dev_csum_add(sum, uh, UDP_HLEN);
-		sum = net_dev_csum_add(sum, frame + it->fi.l4_off + UDP_HLEN, udp_len - UDP_HLEN);
+		sum = inet_csum_add(sum, uh, UDP_HLEN);
+		sum = inet_csum_add(sum, frame + it->fi.l4_off + UDP_HLEN, udp_len - UDP_HLEN);
 		it->udp_csum = csum_field(sum);
 	} else {
 		it->seq0 = rd32(frame + it->fi.l4_off + 4);
@@ -526,7 +488,7 @@ static uint32_t gso_next_tcp(struct net_dev_gso_iter *it, uint8_t *out, uint32_t
 	uint32_t l4_bytes = seg_len - fi->l4_off;
 	wr16(th + TCP_OFF_CSUM, 0);
 	uint32_t sum = pseudo_sum(out, fi, PROTO_TCP, l4_bytes);
-	wr16(th + TCP_OFF_CSUM, csum_field(net_dev_csum_add(sum, th, l4_bytes)));
+	wr16(th + TCP_OFF_CSUM, csum_field(inet_csum_add(sum, th, l4_bytes)));
 	return seg_len;
 }
 

@@ -16,6 +16,8 @@
 
 #include <vqnet/netbe.h>
 
+#include "base/csum.h" /* the checksum itself (RFC 1071) */
+
 /* A frame's protocol layout, found by net_dev_frame_parse(). Offsets from the
  * frame start; 0 = absent. */
 struct net_dev_frame_info {
@@ -46,12 +48,6 @@ int net_dev_frame_parse(const uint8_t *frame, uint32_t len, struct net_dev_frame
 #define NET_DEV_TX_HEAD_MAX 256u
 int net_dev_tx_meta_check(const uint8_t *head, uint32_t head_len, uint32_t frame_len,
 			  const struct netbe_meta *m, const char **why);
-
-/* Ones'-complement checksum helpers (RFC 1071): net_dev_csum_add() sums 16-bit
- * big-endian words into a 32-bit accumulator; net_dev_csum_fold() folds it and
- * returns the complement, the value to store (in network byte order). */
-uint32_t net_dev_csum_add(uint32_t sum, const void *data, uint32_t len);
-uint16_t net_dev_csum_fold(uint32_t sum);
 
 /* Finish a partial checksum: sum from csum_start to the end of the frame
  * (the field already holds the pseudo-header sum, as the driver left it),

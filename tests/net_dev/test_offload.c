@@ -859,20 +859,18 @@ static void test_csum_helpers(void **state)
 	/* RFC 1071 §3 example. */
 	static const uint8_t d[8] = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};
 	(void)state;
-	assert_int_equal(net_dev_csum_fold(net_dev_csum_add(0, d, 8)), (uint16_t)~0xddf2);
-	assert_int_equal(net_dev_csum_fold(net_dev_csum_add(net_dev_csum_add(0, d, 4), d + 4, 4)),
+	assert_int_equal(inet_csum_fold(inet_csum_add(0, d, 8)), (uint16_t)~0xddf2);
+	assert_int_equal(inet_csum_fold(inet_csum_add(inet_csum_add(0, d, 4), d + 4, 4)),
 			 (uint16_t)~0xddf2);
 	static const uint8_t odd[3] = {0x12, 0x34, 0x56};
-	assert_int_equal(net_dev_csum_fold(net_dev_csum_add(0, odd, 3)),
-			 (uint16_t) ~(0x1234 + 0x5600));
-	assert_int_equal(net_dev_csum_fold(0), 0xffff);
-	assert_int_equal(net_dev_csum_fold(0xffffffffu), (uint16_t)~t_fold(0xffffffffu));
+	assert_int_equal(inet_csum_fold(inet_csum_add(0, odd, 3)), (uint16_t) ~(0x1234 + 0x5600));
+	assert_int_equal(inet_csum_fold(0), 0xffff);
+	assert_int_equal(inet_csum_fold(0xffffffffu), (uint16_t)~t_fold(0xffffffffu));
 	/* A large sum keeps its carries. */
 	static uint8_t ff[65536];
 	memset(ff, 0xff, sizeof(ff));
-	uint32_t s = net_dev_csum_add(0xffffffffu, ff, sizeof(ff));
-	assert_int_equal(net_dev_csum_fold(s),
-			 (uint16_t)~t_fold(t_sum(0xffffffffu, ff, sizeof(ff))));
+	uint32_t s = inet_csum_add(0xffffffffu, ff, sizeof(ff));
+	assert_int_equal(inet_csum_fold(s), (uint16_t)~t_fold(t_sum(0xffffffffu, ff, sizeof(ff))));
 }
 
 static void test_csum_finish(void **state)
