@@ -85,6 +85,7 @@ static void write_frame(struct vt_worker *w, const struct vnet_drv_pkt *pkt)
 	ssize_t r;
 
 	vt_hdr_from_offload(&h, &pkt->ol);
+	vt_data_valid_to_partial(&h, pkt->data, pkt->len);
 	iov[0] = (struct iovec){.iov_base = &h, .iov_len = sizeof(h)};
 	/* a frame has at most VNET_DRV_MAX_SEGS segments: iov holds them */
 	do {

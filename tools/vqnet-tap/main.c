@@ -34,7 +34,6 @@
 #define ETH_VLAN_HDR	   18u /* Ethernet header and one 802.1Q tag */
 #define RING_SIZE	   256u
 #define POOL_SIZE	   (8u * RING_SIZE) /* rx ring + tx ring + slots + bursts, with room */
-#define BUF_DATA_ROOM	   4096u	    /* a 64 KB frame in 16 packets */
 #define RETRY_MS	   1000u	    /* --client: one connection attempt */
 #define LINK_POLL_MS	   1000		    /* link checks without an event channel */
 #define CONNECT_TIMEOUT_MS 5000u
@@ -159,7 +158,7 @@ static int connect_device(struct vt *vt)
 		.ring_size = RING_SIZE,
 		.features = vt_wanted_features(o),
 		.pool_size = POOL_SIZE,
-		.buf_data_room = BUF_DATA_ROOM,
+		.buf_data_room = o->buf_size,
 		.rx_frame_max = (o->mtu ? o->mtu : VQNET_MTU_DEFAULT) + ETH_VLAN_HDR,
 	};
 	bool said = false;

@@ -7,7 +7,9 @@
  * We are the driver, the TAP interface stands in for the guest's stack:
  *  - device -> TAP: the device may hand us partial checksums and GSO
  *    frames once GUEST_CSUM / GUEST_TSO4 / GUEST_TSO6 are negotiated; the
- *    kernel takes them on any TAP write, so the header goes through as is.
+ *    kernel takes them on any TAP write, so the header goes through as is,
+ *    but for DATA_VALID, which a TAP write cannot say (see
+ *    vt_data_valid_to_partial()).
  *  - TAP -> device: the kernel hands us partial checksums and GSO frames
  *    only as far as TUNSETOFFLOAD allows, and we may transmit them only as
  *    far as CSUM / HOST_TSO4 / HOST_TSO6 (/ HOST_ECN, HOST_UFO) were
@@ -18,6 +20,7 @@
 #include <linux/if_tun.h>
 #include <stdio.h>
 
+#include "base/csum.h"
 #include "vqnet_tap.h"
 
 #define F(bit) VNET_DRV_FEATURE(bit)
@@ -85,6 +88,79 @@ void vt_hdr_from_offload(struct virtio_net_hdr_v1 *h, const struct vnet_drv_offl
 	h->csum_start = htole16(ol->csum_start);
 	h->csum_offset = htole16(ol->csum_offset);
 	h->num_buffers = 0; /* the kernel ignores it on write */
+}
+
+static uint16_t be16_at(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* Where the transport header of an unfragmented IPv4 / IPv6 TCP or UDP
+ * frame @f starts, its length and the pseudo-header sum (RFC 9293 §3.1,
+ * RFC 8200 §8.1); 0 for anything else or headers beyond @len. */
+static uint32_t l4_of(const uint8_t *f, uint32_t len, uint32_t *l4_len, uint32_t *sum,
+		      uint8_t *proto)
+{
+	const uint8_t *ip = f + 14;
+	uint8_t ph[4];
+	uint32_t l4;
+
+	if (len < 14 + 40)
+		return 0;
+	if (be16_at(f + 12) == 0x0800 && (ip[0] >> 4) == 4) {
+		l4 = 14 + (uint32_t)(ip[0] & 0xf) * 4;
+		if ((ip[6] & 0x3f) || ip[7] || be16_at(ip + 2) < l4 - 14)
+			return 0;
+		*proto = ip[9];
+		*l4_len = be16_at(ip + 2) - (l4 - 14);
+		*sum = inet_csum_add(0, ip + 12, 8);
+	} else if (be16_at(f + 12) == 0x86dd) {
+		l4 = 14 + 40;
+		*proto = ip[6];
+		*l4_len = be16_at(ip + 4);
+		*sum = inet_csum_add(0, ip + 8, 32);
+	} else {
+		return 0;
+	}
+	if ((*proto != 6 && *proto != 17) || l4 + (*proto == 6 ? 18u : 8u) > len)
+		return 0;
+	ph[0] = 0;
+	ph[1] = *proto;
+	ph[2] = (uint8_t)(*l4_len >> 8);
+	ph[3] = (uint8_t)*l4_len;
+	*sum = inet_csum_add(*sum, ph, 4);
+	return l4;
+}
+
+/*
+ * DATA_VALID from the device: the transport checksum was checked, or was
+ * never made (passt leaves TCP's at 0), and a driver may trust the frame
+ * (VIRTIO 1.2 §5.1.6.4.1). A TAP write has no such flag: the kernel checks
+ * what it is given and would drop the frame. So a TCP or UDP frame goes to
+ * the TAP as a partial checksum instead: NEEDS_CSUM, the pseudo-header sum
+ * in the field, which the kernel trusts for local delivery and completes
+ * if it forwards the frame. @f: the frame's first segment (@len bytes),
+ * ours to write.
+ */
+void vt_data_valid_to_partial(struct virtio_net_hdr_v1 *h, uint8_t *f, uint32_t len)
+{
+	uint32_t l4_len, sum, l4;
+	uint8_t proto;
+	uint16_t off, v;
+
+	if (!(h->flags & VIRTIO_NET_HDR_F_DATA_VALID) || (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
+	    h->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+		return;
+	l4 = l4_of(f, len, &l4_len, &sum, &proto);
+	if (!l4)
+		return;
+	off = proto == 6 ? 16 : 6;
+	v = inet_csum_fold16(sum);
+	f[l4 + off] = (uint8_t)(v >> 8);
+	f[l4 + off + 1] = (uint8_t)v;
+	h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h->csum_start = htole16((uint16_t)l4);
+	h->csum_offset = htole16(off);
 }
 
 /* The TUN_F_* flag a GSO type needs, or 0 for one never allowed. */

@@ -40,7 +40,8 @@ struct vt_opts {
 	bool client;	   /* reconnect when the backend goes */
 	unsigned queues;
 	enum vnet_drv_ring_format ring;
-	unsigned mtu; /* --mtu; 0: not given */
+	unsigned mtu;	   /* --mtu; 0: not given */
+	unsigned buf_size; /* --buf-size: frame bytes per posted buffer */
 	bool have_mac;
 	uint8_t mac[6];
 	bool offloads;
@@ -92,6 +93,9 @@ unsigned vt_guest_offloads(const struct vnet_drv *drv);
 const char *vt_offload_names(unsigned tun_offloads, char *buf, size_t len);
 /* The vnet header written to the TAP in front of a received frame. */
 void vt_hdr_from_offload(struct virtio_net_hdr_v1 *h, const struct vnet_drv_offload *ol);
+/* A DATA_VALID TCP/UDP frame from the device as a partial checksum for the
+ * TAP (offload.c says why); @f, @len: its first segment. */
+void vt_data_valid_to_partial(struct virtio_net_hdr_v1 *h, uint8_t *f, uint32_t len);
 /* The offload of a frame of @len bytes read from the TAP behind @h, with
  * the kernel allowed @tun_offloads. Return 0, or -1 for a header that
  * must not go to the device (the frame is dropped). */
