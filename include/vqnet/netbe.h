@@ -13,6 +13,7 @@
  *
  * Backends in vqnet (one file each in lib/netbe/):
  *   user   user-mode networking through libslirp (NAT, DHCP, DNS, hostfwd)
+ *   nat    user-mode networking by socket translation (lib/netbe/nat/)
  *   tap    a Linux TAP with IFF_VNET_HDR and IFF_MULTI_QUEUE
  *   loop   frames sent on queue pair q come back on queue pair q
  *   sink   frames are read to the last byte and dropped
@@ -127,6 +128,10 @@ struct netbe_ops {
 	void (*get_stats)(struct netbe *be, unsigned q, struct netbe_stats *out);
 	/* Release everything. */
 	void (*free)(struct netbe *be);
+	/* Optional: the backend's own counters of queue pair @q, one line
+	 * ending in a newline (nat: flows and drops by reason), printed after
+	 * the netbe_stats line. Called like get_stats. */
+	void (*print_stats)(struct netbe *be, unsigned q, FILE *f);
 	/* Optional: start the backend's threads (netbe_start()). */
 	int (*start)(struct netbe *be);
 };
@@ -152,6 +157,16 @@ struct netbe_options {
 	unsigned n_tap_fds;
 	/* gen: frame size in bytes (Ethernet header included, no FCS) */
 	uint32_t gen_frame_size;
+	/* nat: the host's DNS resolvers ("ADDR[:PORT]" or "[ADDR6][:PORT]",
+	 * up to 3)
+	 * instead of those of @resolv_conf (default /etc/resolv.conf) */
+	const char *const *dns;
+	unsigned n_dns;
+	const char *resolv_conf;
+	/* nat: most flows at once (0: 4096), and a UDP / ICMP flow's idle
+	 * timeout in ms (0: 180 s) */
+	unsigned max_flows;
+	unsigned udp_idle_ms;
 	/* Start no thread until netbe_start(): for a caller that confines
 	 * itself after opening the backend (capabilities and no_new_privs
 	 * are per thread, so threads started before would keep them). */

@@ -96,5 +96,7 @@ VQNET_EXPORT void net_dev_print_stats(const struct net_dev *d, FILE *f)
 			" tx_errors=%" PRIu64 " rx_errors=%" PRIu64 "\n",
 			d->be->ops->name ? d->be->ops->name : "?", k, bs.tx_dropped, bs.rx_dropped,
 			bs.tx_errors, bs.rx_errors);
+		if (d->be->ops->print_stats)
+			d->be->ops->print_stats(d->be, k, f);
 	}
 }

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ICMP and ICMPv6 for the nat backend: the guest's echo requests go out
+ * through the host's unprivileged ping sockets (socket(AF_INET,
+ * SOCK_DGRAM, IPPROTO_ICMP), Linux 3.0+; IPPROTO_ICMPV6 for IPv6), one
+ * connected socket per (guest, remote, identifier) flow. The kernel
+ * writes its own identifier (the socket's "port") and checksum into what
+ * we send and delivers only the echo replies that carry it, so the flow
+ * keeps the guest's identifier (key.gport) and puts it back into each
+ * reply, whose checksum is then computed in full (RFC 792, RFC 4443
+ * §4.2: an ICMPv6 checksum covers the pseudo-header with the guest's
+ * addresses, not the host's).
+ *
+ * A host whose net.ipv4.ping_group_range excludes our group refuses ping
+ * sockets (EACCES): echo requests are then dropped (NAT_DROP_SOCKET), and
+ * the reason is logged once per process.
+ *
+ * Also here: the ICMP port unreachable a UDP flow's ECONNREFUSED becomes
+ * (RFC 792 type 3 code 3, RFC 4443 §3.1 type 1 code 4), quoting a header
+ * rebuilt from the flow's key (the guest's stack matches it to its socket
+ * by addresses and ports, RFC 1122 §3.2.2.1).
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/counter.h"
+#include "base/csum.h"
+#include "spec/ethernet.h"
+#include "vqnet/log.h"
+
+#include "nat.h"
+
+#define ICMP_HDR       8u
+#define ICMP_IOV       260u /* entries of a guest frame (the device sends <= 256) */
+#define ICMP_ECHO_REQ  8u   /* RFC 792 */
+#define ICMP_ECHO_REP  0u
+#define ICMP_UNREACH   3u
+#define ICMP_PORT_UNR  3u
+#define ICMP6_ECHO_REQ 128u /* RFC 4443 §4.1 */
+#define ICMP6_ECHO_REP 129u
+#define ICMP6_UNREACH  1u
+#define ICMP6_PORT_UNR 4u
+
+static inline void wr16(uint8_t *b, uint16_t v)
+{
+	b[0] = (uint8_t)(v >> 8);
+	b[1] = (uint8_t)v;
+}
+
+static uint32_t l3_len(const struct nat_key *k)
+{
+	return k->v6 ? 40u : 20u;
+}
+
+/* EACCES / EPERM: the host's policy, not a passing failure: say it once. */
+static void ping_refused(int e)
+{
+	static int said;
+
+	if (__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+		return;
+	vqnet_log(VQNET_LOG_WARN, "nat",
+		  "ping sockets refused (%s): the guest's echo requests are dropped "
+		  "(sysctl net.ipv4.ping_group_range must include our group)",
+		  strerror(e));
+}
+
+static enum nat_drop icmp_open(struct nat_pair *p, const struct nat_key *k, struct nat_flow **out)
+{
+	enum nat_drop why;
+	int fd;
+
+	*out = NULL;
+	why = nat_dgram_socket(p, k, k->v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP, &fd);
+	if (why == NAT_DROP_SOCKET) {
+		if (fd == -EACCES || fd == -EPERM)
+			ping_refused(-fd);
+		else
+			nat_log_sock("ping socket", -fd);
+	}
+	if (why != NAT_DROP_NONE)
+		return why;
+	*out = nat_dgram_add(p, k, NAT_FLOW_ICMP, fd);
+	return *out ? NAT_DROP_NONE : NAT_DROP_FLOWS;
+}
+
+enum nat_drop nat_icmp_input(struct nat_pair *p, const struct nat_pkt *pkt)
+{
+	uint8_t req = pkt->ipv == 6 ? ICMP6_ECHO_REQ : ICMP_ECHO_REQ;
+	struct iovec iov[ICMP_IOV];
+	struct msghdr mh = {.msg_iov = iov};
+	struct nat_flow *f;
+	int n;
+
+	/* Echo requests only: errors from the guest concern flows the host
+	 * kernel runs (it sends its own), NDP is ndp.c's. */
+	if (pkt->icmp_type != req || pkt->icmp_code != 0)
+		return NAT_DROP_UNKNOWN;
+	f = nat_flow_find(p, &pkt->key);
+	if (!f) {
+		enum nat_drop why = icmp_open(p, &pkt->key, &f);
+
+		if (why != NAT_DROP_NONE)
+			return why;
+	}
+	nat_dgram_touch(p, f, clock_mono_ns());
+	/* The whole message: the kernel checks type and code, and writes its
+	 * identifier and the checksum. */
+	n = nat_pkt_iov(pkt, pkt->l4_off, ICMP_HDR + pkt->pay_len, iov, ICMP_IOV);
+	if (n < 0) {
+		counter_add(&p->stats.tx_dropped, 1);
+		return NAT_DROP_NONE;
+	}
+	mh.msg_iovlen = (size_t)n;
+	if (sendmsg(f->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		counter_add(&p->stats.tx_dropped, 1);
+		if (errno != EAGAIN && errno != ENOBUFS)
+			counter_add(&p->stats.tx_errors, 1);
+	}
+	return NAT_DROP_NONE;
+}
+
+/* One echo reply of @len bytes at b->data + its headers' room: back to the
+ * guest's identifier, headers in front, checksum complete. */
+static void icmp_finish(const struct nat_pair *p, struct netbe_rxbuf *b, const struct nat_key *k,
+			uint32_t len)
+{
+	uint32_t l4 = nat_build_ip(p, b->data, k, len);
+
+	wr16(b->data + l4 + 4, k->gport);
+	nat_build_l4_csum_full(b->data, l4, len);
+	memset(&b->meta, 0, sizeof(b->meta));
+	b->len = l4 + len;
+}
+
+unsigned nat_icmp_ready(struct nat_pair *p, struct nat_flow *f, uint32_t events,
+			struct netbe_rxbuf *bufs, unsigned n)
+{
+	const struct nat_key *k = &f->key;
+	uint32_t hl = ETH_HDR_LEN + l3_len(k), mtu = p->nat->net.mtu;
+	uint8_t rep = k->v6 ? ICMP6_ECHO_REP : ICMP_ECHO_REP;
+	unsigned done = 0;
+
+	while (done < n) {
+		struct netbe_rxbuf *b = &bufs[done];
+		uint32_t room = b->cap > hl ? b->cap - hl : 0;
+		ssize_t r;
+
+		if (mtu > l3_len(k) && room > mtu - l3_len(k))
+			room = mtu - l3_len(k);
+		/* MSG_TRUNC: the real length, so a reply too large is seen. */
+		r = recv(f->fd, b->data + hl, room, MSG_DONTWAIT | MSG_TRUNC);
+		if (r < 0) {
+			int e = errno;
+			socklen_t sl = sizeof(e);
+
+			if (e == EAGAIN && (events & EPOLLERR) && !done)
+				getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &e, &sl);
+			if (e != EAGAIN && e != EINTR && e)
+				counter_add(&p->stats.rx_errors, 1);
+			break;
+		}
+		if ((size_t)r > room || r < (ssize_t)ICMP_HDR || b->data[hl] != rep) {
+			counter_add(&p->stats.rx_dropped, 1);
+			continue;
+		}
+		icmp_finish(p, b, k, (uint32_t)r);
+		done++;
+	}
+	if (done)
+		nat_dgram_touch(p, f, clock_mono_ns());
+	return done;
+}
+
+/* ---- errors to the guest ------------------------------------------------ */
+
+/* The guest's datagram of flow @k as it was sent, headers only: an IP
+ * header from gaddr to raddr and a UDP header. Return: its length. */
+static uint32_t quote_udp(uint8_t *q, const struct nat_key *k)
+{
+	uint32_t l3 = l3_len(k);
+
+	memset(q, 0, l3 + 8);
+	if (k->v6) {
+		q[0] = 0x60;
+		wr16(q + 4, 8);
+		q[6] = IPPROTO_UDP;
+		q[7] = 64;
+		memcpy(q + 8, &k->gaddr, 16);
+		memcpy(q + 24, &k->raddr, 16);
+	} else {
+		q[0] = 0x45;
+		wr16(q + 2, 28);
+		q[8] = 64;
+		q[9] = IPPROTO_UDP;
+		memcpy(q + 12, &k->gaddr.s6_addr[12], 4);
+		memcpy(q + 16, &k->raddr.s6_addr[12], 4);
+		wr16(q + 10, inet_csum_fold(inet_csum_add(0, q, 20)));
+	}
+	wr16(q + l3, k->gport);
+	wr16(q + l3 + 2, k->rport);
+	wr16(q + l3 + 4, 8);
+	return l3 + 8;
+}
+
+void nat_icmp_port_unreach(struct nat_pair *p, const struct nat_key *k)
+{
+	struct nat_key ik = *k;
+	uint8_t *buf = nat_out_reserve(p), *c;
+	uint32_t l4, l4_len = ICMP_HDR + l3_len(k) + 8;
+
+	if (!buf) {
+		nat_drop_count(p, NAT_DROP_OUT_FULL);
+		return;
+	}
+	ik.proto = k->v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+	l4 = nat_build_ip(p, buf, &ik, l4_len);
+	c = buf + l4;
+	memset(c, 0, ICMP_HDR);
+	c[0] = k->v6 ? ICMP6_UNREACH : ICMP_UNREACH;
+	c[1] = k->v6 ? ICMP6_PORT_UNR : ICMP_PORT_UNR;
+	quote_udp(c + ICMP_HDR, k);
+	nat_build_l4_csum_full(buf, l4, l4_len);
+	nat_out_commit(p, l4 + l4_len, NULL);
+}

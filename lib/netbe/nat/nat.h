@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The `nat` backend: user-mode networking by socket translation. There is
+ * no TCP/IP stack here: each flow of the guest is mapped onto one socket
+ * of the host kernel (a TCP connection onto a TCP socket, a UDP flow onto
+ * a connected UDP socket, an ICMP echo onto a ping socket), and the few
+ * link-level services a guest expects from a router (ARP, neighbour
+ * discovery, DHCPv4, router advertisements, DHCPv6, DNS) are answered
+ * here. docs/vqnetd.md "The nat backend" has the design and the reasons.
+ *
+ * Threads. Queue pair q's worker is the only thread that touches pair q's
+ * state (struct nat_pair): its flow table, its epoll set, its queue of
+ * frames for the guest. tx(q) parses and answers the guest's frames;
+ * rx(q) drains the queue of generated frames, then serves the sockets that
+ * epoll reports ready, reading their data straight into the receive
+ * buffers. A flow belongs to the pair that saw its first frame (the
+ * guest's SYN, first datagram) or, for a flow the host starts (--hostfwd),
+ * to the pair whose listening socket the kernel chose (SO_REUSEPORT
+ * spreads them by hash). A frame that reaches another pair (a guest that
+ * moved a flow to another transmit queue) is looked up in the shared
+ * directory (a mutex, taken only on such a miss, on flow creation and
+ * on flow removal) and handed to the owner through its hand-off queue.
+ *
+ * Memory: everything is allocated when the backend is created (flow
+ * slots, queues, scratch buffers); the packet path allocates nothing.
+ */
+#ifndef VQNET_NETBE_NAT_H
+#define VQNET_NETBE_NAT_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "vqnet/netbe.h"
+
+/* ---- limits and defaults --------------------------------------------- */
+
+#define NAT_MAX_PAIRS	    16
+#define NAT_FLOWS_DEFAULT   4096u	    /* per backend, shared out evenly per pair */
+#define NAT_HDR_MAX	    192u	    /* headers copied out of a guest frame */
+#define NAT_OUT_SLOTS	    256u	    /* generated frames waiting for rx(), per pair */
+#define NAT_OUT_SLOT_BYTES  1600u	    /* largest generated frame (DHCP, ICMP errors) */
+#define NAT_HANDOFF_SLOTS   16u		    /* frames from other pairs, per pair */
+#define NAT_HANDOFF_BYTES   (65536u + 512u) /* a slot: the largest GSO frame */
+#define NAT_MAX_DNS	    3u
+#define NAT_MAX_FWD	    32u
+#define NAT_UDP_IDLE_NS	    (180ull * 1000000000ull) /* a UDP flow's idle timeout */
+#define NAT_ICMP_IDLE_NS    (60ull * 1000000000ull)
+#define NAT_TCP_IDLE_NS	    (7200ull * 1000000000ull)
+#define NAT_TIMER_PERIOD_MS 100 /* the pair's timer tick while a flow wants it */
+
+/* ---- addressing ------------------------------------------------------ */
+
+/*
+ * The network the guest sees (QEMU's and libslirp's defaults, so a guest
+ * configured for vqnetd's libslirp backend works unchanged): 10.0.2.0/24,
+ * the guest 10.0.2.15, the gateway 10.0.2.2 (which is the host's loopback
+ * for the guest), DNS 10.0.2.3; IPv6 fec0::/64 with fec0::2 and fec0::3 as
+ * their twins and fe80::2 as the router's link-local address. IPv4
+ * addresses are in network byte order, as in struct in_addr.
+ */
+struct nat_net {
+	struct in_addr guest4, gw4, dns4, mask4;
+	struct in6_addr guest6, gw6, dns6, gw6_ll, prefix6;
+	uint8_t prefix6_len;
+	uint8_t gw_mac[6];    /* the router's MAC (answers for gw4, dns4, gw6...) */
+	uint8_t guest_mac[6]; /* the device's MAC: destination of our frames */
+	uint16_t mtu;	      /* the device's MTU (IP packet, no Ethernet header) */
+	/* The host's resolvers (from /etc/resolv.conf or --dns): where the
+	 * guest's queries to dns4/dns6 go. AF_UNSPEC entries are unused. */
+	struct sockaddr_storage dns_host[NAT_MAX_DNS];
+	unsigned n_dns_host;
+};
+
+/*
+ * A flow's key, as the guest sees it: its own address and port, the
+ * remote address and port it talks to (before the gateway is mapped onto
+ * the host's loopback), the IP protocol. IPv4 addresses are stored
+ * IPv4-mapped (::ffff:a.b.c.d) so one key serves both families. ICMP echo
+ * flows use the echo identifier as both ports.
+ */
+struct nat_key {
+	struct in6_addr gaddr, raddr;
+	uint16_t gport, rport; /* host order */
+	uint8_t proto;	       /* IPPROTO_TCP, _UDP, _ICMP, _ICMPV6 */
+	uint8_t v6;	       /* 1: IPv6, 0: IPv4 (mapped) */
+};
+
+/* ---- a parsed guest frame --------------------------------------------- */
+
+/*
+ * nat_parse() fills this from a frame the guest sent. The headers (up to
+ * NAT_HDR_MAX bytes) are copied into hdr, so they can be read without
+ * caring how the guest split the frame; the payload stays in guest memory
+ * (iov, valid for the tx() call only) and is reached by offset.
+ */
+struct nat_pkt {
+	uint8_t hdr[NAT_HDR_MAX];
+	uint32_t hdr_len; /* bytes valid in hdr */
+	const struct iovec *iov;
+	unsigned iovcnt;
+	uint32_t len; /* the whole frame */
+	struct netbe_meta meta;
+	uint16_t ethertype;
+	uint8_t src_mac[6];
+	uint8_t ipv;	  /* 4 or 6, 0 for ARP */
+	uint8_t proto;	  /* transport protocol */
+	uint8_t ttl;	  /* hop limit */
+	uint32_t l3_off;  /* the IP (or ARP) header */
+	uint32_t l4_off;  /* the transport header */
+	uint32_t pay_off; /* the transport payload */
+	uint32_t pay_len; /* its length (IP length, not the frame's) */
+	struct nat_key key;
+	/* TCP only (host order) */
+	uint32_t seq, ack;
+	uint16_t win;
+	uint8_t tcp_flags;
+	uint8_t wscale; /* 0xff: the option was absent */
+	uint16_t mss;	/* 0: absent */
+	bool sack_ok;	/* SACK permitted offered (we never use SACK) */
+	uint8_t icmp_type, icmp_code;
+};
+
+/* Why a frame was not used (counted per reason, see nat_pair.drops). */
+enum nat_drop {
+	NAT_DROP_NONE = 0,
+	NAT_DROP_RUNT,	    /* shorter than its headers say */
+	NAT_DROP_BAD_HDR,   /* a header field out of range */
+	NAT_DROP_FRAGMENT,  /* IP fragments (the guest knows our MTU) */
+	NAT_DROP_UNKNOWN,   /* an EtherType or protocol we do not serve */
+	NAT_DROP_NOT_OURS,  /* addressed to someone else (wrong MAC, source) */
+	NAT_DROP_FLOWS,	    /* flow table full */
+	NAT_DROP_SOCKET,    /* the host refused a socket (errno logged) */
+	NAT_DROP_NO_FLOW,   /* a segment for no flow (answered with RST) */
+	NAT_DROP_OUT_FULL,  /* the queue of frames to the guest was full */
+	NAT_DROP_HANDOFF,   /* the owning pair's hand-off queue was full */
+	NAT_DROP_NOT_READY, /* nothing to answer yet (no DHCP lease asked...) */
+	NAT_DROP_N
+};
+const char *nat_drop_name(enum nat_drop why);
+
+/**
+ * nat_parse() - parse a guest frame: Ethernet (no VLAN tag: the device
+ * strips none, and a tagged frame is not ours), then ARP, or IPv4 / IPv6
+ * (no extension headers but none needed: hop-by-hop is refused) and
+ * TCP / UDP / ICMP / ICMPv6 headers with their lengths checked against
+ * the frame and the IP length. Checksums are not verified: the guest is
+ * the only writer of these frames and the host kernel makes new ones.
+ * Return: NAT_DROP_NONE and @p filled, or why the frame is dropped.
+ */
+enum nat_drop nat_parse(struct nat_pkt *p, const struct netbe_txpkt *tx);
+
+/* ---- flows ------------------------------------------------------------- */
+
+enum nat_flow_kind {
+	NAT_FLOW_FREE = 0,
+	NAT_FLOW_TCP,
+	NAT_FLOW_UDP,
+	NAT_FLOW_ICMP,
+};
+
+/* TCP state of one connection (tcp.c owns the fields). Sequence numbers
+ * are host order; "our" side is the host socket's, the guest's the peer. */
+struct nat_tcp_conn {
+	uint8_t state;	    /* enum in tcp.c */
+	uint8_t retries;    /* retransmissions since the guest last made progress */
+	uint16_t flags;	    /* tcp.c's TF_* bits */
+	uint8_t g_wscale;   /* the guest's window scale (0 without scaling) */
+	uint8_t our_wscale; /* ours, announced in the SYN(-ACK) (0 without) */
+	uint8_t dup_acks;
+	uint8_t pad;
+	uint16_t g_mss; /* the guest's MSS */
+	uint16_t pad2;
+	uint32_t g_win;		 /* the guest's window, scaled, bytes */
+	uint32_t seq_to_guest;	 /* next sequence number we send */
+	uint32_t seq_max;	 /* highest sequence number sent + 1 */
+	uint32_t seq_acked;	 /* the guest acknowledged up to here */
+	uint32_t seq_from_guest; /* next sequence number the guest sends */
+	uint32_t isn;		 /* our initial sequence number */
+	uint32_t sndbuf;	 /* the socket's SO_SNDBUF, as last read */
+	uint32_t space;		 /* its free send space, estimated with a margin */
+	uint32_t wnd_sent;	 /* the window we last gave the guest, bytes */
+	uint32_t ack_slot;	 /* out queue tail after our queued pure ACK */
+	uint64_t rto_at_ns;	 /* retransmission deadline, 0: none */
+	uint64_t idle_at_ns;	 /* reset when idle past this */
+};
+
+/* A UDP or ICMP echo flow (udp.c, icmp.c own the fields). */
+struct nat_dgram_flow {
+	uint64_t idle_at_ns; /* closed when idle past this */
+	uint32_t dns;	     /* 1 + index into nat_net.dns_host when to dns4/6 */
+	uint32_t fwd;	     /* 1 + index of the --hostfwd rule that made it */
+};
+
+struct nat_flow {
+	struct nat_key key;
+	uint8_t kind;	  /* enum nat_flow_kind */
+	uint8_t pair;	  /* owner */
+	uint8_t timer_on; /* flow.c: counted in the pair's timers_wanted */
+	uint8_t pad;
+	int fd;		       /* the host socket */
+	uint32_t epoll_events; /* what the epoll set watches now */
+	uint32_t next;	       /* hash chain / free list (index + 1, 0: end) */
+	uint32_t hash;
+	union {
+		struct nat_tcp_conn tcp;
+		struct nat_dgram_flow dg;
+	};
+};
+
+/* Per-pair counters beyond struct netbe_stats (relaxed atomics: the
+ * owning worker writes, anyone reads). */
+struct nat_counters {
+	uint64_t drops[NAT_DROP_N];
+	uint64_t tcp_opened, tcp_refused, tcp_closed, tcp_reset;
+	uint64_t udp_opened, udp_closed, icmp_opened;
+	uint64_t handed_off;
+	uint64_t fwd_accepted;
+};
+
+/* A generated frame waiting for rx() (ARP, DHCP, TCP control segments). */
+struct nat_out_queue {
+	uint8_t *slots; /* NAT_OUT_SLOTS * NAT_OUT_SLOT_BYTES */
+	uint32_t len[NAT_OUT_SLOTS];
+	struct netbe_meta meta[NAT_OUT_SLOTS];
+	uint32_t head, tail; /* free-running, worker only */
+};
+
+/* Frames another pair handed over (a mutex: rare path). */
+struct nat_handoff {
+	pthread_mutex_t lock;
+	uint8_t *slots; /* NAT_HANDOFF_SLOTS * NAT_HANDOFF_BYTES */
+	uint32_t len[NAT_HANDOFF_SLOTS];
+	struct netbe_meta meta[NAT_HANDOFF_SLOTS];
+	uint32_t head, tail;
+};
+
+struct nat;
+
+struct nat_pair {
+	struct nat *nat;
+	unsigned index;
+	int epfd;     /* the pair's sockets + wake_efd + timer_fd: rx_fd(q) */
+	int wake_efd; /* generated frames or hand-offs wait */
+	int timer_fd; /* NAT_TIMER_PERIOD_MS tick while timers_wanted */
+	bool timer_armed;
+	unsigned timers_wanted; /* flows that need the tick */
+	/* Flow table: slots, free list, hash buckets (index + 1). */
+	struct nat_flow *flows;
+	uint32_t nflows, cap, free_head, nbuckets;
+	uint32_t *buckets;
+	struct nat_out_queue out;
+	struct nat_handoff handoff;
+	uint32_t rx_offloads;	 /* NETBE_CAP_* the guest accepts */
+	int fwd_fd[NAT_MAX_FWD]; /* this pair's --hostfwd listening sockets */
+	struct netbe_stats stats;
+	struct nat_counters cnt;
+	struct nat_pkt scratch_pkt;
+};
+
+/* A --hostfwd rule: host address and port -> guest port (fwd.c). */
+struct nat_fwd_rule {
+	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	struct sockaddr_storage host;
+	socklen_t host_len;
+	uint16_t guest_port;
+	char spec[64]; /* as given (nat.c), for messages */
+	/* Pair q's listener is edge-triggered while accept() hits EMFILE
+	 * (written by pair q's worker only: one byte each). */
+	uint8_t edge[NAT_MAX_PAIRS];
+};
+
+struct nat {
+	struct netbe be;
+	struct nat_net net;
+	struct nat_pair *pairs;	       /* be.max_queue_pairs */
+	_Atomic unsigned active_pairs; /* set_queue_pairs (workers paused) */
+	uint32_t rx_offloads;
+	struct nat_fwd_rule fwd[NAT_MAX_FWD];
+	unsigned n_fwd;
+	uint64_t udp_idle_ns; /* a UDP / ICMP flow's idle timeout */
+	/* The directory: which pair owns a key (flow creation, removal and
+	 * a pair's miss only). */
+	pthread_mutex_t dir_lock;
+	struct nat_dir_entry *dir;
+	uint32_t dir_cap;
+};
+
+/* ---- epoll data: what a ready fd is ------------------------------------ */
+
+enum nat_ev_kind { NAT_EV_FLOW = 1, NAT_EV_WAKE, NAT_EV_TIMER, NAT_EV_FWD };
+static inline uint64_t nat_ev(enum nat_ev_kind k, uint32_t idx)
+{
+	return (uint64_t)k << 32 | idx;
+}
+
+/* ---- flow table (flow.c) ---------------------------------------------- */
+
+uint32_t nat_key_hash(const struct nat_key *k);
+/* Keys are compared field by field (their padding is not part of them). */
+bool nat_key_eq(const struct nat_key *a, const struct nat_key *b);
+/* The flow of @k owned by pair @p, or NULL. */
+struct nat_flow *nat_flow_find(struct nat_pair *p, const struct nat_key *k);
+/* A new flow for @k of @kind with socket @fd (taken over: closed with the
+ * flow), registered in the pair's epoll for @events and in the directory.
+ * Return: the flow, or NULL when the table is full (the caller counts
+ * NAT_DROP_FLOWS and closes @fd). */
+struct nat_flow *nat_flow_add(struct nat_pair *p, const struct nat_key *k, uint8_t kind, int fd,
+			      uint32_t events);
+/* Change what the epoll set watches for @f (no syscall when unchanged). */
+int nat_flow_watch(struct nat_pair *p, struct nat_flow *f, uint32_t events);
+/* Close the socket, leave the directory, free the slot. */
+void nat_flow_del(struct nat_pair *p, struct nat_flow *f);
+static inline uint32_t nat_flow_idx(const struct nat_pair *p, const struct nat_flow *f)
+{
+	return (uint32_t)(f - p->flows);
+}
+/* Ask for (or stop asking for) the pair's timer tick for flow @f: the
+ * tick (nat_tcp_tick / nat_dgram_tick every NAT_TIMER_PERIOD_MS) runs
+ * while any flow of the pair wants it. Idempotent; nat_flow_del() clears
+ * it, so a flow that goes away needs no call. */
+void nat_timer_want(struct nat_pair *p, struct nat_flow *f, bool on);
+
+/* ---- frames to the guest (build.c) ------------------------------------ */
+
+/*
+ * Reserve a slot of the pair's out queue for a generated frame; NULL when
+ * full (the caller counts NAT_DROP_OUT_FULL). Commit with its length (and
+ * metadata, usually zero).
+ */
+uint8_t *nat_out_reserve(struct nat_pair *p);
+void nat_out_commit(struct nat_pair *p, uint32_t len, const struct netbe_meta *meta);
+
+/*
+ * Write the Ethernet and IP headers of a packet from @k's remote end to
+ * the guest (source: raddr, destination: gaddr; the IP header's length
+ * fields for @l4_len bytes of transport header and payload, TTL 64, DF
+ * for IPv4) at @buf. Return: the offset of the transport header.
+ */
+uint32_t nat_build_ip(const struct nat_pair *p, uint8_t *buf, const struct nat_key *k,
+		      uint32_t l4_len);
+/* The same with TTL / hop limit @ttl (NDP needs 255, RFC 4861 §6.1.2). */
+uint32_t nat_build_ip_ttl(const struct nat_pair *p, uint8_t *buf, const struct nat_key *k,
+			  uint32_t l4_len, uint8_t ttl);
+/* The Ethernet header alone (to the guest, from gw_mac) with @ethertype. */
+void nat_build_eth(const struct nat_pair *p, uint8_t *buf, uint16_t ethertype);
+/*
+ * Fill the transport checksum of the packet built at @buf (l4 at @l4_off,
+ * @l4_len bytes, protocol @proto from the IP header): complete when the
+ * guest did not allow partial checksums, else the pseudo-header sum and
+ * NEEDS_CSUM in @meta (csum_start, csum_offset set).
+ */
+void nat_build_l4_csum(const struct nat_pair *p, uint8_t *buf, uint32_t l4_off, uint32_t l4_len,
+		       struct netbe_meta *meta);
+/* Always complete (for generated frames that go through the out queue). */
+void nat_build_l4_csum_full(uint8_t *buf, uint32_t l4_off, uint32_t l4_len);
+
+/* ---- protocol handlers ------------------------------------------------ */
+
+/* Guest -> host: one parsed frame on pair @p. Each returns NAT_DROP_NONE
+ * when the frame was used (or answered), else why it was dropped. */
+enum nat_drop nat_arp_input(struct nat_pair *p, const struct nat_pkt *pkt);
+enum nat_drop nat_ndp_input(struct nat_pair *p, const struct nat_pkt *pkt);   /* ICMPv6 NS/RS */
+enum nat_drop nat_dhcp_input(struct nat_pair *p, const struct nat_pkt *pkt);  /* UDP to 67 */
+enum nat_drop nat_dhcp6_input(struct nat_pair *p, const struct nat_pkt *pkt); /* UDP to 547 */
+/* Queue a Router Advertisement (ndp.c) to @dst (the all-nodes group
+ * ff02::1 for an unsolicited one: then @mac may be NULL), Ethernet
+ * destination @mac for a unicast @dst. For a periodic RA from the core's
+ * timer, should guests need their router lifetime (65535 s) refreshed. */
+enum nat_drop nat_ndp_ra(struct nat_pair *p, const struct in6_addr *dst, const uint8_t *mac);
+enum nat_drop nat_tcp_input(struct nat_pair *p, const struct nat_pkt *pkt);
+enum nat_drop nat_udp_input(struct nat_pair *p, const struct nat_pkt *pkt);
+enum nat_drop nat_icmp_input(struct nat_pair *p, const struct nat_pkt *pkt); /* echo, v4 and v6 */
+
+/*
+ * Host -> guest: the flow's socket is ready (@events from epoll). Fill up
+ * to @n of @bufs with frames for the guest (data read straight into
+ * them), queue control frames with nat_out_reserve(). Return the number
+ * of @bufs filled. When @bufs run out with data left, return; epoll is
+ * level-triggered, so the flow is reported again.
+ */
+unsigned nat_tcp_ready(struct nat_pair *p, struct nat_flow *f, uint32_t events,
+		       struct netbe_rxbuf *bufs, unsigned n);
+unsigned nat_udp_ready(struct nat_pair *p, struct nat_flow *f, uint32_t events,
+		       struct netbe_rxbuf *bufs, unsigned n);
+unsigned nat_icmp_ready(struct nat_pair *p, struct nat_flow *f, uint32_t events,
+			struct netbe_rxbuf *bufs, unsigned n);
+/* The pair's timer tick (every NAT_TIMER_PERIOD_MS while wanted). */
+void nat_tcp_tick(struct nat_pair *p, struct nat_flow *f, uint64_t now_ns);
+void nat_dgram_tick(struct nat_pair *p, struct nat_flow *f, uint64_t now_ns);
+/* The flow is being removed (backend freed, pairs reduced): no frames. */
+void nat_tcp_drop(struct nat_pair *p, struct nat_flow *f);
+/* Tests: @on makes tcp.c's new sockets work as on a kernel without
+ * SO_PEEK_OFF for TCP (before Linux 6.10: each peek starts at the front
+ * and reads past what the guest has) and discard acknowledged data by
+ * reading it; off probes the kernel again. */
+void nat_tcp_test_fallbacks(bool on);
+
+/* --hostfwd (fwd.c): open this pair's listening sockets; accept one. */
+int nat_fwd_open(struct nat_pair *p, char *err, size_t errlen);
+void nat_fwd_close(struct nat_pair *p);
+/* A listening socket of rule @rule is ready: accept (TCP) or read (UDP). */
+unsigned nat_fwd_ready(struct nat_pair *p, unsigned rule, struct netbe_rxbuf *bufs, unsigned n);
+/* TCP: start a connection to the guest for the accepted socket @fd from
+ * @peer (tcp.c): a flow in SYN_SENT toward the guest. @fd (non-blocking)
+ * is taken over: on failure (NAT_DROP_FLOWS) tcp.c has closed it. */
+enum nat_drop nat_tcp_open_to_guest(struct nat_pair *p, int fd, const struct nat_key *k);
+
+/* Parse a --hostfwd rule ("tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT", HOSTADDR
+ * IPv4 or [IPv6]). Return 0 or -EINVAL with a reason in @err. */
+int nat_fwd_parse(const char *spec, struct nat_fwd_rule *out, char *err, size_t errlen);
+
+/* DNS (dns.c): read the host's resolvers from @resolv_conf (loopback
+ * resolvers are fine: the socket is ours), at most NAT_MAX_DNS. */
+int nat_dns_load(struct nat_net *net, const char *resolv_conf);
+/* The host address a flow to @k's remote end really goes to: the gateway
+ * becomes the loopback, dns4/dns6 become the first host resolver (port
+ * kept), anything else is itself. Return its length, 0 when there is no
+ * such address (dns without resolvers). */
+socklen_t nat_remote_sockaddr(const struct nat_net *net, const struct nat_key *k,
+			      struct sockaddr_storage *out);
+
+/* Helpers shared by the handlers. */
+static inline bool nat_key_is_v4(const struct nat_key *k)
+{
+	return !k->v6;
+}
+static inline void nat_v4_to_mapped(struct in6_addr *out, struct in_addr a)
+{
+	memset(out, 0, 10);
+	out->s6_addr[10] = 0xff;
+	out->s6_addr[11] = 0xff;
+	memcpy(&out->s6_addr[12], &a, 4);
+}
+static inline struct in_addr nat_mapped_to_v4(const struct in6_addr *a)
+{
+	struct in_addr r;
+
+	memcpy(&r, &a->s6_addr[12], 4);
+	return r;
+}
+static inline void nat_count(uint64_t *c)
+{
+	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+}
+static inline enum nat_drop nat_drop_count(struct nat_pair *p, enum nat_drop why)
+{
+	if (why != NAT_DROP_NONE)
+		nat_count(&p->cnt.drops[why]);
+	return why;
+}
+
+/* ---- datagram flows: what udp.c, icmp.c and fwd.c share (udp.c) -------- */
+
+/* @len bytes of the guest's frame from offset @off as an iovec list in
+ * @out (@cap entries). Return: the entries, -1 when the frame is shorter
+ * or needs more than @cap. */
+int nat_pkt_iov(const struct nat_pkt *pkt, uint32_t off, uint32_t len, struct iovec *out,
+		unsigned cap);
+/* A nonblocking datagram socket of @proto (IPPROTO_UDP, _ICMP, _ICMPV6)
+ * connected to nat_remote_sockaddr(@k) in *@fd, or why not (*@fd is then
+ * -errno; nothing logged). */
+enum nat_drop nat_dgram_socket(struct nat_pair *p, const struct nat_key *k, int proto, int *fd);
+/* A new UDP or ICMP flow for @k with @fd (closed on failure), watched for
+ * EPOLLIN, its idle timer running; NULL when the table is full (the
+ * caller counts NAT_DROP_FLOWS). Counts udp_opened / icmp_opened. */
+struct nat_flow *nat_dgram_add(struct nat_pair *p, const struct nat_key *k, uint8_t kind, int fd);
+/* The flow carried a datagram at @now_ns: push its idle deadline. */
+void nat_dgram_touch(const struct nat_pair *p, struct nat_flow *f, uint64_t now_ns);
+/* Log a host socket failure (rate limited per worker thread). */
+void nat_log_sock(const char *what, int err);
+/* UDP frames to the guest: the header bytes before the payload, the
+ * payload room in a buffer of @cap bytes (the MTU too), and the headers
+ * written in front of @len payload bytes already at that offset. */
+uint32_t nat_udp_hdr_len(const struct nat_key *k);
+uint32_t nat_udp_room(const struct nat_pair *p, const struct nat_key *k, uint32_t cap);
+void nat_udp_finish(const struct nat_pair *p, struct netbe_rxbuf *b, const struct nat_key *k,
+		    uint32_t len);
+/* icmp.c: an ICMP / ICMPv6 port unreachable to the guest from the remote
+ * end of its UDP flow @k (its socket got ECONNREFUSED). */
+void nat_icmp_port_unreach(struct nat_pair *p, const struct nat_key *k);
+
+#endif

@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * UDP flows of the nat backend: each (guest address and port, remote
+ * address and port) the guest sends from is one connected UDP socket of
+ * the host (nat.h). The flows of --hostfwd udp rules are the same flows,
+ * made by fwd.c from the host's side.
+ *
+ * Guest -> host: the payload goes to sendmsg() straight from guest memory
+ * (no copy of ours; the frame is valid for the tx() call). A socket that
+ * cannot take it (EAGAIN: its buffer is full) drops it, as a full link
+ * would: UDP promises nothing more (RFC 768).
+ *
+ * Host -> guest: recvmmsg() reads a batch of datagrams straight into the
+ * receive buffers, each after the room its Ethernet, IP and UDP headers
+ * need; the headers are then written in front. One syscall per batch, not
+ * per datagram. A datagram that does not fit (larger than the buffer or
+ * than the guest's MTU: MSG_TRUNC says so) is dropped and counted in
+ * rx_dropped; we do not fragment it (the guest's stack would reassemble
+ * an IPv4 one, but a path MTU this large only arises on loopback).
+ *
+ * Errors: a connected UDP socket learns of an ICMP port unreachable as
+ * ECONNREFUSED (on the next send or receive, RFC 1122 §4.1.3.3); the guest
+ * gets an ICMP port unreachable built from the flow's key, so its own
+ * socket fails the same way. Other errors are counted (tx_errors,
+ * rx_errors). A socket that reports EPOLLERR with nothing to read has
+ * its error cleared (SO_ERROR), so epoll cannot report it forever.
+ *
+ * Timeouts: a flow idle for udp_idle_ns (struct nat, NAT_UDP_IDLE_NS by
+ * default; DNS queries at most 10 s, ICMP echo flows at most
+ * NAT_ICMP_IDLE_NS) is closed on the pair's tick; a flow asks for the
+ * tick from its creation on.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/counter.h"
+#include "base/iov.h"
+#include "spec/ethernet.h"
+#include "vqnet/log.h"
+
+#include "nat.h"
+
+#define UDP_HDR		8u
+#define UDP_BATCH	64u  /* datagrams per recvmmsg() */
+#define UDP_IOV		260u /* entries of a guest frame's payload (the device sends <= 256) */
+#define UDP_DNS_IDLE_NS (10ull * 1000000000ull) /* a flow to port 53 */
+
+static inline void wr16(uint8_t *b, uint16_t v)
+{
+	b[0] = (uint8_t)(v >> 8);
+	b[1] = (uint8_t)v;
+}
+
+/* ---- shared by udp.c, icmp.c and fwd.c --------------------------------- */
+
+void nat_log_sock(const char *what, int err)
+{
+	/* One limiter per worker thread: vqnet_log_limited wants one user. */
+	static __thread struct vqnet_log_limit lim;
+
+	vqnet_log_limited(&lim, 10000, VQNET_LOG_WARN, "nat", "%s: %s", what, strerror(err));
+}
+
+int nat_pkt_iov(const struct nat_pkt *pkt, uint32_t off, uint32_t len, struct iovec *out,
+		unsigned cap)
+{
+	int n;
+	size_t left = len;
+
+	if (off > pkt->len || len > pkt->len - off)
+		return -1;
+	n = iov_tail(pkt->iov, pkt->iovcnt, off, out, cap);
+	if (n < 0)
+		return -1;
+	/* Cut the list at @len: the frame may carry Ethernet padding. */
+	for (int i = 0; i < n; i++) {
+		if (out[i].iov_len >= left) {
+			out[i].iov_len = left;
+			return i + 1;
+		}
+		left -= out[i].iov_len;
+	}
+	return left ? -1 : n;
+}
+
+/* udp_idle_ns (udp_idle_ms in the options; tests lower it). Echo flows
+ * at most NAT_ICMP_IDLE_NS: a ping is answered within seconds or never.
+ * DNS queries at most UDP_DNS_IDLE_NS: a resolver picks a new source port
+ * for each query (RFC 5452 §9.2), so each is a flow of its own, done once
+ * answered (libslirp expires them after 10 s too). */
+static uint64_t idle_ns(const struct nat_pair *p, const struct nat_flow *f)
+{
+	uint64_t t = p->nat->udp_idle_ns ? p->nat->udp_idle_ns : NAT_UDP_IDLE_NS;
+	uint64_t cap = UINT64_MAX;
+
+	if (f->kind == NAT_FLOW_ICMP)
+		cap = NAT_ICMP_IDLE_NS;
+	else if (f->key.rport == 53 && !f->dg.fwd)
+		cap = UDP_DNS_IDLE_NS;
+	return t < cap ? t : cap;
+}
+
+void nat_dgram_touch(const struct nat_pair *p, struct nat_flow *f, uint64_t now_ns)
+{
+	f->dg.idle_at_ns = now_ns + idle_ns(p, f);
+}
+
+struct nat_flow *nat_dgram_add(struct nat_pair *p, const struct nat_key *k, uint8_t kind, int fd)
+{
+	struct nat_flow *f = nat_flow_add(p, k, kind, fd, EPOLLIN);
+
+	if (!f) {
+		close(fd);
+		return NULL;
+	}
+	nat_count(kind == NAT_FLOW_ICMP ? &p->cnt.icmp_opened : &p->cnt.udp_opened);
+	nat_dgram_touch(p, f, clock_mono_ns());
+	nat_timer_want(p, f, true);
+	return f;
+}
+
+void nat_dgram_tick(struct nat_pair *p, struct nat_flow *f, uint64_t now_ns)
+{
+	if (now_ns < f->dg.idle_at_ns)
+		return;
+	if (f->kind == NAT_FLOW_UDP)
+		nat_count(&p->cnt.udp_closed);
+	nat_flow_del(p, f);
+}
+
+/* ---- frames to the guest ------------------------------------------------ */
+
+static uint32_t l3_len(const struct nat_key *k)
+{
+	return k->v6 ? 40u : 20u;
+}
+
+uint32_t nat_udp_hdr_len(const struct nat_key *k)
+{
+	return ETH_HDR_LEN + l3_len(k) + UDP_HDR;
+}
+
+uint32_t nat_udp_room(const struct nat_pair *p, const struct nat_key *k, uint32_t cap)
+{
+	uint32_t hl = nat_udp_hdr_len(k), by_mtu, by_cap;
+	uint32_t mtu = p->nat->net.mtu;
+
+	by_cap = cap > hl ? cap - hl : 0;
+	by_mtu = mtu > l3_len(k) + UDP_HDR ? mtu - l3_len(k) - UDP_HDR : 0;
+	if (by_mtu > 65535u - UDP_HDR)
+		by_mtu = 65535u - UDP_HDR; /* the UDP length field */
+	return by_cap < by_mtu ? by_cap : by_mtu;
+}
+
+void nat_udp_finish(const struct nat_pair *p, struct netbe_rxbuf *b, const struct nat_key *k,
+		    uint32_t len)
+{
+	uint32_t l4 = nat_build_ip(p, b->data, k, UDP_HDR + len);
+	uint8_t *u = b->data + l4;
+
+	wr16(u, k->rport);
+	wr16(u + 2, k->gport);
+	wr16(u + 4, (uint16_t)(UDP_HDR + len));
+	wr16(u + 6, 0);
+	memset(&b->meta, 0, sizeof(b->meta));
+	nat_build_l4_csum(p, b->data, l4, UDP_HDR + len, &b->meta);
+	b->len = l4 + UDP_HDR + len;
+}
+
+/* ---- guest -> host ------------------------------------------------------ */
+
+static bool is_dns(const struct nat_net *net, const struct nat_key *k)
+{
+	struct in6_addr d4;
+
+	if (k->v6)
+		return !memcmp(&k->raddr, &net->dns6, 16);
+	nat_v4_to_mapped(&d4, net->dns4);
+	return !memcmp(&k->raddr, &d4, 16);
+}
+
+enum nat_drop nat_dgram_socket(struct nat_pair *p, const struct nat_key *k, int proto, int *fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = nat_remote_sockaddr(&p->nat->net, k, &ss);
+	int s, e;
+
+	*fd = -EINVAL;
+	/* None: dns4/dns6 without a host resolver, or an address no flow
+	 * may go to (broadcast, multicast, loopback, link-local: dns.c). */
+	if (!sl)
+		return is_dns(&p->nat->net, k) ? NAT_DROP_NOT_READY : NAT_DROP_NOT_OURS;
+	s = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+	if (s < 0) {
+		*fd = -errno;
+		return NAT_DROP_SOCKET;
+	}
+	if (connect(s, (struct sockaddr *)&ss, sl) < 0) {
+		e = errno;
+		close(s);
+		*fd = -e;
+		return NAT_DROP_SOCKET;
+	}
+	*fd = s;
+	return NAT_DROP_NONE;
+}
+
+static enum nat_drop udp_open(struct nat_pair *p, const struct nat_key *k, struct nat_flow **out)
+{
+	enum nat_drop why;
+	int fd;
+
+	why = nat_dgram_socket(p, k, IPPROTO_UDP, &fd);
+	if (why == NAT_DROP_SOCKET)
+		nat_log_sock("udp socket", -fd);
+	if (why != NAT_DROP_NONE)
+		return why;
+	*out = nat_dgram_add(p, k, NAT_FLOW_UDP, fd);
+	if (!*out)
+		return NAT_DROP_FLOWS;
+	(*out)->dg.dns = is_dns(&p->nat->net, k) ? 1 : 0;
+	return NAT_DROP_NONE;
+}
+
+static void udp_send(struct nat_pair *p, struct nat_flow *f, const struct nat_pkt *pkt)
+{
+	struct iovec iov[UDP_IOV];
+	struct msghdr mh = {.msg_iov = iov};
+	int n = nat_pkt_iov(pkt, pkt->pay_off, pkt->pay_len, iov, UDP_IOV);
+
+	if (n < 0) {
+		counter_add(&p->stats.tx_dropped, 1);
+		return;
+	}
+	mh.msg_iovlen = (size_t)n;
+	if (sendmsg(f->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+		return;
+	counter_add(&p->stats.tx_dropped, 1);
+	if (errno == ECONNREFUSED)
+		nat_icmp_port_unreach(p, &f->key);
+	else if (errno != EAGAIN && errno != ENOBUFS)
+		counter_add(&p->stats.tx_errors, 1);
+}
+
+enum nat_drop nat_udp_input(struct nat_pair *p, const struct nat_pkt *pkt)
+{
+	struct nat_flow *f = nat_flow_find(p, &pkt->key);
+
+	if (!f) {
+		enum nat_drop why = udp_open(p, &pkt->key, &f);
+
+		if (why != NAT_DROP_NONE)
+			return why;
+	}
+	nat_dgram_touch(p, f, clock_mono_ns());
+	udp_send(p, f, pkt);
+	return NAT_DROP_NONE;
+}
+
+/* ---- host -> guest ------------------------------------------------------ */
+
+/*
+ * The socket failed or reported EPOLLERR with nothing to read: take its
+ * pending error (a receive already took it when @e is not 0).
+ */
+static void udp_error(struct nat_pair *p, struct nat_flow *f, int e)
+{
+	socklen_t sl = sizeof(e);
+
+	if (!e && getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &e, &sl) < 0)
+		e = errno;
+	if (e == ECONNREFUSED)
+		nat_icmp_port_unreach(p, &f->key);
+	else if (e)
+		counter_add(&p->stats.rx_errors, 1);
+}
+
+/*
+ * Finish the @got datagrams recvmmsg() put into @bufs: drop the truncated
+ * ones and move the later ones down over the hole (rare: a datagram larger
+ * than the MTU). Return: the frames ready in @bufs.
+ */
+static unsigned udp_finish_batch(struct nat_pair *p, struct nat_flow *f, struct netbe_rxbuf *bufs,
+				 const struct mmsghdr *m, unsigned got)
+{
+	uint32_t hl = nat_udp_hdr_len(&f->key);
+	unsigned out = 0;
+
+	for (unsigned i = 0; i < got; i++) {
+		uint32_t len = m[i].msg_len;
+
+		if (m[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			counter_add(&p->stats.rx_dropped, 1);
+			continue;
+		}
+		if (out != i) {
+			if (len > nat_udp_room(p, &f->key, bufs[out].cap)) {
+				counter_add(&p->stats.rx_dropped, 1);
+				continue;
+			}
+			memmove(bufs[out].data + hl, bufs[i].data + hl, len);
+		}
+		nat_udp_finish(p, &bufs[out], &f->key, len);
+		out++;
+	}
+	return out;
+}
+
+unsigned nat_udp_ready(struct nat_pair *p, struct nat_flow *f, uint32_t events,
+		       struct netbe_rxbuf *bufs, unsigned n)
+{
+	struct mmsghdr m[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	uint32_t hl = nat_udp_hdr_len(&f->key);
+	unsigned done = 0;
+	int got;
+
+	while (done < n) {
+		unsigned want = n - done < UDP_BATCH ? n - done : UDP_BATCH;
+
+		for (unsigned i = 0; i < want; i++) {
+			struct netbe_rxbuf *b = &bufs[done + i];
+
+			iov[i].iov_base = b->data + hl;
+			iov[i].iov_len = nat_udp_room(p, &f->key, b->cap);
+			memset(&m[i], 0, sizeof(m[i]));
+			m[i].msg_hdr.msg_iov = &iov[i];
+			m[i].msg_hdr.msg_iovlen = 1;
+		}
+		got = recvmmsg(f->fd, m, want, MSG_DONTWAIT, NULL);
+		if (got <= 0) {
+			if (got < 0 && errno != EAGAIN && errno != EINTR)
+				udp_error(p, f, errno);
+			else if (!done && (events & EPOLLERR))
+				udp_error(p, f, 0);
+			break;
+		}
+		done += udp_finish_batch(p, f, bufs + done, m, (unsigned)got);
+		if ((unsigned)got < want)
+			break; /* drained */
+	}
+	if (done)
+		nat_dgram_touch(p, f, clock_mono_ns());
+	return done;
+}
