@@ -183,7 +183,7 @@ int sandbox_confine(const struct sandbox_opts *o)
 	rc = restrict_filesystem(o, &abi);
 	if (rc < 0)
 		return rc;
-	rc = sysfilter_prepare(o->capture_dir_fd);
+	rc = sysfilter_prepare(o->capture_dir_fd, o->host_sockets);
 	if (rc < 0)
 		return rc;
 	if (o->selftest >= 0 && o->selftest < SANDBOX_SELFTEST_LANDLOCK)

@@ -224,6 +224,42 @@ static const struct sc_rule rules_slirp[] = {
 };
 
 /*
+ * The nat backend (host_sockets): each queue pair's worker opens, serves
+ * and closes the host sockets of its own flows (TCP, UDP, ping sockets,
+ * IPv4 and IPv6 only), waits on its epoll set and ticks a timerfd; the
+ * control thread opens and closes the --hostfwd listeners when the guest
+ * changes its queue pairs. Added to both lists, as a worker runs under
+ * the control thread's too. ioctl: SIOCOUTQ (a TCP socket's unsent bytes:
+ * the window the guest sees) and FIONREAD.
+ */
+static const struct sc_rule rules_host_sockets[] = {
+	ALLOW_ARG(socket, 0, AF_INET),
+	ALLOW_ARG(socket, 0, AF_INET6),
+	ALLOW(connect),
+	ALLOW(bind),
+	ALLOW(listen),
+	ALLOW(accept4),
+	ALLOW(shutdown),
+	ALLOW(setsockopt),
+	ALLOW(getsockopt),
+	ALLOW(getsockname),
+	ALLOW(getpeername),
+	ALLOW(sendmsg),
+	ALLOW(recvmsg),
+	ALLOW(sendto),
+	ALLOW(recvfrom),
+	ALLOW(sendmmsg),
+	ALLOW(recvmmsg),
+	ALLOW(close),
+	ALLOW(epoll_wait),
+	ALLOW(epoll_pwait),
+	ALLOW(epoll_ctl),
+	ALLOW(timerfd_settime),
+	ALLOW_ARG(ioctl, 1, SIOCOUTQ),
+	ALLOW_ARG(ioctl, 1, FIONREAD),
+};
+
+/*
  * The capture writer: drains the workers' capture rings (memory), filters
  * in user space, appends to the pcap file opened at set-up (stdio: write,
  * and fstat when it sizes its buffer). Nothing that opens anything.
@@ -368,7 +404,7 @@ static int add_capture_dir(scmp_filter_ctx ctx, int dir_fd)
 
 /* Compile one kind's list: the common rules, its own, and in sanitizer
  * builds what the sanitizer's runtime calls. */
-static int build_program(enum sysfilter_kind kind, int capture_dir_fd)
+static int build_program(enum sysfilter_kind kind, int capture_dir_fd, bool host_sockets)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	int rc;
@@ -380,6 +416,9 @@ static int build_program(enum sysfilter_kind kind, int capture_dir_fd)
 		rc = add_rules(ctx, lists[kind].rules, lists[kind].n);
 	if (!rc)
 		rc = add_rules(ctx, rules_sanitizer, RULES_SANITIZER_N);
+	if (!rc && host_sockets && (kind == SYSFILTER_CONTROL || kind == SYSFILTER_WORKER))
+		rc = add_rules(ctx, rules_host_sockets,
+			       sizeof(rules_host_sockets) / sizeof(rules_host_sockets[0]));
 	if (!rc && kind == SYSFILTER_CONTROL && capture_dir_fd >= 0)
 		rc = add_capture_dir(ctx, capture_dir_fd);
 	else if (!rc && kind != SYSFILTER_SLIRP && !RULES_SANITIZER_N)
@@ -444,13 +483,13 @@ static void resolve_names(void)
 		syscall_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
 }
 
-int sysfilter_prepare(int capture_dir_fd)
+int sysfilter_prepare(int capture_dir_fd, bool host_sockets)
 {
 	struct sigaction sa = {.sa_sigaction = on_sigsys,
 			       .sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER};
 
 	for (int k = 0; k < SYSFILTER_KINDS; k++) {
-		int rc = build_program((enum sysfilter_kind)k, capture_dir_fd);
+		int rc = build_program((enum sysfilter_kind)k, capture_dir_fd, host_sockets);
 
 		if (rc < 0) {
 			vqnet_log(VQNET_LOG_ERROR, "sandbox",

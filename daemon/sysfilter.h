@@ -26,7 +26,7 @@ enum sysfilter_kind {
  * Call once, before any thread that will enter a filter starts. Return 0,
  * or -errno with one log line.
  */
-int sysfilter_prepare(int capture_dir_fd);
+int sysfilter_prepare(int capture_dir_fd, bool host_sockets);
 
 /*
  * sysfilter_enter() - confine the calling thread to @kind's list; @name

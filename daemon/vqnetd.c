@@ -59,6 +59,7 @@
 #include "base/clock.h"
 
 #define MAX_HOSTFWD	32
+#define MAX_DNS		3
 #define CLIENT_RETRY_MS 100
 #define EXIT_RUNTIME	1
 #define EXIT_USAGE	2
@@ -77,6 +78,8 @@ struct options {
 	unsigned mtu; /* 0: not set */
 	const char *hostfwd[MAX_HOSTFWD];
 	unsigned n_hostfwd;
+	const char *dns[MAX_DNS];
+	unsigned n_dns;
 	int tap_fds[NET_DEV_MAX_QUEUE_PAIRS];
 	unsigned n_tap_fds;
 	struct net_dev_rate rx_rate, tx_rate;
@@ -103,6 +106,9 @@ static const char usage_text[] =
 	"  -b, --backend SPEC       where frames go (default: user):\n"
 	"                             user            user-mode networking (libslirp): NAT,\n"
 	"                                             DHCP, DNS; no privileges needed\n"
+	"                             nat             user-mode networking by socket\n"
+	"                                             translation: each guest flow is a\n"
+	"                                             host socket (docs/vqnetd.md)\n"
 	"                             tap:IFNAME      a TAP device (created if absent)\n"
 	"                             loop            frames come back to the guest\n"
 	"                             sink            frames are read and dropped\n"
@@ -115,11 +121,15 @@ static const char usage_text[] =
 	"  -q, --queues N           queue pairs, 1..64 (default 1)\n"
 	"  -m, --mac MAC            device MAC address (default 52:54:00:12:34:56)\n"
 	"      --mtu N              MTU offered to the driver, 68..65535 (default 1500;\n"
-	"                           65520 with the user backend, which runs far faster\n"
+	"                           65520 with the user and nat backends, far faster\n"
 	"                           so; QEMU 7.2 shows the guest an MTU only with\n"
 	"                           host_mtu=N on its virtio-net-pci device)\n"
-	"      --hostfwd RULE       user: forward tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT\n"
+	"      --hostfwd RULE       user, nat: forward tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT\n"
 	"                           from the host to the guest (repeatable)\n"
+	"      --dns ADDR[:PORT]    nat: a host DNS server for the guest's queries to\n"
+	"                           10.0.2.3 / fec0::3 (IPv6: [ADDR6][:PORT]; port 53;\n"
+	"                           repeatable, up to 3; default: the nameservers of\n"
+	"                           /etc/resolv.conf)\n"
 	"      --tap-fd FD          tap: use this open TAP queue fd (one per queue pair,\n"
 	"                           repeatable; e.g. passed by a management tool)\n"
 	"      --rx-rate RATE       limit guest receive: BYTES[k|M|G][:PACKETS[k|M]] per s\n"
@@ -187,6 +197,7 @@ static bool parse_mac(const char *s, uint8_t mac[6])
 enum {
 	OPT_MTU = 256,
 	OPT_HOSTFWD,
+	OPT_DNS,
 	OPT_TAP_FD,
 	OPT_RX_RATE,
 	OPT_TX_RATE,
@@ -219,6 +230,7 @@ static const struct option longopts[] = {
 	{"mac", required_argument, NULL, 'm'},
 	{"mtu", required_argument, NULL, OPT_MTU},
 	{"hostfwd", required_argument, NULL, OPT_HOSTFWD},
+	{"dns", required_argument, NULL, OPT_DNS},
 	{"tap-fd", required_argument, NULL, OPT_TAP_FD},
 	{"rx-rate", required_argument, NULL, OPT_RX_RATE},
 	{"tx-rate", required_argument, NULL, OPT_TX_RATE},
@@ -293,6 +305,11 @@ static bool parse_backend_option(int c, struct options *o)
 		if (o->n_hostfwd == MAX_HOSTFWD)
 			usage_error("--hostfwd: at most %d rules", MAX_HOSTFWD);
 		o->hostfwd[o->n_hostfwd++] = optarg;
+		break;
+	case OPT_DNS:
+		if (o->n_dns == MAX_DNS)
+			usage_error("--dns: at most %d servers", MAX_DNS);
+		o->dns[o->n_dns++] = optarg;
 		break;
 	case OPT_TAP_FD:
 		if (o->n_tap_fds == NET_DEV_MAX_QUEUE_PAIRS)
@@ -409,8 +426,10 @@ static void check_options(const struct options *o)
 {
 	if (!o->socket_path)
 		usage_error("--socket PATH is required");
-	if (o->n_hostfwd && strcmp(o->backend, "user") != 0)
-		usage_error("--hostfwd only applies to --backend user");
+	if (o->n_hostfwd && strcmp(o->backend, "user") != 0 && strcmp(o->backend, "nat") != 0)
+		usage_error("--hostfwd only applies to --backend user or nat");
+	if (o->n_dns && strcmp(o->backend, "nat") != 0)
+		usage_error("--dns only applies to --backend nat");
 	if (o->n_tap_fds && strncmp(o->backend, "tap:", 4) != 0)
 		usage_error("--tap-fd only applies to --backend tap:IFNAME");
 	if (o->n_tap_fds && o->n_tap_fds != o->queues)
@@ -499,9 +518,10 @@ static void parse_args(int argc, char **argv, struct options *o)
 	check_options(o);
 	/* The user backend moves far more per frame at a large MTU (docs/
 	 * vqnetd.md "User backend"): its default, offered as VIRTIO_NET_F_MTU. */
-	if (!o->mtu && !strcmp(o->backend, "user"))
+	if (!o->mtu && (!strcmp(o->backend, "user") || !strcmp(o->backend, "nat")))
 		o->mtu = VQNETD_USER_MTU_DEFAULT;
 	o->sandbox.resolv_conf = !strcmp(o->backend, "user");
+	o->sandbox.host_sockets = !strcmp(o->backend, "nat");
 }
 
 /* One line per virtqueue that ever started, then the totals (the format the interop tests
@@ -628,6 +648,8 @@ static int open_backend(const struct options *o, struct daemon *d)
 		.mtu = (uint16_t)(o->mtu ? o->mtu : VQNET_MTU_DEFAULT),
 		.hostfwd = o->hostfwd,
 		.n_hostfwd = o->n_hostfwd,
+		.dns = o->dns,
+		.n_dns = o->n_dns,
 		.tap_fds = o->n_tap_fds ? o->tap_fds : NULL,
 		.n_tap_fds = o->n_tap_fds,
 		.gen_frame_size = o->gen_size,

@@ -148,6 +148,7 @@ static bool need_root(void)
 static void test_backends(void **state)
 {
 	static const char *const user[] = {"--backend", "user", NULL};
+	static const char *const nat[] = {"--backend", "nat", NULL};
 	static const char *const sink[] = {"--backend", "sink", NULL};
 	static const char *const gen[] = {"--backend", "gen", NULL};
 	static const char *const dgram[] = {"--backend", "dgram:127.0.0.1:47611,127.0.0.1:47612",
@@ -158,6 +159,7 @@ static void test_backends(void **state)
 		return;
 	confined(x, NULL, 2); /* loop: main + the pair's worker */
 	confined(x, user, 3); /* + the slirp thread, started after the sandbox */
+	confined(x, nat, 2);  /* host sockets from the workers themselves */
 	confined(x, sink, 2);
 	confined(x, gen, 2);
 	confined(x, dgram, 2);
