@@ -5,7 +5,12 @@
 # vqnetd needs no privilege for it) under a QEMU guest (the guest's own
 # virtio_net driver, QEMU 7.2 TCG as the vhost-user frontend).
 #
-#   vqnetd-user.sh VQNETD SOURCE_DIR split|packed
+#   vqnetd-user.sh VQNETD SOURCE_DIR split|packed [BACKEND [QUEUES]]
+#
+# BACKEND (user): vqnetd's --backend, user or nat (socket translation: the
+# same addresses, DHCP and gateway). QUEUES (1): queue pairs of vqnetd and
+# of the guest's NIC (mq=on), with as many guest CPUs so that its driver
+# uses them all; every queue must start.
 #
 # The host serves a 1 MiB random file over HTTP on 127.0.0.1 (python3
 # http.server on a port the kernel picks). The guest asks for a lease with
@@ -31,10 +36,12 @@
 # no QEMU, kernel, busybox-static, cpio or python3).
 set -u
 
-usage="usage: vqnetd-user.sh VQNETD SOURCE_DIR split|packed"
+usage="usage: vqnetd-user.sh VQNETD SOURCE_DIR split|packed [BACKEND [QUEUES]]"
 VQNETD=${1:?$usage}
 SRC=${2:?$usage}
 FMT=${3:?$usage}
+BACKEND=${4:-user}
+QUEUES=${5:-1}
 SIZE=1048576
 
 # shellcheck source-path=SCRIPTDIR source=common.sh
@@ -89,15 +96,15 @@ ring_format "$FMT"
 need_exec "$VQNETD"
 guest_prereqs
 need_python3
-setup_test user
+setup_test "$BACKEND"
 
 build_initramfs "$SRC"
 serve_blob $SIZE 127.0.0.1
 
 t0=$(date +%s)
-start_vqnetd d 200 --backend user
+start_vqnetd d 200 --backend "$BACKEND" --queues "$QUEUES"
 D_PID=$VQNETD_PID
-GUEST_NIC=$NIC start_guest g "$TMP/d.sock" \
+GUEST_QUEUES=$QUEUES GUEST_SMP=$QUEUES GUEST_NIC=$NIC start_guest g "$TMP/d.sock" \
 	"vqnet.steps=wget,hold vqnet.dhcp=1 vqnet.url=http://10.0.2.2:$PORT/blob vqnet.holdurl=http://10.0.2.2:$PORT/go"
 ctl_live
 touch "$TMP/www/go" # the guest may finish now (step hold)
@@ -110,7 +117,8 @@ show_guest g
 show_log "HTTP server (host, 127.0.0.1:$PORT)" "$TMP/http.log"
 echo "----"
 
-check_vqnetd d "$FMT" 0 1
+# Every queue of the QUEUES pairs started (0 1, then 2 3...).
+check_vqnetd d "$FMT" $(seq 0 $((2 * QUEUES - 1)))
 check_guest_ring g "$FMT"
 lease=$(grep -a '^VQNET-GUEST lease ' "$TMP/g.console" | tr -d '\r' | tail -1)
 echo "$lease" | grep -q ' ip=10\.0\.2\.15 ' || fail "no lease 10.0.2.15: '$lease'"
