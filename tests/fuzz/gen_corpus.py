@@ -152,6 +152,7 @@ def packed_seeds():
 
 # driver ops (op byte & 15; the high nibble is the operation's own)
 D_CHAIN, D_PUBLISH, D_KICK, D_REAP, D_HONEST, D_HOSTILE, D_RAW, D_NOTIFY = 0, 2, 3, 4, 6, 8, 9, 10
+D_BURST = 12 | 0x10  # vq_drv_add_burst()
 
 
 def d_chain(descs, indirect=False):
@@ -219,6 +220,26 @@ def known_bugs():
             'packed_device': {'misaligned-indirect-table': packed}}
 
 
+def harness_regressions():
+    """Inputs that once broke a target's own bookkeeping (not the library):
+    replayed so the harness stays fixed."""
+    # driver_reap: the untainted model's queue of expected completions was
+    # filled by every honest completion but emptied by reaps only while
+    # untainted, so after one device write into the used ring 512 honest
+    # completions overflowed it. Split, IN_ORDER, 32 entries; the taint: a
+    # raw write of one zero byte at offset 0 of the device area (used->flags);
+    # then 17 rounds: a burst of 31 writable one-byte chains, publish, the
+    # honest device completes them in batches of 4 (the last of 3) with
+    # length 0, two reaps of 16.
+    script = bytes([D_RAW, 2, 0, 0, 0, 0])
+    for r in range(17):
+        script += bytes([D_BURST, 0x80 | 31]) + bytes(31) + bytes([D_PUBLISH])
+        for i in range(8):
+            script += bytes([D_HONEST, 3 | 4]) + struct.pack('<I', 0)
+        script += d_reap(16) + d_reap(16)
+    return {'driver_reap': {'harness-expect-overflow-tainted': bytes([8, 5, 0]) + script}}
+
+
 def write(target, sub, prefix, seeds):
     d = os.path.join(HERE, sub, target)
     os.makedirs(d, exist_ok=True)
@@ -231,6 +252,8 @@ def write(target, sub, prefix, seeds):
 def main():
     # Inputs that once crashed the library stay as regression seeds.
     for target, seeds in known_bugs().items():
+        write(target, 'corpus', 'regress-', seeds)
+    for target, seeds in harness_regressions().items():
         write(target, 'corpus', 'regress-', seeds)
     for target, seeds in (('split_device', split_seeds()), ('packed_device', packed_seeds()),
                           ('driver_reap', driver_seeds())):
