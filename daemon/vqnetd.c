@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -636,6 +637,26 @@ static int open_signals(struct daemon *d)
 	return 0;
 }
 
+/* The nat backend holds one socket per flow (4096 by default), but a
+ * login shell's soft fd limit is often 1024: raise it toward the hard
+ * limit, or a guest's connections past it would be refused (counted as
+ * host-socket drops). Said once when the hard limit is lower. */
+#define NAT_FDS_WANTED (4096 + 256)
+
+static void raise_fd_limit(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur >= NAT_FDS_WANTED)
+		return;
+	r.rlim_cur = r.rlim_max < NAT_FDS_WANTED ? r.rlim_max : NAT_FDS_WANTED;
+	if (setrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur < NAT_FDS_WANTED)
+		vqnet_log(VQNET_LOG_WARN, NULL,
+			  "open files limited to %llu (RLIMIT_NOFILE): the guest's flows beyond "
+			  "about that many are refused",
+			  (unsigned long long)r.rlim_cur);
+}
+
 /*
  * Set up: the network backend (--backend). 0 or -errno; -EINVAL means the
  * command line asked for what the backend cannot be (its line says so and
@@ -660,6 +681,8 @@ static int open_backend(const struct options *o, struct daemon *d)
 	int rc;
 
 	memcpy(bo.guest_mac, o->mac, 6);
+	if (o->sandbox.host_sockets)
+		raise_fd_limit();
 	rc = netbe_new(o->backend, &bo, &d->be, err, sizeof(err));
 	if (rc == -EINVAL) {
 		fprintf(stderr, "vqnetd: --backend %s: %s (try --help)\n", o->backend,
