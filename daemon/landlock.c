@@ -9,8 +9,9 @@
  * UNIX sockets to the process, so vqnetd can neither signal nor reach
  * another program that way. The system headers may predate the kernel,
  * so the newer constants and the longer ruleset attribute are defined
- * here. Network rights are not handled: the user backend connects to
- * any host port on the guest's behalf, which Landlock cannot express.
+ * here. Network rights are not handled: the user and slirp backends
+ * connect to any host port on the guest's behalf, which Landlock cannot
+ * express.
  */
 #include "landlock.h"
 

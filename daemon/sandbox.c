@@ -10,7 +10,7 @@
  * from it needs CAP_SETPCAP), then the thread's own sets. Capabilities and
  * no_new_privs are per thread, so this runs while the main thread is the
  * only one: the device's workers start when a frontend starts its rings,
- * and the user backend's thread is held back (netbe defer_threads) until
+ * and the slirp backend's thread is held back (netbe defer_threads) until
  * after this; threads inherit all of it. Dumpable is per process.
  */
 #include "sandbox.h"
@@ -143,7 +143,7 @@ void sandbox_close_inherited_fds(const int *keep, unsigned n)
 	(void)syscall(SYS_close_range, from, ~0u, 0u);
 }
 
-/* Landlock: read /etc/resolv.conf if the user backend needs it, nothing
+/* Landlock: read /etc/resolv.conf if the slirp backend needs it, nothing
  * else. A kernel without Landlock is logged, not fatal: the seccomp
  * filters still forbid opening files in every thread but the slirp one. */
 static int restrict_filesystem(const struct sandbox_opts *o, int *abi)

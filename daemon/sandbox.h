@@ -31,8 +31,8 @@ struct sandbox_opts {
 	bool switch_ids;   /* --user / --group given */
 	uid_t uid;	   /* --user (or unchanged) */
 	gid_t gid;	   /* --group, else the user's primary group */
-	bool resolv_conf;  /* the user backend reads /etc/resolv.conf (DNS) */
-	bool host_sockets; /* nat: workers and control open host sockets */
+	bool resolv_conf;  /* slirp: its thread reads /etc/resolv.conf (DNS) */
+	bool host_sockets; /* user: workers and control open host sockets */
 	int selftest;	   /* --sandbox-selftest: enum sandbox_selftest */
 	/* --capture-dir: the directory's O_PATH fd, where the control thread
 	 * may create capture files once confined; -1 without one */

@@ -177,7 +177,7 @@ static const struct sc_rule rules_control[] = {
 /*
  * A queue pair's worker: its kick, call and wake eventfds (read, write,
  * poll), and the backend's data path: a TAP (read/readv/write/writev), the
- * datagram socket (sendmmsg/recvmmsg and their single forms), the user
+ * datagram socket (sendmmsg/recvmmsg and their single forms), the slirp
  * backend's hand-off (eventfds). Nothing that opens or closes anything.
  */
 static const struct sc_rule rules_worker[] = {
@@ -186,7 +186,7 @@ static const struct sc_rule rules_worker[] = {
 };
 
 /*
- * The user backend's libslirp thread: host sockets on the guest's behalf
+ * The slirp backend's libslirp thread: host sockets on the guest's behalf
  * (TCP and UDP connections out, port forwards in, ICMP through datagram
  * sockets), their options and addresses, and reading /etc/resolv.conf
  * (libslirp re-reads it for the DNS forwarder; Landlock allows that file
@@ -224,7 +224,7 @@ static const struct sc_rule rules_slirp[] = {
 };
 
 /*
- * The nat backend (host_sockets): each queue pair's worker opens, serves
+ * The user backend (host_sockets): each queue pair's worker opens, serves
  * and closes the host sockets of its own flows (TCP, UDP, ping sockets,
  * IPv4 and IPv6 only), waits on its epoll set and ticks a timerfd; the
  * control thread opens and closes the --hostfwd listeners when the guest

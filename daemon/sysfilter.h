@@ -11,7 +11,7 @@
 enum sysfilter_kind {
 	SYSFILTER_CONTROL = 0, /* the main thread: vhost-user, control queue, signals */
 	SYSFILTER_WORKER,      /* a queue pair's worker: rings and the backend's fds */
-	SYSFILTER_SLIRP,       /* the user backend's libslirp thread: host sockets */
+	SYSFILTER_SLIRP,       /* the slirp backend's libslirp thread: host sockets */
 	SYSFILTER_CAPTURE,     /* the capture writer: appends to the open pcap file */
 	SYSFILTER_KINDS
 };

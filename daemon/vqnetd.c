@@ -65,8 +65,8 @@
 #define EXIT_RUNTIME	1
 #define EXIT_USAGE	2
 
-/* --mtu's default for the user backend: passt's, the largest IPv4 MTU a
- * 64 KiB frame buffer holds with its headers. */
+/* --mtu's default for the user and slirp backends: passt's, the largest
+ * IPv4 MTU a 64 KiB frame buffer holds with its headers. */
 #define VQNETD_USER_MTU_DEFAULT 65520u
 
 struct options {
@@ -105,11 +105,12 @@ static const char usage_text[] =
 	"  -s, --socket PATH        vhost-user socket (listened on; see --client)\n"
 	"  -c, --client             connect to PATH instead (retried while absent)\n"
 	"  -b, --backend SPEC       where frames go (default: user):\n"
-	"                             user            user-mode networking (libslirp): NAT,\n"
+	"                             user            user-mode networking by socket\n"
+	"                                             translation (the default): each\n"
+	"                                             guest flow is a host socket; DHCP,\n"
+	"                                             DNS, IPv6; no privileges needed\n"
+	"                             slirp           user-mode networking (libslirp): NAT,\n"
 	"                                             DHCP, DNS; no privileges needed\n"
-	"                             nat             user-mode networking by socket\n"
-	"                                             translation: each guest flow is a\n"
-	"                                             host socket (docs/vqnetd.md)\n"
 	"                             tap:IFNAME      a TAP device (created if absent)\n"
 	"                             loop            frames come back to the guest\n"
 	"                             sink            frames are read and dropped\n"
@@ -122,12 +123,12 @@ static const char usage_text[] =
 	"  -q, --queues N           queue pairs, 1..64 (default 1)\n"
 	"  -m, --mac MAC            device MAC address (default 52:54:00:12:34:56)\n"
 	"      --mtu N              MTU offered to the driver, 68..65535 (default 1500;\n"
-	"                           65520 with the user and nat backends, far faster\n"
+	"                           65520 with the user and slirp backends, far faster\n"
 	"                           so; QEMU 7.2 shows the guest an MTU only with\n"
 	"                           host_mtu=N on its virtio-net-pci device)\n"
-	"      --hostfwd RULE       user, nat: forward tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT\n"
+	"      --hostfwd RULE       user, slirp: forward tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT\n"
 	"                           from the host to the guest (repeatable)\n"
-	"      --dns ADDR[:PORT]    nat: a host DNS server for the guest's queries to\n"
+	"      --dns ADDR[:PORT]    user: a host DNS server for the guest's queries to\n"
 	"                           10.0.2.3 / fec0::3 (IPv6: [ADDR6][:PORT]; port 53;\n"
 	"                           repeatable, up to 3; default: the nameservers of\n"
 	"                           /etc/resolv.conf)\n"
@@ -151,7 +152,8 @@ static const char usage_text[] =
 	"      --sandbox-selftest KIND  (tests) once confined, the first thread of KIND\n"
 	"                           (control|worker|slirp) calls execve: vqnetd must die\n"
 	"                           of SIGSYS; landlock: the slirp thread checks it can\n"
-	"                           read /etc/resolv.conf and not /etc/passwd (exit 0)\n"
+	"                           read /etc/resolv.conf and not /etc/passwd (exit 0);\n"
+	"                           slirp and landlock need --backend slirp\n"
 	"      --control PATH|none  the control socket for vqnetctl (default: the\n"
 	"                           --socket path with .ctl appended; mode 0600)\n"
 	"      --metrics-listen ADDR:PORT  serve Prometheus metrics at GET /metrics\n"
@@ -427,10 +429,10 @@ static void check_options(const struct options *o)
 {
 	if (!o->socket_path)
 		usage_error("--socket PATH is required");
-	if (o->n_hostfwd && strcmp(o->backend, "user") != 0 && strcmp(o->backend, "nat") != 0)
-		usage_error("--hostfwd only applies to --backend user or nat");
-	if (o->n_dns && strcmp(o->backend, "nat") != 0)
-		usage_error("--dns only applies to --backend nat");
+	if (o->n_hostfwd && strcmp(o->backend, "user") != 0 && strcmp(o->backend, "slirp") != 0)
+		usage_error("--hostfwd only applies to --backend user or slirp");
+	if (o->n_dns && strcmp(o->backend, "user") != 0)
+		usage_error("--dns only applies to --backend user");
 	if (o->n_tap_fds && strncmp(o->backend, "tap:", 4) != 0)
 		usage_error("--tap-fd only applies to --backend tap:IFNAME");
 	if (o->n_tap_fds && o->n_tap_fds != o->queues)
@@ -440,8 +442,8 @@ static void check_options(const struct options *o)
 		usage_error("--user/--group need the sandbox (not --sandbox off)");
 	if ((o->sandbox.selftest == SANDBOX_SELFTEST_SLIRP ||
 	     o->sandbox.selftest == SANDBOX_SELFTEST_LANDLOCK) &&
-	    strcmp(o->backend, "user") != 0)
-		usage_error("--sandbox-selftest slirp|landlock needs --backend user");
+	    strcmp(o->backend, "slirp") != 0)
+		usage_error("--sandbox-selftest slirp|landlock needs --backend slirp");
 	if ((o->capture.filter || o->capture.max_bytes) && !o->capture.file)
 		usage_error("--capture-filter/--capture-max-bytes need --capture FILE");
 	if (o->sandbox.off && o->sandbox.selftest >= 0)
@@ -517,12 +519,13 @@ static void parse_args(int argc, char **argv, struct options *o)
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	check_options(o);
-	/* The user backend moves far more per frame at a large MTU (docs/
-	 * vqnetd.md "User backend"): its default, offered as VIRTIO_NET_F_MTU. */
-	if (!o->mtu && (!strcmp(o->backend, "user") || !strcmp(o->backend, "nat")))
+	/* The user and slirp backends move far more per frame at a large MTU
+	 * (docs/vqnetd.md "The user backend", "The slirp backend"): their
+	 * default, offered as VIRTIO_NET_F_MTU. */
+	if (!o->mtu && (!strcmp(o->backend, "user") || !strcmp(o->backend, "slirp")))
 		o->mtu = VQNETD_USER_MTU_DEFAULT;
-	o->sandbox.resolv_conf = !strcmp(o->backend, "user");
-	o->sandbox.host_sockets = !strcmp(o->backend, "nat");
+	o->sandbox.resolv_conf = !strcmp(o->backend, "slirp");
+	o->sandbox.host_sockets = !strcmp(o->backend, "user");
 }
 
 /* One line per virtqueue that ever started, then the totals (the format the interop tests
@@ -637,7 +640,7 @@ static int open_signals(struct daemon *d)
 	return 0;
 }
 
-/* The nat backend holds one socket per flow (4096 by default), but a
+/* The user backend holds one socket per flow (4096 by default), but a
  * login shell's soft fd limit is often 1024: raise it toward the hard
  * limit, or a guest's connections past it would be refused (counted as
  * host-socket drops). Said once when the hard limit is lower. */

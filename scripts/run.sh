@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # vqnet's main job: serve a virtio-net device to a VM with user-mode
-# networking (libslirp: NAT, DHCP, DNS; no root needed for vqnetd itself).
+# networking (vqnetd's user backend: NAT by socket translation, each flow
+# of the guest a socket of the host; DHCP, DNS, IPv6; no root needed for
+# vqnetd itself). `--backend slirp` runs libslirp instead.
 # Installs what it needs (apt), builds optimised, prints the QEMU command
 # line that attaches a VM, and runs vqnetd in the foreground until Ctrl-C
 # (it then prints its counters).
@@ -31,7 +33,7 @@ done
 mq=
 [ "$queues" -gt 1 ] 2>/dev/null && mq=",queues=$queues"
 cat <<EOF
-vqnetd (user-mode networking) on $sock. Attach a VM with:
+vqnetd (user-mode networking by socket translation) on $sock. Attach a VM with:
 
   qemu-system-x86_64 -m 1G \\
     -object memory-backend-memfd,id=mem,size=1G,share=on -numa node,memdev=mem \\
@@ -42,7 +44,8 @@ vqnetd (user-mode networking) on $sock. Attach a VM with:
 Under TCG with QEMU 7.2 add vectors=0 to -device. host_mtu=65520 lets the
 guest see vqnetd's MTU, 65520 with user-mode networking: far faster than
 1500; QEMU 7.2 hides it without.) The guest gets 10.0.2.15
-by DHCP; the host is 10.0.2.2, DNS 10.0.2.3. Ctrl-C stops vqnetd.
+by DHCP (and fec0::/64 by SLAAC); the host's loopback is 10.0.2.2 (fec0::2),
+DNS 10.0.2.3. Ctrl-C stops vqnetd.
 Watch it from another shell with:
 
   build-release/tools/vqnetctl --socket $sock stats --watch

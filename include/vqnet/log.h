@@ -4,7 +4,7 @@
  * device, network backends) and by the programs built on them.
  *
  * A line has a level, an optional subject (what it is about: "vhost-user",
- * "queue 3", "user") and a message. Lines above the process-wide level are
+ * "queue 3", "slirp") and a message. Lines above the process-wide level are
  * dropped before they are formatted. Where they go is the sink's business:
  * by default stderr as "PREFIX: SUBJECT: MESSAGE" (one fputs per line, so
  * lines of different threads never interleave), optionally after a UTC

@@ -11,9 +11,10 @@
  * run on the control thread while no worker is inside the backend, but
  * get_stats, which runs beside the workers (its counters are atomics).
  *
- * Backends in vqnet (one file each in lib/netbe/):
- *   user   user-mode networking through libslirp (NAT, DHCP, DNS, hostfwd)
- *   nat    user-mode networking by socket translation (lib/netbe/nat/)
+ * Backends in vqnet (one file each in lib/netbe/, user a directory):
+ *   user   user-mode networking by socket translation (lib/netbe/nat/):
+ *          each guest flow is a host socket; DHCP, DNS, hostfwd, IPv6
+ *   slirp  user-mode networking through libslirp (NAT, DHCP, DNS, hostfwd)
  *   tap    a Linux TAP with IFF_VNET_HDR and IFF_MULTI_QUEUE
  *   loop   frames sent on queue pair q come back on queue pair q
  *   sink   frames are read to the last byte and dropped
@@ -129,7 +130,7 @@ struct netbe_ops {
 	/* Release everything. */
 	void (*free)(struct netbe *be);
 	/* Optional: the backend's own counters of queue pair @q, one line
-	 * ending in a newline (nat: flows and drops by reason), printed after
+	 * ending in a newline (user: flows and drops by reason), printed after
 	 * the netbe_stats line. Called like get_stats. */
 	void (*print_stats)(struct netbe *be, unsigned q, FILE *f);
 	/* Optional: start the backend's threads (netbe_start()). */
@@ -147,8 +148,8 @@ struct netbe {
 struct netbe_options {
 	unsigned max_queue_pairs; /* >= 1 */
 	uint16_t mtu;		  /* the device MTU (largest frame = mtu + 14 + 4) */
-	uint8_t guest_mac[6];	  /* the device's MAC (slirp, gen, rarp) */
-	/* user: "tcp:HOSTPORT:GUESTPORT" or "udp:..." port forwards,
+	uint8_t guest_mac[6];	  /* the device's MAC (user, slirp, gen, rarp) */
+	/* user, slirp: "tcp:HOSTPORT:GUESTPORT" or "udp:..." port forwards,
 	 * host address 127.0.0.1 unless given as tcp:ADDR:HOSTPORT:GUESTPORT */
 	const char *const *hostfwd;
 	unsigned n_hostfwd;
@@ -157,13 +158,13 @@ struct netbe_options {
 	unsigned n_tap_fds;
 	/* gen: frame size in bytes (Ethernet header included, no FCS) */
 	uint32_t gen_frame_size;
-	/* nat: the host's DNS resolvers ("ADDR[:PORT]" or "[ADDR6][:PORT]",
+	/* user: the host's DNS resolvers ("ADDR[:PORT]" or "[ADDR6][:PORT]",
 	 * up to 3)
 	 * instead of those of @resolv_conf (default /etc/resolv.conf) */
 	const char *const *dns;
 	unsigned n_dns;
 	const char *resolv_conf;
-	/* nat: most flows at once (0: 4096), and a UDP / ICMP flow's idle
+	/* user: most flows at once (0: 4096), and a UDP / ICMP flow's idle
 	 * timeout in ms (0: 180 s) */
 	unsigned max_flows;
 	unsigned udp_idle_ms;
@@ -171,14 +172,14 @@ struct netbe_options {
 	 * itself after opening the backend (capabilities and no_new_privs
 	 * are per thread, so threads started before would keep them). */
 	bool defer_threads;
-	/* Called first in each thread the backend starts (user: "vq-user"),
-	 * e.g. to confine it; see vqnet/thread.h. */
+	/* Called first in each thread the backend starts (slirp:
+	 * "vqnet-slirp"), e.g. to confine it; see vqnet/thread.h. */
 	struct vqnet_thread_hook thread_hook;
 };
 
 /**
  * netbe_new() - create a backend from its command-line spec:
- *   user | tap:IFNAME | loop | sink | gen | dgram:LADDR:LPORT,RADDR:RPORT
+ *   user | slirp | tap:IFNAME | loop | sink | gen | dgram:LADDR:LPORT,RADDR:RPORT
  * Return: 0 and *out (free with netbe_free()); -EINVAL with a one-line
  * reason in @err (size @errlen) for a bad spec; -errno when the backend
  * could not be opened (also with a reason in @err).
@@ -187,7 +188,7 @@ int netbe_new(const char *spec, const struct netbe_options *opt, struct netbe **
 	      size_t errlen);
 void netbe_free(struct netbe *be);
 /* Start the backend's own threads if netbe_options.defer_threads held
- * them back (user: the slirp thread); nothing for backends without
+ * them back (slirp: its slirp thread); nothing for backends without
  * threads or already started. Return 0 or -errno. */
 int netbe_start(struct netbe *be);
 

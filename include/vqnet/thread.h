@@ -3,11 +3,11 @@
  * A program's say over the threads vqnet's libraries start.
  *
  * The device (one worker per queue pair) and some network backends (the
- * user backend's slirp thread) start threads of their own. A program that
- * confines each thread (vqnetd installs a seccomp filter per thread kind,
- * docs/security.md "Confinement") passes a struct vqnet_thread_hook; the
- * library names the thread (what top -H and /proc/TID/comm show) and calls
- * the hook first thing in it, before the thread touches any guest or
+ * slirp backend's libslirp thread) start threads of their own. A program
+ * that confines each thread (vqnetd installs a seccomp filter per thread
+ * kind, docs/security.md "Confinement") passes a struct vqnet_thread_hook;
+ * the library names the thread (what top -H and /proc/TID/comm show) and
+ * calls the hook first thing in it, before the thread touches any guest or
  * network input.
  */
 #ifndef VQNET_THREAD_H
@@ -24,7 +24,7 @@ enum vqnet_thread_kind {
 
 struct vqnet_thread_hook {
 	/* Called first in each thread with its kind and its name (at most
-	 * 15 characters, e.g. "vq-pair0", "vq-user"). It cannot fail: a
+	 * 15 characters, e.g. "vq-pair0", "vqnet-slirp"). It cannot fail: a
 	 * program that cannot confine the thread must stop the process.
 	 * NULL: no hook. */
 	void (*start)(void *opaque, enum vqnet_thread_kind kind, const char *name);

@@ -31,8 +31,8 @@ struct netbe_kind {
 };
 
 static const struct netbe_kind netbe_kinds[] = {
-	{"user", "user", netbe_slirp_new, NULL},
-	{"nat", "nat", netbe_nat_new, NULL},
+	{"user", "user", netbe_nat_new, NULL},
+	{"slirp", "slirp", netbe_slirp_new, NULL},
 	{"tap", "tap:IFNAME", NULL, netbe_tap_new},
 	{"loop", "loop", netbe_loop_new, NULL},
 	{"sink", "sink", netbe_sink_new, NULL},
@@ -79,9 +79,10 @@ VQNET_EXPORT int netbe_new(const char *spec, const struct netbe_options *opt, st
 	if (!opt)
 		opt = &defaults;
 	if (!spec || !*spec)
-		return netbe_set_err(err, errlen, -EINVAL,
-				     "empty backend spec (user, nat, tap:IFNAME, loop, sink, gen, "
-				     "dgram:LADDR:LPORT,RADDR:RPORT)");
+		return netbe_set_err(
+			err, errlen, -EINVAL,
+			"empty backend spec (user, slirp, tap:IFNAME, loop, sink, gen, "
+			"dgram:LADDR:LPORT,RADDR:RPORT)");
 	if (opt->max_queue_pairs < 1 || opt->max_queue_pairs > VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX)
 		return netbe_set_err(err, errlen, -EINVAL, "max_queue_pairs %u out of range 1..%u",
 				     opt->max_queue_pairs, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX);
@@ -91,7 +92,7 @@ VQNET_EXPORT int netbe_new(const char *spec, const struct netbe_options *opt, st
 	if (!kind)
 		return netbe_set_err(
 			err, errlen, -EINVAL,
-			"unknown backend '%.*s' (user, nat, tap, loop, sink, gen, dgram)",
+			"unknown backend '%.*s' (user, slirp, tap, loop, sink, gen, dgram)",
 			(int)(name_len > 32 ? 32 : name_len), spec);
 	if (colon)
 		arg = colon + 1;

@@ -28,9 +28,10 @@
 
 #include "base/counter.h"
 
-/* user: libslirp (slirp.c). */
+/* slirp: user-mode networking through libslirp (slirp.c). */
 int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *err, size_t errlen);
-/* nat: user-mode networking by socket translation (nat/nat.c). */
+/* user: user-mode networking by socket translation (nat/nat.c; the
+ * module keeps its nat_ prefix). */
 int netbe_nat_new(const struct netbe_options *opt, struct netbe **out, char *err, size_t errlen);
 /* tap:IFNAME (tap.c); @ifname is the part after "tap:". */
 int netbe_tap_new(const char *ifname, const struct netbe_options *opt, struct netbe **out,

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The `user` backend: user-mode networking through libslirp (NAT to the
+ * The `slirp` backend: user-mode networking through libslirp (NAT to the
  * host's sockets, DHCP, DNS, hostfwd), so a user without root gets a
- * working VM network. QEMU's defaults: 10.0.2.0/24, gateway/host 10.0.2.2,
- * DNS 10.0.2.3, DHCP from 10.0.2.15, IPv6 fec0::/64.
+ * working VM network. QEMU's defaults: 10.0.2.0/24, gateway/host
+ * 10.0.2.2, DNS 10.0.2.3, DHCP from 10.0.2.15, IPv6 fec0::/64. vqnetd's
+ * default, `user`, is the socket translator of nat/; libslirp stays
+ * available as `slirp`.
  *
  * Theory of operation
  *
@@ -105,7 +107,7 @@
  * window only once it grew by two segments, more than 64 KiB. A Linux
  * guest's windows hold a 16 KiB segment. Larger frames from the guest are
  * still taken: slirp fragments IPv4 it sends beyond this and answers
- * larger IPv6 packets with Packet Too Big. docs/vqnetd.md "User backend".
+ * larger IPv6 packets with Packet Too Big. docs/vqnetd.md "The slirp backend".
  */
 #define SLIRP_IF_MTU_MAX 16384
 /* The largest frame is the MTU plus an Ethernet header and one VLAN tag. */
@@ -347,7 +349,7 @@ static void cb_guest_error(const char *msg, void *opaque)
 {
 	struct slirp_be *sb = opaque;
 
-	vqnet_log_limited(&sb->guest_error_limit, 1000, VQNET_LOG_WARN, "user", "guest error: %s",
+	vqnet_log_limited(&sb->guest_error_limit, 1000, VQNET_LOG_WARN, "slirp", "guest error: %s",
 			  msg);
 }
 
@@ -788,7 +790,7 @@ static void sb_free(struct netbe *be)
 }
 
 static const struct netbe_ops slirp_ops = {
-	.name = "user",
+	.name = "slirp",
 	.caps = sb_caps,
 	.set_queue_pairs = sb_set_queue_pairs,
 	.set_rx_offloads = sb_set_rx_offloads,
@@ -863,13 +865,13 @@ static int add_hostfwd(Slirp *slirp, const char *spec, char *err, size_t errlen)
 
 		inet_ntop(AF_INET, &haddr, hname, sizeof(hname));
 		return netbe_set_err(err, errlen, -e,
-				     "user: hostfwd '%s': cannot listen on %s:%d: %s", spec, hname,
+				     "slirp: hostfwd '%s': cannot listen on %s:%d: %s", spec, hname,
 				     hport, strerror(e));
 	}
 	return 0;
 bad:
 	return netbe_set_err(err, errlen, -EINVAL,
-			     "user: bad hostfwd '%s' (want tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT, "
+			     "slirp: bad hostfwd '%s' (want tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT, "
 			     "ports 1-65535)",
 			     spec);
 }
@@ -920,15 +922,15 @@ static int pairs_init(struct slirp_be *sb, uint32_t tx_cap, uint32_t rx_cap, cha
 			goto nomem;
 		p->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (p->rx_efd < 0)
-			return netbe_set_err(err, errlen, -errno, "user: eventfd: %m");
+			return netbe_set_err(err, errlen, -errno, "slirp: eventfd: %m");
 	}
 	return 0;
 nomem:
-	return netbe_set_err(err, errlen, -ENOMEM, "user: out of memory");
+	return netbe_set_err(err, errlen, -ENOMEM, "slirp: out of memory");
 }
 
 /**
- * netbe_slirp_new() - create the `user` backend (see the top of the file).
+ * netbe_slirp_new() - create the `slirp` backend (see the top of the file).
  * Reads opt->mtu (0: VQNET_MTU_DEFAULT), opt->max_queue_pairs (at most 16
  * served) and opt->hostfwd.
  * Return: 0 and *@out; -EINVAL with a reason in @err for a bad MTU or
@@ -945,11 +947,11 @@ int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *e
 
 	*out = NULL;
 	if (mtu < SLIRP_MTU_MIN || mtu > SLIRP_MTU_MAX)
-		return netbe_set_err(err, errlen, -EINVAL, "user: mtu %u out of range %u-%u", mtu,
+		return netbe_set_err(err, errlen, -EINVAL, "slirp: mtu %u out of range %u-%u", mtu,
 				     SLIRP_MTU_MIN, SLIRP_MTU_MAX);
 	sb = calloc(1, sizeof(*sb));
 	if (!sb)
-		return netbe_set_err(err, errlen, -ENOMEM, "user: out of memory");
+		return netbe_set_err(err, errlen, -ENOMEM, "slirp: out of memory");
 	sb->be.ops = &slirp_ops;
 	sb->be.priv = sb;
 	sb->be.max_queue_pairs = nq < SLIRP_MAX_PAIRS ? nq : SLIRP_MAX_PAIRS;
@@ -964,18 +966,18 @@ int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *e
 		goto err_free;
 	sb->wake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sb->wake_efd < 0) {
-		ret = netbe_set_err(err, errlen, -errno, "user: eventfd: %m");
+		ret = netbe_set_err(err, errlen, -errno, "slirp: eventfd: %m");
 		goto err_free;
 	}
 	sb->pfds_cap = SLIRP_POLLFD_INIT;
 	sb->pfds = calloc(sb->pfds_cap, sizeof(*sb->pfds));
 	if (!sb->pfds) {
-		ret = netbe_set_err(err, errlen, -ENOMEM, "user: out of memory");
+		ret = netbe_set_err(err, errlen, -ENOMEM, "slirp: out of memory");
 		goto err_free;
 	}
 	sb->slirp = slirp_create(sb, slirp_mtu);
 	if (!sb->slirp) {
-		ret = netbe_set_err(err, errlen, -ENOMEM, "user: slirp_new failed");
+		ret = netbe_set_err(err, errlen, -ENOMEM, "slirp: slirp_new failed");
 		goto err_free;
 	}
 	for (unsigned i = 0; i < opt->n_hostfwd; i++) {
@@ -985,7 +987,7 @@ int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *e
 	}
 	ret = opt->defer_threads ? 0 : start_thread(sb);
 	if (ret) {
-		netbe_set_err(err, errlen, ret, "user: pthread_create: %s", strerror(-ret));
+		netbe_set_err(err, errlen, ret, "slirp: pthread_create: %s", strerror(-ret));
 		goto err_free;
 	}
 	*out = &sb->be;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 #
-# nat-peer.py: the peers of vqnetd-nat.sh (vqnetd --backend nat through
+# nat-peer.py: the peers of vqnetd-nat.sh (vqnetd --backend user through
 # vqnet-tap, the guest being the kernel of a network namespace). One
 # process makes sockets on both sides when it needs to: in the host's
 # namespace and, through setns(2), in the guest's ("-" is the host's), so

@@ -13,7 +13,7 @@
 # VQNET_INTEROP_SELFTEST is set:
 #   tap:IF  ip tuntap add IF (vnet_hdr, multi_queue with --queues > 1) and
 #           QEMU's tap netdev on it (deleted again on exit);
-#   user    QEMU's user netdev (--hostfwd rules passed on);
+#   user, slirp  QEMU's user netdev (libslirp; --hostfwd rules passed on);
 #   dgram:L,R  QEMU's dgram netdev with the same addresses.
 # On SIGTERM, SIGINT or after --seconds it prints a total line of zeros and
 # exits 0. It logs no features or queue lines and counts nothing, so the
@@ -43,7 +43,7 @@ tap:*)
 	ip tuntap add dev "$IF" mode tap vnet_hdr $mq || exit 1
 	ND="tap,id=n0,ifname=$IF,script=no,downscript=no,vhost=off"
 	;;
-user) ND="user,id=n0$HF" ;;
+user | slirp) ND="user,id=n0$HF" ;;
 dgram:*)
 	a=${BE#dgram:}
 	l=${a%%,*}

@@ -32,12 +32,14 @@
 #             and a ping fails; `link up`: carrier back, ping answered.
 #             Then vqnetd stops while vqnet-tap (no --client) runs: it
 #             says "lost the backend" once and exits 1.
-#  user       vqnetd's default backend (libslirp): udhcpc in A gets
-#             10.0.2.15 with router 10.0.2.2; a 32 MiB download from a
-#             server on the host's 127.0.0.1 through 10.0.2.2 is byte-exact.
-#  restart    user backend, vqnet-tap --client: a download, vqnetd SIGKILLed
-#             (NO-CARRIER, "reconnecting"), started again: the carrier comes
-#             back and a second download is byte-exact; connections=2.
+#  user       vqnetd's default backend (user, socket translation): udhcpc
+#             in A gets 10.0.2.15 with router 10.0.2.2; a 32 MiB download
+#             from a server on the host's 127.0.0.1 through 10.0.2.2 is
+#             byte-exact.
+#  restart    the default backend (user), vqnet-tap --client: a download,
+#             vqnetd SIGKILLed (NO-CARRIER, "reconnecting"), started again:
+#             the carrier comes back and a second download is byte-exact;
+#             connections=2.
 #  loop       vqnetd --backend loop --mtu 9000: the TAP's MTU is 9000 (the
 #             device's, VIRTIO_NET_F_MTU); 400 frames of 60..9014 bytes sent
 #             through a packet socket in A all come back byte-exact. Then

@@ -1,14 +1,15 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 #
-# Interop: vqnetd with its user-mode network backend (the default, libslirp;
-# vqnetd needs no privilege for it) under a QEMU guest (the guest's own
-# virtio_net driver, QEMU 7.2 TCG as the vhost-user frontend).
+# Interop: vqnetd with a user-mode network backend (vqnetd needs no
+# privilege for it) under a QEMU guest (the guest's own virtio_net driver,
+# QEMU 7.2 TCG as the vhost-user frontend).
 #
 #   vqnetd-user.sh VQNETD SOURCE_DIR split|packed [BACKEND [QUEUES]]
 #
-# BACKEND (user): vqnetd's --backend, user or nat (socket translation: the
-# same addresses, DHCP and gateway). QUEUES (1): queue pairs of vqnetd and
+# BACKEND (user): vqnetd's --backend, user (the default: socket
+# translation) or slirp (libslirp: the same addresses, DHCP and gateway).
+# QUEUES (1): queue pairs of vqnetd and
 # of the guest's NIC (mq=on), with as many guest CPUs so that its driver
 # uses them all; every queue must start.
 #

@@ -3,7 +3,7 @@
  * vqnetd (vqnetd_fixture.h has the daemon and the driver) confines itself
  * once set up (daemon/sandbox.c, docs/security.md "Confinement"): with
  * every backend, every thread of a running vqnetd serving a frontend (the
- * main thread, the queue-pair workers, the user backend's slirp thread)
+ * main thread, the queue-pair workers, the slirp backend's libslirp thread)
  * shows NoNewPrivs: 1, Seccomp: 2 (a filter) and no effective, permitted
  * or bounding capability in /proc, and the process is not dumpable (its
  * /proc files belong to root). --sandbox off keeps the privileges; --user
@@ -18,7 +18,10 @@
  * Landlock self-test has the slirp thread (which may open files as far as
  * seccomp goes) find /etc/passwd refused and /etc/resolv.conf readable.
  * Every other test of the suite runs vqnetd confined, so a call missing
- * from a list fails the test that makes it.
+ * from a list fails the test that makes it; the paths tests make the calls
+ * of a guest's UDP, TCP, ping and a port forward under the user backend
+ * (the workers' host-socket list) and the slirp backend (the slirp
+ * thread's list).
  */
 #include <dirent.h>
 #include <inttypes.h>
@@ -148,7 +151,7 @@ static bool need_root(void)
 static void test_backends(void **state)
 {
 	static const char *const user[] = {"--backend", "user", NULL};
-	static const char *const nat[] = {"--backend", "nat", NULL};
+	static const char *const slirp[] = {"--backend", "slirp", NULL};
 	static const char *const sink[] = {"--backend", "sink", NULL};
 	static const char *const gen[] = {"--backend", "gen", NULL};
 	static const char *const dgram[] = {"--backend", "dgram:127.0.0.1:47611,127.0.0.1:47612",
@@ -157,9 +160,9 @@ static void test_backends(void **state)
 
 	if (!need_root())
 		return;
-	confined(x, NULL, 2); /* loop: main + the pair's worker */
-	confined(x, user, 3); /* + the slirp thread, started after the sandbox */
-	confined(x, nat, 2);  /* host sockets from the workers themselves */
+	confined(x, NULL, 2);  /* loop: main + the pair's worker */
+	confined(x, user, 2);  /* host sockets from the workers themselves */
+	confined(x, slirp, 3); /* + the slirp thread, started after the sandbox */
 	confined(x, sink, 2);
 	confined(x, gen, 2);
 	confined(x, dgram, 2);
@@ -240,12 +243,12 @@ static void test_forbidden_calls(void **state)
 	selftest_dies(x, "control", "loop", "vqnetd", "execve");
 	/* allowed by the control list the worker inherits: its own stops it */
 	selftest_dies(x, "worker", "loop", "vqnet-pair0", "memfd_create");
-	selftest_dies(x, "slirp", "user", "vqnet-slirp", "execve");
+	selftest_dies(x, "slirp", "slirp", "vqnet-slirp", "execve");
 }
 
 static void test_landlock(void **state)
 {
-	static const char *const argv[] = {"--backend", "user", "--sandbox-selftest", "landlock",
+	static const char *const argv[] = {"--backend", "slirp", "--sandbox-selftest", "landlock",
 					   NULL};
 	struct fx *x = *state;
 	char *log;
@@ -267,7 +270,7 @@ static void test_landlock(void **state)
 	free(log);
 }
 
-/* ---- the user backend's calls under the slirp thread's list ------------ */
+/* ---- a guest's flows under the user workers' and the slirp thread's lists */
 
 #define PATH_WAIT_MS 5000
 
@@ -334,18 +337,20 @@ static bool guest_got(struct vnet_drv *drv, int proto)
 }
 
 /*
- * The slirp thread's list against what libslirp calls for a guest: a UDP
- * datagram and a TCP connection to the host's loopback (socket, sendto,
- * connect), an echo request (a ping socket, or what libslirp falls back
- * to), a port forward a host program connects to (accept, then a SYN to
- * the guest). Each reaches the other side, and vqnetd, confined, stops
- * cleanly at the end: a call missing from the list would have killed it.
+ * A backend's list against what it calls for a guest (@backend: "slirp",
+ * the slirp thread's list and libslirp; "user", the workers' host-socket
+ * list): a UDP datagram and a TCP connection to the host's loopback
+ * (socket, sendto, connect), an echo request (a ping socket, or what
+ * libslirp falls back to), a port forward a host program connects to
+ * (accept, then a SYN to the guest). Each reaches the other side, and
+ * vqnetd, confined, stops cleanly at the end: a call missing from the
+ * list would have killed it.
  */
-static void test_user_paths(void **state)
+static void backend_paths(struct fx *x, const char *backend)
 {
-	static const uint8_t slirp_mac[6] = {0x52, 0x55, 10, 0, 2, 2};
+	/* the gateway's MAC, the same in both */
+	static const uint8_t gw_mac[6] = {0x52, 0x55, 10, 0, 2, 2};
 	struct inet_ends e = {.src_ip = {10, 0, 2, 15}, .dst_ip = {10, 0, 2, 2}};
-	struct fx *x = *state;
 	struct vnet_drv_config dc = {.socket_path = x->sock};
 	struct vnet_drv *drv;
 	uint16_t udp_port, tcp_port, fwd_port;
@@ -353,14 +358,14 @@ static void test_user_paths(void **state)
 	int ts = loopback_socket(SOCK_STREAM, &tcp_port);
 	int fs = loopback_socket(SOCK_STREAM, &fwd_port), c;
 	char fwd[64], got[16];
-	const char *argv[] = {"--backend", "user", "--hostfwd", fwd, NULL};
+	const char *argv[] = {"--backend", backend, "--hostfwd", fwd, NULL};
 	uint8_t f[256];
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 
 	close(fs); /* the port was free a moment ago: vqnetd forwards it */
 	snprintf(fwd, sizeof(fwd), "tcp:127.0.0.1:%u:22", fwd_port);
 	memcpy(e.src_mac, dev_mac, 6);
-	memcpy(e.dst_mac, slirp_mac, 6);
+	memcpy(e.dst_mac, gw_mac, 6);
 	vqd_start(x, argv);
 	assert_int_equal(vnet_drv_open(&dc, &drv), 0);
 
@@ -379,8 +384,9 @@ static void test_user_paths(void **state)
 	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	to.sin_port = htons(fwd_port);
 	connect(c, (struct sockaddr *)&to, sizeof(to)); /* EINPROGRESS */
-	/* libslirp accepts and opens the connection to the guest: a SYN, or
-	 * an ARP request first if it does not know the guest's MAC yet. */
+	/* The backend accepts and opens the connection to the guest: a SYN,
+	 * or (libslirp) an ARP request first if it does not know the guest's
+	 * MAC yet. */
 	assert_true(guest_got(drv, 6));
 	close(c);
 
@@ -388,6 +394,17 @@ static void test_user_paths(void **state)
 	close(us);
 	close(ts);
 	vqd_term_ok(&x->d);
+	print_message("  %s: udp, tcp, ping and a port forward served confined\n", backend);
+}
+
+static void test_user_paths(void **state)
+{
+	backend_paths(*state, "user");
+}
+
+static void test_slirp_paths(void **state)
+{
+	backend_paths(*state, "slirp");
 }
 
 int main(int argc, char **argv)
@@ -399,6 +416,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_forbidden_calls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_landlock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_user_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slirp_paths, setup, teardown),
 	};
 	int rc = vqnetd_fixture_init(argc, argv);
 

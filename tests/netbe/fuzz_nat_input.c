@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fuzz target: the nat backend (lib/netbe/nat/) from the guest's side:
+ * Fuzz target: the user backend (lib/netbe/nat/) from the guest's side:
  * any sequence of frames through tx() on either of two queue pairs, and
  * rx() calls with buffers of any number and capacity, so the parser reads
  * every header of every protocol (Ethernet, ARP, IPv4, IPv6, TCP with its
@@ -213,7 +213,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(opt.guest_mac, guest_mac, 6);
 	opt.dns = dns;
 	opt.n_dns = 1;
-	if (netbe_new("nat", &opt, &be, err, sizeof(err)) < 0) {
+	if (netbe_new("user", &opt, &be, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		abort();
 	}

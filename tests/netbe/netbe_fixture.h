@@ -21,7 +21,7 @@
 extern const uint8_t guest_mac[6];
 extern const uint8_t bcast_mac[6]; /* ff:ff:ff:ff:ff:ff */
 
-/* The user backend's guest (guest_mac, 10.0.2.15) sending to the host
+/* The slirp backend's guest (guest_mac, 10.0.2.15) sending to the host
  * (10.0.2.2, libslirp's MAC 52:55:0a:00:02:02), for inet_frame.h. */
 struct inet_ends slirp_guest_to_host(void);
 

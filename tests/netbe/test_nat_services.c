@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The `nat` backend's link-level services (lib/netbe/nat/{arp,ndp,dhcp,
+ * The `user` backend's link-level services (lib/netbe/nat/{arp,ndp,dhcp,
  * dhcp6,dns}.c) through its ops table, the test playing the guest:
  * hand-built frames go in through tx(), the answers come out of rx().
  * Every answer is taken apart by a parser of this file (not the
@@ -85,7 +85,7 @@ static void write_file(const char *path, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
-/* A nat backend of one pair with MTU @mtu and a resolv.conf of ours. */
+/* A user backend of one pair with MTU @mtu and a resolv.conf of ours. */
 static struct guest *guest_new(uint16_t mtu)
 {
 	struct guest *g = calloc(1, sizeof(*g));
@@ -100,7 +100,7 @@ static struct guest *guest_new(uint16_t mtu)
 	write_file(g->resolv, "nameserver 127.0.0.53\n");
 	o.mtu = mtu;
 	o.resolv_conf = g->resolv;
-	g->be = open_be("nat", &o);
+	g->be = open_be("user", &o);
 	assert_int_equal(g->be->ops->set_queue_pairs(g->be, 1), 0);
 	assert_int_equal(g->be->ops->set_rx_offloads(g->be, 0), 0);
 	return g;

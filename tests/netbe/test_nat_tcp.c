@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The `nat` backend's TCP (lib/netbe/nat/tcp.c) through its ops table,
+ * The `user` backend's TCP (lib/netbe/nat/tcp.c) through its ops table,
  * the test playing the guest with a small TCP of its own: hand-built
  * segments go in through tx(), the backend's come out of rx() and are
  * taken apart here (Ethernet, IP, TCP, every checksum recomputed with the
@@ -117,7 +117,7 @@ static struct tg *tg_new_opts(uint32_t offloads, uint32_t cap, unsigned max_flow
 	o.hostfwd = fwd;
 	o.n_hostfwd = nfwd;
 	o.resolv_conf = "/dev/null";
-	g->be = open_be("nat", &o);
+	g->be = open_be("user", &o);
 	g->nat = g->be->priv;
 	assert_int_equal(g->be->ops->set_queue_pairs(g->be, 1), 0);
 	assert_int_equal(g->be->ops->set_rx_offloads(g->be, offloads), 0);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The `nat` backend's datagram flows and port forwarding (lib/netbe/nat/
+ * The `user` backend's datagram flows and port forwarding (lib/netbe/nat/
  * udp.c, icmp.c, fwd.c) through its ops table: the test plays the guest
  * (hand-built frames in through tx(), frames out of rx() when rx_fd() is
  * readable) and the host's peers (sockets on the loopback).
@@ -219,7 +219,7 @@ static void guest_open(struct guest *g, struct netbe_options *o, unsigned nq)
 {
 	memset(g, 0, sizeof(*g));
 	o->max_queue_pairs = nq;
-	g->be = open_be("nat", o);
+	g->be = open_be("user", o);
 	g->nq = nq;
 	assert_int_equal(g->be->ops->set_queue_pairs(g->be, nq), 0);
 	assert_int_equal(g->be->ops->set_rx_offloads(g->be, 0), 0);
@@ -1173,7 +1173,7 @@ static void test_hostfwd_port_in_use(void **state)
 		snprintf(rule, sizeof(rule), "%s:%u:80", type == SOCK_STREAM ? "tcp" : "udp", hp);
 		o.hostfwd = rules;
 		o.n_hostfwd = 1;
-		assert_int_equal(netbe_new("nat", &o, &be, err, sizeof(err)), -EADDRINUSE);
+		assert_int_equal(netbe_new("user", &o, &be, err, sizeof(err)), -EADDRINUSE);
 		assert_null(be);
 		assert_non_null(strstr(err, "cannot listen"));
 		snprintf(port, sizeof(port), ":%u", hp);
@@ -1265,7 +1265,7 @@ static void test_fwd_parse(void **state)
 
 		o.hostfwd = rules;
 		o.n_hostfwd = 1;
-		assert_int_equal(netbe_new("nat", &o, &be, err, sizeof(err)), -EINVAL);
+		assert_int_equal(netbe_new("user", &o, &be, err, sizeof(err)), -EINVAL);
 		assert_null(be);
 		assert_non_null(strstr(err, "tcp:22"));
 	}

@@ -25,7 +25,13 @@
 static void test_spec_good(void **state)
 {
 	static const char *const good[] = {
-		"loop", "sink", "gen", "dgram:127.0.0.1:0,127.0.0.1:9", "dgram:[::1]:0,[::1]:9",
+		"user",
+		"slirp",
+		"loop",
+		"sink",
+		"gen",
+		"dgram:127.0.0.1:0,127.0.0.1:9",
+		"dgram:[::1]:0,[::1]:9",
 	};
 	struct netbe_options o = opts(2);
 
@@ -69,6 +75,8 @@ static void test_spec_bad(void **state)
 		{"loop:1", "takes no argument"},
 		{"sink:", "takes no argument"},
 		{"user:x", "takes no argument"},
+		{"slirp:x", "takes no argument"},
+		{"nat", "unknown backend 'nat' (user, slirp,"},
 		{"tap", "needs an argument: tap:IFNAME"},
 		{"tap:", "needs an argument"},
 		{"tap:abcdefghijklmnop", "bad interface name"},

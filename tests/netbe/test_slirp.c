@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The `user` backend (lib/netbe/slirp.c) through its ops table, with the
- * test playing the guest: hand-built Ethernet frames go in through tx(),
- * slirp's answers come out of rx() when rx_fd() is readable.
+ * The `slirp` backend (libslirp, lib/netbe/slirp.c) through its ops
+ * table, with the test playing the guest: hand-built Ethernet frames go in
+ * through tx(), slirp's answers come out of rx() when rx_fd() is readable.
  *
  * Loopback only: every frame is addressed to 10.0.2.x, which slirp answers
  * itself, or to 10.0.2.2:PORT, which slirp maps to a server of ours on
@@ -893,7 +893,7 @@ static void test_ops(void **state)
 	struct netbe_rxbuf b = {.data = big, .cap = sizeof(big)};
 
 	(void)state;
-	assert_string_equal(be->ops->name, "user");
+	assert_string_equal(be->ops->name, "slirp");
 	assert_int_equal(be->ops->caps(be), 0);
 	assert_true(be->ops->link_up(be));
 	assert_int_equal(be->max_queue_pairs, 2);
@@ -923,21 +923,21 @@ static void test_ops(void **state)
 	}
 }
 
-/* The spec "user" through netbe_new() reaches this backend; an argument
+/* The spec "slirp" through netbe_new() reaches this backend; an argument
  * is refused. */
-static void test_netbe_new_user(void **state)
+static void test_netbe_new_slirp(void **state)
 {
 	struct netbe_options opt = {.max_queue_pairs = 1, .mtu = 1500};
 	struct netbe *be = NULL;
 	char err[256] = "";
 
 	(void)state;
-	assert_int_equal(netbe_new("user", &opt, &be, err, sizeof(err)), 0);
+	assert_int_equal(netbe_new("slirp", &opt, &be, err, sizeof(err)), 0);
 	assert_non_null(be);
-	assert_string_equal(be->ops->name, "user");
+	assert_string_equal(be->ops->name, "slirp");
 	netbe_free(be);
 	be = NULL;
-	assert_int_equal(netbe_new("user:x", &opt, &be, err, sizeof(err)), -EINVAL);
+	assert_int_equal(netbe_new("slirp:x", &opt, &be, err, sizeof(err)), -EINVAL);
 	assert_null(be);
 }
 
@@ -1047,7 +1047,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ops),
-		cmocka_unit_test(test_netbe_new_user),
+		cmocka_unit_test(test_netbe_new_slirp),
 		cmocka_unit_test(test_arp),
 		cmocka_unit_test(test_two_pairs_arp),
 		cmocka_unit_test(test_dhcp),

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The user backend with a large MTU (65520): libslirp runs with at most
- * SLIRP_IF_MTU_MAX (lib/netbe/slirp.c; docs/vqnetd.md "User backend"):
+ * The slirp backend with a large MTU (65520): libslirp runs with at most
+ * SLIRP_IF_MTU_MAX (lib/netbe/slirp.c; docs/vqnetd.md "The slirp backend"):
  *
  *  - a download to a guest that offers MSS 65480 and then keeps offering a
  *    32712-byte window (what Linux offered when a transfer stalled) never

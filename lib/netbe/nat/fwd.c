@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * --hostfwd for the nat backend: a host address and port forwarded to a
- * port of the guest ("tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT", the `user`
- * backend's syntax, plus [IPv6] host addresses).
+ * --hostfwd for the user backend (nat/): a host address and port
+ * forwarded to a port of the guest ("tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT",
+ * the `slirp` backend's syntax, plus [IPv6] host addresses).
  *
  * Each active queue pair has its own listening socket per rule, all bound
  * with SO_REUSEPORT, so the kernel spreads the host's connections (and
@@ -164,7 +164,7 @@ int nat_fwd_parse(const char *spec, struct nat_fwd_rule *out, char *err, size_t 
 	return 0;
 bad:
 	memset(out, 0, sizeof(*out));
-	return netbe_set_err(err, errlen, -EINVAL, "nat: bad hostfwd '%.*s': %s (" FWD_USAGE ")",
+	return netbe_set_err(err, errlen, -EINVAL, "user: bad hostfwd '%.*s': %s (" FWD_USAGE ")",
 			     FWD_SPEC_MAX, spec ? spec : "", why);
 }
 
@@ -272,7 +272,7 @@ int nat_fwd_open(struct nat_pair *p, char *err, size_t errlen)
 			rule_name(&p->nat->fwd[i], name, sizeof(name));
 			nat_fwd_close(p);
 			return netbe_set_err(err, errlen, rc,
-					     "nat: hostfwd %s (%s): cannot listen: %s",
+					     "user: hostfwd %s (%s): cannot listen: %s",
 					     p->nat->fwd[i].spec, name, strerror(-rc));
 		}
 	}

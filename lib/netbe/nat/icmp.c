@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ICMP and ICMPv6 for the nat backend: the guest's echo requests go out
- * through the host's unprivileged ping sockets (socket(AF_INET,
+ * ICMP and ICMPv6 for the user backend (nat/): the guest's echo requests
+ * go out through the host's unprivileged ping sockets (socket(AF_INET,
  * SOCK_DGRAM, IPPROTO_ICMP), Linux 3.0+; IPPROTO_ICMPV6 for IPv6), one
  * connected socket per (guest, remote, identifier) flow. The kernel
  * writes its own identifier (the socket's "port") and checksum into what
@@ -63,7 +63,7 @@ static void ping_refused(int e)
 
 	if (__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
 		return;
-	vqnet_log(VQNET_LOG_WARN, "nat",
+	vqnet_log(VQNET_LOG_WARN, "user",
 		  "ping sockets refused (%s): the guest's echo requests are dropped "
 		  "(sysctl net.ipv4.ping_group_range must include our group)",
 		  strerror(e));

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The `nat` backend's ops: set-up, the dispatch of each guest frame to its
- * protocol's handler (tx), and the receive turn that hands the guest the
- * generated frames and the data of every socket epoll reports ready (rx).
- * nat.h has the theory of operation; docs/vqnetd.md "The nat backend" the
- * reasons.
+ * The `user` backend's ops (user-mode networking by socket translation;
+ * the module keeps its nat_ prefix): set-up, the dispatch of each guest
+ * frame to its protocol's handler (tx), and the receive turn that hands
+ * the guest the generated frames and the data of every socket epoll
+ * reports ready (rx). nat.h has the theory of operation; docs/vqnetd.md
+ * "The user backend" the reasons.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -366,7 +367,7 @@ static int nat_set_queue_pairs(struct netbe *be, unsigned n)
 			nat_fwd_close(&nat->pairs[q]);
 		} else if (nat->n_fwd &&
 			   (rc = nat_fwd_open(&nat->pairs[q], err, sizeof(err))) < 0) {
-			vqnet_log(VQNET_LOG_WARN, "nat", "pair %u: %s", q, err);
+			vqnet_log(VQNET_LOG_WARN, "user", "pair %u: %s", q, err);
 			break;
 		}
 	}
@@ -436,7 +437,7 @@ static void nat_free(struct netbe *be)
 }
 
 static const struct netbe_ops nat_ops = {
-	.name = "nat",
+	.name = "user",
 	.caps = nat_caps,
 	.set_queue_pairs = nat_set_queue_pairs,
 	.set_rx_offloads = nat_set_rx_offloads,
@@ -584,7 +585,7 @@ static int nat_configure(struct nat *nat, const struct netbe_options *opt, char 
 
 		rc = nat_dns_load(&nat->net, path);
 		if (rc <= 0)
-			vqnet_log(VQNET_LOG_WARN, "nat",
+			vqnet_log(VQNET_LOG_WARN, "user",
 				  "no DNS server from %s (%s): the guest's queries to 10.0.2.3 are "
 				  "dropped (--dns ADDR to name one)",
 				  path, rc < 0 ? strerror(-rc) : "no nameserver line");
@@ -612,21 +613,21 @@ int netbe_nat_new(const struct netbe_options *opt, struct netbe **out, char *err
 
 	*out = NULL;
 	if (pairs < 1 || pairs > NAT_MAX_PAIRS)
-		return netbe_set_err(err, errlen, -EINVAL, "nat: 1 to %d queue pairs",
+		return netbe_set_err(err, errlen, -EINVAL, "user: 1 to %d queue pairs",
 				     NAT_MAX_PAIRS);
 	if (opt->mtu < 68)
-		return netbe_set_err(err, errlen, -EINVAL, "nat: mtu %u below 68 (RFC 791)",
+		return netbe_set_err(err, errlen, -EINVAL, "user: mtu %u below 68 (RFC 791)",
 				     opt->mtu);
 	nat = calloc(1, sizeof(*nat));
 	if (!nat)
-		return netbe_set_err(err, errlen, -ENOMEM, "nat: out of memory");
+		return netbe_set_err(err, errlen, -ENOMEM, "user: out of memory");
 	nat->be.ops = &nat_ops;
 	nat->be.priv = nat;
 	nat->be.max_queue_pairs = pairs;
 	nat->pairs = netbe_calloc_aligned(pairs, sizeof(*nat->pairs));
 	if (!nat->pairs) {
 		free(nat);
-		return netbe_set_err(err, errlen, -ENOMEM, "nat: out of memory");
+		return netbe_set_err(err, errlen, -ENOMEM, "user: out of memory");
 	}
 	for (unsigned q = 0; q < pairs; q++)
 		nat->pairs[q].epfd = nat->pairs[q].wake_efd = nat->pairs[q].timer_fd = -1;
@@ -638,7 +639,7 @@ int netbe_nat_new(const struct netbe_options *opt, struct netbe **out, char *err
 	for (unsigned q = 0; !rc && q < pairs; q++)
 		rc = pair_init(nat, q, per_pair);
 	if (rc < 0) {
-		netbe_set_err(err, errlen, rc, "nat: set-up failed: %s", strerror(-rc));
+		netbe_set_err(err, errlen, rc, "user: set-up failed: %s", strerror(-rc));
 		goto fail;
 	}
 	/* Pair 0 listens from the start, so a port already taken is an error

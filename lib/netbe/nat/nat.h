@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The `nat` backend: user-mode networking by socket translation. There is
+ * The `user` backend (vqnetd's default; the module and its names keep the
+ * nat prefix): user-mode networking by socket translation. There is
  * no TCP/IP stack here: each flow of the guest is mapped onto one socket
  * of the host kernel (a TCP connection onto a TCP socket, a UDP flow onto
  * a connected UDP socket, an ICMP echo onto a ping socket), and the few
  * link-level services a guest expects from a router (ARP, neighbour
  * discovery, DHCPv4, router advertisements, DHCPv6, DNS) are answered
- * here. docs/vqnetd.md "The nat backend" has the design and the reasons.
+ * here. docs/vqnetd.md "The user backend" has the design and the reasons.
  *
  * Threads. Queue pair q's worker is the only thread that touches pair q's
  * state (struct nat_pair): its flow table, its epoll set, its queue of
@@ -56,7 +57,7 @@
 
 /*
  * The network the guest sees (QEMU's and libslirp's defaults, so a guest
- * configured for vqnetd's libslirp backend works unchanged): 10.0.2.0/24,
+ * configured for vqnetd's slirp backend, libslirp, works unchanged): 10.0.2.0/24,
  * the guest 10.0.2.15, the gateway 10.0.2.2 (which is the host's loopback
  * for the guest), DNS 10.0.2.3; IPv6 fec0::/64 with fec0::2 and fec0::3 as
  * their twins and fe80::2 as the router's link-local address. IPv4

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Inside the nat backend's core (nat.c, flow.c): the directory and the
- * table set-up, which the protocol handlers never call.
+ * Inside the core of the user backend (nat/: nat.c, flow.c): the directory
+ * and the table set-up, which the protocol handlers never call.
  */
 #ifndef VQNET_NETBE_NAT_PRIV_H
 #define VQNET_NETBE_NAT_PRIV_H

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * UDP flows of the nat backend: each (guest address and port, remote
- * address and port) the guest sends from is one connected UDP socket of
- * the host (nat.h). The flows of --hostfwd udp rules are the same flows,
+ * UDP flows of the user backend (nat/): each (guest address and port,
+ * remote address and port) the guest sends from is one connected UDP
+ * socket of the host (nat.h). The flows of --hostfwd udp rules are the same flows,
  * made by fwd.c from the host's side.
  *
  * Guest -> host: the payload goes to sendmsg() straight from guest memory
@@ -62,7 +62,7 @@ void nat_log_sock(const char *what, int err)
 	/* One limiter per worker thread: vqnet_log_limited wants one user. */
 	static __thread struct vqnet_log_limit lim;
 
-	vqnet_log_limited(&lim, 10000, VQNET_LOG_WARN, "nat", "%s: %s", what, strerror(err));
+	vqnet_log_limited(&lim, 10000, VQNET_LOG_WARN, "user", "%s: %s", what, strerror(err));
 }
 
 int nat_pkt_iov(const struct nat_pkt *pkt, uint32_t off, uint32_t len, struct iovec *out,

@@ -1,18 +1,21 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 #
-# Interop: many short TCP transfers through vqnetd's user-mode backend
-# (libslirp) with a QEMU guest (QEMU 7.2 TCG, the guest's own virtio_net),
-# counting any that take far longer than the others: a transfer that waits
-# for a timer (a lost wake-up, a lost notification, a TCP persist timer)
-# takes many times the median without a frame lost or a CPU busy.
+# Interop: many short TCP transfers through vqnetd's slirp backend
+# (libslirp's user-mode networking) with a QEMU guest (QEMU 7.2 TCG, the
+# guest's own virtio_net), counting any that take far longer than the
+# others: a transfer that waits for a timer (a lost wake-up, a lost
+# notification, a TCP persist timer) takes many times the median without
+# a frame lost or a CPU busy.
 #
-#   vqnetd-user-xfers.sh VQNETD SOURCE_DIR split|packed [XFERS [BYTES [MTU]]]
+#   vqnetd-slirp-xfers.sh VQNETD SOURCE_DIR split|packed [XFERS [BYTES [MTU]]]
 #
-# vqnetd runs --backend user --mtu MTU (default 65520, the guest's NIC gets
-# host_mtu=MTU): with libslirp at that MTU a download stalled 5 or 10 s in
-# about one transfer of four (libslirp's persist timer, docs/vqnetd.md
-# "User backend"). The host runs a small HTTP server (python3) on
+# vqnetd runs --backend slirp --mtu MTU (default 65520, the guest's NIC
+# gets host_mtu=MTU): with libslirp at that MTU a download stalled 5 or
+# 10 s in about one transfer of four (libslirp's persist timer,
+# docs/vqnetd.md "The slirp backend"; the test was
+# interop-vqnetd-user-xfers while libslirp was the user backend). The
+# host runs a small HTTP server (python3) on
 # 127.0.0.1: GET /x?n=B answers B bytes (the header and the first data in
 # one write), POST reads the body and answers its length. The guest (step
 # xfers of guest-init) makes XFERS transfers (default 40) of BYTES bytes
@@ -30,7 +33,7 @@
 # retransmission counters. Exit 0 pass, 1 fail, 77 skip (as vqnetd-user.sh).
 set -u
 
-usage="usage: vqnetd-user-xfers.sh VQNETD SOURCE_DIR split|packed [XFERS [BYTES [MTU]]]"
+usage="usage: vqnetd-slirp-xfers.sh VQNETD SOURCE_DIR split|packed [XFERS [BYTES [MTU]]]"
 VQNETD=${1:?$usage}
 SRC=${2:?$usage}
 FMT=${3:?$usage}
@@ -45,7 +48,7 @@ ring_format "$FMT"
 need_exec "$VQNETD"
 guest_prereqs
 need_python3
-setup_test user-xfers
+setup_test slirp-xfers
 
 build_initramfs "$SRC"
 
@@ -101,7 +104,7 @@ PORT=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$TMP/http.log" | head -1)
 [ -n "$PORT" ] || { cat "$TMP/http.log"; echo "FAIL: the HTTP server did not start"; exit 1; }
 
 t0=$(date +%s)
-start_vqnetd d 600 --backend user --mtu "$MTU"
+start_vqnetd d 600 --backend slirp --mtu "$MTU"
 D_PID=$VQNETD_PID
 # QEMU 7.2 passes VIRTIO_NET_F_MTU on only with host_mtu set.
 GUEST_TIMEOUT=$((60 + XFERS * 20)) GUEST_NIC="$NIC,host_mtu=$MTU" start_guest g "$TMP/d.sock" \
