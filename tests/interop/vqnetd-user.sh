@@ -20,6 +20,8 @@
 # address of the host's loopback) with busybox wget and prints its size and
 # md5sum. Checked:
 #  - the lease is 10.0.2.15 with router 10.0.2.2;
+#  - iperf3 for 3 s each way to a server on the host's 127.0.0.1 (port
+#    5201) through 10.0.2.2 (steps iperf, iperfr): both moved data;
 #  - the download succeeded, byte-exact: the guest's size and md5sum equal
 #    the host's file's;
 #  - the rings started in the format asked for (packed: packed=on on the
@@ -34,7 +36,7 @@
 #    stats` gives each queue the packet and byte counts vqnetd prints at
 #    SIGTERM, and the transmit queue carried packets.
 # Exit 0 pass, 1 fail, 77 skip (no root for the guest kernel and modules,
-# no QEMU, kernel, busybox-static, cpio or python3).
+# no QEMU, kernel, busybox-static, cpio, python3 or iperf3).
 set -u
 
 usage="usage: vqnetd-user.sh VQNETD SOURCE_DIR split|packed [BACKEND [QUEUES]]"
@@ -99,14 +101,17 @@ guest_prereqs
 need_python3
 setup_test "$BACKEND"
 
-build_initramfs "$SRC"
+need_iperf3
+build_initramfs "$SRC" "$IPERF3"
 serve_blob $SIZE 127.0.0.1
+"$IPERF3" -s -B 127.0.0.1 >"$TMP/iperf3-server.log" 2>&1 </dev/null &
+track $! TERM
 
 t0=$(date +%s)
 start_vqnetd d 200 --backend "$BACKEND" --queues "$QUEUES"
 D_PID=$VQNETD_PID
 GUEST_QUEUES=$QUEUES GUEST_SMP=$QUEUES GUEST_NIC=$NIC start_guest g "$TMP/d.sock" \
-	"vqnet.steps=wget,hold vqnet.dhcp=1 vqnet.url=http://10.0.2.2:$PORT/blob vqnet.holdurl=http://10.0.2.2:$PORT/go"
+	"vqnet.steps=wget,iperf,iperfr,hold vqnet.dhcp=1 vqnet.peer=10.0.2.2 vqnet.url=http://10.0.2.2:$PORT/blob vqnet.holdurl=http://10.0.2.2:$PORT/go"
 ctl_live
 touch "$TMP/www/go" # the guest may finish now (step hold)
 wait_guest "$GUEST_PID" g
@@ -124,7 +129,10 @@ check_guest_ring g "$FMT"
 lease=$(grep -a '^VQNET-GUEST lease ' "$TMP/g.console" | tr -d '\r' | tail -1)
 echo "$lease" | grep -q ' ip=10\.0\.2\.15 ' || fail "no lease 10.0.2.15: '$lease'"
 echo "$lease" | grep -q ' router=10\.0\.2\.2 ' || fail "no router 10.0.2.2: '$lease'"
-check_steps g wget hold
+check_steps g wget iperf iperfr hold
 check_blob g $SIZE
-echo "$FMT: $lease; QEMU ran $((t1 - t0)) s"
+up=$(guest_val g iperf mbps) down=$(guest_val g iperfr mbps)
+awk -v u="${up:-0}" -v d="${down:-0}" 'BEGIN { exit !(u > 0 && d > 0) }' ||
+	fail "iperf3 moved nothing: guest sent ${up:-?} Mbit/s, received ${down:-?}"
+echo "$FMT: $lease; iperf3 guest->host $up Mbit/s, host->guest $down Mbit/s; QEMU ran $((t1 - t0)) s"
 finish "$FMT"
