@@ -803,3 +803,26 @@ ring_addrs() {
 			awk -v q=$q '$1 == "desc:" || $1 == "avail:" || $1 == "used:" {sub(":", "", $1); print q, $1, $2}'
 	done
 }
+
+# parallel_check WHAT NS URL BLOB N: N downloads in namespace NS at once
+# (curl), each byte-exact against $TMP/BLOB.md5 (make_blob).
+parallel_check() {
+	pids=''
+	i=0
+	while [ $i -lt "$5" ]; do
+		(ip netns exec "$2" curl -sS --max-time 60 "$3" | md5sum | cut -d' ' -f1 >"$TMP/par.$i") &
+		pids="$pids $!"
+		i=$((i + 1))
+	done
+	for p in $pids; do wait "$p"; done
+	want=$(cat "$TMP/$4.md5")
+	ok=$(cat "$TMP"/par.* | grep -c "^$want\$")
+	echo "$1: $ok of $5 parallel downloads byte-exact"
+	[ "$ok" -eq "$5" ] || fail "$1: only $ok of $5 parallel downloads byte-exact"
+}
+# udp_rcvbuf_errors [NS]: datagrams the kernel (of NS, or the host's)
+# dropped for a full socket receive buffer (/proc/net/snmp RcvbufErrors).
+# shellcheck disable=SC2016 # awk's $c
+udp_rcvbuf_errors() {
+	${1:+ip netns exec "$1"} awk '/^Udp:/ {if (!h) {for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1} else print $c}' /proc/net/snmp
+}

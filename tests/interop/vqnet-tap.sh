@@ -159,26 +159,6 @@ fetch_check() {
 	echo "$1: $4 in $secs s, md5 $got (want $want)"
 	[ "$got" = "$want" ] || fail "$1: md5sum differs"
 }
-# parallel_check WHAT NS URL BLOB N: N downloads at once; each byte-exact.
-parallel_check() {
-	pids=''
-	i=0
-	while [ $i -lt "$5" ]; do
-		(ip netns exec "$2" curl -sS --max-time 60 "$3" | md5sum | cut -d' ' -f1 >"$TMP/par.$i") &
-		pids="$pids $!"
-		i=$((i + 1))
-	done
-	for p in $pids; do wait "$p"; done
-	want=$(cat "$TMP/$4.md5")
-	ok=$(cat "$TMP"/par.* | grep -c "^$want\$")
-	echo "$1: $ok of $5 parallel downloads byte-exact"
-	[ "$ok" -eq "$5" ] || fail "$1: only $ok of $5 parallel downloads byte-exact"
-}
-# udp_rcvbuf_errors NS: datagrams the kernel in NS dropped for a full
-# socket receive buffer (/proc/net/snmp Udp RcvbufErrors).
-udp_rcvbuf_errors() {
-	ip netns exec "$1" awk '/^Udp:/ {if (!h) {for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1} else print $c}' /proc/net/snmp
-}
 # tap_tx_dropped NS IF: frames the kernel dropped on their way out of IF
 # (a full TAP queue: vqnet-tap did not read them in time).
 tap_tx_dropped() {

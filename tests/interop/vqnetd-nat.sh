@@ -249,28 +249,6 @@ fetch_check() {
 	echo "$1: $4 in $rate, md5 $got (want $want)"
 	[ "$got" = "$want" ] || fail "$1: md5sum differs"
 }
-# parallel_check WHAT URL BLOB N: N downloads in A at once; each byte-exact.
-parallel_check() {
-	pids=''
-	i=0
-	while [ $i -lt "$4" ]; do
-		(ip netns exec "$NA" curl -sS --max-time 60 "$2" | md5sum | cut -d' ' -f1 >"$TMP/par.$i") &
-		pids="$pids $!"
-		i=$((i + 1))
-	done
-	for p in $pids; do wait "$p"; done
-	want=$(cat "$TMP/$3.md5")
-	ok=$(cat "$TMP"/par.* | grep -c "^$want\$")
-	echo "$1: $ok of $4 parallel downloads byte-exact"
-	[ "$ok" -eq "$4" ] || fail "$1: only $ok of $4 parallel downloads byte-exact"
-}
-
-# rcvbuf_errors [NS]: datagrams the kernel (of NS, or the host's) dropped
-# for a full socket receive buffer (/proc/net/snmp Udp RcvbufErrors).
-# shellcheck disable=SC2016 # awk's $c
-rcvbuf_errors() {
-	${1:+ip netns exec "$1"} awk '/^Udp:/ {if (!h) {for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1} else print $c}' /proc/net/snmp
-}
 tap_tx_dropped() {
 	ip netns exec "$NA" cat "/sys/class/net/$TA/statistics/tx_dropped"
 }
@@ -281,7 +259,7 @@ tap_tx_dropped() {
 # udp-seq's full socket buffer (a receiver not scheduled in time), none
 # dropped at the TAP.
 seq_check() {
-	e0=$(rcvbuf_errors "$3") d0=$(tap_tx_dropped)
+	e0=$(udp_rcvbuf_errors "$3") d0=$(tap_tx_dropped)
 	${3:+ip netns exec "$3"} "$UDP_SEQ" recv "$6" 5000 3 >"$TMP/udp-recv.out" 2>&1 &
 	u_pid=$!
 	track $u_pid TERM
@@ -290,7 +268,7 @@ seq_check() {
 	poll 10 '' gone $u_pid
 	stop_tracked $u_pid TERM 1
 	r=$(tail -1 "$TMP/udp-recv.out")
-	e=$(($(rcvbuf_errors "$3") - e0)) d=$(($(tap_tx_dropped) - d0))
+	e=$(($(udp_rcvbuf_errors "$3") - e0)) d=$(($(tap_tx_dropped) - d0))
 	echo "$1: $(cat "$TMP/udp-send.out"); $r; receiver's RcvbufErrors +$e, $TA tx_dropped +$d"
 	lost=$(echo "$r" | sed -n 's/.* lost=\([0-9]*\).*/\1/p')
 	echo "$r" | grep -q "duplicated=0 out_of_order=0 corrupt=0" || fail "$1: UDP: $r"
@@ -486,7 +464,7 @@ mode_mq() {
 	grep -q '2 queue pair' "$TMP/a.log" || grep -q 'queues=2\|pairs=2\|2 pairs' "$TMP/a.log" ||
 		echo "(vqnet-tap's line does not name its queue pairs: $(head -1 "$TMP/a.log"))"
 	guest_dhcp
-	parallel_check "127.0.0.1 -> A" "http://10.0.2.2:$PORT/small" small 16
+	parallel_check "127.0.0.1 -> A" "$NA" "http://10.0.2.2:$PORT/small" small 16
 	nat_down
 	for q in rxq0 rxq1 txq0 txq1; do
 		v=$(vq_stat d $q packets)
