@@ -77,39 +77,6 @@ VQNETD_MAC=52:54:00:12:34:56 # vqnetd's default --mac
 
 # ---- helpers ----
 
-# start_vtap NAME NS SOCK [ARGS...]: vqnet-tap on SOCK with its TAP $TA (or
-# $VT_IF) in namespace NS, stdout (counters) in $TMP/NAME.out, stderr in
-# $TMP/NAME.log, tracked; sets VT_PID. Exits 1 (FAIL) unless it connected
-# within 10 s.
-start_vtap() {
-	vname=$1 vns=$2 vsock=$3
-	shift 3
-	"$VQNET_TAP" --socket "$vsock" --tap "${VT_IF:-$TA}" --netns "$vns" "$@" \
-		>"$TMP/$vname.out" 2>"$TMP/$vname.log" </dev/null &
-	VT_PID=$!
-	track "$VT_PID" TERM
-	if ! poll 10 "$VT_PID" grep -qs ' <-> ' "$TMP/$vname.log"; then
-		cat "$TMP/$vname.log"
-		echo "FAIL: vqnet-tap ($vname) did not connect"
-		exit 1
-	fi
-}
-# stop_vtap PID NAME [WANT_RC]: SIGTERM, wait; fails unless it exits
-# WANT_RC (0) within 10 s. Prints its log and counters.
-stop_vtap() {
-	term_and_show vqnet-tap "$1" "$2" "${3:-0}" counters
-}
-# vt_stat NAME DIR FIELD: FIELD of vqnet-tap NAME's total DIR (rx|tx) line.
-vt_stat() {
-	sed -n "s/^vqnet-tap: total $2:.* $3=\([0-9]*\).*/\1/p" "$TMP/$1.out" | tail -1
-}
-# check_no_drops NAME: vqnet-tap NAME dropped nothing either way.
-check_no_drops() {
-	for d in rx tx; do
-		v=$(vt_stat "$1" $d drops)
-		[ "${v:-x}" = 0 ] || fail "vqnet-tap ($1) $d drops=${v:-none}"
-	done
-}
 # ns_setup NS...: make each namespace, IPv6 off.
 ns_setup() {
 	for n in "$@"; do

@@ -90,28 +90,6 @@ DNS_NAME=vqnet-nat-test.example DNS_A=192.0.2.77 DNS_AAAA=2001:db8::77
 
 # ---- helpers ----
 
-# start_vtap NAME SOCK [ARGS...]: vqnet-tap on SOCK with its TAP $TA in
-# namespace $NA, stdout (counters) in $TMP/NAME.out, stderr in
-# $TMP/NAME.log, tracked; sets VT_PID. Exits 1 (FAIL) unless it connected
-# within 10 s.
-start_vtap() {
-	vname=$1 vsock=$2
-	shift 2
-	"$VQNET_TAP" --socket "$vsock" --tap "$TA" --netns "$NA" "$@" \
-		>"$TMP/$vname.out" 2>"$TMP/$vname.log" </dev/null &
-	VT_PID=$!
-	track "$VT_PID" TERM
-	if ! poll 10 "$VT_PID" grep -qs ' <-> ' "$TMP/$vname.log"; then
-		cat "$TMP/$vname.log"
-		echo "FAIL: vqnet-tap ($vname) did not connect"
-		exit 1
-	fi
-}
-# vt_stat NAME DIR FIELD: FIELD of vqnet-tap NAME's total DIR (rx|tx) line.
-vt_stat() {
-	sed -n "s/^vqnet-tap: total $2:.* $3=\([0-9]*\).*/\1/p" "$TMP/$1.out" | tail -1
-}
-
 # ns_setup v4|v6: namespace $NA; IPv6 off unless v6.
 ns_setup() {
 	make_netns "$NA"
@@ -135,7 +113,7 @@ nat_up() {
 	# shellcheck disable=SC2086 # VQNETD_NAT_ARGS: one word per argument
 	start_vqnetd d 170 --backend user --queues "$q" "$@" ${VQNETD_NAT_ARGS:-}
 	D_PID=$VQNETD_PID
-	start_vtap a "$TMP/d.sock" --queues "$q"
+	start_vtap a "$NA" "$TMP/d.sock" --queues "$q"
 	A_PID=$VT_PID
 	head -1 "$TMP/a.log"
 }
@@ -143,13 +121,10 @@ nat_up() {
 # nat_down: stop vqnet-tap and vqnetd (each must exit 0 on SIGTERM), then
 # vqnetd counted no error and vqnet-tap dropped nothing.
 nat_down() {
-	term_and_show vqnet-tap "$A_PID" a 0 counters
+	stop_vtap "$A_PID" a
 	stop_vqnetd "$D_PID" d
 	check_vq_clean d
-	for dir in rx tx; do
-		v=$(vt_stat a "$dir" drops)
-		[ "${v:-x}" = 0 ] || fail "vqnet-tap $dir drops=${v:-none}"
-	done
+	check_no_drops a
 	check_nat_counters
 }
 
