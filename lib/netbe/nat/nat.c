@@ -380,11 +380,6 @@ static void nat_get_stats(struct netbe *be, unsigned q, struct netbe_stats *out)
 	netbe_stats_copy(out, &to_nat(be)->pairs[q].stats);
 }
 
-static uint64_t cnt(const uint64_t *c)
-{
-	return __atomic_load_n(c, __ATOMIC_RELAXED);
-}
-
 static void nat_print_stats(struct netbe *be, unsigned q, FILE *f)
 {
 	const struct nat_counters *c = &to_nat(be)->pairs[q].cnt;
@@ -393,12 +388,14 @@ static void nat_print_stats(struct netbe *be, unsigned q, FILE *f)
 		"nat q%u: tcp_opened=%" PRIu64 " tcp_refused=%" PRIu64 " tcp_closed=%" PRIu64
 		" tcp_reset=%" PRIu64 " udp_opened=%" PRIu64 " udp_closed=%" PRIu64
 		" icmp_opened=%" PRIu64 " handed_off=%" PRIu64 " fwd_accepted=%" PRIu64 " drops(",
-		q, cnt(&c->tcp_opened), cnt(&c->tcp_refused), cnt(&c->tcp_closed),
-		cnt(&c->tcp_reset), cnt(&c->udp_opened), cnt(&c->udp_closed), cnt(&c->icmp_opened),
-		cnt(&c->handed_off), cnt(&c->fwd_accepted));
+		q, counter_get(&c->tcp_opened), counter_get(&c->tcp_refused),
+		counter_get(&c->tcp_closed), counter_get(&c->tcp_reset),
+		counter_get(&c->udp_opened), counter_get(&c->udp_closed),
+		counter_get(&c->icmp_opened), counter_get(&c->handed_off),
+		counter_get(&c->fwd_accepted));
 	for (unsigned r = 1; r < NAT_DROP_N; r++)
 		fprintf(f, "%s%s=%" PRIu64, r > 1 ? "," : "", nat_drop_name((enum nat_drop)r),
-			cnt(&c->drops[r]));
+			counter_get(&c->drops[r]));
 	fputs(")\n", f);
 }
 
