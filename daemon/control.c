@@ -285,6 +285,7 @@ static json *queue_stats(const struct control_ctx *c, unsigned i)
 	add_u64(q, "csum_finished", s.csum_finished);
 	add_u64(q, "gso_segmented", s.gso_segmented);
 	add_u64(q, "rx_merged", s.rx_merged);
+	add_u64(q, "rx_zero_copy", s.rx_zero_copy);
 	return q;
 }
 

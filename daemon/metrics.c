@@ -46,6 +46,8 @@ static const struct qfield {
 	 "GSO frames segmented in software"},
 	{"rx_merged", offsetof(struct net_dev_queue_stats, rx_merged),
 	 "Received frames that took more than one buffer"},
+	{"rx_zero_copy", offsetof(struct net_dev_queue_stats, rx_zero_copy),
+	 "Received frames the backend wrote straight into guest buffers"},
 	{"ring_starts", offsetof(struct net_dev_queue_stats, starts),
 	 "Times the frontend started the ring"},
 };

@@ -339,11 +339,12 @@ static void print_stats(json *r)
 				printf("  %s drops %s=%" PRIu64 "\n", str(q, "name"), k,
 				       json_object_get_uint64(v));
 		}
-		if (u64(q, "csum_finished") || u64(q, "gso_segmented") || u64(q, "rx_merged"))
+		if (u64(q, "csum_finished") || u64(q, "gso_segmented") || u64(q, "rx_merged") ||
+		    u64(q, "rx_zero_copy"))
 			printf("  %s csum_finished=%" PRIu64 " gso_segmented=%" PRIu64
-			       " rx_merged=%" PRIu64 "\n",
+			       " rx_merged=%" PRIu64 " rx_zero_copy=%" PRIu64 "\n",
 			       str(q, "name"), u64(q, "csum_finished"), u64(q, "gso_segmented"),
-			       u64(q, "rx_merged"));
+			       u64(q, "rx_merged"), u64(q, "rx_zero_copy"));
 	}
 	for (size_t i = 0; be && i < json_object_array_length(be); i++) {
 		json *b = json_object_array_get_idx(be, i);

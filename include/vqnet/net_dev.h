@@ -116,6 +116,7 @@ struct net_dev_queue_stats {
 	uint64_t csum_finished;	    /* checksums completed in software */
 	uint64_t gso_segmented;	    /* GSO frames segmented in software */
 	uint64_t rx_merged;	    /* rx frames that took more than one buffer */
+	uint64_t rx_zero_copy;	    /* rx frames the backend wrote into guest buffers */
 };
 
 struct net_dev;

@@ -89,6 +89,37 @@ struct netbe_rxbuf {
 				   in software: loop passes the sender's through) */
 };
 
+/* Zero-copy receive (rx_direct): receive buffers of the guest, lent for
+ * one call, that the backend may write frames into straight from its
+ * sockets, with no bounce buffer between. Only with mergeable receive
+ * buffers (VIRTIO_NET_F_MRG_RXBUF, VIRTIO 1.2 §5.1.6.4), where a frame may
+ * span several chains: a frame starts @hdr_room bytes into the first chain
+ * not used yet (the device writes the virtio-net header before it) and
+ * continues at byte 0 of the chains after; the part of its last chain it
+ * does not fill stays unused. */
+struct netbe_rxchain {
+	const struct iovec *iov; /* the chain's writable buffers, guest memory */
+	unsigned iovcnt;
+	uint32_t len; /* sum of the iov lengths */
+};
+
+/* A frame written into the window. */
+struct netbe_rxwin_frame {
+	uint32_t len;	  /* frame bytes, Ethernet header first */
+	uint32_t nchains; /* chains it takes, from the one after the previous frame's */
+	struct netbe_meta meta;
+};
+
+struct netbe_rxwin {
+	const struct netbe_rxchain *chains; /* in: in the guest's order */
+	unsigned nchains;
+	uint32_t hdr_room;		  /* in */
+	struct netbe_rxwin_frame *frames; /* out: [max_frames] */
+	unsigned max_frames;		  /* in */
+	unsigned nframes;		  /* out: frames written (0 on entry) */
+	unsigned chains_used;		  /* out: their chains (0 on entry) */
+};
+
 /* Counters a backend keeps (per queue pair; the device adds them up). */
 struct netbe_stats {
 	uint64_t tx_dropped; /* frames tx() could not send (peer queue full, EAGAIN, error) */
@@ -133,6 +164,18 @@ struct netbe_ops {
 	 * ending in a newline (user: flows and drops by reason), printed after
 	 * the netbe_stats line. Called like get_stats. */
 	void (*print_stats)(struct netbe *be, unsigned q, FILE *f);
+	/* Optional: rx() with guest buffers lent as well (struct netbe_rxwin):
+	 * the backend may write frames into @win's chains and fills @bufs as
+	 * rx() does; the guest gets @win's frames first, then those of @bufs
+	 * (so a flow whose data spills over to @bufs must stay there for the
+	 * rest of the call). @win's frames carry only the offloads
+	 * set_rx_offloads allowed and are addressed to the guest's MAC (the
+	 * device does not copy them to finish them; a frame its filter
+	 * rejects is completed empty and counted). Return as rx(): the
+	 * number of @bufs filled. The device calls it instead of rx() when it
+	 * can lend buffers (no rate limit, capture or dirty logging). */
+	int (*rx_direct)(struct netbe *be, unsigned q, struct netbe_rxwin *win,
+			 struct netbe_rxbuf *bufs, unsigned n);
 	/* Optional: start the backend's threads (netbe_start()). */
 	int (*start)(struct netbe *be);
 };

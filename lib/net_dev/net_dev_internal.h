@@ -59,6 +59,11 @@
  * this many iovecs (a chain with more segments is dropped as malformed,
  * BAD_CHAIN; drivers post one buffer per chain, §5.1.6.3.1). */
 #define NET_DEV_RX_BATCH_IOV 64u
+/* Zero-copy receive (netbe_ops.rx_direct, net_dev_rx.c): most chains lent
+ * to the backend per turn (4 KB buffers: 1 MB, 15 GSO frames of 64 KB),
+ * and the fewest; the count follows what the backend used last. */
+#define NET_DEV_RX_DIRECT_CHAINS 256u
+#define NET_DEV_RX_DIRECT_MIN	 32u
 /* Distinct reasons of control-queue log lines rate-limited apart. */
 #define NET_DEV_LOG_REASONS 32u
 /* Sleep granularity when a ring or a backend has no fd to wait on. */
@@ -147,12 +152,20 @@ struct net_dev_worker {
 	uint64_t rx_acc_packets;  /* frames and bytes in rx_used, counted at push */
 	uint64_t rx_acc_bytes;
 	uint64_t rx_acc_merged;
+	uint64_t rx_acc_zero_copy;
 	uint8_t *rx_seg;    /* [NET_DEV_FRAME_MAX]: current GSO segment */
 	bool rx_gso_active; /* segmenting rx_bufs[rx_head] */
 	bool rx_seg_ready;  /* rx_seg holds a segment not yet delivered */
 	uint32_t rx_seg_len;
 	struct net_dev_gso_iter rx_gso;
 	unsigned rx_pushed; /* completions since the last notification */
+	/* Zero-copy receive (only for a backend with rx_direct): chains lent
+	 * in one turn, their iovecs, the window's view of them, its frames. */
+	struct vq_elem *rxd_elems;	      /* [NET_DEV_RX_DIRECT_CHAINS] */
+	struct iovec *rxd_iov;		      /* [.. * NET_DEV_RX_BATCH_IOV] */
+	struct netbe_rxchain *rxd_chains;     /* [NET_DEV_RX_DIRECT_CHAINS] */
+	struct netbe_rxwin_frame *rxd_frames; /* [NET_DEV_RX_DIRECT_CHAINS] */
+	unsigned rxd_want;		      /* chains to lend next turn */
 };
 
 struct net_dev {

@@ -141,12 +141,14 @@ static void rx_flush(struct net_dev_worker *w)
 			counter_add(&s->bytes, w->rx_acc_bytes);
 			if (w->rx_acc_merged)
 				counter_add(&s->rx_merged, w->rx_acc_merged);
+			if (w->rx_acc_zero_copy)
+				counter_add(&s->rx_zero_copy, w->rx_acc_zero_copy);
 		}
 		w->rx_pushed += n;
 	}
 	w->rx_nused = w->rx_npartial = 0;
 	w->rx_last_partial = false;
-	w->rx_acc_packets = w->rx_acc_bytes = w->rx_acc_merged = 0;
+	w->rx_acc_packets = w->rx_acc_bytes = w->rx_acc_merged = w->rx_acc_zero_copy = 0;
 }
 
 /* Make room for @n more completions in rx_used[]. */
@@ -544,20 +546,17 @@ static void rx_turn_fast(struct net_dev_worker *w)
 	w->rx_pos = i;
 }
 
-/* Read a burst from the backend into the bounce buffers: rx_bufs[] point
- * at them from worker start on (net_dev_worker.c); a backend sets only len
- * and meta, so the entries stay ready for the next call. */
-static unsigned rx_fill_pending(struct net_dev_worker *w)
+/* The backend filled @got of the bounce buffers: they are the pending
+ * frames. rx_bufs[] point at the bounce buffers from worker start on
+ * (net_dev_worker.c); a backend sets only len and meta, so the entries
+ * stay ready for the next call. */
+static unsigned rx_set_pending(struct net_dev_worker *w, int got)
 {
-	struct net_dev *d = w->d;
-	int got;
-
-	got = d->be->ops->rx(d->be, w->pair, w->rx_bufs, NET_DEV_BURST);
 	if (got < 0) {
-		counter_add(&d->stats[w->rx.index].errors, 1);
+		counter_add(&w->d->stats[w->rx.index].errors, 1);
 		vqnet_log_limited(&w->log_rx_backend, 1000, VQNET_LOG_WARN, "virtio-net",
 				  "rxq%u: backend rx error %d", w->pair, got);
-		return 0;
+		got = 0;
 	}
 	if ((unsigned)got > NET_DEV_BURST)
 		got = NET_DEV_BURST;
@@ -566,11 +565,192 @@ static unsigned rx_fill_pending(struct net_dev_worker *w)
 			w->rx_bufs[i].len = NET_DEV_FRAME_MAX;
 		w->rx_prepared[i] = false;
 	}
-	if (unlikely(w->cap))
+	if (unlikely(w->cap) && got)
 		net_dev_cap_rx(w->cap, w->rx_bufs, (unsigned)got);
 	w->rx_head = 0;
 	w->rx_count = (unsigned)got;
 	return (unsigned)got;
+}
+
+/* Read a burst from the backend into the bounce buffers. */
+static unsigned rx_fill_pending(struct net_dev_worker *w)
+{
+	return rx_set_pending(w, w->d->be->ops->rx(w->d->be, w->pair, w->rx_bufs, NET_DEV_BURST));
+}
+
+/* ---- zero-copy receive (netbe_ops.rx_direct) ----------------------------
+ *
+ * The backend writes frames straight into the guest's buffers: the turn
+ * pops up to rxd_want chains, lends the good ones before the first
+ * malformed one as a struct netbe_rxwin (frames start after the
+ * virtio-net header, §5.1.6.4), and calls rx_direct() instead of rx().
+ * Each frame the backend wrote is checked as the copying path would
+ * check it (length, chains, offloads the guest takes, the receive
+ * filter), gets its header (num_buffers: its chains) and its completions;
+ * one that fails is completed empty and counted, as a malformed chain is.
+ * The chains not used go back to the driver, newest first, and the
+ * frames the backend put in the bounce buffers follow by the copying path
+ * in the same turn. Only with MRG_RXBUF, and without rate limit, capture
+ * or dirty logging, which want the frame before it is in guest memory. */
+
+static bool rx_direct_ok(const struct net_dev_worker *w)
+{
+	return w->rxd_elems && vq_has_feature(w->features, VIRTIO_NET_F_MRG_RXBUF) &&
+	       !w->rx_limited && !w->logging && !w->cap &&
+	       atomic_load_explicit(&w->d->link_up, memory_order_relaxed);
+}
+
+/* Pop the chains to lend into rxd_elems[0, *npop); the window is the good
+ * ones before the first malformed one. Return its size, -1 when the ring
+ * broke. */
+static int rxd_pop(struct net_dev_worker *w, unsigned *npop)
+{
+	int err = 0;
+	unsigned k;
+
+	*npop = vq_pop_burst(w->rx.vq, w->rxd_elems, w->rxd_want, &err);
+	if (err < 0 && !vq_err_is_drop(err)) {
+		while (*npop)
+			vq_unpop(w->rx.vq, &w->rxd_elems[--*npop]);
+		net_dev_ring_broken(w, &w->rx, err);
+		return -1;
+	}
+	for (k = 0; k < *npop; k++) {
+		const struct vq_elem *e = &w->rxd_elems[k];
+
+		if (e->err != VQ_OK || !e->nin)
+			break;
+		w->rxd_chains[k] = (struct netbe_rxchain){
+			.iov = e->iov + e->nout, .iovcnt = e->nin, .len = e->in_len};
+	}
+	return (int)k;
+}
+
+/* May the guest take window frame @f in chains rxd_elems[@c, +nchains)?
+ * Its header and Ethernet header lie in the first chain's first buffer
+ * (the backend wrote them there); it reaches into its last chain. */
+static bool rxd_frame_ok(struct net_dev_worker *w, const struct netbe_rxwin_frame *f, unsigned c)
+{
+	const struct vq_elem *first = &w->rxd_elems[c];
+	const struct iovec *iov = first->iov + first->nout;
+	uint64_t room = 0, total = VIRTIO_NET_HDR_LEN + (uint64_t)f->len;
+
+	if (f->len < ETH_HDR_LEN || iov[0].iov_len < VIRTIO_NET_HDR_LEN + ETH_HDR_LEN + 4)
+		return false;
+	for (unsigned j = 0; j + 1 < f->nchains; j++)
+		room += w->rxd_elems[c + j].in_len;
+	if (total <= room || total > room + w->rxd_elems[c + f->nchains - 1].in_len)
+		return false;
+	if (f->meta.gso_type != VIRTIO_NET_HDR_GSO_NONE &&
+	    !guest_takes_gso(w->guest_offloads, f->meta.gso_type))
+		return false;
+	return !(f->meta.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
+	       vq_has_feature(w->guest_offloads, VIRTIO_NET_F_GUEST_CSUM);
+}
+
+/* Header and completions of window frame @f in chains from @c. */
+static void rxd_complete(struct net_dev_worker *w, const struct netbe_rxwin_frame *f, unsigned c)
+{
+	const struct netbe_meta *m = &f->meta;
+	const struct vq_elem *first = &w->rxd_elems[c];
+	uint8_t keep = VIRTIO_NET_HDR_F_NEEDS_CSUM |
+		       (vq_has_feature(w->guest_offloads, VIRTIO_NET_F_GUEST_CSUM)
+				? VIRTIO_NET_HDR_F_DATA_VALID
+				: 0);
+	struct virtio_net_hdr_v1 h = {.flags = m->flags & keep,
+				      .gso_type = m->gso_type,
+				      .hdr_len = htole16(m->hdr_len),
+				      .gso_size = htole16(m->gso_size),
+				      .csum_start = htole16(m->csum_start),
+				      .csum_offset = htole16(m->csum_offset),
+				      .num_buffers = htole16((uint16_t)f->nchains)};
+	uint32_t left = VIRTIO_NET_HDR_LEN + f->len;
+
+	memcpy(first->iov[first->nout].iov_base, &h, sizeof(h));
+	rx_used_reserve(w, f->nchains);
+	for (unsigned j = 0; j < f->nchains; j++) {
+		const struct vq_elem *e = &w->rxd_elems[c + j];
+		uint32_t n = e->in_len < left ? e->in_len : left;
+
+		rx_used_add(w, e->id, n, e->in_len);
+		left -= n;
+	}
+	w->rx_acc_packets++;
+	w->rx_acc_zero_copy++;
+	w->rx_acc_bytes += f->len;
+	if (f->nchains > 1)
+		w->rx_acc_merged++;
+}
+
+/* Deliver the window's frames. Return the chains they took. */
+static unsigned rxd_deliver(struct net_dev_worker *w, const struct netbe_rxwin *win,
+			    unsigned *frames)
+{
+	unsigned c = 0;
+
+	*frames = 0;
+	for (unsigned i = 0; i < win->nframes && i < win->max_frames; i++) {
+		const struct netbe_rxwin_frame *f = &win->frames[i];
+		const struct vq_elem *first = &w->rxd_elems[c];
+		bool ok;
+
+		if (!f->nchains || f->nchains > win->nchains - c) {
+			/* The backend overran its window: nothing after
+			 * this is trusted (its chains go back unused). */
+			counter_add(&w->d->stats[w->rx.index].errors, win->nframes - i);
+			break;
+		}
+		ok = rxd_frame_ok(w, f, c);
+		if (ok &&
+		    !net_dev_rx_filter_accept(&w->filter,
+					      (const uint8_t *)first->iov[first->nout].iov_base +
+						      VIRTIO_NET_HDR_LEN,
+					      f->len)) {
+			net_dev_drop(w->d, w->rx.index, NET_DEV_DROP_RX_FILTERED);
+			ok = false;
+		} else if (!ok) {
+			counter_add(&w->d->stats[w->rx.index].errors, 1);
+		}
+		if (ok) {
+			rxd_complete(w, f, c);
+			(*frames)++;
+		} else {
+			rx_used_reserve(w, f->nchains);
+			for (unsigned j = 0; j < f->nchains; j++)
+				rx_used_add(w, w->rxd_elems[c + j].id, 0, 1);
+		}
+		c += f->nchains;
+	}
+	return c;
+}
+
+/* Lend chains to the backend: deliver what it wrote into them, keep what
+ * it put in the bounce buffers pending. Return the frames delivered. */
+static unsigned rx_direct_fill(struct net_dev_worker *w)
+{
+	struct netbe *be = w->d->be;
+	struct netbe_rxwin win = {.chains = w->rxd_chains,
+				  .hdr_room = VIRTIO_NET_HDR_LEN,
+				  .frames = w->rxd_frames,
+				  .max_frames = NET_DEV_RX_DIRECT_CHAINS};
+	unsigned npop, used, frames = 0;
+	int k = rxd_pop(w, &npop), got;
+
+	if (k < 0)
+		return 0;
+	win.nchains = (unsigned)k;
+	got = be->ops->rx_direct(be, w->pair, &win, w->rx_bufs, NET_DEV_BURST);
+	/* Frames in the window are delivered even when rx_direct() failed
+	 * after writing them: they left the backend. */
+	used = rxd_deliver(w, &win, &frames);
+	while (npop > used)
+		vq_unpop(w->rx.vq, &w->rxd_elems[--npop]);
+	/* Lend about twice what was used, within the bounds. */
+	w->rxd_want = used * 2 < NET_DEV_RX_DIRECT_MIN	    ? NET_DEV_RX_DIRECT_MIN
+		      : used * 2 > NET_DEV_RX_DIRECT_CHAINS ? NET_DEV_RX_DIRECT_CHAINS
+							    : used * 2;
+	rx_set_pending(w, got);
+	return frames;
 }
 
 void net_dev_rx_discard(struct net_dev_worker *w)
@@ -581,7 +761,7 @@ void net_dev_rx_discard(struct net_dev_worker *w)
 	/* Completions are pushed before every turn ends: none are left. */
 	w->rx_nused = w->rx_npartial = 0;
 	w->rx_last_partial = false;
-	w->rx_acc_packets = w->rx_acc_bytes = w->rx_acc_merged = 0;
+	w->rx_acc_packets = w->rx_acc_bytes = w->rx_acc_merged = w->rx_acc_zero_copy = 0;
 	w->rx_be_quiet = false;
 	w->rx_pos = w->rx_npop = 0;
 }
@@ -591,7 +771,7 @@ unsigned net_dev_rx_turn(struct net_dev_worker *w)
 	/* The worker's poll() just found the backend's rx fd not readable:
 	 * no need to ask the backend in this turn (the next one does). */
 	bool be_quiet = w->rx_be_quiet;
-	unsigned done = 0;
+	unsigned done = 0, direct = 0;
 
 	w->rx_be_quiet = false;
 	if (w->rx_wait_until) {
@@ -606,11 +786,16 @@ unsigned net_dev_rx_turn(struct net_dev_worker *w)
 			return 0;
 		}
 		w->rx_waiting = false;
-		if (be_quiet || !rx_fill_pending(w))
+		if (be_quiet)
+			return 0;
+		if (rx_direct_ok(w))
+			direct = rx_direct_fill(w);
+		else if (!rx_fill_pending(w))
 			return 0;
 	}
 	done = w->rx_count;
-	rx_turn_fast(w);
+	if (w->rx_count)
+		rx_turn_fast(w);
 	done -= w->rx_count;
 	while (w->rx_count) {
 		enum rx_result r =
@@ -630,5 +815,5 @@ unsigned net_dev_rx_turn(struct net_dev_worker *w)
 		net_dev_ring_notify(w, &w->rx);
 		w->rx_pushed = 0;
 	}
-	return done;
+	return done + direct;
 }

@@ -51,6 +51,7 @@ VQNET_EXPORT int net_dev_queue_stats(const struct net_dev *d, unsigned vq_index,
 	LOAD(csum_finished);
 	LOAD(gso_segmented);
 	LOAD(rx_merged);
+	LOAD(rx_zero_copy);
 	return 0;
 }
 
@@ -79,9 +80,10 @@ VQNET_EXPORT void net_dev_print_stats(const struct net_dev *d, FILE *f)
 			") errors=%" PRIu64 " kicks=%" PRIu64 " notify=%" PRIu64
 			"/suppressed=%" PRIu64 " wakeups=%" PRIu64 " rate_limited=%" PRIu64
 			" csum_finished=%" PRIu64 " gso_segmented=%" PRIu64 " rx_merged=%" PRIu64
-			"\n",
+			" rx_zero_copy=%" PRIu64 "\n",
 			s.errors, s.kicks, s.notify_sent, s.notify_suppressed, s.wakeups,
-			s.rate_limited, s.csum_finished, s.gso_segmented, s.rx_merged);
+			s.rate_limited, s.csum_finished, s.gso_segmented, s.rx_merged,
+			s.rx_zero_copy);
 	}
 	if (!d->be->ops->get_stats)
 		return;

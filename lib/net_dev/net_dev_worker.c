@@ -335,6 +335,31 @@ static void worker_free_buffers(struct net_dev_worker *w)
 	free(w->rx_iov);
 	free(w->rx_used);
 	free(w->rx_seg);
+	free(w->rxd_elems);
+	free(w->rxd_iov);
+	free(w->rxd_chains);
+	free(w->rxd_frames);
+}
+
+/* Zero-copy receive's arrays, for a backend that has it (net_dev_rx.c). */
+static int worker_alloc_direct(struct net_dev_worker *w)
+{
+	const unsigned n = NET_DEV_RX_DIRECT_CHAINS;
+
+	if (!w->d->be->ops->rx_direct)
+		return 0;
+	w->rxd_elems = calloc(n, sizeof(*w->rxd_elems));
+	w->rxd_iov = calloc((size_t)n * NET_DEV_RX_BATCH_IOV, sizeof(*w->rxd_iov));
+	w->rxd_chains = calloc(n, sizeof(*w->rxd_chains));
+	w->rxd_frames = calloc(n, sizeof(*w->rxd_frames));
+	if (!w->rxd_elems || !w->rxd_iov || !w->rxd_chains || !w->rxd_frames)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++)
+		w->rxd_elems[i] =
+			(struct vq_elem){.iov = w->rxd_iov + (size_t)i * NET_DEV_RX_BATCH_IOV,
+					 .iov_cap = NET_DEV_RX_BATCH_IOV};
+	w->rxd_want = NET_DEV_RX_DIRECT_MIN;
+	return 0;
 }
 
 /* Everything the data paths use, allocated once: no allocation per frame. */
@@ -369,7 +394,7 @@ static int worker_alloc_buffers(struct net_dev_worker *w)
 	for (unsigned i = 0; i < NET_DEV_BURST; i++)
 		w->rx_bufs[i] =
 			(struct netbe_rxbuf){.data = w->rx_bounce[i], .cap = NET_DEV_FRAME_MAX};
-	return 0;
+	return worker_alloc_direct(w);
 }
 
 int net_dev_worker_new(struct net_dev *d, unsigned pair, struct net_dev_worker **out)

@@ -404,6 +404,11 @@ print(" ".join(str(x.getsockname()[1]) for x in s))
 vq_stat() {
 	sed -n "s/^vqnetd: queue [0-9]* $2:.* $3=\([0-9]*\).*/\1/p" "$TMP/$1.out" | tail -1
 }
+# dev_stat NAME QUEUE FIELD: FIELD of the device's own line for QUEUE
+# (rxq0, txq1...) that vqnetd NAME printed at exit (every counter).
+dev_stat() {
+	sed -n "s/^$2: .* $3=\([0-9]*\).*/\1/p" "$TMP/$1.out" | tail -1
+}
 # vq_total NAME FIELD: FIELD of vqnetd NAME's total line.
 vq_total() {
 	sed -n "s/^vqnetd: total.* $2=\([0-9]*\).*/\1/p" "$TMP/$1.out" | tail -1

@@ -318,6 +318,10 @@ mode_tcp() {
 	peer "TCP echo A -> host" tcp-echo "$NA" 10.0.2.2 "$EPORT" 200
 	peer "1000 connections A -> host" tcp-many "$NA" 10.0.2.2 127.0.0.1 1000
 	nat_down
+	# The download's data went straight into the guest's buffers (rx_direct).
+	zc=$(dev_stat d rxq0 rx_zero_copy)
+	echo "vqnetd rxq0: $(vq_stat d rxq0 packets) frames, ${zc:-none} of them written by the backend into the guest's buffers"
+	[ "${zc:-0}" -gt 1000 ] || fail "the download did not go straight into the guest's buffers (rx_zero_copy=${zc:-none})"
 }
 
 mode_tcpedge() {

@@ -18,7 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 FIELDS = {"packets": "packets", "bytes": "bytes", "errors": "errors", "kicks": "kicks",
           "notify_sent": "notifications_sent", "notify_suppressed": "notifications_suppressed",
           "wakeups": "wakeups", "rate_limited": "rate_limited", "csum_finished": "csum_finished",
-          "gso_segmented": "gso_segmented", "rx_merged": "rx_merged", "starts": "ring_starts"}
+          "gso_segmented": "gso_segmented", "rx_merged": "rx_merged", "rx_zero_copy": "rx_zero_copy",
+          "starts": "ring_starts"}
 
 
 def samples(text):

@@ -16,7 +16,11 @@
  *
  * Input, little-endian, reads past the end yield zeros (fuzz_input.h):
  *   u8  ring: bit 0 packed, 1 EVENT_IDX, 2 INDIRECT_DESC, 3 IN_ORDER,
- *       4 MRG_RXBUF, 5 link down, 6 filter not promiscuous (own MAC only)
+ *       4 MRG_RXBUF, 5 link down, 6 filter not promiscuous (own MAC only),
+ *       7 the backend writes frames into the chains the device lends
+ *       (rx_direct) while they fit and keep its contract (offloads the
+ *       guest takes, a MAC the filter passes), the rest into the bounce
+ *       buffers
  *   u8  queue size (fg_pick_size(), at most 64)
  *   u8  host offloads negotiated: bit 0 CSUM, 1 HOST_TSO4, 2 HOST_TSO6,
  *       3 HOST_ECN, 4 HOST_UFO
@@ -97,6 +101,8 @@ static struct fbe {
 	uint32_t caps;
 	unsigned take; /* frames tx() takes per call; 255: all; 254: -EIO */
 	bool rx_fail;
+	bool direct, own_mac_only; /* ring bits 7 and 6 */
+	uint64_t guest_offloads;
 	unsigned head, count;
 	struct fbe_frame q[FZ_BE_FRAMES];
 } fbe;
@@ -188,14 +194,89 @@ static int fbe_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsign
 	return (int)k;
 }
 
+static bool guest_takes(uint64_t offloads, uint8_t gso);
+
+/* May frame @f go into the window (netbe_ops.rx_direct's contract)? */
+static bool fbe_window_may(const struct fbe_frame *f)
+{
+	static const uint8_t own[6] = {2, 0, 0, 0, 0, 1};
+	const struct netbe_meta *m = &f->meta;
+
+	if (f->len < 14 || (fbe.own_mac_only && memcmp(f->data, own, 6)))
+		return false;
+	if (m->gso_type != VIRTIO_NET_HDR_GSO_NONE && !guest_takes(fbe.guest_offloads, m->gso_type))
+		return false;
+	return !(m->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
+	       vq_has_feature(fbe.guest_offloads, VIRTIO_NET_F_GUEST_CSUM);
+}
+
+/* Write @len bytes into the window from chain @c, hdr_room bytes in. */
+static void win_write(const struct netbe_rxwin *w, unsigned c, const uint8_t *data, uint32_t len)
+{
+	uint32_t skip = w->hdr_room;
+
+	while (len) {
+		const struct netbe_rxchain *ch = &w->chains[c++];
+		for (unsigned i = 0; i < ch->iovcnt && len; i++) {
+			size_t l = ch->iov[i].iov_len, k;
+			if (skip >= l) {
+				skip -= (uint32_t)l;
+				continue;
+			}
+			k = l - skip < len ? l - skip : len;
+			memcpy((uint8_t *)ch->iov[i].iov_base + skip, data, k);
+			data += k;
+			len -= (uint32_t)k;
+			skip = 0;
+		}
+		skip = 0;
+	}
+}
+
+static int fbe_rx_direct(struct netbe *be, unsigned q, struct netbe_rxwin *w,
+			 struct netbe_rxbuf *bufs, unsigned n)
+{
+	FUZZ_CHECK(w->nframes == 0 && w->chains_used == 0 && w->hdr_room == VIRTIO_NET_HDR_LEN);
+	for (unsigned i = 0; i < w->nchains; i++) {
+		uint64_t sum = 0;
+		for (unsigned k = 0; k < w->chains[i].iovcnt; k++)
+			sum += w->chains[i].iov[k].iov_len;
+		FUZZ_CHECK(sum == w->chains[i].len);
+	}
+	while (fbe.direct && !fbe.rx_fail && fbe.count && w->nframes < w->max_frames &&
+	       w->chains_used < w->nchains) {
+		struct fbe_frame *f = &fbe.q[fbe.head];
+		unsigned c = w->chains_used, k = 0;
+		uint64_t room = 0, need = w->hdr_room + (uint64_t)f->len;
+
+		if (!fbe_window_may(f) || w->chains[c].iov[0].iov_len < w->hdr_room + 18u)
+			break;
+		while (room < need && c + k < w->nchains)
+			room += w->chains[c + k++].len;
+		if (room < need)
+			break;
+		win_write(w, c, f->data, f->len);
+		w->frames[w->nframes++] =
+			(struct netbe_rxwin_frame){.len = f->len, .nchains = k, .meta = f->meta};
+		w->chains_used = c + k;
+		fbe.head = (fbe.head + 1) % FZ_BE_FRAMES;
+		fbe.count--;
+	}
+	return fbe_rx(be, q, bufs, n);
+}
+
 static bool fbe_link_up(struct netbe *be)
 {
 	(void)be;
 	return true;
 }
 
-static const struct netbe_ops fbe_ops = {
-	.name = "fuzz", .caps = fbe_caps, .tx = fbe_tx, .rx = fbe_rx, .link_up = fbe_link_up};
+static const struct netbe_ops fbe_ops = {.name = "fuzz",
+					 .caps = fbe_caps,
+					 .tx = fbe_tx,
+					 .rx = fbe_rx,
+					 .rx_direct = fbe_rx_direct,
+					 .link_up = fbe_link_up};
 
 /* ---- The device, made once ---------------------------------------------- */
 
@@ -546,6 +627,9 @@ static void setup(struct fz *z)
 	net_dev_worker_sync(wk);
 	fbe.take = 255;
 	fbe.rx_fail = false;
+	fbe.direct = ring & 128;
+	fbe.own_mac_only = ring & 64;
+	fbe.guest_offloads = z->guest_offloads;
 	fbe.head = fbe.count = 0;
 }
 

@@ -112,10 +112,17 @@ struct tbe {
 	atomic_uint tx_frames;	 /* frames taken by tx() */
 	atomic_uint rx_offloads; /* last set_rx_offloads() */
 	atomic_uint pairs;	 /* last set_queue_pairs() */
+	/* tbe_set_direct(): rx_direct() writes frames into the lent chains
+	 * while they fit (the rest into the bounce buffers); the next
+	 * direct_bad of them claim a chain more than they fill. */
+	atomic_uint direct_bad;
+	atomic_uint win_frames, buf_frames; /* frames given each way */
 };
 
 void tbe_init(struct tbe *t, uint32_t caps, unsigned pairs);
 void tbe_fini(struct tbe *t);
+/* The backend implements rx_direct (before the device starts). */
+void tbe_set_direct(struct tbe *t);
 /* Frames waiting in pair @pair's rx FIFO. */
 unsigned tbe_pending(struct tbe *t, unsigned pair);
 /* Queue a frame for the device to receive on @pair (@m: NULL for none). */
@@ -134,6 +141,7 @@ struct opts {
 	struct net_dev_rate tx_rate;
 	unsigned poll_us;
 	unsigned pairs; /* 0 = 1 */
+	bool direct;	/* the backend has rx_direct (tbe_set_direct) */
 };
 
 enum cmd { CMD_NONE, CMD_LINK_DOWN, CMD_LINK_UP, CMD_RARP, CMD_MTU, CMD_ANNOUNCE };

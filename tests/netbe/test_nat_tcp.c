@@ -96,6 +96,15 @@ static uint8_t pattern(size_t i)
 
 /* ---- the backend ------------------------------------------------------ */
 
+/* The direct tests (rx_direct): the guest's buffers lent as a window of
+ * WIN_CHAINS chains of WIN_CHAIN bytes, some of them in two buffers, some
+ * with a first buffer too short for a frame's headers (a frame cannot
+ * start there: what follows goes to the receive buffers). */
+#define WIN_CHAINS 40u
+#define WIN_CHAIN  4096u
+#define WIN_ROOM   12u /* the device's header room */
+#define WIN_CANARY 0xa5
+
 struct tg {
 	struct netbe *be;
 	struct nat *nat;
@@ -104,7 +113,16 @@ struct tg {
 	struct netbe_rxbuf b[NBUF];
 	uint32_t offloads;
 	unsigned nbuf; /* receive buffers per rx() (0: NBUF) */
+	bool direct;   /* rx_direct() with a window, not rx() */
+	uint8_t *wmem; /* [WIN_CHAINS * WIN_CHAIN] */
+	struct iovec wiov[WIN_CHAINS][2];
+	struct netbe_rxchain wch[WIN_CHAINS];
+	struct netbe_rxwin_frame wfr[WIN_CHAINS];
+	uint8_t lin[BIG_CAP]; /* a window frame, gathered */
+	unsigned win_frames;  /* frames that came through the window */
 };
+
+static bool direct_mode; /* set around the DIRECT() runs */
 
 static struct tg *tg_new_opts(uint32_t offloads, uint32_t cap, unsigned max_flows,
 			      const char *const *fwd, unsigned nfwd)
@@ -119,12 +137,18 @@ static struct tg *tg_new_opts(uint32_t offloads, uint32_t cap, unsigned max_flow
 	o.resolv_conf = "/dev/null";
 	g->be = open_be("user", &o);
 	g->nat = g->be->priv;
+	/* the window takes partial checksums only */
+	if (direct_mode)
+		offloads |= NETBE_CAP_CSUM;
 	assert_int_equal(g->be->ops->set_queue_pairs(g->be, 1), 0);
 	assert_int_equal(g->be->ops->set_rx_offloads(g->be, offloads), 0);
 	g->offloads = offloads;
 	g->cap = cap;
 	g->mem = malloc((size_t)NBUF * cap);
 	assert_non_null(g->mem);
+	g->direct = direct_mode;
+	g->wmem = malloc((size_t)WIN_CHAINS * WIN_CHAIN);
+	assert_non_null(g->wmem);
 	return g;
 }
 
@@ -135,8 +159,13 @@ static struct tg *tg_new(uint32_t offloads, uint32_t cap)
 
 static void tg_free(struct tg *g)
 {
+	/* every DIRECT() test moves data to the guest: some of it came
+	 * through the window */
+	if (g->direct)
+		assert_true(g->win_frames > 0);
 	netbe_free(g->be);
 	free(g->mem);
+	free(g->wmem);
 	free(g);
 }
 
@@ -445,40 +474,102 @@ static bool take_seg(struct conn *c, const struct rseg *s)
 	return due;
 }
 
+/* Lend the window: chain i in two buffers when i % 5 == 3, with a first
+ * buffer of 30 bytes (no room for headers) when i % 11 == 10. */
+static void win_lend(struct tg *g, struct netbe_rxwin *w)
+{
+	memset(g->wmem, WIN_CANARY, (size_t)WIN_CHAINS * WIN_CHAIN);
+	for (unsigned i = 0; i < WIN_CHAINS; i++) {
+		uint8_t *base = g->wmem + (size_t)i * WIN_CHAIN;
+		size_t cut = i % 11 == 10 ? 30 : i % 5 == 3 ? 100 : 0;
+		unsigned n = cut ? 2 : 1;
+
+		g->wiov[i][0] = (struct iovec){base, cut ? cut : WIN_CHAIN};
+		g->wiov[i][1] = (struct iovec){base + cut, WIN_CHAIN - cut};
+		g->wch[i] =
+			(struct netbe_rxchain){.iov = g->wiov[i], .iovcnt = n, .len = WIN_CHAIN};
+	}
+	*w = (struct netbe_rxwin){.chains = g->wch,
+				  .nchains = WIN_CHAINS,
+				  .hdr_room = WIN_ROOM,
+				  .frames = g->wfr,
+				  .max_frames = WIN_CHAINS};
+}
+
+/* Window frame @i, which starts at chain *@c, gathered into g->lin as
+ * the device's contract wants it: header room untouched, the frame
+ * reaching into its last chain, within the window. */
+static struct netbe_rxbuf win_frame(struct tg *g, const struct netbe_rxwin *w, unsigned i,
+				    unsigned *c)
+{
+	const struct netbe_rxwin_frame *f = &w->frames[i];
+	const uint8_t *start = g->wmem + (size_t)*c * WIN_CHAIN;
+	uint32_t total = WIN_ROOM + f->len;
+
+	assert_true(f->nchains >= 1);
+	assert_true(*c + f->nchains <= w->nchains);
+	assert_true(total > (f->nchains - 1) * WIN_CHAIN && total <= f->nchains * WIN_CHAIN);
+	for (unsigned k = 0; k < WIN_ROOM; k++)
+		assert_int_equal(start[k], WIN_CANARY);
+	assert_true(f->len <= sizeof(g->lin));
+	/* the chains of one window are adjacent in wmem */
+	memcpy(g->lin, start + WIN_ROOM, f->len);
+	*c += f->nchains;
+	return (struct netbe_rxbuf){.data = g->lin, .len = f->len, .meta = f->meta};
+}
+
+/* One frame for the connections @cs (told apart by the guest's port). */
+static void take_frame(struct conn **cs, unsigned k, const struct netbe_rxbuf *b, bool *due)
+{
+	struct rseg s;
+
+	for (unsigned j = 0; j < k; j++) {
+		struct conn *c = cs[j];
+
+		if (!parse_frame(c, b, &s))
+			break;
+		if (s.dport != c->gport || (c->rport && s.sport != c->rport))
+			continue;
+		if (!c->rport)
+			c->rport = s.sport; /* --hostfwd: the peer's port */
+		due[j] |= take_seg(c, &s);
+		break;
+	}
+}
+
 /* Take every frame one rx() gives (up to g->nbuf) for the connections
- * @cs (told apart by the guest's port); each acks if auto_ack. */
+ * @cs, the window's first with rx_direct(); each acks if auto_ack. */
 static unsigned pump_many(struct conn **cs, unsigned k)
 {
 	struct tg *g = cs[0]->g;
 	bool due[16] = {false};
-	unsigned nb = g->nbuf ? g->nbuf : NBUF;
+	unsigned nb = g->nbuf ? g->nbuf : NBUF, c = 0;
+	struct netbe_rxwin w = {0};
 	int n;
 
 	assert_true(k <= 16);
 	for (unsigned i = 0; i < nb; i++)
 		g->b[i] = (struct netbe_rxbuf){.data = g->mem + (size_t)i * g->cap, .cap = g->cap};
-	n = g->be->ops->rx(g->be, 0, g->b, nb);
-	assert_true(n >= 0);
-	for (int i = 0; i < n; i++) {
-		struct rseg s;
-
-		for (unsigned j = 0; j < k; j++) {
-			struct conn *c = cs[j];
-
-			if (!parse_frame(c, &g->b[i], &s))
-				break;
-			if (s.dport != c->gport || (c->rport && s.sport != c->rport))
-				continue;
-			if (!c->rport)
-				c->rport = s.sport; /* --hostfwd: the peer's port */
-			due[j] |= take_seg(c, &s);
-			break;
-		}
+	if (g->direct) {
+		win_lend(g, &w);
+		n = g->be->ops->rx_direct(g->be, 0, &w, g->b, nb);
+	} else {
+		n = g->be->ops->rx(g->be, 0, g->b, nb);
 	}
+	assert_true(n >= 0);
+	for (unsigned i = 0; i < w.nframes; i++) {
+		struct netbe_rxbuf b = win_frame(g, &w, i, &c);
+
+		take_frame(cs, k, &b, due);
+	}
+	assert_int_equal(c, w.chains_used);
+	g->win_frames += w.nframes;
+	for (int i = 0; i < n; i++)
+		take_frame(cs, k, &g->b[i], due);
 	for (unsigned j = 0; j < k; j++)
 		if (due[j] && cs[j]->auto_ack && cs[j]->synced)
 			send_seg(cs[j], F_ACK, NULL, 0);
-	return (unsigned)n;
+	return (unsigned)n + w.nframes;
 }
 
 static unsigned pump(struct conn *c)
@@ -1380,6 +1471,34 @@ static int fallbacks_off(void **state)
 	return 0;
 }
 
+/* The same with the guest's buffers lent (rx_direct): TCP data straight
+ * into them, the rest in the receive buffers after. */
+static int direct_on(void **state)
+{
+	(void)state;
+	direct_mode = true;
+	return 0;
+}
+
+static int direct_off(void **state)
+{
+	(void)state;
+	direct_mode = false;
+	return 0;
+}
+
+static int direct_fallbacks_on(void **state)
+{
+	direct_on(state);
+	return fallbacks_on(state);
+}
+
+static int direct_fallbacks_off(void **state)
+{
+	direct_off(state);
+	return fallbacks_off(state);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1404,6 +1523,17 @@ int main(void)
 		FALLBACK(test_guest_window),
 		FALLBACK(test_tso_v4),
 		FALLBACK(test_many_flows),
+#define DIRECT(t) {"direct_" #t, t, direct_on, direct_off, NULL}
+		DIRECT(test_echo_v4),
+		DIRECT(test_echo_v6),
+		DIRECT(test_host_close),
+		DIRECT(test_guest_window),
+		DIRECT(test_tso_v4),
+		DIRECT(test_tso_v6),
+		DIRECT(test_hostfwd),
+		DIRECT(test_many_flows),
+		{"direct_fallback_test_tso_v4", test_tso_v4, direct_fallbacks_on,
+		 direct_fallbacks_off, NULL},
 	};
 
 	if (getenv("TEST_FILTER")) /* e.g. TEST_FILTER=test_tso* */

@@ -192,6 +192,7 @@ static int nat_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, 
 
 	for (unsigned i = 0; i < n; i++)
 		input_frame(p, &pkts[i]);
+	nat_udp_flush(p);
 	return (int)n;
 }
 
@@ -217,6 +218,7 @@ static void run_handoffs(struct nat_pair *p)
 
 		input_frame(p, &tx);
 	}
+	nat_udp_flush(p); /* before the slots are given back */
 	pthread_mutex_lock(&h->lock);
 	h->head = tail;
 	pthread_mutex_unlock(&h->lock);
@@ -323,6 +325,20 @@ static int nat_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsign
 	if (p->out.head != p->out.tail)
 		efd_signal(p->wake_efd);
 	return (int)filled;
+}
+
+/* rx() with the guest's buffers lent: TCP data is peeked straight into
+ * them (tcp.c), everything else goes to @bufs. */
+static int nat_rx_direct(struct netbe *be, unsigned q, struct netbe_rxwin *win,
+			 struct netbe_rxbuf *bufs, unsigned n)
+{
+	struct nat_pair *p = &to_nat(be)->pairs[q];
+	int r;
+
+	p->win = win;
+	r = nat_rx(be, q, bufs, n);
+	p->win = NULL;
+	return r;
 }
 
 static int nat_rx_fd(struct netbe *be, unsigned q)
@@ -437,6 +453,7 @@ static const struct netbe_ops nat_ops = {
 	.name = "user",
 	.caps = nat_caps,
 	.set_queue_pairs = nat_set_queue_pairs,
+	.rx_direct = nat_rx_direct,
 	.set_rx_offloads = nat_set_rx_offloads,
 	.tx = nat_tx,
 	.rx = nat_rx,

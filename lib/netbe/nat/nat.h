@@ -239,6 +239,18 @@ struct nat_handoff {
 	uint32_t head, tail;
 };
 
+/* Guest datagrams of one UDP flow waiting for one sendmmsg() (udp.c):
+ * empty whenever tx() or the hand-off run is not on the stack. */
+#define NAT_UDP_TX_BATCH 32u   /* datagrams per sendmmsg() */
+#define NAT_UDP_TX_IOV	 1024u /* their payload iovecs */
+struct nat_udp_batch {
+	unsigned n, niov;
+	int fd;	       /* the flow's socket */
+	uint32_t flow; /* the flow's slot in the pair's table */
+	struct mmsghdr msg[NAT_UDP_TX_BATCH];
+	struct iovec iov[NAT_UDP_TX_IOV];
+};
+
 struct nat;
 
 struct nat_pair {
@@ -260,6 +272,8 @@ struct nat_pair {
 	struct netbe_stats stats;
 	struct nat_counters cnt;
 	struct nat_pkt scratch_pkt;
+	struct nat_udp_batch udp_tx;
+	struct netbe_rxwin *win; /* guest buffers lent for this rx_direct() call */
 };
 
 /* A --hostfwd rule: host address and port -> guest port (fwd.c). */
@@ -374,6 +388,9 @@ enum nat_drop nat_dhcp6_input(struct nat_pair *p, const struct nat_pkt *pkt); /*
 enum nat_drop nat_ndp_ra(struct nat_pair *p, const struct in6_addr *dst, const uint8_t *mac);
 enum nat_drop nat_tcp_input(struct nat_pair *p, const struct nat_pkt *pkt);
 enum nat_drop nat_udp_input(struct nat_pair *p, const struct nat_pkt *pkt);
+/* Send the guest datagrams nat_udp_input() batched (before tx() returns:
+ * their payload is guest memory). */
+void nat_udp_flush(struct nat_pair *p);
 enum nat_drop nat_icmp_input(struct nat_pair *p, const struct nat_pkt *pkt); /* echo, v4 and v6 */
 
 /*

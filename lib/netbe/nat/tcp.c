@@ -19,7 +19,12 @@
  *    write, as GSO frames of up to 64 KB when the guest takes TSO, never
  *    past the guest's window, and discarded (MSG_TRUNC) as its ACKs come
  *    in. Retransmission (RTO, three duplicate ACKs) is going back to the
- *    last acknowledged byte and peeking again.
+ *    last acknowledged byte and peeking again. "The guest's receive
+ *    buffers" are its own memory when the device lends them (rx_direct,
+ *    struct netbe_rxwin: a frame spans chains as MRG_RXBUF allows; only
+ *    with partial checksums, as we never read the payload), else the
+ *    device's bounce buffers; a flow's data goes to the first while they
+ *    last, then to the second, which the guest gets after them.
  *  - FIN, RST and half-close map onto shutdown(SHUT_WR), end of stream
  *    and SO_LINGER {1, 0}.
  *
@@ -75,6 +80,8 @@
 #define TCP_IOV		  64u	 /* frames one recvmsg() fills, iovecs of a write */
 #define TCP_DISCARD	  65536u /* scratch for peeks without SO_PEEK_OFF */
 #define TCP_DISCARD_IOV	  8u	 /* without SO_PEEK_OFF: at most 512 KB in flight */
+#define TCP_WIN_IOV	  256u	 /* iovecs of one peek into the guest's buffers */
+#define TCP_WIN_FRAMES	  32u	 /* frames of one such peek */
 
 enum tcp_state {
 	TS_CONNECTING = 1, /* guest's SYN seen, our connect() under way */
@@ -310,11 +317,14 @@ struct tcp_seg {
 	uint8_t opt[8];
 };
 
-/* Where frames built in nat_tcp_ready() go: the guest's receive buffers
- * first (in order with the data), the out queue when they are used up. */
+/* Where frames built in nat_tcp_ready() go: data into the guest's own
+ * buffers while the device lends them (win, rx_direct) and the guest
+ * takes partial checksums, then the receive buffers (in order with the
+ * data), the out queue when they are used up. */
 struct tcp_out {
 	struct netbe_rxbuf *bufs;
 	unsigned n, used;
+	struct netbe_rxwin *win;
 };
 
 static void tcp_hdr_write(uint8_t *t, const struct nat_key *k, const struct tcp_seg *s)
@@ -548,19 +558,25 @@ static uint32_t in_flight(const struct nat_tcp_conn *c)
 	return n;
 }
 
+/* The payload bytes one frame may carry: one segment, or one GSO frame,
+ * an IP packet of 64 KB at most (IPv4 total length, IPv6 payload length;
+ * RFC 791, RFC 8200 §3). */
+static uint32_t frame_lim(const struct nat_pair *p, const struct nat_flow *f, uint32_t mss)
+{
+	if (gso_ok(p, f))
+		return f->key.v6 ? 65535u - TCP_HDR : 65535u - 20u - TCP_HDR;
+	return mss;
+}
+
 /* The payload bytes receive buffer @b can carry to the guest. */
 static uint32_t frame_room(const struct nat_pair *p, const struct nat_flow *f,
 			   const struct netbe_rxbuf *b, uint32_t mss)
 {
-	uint32_t hdr = data_hdr_len(&f->key), lim = mss;
+	uint32_t hdr = data_hdr_len(&f->key);
 
 	if (b->cap <= hdr)
 		return 0;
-	/* One GSO frame: an IP packet of 64 KB at most (IPv4 total length,
-	 * IPv6 payload length; RFC 791, RFC 8200 §3). */
-	if (gso_ok(p, f))
-		lim = f->key.v6 ? 65535u - TCP_HDR : 65535u - 20u - TCP_HDR;
-	return min_u32(b->cap - hdr, lim);
+	return min_u32(b->cap - hdr, frame_lim(p, f, mss));
 }
 
 /* Write the headers of a data frame of @len payload bytes at @seq. */
@@ -602,6 +618,21 @@ static int skip_iov(struct iovec *iov, uint32_t skip)
 	return k;
 }
 
+/* Peek with @mh, whose first @skip bytes are data the guest has. Return
+ * as peek_round(). */
+static ssize_t peek(const struct nat_flow *f, struct msghdr *mh, uint32_t skip)
+{
+	ssize_t r = recvmsg(f->fd, mh, MSG_PEEK | MSG_DONTWAIT);
+
+	if (r < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	if (r == 0)
+		return 0;
+	if ((uint32_t)r <= skip) /* nothing new (at the end: RDHUP told us) */
+		return (f->tcp.flags & TF_SOCK_EOF) ? 0 : -EAGAIN;
+	return r - (ssize_t)skip;
+}
+
 /* One peek: fill frames from o->bufs[o->used..] within @wnd bytes.
  * Return: bytes of new data, 0 at the end of the stream, -EAGAIN when
  * there is nothing new, -ENOBUFS when the next buffer cannot hold a
@@ -614,7 +645,6 @@ static ssize_t peek_round(struct nat_pair *p, struct nat_flow *f, struct tcp_out
 	struct msghdr mh = {.msg_iov = iov};
 	uint32_t skip = have_peek_off() ? 0 : in_flight(&f->tcp), hdr = data_hdr_len(&f->key);
 	int k = skip_iov(iov, skip);
-	ssize_t r;
 
 	if (k < 0)
 		return -EMSGSIZE;
@@ -631,14 +661,7 @@ static ssize_t peek_round(struct nat_pair *p, struct nat_flow *f, struct tcp_out
 	if (!*asked)
 		return -ENOBUFS;
 	mh.msg_iovlen = (size_t)k;
-	r = recvmsg(f->fd, &mh, MSG_PEEK | MSG_DONTWAIT);
-	if (r < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	if (r == 0)
-		return 0;
-	if ((uint32_t)r <= skip) /* nothing new (at the end: RDHUP told us) */
-		return (f->tcp.flags & TF_SOCK_EOF) ? 0 : -EAGAIN;
-	return r - (ssize_t)skip;
+	return peek(f, &mh, skip);
 }
 
 /* Hand @got new bytes, peeked into the buffers from o->used on, out as
@@ -658,6 +681,125 @@ static void emit_data(struct nat_pair *p, struct nat_flow *f, struct tcp_out *o,
 	}
 	if (seq_lt(c->seq_max, c->seq_to_guest))
 		c->seq_max = c->seq_to_guest;
+}
+
+/* ---- data straight into the guest's buffers (struct netbe_rxwin) -------- */
+
+/* A frame planned in the window: its first chain, where its headers go
+ * (after the device's header room), the payload bytes its iovecs hold. */
+struct win_frame {
+	unsigned chain;
+	uint8_t *hdr;
+	uint32_t room;
+};
+
+/* Append iovecs for up to @want bytes of chain @ch from byte @off on to
+ * @iov (*@k used of @cap). Return the bytes they hold. */
+static uint32_t chain_iov(const struct netbe_rxchain *ch, uint32_t off, uint32_t want,
+			  struct iovec *iov, unsigned *k, unsigned cap)
+{
+	uint32_t got = 0;
+
+	for (unsigned i = 0; i < ch->iovcnt && got < want && *k < cap; i++) {
+		size_t l = ch->iov[i].iov_len;
+		uint32_t n;
+
+		if (off >= l) {
+			off -= (uint32_t)l;
+			continue;
+		}
+		n = min_u32((uint32_t)(l - off), want - got);
+		iov[(*k)++] = (struct iovec){(uint8_t *)ch->iov[i].iov_base + off, n};
+		got += n;
+		off = 0;
+	}
+	return got;
+}
+
+/* Plan frames in the window's chains from the first unused one, within
+ * @wnd bytes: each starts with our headers in its first chain's first
+ * buffer, its payload follows over as many chains as it needs. Return the
+ * frames planned (0: the window has no room, or its next chain no space
+ * for the headers); their payload iovecs are appended to @iov, *@asked
+ * is their room. */
+static unsigned win_plan(const struct nat_pair *p, const struct nat_flow *f,
+			 const struct netbe_rxwin *win, uint32_t wnd, uint32_t mss,
+			 struct win_frame *fr, struct iovec *iov, unsigned *k, unsigned cap,
+			 uint32_t *asked)
+{
+	uint32_t hdr = data_hdr_len(&f->key), lim = frame_lim(p, f, mss);
+	unsigned c = win->chains_used, n = 0;
+
+	*asked = 0;
+	while (wnd && c < win->nchains && n < TCP_WIN_FRAMES &&
+	       win->nframes + n < win->max_frames && *k < cap) {
+		const struct netbe_rxchain *ch = &win->chains[c];
+		uint32_t room = min_u32(lim, wnd), got;
+
+		if (!ch->iovcnt || ch->iov[0].iov_len <= (size_t)win->hdr_room + hdr)
+			break;
+		fr[n] = (struct win_frame){.chain = c,
+					   .hdr = (uint8_t *)ch->iov[0].iov_base + win->hdr_room};
+		got = chain_iov(ch, win->hdr_room + hdr, room, iov, k, cap);
+		for (c++; got < room && c < win->nchains && *k < cap; c++)
+			got += chain_iov(&win->chains[c], 0, room - got, iov, k, cap);
+		fr[n++].room = got;
+		*asked += got;
+		wnd -= got;
+	}
+	return n;
+}
+
+/* Hand @got new bytes, peeked into the planned frames, out as window
+ * frames: headers written in place, each frame's chains counted. */
+static void win_emit(const struct nat_pair *p, struct nat_flow *f, struct netbe_rxwin *win,
+		     const struct win_frame *fr, unsigned nfr, uint32_t got, uint32_t mss)
+{
+	struct nat_tcp_conn *c = &f->tcp;
+
+	for (unsigned i = 0; i < nfr && got; i++) {
+		uint32_t len = min_u32(fr[i].room, got), need, have = 0;
+		struct netbe_rxbuf b = {.data = fr[i].hdr};
+		unsigned ch = fr[i].chain;
+
+		got -= len;
+		data_frame(p, f, &b, c->seq_to_guest, len, !got, mss);
+		c->seq_to_guest += len;
+		need = win->hdr_room + b.len;
+		while (have < need && ch < win->nchains)
+			have += win->chains[ch++].len;
+		win->frames[win->nframes++] = (struct netbe_rxwin_frame){
+			.len = b.len, .nchains = ch - fr[i].chain, .meta = b.meta};
+		win->chains_used = ch;
+	}
+	if (seq_lt(c->seq_max, c->seq_to_guest))
+		c->seq_max = c->seq_to_guest;
+}
+
+/* One peek into the window within @wnd bytes, its frames emitted. Return
+ * as peek_round() (-ENOBUFS: no room in the window). */
+static ssize_t peek_win(const struct nat_pair *p, struct nat_flow *f, struct tcp_out *o,
+			uint32_t wnd, uint32_t mss, uint32_t *asked)
+{
+	struct iovec iov[TCP_DISCARD_IOV + TCP_WIN_IOV];
+	struct win_frame fr[TCP_WIN_FRAMES];
+	struct msghdr mh = {.msg_iov = iov};
+	uint32_t skip = have_peek_off() ? 0 : in_flight(&f->tcp);
+	int k0 = skip_iov(iov, skip);
+	unsigned k, nfr;
+	ssize_t got;
+
+	if (k0 < 0)
+		return -EMSGSIZE;
+	k = (unsigned)k0;
+	nfr = win_plan(p, f, o->win, wnd, mss, fr, iov, &k, TCP_DISCARD_IOV + TCP_WIN_IOV, asked);
+	if (!nfr)
+		return -ENOBUFS;
+	mh.msg_iovlen = k;
+	got = peek(f, &mh, skip);
+	if (got > 0)
+		win_emit(p, f, o->win, fr, nfr, (uint32_t)got, mss);
+	return got;
 }
 
 /* The host peer ended its stream and all of it is sent: our FIN. */
@@ -687,6 +829,7 @@ static bool data_from_sock(struct nat_pair *p, struct nat_flow *f, struct tcp_ou
 		int32_t wnd = (int32_t)(c->seq_acked + c->g_win - c->seq_to_guest);
 		uint32_t asked, before = c->seq_to_guest;
 		ssize_t got;
+		bool in_win;
 
 		/* Without SO_PEEK_OFF every peek reads past what is in
 		 * flight again: keep that bounded. */
@@ -700,11 +843,29 @@ static bool data_from_sock(struct nat_pair *p, struct nat_flow *f, struct tcp_ou
 			c->flags |= TF_WND_FULL;
 			break;
 		}
-		if (o->used >= o->n) {
+		in_win = o->win != NULL;
+		if (in_win) {
+			got = peek_win(p, f, o, (uint32_t)wnd, mss, &asked);
+			if (got == -ENOBUFS && o->win->nchains &&
+			    o->win->chains_used == o->win->nchains) {
+				/* The window is used up: the rest waits for
+				 * the next turn's, with no copy either. */
+				c->flags &= (uint16_t)~TF_STALLED; /* level */
+				break;
+			}
+			if (got == -ENOBUFS) {
+				/* A chain without room for our headers, or no
+				 * chain at all: the receive buffers now, for
+				 * this flow and every later one. */
+				o->win = NULL;
+				continue;
+			}
+		} else if (o->used >= o->n) {
 			c->flags &= (uint16_t)~TF_STALLED; /* more to send: level */
 			break;
+		} else {
+			got = peek_round(p, f, o, (uint32_t)wnd, mss, &asked);
 		}
-		got = peek_round(p, f, o, (uint32_t)wnd, mss, &asked);
 		if (got == -EAGAIN) {
 			c->flags |= TF_STALLED;
 			break;
@@ -724,7 +885,8 @@ static bool data_from_sock(struct nat_pair *p, struct nat_flow *f, struct tcp_ou
 		if (got == 0) {
 			send_fin(p, f, o);
 		} else {
-			emit_data(p, f, o, (uint32_t)got, mss);
+			if (!in_win)
+				emit_data(p, f, o, (uint32_t)got, mss);
 			c->flags &= (uint16_t)~TF_STALLED;
 		}
 		if (!c->rto_at_ns && c->seq_to_guest != before)
@@ -818,7 +980,10 @@ unsigned nat_tcp_ready(struct nat_pair *p, struct nat_flow *f, uint32_t events,
 		       struct netbe_rxbuf *bufs, unsigned n)
 {
 	struct nat_tcp_conn *c = &f->tcp;
-	struct tcp_out o = {.bufs = bufs, .n = n};
+	/* Partial checksums only in the window: the payload is not ours to
+	 * sum once it is in the guest's buffers. */
+	struct tcp_out o = {
+		.bufs = bufs, .n = n, .win = (p->rx_offloads & NETBE_CAP_CSUM) ? p->win : NULL};
 
 	switch (c->state) {
 	case TS_CONNECTING:

@@ -5,10 +5,12 @@
  * socket of the host (nat.h). The flows of --hostfwd udp rules are the same flows,
  * made by fwd.c from the host's side.
  *
- * Guest -> host: the payload goes to sendmsg() straight from guest memory
- * (no copy of ours; the frame is valid for the tx() call). A socket that
- * cannot take it (EAGAIN: its buffer is full) drops it, as a full link
- * would: UDP promises nothing more (RFC 768).
+ * Guest -> host: the payload goes to the socket straight from guest
+ * memory (no copy of ours), a run of one flow's datagrams in one tx()
+ * burst by one sendmmsg() (sent before tx() returns: the frame is valid
+ * only for the call). A socket that cannot take a datagram (EAGAIN: its
+ * buffer is full) drops it and the rest of the run, as a full link would:
+ * UDP promises nothing more (RFC 768).
  *
  * Host -> guest: recvmmsg() reads a batch of datagrams straight into the
  * receive buffers, each after the room its Ethernet, IP and UDP headers
@@ -226,24 +228,63 @@ static enum nat_drop udp_open(struct nat_pair *p, const struct nat_key *k, struc
 	return NAT_DROP_NONE;
 }
 
+/* A datagram the host refused (errno @e): counted, and ECONNREFUSED
+ * becomes the guest's port unreachable. */
+static void udp_send_failed(struct nat_pair *p, const struct nat_flow *f, int e)
+{
+	counter_add(&p->stats.tx_dropped, 1);
+	if (e == ECONNREFUSED)
+		nat_icmp_port_unreach(p, &f->key);
+	else if (e != EAGAIN && e != ENOBUFS)
+		counter_add(&p->stats.tx_errors, 1);
+}
+
+void nat_udp_flush(struct nat_pair *p)
+{
+	struct nat_udp_batch *b = &p->udp_tx;
+	unsigned i = 0;
+
+	while (i < b->n) {
+		int r = sendmmsg(b->fd, b->msg + i, b->n - i, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (r > 0) {
+			i += (unsigned)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		/* Datagram i failed; a full socket buffer fails the rest too. */
+		if (r < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+			counter_add(&p->stats.tx_dropped, b->n - i);
+			break;
+		}
+		udp_send_failed(p, &p->flows[b->flow], r < 0 ? errno : EIO);
+		i++;
+	}
+	b->n = b->niov = 0;
+}
+
+/* Batch the payload, straight from guest memory, for the flow's socket:
+ * one sendmmsg() per run of datagrams of one flow (nat_udp_flush()). */
 static void udp_send(struct nat_pair *p, struct nat_flow *f, const struct nat_pkt *pkt)
 {
-	struct iovec iov[UDP_IOV];
-	struct msghdr mh = {.msg_iov = iov};
-	int n = nat_pkt_iov(pkt, pkt->pay_off, pkt->pay_len, iov, UDP_IOV);
+	struct nat_udp_batch *b = &p->udp_tx;
+	int n;
 
+	if (b->n &&
+	    (b->fd != f->fd || b->n == NAT_UDP_TX_BATCH || NAT_UDP_TX_IOV - b->niov < UDP_IOV))
+		nat_udp_flush(p);
+	n = nat_pkt_iov(pkt, pkt->pay_off, pkt->pay_len, b->iov + b->niov, UDP_IOV);
 	if (n < 0) {
 		counter_add(&p->stats.tx_dropped, 1);
 		return;
 	}
-	mh.msg_iovlen = (size_t)n;
-	if (sendmsg(f->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
-		return;
-	counter_add(&p->stats.tx_dropped, 1);
-	if (errno == ECONNREFUSED)
-		nat_icmp_port_unreach(p, &f->key);
-	else if (errno != EAGAIN && errno != ENOBUFS)
-		counter_add(&p->stats.tx_errors, 1);
+	b->msg[b->n] =
+		(struct mmsghdr){.msg_hdr = {.msg_iov = b->iov + b->niov, .msg_iovlen = (size_t)n}};
+	b->niov += (unsigned)n;
+	b->fd = f->fd;
+	b->flow = (uint32_t)(f - p->flows);
+	b->n++;
 }
 
 enum nat_drop nat_udp_input(struct nat_pair *p, const struct nat_pkt *pkt)
@@ -251,8 +292,11 @@ enum nat_drop nat_udp_input(struct nat_pair *p, const struct nat_pkt *pkt)
 	struct nat_flow *f = nat_flow_find(p, &pkt->key);
 
 	if (!f) {
-		enum nat_drop why = udp_open(p, &pkt->key, &f);
+		enum nat_drop why;
 
+		/* A new flow changes the table the batch points into. */
+		nat_udp_flush(p);
+		why = udp_open(p, &pkt->key, &f);
 		if (why != NAT_DROP_NONE)
 			return why;
 	}
