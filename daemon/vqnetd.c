@@ -81,6 +81,7 @@ struct options {
 	unsigned n_hostfwd;
 	const char *dns[MAX_DNS];
 	unsigned n_dns;
+	const char *net4, *net6; /* --net, --net6 */
 	int tap_fds[NET_DEV_MAX_QUEUE_PAIRS];
 	unsigned n_tap_fds;
 	struct net_dev_rate rx_rate, tx_rate;
@@ -129,9 +130,15 @@ static const char usage_text[] =
 	"      --hostfwd RULE       user, slirp: forward tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT\n"
 	"                           from the host to the guest (repeatable)\n"
 	"      --dns ADDR[:PORT]    user: a host DNS server for the guest's queries to\n"
-	"                           10.0.2.3 / fec0::3 (IPv6: [ADDR6][:PORT]; port 53;\n"
+	"                           10.0.2.3 / fec0::3, host 3 of --net / --net6 (IPv6:\n"
+	"                           [ADDR6][:PORT]; port 53;\n"
 	"                           repeatable, up to 3; default: the nameservers of\n"
 	"                           /etc/resolv.conf)\n"
+	"      --net ADDR/LEN       user, slirp: the guest's IPv4 network, /8../27\n"
+	"                           (default 10.0.2.0/24); gateway host 2 (the host's\n"
+	"                           loopback), DNS host 3, the guest's lease host 15\n"
+	"      --net6 PREFIX/64     user, slirp: the IPv6 prefix (default fec0::/64;\n"
+	"                           gateway ::2, DNS ::3, DHCPv6 lease ::15)\n"
 	"      --tap-fd FD          tap: use this open TAP queue fd (one per queue pair,\n"
 	"                           repeatable; e.g. passed by a management tool)\n"
 	"      --rx-rate RATE       limit guest receive: BYTES[k|M|G][:PACKETS[k|M]] per s\n"
@@ -201,6 +208,8 @@ enum {
 	OPT_MTU = 256,
 	OPT_HOSTFWD,
 	OPT_DNS,
+	OPT_NET,
+	OPT_NET6,
 	OPT_TAP_FD,
 	OPT_RX_RATE,
 	OPT_TX_RATE,
@@ -234,6 +243,8 @@ static const struct option longopts[] = {
 	{"mtu", required_argument, NULL, OPT_MTU},
 	{"hostfwd", required_argument, NULL, OPT_HOSTFWD},
 	{"dns", required_argument, NULL, OPT_DNS},
+	{"net", required_argument, NULL, OPT_NET},
+	{"net6", required_argument, NULL, OPT_NET6},
 	{"tap-fd", required_argument, NULL, OPT_TAP_FD},
 	{"rx-rate", required_argument, NULL, OPT_RX_RATE},
 	{"tx-rate", required_argument, NULL, OPT_TX_RATE},
@@ -313,6 +324,12 @@ static bool parse_backend_option(int c, struct options *o)
 		if (o->n_dns == MAX_DNS)
 			usage_error("--dns: at most %d servers", MAX_DNS);
 		o->dns[o->n_dns++] = optarg;
+		break;
+	case OPT_NET:
+		o->net4 = optarg;
+		break;
+	case OPT_NET6:
+		o->net6 = optarg;
 		break;
 	case OPT_TAP_FD:
 		if (o->n_tap_fds == NET_DEV_MAX_QUEUE_PAIRS)
@@ -433,6 +450,9 @@ static void check_options(const struct options *o)
 		usage_error("--hostfwd only applies to --backend user or slirp");
 	if (o->n_dns && strcmp(o->backend, "user") != 0)
 		usage_error("--dns only applies to --backend user");
+	if ((o->net4 || o->net6) && strcmp(o->backend, "user") != 0 &&
+	    strcmp(o->backend, "slirp") != 0)
+		usage_error("--net and --net6 only apply to --backend user or slirp");
 	if (o->n_tap_fds && strncmp(o->backend, "tap:", 4) != 0)
 		usage_error("--tap-fd only applies to --backend tap:IFNAME");
 	if (o->n_tap_fds && o->n_tap_fds != o->queues)
@@ -674,6 +694,8 @@ static int open_backend(const struct options *o, struct daemon *d)
 		.n_hostfwd = o->n_hostfwd,
 		.dns = o->dns,
 		.n_dns = o->n_dns,
+		.net4 = o->net4,
+		.net6 = o->net6,
 		.tap_fds = o->n_tap_fds ? o->tap_fds : NULL,
 		.n_tap_fds = o->n_tap_fds,
 		.gen_frame_size = o->gen_size,

@@ -207,6 +207,11 @@ struct netbe_options {
 	const char *const *dns;
 	unsigned n_dns;
 	const char *resolv_conf;
+	/* user, slirp: the guest's IPv4 network "ADDR/LEN" (8..27; default
+	 * 10.0.2.0/24) and IPv6 prefix "PREFIX/64" (default fec0::/64); the
+	 * gateway is host 2, DNS host 3, the guest's lease host 15 */
+	const char *net4;
+	const char *net6;
 	/* user: most flows at once (0: 4096), and a UDP / ICMP flow's idle
 	 * timeout in ms (0: 180 s) */
 	unsigned max_flows;

@@ -19,6 +19,7 @@
 #define VQNET_NETBE_INTERNAL_H
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,6 +47,17 @@ int netbe_gen_new(const struct netbe_options *opt, struct netbe **out, char *err
  * "dgram:". */
 int netbe_dgram_new(const char *addrs, const struct netbe_options *opt, struct netbe **out,
 		    char *err, size_t errlen);
+
+/* The user network's addresses (usernet.c): --net / --net6 or QEMU's
+ * 10.0.2.0/24 and fec0::/64; the gateway is host 2, DNS host 3, the
+ * guest host 15 (::15 in IPv6, as in QEMU). */
+struct netbe_usernet {
+	struct in_addr net4, mask4, gw4, dns4, guest4;
+	struct in6_addr prefix6, gw6, dns6, guest6;
+};
+/* Return 0, or -EINVAL with the reason in @err. */
+int netbe_usernet_get(const struct netbe_options *opt, struct netbe_usernet *u, char *err,
+		      size_t errlen);
 
 /* Write a one-line reason into @err (size @errlen; NULL/0 allowed) and
  * return @ret unchanged, so that a constructor can end with

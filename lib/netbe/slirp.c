@@ -823,11 +823,13 @@ static int parse_port(const char *s, int *port)
 
 /**
  * add_hostfwd() - parse "tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT" (host
- * address 127.0.0.1 unless given, guest address 10.0.2.15) and add it.
+ * address 127.0.0.1 unless given, guest address @guest: host 15 of the
+ * network) and add it.
  * Return: 0, -EINVAL (bad spec) or -errno (slirp could not listen), with a
  * reason in @err.
  */
-static int add_hostfwd(Slirp *slirp, const char *spec, char *err, size_t errlen)
+static int add_hostfwd(Slirp *slirp, const char *spec, struct in_addr guest, char *err,
+		       size_t errlen)
 {
 	char buf[128], *field[4], *save = NULL, *tok;
 	char hname[INET_ADDRSTRLEN];
@@ -858,7 +860,7 @@ static int add_hostfwd(Slirp *slirp, const char *spec, char *err, size_t errlen)
 		goto bad;
 	if (parse_port(field[nf - 2], &hport) || parse_port(field[nf - 1], &gport))
 		goto bad;
-	inet_pton(AF_INET, "10.0.2.15", &gaddr);
+	gaddr = guest;
 	errno = 0;
 	if (slirp_add_hostfwd(slirp, is_udp, haddr, hport, gaddr, gport) < 0) {
 		int e = errno ? errno : EADDRINUSE;
@@ -876,8 +878,9 @@ bad:
 			     spec);
 }
 
-/* slirp_new() with QEMU's defaults; @mtu at most SLIRP_IF_MTU_MAX. */
-static Slirp *slirp_create(struct slirp_be *sb, size_t mtu)
+/* slirp_new() on network @u (QEMU's by default); @mtu at most
+ * SLIRP_IF_MTU_MAX. */
+static Slirp *slirp_create(struct slirp_be *sb, size_t mtu, const struct netbe_usernet *u)
 {
 	SlirpConfig cfg = {
 		.version = 4,
@@ -890,14 +893,14 @@ static Slirp *slirp_create(struct slirp_be *sb, size_t mtu)
 		.if_mru = mtu,
 	};
 
-	inet_pton(AF_INET, "10.0.2.0", &cfg.vnetwork);
-	inet_pton(AF_INET, "255.255.255.0", &cfg.vnetmask);
-	inet_pton(AF_INET, "10.0.2.2", &cfg.vhost);
-	inet_pton(AF_INET, "10.0.2.15", &cfg.vdhcp_start);
-	inet_pton(AF_INET, "10.0.2.3", &cfg.vnameserver);
-	inet_pton(AF_INET6, "fec0::", &cfg.vprefix_addr6);
-	inet_pton(AF_INET6, "fec0::2", &cfg.vhost6);
-	inet_pton(AF_INET6, "fec0::3", &cfg.vnameserver6);
+	cfg.vnetwork = u->net4;
+	cfg.vnetmask = u->mask4;
+	cfg.vhost = u->gw4;
+	cfg.vdhcp_start = u->guest4;
+	cfg.vnameserver = u->dns4;
+	cfg.vprefix_addr6 = u->prefix6;
+	cfg.vhost6 = u->gw6;
+	cfg.vnameserver6 = u->dns6;
 	return slirp_new(&cfg, &slirp_callbacks, sb);
 }
 
@@ -943,9 +946,13 @@ int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *e
 	unsigned slirp_mtu = mtu < SLIRP_IF_MTU_MAX ? mtu : SLIRP_IF_MTU_MAX;
 	unsigned nq = opt->max_queue_pairs ? opt->max_queue_pairs : 1;
 	struct slirp_be *sb;
+	struct netbe_usernet u;
 	int ret;
 
 	*out = NULL;
+	ret = netbe_usernet_get(opt, &u, err, errlen);
+	if (ret)
+		return ret;
 	if (mtu < SLIRP_MTU_MIN || mtu > SLIRP_MTU_MAX)
 		return netbe_set_err(err, errlen, -EINVAL, "slirp: mtu %u out of range %u-%u", mtu,
 				     SLIRP_MTU_MIN, SLIRP_MTU_MAX);
@@ -975,13 +982,13 @@ int netbe_slirp_new(const struct netbe_options *opt, struct netbe **out, char *e
 		ret = netbe_set_err(err, errlen, -ENOMEM, "slirp: out of memory");
 		goto err_free;
 	}
-	sb->slirp = slirp_create(sb, slirp_mtu);
+	sb->slirp = slirp_create(sb, slirp_mtu, &u);
 	if (!sb->slirp) {
 		ret = netbe_set_err(err, errlen, -ENOMEM, "slirp: slirp_new failed");
 		goto err_free;
 	}
 	for (unsigned i = 0; i < opt->n_hostfwd; i++) {
-		ret = add_hostfwd(sb->slirp, opt->hostfwd[i], err, errlen);
+		ret = add_hostfwd(sb->slirp, opt->hostfwd[i], u.guest4, err, errlen);
 		if (ret)
 			goto err_free;
 	}

@@ -50,6 +50,12 @@
 #  mq       vqnetd --queues 2, vqnet-tap --queues 2: 16 downloads of 16 MiB
 #           at once, byte-exact; both rx queues (and both tx queues)
 #           carried frames.
+#  subnet   vqnetd --net 10.9.0.0/24 --net6 fd09::/64, IPv6 on in A: the
+#           lease is 10.9.0.15/24 with router 10.9.0.2 and DNS 10.9.0.3;
+#           ARP answered for 10.9.0.2, not for 10.0.2.2; SLAAC gives an
+#           fd09::/64 address, the RA names fd09::/64 and RDNSS fd09::3;
+#           downloads from the host's loopback via 10.9.0.2 and [fd09::2],
+#           byte-exact.
 # Every mode: vqnet-tap and vqnetd exit 0 on SIGTERM, vqnetd counts no
 # error, vqnet-tap drops nothing, the backend's counters show no receive
 # drop, no error and no exhausted resource (check_nat_counters), and every
@@ -59,7 +65,7 @@
 # Exit 0 pass, 1 fail, 77 skip (no root, ip, python3, curl, busybox, TUN).
 set -u
 
-usage="usage: vqnetd-nat.sh VQNET_TAP VQNETD UDP_SEQ dhcp|tcp|tcpedge|udp|ipv6|hostfwd|mq"
+usage="usage: vqnetd-nat.sh VQNET_TAP VQNETD UDP_SEQ dhcp|tcp|tcpedge|udp|ipv6|hostfwd|mq|subnet"
 VQNET_TAP=${1:?$usage}
 VQNETD=${2:?$usage}
 UDP_SEQ=${3:?$usage}
@@ -69,7 +75,7 @@ MODE=${4:?$usage}
 . "$(dirname "$0")/common.sh"
 
 case $MODE in
-dhcp | tcp | tcpedge | udp | ipv6 | hostfwd | mq) ;;
+dhcp | tcp | tcpedge | udp | ipv6 | hostfwd | mq | subnet) ;;
 *)
 	echo "$usage" >&2
 	exit 2
@@ -174,7 +180,8 @@ guest_dhcp() {
 	show_log udhcpc "$TMP/udhcpc.log"
 	lease=$(grep '^lease ' "$TMP/udhcpc.log" | tail -1)
 	[ -n "$lease" ] || { fail "no DHCP lease"; return 1; }
-	for want in ip=10.0.2.15 mask=24 router=10.0.2.2 dns=10.0.2.3 mtu=65520 serverid=10.0.2.2; do
+	n=${NET4:-10.0.2}
+	for want in ip=$n.15 mask=24 router=$n.2 dns=$n.3 mtu=65520 serverid=$n.2; do
 		echo " $lease " | grep -q " $want " || fail "DHCP lease without $want: $lease"
 	done
 }
@@ -372,7 +379,7 @@ mode_udp() {
 # has_slaac: A's TAP has an fec0::/64 address (scope site: fec0::/10 is
 # the old site-local prefix) that finished DAD.
 has_slaac() {
-	ip -n "$NA" -6 addr show dev "$TA" | grep -v -e tentative -e dadfailed | grep -q 'inet6 fec0::[0-9a-f:]*/64 '
+	ip -n "$NA" -6 addr show dev "$TA" | grep -v -e tentative -e dadfailed | grep -q "inet6 ${NET6:-fec0}::[0-9a-f:]*/64 "
 }
 
 mode_ipv6() {
@@ -452,6 +459,31 @@ mode_mq() {
 	done
 }
 
+mode_subnet() {
+	ns_setup v6
+	make_blob small $((16 * 1048576))
+	http_serve http 127.0.0.1
+	HPORT=$PORT
+	http_serve http6 ::1
+	H6PORT=$PORT
+	NET4=10.9.0 NET6=fd09
+	nat_up --net 10.9.0.0/24 --net6 fd09::/64
+	guest_dhcp
+	ip netns exec "$NA" "$BUSYBOX" arping -c 2 -w 3 -I "$TA" 10.9.0.2 >"$TMP/arping.log" 2>&1
+	grep -q 'Received [1-9]' "$TMP/arping.log" || fail "no ARP reply for 10.9.0.2"
+	ip netns exec "$NA" "$BUSYBOX" arping -c 2 -w 2 -I "$TA" 10.0.2.2 >"$TMP/arping2.log" 2>&1
+	grep -q 'Received 0' "$TMP/arping2.log" || fail "10.0.2.2 answered ARP outside --net: $(cat "$TMP/arping2.log")"
+	fetch_check "download 127.0.0.1 -> A via 10.9.0.2" "$NA" "http://10.9.0.2:$HPORT/small" small 30
+	poll 20 '' has_slaac || fail "no fd09::/64 address from SLAAC within 20 s"
+	peer "router advertisement" ra "$NA" "$TA"
+	r=$(grep '^ra ' "$TMP/peer.out")
+	for want in "prefix=fd09::/64 L=1 A=1" rdnss=fd09::3; do
+		echo " $r " | grep -q " $want " || fail "RA without $want: ${r:-none}"
+	done
+	fetch_check "download [::1] -> A via [fd09::2]" "$NA" "http://[fd09::2]:$H6PORT/small" small 30
+	nat_down
+}
+
 setup_test "nat-$MODE"
 trap 'ping_restore; cleanup_all' EXIT
 t0=$(date +%s)
@@ -463,6 +495,7 @@ udp) mode_udp ;;
 ipv6) mode_ipv6 ;;
 hostfwd) mode_hostfwd ;;
 mq) mode_mq ;;
+subnet) mode_subnet ;;
 esac
 echo "$MODE: $(($(date +%s) - t0)) s"
 finish "nat-$MODE"

@@ -153,12 +153,57 @@ static void test_spec_options(void **state)
 		close(s);
 	}
 }
+
+/* --net / --net6 (user, slirp): well-formed networks open, anything else
+ * is refused with the reason. */
+static void test_spec_usernet(void **state)
+{
+	static const struct {
+		const char *net4, *net6, *why;
+	} bad[] = {
+		{"10.9.0.1/24", NULL, "host bits set (the network is 10.9.0.0/24)"},
+		{"10.9.0.0/28", NULL, "prefix length must be 8..27"},
+		{"10.9.0.0/7", NULL, "prefix length must be 8..27"},
+		{"10.9.0.0", NULL, "not ADDR/LEN"},
+		{"10.9.0.0/", NULL, "not ADDR/LEN"},
+		{"10.9.0.0/24x", NULL, "not ADDR/LEN"},
+		{"fd09::/64", NULL, "not ADDR/LEN"},
+		{NULL, "fd09::/48", "prefix length must be 64"},
+		{NULL, "fd09::1/64", "bits set past the /64"},
+		{NULL, "10.9.0.0/24", "not PREFIX/64"},
+	};
+	static const char *const specs[] = {"user", "slirp"};
+	struct netbe *be = NULL;
+	char err[256];
+
+	(void)state;
+	for (unsigned s = 0; s < 2; s++) {
+		struct netbe_options o = opts(1);
+
+		o.resolv_conf = "/dev/null";
+		o.net4 = "10.9.0.0/24";
+		o.net6 = "fd09::/64";
+		assert_int_equal(netbe_new(specs[s], &o, &be, err, sizeof(err)), 0);
+		netbe_free(be);
+		for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			o.net4 = bad[i].net4;
+			o.net6 = bad[i].net6;
+			err[0] = '\0';
+			assert_int_equal(netbe_new(specs[s], &o, &be, err, sizeof(err)), -EINVAL);
+			if (!strstr(err, bad[i].why))
+				fail_msg("%s: '%s' '%s': %s", specs[s],
+					 bad[i].net4 ? bad[i].net4 : "",
+					 bad[i].net6 ? bad[i].net6 : "", err);
+		}
+	}
+}
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spec_good),
 		cmocka_unit_test(test_spec_bad),
 		cmocka_unit_test(test_spec_options),
+		cmocka_unit_test(test_spec_usernet),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

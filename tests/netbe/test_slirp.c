@@ -274,6 +274,28 @@ static void test_dhcp(void **state)
 	g.be->ops->free(g.be);
 }
 
+/* --net 10.9.0.0/24: libslirp offers host 15 of it, from host 2. */
+static void test_dhcp_subnet(void **state)
+{
+	static const uint8_t want_ip[4] = {10, 9, 0, 15}, want_srv[4] = {10, 9, 0, 2};
+	struct netbe_options opt = opts(1);
+	struct guest g = {0};
+	uint8_t f[BUF_CAP];
+	const uint8_t *bp = g.buf + 42;
+	char err[256] = "";
+
+	(void)state;
+	opt.net4 = "10.9.0.0/24";
+	assert_int_equal(netbe_slirp_new(&opt, &g.be, err, sizeof(err)), 0);
+	assert_int_equal(g.be->ops->set_queue_pairs(g.be, 1), 0);
+	send_frame(g.be, 0, f, build_dhcp(f, 1));
+	assert_true(wait_frame(&g, is_dhcp_reply, NULL));
+	assert_int_equal(dhcp_type(g.buf, g.len), 2); /* OFFER */
+	assert_memory_equal(bp + 16, want_ip, 4);     /* yiaddr */
+	assert_memory_equal(g.buf + 26, want_srv, 4); /* IP source */
+	g.be->ops->free(g.be);
+}
+
 /* ---- ARP ---------------------------------------------------------------- */
 
 static bool is_arp_reply(const uint8_t *f, size_t len, const void *arg)
@@ -1051,6 +1073,7 @@ int main(void)
 		cmocka_unit_test(test_arp),
 		cmocka_unit_test(test_two_pairs_arp),
 		cmocka_unit_test(test_dhcp),
+		cmocka_unit_test(test_dhcp_subnet),
 		cmocka_unit_test(test_tcp_nat),
 		cmocka_unit_test(test_udp_nat),
 		cmocka_unit_test(test_udp_two_pairs),

@@ -504,24 +504,30 @@ static int pair_init(struct nat *nat, unsigned q, uint32_t flows)
 	return nat_flows_init(p, flows);
 }
 
-/* QEMU's and libslirp's user network (nat.h "addressing"). */
-static void net_defaults(struct nat_net *net, const struct netbe_options *opt)
+/* The user network (nat.h "addressing"): QEMU's and libslirp's unless
+ * --net / --net6 name another (netbe_usernet_get()). */
+static int net_init(struct nat_net *net, const struct netbe_options *opt, char *err, size_t errlen)
 {
 	static const uint8_t gw_mac[6] = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x02};
+	struct netbe_usernet u;
+	int rc = netbe_usernet_get(opt, &u, err, errlen);
 
-	inet_pton(AF_INET, "10.0.2.15", &net->guest4);
-	inet_pton(AF_INET, "10.0.2.2", &net->gw4);
-	inet_pton(AF_INET, "10.0.2.3", &net->dns4);
-	inet_pton(AF_INET, "255.255.255.0", &net->mask4);
-	inet_pton(AF_INET6, "fec0::15", &net->guest6);
-	inet_pton(AF_INET6, "fec0::2", &net->gw6);
-	inet_pton(AF_INET6, "fec0::3", &net->dns6);
+	if (rc < 0)
+		return rc;
+	net->guest4 = u.guest4;
+	net->gw4 = u.gw4;
+	net->dns4 = u.dns4;
+	net->mask4 = u.mask4;
+	net->guest6 = u.guest6;
+	net->gw6 = u.gw6;
+	net->dns6 = u.dns6;
 	inet_pton(AF_INET6, "fe80::2", &net->gw6_ll);
-	inet_pton(AF_INET6, "fec0::", &net->prefix6);
+	net->prefix6 = u.prefix6;
 	net->prefix6_len = 64;
 	memcpy(net->gw_mac, gw_mac, 6);
 	memcpy(net->guest_mac, opt->guest_mac, 6);
 	net->mtu = opt->mtu;
+	return 0;
 }
 
 /* "ADDR", "ADDR:PORT", "[ADDR6]" or "[ADDR6]:PORT" (port 53 when not
@@ -585,9 +591,11 @@ static int dns_from_option(struct nat_net *net, const char *s, char *err, size_t
 
 static int nat_configure(struct nat *nat, const struct netbe_options *opt, char *err, size_t errlen)
 {
-	int rc;
+	char dns4[INET_ADDRSTRLEN];
+	int rc = net_init(&nat->net, opt, err, errlen);
 
-	net_defaults(&nat->net, opt);
+	if (rc < 0)
+		return rc;
 	nat->udp_idle_ns = opt->udp_idle_ms ? opt->udp_idle_ms * 1000000ull : NAT_UDP_IDLE_NS;
 	for (unsigned i = 0; i < opt->n_dns; i++) {
 		rc = dns_from_option(&nat->net, opt->dns[i], err, errlen);
@@ -598,11 +606,12 @@ static int nat_configure(struct nat *nat, const struct netbe_options *opt, char 
 		const char *path = opt->resolv_conf ? opt->resolv_conf : "/etc/resolv.conf";
 
 		rc = nat_dns_load(&nat->net, path);
+		inet_ntop(AF_INET, &nat->net.dns4, dns4, sizeof(dns4));
 		if (rc <= 0)
 			vqnet_log(VQNET_LOG_WARN, "user",
-				  "no DNS server from %s (%s): the guest's queries to 10.0.2.3 are "
+				  "no DNS server from %s (%s): the guest's queries to %s are "
 				  "dropped (--dns ADDR to name one)",
-				  path, rc < 0 ? strerror(-rc) : "no nameserver line");
+				  path, rc < 0 ? strerror(-rc) : "no nameserver line", dns4);
 	}
 	if (opt->n_hostfwd > NAT_MAX_FWD)
 		return netbe_set_err(err, errlen, -EINVAL, "at most %u --hostfwd rules",
