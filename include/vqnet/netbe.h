@@ -216,6 +216,9 @@ struct netbe_options {
 	 * timeout in ms (0: 180 s) */
 	unsigned max_flows;
 	unsigned udp_idle_ms;
+	/* user: the unsolicited router advertisement's period in ms, once
+	 * the guest solicited one (0: 600 s; tests lower it) */
+	unsigned ra_interval_ms;
 	/* Start no thread until netbe_start(): for a caller that confines
 	 * itself after opening the backend (capabilities and no_new_privs
 	 * are per thread, so threads started before would keep them). */

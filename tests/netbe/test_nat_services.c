@@ -65,6 +65,7 @@ static const uint8_t all_routers[16] = {0xff, 2, [15] = 2};
 static const uint8_t all_nodes[16] = {0xff, 2, [15] = 1};
 static const uint8_t dhcp6_servers[16] = {0xff, 2, [13] = 1, [15] = 2};
 static const uint8_t unspec6[16];
+static unsigned ra_interval_ms; /* guest_new()'s, 0: the default */
 
 /* ---- the backend ---------------------------------------------------------- */
 
@@ -100,6 +101,7 @@ static struct guest *guest_new(uint16_t mtu)
 	write_file(g->resolv, "nameserver 127.0.0.53\n");
 	o.mtu = mtu;
 	o.resolv_conf = g->resolv;
+	o.ra_interval_ms = ra_interval_ms;
 	g->be = open_be("user", &o);
 	assert_int_equal(g->be->ops->set_queue_pairs(g->be, 1), 0);
 	assert_int_equal(g->be->ops->set_rx_offloads(g->be, 0), 0);
@@ -730,6 +732,50 @@ static void test_ndp_rs_ra(void **state)
 	guest_free(g);
 }
 
+/* The frames the backend has now, without sending any (rx() only). */
+static unsigned take_frames(struct guest *g)
+{
+	struct netbe_rxbuf b[MAX_FRAMES];
+	int n;
+
+	for (unsigned i = 0; i < MAX_FRAMES; i++)
+		b[i] = (struct netbe_rxbuf){.data = g->buf[i], .cap = BUF_CAP};
+	n = g->be->ops->rx(g->be, 0, b, MAX_FRAMES);
+	assert_true(n >= 0);
+	for (int i = 0; i < n; i++)
+		g->len[i] = b[i].len;
+	g->n = (unsigned)n;
+	return g->n;
+}
+
+/* Unsolicited RAs (every 100 ms here, 600 s by default): none while the
+ * guest has not solicited one (it may not speak IPv6 at all), then to all
+ * nodes each period, from pair 0's timer. */
+static void test_ndp_ra_periodic(void **state)
+{
+	struct guest *g;
+	uint8_t f[256], mac[6];
+	unsigned got = 0;
+
+	(void)state;
+	ra_interval_ms = 100;
+	g = guest_new(1500);
+	ra_interval_ms = 0;
+	usleep(350 * 1000);
+	assert_int_equal(take_frames(g), 0);
+	assert_int_equal(exchange(g, f, build_rs(f, guest_ll, 255, true)), 1);
+	mcast_mac(mac, all_nodes);
+	for (int i = 0; i < 5; i++) {
+		usleep(110 * 1000);
+		for (unsigned k = take_frames(g); k; k--) {
+			check_nd_frame(g->buf[k - 1], g->len[k - 1], mac, gw6_ll, all_nodes, 134);
+			got++;
+		}
+	}
+	assert_true(got >= 3);
+	guest_free(g);
+}
+
 static void test_ndp_ra_small_mtu(void **state)
 {
 	struct guest *g = guest_new(1000);
@@ -1317,6 +1363,7 @@ int main(void)
 		cmocka_unit_test(test_dhcp_malformed),
 		cmocka_unit_test(test_dhcp_mutations),
 		cmocka_unit_test(test_ndp_rs_ra),
+		cmocka_unit_test(test_ndp_ra_periodic),
 		cmocka_unit_test(test_ndp_ra_small_mtu),
 		cmocka_unit_test(test_ndp_ns_na),
 		cmocka_unit_test(test_ndp_malformed),

@@ -300,6 +300,13 @@ static void serve_events(struct nat_pair *p, struct netbe_rxbuf *bufs, unsigned 
 		case NAT_EV_TIMER:
 			run_tick(p);
 			break;
+		case NAT_EV_RA: {
+			uint64_t expirations;
+
+			if (read(p->ra_fd, &expirations, sizeof(expirations)) > 0)
+				nat_ndp_ra_periodic(p);
+			break;
+		}
 		case NAT_EV_FWD:
 			*filled += nat_fwd_ready(p, idx, bufs + *filled, n - *filled);
 			break;
@@ -432,6 +439,8 @@ static void pair_fini(struct nat_pair *p)
 		close(p->wake_efd);
 	if (p->timer_fd >= 0)
 		close(p->timer_fd);
+	if (p->ra_fd >= 0)
+		close(p->ra_fd);
 	if (p->handoff.slots)
 		pthread_mutex_destroy(&p->handoff.lock);
 	free(p->handoff.slots);
@@ -473,6 +482,22 @@ static int epoll_add(int epfd, int fd, uint64_t data)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
+/* Pair 0's periodic timer for unsolicited RAs (ndp.c). */
+static int ra_timer_init(struct nat_pair *p)
+{
+	uint32_t ms = p->nat->ra_interval_ms;
+	struct itimerspec it = {
+		.it_interval = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L}};
+
+	it.it_value = it.it_interval;
+	p->ra_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (p->ra_fd < 0)
+		return -errno;
+	if (timerfd_settime(p->ra_fd, 0, &it, NULL) < 0)
+		return -errno;
+	return epoll_add(p->epfd, p->ra_fd, nat_ev(NAT_EV_RA, 0));
+}
+
 static int pair_init(struct nat *nat, unsigned q, uint32_t flows)
 {
 	struct nat_pair *p = &nat->pairs[q];
@@ -490,6 +515,8 @@ static int pair_init(struct nat *nat, unsigned q, uint32_t flows)
 	rc = epoll_add(p->epfd, p->wake_efd, nat_ev(NAT_EV_WAKE, 0));
 	if (!rc)
 		rc = epoll_add(p->epfd, p->timer_fd, nat_ev(NAT_EV_TIMER, 0));
+	if (!rc && q == 0)
+		rc = ra_timer_init(p);
 	if (rc)
 		return rc;
 	p->out.slots = malloc((size_t)NAT_OUT_SLOTS * NAT_OUT_SLOT_BYTES);
@@ -597,6 +624,7 @@ static int nat_configure(struct nat *nat, const struct netbe_options *opt, char 
 	if (rc < 0)
 		return rc;
 	nat->udp_idle_ns = opt->udp_idle_ms ? opt->udp_idle_ms * 1000000ull : NAT_UDP_IDLE_NS;
+	nat->ra_interval_ms = opt->ra_interval_ms ? opt->ra_interval_ms : NAT_RA_INTERVAL_MS;
 	for (unsigned i = 0; i < opt->n_dns; i++) {
 		rc = dns_from_option(&nat->net, opt->dns[i], err, errlen);
 		if (rc < 0)
@@ -653,7 +681,8 @@ int netbe_nat_new(const struct netbe_options *opt, struct netbe **out, char *err
 		return netbe_set_err(err, errlen, -ENOMEM, "user: out of memory");
 	}
 	for (unsigned q = 0; q < pairs; q++)
-		nat->pairs[q].epfd = nat->pairs[q].wake_efd = nat->pairs[q].timer_fd = -1;
+		nat->pairs[q].epfd = nat->pairs[q].wake_efd = nat->pairs[q].timer_fd =
+			nat->pairs[q].ra_fd = -1;
 	rc = nat_configure(nat, opt, err, errlen);
 	if (rc < 0)
 		goto fail;

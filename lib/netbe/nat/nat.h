@@ -52,6 +52,10 @@
 #define NAT_ICMP_IDLE_NS    (60ull * 1000000000ull)
 #define NAT_TCP_IDLE_NS	    (7200ull * 1000000000ull)
 #define NAT_TIMER_PERIOD_MS 100 /* the pair's timer tick while a flow wants it */
+/* Unsolicited router advertisements, once the guest solicited one: RFC
+ * 4861 §6.2.1's default MaxRtrAdvInterval, well within the router
+ * lifetime, so a guest that runs for days keeps its default route. */
+#define NAT_RA_INTERVAL_MS (600u * 1000u)
 
 /* ---- addressing ------------------------------------------------------ */
 
@@ -259,6 +263,7 @@ struct nat_pair {
 	int epfd;     /* the pair's sockets + wake_efd + timer_fd: rx_fd(q) */
 	int wake_efd; /* generated frames or hand-offs wait */
 	int timer_fd; /* NAT_TIMER_PERIOD_MS tick while timers_wanted */
+	int ra_fd;    /* pair 0: the unsolicited RA's period, else -1 */
 	bool timer_armed;
 	unsigned timers_wanted; /* flows that need the tick */
 	/* Flow table: slots, free list, hash buckets (index + 1). */
@@ -297,6 +302,8 @@ struct nat {
 	struct nat_fwd_rule fwd[NAT_MAX_FWD];
 	unsigned n_fwd;
 	uint64_t udp_idle_ns; /* a UDP / ICMP flow's idle timeout */
+	uint32_t ra_interval_ms;
+	_Atomic bool ra_wanted; /* the guest solicited an RA: it speaks IPv6 */
 	/* The directory: which pair owns a key (flow creation, removal and
 	 * a pair's miss only). */
 	pthread_mutex_t dir_lock;
@@ -306,7 +313,7 @@ struct nat {
 
 /* ---- epoll data: what a ready fd is ------------------------------------ */
 
-enum nat_ev_kind { NAT_EV_FLOW = 1, NAT_EV_WAKE, NAT_EV_TIMER, NAT_EV_FWD };
+enum nat_ev_kind { NAT_EV_FLOW = 1, NAT_EV_WAKE, NAT_EV_TIMER, NAT_EV_FWD, NAT_EV_RA };
 static inline uint64_t nat_ev(enum nat_ev_kind k, uint32_t idx)
 {
 	return (uint64_t)k << 32 | idx;
@@ -386,6 +393,9 @@ enum nat_drop nat_dhcp6_input(struct nat_pair *p, const struct nat_pkt *pkt); /*
  * destination @mac for a unicast @dst. For a periodic RA from the core's
  * timer, should guests need their router lifetime (65535 s) refreshed. */
 enum nat_drop nat_ndp_ra(struct nat_pair *p, const struct in6_addr *dst, const uint8_t *mac);
+/* The periodic unsolicited RA to all nodes (pair 0's ra_fd), once the
+ * guest has solicited one. */
+void nat_ndp_ra_periodic(struct nat_pair *p);
 enum nat_drop nat_tcp_input(struct nat_pair *p, const struct nat_pkt *pkt);
 enum nat_drop nat_udp_input(struct nat_pair *p, const struct nat_pkt *pkt);
 /* Send the guest datagrams nat_udp_input() batched (before tx() returns:

@@ -11,9 +11,11 @@
  *    guest an address; the MTU; our MAC; the DNS address (RDNSS, RFC
  *    8106); the O flag, so a client asks DHCPv6 (dhcp6.c) for the rest.
  *
- * Only solicited advertisements are sent, so the lifetimes are long: the
- * guest asks again only when its interface comes up. nat_ndp_ra() is for
- * a periodic unsolicited one should the core want it.
+ * A guest solicits an advertisement only when its interface comes up, so
+ * once one did, pair 0 also sends one to all nodes every
+ * NAT_RA_INTERVAL_MS (§6.2.4; the interval is fixed, with one guest there
+ * are no routers to keep apart, §6.2.1's jitter): the router lifetime
+ * (65535 s, RFC 8319) never runs out under a long-running guest.
  *
  * Every message is validated as §6.1.1 and §7.1.1 ask (hop limit 255,
  * code 0, lengths, option lengths non-zero and inside the message, the
@@ -21,6 +23,7 @@
  * crossed a router, which on this link is forged.
  */
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "spec/ethernet.h"
@@ -272,6 +275,12 @@ enum nat_drop nat_ndp_ra(struct nat_pair *p, const struct in6_addr *dst, const u
 	return nd_finish(p, f, l4_off, len);
 }
 
+void nat_ndp_ra_periodic(struct nat_pair *p)
+{
+	if (atomic_load_explicit(&p->nat->ra_wanted, memory_order_relaxed))
+		nat_drop_count(p, nat_ndp_ra(p, &all_nodes, NULL));
+}
+
 static enum nat_drop nd_router_solicit(struct nat_pair *p, const struct nat_pkt *pkt)
 {
 	uint8_t m[ND_MSG_MAX];
@@ -286,6 +295,7 @@ static enum nat_drop nd_router_solicit(struct nat_pair *p, const struct nat_pkt 
 	any = nd_unspecified(&pkt->key.gaddr);
 	if (slla < 0 || (any && slla)) /* §6.1.1 */
 		return NAT_DROP_BAD_HDR;
+	atomic_store_explicit(&p->nat->ra_wanted, true, memory_order_relaxed);
 	/* Unicast to the asker when it has an address (§6.2.6 allows it),
 	 * else to all nodes. */
 	return nat_ndp_ra(p, any ? &all_nodes : &pkt->key.gaddr, pkt->src_mac);
