@@ -73,6 +73,7 @@
 
 #include "../fuzz/fuzz_guest.h"
 #include "../fuzz/fuzz_input.h"
+#include "rxwin_place.h"
 #include "net_dev/net_dev_internal.h"
 #include "spec/virtio_net.h"
 
@@ -210,29 +211,6 @@ static bool fbe_window_may(const struct fbe_frame *f)
 	       vq_has_feature(fbe.guest_offloads, VIRTIO_NET_F_GUEST_CSUM);
 }
 
-/* Write @len bytes into the window from chain @c, hdr_room bytes in. */
-static void win_write(const struct netbe_rxwin *w, unsigned c, const uint8_t *data, uint32_t len)
-{
-	uint32_t skip = w->hdr_room;
-
-	while (len) {
-		const struct netbe_rxchain *ch = &w->chains[c++];
-		for (unsigned i = 0; i < ch->iovcnt && len; i++) {
-			size_t l = ch->iov[i].iov_len, k;
-			if (skip >= l) {
-				skip -= (uint32_t)l;
-				continue;
-			}
-			k = l - skip < len ? l - skip : len;
-			memcpy((uint8_t *)ch->iov[i].iov_base + skip, data, k);
-			data += k;
-			len -= (uint32_t)k;
-			skip = 0;
-		}
-		skip = 0;
-	}
-}
-
 static int fbe_rx_direct(struct netbe *be, unsigned q, struct netbe_rxwin *w,
 			 struct netbe_rxbuf *bufs, unsigned n)
 {
@@ -243,22 +221,11 @@ static int fbe_rx_direct(struct netbe *be, unsigned q, struct netbe_rxwin *w,
 			sum += w->chains[i].iov[k].iov_len;
 		FUZZ_CHECK(sum == w->chains[i].len);
 	}
-	while (fbe.direct && !fbe.rx_fail && fbe.count && w->nframes < w->max_frames &&
-	       w->chains_used < w->nchains) {
+	while (fbe.direct && !fbe.rx_fail && fbe.count) {
 		struct fbe_frame *f = &fbe.q[fbe.head];
-		unsigned c = w->chains_used, k = 0;
-		uint64_t room = 0, need = w->hdr_room + (uint64_t)f->len;
 
-		if (!fbe_window_may(f) || w->chains[c].iov[0].iov_len < w->hdr_room + 18u)
+		if (!fbe_window_may(f) || !rxwin_place(w, f->data, f->len, &f->meta, false))
 			break;
-		while (room < need && c + k < w->nchains)
-			room += w->chains[c + k++].len;
-		if (room < need)
-			break;
-		win_write(w, c, f->data, f->len);
-		w->frames[w->nframes++] =
-			(struct netbe_rxwin_frame){.len = f->len, .nchains = k, .meta = f->meta};
-		w->chains_used = c + k;
 		fbe.head = (fbe.head + 1) % FZ_BE_FRAMES;
 		fbe.count--;
 	}

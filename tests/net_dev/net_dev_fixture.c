@@ -24,6 +24,7 @@
 #include "spec/vhost_user_msg.h"
 
 #include "net_dev_fixture.h"
+#include "rxwin_place.h"
 
 const uint8_t dev_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
 const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
@@ -261,32 +262,6 @@ static const struct netbe_ops tbe_ops = {
 	.rx_fd = tbe_rx_fd,
 };
 
-/* Write @len bytes of @data into the window from chain @c at hdr_room on. */
-static void win_write(const struct netbe_rxwin *w, unsigned c, const uint8_t *data, uint32_t len)
-{
-	uint32_t off = w->hdr_room;
-
-	while (len) {
-		const struct netbe_rxchain *ch = &w->chains[c++];
-		uint32_t skip = off;
-
-		for (unsigned i = 0; i < ch->iovcnt && len; i++) {
-			size_t l = ch->iov[i].iov_len, k;
-
-			if (skip >= l) {
-				skip -= (uint32_t)l;
-				continue;
-			}
-			k = l - skip < len ? l - skip : len;
-			memcpy((uint8_t *)ch->iov[i].iov_base + skip, data, k);
-			data += k;
-			len -= (uint32_t)k;
-			skip = 0;
-		}
-		off = 0;
-	}
-}
-
 /* Frames from the FIFO into the window while the next fits, then the rest
  * as rx() gives them (frames keep their order). */
 static int tbe_rx_direct(struct netbe *be, unsigned q, struct netbe_rxwin *w,
@@ -297,25 +272,14 @@ static int tbe_rx_direct(struct netbe *be, unsigned q, struct netbe_rxwin *w,
 	int got;
 
 	pthread_mutex_lock(&t->lock);
-	while (f->count && w->nframes < w->max_frames && w->chains_used < w->nchains) {
+	while (f->count) {
 		struct tbe_frame *fr = f->q[f->head];
-		unsigned c = w->chains_used, k = 0;
-		uint64_t room = 0, need = w->hdr_room + (uint64_t)fr->len;
+		bool bad = atomic_load(&t->direct_bad) > 0;
 
-		if (w->chains[c].iov[0].iov_len < w->hdr_room + 18u)
+		if (!rxwin_place(w, fr->data, fr->len, &fr->meta, bad))
 			break;
-		while (room < need && c + k < w->nchains)
-			room += w->chains[c + k++].len;
-		if (room < need)
-			break;
-		win_write(w, c, fr->data, fr->len);
-		if (atomic_load(&t->direct_bad) && c + k < w->nchains) {
+		if (bad)
 			atomic_fetch_sub(&t->direct_bad, 1);
-			k++;
-		}
-		w->frames[w->nframes++] =
-			(struct netbe_rxwin_frame){.len = fr->len, .nchains = k, .meta = fr->meta};
-		w->chains_used = c + k;
 		f->head = (f->head + 1) % TBE_MAX;
 		f->count--;
 		free(fr);
@@ -328,20 +292,14 @@ static int tbe_rx_direct(struct netbe *be, unsigned q, struct netbe_rxwin *w,
 	return got;
 }
 
-static const struct netbe_ops tbe_direct_ops = {
-	.name = "test-direct",
-	.caps = tbe_caps,
-	.set_queue_pairs = tbe_set_queue_pairs,
-	.set_rx_offloads = tbe_set_rx_offloads,
-	.tx = tbe_tx,
-	.rx = tbe_rx,
-	.rx_fd = tbe_rx_fd,
-	.rx_direct = tbe_rx_direct,
-};
-
 void tbe_set_direct(struct tbe *t)
 {
-	t->be.ops = &tbe_direct_ops;
+	static struct netbe_ops direct;
+
+	direct = tbe_ops;
+	direct.name = "test-direct";
+	direct.rx_direct = tbe_rx_direct;
+	t->be.ops = &direct;
 }
 
 void tbe_init(struct tbe *t, uint32_t caps, unsigned pairs)
