@@ -958,6 +958,45 @@ static void test_ping(void **state)
 		leave_netns();
 }
 
+/* UDP to a destination the host has no route to (a namespace with only
+ * its loopback): the guest hears net unreachable from it, quoting its
+ * datagram; the frame counts as a host-socket drop, not an error. */
+static void no_route(bool v6)
+{
+	static const uint8_t dst4[4] = {10, 99, 0, 1};
+	struct in6_addr dst6;
+	struct netbe_options o = opts(1);
+	struct guest g;
+	uint8_t f[256];
+	const uint8_t *dst = v6 ? dst6.s6_addr : dst4;
+	struct want_icmp w = {.v6 = v6, .type = v6 ? 1 : 3, .code = 0};
+	struct rx_frame r;
+	uint32_t l3 = v6 ? 40 : 20;
+
+	inet_pton(AF_INET6, "2001:db8::1", &dst6);
+	guest_open(&g, &o, 1);
+	send_frame(&g, f, guest_udp(f, v6, dst, GPORT, 7, "hello", 5));
+	assert_true(wait_frame(&g, is_icmp, &w, &r));
+	assert_memory_equal(r.src, dst, v6 ? 16 : 4);
+	assert_memory_equal(r.l4 + 8 + (v6 ? 24 : 16), dst, v6 ? 16 : 4);
+	assert_int_equal(get16(r.l4 + 8 + l3), GPORT);
+	assert_int_equal(get16(r.l4 + 8 + l3 + 2), 7);
+	assert_int_equal(nat_of(g.be)->pairs[0].cnt.drops[NAT_DROP_SOCKET], 1);
+	assert_int_equal(stats_of(g.be, 0).tx_errors, 0);
+	guest_close(&g);
+}
+
+static void test_udp_no_route(void **state)
+{
+	(void)state;
+	if (!enter_netns())
+		skip();
+	no_route(false);
+	if (have_ipv6_loopback())
+		no_route(true);
+	leave_netns();
+}
+
 /* ---- hostfwd ----------------------------------------------------------- */
 
 struct want_syn {
@@ -1398,6 +1437,7 @@ int main(void)
 		T(test_udp_idle),
 		T(test_udp_port_unreach_v4),
 		T(test_udp_port_unreach_v6),
+		T(test_udp_no_route),
 		T(test_hostfwd_udp_v4),
 		T(test_hostfwd_udp_v6),
 		T(test_hostfwd_port_in_use),

@@ -207,23 +207,47 @@ static uint32_t quote_udp(uint8_t *q, const struct nat_key *k)
 	return l3 + 8;
 }
 
-void nat_icmp_port_unreach(struct nat_pair *p, const struct nat_key *k)
+/* The destination-unreachable code for a host socket's errno @e (RFC 792
+ * type 3; RFC 4443 §3.1 type 1), or -1 when there is none. */
+static int unreach_code(int e, bool v6)
+{
+	switch (e) {
+	case ENETUNREACH:
+		return 0; /* net unreachable / no route to destination */
+	case EHOSTUNREACH:
+		return v6 ? 3 : 1; /* address / host unreachable */
+	case ECONNREFUSED:
+		return v6 ? ICMP6_PORT_UNR : ICMP_PORT_UNR;
+	case EACCES:
+	case EPERM:
+		return v6 ? 1 : 13; /* administratively prohibited (RFC 1812 §5.2.7.1) */
+	default:
+		return -1;
+	}
+}
+
+bool nat_icmp_unreach(struct nat_pair *p, const struct nat_key *k, int err)
 {
 	struct nat_key ik = *k;
-	uint8_t *buf = nat_out_reserve(p), *c;
+	int code = unreach_code(err, k->v6);
+	uint8_t *buf, *c;
 	uint32_t l4, l4_len = ICMP_HDR + l3_len(k) + 8;
 
+	if (code < 0)
+		return false;
+	buf = nat_out_reserve(p);
 	if (!buf) {
 		nat_drop_count(p, NAT_DROP_OUT_FULL);
-		return;
+		return false;
 	}
 	ik.proto = k->v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
 	l4 = nat_build_ip(p, buf, &ik, l4_len);
 	c = buf + l4;
 	memset(c, 0, ICMP_HDR);
 	c[0] = k->v6 ? ICMP6_UNREACH : ICMP_UNREACH;
-	c[1] = k->v6 ? ICMP6_PORT_UNR : ICMP_PORT_UNR;
+	c[1] = (uint8_t)code;
 	quote_udp(c + ICMP_HDR, k);
 	nat_build_l4_csum_full(buf, l4, l4_len);
 	nat_out_commit(p, l4 + l4_len, NULL);
+	return true;
 }

@@ -507,8 +507,10 @@ uint32_t nat_udp_hdr_len(const struct nat_key *k);
 uint32_t nat_udp_room(const struct nat_pair *p, const struct nat_key *k, uint32_t cap);
 void nat_udp_finish(const struct nat_pair *p, struct netbe_rxbuf *b, const struct nat_key *k,
 		    uint32_t len);
-/* icmp.c: an ICMP / ICMPv6 port unreachable to the guest from the remote
- * end of its UDP flow @k (its socket got ECONNREFUSED). */
-void nat_icmp_port_unreach(struct nat_pair *p, const struct nat_key *k);
+/* icmp.c: a destination unreachable to the guest from the remote end of
+ * its UDP flow @k, for the host socket's error @err: ECONNREFUSED port,
+ * ENETUNREACH net (no route), EHOSTUNREACH host (address), EACCES/EPERM
+ * administratively prohibited. False (nothing sent) for other errors. */
+bool nat_icmp_unreach(struct nat_pair *p, const struct nat_key *k, int err);
 
 #endif

@@ -23,9 +23,11 @@
  * Errors: a connected UDP socket learns of an ICMP port unreachable as
  * ECONNREFUSED (on the next send or receive, RFC 1122 §4.1.3.3); the guest
  * gets an ICMP port unreachable built from the flow's key, so its own
- * socket fails the same way. Other errors are counted (tx_errors,
- * rx_errors). A socket that reports EPOLLERR with nothing to read has
- * its error cleared (SO_ERROR), so epoll cannot report it forever.
+ * socket fails the same way. A destination the host has no route to
+ * (ENETUNREACH, EHOSTUNREACH, at connect() or later) or that a firewall
+ * refuses (EACCES, EPERM) becomes net, host or admin unreachable. Other errors are counted
+ * (tx_errors, rx_errors). A socket that reports EPOLLERR with nothing to read has its error cleared
+ * (SO_ERROR), so epoll cannot report it forever.
  *
  * Timeouts: a flow idle for udp_idle_ns (struct nat, NAT_UDP_IDLE_NS by
  * default; DNS queries at most 10 s, ICMP echo flows at most
@@ -217,7 +219,9 @@ static enum nat_drop udp_open(struct nat_pair *p, const struct nat_key *k, struc
 	int fd;
 
 	why = nat_dgram_socket(p, k, IPPROTO_UDP, &fd);
-	if (why == NAT_DROP_SOCKET)
+	/* No route, or a firewall's refusal, is the guest's to hear about
+	 * (as from a router, RFC 1812 §5.2.7.1), not ours to log. */
+	if (why == NAT_DROP_SOCKET && !nat_icmp_unreach(p, k, -fd))
 		nat_log_sock("udp socket", -fd);
 	if (why != NAT_DROP_NONE)
 		return why;
@@ -228,14 +232,12 @@ static enum nat_drop udp_open(struct nat_pair *p, const struct nat_key *k, struc
 	return NAT_DROP_NONE;
 }
 
-/* A datagram the host refused (errno @e): counted, and ECONNREFUSED
- * becomes the guest's port unreachable. */
+/* A datagram the host refused (errno @e): counted; a refusal or an
+ * unreachable destination becomes the guest's ICMP error. */
 static void udp_send_failed(struct nat_pair *p, const struct nat_flow *f, int e)
 {
 	counter_add(&p->stats.tx_dropped, 1);
-	if (e == ECONNREFUSED)
-		nat_icmp_port_unreach(p, &f->key);
-	else if (e != EAGAIN && e != ENOBUFS)
+	if (!nat_icmp_unreach(p, &f->key, e) && e != EAGAIN && e != ENOBUFS)
 		counter_add(&p->stats.tx_errors, 1);
 }
 
@@ -317,9 +319,7 @@ static void udp_error(struct nat_pair *p, struct nat_flow *f, int e)
 
 	if (!e && getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &e, &sl) < 0)
 		e = errno;
-	if (e == ECONNREFUSED)
-		nat_icmp_port_unreach(p, &f->key);
-	else if (e)
+	if (e && !nat_icmp_unreach(p, &f->key, e))
 		counter_add(&p->stats.rx_errors, 1);
 }
 
