@@ -958,9 +958,10 @@ static void test_ping(void **state)
 		leave_netns();
 }
 
-/* UDP to a destination the host has no route to (a namespace with only
- * its loopback): the guest hears net unreachable from it, quoting its
- * datagram; the frame counts as a host-socket drop, not an error. */
+/* UDP, then TCP, to a destination the host has no route to (a namespace
+ * with only its loopback): the guest hears net unreachable from it,
+ * quoting its packet; the datagram counts as a host-socket drop, the
+ * connection as refused, neither as an error. */
 static void no_route(bool v6)
 {
 	static const uint8_t dst4[4] = {10, 99, 0, 1};
@@ -983,6 +984,26 @@ static void no_route(bool v6)
 	assert_int_equal(get16(r.l4 + 8 + l3 + 2), 7);
 	assert_int_equal(nat_of(g.be)->pairs[0].cnt.drops[NAT_DROP_SOCKET], 1);
 	assert_int_equal(stats_of(g.be, 0).tx_errors, 0);
+
+	/* A TCP SYN there: the same error, quoting its ports and sequence
+	 * number (what the guest's stack matches it by), no RST. */
+	{
+		uint8_t syn[20] = {0};
+
+		put16(syn, GPORT + 1);
+		put16(syn + 2, 80);
+		put32(syn + 4, 0x12345678);
+		syn[12] = 5 << 4;
+		syn[13] = 0x02; /* SYN */
+		put16(syn + 14, 65535);
+		send_frame(&g, f, guest_frame(f, v6, dst, IPPROTO_TCP, syn, sizeof(syn), 16));
+		assert_true(wait_frame(&g, is_icmp, &w, &r));
+		assert_int_equal(r.l4[8 + (v6 ? 6 : 9)], IPPROTO_TCP);
+		assert_int_equal(get16(r.l4 + 8 + l3), GPORT + 1);
+		assert_int_equal(get16(r.l4 + 8 + l3 + 2), 80);
+		assert_int_equal(get32(r.l4 + 8 + l3 + 4), 0x12345678);
+		assert_int_equal(nat_of(g.be)->pairs[0].cnt.tcp_refused, 1);
+	}
 	guest_close(&g);
 }
 

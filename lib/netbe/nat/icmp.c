@@ -178,32 +178,41 @@ unsigned nat_icmp_ready(struct nat_pair *p, struct nat_flow *f, uint32_t events,
 
 /* ---- errors to the guest ------------------------------------------------ */
 
-/* The guest's datagram of flow @k as it was sent, headers only: an IP
- * header from gaddr to raddr and a UDP header. Return: its length. */
-static uint32_t quote_udp(uint8_t *q, const struct nat_key *k)
+/* The guest's packet of flow @k as it was sent, as much as an ICMP error
+ * quotes (RFC 792: the IP header and 64 bits of data): an IP header from
+ * gaddr to raddr, then the ports and, for TCP, the sequence number @seq
+ * (a receiver matches it to its connection, RFC 5927 §4.1); UDP's length
+ * in place of it. The IP length is the quoted transport header's (8 for
+ * UDP, 20 for a TCP header without options). Return: the quote's length. */
+static uint32_t quote_l4(uint8_t *q, const struct nat_key *k, uint32_t seq)
 {
-	uint32_t l3 = l3_len(k);
+	uint32_t l3 = l3_len(k), l4 = k->proto == IPPROTO_TCP ? 20 : 8;
 
 	memset(q, 0, l3 + 8);
 	if (k->v6) {
 		q[0] = 0x60;
-		wr16(q + 4, 8);
-		q[6] = IPPROTO_UDP;
+		wr16(q + 4, (uint16_t)l4);
+		q[6] = k->proto;
 		q[7] = 64;
 		memcpy(q + 8, &k->gaddr, 16);
 		memcpy(q + 24, &k->raddr, 16);
 	} else {
 		q[0] = 0x45;
-		wr16(q + 2, 28);
+		wr16(q + 2, (uint16_t)(20 + l4));
 		q[8] = 64;
-		q[9] = IPPROTO_UDP;
+		q[9] = k->proto;
 		memcpy(q + 12, &k->gaddr.s6_addr[12], 4);
 		memcpy(q + 16, &k->raddr.s6_addr[12], 4);
 		wr16(q + 10, inet_csum_fold(inet_csum_add(0, q, 20)));
 	}
 	wr16(q + l3, k->gport);
 	wr16(q + l3 + 2, k->rport);
-	wr16(q + l3 + 4, 8);
+	if (k->proto == IPPROTO_TCP) {
+		wr16(q + l3 + 4, (uint16_t)(seq >> 16));
+		wr16(q + l3 + 6, (uint16_t)seq);
+	} else {
+		wr16(q + l3 + 4, 8);
+	}
 	return l3 + 8;
 }
 
@@ -226,7 +235,7 @@ static int unreach_code(int e, bool v6)
 	}
 }
 
-bool nat_icmp_unreach(struct nat_pair *p, const struct nat_key *k, int err)
+bool nat_icmp_unreach_seq(struct nat_pair *p, const struct nat_key *k, uint32_t seq, int err)
 {
 	struct nat_key ik = *k;
 	int code = unreach_code(err, k->v6);
@@ -246,8 +255,13 @@ bool nat_icmp_unreach(struct nat_pair *p, const struct nat_key *k, int err)
 	memset(c, 0, ICMP_HDR);
 	c[0] = k->v6 ? ICMP6_UNREACH : ICMP_UNREACH;
 	c[1] = (uint8_t)code;
-	quote_udp(c + ICMP_HDR, k);
+	quote_l4(c + ICMP_HDR, k, seq);
 	nat_build_l4_csum_full(buf, l4, l4_len);
 	nat_out_commit(p, l4 + l4_len, NULL);
 	return true;
+}
+
+bool nat_icmp_unreach(struct nat_pair *p, const struct nat_key *k, int err)
+{
+	return nat_icmp_unreach_seq(p, k, 0, err);
 }

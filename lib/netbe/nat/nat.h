@@ -508,9 +508,11 @@ uint32_t nat_udp_room(const struct nat_pair *p, const struct nat_key *k, uint32_
 void nat_udp_finish(const struct nat_pair *p, struct netbe_rxbuf *b, const struct nat_key *k,
 		    uint32_t len);
 /* icmp.c: a destination unreachable to the guest from the remote end of
- * its UDP flow @k, for the host socket's error @err: ECONNREFUSED port,
+ * its UDP or TCP flow @k, for the host socket's error @err: ECONNREFUSED port,
  * ENETUNREACH net (no route), EHOSTUNREACH host (address), EACCES/EPERM
  * administratively prohibited. False (nothing sent) for other errors. */
 bool nat_icmp_unreach(struct nat_pair *p, const struct nat_key *k, int err);
+/* The same for the TCP flow @k whose SYN had sequence number @seq. */
+bool nat_icmp_unreach_seq(struct nat_pair *p, const struct nat_key *k, uint32_t seq, int err);
 
 #endif

@@ -932,19 +932,27 @@ static void send_synack(struct nat_pair *p, struct nat_flow *f, struct tcp_out *
 }
 
 /* Our connect() failed: the guest's SYN is refused (RST|ACK). */
-static void connect_failed(struct nat_pair *p, struct nat_flow *f, struct tcp_out *o)
+/* Our connect() failed with @err. An unreachable net or host (no route,
+ * ARP or NDP gave up) or a firewall's refusal: the ICMP error a router
+ * would send, quoting the guest's SYN, so its connect() fails with the
+ * same errno; a refused port (or anything else): RST. */
+static void connect_failed(struct nat_pair *p, struct nat_flow *f, struct tcp_out *o, int err)
 {
 	struct tcp_seg s = {.ack = f->tcp.seq_from_guest, .flags = TH_RST | TH_ACK};
 
-	seg_emit(p, f, &s, o);
+	if (err == ECONNREFUSED ||
+	    !nat_icmp_unreach_seq(p, &f->key, f->tcp.seq_from_guest - 1, err))
+		seg_emit(p, f, &s, o);
 	conn_close(p, f, false, &p->cnt.tcp_refused);
 }
 
 /* Our connect() finished (epoll says): a SYN-ACK, or a reset. */
 static void connect_done(struct nat_pair *p, struct nat_flow *f, uint32_t events, struct tcp_out *o)
 {
-	if (sock_error(f->fd) || (events & EPOLLERR))
-		connect_failed(p, f, o);
+	int err = sock_error(f->fd);
+
+	if (err || (events & EPOLLERR))
+		connect_failed(p, f, o, err);
 	else
 		send_synack(p, f, o);
 }
@@ -1284,6 +1292,7 @@ static enum nat_drop in_connecting(struct nat_pair *p, struct nat_flow *f,
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
+	int err;
 
 	if (pkt->tcp_flags & TH_RST)
 		return rst_input(p, f, pkt);
@@ -1292,10 +1301,13 @@ static enum nat_drop in_connecting(struct nat_pair *p, struct nat_flow *f,
 	/* The guest asks again (its SYN timer, a second or more): the
 	 * SYN-ACK comes when our connect() is done, which epoll should
 	 * have told; ask the socket in case that news was missed. */
-	if (getpeername(f->fd, (struct sockaddr *)&ss, &sl) == 0)
+	if (getpeername(f->fd, (struct sockaddr *)&ss, &sl) == 0) {
 		send_synack(p, f, NULL);
-	else if (errno != ENOTCONN || sock_error(f->fd))
-		connect_failed(p, f, NULL);
+		return NAT_DROP_NONE;
+	}
+	err = errno == ENOTCONN ? sock_error(f->fd) : errno;
+	if (err)
+		connect_failed(p, f, NULL, err);
 	return NAT_DROP_NONE;
 }
 
@@ -1323,8 +1335,11 @@ static enum nat_drop tcp_open(struct nat_pair *p, const struct nat_pkt *pkt)
 	sock_setup(fd);
 	rc = connect(fd, (struct sockaddr *)&ss, sl);
 	if (rc < 0 && errno != EINPROGRESS) {
+		/* No route or a firewall: the router's ICMP error (the
+		 * guest's connect() fails with the same errno); else RST. */
+		if (errno == ECONNREFUSED || !nat_icmp_unreach_seq(p, &pkt->key, pkt->seq, errno))
+			rst_reply(p, pkt);
 		close(fd);
-		rst_reply(p, pkt);
 		nat_count(&p->cnt.tcp_refused);
 		return NAT_DROP_NONE;
 	}
