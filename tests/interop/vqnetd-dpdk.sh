@@ -15,8 +15,11 @@
 #    loop backend soon has nowhere to put frames: it drops them, counted on
 #    txq0 (tx_backend). This run shows that vqnetd takes every transmitted
 #    frame and accounts for each:
-#     - txq0 packets + txq0 drops = testpmd's TX-packets (every frame sent
-#       was taken off the ring: handed to the loop or counted as dropped);
+#     - txq0 packets + txq0 drops = testpmd's TX-packets, less at most one
+#       burst (every frame sent was taken off the ring: handed to the loop
+#       or counted as dropped; testpmd's last burst may still be in the
+#       ring when its disconnect stops the queue, which vhost-user's
+#       GET_VRING_BASE leaves there, as it should);
 #     - rxq0 packets + rxq0 drops <= txq0 packets (nothing invented; the
 #       difference is still queued in the loop backend when it stops);
 #     - 1 <= rxq0 packets <= 256 (the buffers testpmd posted at start,
@@ -87,8 +90,10 @@ if [ -z "$tx" ] || [ -z "$rx" ] || [ -z "$vtx" ] || [ -z "$vtxd" ] || [ -z "$vrx
 	fail "txonly: missing counts (testpmd final statistics or vqnetd queue/total lines)"
 else
 	[ "$tx" -gt $MIN_RX ] || fail "txonly: testpmd sent $tx frames (want > $MIN_RX)"
-	[ $((vtx + vtxd)) -eq "$tx" ] ||
-		fail "txonly: vqnetd txq0 packets + drops = $((vtx + vtxd)), testpmd sent $tx"
+	left=$((tx - vtx - vtxd))
+	echo "txonly: $left frames still in the transmit ring when testpmd stopped it"
+	{ [ "$left" -ge 0 ] && [ "$left" -le $BURST ]; } ||
+		fail "txonly: vqnetd txq0 packets + drops = $((vtx + vtxd)), testpmd sent $tx (want at most $BURST fewer)"
 	[ $((vrx + vrxd)) -le "$vtx" ] ||
 		fail "txonly: rxq0 packets + drops = $((vrx + vrxd)), more than the $vtx looped"
 	echo "txonly: $((vtx - vrx - vrxd)) frames still in the loop backend at the end"
