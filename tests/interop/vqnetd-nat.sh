@@ -56,6 +56,13 @@
 #           fd09::/64 address, the RA names fd09::/64 and RDNSS fd09::3;
 #           downloads from the host's loopback via 10.9.0.2 and [fd09::2],
 #           byte-exact.
+#  frag     vqnetd --mtu 1500, IPv6 on in A: the lease's MTU is 1500 and
+#           so is the TAP's; UDP echo of 1 to 65000 bytes over IPv4 and
+#           IPv6 (A's kernel fragments what exceeds 1500 bytes, vqnetd
+#           reassembles it; the answers come back in vqnetd's fragments,
+#           which A's kernel reassembles), ping -s 8000 both families,
+#           byte-exact; vqnetd counted datagrams reassembled and
+#           fragments sent, and none given up.
 # Every mode: vqnet-tap and vqnetd exit 0 on SIGTERM, vqnetd counts no
 # error, vqnet-tap drops nothing, the backend's counters show no receive
 # drop, no error and no exhausted resource (check_nat_counters), and every
@@ -65,7 +72,7 @@
 # Exit 0 pass, 1 fail, 77 skip (no root, ip, python3, curl, busybox, TUN).
 set -u
 
-usage="usage: vqnetd-nat.sh VQNET_TAP VQNETD UDP_SEQ dhcp|tcp|tcpedge|udp|ipv6|hostfwd|mq|subnet"
+usage="usage: vqnetd-nat.sh VQNET_TAP VQNETD UDP_SEQ dhcp|tcp|tcpedge|udp|ipv6|hostfwd|mq|subnet|frag"
 VQNET_TAP=${1:?$usage}
 VQNETD=${2:?$usage}
 UDP_SEQ=${3:?$usage}
@@ -75,7 +82,7 @@ MODE=${4:?$usage}
 . "$(dirname "$0")/common.sh"
 
 case $MODE in
-dhcp | tcp | tcpedge | udp | ipv6 | hostfwd | mq | subnet) ;;
+dhcp | tcp | tcpedge | udp | ipv6 | hostfwd | mq | subnet | frag) ;;
 *)
 	echo "$usage" >&2
 	exit 2
@@ -181,7 +188,7 @@ guest_dhcp() {
 	lease=$(grep '^lease ' "$TMP/udhcpc.log" | tail -1)
 	[ -n "$lease" ] || { fail "no DHCP lease"; return 1; }
 	n=${NET4:-10.0.2}
-	for want in ip=$n.15 mask=24 router=$n.2 dns=$n.3 mtu=65520 serverid=$n.2; do
+	for want in ip=$n.15 mask=24 router=$n.2 dns=$n.3 mtu=${MTU4:-65520} serverid=$n.2; do
 		echo " $lease " | grep -q " $want " || fail "DHCP lease without $want: $lease"
 	done
 }
@@ -484,6 +491,38 @@ mode_subnet() {
 	nat_down
 }
 
+# nat_count FIELD: FIELD summed over vqnetd's "nat qN:" lines.
+nat_count() {
+	sed -n "s/^nat q[0-9]*: .* $1=\([0-9]*\).*/\1/p" "$TMP/d.out" | awk '{s += $1} END {print s + 0}'
+}
+
+mode_frag() {
+	ns_setup v6
+	peer_bg uecho udp-echo-server - 127.0.0.1 0
+	UPORT=$PORT
+	peer_bg uecho6 udp-echo-server - ::1 0
+	U6PORT=$PORT
+	nat_up --mtu 1500
+	MTU4=1500 guest_dhcp
+	mtu=$(ip netns exec "$NA" cat "/sys/class/net/$TA/mtu")
+	echo "$TA mtu $mtu"
+	[ "$mtu" = 1500 ] || fail "$TA has MTU $mtu (want 1500)"
+	peer "UDP echo A -> host at MTU 1500" udp-echo "$NA" 10.0.2.2 "$UPORT" 55
+	poll 20 '' has_slaac || fail "no fec0::/64 address from SLAAC within 20 s"
+	peer "UDP echo A -> [::1] at MTU 1500" udp-echo "$NA" fec0::2 "$U6PORT" 55
+	if ping_allow; then
+		ns_ping "$NA" 10.0.2.2 3 ping-big "ping -s 8000 10.0.2.2" -s 8000 || fail "ping -s 8000 10.0.2.2"
+		ns_ping "$NA" fec0::2 3 ping6-big "ping -s 8000 fec0::2" -s 8000 || fail "ping -s 8000 fec0::2"
+		ping_restore
+	fi
+	nat_down
+	r=$(nat_count reasm_done) o=$(nat_count frags_out) x=$(nat_count reasm_failed)
+	echo "vqnetd: reasm_done=$r frags_out=$o reasm_failed=$x"
+	[ "$r" -gt 0 ] || fail "vqnetd reassembled no datagram"
+	[ "$o" -gt 0 ] || fail "vqnetd sent no fragment"
+	[ "$x" -eq 0 ] || fail "vqnetd gave up $x datagrams"
+}
+
 setup_test "nat-$MODE"
 trap 'ping_restore; cleanup_all' EXIT
 t0=$(date +%s)
@@ -496,6 +535,7 @@ ipv6) mode_ipv6 ;;
 hostfwd) mode_hostfwd ;;
 mq) mode_mq ;;
 subnet) mode_subnet ;;
+frag) mode_frag ;;
 esac
 echo "$MODE: $(($(date +%s) - t0)) s"
 finish "nat-$MODE"

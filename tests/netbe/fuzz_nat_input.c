@@ -27,7 +27,10 @@
  * frame fits its buffer, is at least an Ethernet header long, comes from the
  * router's MAC and is not sent to it; an IPv4 header carries a
  * good checksum; a frame without NEEDS_CSUM carries a good transport
- * checksum (TCP, UDP, ICMP, ICMPv6).
+ * checksum (TCP, UDP, ICMP, ICMPv6), except an IP fragment, which carries
+ * no NEEDS_CSUM, no DF and ends within 64 KiB. The guest's fragments are
+ * reassembled (reasm.c): the seeds udp-frag4, udp-frag6 and icmp-frag
+ * start from datagrams in fragments.
  */
 #include <errno.h>
 #include <sched.h>
@@ -146,11 +149,21 @@ static void check_frame(const struct netbe_rxbuf *b)
 	if (type == 0x0800) {
 		FUZZ_CHECK(b->len >= 34);
 		FUZZ_CHECK(sum_ok(sum16(0, f + 14, (size_t)(f[14] & 0xf) * 4)));
-		if (!(b->meta.flags & 1))
+		/* A fragment (frag.c) has no transport checksum of its own to
+		 * check: its piece of the datagram stays within 64 KiB, and a
+		 * fragment never says "don't fragment". */
+		if (rd16(f + 20) & 0x3fff) {
+			FUZZ_CHECK(!(rd16(f + 20) & 0x4000) && !(b->meta.flags & 1));
+			FUZZ_CHECK((size_t)(rd16(f + 20) & 0x1fff) * 8 + rd16(f + 16) <=
+				   65535u + 20u);
+		} else if (!(b->meta.flags & 1)) {
 			check_l4(f + 14, b->len - 14, false);
+		}
 	} else if (type == 0x86dd) {
 		FUZZ_CHECK(b->len >= 54);
-		if (!(b->meta.flags & 1))
+		if (f[20] == 44) /* Fragment header */
+			FUZZ_CHECK(b->len >= 62 && !(b->meta.flags & 1));
+		else if (!(b->meta.flags & 1))
 			check_l4(f + 14, b->len - 14, true);
 	}
 }

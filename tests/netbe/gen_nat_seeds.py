@@ -13,6 +13,10 @@ pair 0 with 8 buffers of 2048 bytes (op 3).
   tcp-syn6        a SYN to [fec0::2]:9 with MSS, window scale, SACK, rx
   udp-dns         a query to 10.0.2.3:53 (a closed port here), rx
   icmp-echo       an echo request to 10.0.2.2, rx
+  udp-frag4       3000 bytes of UDP to 10.0.2.2:9 in three IPv4 fragments,
+                  the last one first, rx
+  udp-frag6       the same to [fec0::2]:9 in IPv6 fragments, rx
+  icmp-frag       a 3000-byte echo request to 10.0.2.2 in fragments, rx
 Regenerate: python3 tests/netbe/gen_nat_seeds.py
 """
 import os
@@ -67,6 +71,28 @@ def tcp(sp, dp, seq, ack, flags, win=64240, opts=b""):
     return struct.pack("!HHIIBBHHH", sp, dp, seq, ack, doff << 4, flags, win, 0, 0) + opts
 
 
+def frags4(src, dst, proto, l4, ident, unit=1480):
+    """IPv4 fragments of the transport datagram l4 (last one first)."""
+    out = []
+    for off in range(0, len(l4), unit):
+        part = l4[off:off + unit]
+        more = 0x2000 if off + unit < len(l4) else 0
+        h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(part), ident, more | off // 8, 64,
+                        proto, 0, src, dst)
+        out.append(h[:10] + struct.pack("!H", csum(h)) + h[12:] + part)
+    return out[-1:] + out[:-1]
+
+
+def frags6(src, dst, nh, l4, ident, unit=1448):
+    """IPv6 fragments (a Fragment header each) of l4, its checksum set."""
+    out = []
+    for off in range(0, len(l4), unit):
+        part = l4[off:off + unit]
+        fh = struct.pack("!BBHI", nh, 0, off | (1 if off + unit < len(l4) else 0), ident)
+        out.append(struct.pack("!IHBB", 0x60000000, 8 + len(part), 44, 64) + src + dst + fh + part)
+    return out[-1:] + out[:-1]
+
+
 def step_frame(f):
     return bytes([0, 0, 0]) + struct.pack("<H", len(f)) + f
 
@@ -117,6 +143,15 @@ def seeds():
                       step_rx()]
     echo = l4_v4(G4, GW4, 1, struct.pack("!BBHHH", 8, 0, 0, 0x77, 1) + b"ping" * 8, 2)
     yield "icmp-echo", [step_frame(eth(GW, 0x0800, ipv4(G4, GW4, 1, echo))), step_rx()]
+    big = bytes(range(256)) * 12
+    u4 = l4_v4(G4, GW4, 17, udp(40003, 9, big[:3000]), 6)
+    yield "udp-frag4", [step_frame(eth(GW, 0x0800, f)) for f in frags4(G4, GW4, 17, u4, 7)] + [step_rx()]
+    u6 = udp(40004, 9, big[:3000])
+    ph = G6 + GW6 + struct.pack("!I3xB", len(u6), 17)
+    u6 = u6[:6] + struct.pack("!H", csum(ph + u6)) + u6[8:]
+    yield "udp-frag6", [step_frame(eth(GW, 0x86DD, f)) for f in frags6(G6, GW6, 17, u6, 8)] + [step_rx()]
+    e4 = l4_v4(G4, GW4, 1, struct.pack("!BBHHH", 8, 0, 0, 0x78, 1) + big[:3000], 2)
+    yield "icmp-frag", [step_frame(eth(GW, 0x0800, f)) for f in frags4(G4, GW4, 1, e4, 9)] + [step_rx()]
 
 
 def main():

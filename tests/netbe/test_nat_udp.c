@@ -14,8 +14,13 @@
  *  - 1000 sequence-numbered datagrams each way, in order, none lost
  *  - DNS: a query to 10.0.2.3:53 reaches the resolver given with --dns
  *  - an idle flow is closed after udp_idle_ms, not before the tick runs
- *  - a datagram larger than the MTU is dropped and counted, the ones
- *    around it still arrive, in order
+ *  - IP fragments: a datagram larger than the MTU reaches the guest in
+ *    fragments (checked and put back together by an oracle of the test's),
+ *    in order with the datagrams around it, whole when partial checksums
+ *    are allowed too; the guest's fragments (in any order, v4 and v6, an
+ *    IPv6 atomic fragment) reach the host as one datagram; overlaps,
+ *    duplicates, disagreeing ends, beyond 64 KiB, bad lengths and more
+ *    unfinished datagrams than slots are refused and counted
  *  - a closed host port: the guest gets an ICMP / ICMPv6 port unreachable
  *  - ping 10.0.2.2 and fec0::2 through ping sockets (as root in a private
  *    network namespace where they are allowed, and refused and counted
@@ -628,47 +633,367 @@ static void test_udp_stream(void **state)
 	close(hs);
 }
 
-/* 100, 3000 (> MTU 1500), 100 bytes queued at once: the large one is
- * dropped and counted, the other two come in order in one rx() call. */
-static void test_udp_oversize(void **state)
+/* ---- IP fragments (lib/netbe/nat/reasm.c, frag.c) ------------------------ */
+
+/* The UDP datagram from the guest's @sport to @dst:@dport carrying @len
+ * bytes of @data, checksum right, at @u. Return: its length. */
+static uint32_t guest_udp_l4(uint8_t *u, bool v6, const void *dst, uint16_t sport, uint16_t dport,
+			     const uint8_t *data, uint32_t len)
+{
+	put16(u, sport);
+	put16(u + 2, dport);
+	put16(u + 4, (uint16_t)(8 + len));
+	put16(u + 6, 0);
+	memcpy(u + 8, data, len);
+	put16(u + 6, l4_sum(v6, v6 ? guest6.s6_addr : guest4, dst, IPPROTO_UDP, u, 8 + len));
+	return 8 + len;
+}
+
+/* A fragment from the guest to @dst: bytes [@off, @off + @n) of the
+ * transport datagram @l4 of @proto, Identification @id, MF when @more.
+ * Return: the frame length. */
+static size_t guest_fragment(uint8_t *f, bool v6, const void *dst, uint8_t proto, const uint8_t *l4,
+			     uint32_t off, uint32_t n, bool more, uint32_t id)
+{
+	uint8_t *ip = f + 14;
+	uint32_t at;
+
+	memcpy(f, gw_mac, 6);
+	memcpy(f + 6, guest_mac, 6);
+	put16(f + 12, v6 ? 0x86dd : 0x0800);
+	if (v6) {
+		memset(ip, 0, 48);
+		ip[0] = 0x60;
+		put16(ip + 4, (uint16_t)(8 + n));
+		ip[6] = 44; /* Fragment header */
+		ip[7] = 64;
+		memcpy(ip + 8, guest6.s6_addr, 16);
+		memcpy(ip + 24, dst, 16);
+		ip[40] = proto;
+		put16(ip + 42, (uint16_t)(off | (more ? 1 : 0)));
+		put32(ip + 44, id);
+		at = 14 + 48;
+	} else {
+		memset(ip, 0, 20);
+		ip[0] = 0x45;
+		put16(ip + 2, (uint16_t)(20 + n));
+		put16(ip + 4, (uint16_t)id);
+		put16(ip + 6, (uint16_t)((more ? 0x2000 : 0) | off / 8));
+		ip[8] = 64;
+		ip[9] = proto;
+		memcpy(ip + 12, guest4, 4);
+		memcpy(ip + 16, dst, 4);
+		put16(ip + 10, csum_finish(csum_add(0, ip, 20)));
+		at = 34;
+	}
+	memcpy(f + at, l4 + off, n);
+	return at + n;
+}
+
+/* What the guest's stack does with frames to it: a datagram sent whole,
+ * or fragments put back together (checked on the way: each fragment
+ * within the MTU, offsets in 8-byte units, one Identification, no byte
+ * twice, IPv4 header checksums right, DF clear). */
+struct oracle {
+	uint8_t l4[70000];
+	uint8_t seen[70000];
+	uint32_t total, got, id;
+	bool started;
+};
+
+/* Frame @f of @len bytes (meta @m, completed as a driver would) into @o.
+ * Return: the transport length of the datagram it completed, 0 while
+ * one is incomplete; the transport checksum is checked when complete. */
+static uint32_t oracle_frame(struct oracle *o, uint8_t *f, uint32_t len, const struct netbe_meta *m,
+			     bool v6)
+{
+	uint8_t *ip = f + 14, proto;
+	const uint8_t *src = ip + (v6 ? 8 : 12), *dst = ip + (v6 ? 24 : 16);
+	uint32_t hl, n, off, id;
+	bool more;
+
+	assert_true(len <= 14 + 1500);
+	assert_memory_equal(f, guest_mac, 6);
+	/* NEEDS_CSUM (only on a datagram sent whole): the field holds the
+	 * pseudo-header sum; the driver sums from csum_start on and stores. */
+	if (m->flags & 1)
+		put16(f + m->csum_start + m->csum_offset,
+		      csum_finish(csum_add(0, f + m->csum_start, len - m->csum_start)));
+	if (v6) {
+		assert_int_equal(get16(f + 12), 0x86dd);
+		assert_int_equal(14 + 40 + get16(ip + 4), len);
+		if (ip[6] != 44) {
+			memcpy(o->l4, ip + 40, len - 54);
+			assert_int_equal(l4_sum(true, src, dst, ip[6], o->l4, len - 54), 0);
+			return len - 54;
+		}
+		proto = ip[40];
+		off = get16(ip + 42) & 0xfff8;
+		more = get16(ip + 42) & 1;
+		id = get32(ip + 44);
+		hl = 14 + 48;
+	} else {
+		assert_int_equal(get16(f + 12), 0x0800);
+		assert_int_equal(ip[0], 0x45);
+		assert_int_equal(csum_finish(csum_add(0, ip, 20)), 0);
+		assert_int_equal(14 + get16(ip + 2), len);
+		proto = ip[9];
+		off = (get16(ip + 6) & 0x1fff) * 8u;
+		more = get16(ip + 6) & 0x2000;
+		id = get16(ip + 4);
+		hl = 34;
+		if (!off && !more) {
+			memcpy(o->l4, f + hl, len - hl);
+			assert_int_equal(l4_sum(false, src, dst, proto, o->l4, len - hl), 0);
+			return len - hl;
+		}
+		assert_int_equal(get16(ip + 6) & 0x4000, 0); /* DF on a fragment */
+	}
+	n = len - hl;
+	if (!o->started) {
+		memset(o->seen, 0, sizeof(o->seen));
+		o->started = true;
+		o->id = id;
+		o->total = o->got = 0;
+	}
+	assert_int_equal(id, o->id);
+	assert_true(!more || n % 8 == 0);
+	assert_true(off + n <= sizeof(o->l4));
+	for (uint32_t i = off; i < off + n; i++)
+		assert_int_equal(o->seen[i]++, 0);
+	memcpy(o->l4 + off, f + hl, n);
+	o->got += n;
+	if (!more)
+		o->total = off + n;
+	if (!o->total || o->got != o->total)
+		return 0;
+	o->started = false;
+	assert_int_equal(l4_sum(v6, src, dst, proto, o->l4, o->total), 0);
+	return o->total;
+}
+
+/* rx() with @n buffers until @want datagrams came whole; their transport
+ * lengths in @lens, the last one's bytes in o->l4. Return: the frames the
+ * first rx() call that gave any returned. */
+static int rx_datagrams(struct guest *g, struct oracle *o, bool v6, uint32_t *lens, unsigned want,
+			unsigned n)
+{
+	static uint8_t bufs[8][BUF_CAP];
+	struct netbe_rxbuf rb[8];
+	unsigned have = 0;
+	int first = 0;
+	struct timespec t0;
+
+	assert_true(n <= 8);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (have < want && ms_since(&t0) < WAIT_MS) {
+		int got;
+
+		for (unsigned j = 0; j < n; j++)
+			rb[j] = (struct netbe_rxbuf){.data = bufs[j], .cap = BUF_CAP};
+		got = g->be->ops->rx(g->be, 0, rb, n);
+		assert_true(got >= 0);
+		if (!first)
+			first = got;
+		for (int j = 0; j < got && have < want; j++) {
+			uint32_t l = oracle_frame(o, rb[j].data, rb[j].len, &rb[j].meta, v6);
+
+			if (l)
+				lens[have++] = l;
+		}
+		if (!got)
+			wait_rx_fds(g, 100);
+	}
+	assert_int_equal(have, want);
+	return first;
+}
+
+/* Host -> guest, 100, 3000 (> MTU 1500), 101 bytes queued at once: the
+ * large one arrives in fragments, all three in order, the first rx() call
+ * giving all five frames (the batch that spilled). Then, one by one,
+ * 65000 bytes (45 fragments) and 3000 again. With @csum the guest
+ * accepts partial checksums: the fragmented ones are complete anyway. */
+static void frag_out(bool v6, bool csum)
 {
 	struct netbe_options o = opts(1);
 	struct guest g;
-	static uint8_t bufs[4][BUF_CAP];
-	struct netbe_rxbuf rb[4];
-	uint8_t f[2048], d[3000], got[64];
+	static struct oracle orc;
+	static uint8_t d[65000];
+	uint8_t f[2048], got[64];
 	struct sockaddr_storage from = {0};
 	uint16_t hp = 0;
-	int hs = host_sock(AF_INET, SOCK_DGRAM, &hp), n;
-	struct want_udp w = {.src = gw4, .dport = GPORT};
-	size_t sizes[3] = {100, 3000, 101};
+	int hs = host_sock(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, &hp);
+	size_t sizes[5] = {100, 3000, 101, 65000, 3000};
+	uint32_t lens[5];
+	const struct nat_counters *c;
 
-	(void)state;
 	guest_open(&g, &o, 1);
-	w.sport = hp;
-	send_frame(&g, f, guest_udp(f, false, gw4, GPORT, hp, "x", 1));
+	c = &nat_of(g.be)->pairs[0].cnt;
+	if (csum)
+		assert_int_equal(g.be->ops->set_rx_offloads(g.be, NETBE_CAP_CSUM), 0);
+	send_frame(&g, f, guest_udp(f, v6, v6 ? (const void *)&gw6 : gw4, GPORT, hp, "x", 1));
 	assert_int_equal(host_recv(hs, got, sizeof(got), &from), 1);
-	for (unsigned i = 0; i < 3; i++) {
-		memset(d, 'a' + (int)i, sizes[i]);
+	for (unsigned i = 0; i < 5; i++) {
+		if (i == 3)
+			assert_int_equal(rx_datagrams(&g, &orc, v6, lens, 3, 8), 5);
+		fill(d, sizes[i], i);
 		assert_int_equal(
 			sendto(hs, d, sizes[i], 0, (struct sockaddr *)&from, ss_len(&from)),
 			sizes[i]);
 	}
-	assert_true(fd_readable(g.be->ops->rx_fd(g.be, 0), WAIT_MS));
-	for (unsigned j = 0; j < 4; j++)
-		rb[j] = (struct netbe_rxbuf){.data = bufs[j], .cap = BUF_CAP};
-	n = g.be->ops->rx(g.be, 0, rb, 4);
-	assert_int_equal(n, 2);
-	for (int j = 0; j < n; j++) {
-		struct rx_frame r;
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(lens[i], 8 + sizes[i]);
+	rx_datagrams(&g, &orc, v6, lens + 3, 2, 8);
+	assert_int_equal(lens[3], 8 + 65000);
+	assert_int_equal(lens[4], 8 + 3000);
+	fill(d, 3000, 4);
+	assert_memory_equal(orc.l4 + 8, d, 3000);
+	assert_int_equal(get16(orc.l4), hp);
+	assert_int_equal(get16(orc.l4 + 2), GPORT);
+	/* 3000 + 8: 3 fragments; 65008: 45 at 1480 (IPv4), 1448 (IPv6). */
+	assert_int_equal(c->frags_out, 3 + 3 + (v6 ? 45 : 44));
+	assert_int_equal(stats_of(g.be, 0).rx_dropped, 0);
+	guest_close(&g);
+	close(hs);
+}
 
-		assert_true(parse_rx(rb[j].data, rb[j].len, &r));
-		assert_true(is_udp(&r, &w));
-		assert_int_equal(r.l4_len, 8 + sizes[j * 2]);
-		assert_int_equal(r.l4[8], 'a' + j * 2);
-		assert_int_equal(r.l4[8 + sizes[j * 2] - 1], 'a' + j * 2);
+static void test_frag_out_v4(void **state)
+{
+	(void)state;
+	frag_out(false, false);
+	frag_out(false, true);
+}
+
+static void test_frag_out_v6(void **state)
+{
+	(void)state;
+	if (!have_ipv6_loopback())
+		skip();
+	frag_out(true, false);
+	frag_out(true, true);
+}
+
+/* Guest -> host: 4000 bytes in three fragments sent last first, then an
+ * IPv6 atomic fragment (RFC 6946): both reach the host whole. The host's
+ * 4000-byte answer comes back in fragments. */
+static void frag_in(bool v6)
+{
+	struct netbe_options o = opts(1);
+	struct guest g;
+	static struct oracle orc;
+	static uint8_t d[4000], l4[4100], got[5000];
+	uint8_t f[2048];
+	struct sockaddr_storage from = {0};
+	uint16_t hp = 0;
+	int hs = host_sock(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, &hp);
+	const void *dst = v6 ? (const void *)&gw6 : gw4;
+	uint32_t n, lens[1];
+	const struct nat_counters *c;
+
+	guest_open(&g, &o, 1);
+	c = &nat_of(g.be)->pairs[0].cnt;
+	fill(d, sizeof(d), 9);
+	n = guest_udp_l4(l4, v6, dst, GPORT, hp, d, sizeof(d));
+	send_frame(&g, f, guest_fragment(f, v6, dst, IPPROTO_UDP, l4, 2960, n - 2960, false, 7));
+	send_frame(&g, f, guest_fragment(f, v6, dst, IPPROTO_UDP, l4, 0, 1480, true, 7));
+	assert_false(fd_readable(hs, 0));
+	send_frame(&g, f, guest_fragment(f, v6, dst, IPPROTO_UDP, l4, 1480, 1480, true, 7));
+	assert_int_equal(host_recv(hs, got, sizeof(got), &from), sizeof(d));
+	assert_memory_equal(got, d, sizeof(d));
+	assert_int_equal(c->frags_in, 3);
+	assert_int_equal(c->reasm_done, 1);
+	if (v6) { /* offset 0, M 0, ID 8: the whole datagram */
+		n = guest_udp_l4(l4, v6, dst, GPORT, hp, d, 200);
+		send_frame(&g, f, guest_fragment(f, v6, dst, IPPROTO_UDP, l4, 0, n, false, 8));
+		assert_int_equal(host_recv(hs, got, sizeof(got), &from), 200);
+		assert_memory_equal(got, d, 200);
 	}
-	assert_int_equal(stats_of(g.be, 0).rx_dropped, 1);
+	assert_int_equal(sendto(hs, d, sizeof(d), 0, (struct sockaddr *)&from, ss_len(&from)),
+			 sizeof(d));
+	rx_datagrams(&g, &orc, v6, lens, 1, 4);
+	assert_int_equal(lens[0], 8 + sizeof(d));
+	assert_int_equal(get16(orc.l4 + 2), GPORT);
+	assert_memory_equal(orc.l4 + 8, d, sizeof(d));
+	assert_int_equal(c->reasm_failed, 0);
+	assert_int_equal(stats_of(g.be, 0).tx_dropped, 0);
+	guest_close(&g);
+	close(hs);
+}
+
+static void test_frag_in_v4(void **state)
+{
+	(void)state;
+	frag_in(false);
+}
+
+static void test_frag_in_v6(void **state)
+{
+	(void)state;
+	if (!have_ipv6_loopback())
+		skip();
+	frag_in(true);
+}
+
+/* What a hostile guest does with fragments (reasm.c's list), each refused
+ * and counted, none reaching the host; then a good datagram still does. */
+static void test_frag_hostile(void **state)
+{
+	struct netbe_options o = opts(1);
+	struct guest g;
+	static uint8_t d[4000], l4[4100], got[5000];
+	uint8_t f[2048];
+	struct sockaddr_storage from = {0};
+	uint16_t hp = 0;
+	int hs = host_sock(AF_INET, SOCK_DGRAM, &hp);
+	uint32_t n, id = 100;
+	const struct nat_counters *c;
+
+	(void)state;
+	guest_open(&g, &o, 1);
+	c = &nat_of(g.be)->pairs[0].cnt;
+	fill(d, sizeof(d), 5);
+	n = guest_udp_l4(l4, false, gw4, GPORT, hp, d, sizeof(d));
+	/* Overlap: [0, 1480) then [1472, 2952): the datagram is given up;
+	 * its last fragment then starts a datagram that never completes. */
+	send_frame(&g, f, guest_fragment(f, false, gw4, IPPROTO_UDP, l4, 0, 1480, true, id));
+	send_frame(&g, f, guest_fragment(f, false, gw4, IPPROTO_UDP, l4, 1472, 1480, true, id));
+	send_frame(&g, f,
+		   guest_fragment(f, false, gw4, IPPROTO_UDP, l4, 2952, n - 2952, false, id));
+	assert_int_equal(c->reasm_failed, 1);
+	/* The same fragment twice. */
+	send_frame(&g, f, guest_fragment(f, false, gw4, IPPROTO_UDP, l4, 0, 1480, true, ++id));
+	send_frame(&g, f, guest_fragment(f, false, gw4, IPPROTO_UDP, l4, 0, 1480, true, id));
+	assert_int_equal(c->reasm_failed, 2);
+	/* Two last fragments that disagree on the end, and a fragment
+	 * past the end a last one set. */
+	send_frame(&g, f, guest_fragment(f, false, gw4, IPPROTO_UDP, l4, 1480, 800, false, ++id));
+	send_frame(&g, f, guest_fragment(f, false, gw4, IPPROTO_UDP, l4, 1480, 600, false, id));
+	assert_int_equal(c->reasm_failed, 3);
+	send_frame(&g, f, guest_fragment(f, false, gw4, IPPROTO_UDP, l4, 1480, 800, false, ++id));
+	send_frame(&g, f, guest_fragment(f, false, gw4, IPPROTO_UDP, l4, 2400, 80, true, id));
+	assert_int_equal(c->reasm_failed, 4);
+	/* Beyond 64 KiB (ping of death): offset 65528 + 16. */
+	send_frame(&g, f, guest_fragment(f, false, gw4, IPPROTO_UDP, l4, 65528, 16, false, ++id));
+	/* A middle fragment not a multiple of 8; an empty one. */
+	send_frame(&g, f, guest_fragment(f, false, gw4, IPPROTO_UDP, l4, 0, 1477, true, ++id));
+	send_frame(&g, f, guest_fragment(f, false, gw4, IPPROTO_UDP, l4, 8, 0, true, ++id));
+	assert_int_equal(c->drops[NAT_DROP_FRAGMENT], 5);
+	assert_int_equal(c->drops[NAT_DROP_BAD_HDR], 2);
+	/* More unfinished datagrams than slots: the oldest are given up
+	 * (one slot still holds the overlap case's last fragment). */
+	for (unsigned i = 0; i < 2 * NAT_REASM_SLOTS; i++)
+		send_frame(&g, f,
+			   guest_fragment(f, false, gw4, IPPROTO_UDP, l4, 0, 1480, true, 1000 + i));
+	assert_int_equal(c->reasm_failed, 4 + NAT_REASM_SLOTS + 1);
+	assert_false(fd_readable(hs, 200));
+	/* A good one, in order. */
+	for (uint32_t off = 0; off < n; off += 1480)
+		send_frame(&g, f,
+			   guest_fragment(f, false, gw4, IPPROTO_UDP, l4, off,
+					  n - off < 1480 ? n - off : 1480, n - off > 1480, 2000));
+	assert_int_equal(host_recv(hs, got, sizeof(got), &from), sizeof(d));
+	assert_memory_equal(got, d, sizeof(d));
+	assert_int_equal(c->reasm_done, 1);
 	guest_close(&g);
 	close(hs);
 }
@@ -1452,7 +1777,11 @@ int main(void)
 		T(test_udp_partial_csum),
 		T(test_udp_stream),
 		T(test_udp_burst),
-		T(test_udp_oversize),
+		T(test_frag_out_v4),
+		T(test_frag_out_v6),
+		T(test_frag_in_v4),
+		T(test_frag_in_v6),
+		T(test_frag_hostile),
 		T(test_dns),
 		T(test_dns_none),
 		T(test_udp_idle),

@@ -427,17 +427,16 @@ static struct nat_flow *fwd_udp_flow(struct nat_pair *p, unsigned rule, const st
 static unsigned fwd_udp(struct nat_pair *p, unsigned rule, struct netbe_rxbuf *bufs, unsigned n)
 {
 	struct nat_key tmpl = {.v6 = p->nat->fwd[rule].host.ss_family == AF_INET6};
-	uint32_t hl = nat_udp_hdr_len(&tmpl);
 	unsigned done = 0;
 
 	while (done < n) {
 		struct netbe_rxbuf *b = &bufs[done];
 		struct sockaddr_storage peer = {.ss_family = AF_UNSPEC};
-		struct iovec iov = {b->data + hl, nat_udp_room(p, &tmpl, b->cap)};
+		struct iovec iov[2];
 		struct msghdr mh = {.msg_name = &peer,
 				    .msg_namelen = sizeof(peer),
-				    .msg_iov = &iov,
-				    .msg_iovlen = 1};
+				    .msg_iov = iov,
+				    .msg_iovlen = nat_udp_rx_iov(p, &tmpl, b, iov)};
 		struct nat_flow *f;
 		struct nat_key k;
 		ssize_t len = recvmsg(p->fwd_fd[rule], &mh, MSG_DONTWAIT);
@@ -457,6 +456,12 @@ static unsigned fwd_udp(struct nat_pair *p, unsigned rule, struct netbe_rxbuf *b
 		if (!f)
 			continue;
 		nat_dgram_touch(p, f, clock_mono_ns());
+		if ((size_t)len > iov[0].iov_len) {
+			/* Larger than the buffer: fragments through the out
+			 * queue, which goes before anything read later. */
+			nat_udp_spill(p, f, b, (uint32_t)iov[0].iov_len, (uint32_t)len);
+			break;
+		}
 		nat_udp_finish(p, b, &k, (uint32_t)len);
 		done++;
 	}

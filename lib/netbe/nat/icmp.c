@@ -137,6 +137,21 @@ static void icmp_finish(const struct nat_pair *p, struct netbe_rxbuf *b, const s
 	b->len = l4 + len;
 }
 
+/* A reply larger than its buffer (or the MTU): whole in the bounce, its
+ * head copied in front of the tail recv() put there, then to the guest in
+ * IP fragments through the out queue (frag.c). */
+static void icmp_spill(struct nat_pair *p, const struct nat_key *k, const struct netbe_rxbuf *b,
+		       uint32_t room, uint32_t len)
+{
+	uint32_t hl = ETH_HDR_LEN + l3_len(k);
+	struct netbe_rxbuf whole = {.data = p->bounce, .cap = NAT_BOUNCE_BYTES};
+
+	memmove(p->bounce + hl, b->data + hl, room);
+	icmp_finish(p, &whole, k, len);
+	if (!nat_frag_out(p, whole.data, whole.len))
+		counter_add(&p->stats.rx_dropped, 1);
+}
+
 unsigned nat_icmp_ready(struct nat_pair *p, struct nat_flow *f, uint32_t events,
 			struct netbe_rxbuf *bufs, unsigned n)
 {
@@ -148,12 +163,19 @@ unsigned nat_icmp_ready(struct nat_pair *p, struct nat_flow *f, uint32_t events,
 	while (done < n) {
 		struct netbe_rxbuf *b = &bufs[done];
 		uint32_t room = b->cap > hl ? b->cap - hl : 0;
+		struct iovec iov[2];
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
 		ssize_t r;
 
 		if (mtu > l3_len(k) && room > mtu - l3_len(k))
 			room = mtu - l3_len(k);
-		/* MSG_TRUNC: the real length, so a reply too large is seen. */
-		r = recv(f->fd, b->data + hl, room, MSG_DONTWAIT | MSG_TRUNC);
+		if (room < ICMP_HDR)
+			break;
+		/* The bounce takes what does not fit, in place for icmp_spill(). */
+		iov[0] = (struct iovec){.iov_base = b->data + hl, .iov_len = room};
+		iov[1] = (struct iovec){.iov_base = p->bounce + hl + room,
+					.iov_len = NAT_BOUNCE_BYTES - hl - room};
+		r = recvmsg(f->fd, &mh, MSG_DONTWAIT);
 		if (r < 0) {
 			int e = errno;
 			socklen_t sl = sizeof(e);
@@ -164,9 +186,14 @@ unsigned nat_icmp_ready(struct nat_pair *p, struct nat_flow *f, uint32_t events,
 				counter_add(&p->stats.rx_errors, 1);
 			break;
 		}
-		if ((size_t)r > room || r < (ssize_t)ICMP_HDR || b->data[hl] != rep) {
+		if ((mh.msg_flags & MSG_TRUNC) || r < (ssize_t)ICMP_HDR || b->data[hl] != rep ||
+		    l3_len(k) + (uint32_t)r > NAT_IP_MAX + (k->v6 ? 40u : 0u)) {
 			counter_add(&p->stats.rx_dropped, 1);
 			continue;
+		}
+		if ((size_t)r > room) {
+			icmp_spill(p, k, b, room, (uint32_t)r);
+			break; /* the out queue goes before later replies */
 		}
 		icmp_finish(p, b, k, (uint32_t)r);
 		done++;

@@ -167,6 +167,24 @@ static enum nat_drop hand_off(struct nat_pair *p, unsigned owner, const struct n
 	return why;
 }
 
+static void input_frame(struct nat_pair *p, const struct netbe_txpkt *tx);
+
+/* A fragment: kept for its datagram; the datagram it completes runs as
+ * a frame of its own (not a fragment: one level deep), then its slot is
+ * free again. */
+static enum nat_drop input_fragment(struct nat_pair *p, const struct nat_pkt *pkt)
+{
+	struct netbe_txpkt whole;
+	enum nat_drop why = nat_reasm_input(p, pkt, &whole);
+
+	if (why != NAT_DROP_NONE || !whole.len)
+		return why;
+	input_frame(p, &whole);
+	nat_udp_flush(p); /* its batch points into the slot */
+	nat_reasm_release(p, &whole);
+	return NAT_DROP_NONE;
+}
+
 /* One guest frame on pair @p: parse, check, hand to its handler. */
 static void input_frame(struct nat_pair *p, const struct netbe_txpkt *tx)
 {
@@ -176,7 +194,9 @@ static void input_frame(struct nat_pair *p, const struct netbe_txpkt *tx)
 
 	if (why == NAT_DROP_NONE && !dst_is_ours(p, pkt))
 		why = NAT_DROP_NOT_OURS;
-	if (why == NAT_DROP_NONE && (owner = foreign_owner(p, pkt)) >= 0)
+	if (why == NAT_DROP_NONE && pkt->frag)
+		why = input_fragment(p, pkt);
+	else if (why == NAT_DROP_NONE && (owner = foreign_owner(p, pkt)) >= 0)
 		why = hand_off(p, (unsigned)owner, pkt);
 	else if (why == NAT_DROP_NONE)
 		why = pkt->ipv ? dispatch_ip(p, pkt) : nat_arp_input(p, pkt);
@@ -410,12 +430,16 @@ static void nat_print_stats(struct netbe *be, unsigned q, FILE *f)
 	fprintf(f,
 		"nat q%u: tcp_opened=%" PRIu64 " tcp_refused=%" PRIu64 " tcp_closed=%" PRIu64
 		" tcp_reset=%" PRIu64 " udp_opened=%" PRIu64 " udp_closed=%" PRIu64
-		" icmp_opened=%" PRIu64 " handed_off=%" PRIu64 " fwd_accepted=%" PRIu64 " drops(",
+		" icmp_opened=%" PRIu64 " handed_off=%" PRIu64 " fwd_accepted=%" PRIu64
+		" frags_in=%" PRIu64 " reasm_done=%" PRIu64 " reasm_failed=%" PRIu64
+		" frags_out=%" PRIu64 " drops(",
 		q, counter_get(&c->tcp_opened), counter_get(&c->tcp_refused),
 		counter_get(&c->tcp_closed), counter_get(&c->tcp_reset),
 		counter_get(&c->udp_opened), counter_get(&c->udp_closed),
 		counter_get(&c->icmp_opened), counter_get(&c->handed_off),
-		counter_get(&c->fwd_accepted));
+		counter_get(&c->fwd_accepted), counter_get(&c->frags_in),
+		counter_get(&c->reasm_done), counter_get(&c->reasm_failed),
+		counter_get(&c->frags_out));
 	for (unsigned r = 1; r < NAT_DROP_N; r++)
 		fprintf(f, "%s%s=%" PRIu64, r > 1 ? "," : "", nat_drop_name((enum nat_drop)r),
 			counter_get(&c->drops[r]));
@@ -445,6 +469,8 @@ static void pair_fini(struct nat_pair *p)
 		pthread_mutex_destroy(&p->handoff.lock);
 	free(p->handoff.slots);
 	free(p->out.slots);
+	free(p->bounce);
+	nat_reasm_fini(p);
 }
 
 static void nat_free(struct netbe *be)
@@ -521,7 +547,8 @@ static int pair_init(struct nat *nat, unsigned q, uint32_t flows)
 		return rc;
 	p->out.slots = malloc((size_t)NAT_OUT_SLOTS * NAT_OUT_SLOT_BYTES);
 	p->handoff.slots = malloc((size_t)NAT_HANDOFF_SLOTS * NAT_HANDOFF_BYTES);
-	if (!p->out.slots || !p->handoff.slots)
+	p->bounce = malloc(NAT_BOUNCE_BYTES);
+	if (!p->out.slots || !p->handoff.slots || !p->bounce || nat_reasm_init(p))
 		return -ENOMEM;
 	if (pthread_mutex_init(&p->handoff.lock, NULL)) {
 		free(p->handoff.slots);

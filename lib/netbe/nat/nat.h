@@ -56,6 +56,12 @@
  * 4861 §6.2.1's default MaxRtrAdvInterval, well within the router
  * lifetime, so a guest that runs for days keeps its default route. */
 #define NAT_RA_INTERVAL_MS (600u * 1000u)
+/* IP fragments (reasm.c, frag.c; docs/vqnetd.md "IP fragments"). */
+#define NAT_IP_MAX	     65535u		     /* an IPv4 packet, an IPv6 payload */
+#define NAT_REASM_SLOTS	     4u			     /* datagrams reassembled at once, per pair */
+#define NAT_REASM_TIMEOUT_NS (30ull * 1000000000ull) /* as Linux's ipfrag_time */
+/* A contiguous copy of the largest datagram to the guest (headers too). */
+#define NAT_BOUNCE_BYTES (65536u + 128u)
 
 /* ---- addressing ------------------------------------------------------ */
 
@@ -127,6 +133,11 @@ struct nat_pkt {
 	uint16_t mss;	/* 0: absent */
 	bool sack_ok;	/* SACK permitted offered (we never use SACK) */
 	uint8_t icmp_type, icmp_code;
+	/* An IP fragment (frag set): nothing past the IP header was parsed;
+	 * the fragment's data is pay_off/pay_len, proto the next header. */
+	bool frag, frag_more;
+	uint32_t frag_off; /* bytes */
+	uint32_t frag_id;  /* IPv4's 16 bits, IPv6's 32 */
 };
 
 /* Why a frame was not used (counted per reason, see nat_pair.drops). */
@@ -134,7 +145,7 @@ enum nat_drop {
 	NAT_DROP_NONE = 0,
 	NAT_DROP_RUNT,	    /* shorter than its headers say */
 	NAT_DROP_BAD_HDR,   /* a header field out of range */
-	NAT_DROP_FRAGMENT,  /* IP fragments (the guest knows our MTU) */
+	NAT_DROP_FRAGMENT,  /* a fragment that cannot be reassembled (reasm.c) */
 	NAT_DROP_UNKNOWN,   /* an EtherType or protocol we do not serve */
 	NAT_DROP_NOT_OURS,  /* addressed to someone else (wrong MAC, source) */
 	NAT_DROP_FLOWS,	    /* flow table full */
@@ -150,9 +161,10 @@ const char *nat_drop_name(enum nat_drop why);
 /**
  * nat_parse() - parse a guest frame: Ethernet (no VLAN tag: the device
  * strips none, and a tagged frame is not ours), then ARP, or IPv4 / IPv6
- * (no extension headers but none needed: hop-by-hop is refused) and
- * TCP / UDP / ICMP / ICMPv6 headers with their lengths checked against
- * the frame and the IP length. Checksums are not verified: the guest is
+ * (no extension headers but the Fragment header: hop-by-hop is refused)
+ * and TCP / UDP / ICMP / ICMPv6 headers with their lengths checked against
+ * the frame and the IP length. A fragment is parsed up to its IP header
+ * (pkt->frag) and goes to reassembly (reasm.c). Checksums are not verified: the guest is
  * the only writer of these frames and the host kernel makes new ones.
  * Return: NAT_DROP_NONE and @p filled, or why the frame is dropped.
  */
@@ -198,6 +210,9 @@ struct nat_dgram_flow {
 	uint64_t idle_at_ns; /* closed when idle past this */
 	uint32_t dns;	     /* 1 + index into nat_net.dns_host when to dns4/6 */
 	uint32_t fwd;	     /* 1 + index of the --hostfwd rule that made it */
+	/* udp.c: datagrams still read one at a time since one was larger
+	 * than a receive buffer (it went out in fragments); 0: batches. */
+	uint32_t one_by_one;
 };
 
 struct nat_flow {
@@ -224,6 +239,28 @@ struct nat_counters {
 	uint64_t udp_opened, udp_closed, icmp_opened;
 	uint64_t handed_off;
 	uint64_t fwd_accepted;
+	/* IP fragments: taken in from the guest, datagrams made whole,
+	 * datagrams given up (overlap, timeout, evicted, too large), and
+	 * fragments sent to the guest. */
+	uint64_t frags_in, reasm_done, reasm_failed, frags_out;
+};
+
+/* A datagram of the guest's being reassembled (reasm.c). Its payload sits
+ * at buf + NAT_REASM_HDR; the Ethernet and IP headers of the fragment at
+ * offset 0 are written in front of it when it completes. */
+#define NAT_REASM_HDR 80u /* Ethernet + the longest IPv4 header, rounded */
+struct nat_reasm {
+	uint8_t *buf; /* NAT_REASM_HDR + NAT_IP_MAX */
+	struct in6_addr src, dst;
+	uint64_t expire_ns;
+	uint32_t id;
+	uint32_t total;	      /* payload bytes, known once the last fragment came (else 0) */
+	uint32_t got;	      /* payload bytes received */
+	uint8_t hdr[14 + 60]; /* the first fragment's Ethernet and IP headers */
+	uint8_t hdr_len;      /* 0 until the fragment at offset 0 came */
+	uint8_t proto, v6, used;
+	struct iovec iov; /* the whole datagram, while the caller runs it */
+	uint64_t blocks[(NAT_IP_MAX + 1) / 8 / 64]; /* 8-byte blocks received */
 };
 
 /* A generated frame waiting for rx() (ARP, DHCP, TCP control segments). */
@@ -279,6 +316,10 @@ struct nat_pair {
 	struct nat_pkt scratch_pkt;
 	struct nat_udp_batch udp_tx;
 	struct netbe_rxwin *win; /* guest buffers lent for this rx_direct() call */
+	struct nat_reasm reasm[NAT_REASM_SLOTS];
+	uint8_t *bounce; /* NAT_BOUNCE_BYTES: a datagram to fragment (udp.c, icmp.c) */
+	uint16_t ip4_id; /* the Identification of our IPv4 fragments */
+	uint32_t ip6_id; /* of our IPv6 ones */
 };
 
 /* A --hostfwd rule: host address and port -> guest port (fwd.c). */
@@ -379,6 +420,31 @@ void nat_build_l4_csum(const struct nat_pair *p, uint8_t *buf, uint32_t l4_off, 
 		       struct netbe_meta *meta);
 /* Always complete (for generated frames that go through the out queue). */
 void nat_build_l4_csum_full(uint8_t *buf, uint32_t l4_off, uint32_t l4_len);
+
+/* ---- IP fragments ------------------------------------------------------ */
+
+/*
+ * reasm.c: the guest's fragment @pkt (pkt->frag) into its datagram. When
+ * it completes one, *@whole is that datagram as an unfragmented frame
+ * (valid until nat_reasm_release()), else whole->len is 0. Return:
+ * NAT_DROP_NONE when the fragment was kept, else why not (the datagram it
+ * belonged to is given up and counted in reasm_failed).
+ */
+enum nat_drop nat_reasm_input(struct nat_pair *p, const struct nat_pkt *pkt,
+			      struct netbe_txpkt *whole);
+void nat_reasm_release(struct nat_pair *p, const struct netbe_txpkt *whole);
+int nat_reasm_init(struct nat_pair *p);
+void nat_reasm_fini(struct nat_pair *p);
+
+/*
+ * frag.c: the IP packet to the guest @frame (@len bytes, its headers as
+ * nat_build_ip() writes them) into the out queue, as one frame or, when
+ * larger than the MTU or an out-queue slot, as IP fragments. Its transport
+ * checksum is computed here, complete (a fragment cannot carry a partial
+ * one), whatever the field held.
+ * Return: false (nothing queued) when the out queue has no room for all.
+ */
+bool nat_frag_out(struct nat_pair *p, uint8_t *frame, uint32_t len);
 
 /* ---- protocol handlers ------------------------------------------------ */
 
@@ -507,6 +573,20 @@ uint32_t nat_udp_hdr_len(const struct nat_key *k);
 uint32_t nat_udp_room(const struct nat_pair *p, const struct nat_key *k, uint32_t cap);
 void nat_udp_finish(const struct nat_pair *p, struct netbe_rxbuf *b, const struct nat_key *k,
 		    uint32_t len);
+/* Receive iovecs for a datagram of @k into @b (2 entries): the payload
+ * room of the buffer, then the pair's bounce right after where the same
+ * headers and that room would end in it, so a datagram that spilled over is
+ * whole once its head is copied over (nat_udp_spill()). */
+unsigned nat_udp_rx_iov(struct nat_pair *p, const struct nat_key *k, const struct netbe_rxbuf *b,
+			struct iovec *iov);
+/* Datagram of @len bytes of flow @f whose first @head are in @b (the rest,
+ * if any, in the bounce where nat_udp_rx_iov() put it) to the guest through
+ * the out queue: whole or in fragments (counted in rx_dropped when the
+ * queue has no room). The frame is built in @b when it fits there (the
+ * caller does not hand @b out), else in the bounce. The flow reads one by
+ * one from now on. */
+void nat_udp_spill(struct nat_pair *p, struct nat_flow *f, const struct netbe_rxbuf *b,
+		   uint32_t head, uint32_t len);
 /* icmp.c: a destination unreachable to the guest from the remote end of
  * its UDP or TCP flow @k, for the host socket's error @err: ECONNREFUSED port,
  * ENETUNREACH net (no route), EHOSTUNREACH host (address), EACCES/EPERM

@@ -173,10 +173,6 @@ static enum nat_drop parse_ipv4(struct nat_pkt *p)
 		return NAT_DROP_RUNT;
 	if (tot < ihl)
 		return NAT_DROP_BAD_HDR;
-	/* More fragments, or an offset: the guest knows our MTU (DHCP option
-	 * 26, F_MTU) and has no reason to fragment. */
-	if ((ip[6] & 0x3f) || ip[7])
-		return NAT_DROP_FRAGMENT;
 	p->ipv = 4;
 	p->ttl = ip[8];
 	p->proto = ip[9];
@@ -186,7 +182,43 @@ static enum nat_drop parse_ipv4(struct nat_pkt *p)
 	memcpy(&a, ip + 16, 4);
 	nat_v4_to_mapped(&p->key.raddr, a);
 	p->l4_off = p->l3_off + ihl;
+	/* More fragments, or an offset (RFC 791 §3.1): for reasm.c. */
+	if ((ip[6] & 0x3f) || ip[7]) {
+		p->frag = true;
+		p->frag_more = ip[6] & 0x20;
+		p->frag_off = (uint32_t)(rd16(ip + 6) & 0x1fff) * 8;
+		p->frag_id = rd16(ip + 4);
+		p->pay_off = p->l4_off;
+		p->pay_len = tot - ihl;
+		return NAT_DROP_NONE;
+	}
 	return parse_l4(p, tot - ihl);
+}
+
+/* The Fragment header (RFC 8200 §4.5) at l4_off, @plen bytes from it on. */
+static enum nat_drop parse_frag6(struct nat_pkt *p, uint32_t plen)
+{
+	const uint8_t *fh = p->hdr + p->l4_off;
+	uint16_t off_m;
+
+	if (plen < 8)
+		return NAT_DROP_RUNT;
+	if (p->l4_off + 8 > p->hdr_len)
+		return NAT_DROP_RUNT;
+	p->proto = fh[0];
+	off_m = rd16(fh + 2);
+	p->l4_off += 8;
+	/* An atomic fragment (offset 0, no more: RFC 6946) is the whole
+	 * datagram. */
+	if (!(off_m & 0xfff9))
+		return parse_l4(p, plen - 8);
+	p->frag = true;
+	p->frag_more = off_m & 1;
+	p->frag_off = off_m & 0xfff8u;
+	p->frag_id = rd32(fh + 4);
+	p->pay_off = p->l4_off;
+	p->pay_len = plen - 8;
+	return NAT_DROP_NONE;
 }
 
 static enum nat_drop parse_ipv6(struct nat_pkt *p)
@@ -210,8 +242,8 @@ static enum nat_drop parse_ipv6(struct nat_pkt *p)
 	memcpy(&p->key.gaddr, ip + 8, 16);
 	memcpy(&p->key.raddr, ip + 24, 16);
 	p->l4_off = p->l3_off + IPV6_LEN;
-	if (p->proto == 44) /* Fragment header (RFC 8200 §4.5) */
-		return NAT_DROP_FRAGMENT;
+	if (p->proto == 44) /* Fragment header */
+		return parse_frag6(p, plen);
 	return parse_l4(p, plen);
 }
 
@@ -240,6 +272,8 @@ enum nat_drop nat_parse(struct nat_pkt *p, const struct netbe_txpkt *tx)
 	p->win = p->mss = 0;
 	p->wscale = 0xff;
 	p->sack_ok = false;
+	p->frag = p->frag_more = false;
+	p->frag_off = p->frag_id = 0;
 	p->pay_off = p->pay_len = 0;
 	memset(&p->key, 0, sizeof(p->key));
 	if (p->hdr_len < ETH_HDR_LEN || p->hdr_len < copy)

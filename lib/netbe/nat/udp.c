@@ -15,10 +15,14 @@
  * Host -> guest: recvmmsg() reads a batch of datagrams straight into the
  * receive buffers, each after the room its Ethernet, IP and UDP headers
  * need; the headers are then written in front. One syscall per batch, not
- * per datagram. A datagram that does not fit (larger than the buffer or
- * than the guest's MTU: MSG_TRUNC says so) is dropped and counted in
- * rx_dropped; we do not fragment it (the guest's stack would reassemble
- * an IPv4 one, but a path MTU this large only arises on loopback).
+ * per datagram. A datagram larger than its buffer or the guest's MTU
+ * spills into the pair's bounce buffer (a second iovec) and goes out in IP
+ * fragments through the out queue (frag.c), and so does the rest of that
+ * batch, to keep the flow's order; the flow then reads one datagram at a
+ * time (a shared bounce holds one) until UDP_ONE_BY_ONE datagrams in a row
+ * fitted. When two in one batch spilled, the earlier one's tail was
+ * overwritten: dropped and counted in rx_dropped, as is a datagram the
+ * out queue has no room for.
  *
  * Errors: a connected UDP socket learns of an ICMP port unreachable as
  * ECONNREFUSED (on the next send or receive, RFC 1122 §4.1.3.3); the guest
@@ -52,6 +56,7 @@
 #define UDP_BATCH	64u  /* datagrams per recvmmsg() */
 #define UDP_IOV		260u /* entries of a guest frame's payload (the device sends <= 256) */
 #define UDP_DNS_IDLE_NS (10ull * 1000000000ull) /* a flow to port 53 */
+#define UDP_ONE_BY_ONE	64u			/* datagrams read one at a time after one spilled */
 
 static inline void wr16(uint8_t *b, uint16_t v)
 {
@@ -323,22 +328,68 @@ static void udp_error(struct nat_pair *p, struct nat_flow *f, int e)
 		counter_add(&p->stats.rx_errors, 1);
 }
 
+unsigned nat_udp_rx_iov(struct nat_pair *p, const struct nat_key *k, const struct netbe_rxbuf *b,
+			struct iovec *iov)
+{
+	uint32_t hl = nat_udp_hdr_len(k), room = nat_udp_room(p, k, b->cap);
+
+	iov[0] = (struct iovec){.iov_base = b->data + hl, .iov_len = room};
+	iov[1] = (struct iovec){.iov_base = p->bounce + hl + room,
+				.iov_len = NAT_BOUNCE_BYTES - hl - room};
+	return 2;
+}
+
+void nat_udp_spill(struct nat_pair *p, struct nat_flow *f, const struct netbe_rxbuf *b,
+		   uint32_t head, uint32_t len)
+{
+	uint32_t hl = nat_udp_hdr_len(&f->key);
+	struct netbe_rxbuf whole = *b;
+
+	f->dg.one_by_one = UDP_ONE_BY_ONE;
+	/* The IP length field holds the header too (IPv4: 65535 at most; a
+	 * host resolver over IPv6 can answer an IPv4 query with more). */
+	if (hl - ETH_HDR_LEN + len > NAT_IP_MAX + (f->key.v6 ? 40u : 0u)) {
+		counter_add(&p->stats.rx_dropped, 1);
+		return;
+	}
+	if (len > head) {
+		memmove(p->bounce + hl, b->data + hl, head);
+		whole = (struct netbe_rxbuf){.data = p->bounce, .cap = NAT_BOUNCE_BYTES};
+	}
+	nat_udp_finish(p, &whole, &f->key, len);
+	if (!nat_frag_out(p, whole.data, whole.len))
+		counter_add(&p->stats.rx_dropped, 1);
+}
+
 /*
  * Finish the @got datagrams recvmmsg() put into @bufs: drop the truncated
- * ones and move the later ones down over the hole (rare: a datagram larger
- * than the MTU). Return: the frames ready in @bufs.
+ * ones and move the later ones down over the hole. From the first one
+ * that spilled into the bounce on, the rest go through the out queue
+ * (nat_udp_spill()), in order. Return: the frames ready in @bufs.
  */
 static unsigned udp_finish_batch(struct nat_pair *p, struct nat_flow *f, struct netbe_rxbuf *bufs,
 				 const struct mmsghdr *m, unsigned got)
 {
 	uint32_t hl = nat_udp_hdr_len(&f->key);
-	unsigned out = 0;
+	unsigned out = 0, last_spilled = got;
+	bool spilling = false;
 
+	for (unsigned i = 0; i < got; i++)
+		if (m[i].msg_len > m[i].msg_hdr.msg_iov[0].iov_len)
+			last_spilled = i;
 	for (unsigned i = 0; i < got; i++) {
-		uint32_t len = m[i].msg_len;
+		uint32_t len = m[i].msg_len, room = (uint32_t)m[i].msg_hdr.msg_iov[0].iov_len;
 
 		if (m[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			counter_add(&p->stats.rx_dropped, 1);
+			continue;
+		}
+		spilling = spilling || len > room;
+		if (spilling) {
+			if (len > room && i != last_spilled)
+				counter_add(&p->stats.rx_dropped, 1); /* its tail is gone */
+			else
+				nat_udp_spill(p, f, &bufs[i], len < room ? len : room, len);
 			continue;
 		}
 		if (out != i) {
@@ -354,26 +405,82 @@ static unsigned udp_finish_batch(struct nat_pair *p, struct nat_flow *f, struct 
 	return out;
 }
 
+/* The out queue can take the largest datagram's fragments. */
+static bool out_has_room(const struct nat_pair *p)
+{
+	return NAT_OUT_SLOTS - (p->out.tail - p->out.head) >= NAT_OUT_SLOTS / 2;
+}
+
+/* Read one datagram into @b (or the bounce). Return: 1 when @b holds a
+ * frame, 0 when it spilled (queued: the caller stops so the queue goes
+ * first), -1 when nothing was read (errno). */
+static int udp_read_one(struct nat_pair *p, struct nat_flow *f, struct netbe_rxbuf *b)
+{
+	struct iovec iov[2];
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = nat_udp_rx_iov(p, &f->key, b, iov)};
+	ssize_t r = recvmsg(f->fd, &mh, MSG_DONTWAIT);
+
+	if (r < 0)
+		return -1;
+	if (mh.msg_flags & MSG_TRUNC) {
+		counter_add(&p->stats.rx_dropped, 1);
+		return 0;
+	}
+	if ((size_t)r > iov[0].iov_len) {
+		nat_udp_spill(p, f, b, (uint32_t)iov[0].iov_len, (uint32_t)r);
+		return 0;
+	}
+	nat_udp_finish(p, b, &f->key, (uint32_t)r);
+	if (f->dg.one_by_one)
+		f->dg.one_by_one--;
+	return 1;
+}
+
+/* A flow that spilled lately: one datagram per syscall, stopping after a
+ * spill so the out queue (its fragments) goes before anything later. */
+static unsigned udp_ready_one_by_one(struct nat_pair *p, struct nat_flow *f, uint32_t events,
+				     struct netbe_rxbuf *bufs, unsigned n)
+{
+	unsigned done = 0;
+
+	while (done < n && f->dg.one_by_one && out_has_room(p)) {
+		int r = udp_read_one(p, f, &bufs[done]);
+
+		if (r < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				udp_error(p, f, errno);
+			else if (!done && (events & EPOLLERR))
+				udp_error(p, f, 0);
+			break;
+		}
+		if (!r)
+			break;
+		done++;
+	}
+	return done;
+}
+
 unsigned nat_udp_ready(struct nat_pair *p, struct nat_flow *f, uint32_t events,
 		       struct netbe_rxbuf *bufs, unsigned n)
 {
 	struct mmsghdr m[UDP_BATCH];
-	struct iovec iov[UDP_BATCH];
-	uint32_t hl = nat_udp_hdr_len(&f->key);
+	struct iovec iov[UDP_BATCH][2];
 	unsigned done = 0;
 	int got;
 
+	if (f->dg.one_by_one) {
+		done = udp_ready_one_by_one(p, f, events, bufs, n);
+		if (f->dg.one_by_one || !out_has_room(p))
+			goto out;
+	}
 	while (done < n) {
 		unsigned want = n - done < UDP_BATCH ? n - done : UDP_BATCH;
 
 		for (unsigned i = 0; i < want; i++) {
-			struct netbe_rxbuf *b = &bufs[done + i];
-
-			iov[i].iov_base = b->data + hl;
-			iov[i].iov_len = nat_udp_room(p, &f->key, b->cap);
 			memset(&m[i], 0, sizeof(m[i]));
-			m[i].msg_hdr.msg_iov = &iov[i];
-			m[i].msg_hdr.msg_iovlen = 1;
+			m[i].msg_hdr.msg_iov = iov[i];
+			m[i].msg_hdr.msg_iovlen =
+				nat_udp_rx_iov(p, &f->key, &bufs[done + i], iov[i]);
 		}
 		got = recvmmsg(f->fd, m, want, MSG_DONTWAIT, NULL);
 		if (got <= 0) {
@@ -384,9 +491,10 @@ unsigned nat_udp_ready(struct nat_pair *p, struct nat_flow *f, uint32_t events,
 			break;
 		}
 		done += udp_finish_batch(p, f, bufs + done, m, (unsigned)got);
-		if ((unsigned)got < want)
-			break; /* drained */
+		if ((unsigned)got < want || f->dg.one_by_one)
+			break; /* drained, or the out queue goes first */
 	}
+out:
 	if (done)
 		nat_dgram_touch(p, f, clock_mono_ns());
 	return done;
