@@ -345,11 +345,12 @@ wait_socket() {
 # $TMP/NAME.sock with --log-level info --seconds SECONDS (a hang guard) and
 # ARGS; stdout (the final counts) in $TMP/NAME.out, stderr (the log) in
 # $TMP/NAME.log. Sets VQNETD_PID. Exits 1 (FAIL) when the socket does not
-# appear within 10 s.
+# appear within 10 s. VQNETD_NETNS set: vqnetd runs in that namespace (its
+# unix sockets are still reached through the file system).
 start_vqnetd() {
 	name=$1 secs=$2
 	shift 2
-	"$VQNETD" --socket "$TMP/$name.sock" --log-level info --seconds "$secs" "$@" \
+	${VQNETD_NETNS:+ip netns exec "$VQNETD_NETNS"} "$VQNETD" --socket "$TMP/$name.sock" --log-level info --seconds "$secs" "$@" \
 		>"$TMP/$name.out" 2>"$TMP/$name.log" </dev/null &
 	VQNETD_PID=$!
 	VQNETD_NAMES="${VQNETD_NAMES:-} $name"

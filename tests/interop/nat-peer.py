@@ -48,10 +48,16 @@
 #                            Reply's DNS servers.
 #   resolve NS SERVER NAME   one A query to SERVER:53 from NS, print the
 #                            addresses.
+#   unreach NS DST           DST has no route from vqnetd: a UDP datagram
+#                            (IP_RECVERR / IPV6_RECVERR on, since Linux
+#                            reports a net or host unreachable to UDP only
+#                            then) and a TCP connect from NS each fail with
+#                            ENETUNREACH or EHOSTUNREACH within 2 s.
 #
 # Every check prints "ok WHAT ..." or "FAIL WHAT: why"; exit 1 when one
 # failed, 0 otherwise.
 import ctypes
+import errno
 import hashlib
 import os
 import random
@@ -303,6 +309,45 @@ def udp_closed(ns, dst, port):
         ok("udp-closed", "ECONNREFUSED after %.3f s" % (time.time() - t0))
     except socket.timeout:
         bad("udp-closed", "no ICMP port unreachable within 3 s")
+    finally:
+        c.close()
+
+
+def unreach(ns, dst):
+    errs = (errno.ENETUNREACH, errno.EHOSTUNREACH)
+    v6 = fam(dst) == socket.AF_INET6
+    u = sock(ns, fam(dst), socket.SOCK_DGRAM)
+    u.setsockopt(socket.IPPROTO_IPV6 if v6 else socket.IPPROTO_IP, 25 if v6 else 11, 1)  # *_RECVERR
+    u.settimeout(2)
+    u.connect((dst, 9))
+    t0 = time.time()
+    try:
+        u.send(b"is there a route?")
+        u.recv(100)
+        bad("unreach-udp", "an answer from %s" % dst)
+    except socket.timeout:
+        bad("unreach-udp", "no ICMP error within 2 s")
+    except OSError as e:
+        if e.errno in errs:
+            ok("unreach-udp", "%s after %.3f s" % (errno.errorcode[e.errno], time.time() - t0))
+        else:
+            bad("unreach-udp", repr(e))
+    finally:
+        u.close()
+    c = sock(ns, fam(dst))
+    c.settimeout(10)
+    t0 = time.time()
+    try:
+        c.connect((dst, 80))
+        bad("unreach-tcp", "connected to %s" % dst)
+    except socket.timeout:
+        bad("unreach-tcp", "a time-out (10 s), not an ICMP error")
+    except OSError as e:
+        dt = time.time() - t0
+        if e.errno in errs and dt < 2:
+            ok("unreach-tcp", "%s after %.3f s" % (errno.errorcode[e.errno], dt))
+        else:
+            bad("unreach-tcp", "%r after %.1f s" % (e, dt))
     finally:
         c.close()
 
@@ -842,6 +887,8 @@ def main(argv):
         ra(a[0], a[1])
     elif cmd == "dhcp6":
         dhcp6(a[0], a[1])
+    elif cmd == "unreach":
+        unreach(a[0], a[1])
     elif cmd == "resolve":
         resolve(a[0], a[1], a[2])
     else:

@@ -63,6 +63,11 @@
 #           which A's kernel reassembles), ping -s 8000 both families,
 #           byte-exact; vqnetd counted datagrams reassembled and
 #           fragments sent, and none given up.
+#  unreach  vqnetd in namespace B, which has nothing but its loopback (no
+#           route anywhere), IPv6 on in A: UDP and TCP from A to 10.99.0.1
+#           and 2001:db8::1 fail with ENETUNREACH or EHOSTUNREACH within
+#           2 s (vqnetd's ICMP errors, the TCP one quoting the SYN so A's
+#           kernel takes it), not with a time-out.
 # Every mode: vqnet-tap and vqnetd exit 0 on SIGTERM, vqnetd counts no
 # error, vqnet-tap drops nothing, the backend's counters show no receive
 # drop, no error and no exhausted resource (check_nat_counters), and every
@@ -72,7 +77,7 @@
 # Exit 0 pass, 1 fail, 77 skip (no root, ip, python3, curl, busybox, TUN).
 set -u
 
-usage="usage: vqnetd-nat.sh VQNET_TAP VQNETD UDP_SEQ dhcp|tcp|tcpedge|udp|ipv6|hostfwd|mq|subnet|frag"
+usage="usage: vqnetd-nat.sh VQNET_TAP VQNETD UDP_SEQ dhcp|tcp|tcpedge|udp|ipv6|hostfwd|mq|subnet|frag|unreach"
 VQNET_TAP=${1:?$usage}
 VQNETD=${2:?$usage}
 UDP_SEQ=${3:?$usage}
@@ -82,7 +87,7 @@ MODE=${4:?$usage}
 . "$(dirname "$0")/common.sh"
 
 case $MODE in
-dhcp | tcp | tcpedge | udp | ipv6 | hostfwd | mq | subnet | frag) ;;
+dhcp | tcp | tcpedge | udp | ipv6 | hostfwd | mq | subnet | frag | unreach) ;;
 *)
 	echo "$usage" >&2
 	exit 2
@@ -145,7 +150,9 @@ nat_down() {
 # ("backend user qN: ..." and the nat module's "nat qN: ... drops(...)")
 # show no error, no frame lost on its way to the guest, and no exhausted
 # resource (out queue, hand-off queue, flow table, host sockets). Drops of guest frames
-# that are not ours to forward (unknown protocols, no flow) are allowed.
+# that are not ours to forward (unknown protocols, no flow) are allowed, and
+# host-socket ones when NAT_SOCKET_DROPS_OK is set (the unreach mode: a
+# socket with no route is what it tests).
 check_nat_counters() {
 	grep -q '^backend user q0: ' "$TMP/d.out" || { fail "vqnetd printed no user backend counters"; return; }
 	grep -q '^nat q0: ' "$TMP/d.out" || { fail "vqnetd printed no nat qN counters of the user backend"; return; }
@@ -153,7 +160,7 @@ check_nat_counters() {
 		grep '^backend user q' "$TMP/d.out" | grep -v " $f=0\( \|\$\)" | grep -q . &&
 			fail "the user backend counted $f: $(grep '^backend user q' "$TMP/d.out" | tr '\n' ' ')"
 	done
-	for f in out-queue-full handoff-full flow-table-full host-socket; do
+	for f in out-queue-full handoff-full flow-table-full ${NAT_SOCKET_DROPS_OK:-host-socket}; do
 		grep '^nat q' "$TMP/d.out" | grep -q "[(,]$f=[1-9]" &&
 			fail "the user backend dropped frames for $f: $(grep '^nat q' "$TMP/d.out" | sed 's/.*drops(/drops(/' | tr '\n' ' ')"
 	done
@@ -523,6 +530,18 @@ mode_frag() {
 	[ "$x" -eq 0 ] || fail "vqnetd gave up $x datagrams"
 }
 
+mode_unreach() {
+	ns_setup v6
+	NB=vqnat-b-$$
+	make_netns "$NB"
+	VQNETD_NETNS=$NB nat_up
+	guest_dhcp
+	poll 20 '' has_slaac || fail "no fec0::/64 address from SLAAC within 20 s"
+	peer "no route to 10.99.0.1" unreach "$NA" 10.99.0.1
+	peer "no route to 2001:db8::1" unreach "$NA" 2001:db8::1
+	NAT_SOCKET_DROPS_OK=" " nat_down
+}
+
 setup_test "nat-$MODE"
 trap 'ping_restore; cleanup_all' EXIT
 t0=$(date +%s)
@@ -536,6 +555,7 @@ hostfwd) mode_hostfwd ;;
 mq) mode_mq ;;
 subnet) mode_subnet ;;
 frag) mode_frag ;;
+unreach) mode_unreach ;;
 esac
 echo "$MODE: $(($(date +%s) - t0)) s"
 finish "nat-$MODE"
