@@ -166,6 +166,8 @@ struct net_dev_worker {
 	struct netbe_rxchain *rxd_chains;     /* [NET_DEV_RX_DIRECT_CHAINS] */
 	struct netbe_rxwin_frame *rxd_frames; /* [NET_DEV_RX_DIRECT_CHAINS] */
 	unsigned rxd_want;		      /* chains to lend next turn */
+	unsigned rxd_idle;		      /* turns in a row the backend used no lent chain */
+	unsigned rxd_skip; /* turns left on the copying path before lending again */
 };
 
 struct net_dev {

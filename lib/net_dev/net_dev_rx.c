@@ -724,6 +724,36 @@ static unsigned rxd_deliver(struct net_dev_worker *w, const struct netbe_rxwin *
 	return c;
 }
 
+/* A backend that uses none of the lent chains (the user backend when the
+ * guest takes no partial checksums, or with no TCP data flowing) would
+ * have NET_DEV_RX_DIRECT_MIN chains popped and given back every turn for
+ * nothing. After RXD_IDLE_TURNS such turns in a row, the copying path
+ * runs for 1, 2, 4... up to RXD_SKIP_MAX turns between two tries. */
+#define RXD_IDLE_TURNS 4u
+#define RXD_SKIP_MAX   64u
+static void rxd_backoff(struct net_dev_worker *w, unsigned used)
+{
+	unsigned shift;
+
+	if (used) {
+		w->rxd_idle = 0;
+		return;
+	}
+	if (++w->rxd_idle < RXD_IDLE_TURNS)
+		return;
+	shift = w->rxd_idle - RXD_IDLE_TURNS;
+	w->rxd_skip = shift >= 6 ? RXD_SKIP_MAX : 1u << shift;
+}
+
+/* This turn uses the copying path (rxd_backoff()). */
+static bool rxd_skip_turn(struct net_dev_worker *w)
+{
+	if (!w->rxd_skip)
+		return false;
+	w->rxd_skip--;
+	return true;
+}
+
 /* Lend chains to the backend: deliver what it wrote into them, keep what
  * it put in the bounce buffers pending. Return the frames delivered. */
 static unsigned rx_direct_fill(struct net_dev_worker *w)
@@ -749,6 +779,7 @@ static unsigned rx_direct_fill(struct net_dev_worker *w)
 	w->rxd_want = used * 2 < NET_DEV_RX_DIRECT_MIN	    ? NET_DEV_RX_DIRECT_MIN
 		      : used * 2 > NET_DEV_RX_DIRECT_CHAINS ? NET_DEV_RX_DIRECT_CHAINS
 							    : used * 2;
+	rxd_backoff(w, used);
 	rx_set_pending(w, got);
 	return frames;
 }
@@ -764,6 +795,7 @@ void net_dev_rx_discard(struct net_dev_worker *w)
 	w->rx_acc_packets = w->rx_acc_bytes = w->rx_acc_merged = w->rx_acc_zero_copy = 0;
 	w->rx_be_quiet = false;
 	w->rx_pos = w->rx_npop = 0;
+	w->rxd_idle = w->rxd_skip = 0;
 }
 
 unsigned net_dev_rx_turn(struct net_dev_worker *w)
@@ -788,7 +820,7 @@ unsigned net_dev_rx_turn(struct net_dev_worker *w)
 		w->rx_waiting = false;
 		if (be_quiet)
 			return 0;
-		if (rx_direct_ok(w))
+		if (rx_direct_ok(w) && !rxd_skip_turn(w))
 			direct = rx_direct_fill(w);
 		else if (!rx_fill_pending(w))
 			return 0;

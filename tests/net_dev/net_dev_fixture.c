@@ -271,8 +271,9 @@ static int tbe_rx_direct(struct netbe *be, unsigned q, struct netbe_rxwin *w,
 	struct tbe_fifo *f = &t->fifo[q];
 	int got;
 
+	atomic_fetch_add(&t->direct_lent, w->nchains);
 	pthread_mutex_lock(&t->lock);
-	while (f->count) {
+	while (f->count && !atomic_load(&t->direct_refuse)) {
 		struct tbe_frame *fr = f->q[f->head];
 		bool bad = atomic_load(&t->direct_bad) > 0;
 

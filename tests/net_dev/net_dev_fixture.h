@@ -117,6 +117,11 @@ struct tbe {
 	 * direct_bad of them claim a chain more than they fill. */
 	atomic_uint direct_bad;
 	atomic_uint win_frames, buf_frames; /* frames given each way */
+	/* direct_refuse: rx_direct() writes nothing into the window (a
+	 * backend with nothing zero-copy to send). direct_lent: the chains
+	 * the device lent, over all rx_direct() calls. */
+	atomic_bool direct_refuse;
+	atomic_uint direct_lent;
 };
 
 void tbe_init(struct tbe *t, uint32_t caps, unsigned pairs);

@@ -473,6 +473,47 @@ static void test_direct_bad_frame(void **state)
 	env_free(e);
 }
 
+/* A backend that uses none of the lent chains is lent fewer and fewer
+ * (rxd_backoff()): over 200 turns of one frame each, far fewer chains
+ * than the 32 a turn it would otherwise pop and give back; once it uses
+ * them again, frames go zero-copy again within the longest back-off. */
+static void test_direct_backoff(void **state)
+{
+	struct opts o = {.fmt = VQ_FORMAT_SPLIT, .want = WANT_DEFAULT, .mtu = 1500, .direct = true};
+	struct env *e = env_new(&o);
+	uint8_t f[256], got[4096];
+	uint32_t len;
+	struct virtio_net_hdr_v1 h;
+	unsigned lent, i;
+
+	(void)state;
+	atomic_store(&e->tbe.direct_refuse, true);
+	rx_post(e, 64, RX_SLOT);
+	for (i = 0; i < 200; i++) {
+		len = make_raw(f, 100, dev_mac, (uint8_t)i);
+		tbe_inject(&e->tbe, e->cur, f, len, NULL);
+		assert_int_equal(rx_recv(e, &h, got, WAIT_MS), (int)len);
+		assert_memory_equal(got, f, len);
+		rx_post(e, 1, RX_SLOT);
+	}
+	lent = atomic_load(&e->tbe.direct_lent);
+	printf("lent %u chains over 200 turns that used none\n", lent);
+	assert_true(lent > 0);
+	assert_true(lent <= 32 * 20);
+	assert_int_equal(atomic_load(&e->tbe.win_frames), 0);
+	atomic_store(&e->tbe.direct_refuse, false);
+	for (i = 0; i < 200 && !atomic_load(&e->tbe.win_frames); i++) {
+		len = make_raw(f, 100, dev_mac, (uint8_t)i);
+		tbe_inject(&e->tbe, e->cur, f, len, NULL);
+		assert_int_equal(rx_recv(e, &h, got, WAIT_MS), (int)len);
+		rx_post(e, 1, RX_SLOT);
+	}
+	printf("zero-copy again after %u turns\n", i);
+	assert_true(atomic_load(&e->tbe.win_frames) > 0);
+	assert_true(i <= 70);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,6 +529,7 @@ int main(void)
 		cmocka_unit_test(test_small_buffer_no_mrg),
 		cmocka_unit_test(test_direct_roundtrip),
 		cmocka_unit_test(test_direct_bad_frame),
+		cmocka_unit_test(test_direct_backoff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
