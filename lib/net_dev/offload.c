@@ -343,22 +343,12 @@ static const uint8_t *ipv6_final_dst(const uint8_t *frame, uint32_t l3_off, uint
 static uint32_t pseudo_sum(const uint8_t *frame, const struct net_dev_frame_info *fi, uint8_t proto,
 			   uint32_t l4_bytes)
 {
-	uint8_t tail[4];
-	uint32_t sum;
+	const uint8_t *ip = frame + fi->l3_off;
 
-	if (fi->ipv6) {
-		sum = inet_csum_add(0, frame + fi->l3_off + 8, 16);
-		sum = inet_csum_add(sum, ipv6_final_dst(frame, fi->l3_off, fi->l4_off), 16);
-		wr32(tail, l4_bytes);
-		sum = inet_csum_add(sum, tail, 4);
-	} else {
-		sum = inet_csum_add(0, frame + fi->l3_off + 12, 8);
-		wr16(tail, (uint16_t)l4_bytes);
-		sum = inet_csum_add(sum, tail, 2);
-	}
-	tail[0] = 0;
-	tail[1] = proto;
-	return inet_csum_add(sum, tail, 2);
+	if (fi->ipv6)
+		return inet_pseudo_sum(ip + 8, ipv6_final_dst(frame, fi->l3_off, fi->l4_off), 16,
+				       proto, l4_bytes);
+	return inet_pseudo_sum(ip + 12, ip + 16, 4, proto, l4_bytes);
 }
 
 static uint32_t ipv4_hlen(const uint8_t *frame, const struct net_dev_frame_info *fi)

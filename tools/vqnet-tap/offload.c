@@ -102,7 +102,6 @@ static uint32_t l4_of(const uint8_t *f, uint32_t len, uint32_t *l4_len, uint32_t
 		      uint8_t *proto)
 {
 	const uint8_t *ip = f + 14;
-	uint8_t ph[4];
 	uint32_t l4;
 
 	if (len < 14 + 40)
@@ -113,22 +112,17 @@ static uint32_t l4_of(const uint8_t *f, uint32_t len, uint32_t *l4_len, uint32_t
 			return 0;
 		*proto = ip[9];
 		*l4_len = be16_at(ip + 2) - (l4 - 14);
-		*sum = inet_csum_add(0, ip + 12, 8);
 	} else if (be16_at(f + 12) == 0x86dd) {
 		l4 = 14 + 40;
 		*proto = ip[6];
 		*l4_len = be16_at(ip + 4);
-		*sum = inet_csum_add(0, ip + 8, 32);
 	} else {
 		return 0;
 	}
 	if ((*proto != 6 && *proto != 17) || l4 + (*proto == 6 ? 18u : 8u) > len)
 		return 0;
-	ph[0] = 0;
-	ph[1] = *proto;
-	ph[2] = (uint8_t)(*l4_len >> 8);
-	ph[3] = (uint8_t)*l4_len;
-	*sum = inet_csum_add(*sum, ph, 4);
+	*sum = be16_at(f + 12) == 0x86dd ? inet_pseudo_sum(ip + 8, ip + 24, 16, *proto, *l4_len)
+					 : inet_pseudo_sum(ip + 12, ip + 16, 4, *proto, *l4_len);
 	return l4;
 }
 

@@ -101,30 +101,13 @@ static uint16_t csum_offset_of(uint8_t proto)
 static uint32_t pseudo_sum(const uint8_t *buf, uint32_t l4_len, uint8_t *proto)
 {
 	const uint8_t *ip = buf + ETH_HDR_LEN;
-	uint8_t tail[4];
-	uint32_t s;
 
 	if ((ip[0] >> 4) == 6) {
 		*proto = ip[6];
-		s = inet_csum_add(0, ip + 8, 32);
-		tail[0] = (uint8_t)(l4_len >> 24);
-		tail[1] = (uint8_t)(l4_len >> 16);
-		tail[2] = (uint8_t)(l4_len >> 8);
-		tail[3] = (uint8_t)l4_len;
-		s = inet_csum_add(s, tail, 4);
-		tail[0] = tail[1] = tail[2] = 0;
-		tail[3] = *proto;
-		return inet_csum_add(s, tail, 4);
+		return inet_pseudo_sum(ip + 8, ip + 24, 16, *proto, l4_len);
 	}
 	*proto = ip[9];
-	if (*proto == IPPROTO_ICMP)
-		return 0;
-	s = inet_csum_add(0, ip + 12, 8);
-	tail[0] = 0;
-	tail[1] = *proto;
-	tail[2] = (uint8_t)(l4_len >> 8);
-	tail[3] = (uint8_t)l4_len;
-	return inet_csum_add(s, tail, 4);
+	return *proto == IPPROTO_ICMP ? 0 : inet_pseudo_sum(ip + 12, ip + 16, 4, *proto, l4_len);
 }
 
 void nat_build_l4_csum_full(uint8_t *buf, uint32_t l4_off, uint32_t l4_len)
