@@ -189,8 +189,8 @@ struct nat_tcp_conn {
 	uint8_t our_wscale; /* ours, announced in the SYN(-ACK) (0 without) */
 	uint8_t dup_acks;
 	uint8_t pad;
-	uint16_t g_mss; /* the guest's MSS */
-	uint16_t pad2;
+	uint16_t g_mss;		 /* the guest's MSS */
+	uint16_t our_mss;	 /* the MSS we announced: the guest's segments to us */
 	uint32_t g_win;		 /* the guest's window, scaled, bytes */
 	uint32_t seq_to_guest;	 /* next sequence number we send */
 	uint32_t seq_max;	 /* highest sequence number sent + 1 */
@@ -199,7 +199,7 @@ struct nat_tcp_conn {
 	uint32_t isn;		 /* our initial sequence number */
 	uint32_t sndbuf;	 /* the socket's SO_SNDBUF, as last read */
 	uint32_t space;		 /* its free send space, estimated with a margin */
-	uint32_t wnd_sent;	 /* the window we last gave the guest, bytes */
+	uint32_t wnd_edge;	 /* the right edge of the window we last gave (TF_EDGE) */
 	uint32_t ack_slot;	 /* out queue tail after our queued pure ACK */
 	uint64_t rto_at_ns;	 /* retransmission deadline, 0: none */
 	uint64_t idle_at_ns;	 /* reset when idle past this */

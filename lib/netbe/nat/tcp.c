@@ -103,6 +103,7 @@ enum tcp_flag {
 	TF_ACK_QUEUED = 1u << 9, /* our last pure ACK still in the out queue */
 	TF_FWD = 1u << 10,	 /* opened by --hostfwd */
 	TF_LOST = 1u << 11,	 /* guest data refused: it must send it again */
+	TF_EDGE = 1u << 12,	 /* wnd_edge holds the right edge we gave */
 };
 
 /* SO_PEEK_OFF for TCP (Linux 6.10) and MSG_TRUNC discards: 1 yes, 0 no,
@@ -266,11 +267,31 @@ static void space_refresh(int fd, struct nat_tcp_conn *c)
 	c->space -= c->space / 4;
 }
 
+/*
+ * The window we offer (RFC 9293 §3.8.6.2.2, receiver-side silly window
+ * avoidance): the socket's free space when that moves the right edge we
+ * gave by at least one of the guest's segments (or half the socket's
+ * buffer, if smaller), else that old edge, never moved on. A Linux sender
+ * does not send into a window smaller than its MSS until its persist
+ * timer fires (200 ms at least): offering the bare free space stalled
+ * uploads through --hostfwd for 200 ms at a time on a loaded machine.
+ */
+static uint32_t wnd_offer(const struct nat_tcp_conn *c)
+{
+	uint32_t keep = 0, step = min_u32(c->our_mss, c->sndbuf / 2);
+
+	if ((c->flags & TF_EDGE) && seq_lt(c->seq_from_guest, c->wnd_edge))
+		keep = c->wnd_edge - c->seq_from_guest;
+	return c->space >= keep + step ? c->space : keep;
+}
+
 /* The window field we send (RFC 7323 §2.3: scaled by ours, 65535 at most
- * and unscaled without scaling). */
+ * and unscaled without scaling). Rounded down: a kept edge may move back
+ * by less than one unit of the scale (RFC 7323 §2.4), where rounding up
+ * would leave the guest a window of a few bytes to wait on. */
 static uint16_t wnd_field(const struct nat_tcp_conn *c)
 {
-	uint32_t w = c->space >> c->our_wscale;
+	uint32_t w = wnd_offer(c) >> c->our_wscale;
 
 	return (uint16_t)(w > 65535 ? 65535 : w);
 }
@@ -413,7 +434,8 @@ static struct tcp_seg ack_seg(struct nat_tcp_conn *c, uint8_t flags)
 {
 	uint16_t win = wnd_field(c);
 
-	c->wnd_sent = (uint32_t)win << c->our_wscale;
+	c->wnd_edge = c->seq_from_guest + ((uint32_t)win << c->our_wscale);
+	c->flags |= TF_EDGE;
 	return (struct tcp_seg){.seq = c->seq_to_guest,
 				.ack = c->seq_from_guest,
 				.flags = (uint8_t)(TH_ACK | flags),
@@ -922,7 +944,10 @@ static void send_synack(struct nat_pair *p, struct nat_flow *f, struct tcp_out *
 	space_refresh(f->fd, c);
 	/* RFC 7323 §2.2: the window of a SYN is never scaled. */
 	s.win = (uint16_t)min_u32(c->space, 65535);
-	syn_opts(&s, our_mss(p, &f->key), (c->flags & TF_WS) ? (int)c->our_wscale : -1);
+	c->wnd_edge = c->seq_from_guest + s.win;
+	c->flags |= TF_EDGE;
+	c->our_mss = our_mss(p, &f->key);
+	syn_opts(&s, c->our_mss, (c->flags & TF_WS) ? (int)c->our_wscale : -1);
 	seg_emit(p, f, &s, o);
 	c->state = TS_SYN_RCVD;
 	c->seq_to_guest = c->seq_max = c->isn + 1;
@@ -967,13 +992,15 @@ static void connect_done(struct nat_pair *p, struct nat_flow *f, uint32_t events
 static void window_update(struct nat_pair *p, struct nat_flow *f, struct tcp_out *o)
 {
 	struct nat_tcp_conn *c = &f->tcp;
-	uint32_t step = min_u32(c->sndbuf / 4, 65536);
 	struct tcp_seg s;
 
 	space_refresh(f->fd, c);
-	if (c->space >= c->sndbuf / 2)
+	if (c->space >= c->sndbuf / 2 && wnd_offer(c) == c->space)
 		c->flags &= (uint16_t)~TF_WUPD;
-	if (!wnd_field(c) || (c->wnd_sent && c->space < c->wnd_sent + step))
+	/* Only an edge that moved (wnd_offer()'s step) is worth a segment. */
+	if (!wnd_field(c) ||
+	    ((c->flags & TF_EDGE) &&
+	     !seq_lt(c->wnd_edge, c->seq_from_guest + ((uint32_t)wnd_field(c) << c->our_wscale))))
 		return;
 	s = ack_seg(c, 0);
 	seg_emit(p, f, &s, o);
@@ -1080,7 +1107,9 @@ static void space_after_write(struct nat_flow *f, uint32_t w, bool short_write)
 		c->space = 0;
 	else if (c->space < c->sndbuf / 2)
 		space_refresh(f->fd, c);
-	if (c->space < c->sndbuf / 4 || !wnd_field(c))
+	/* Watched too while wnd_offer() holds the edge back: the update
+	 * must come before the guest's persist timer. */
+	if (c->space < c->sndbuf / 4 || !wnd_field(c) || wnd_offer(c) < c->space)
 		c->flags |= TF_WUPD;
 }
 
@@ -1102,8 +1131,11 @@ static int data_input(struct nat_flow *f, const struct nat_pkt *pkt, bool *ack)
 		/* Not acceptable (§3.10.7.4: before RCV.NXT or past the
 		 * window): a window probe or keepalive one byte behind,
 		 * which an ACK answers. */
-		*ack = seq_lt(pkt->seq, c->seq_from_guest) ||
-		       seq_lt(c->seq_from_guest + c->wnd_sent, pkt->seq);
+		*ack = seq_lt(pkt->seq, c->seq_from_guest) || seq_lt(c->wnd_edge, pkt->seq);
+		/* A zero-window probe (RFC 9293 §3.8.6.1) hears the space
+		 * as it is now, not as the last write left it. */
+		if (*ack)
+			space_refresh(f->fd, c);
 		return 0;
 	}
 	*ack = true;
@@ -1401,7 +1433,8 @@ static void send_syn(struct nat_pair *p, struct nat_flow *f)
 	struct tcp_seg s = {.seq = c->isn, .flags = TH_SYN};
 
 	s.win = (uint16_t)min_u32(c->space, 65535);
-	syn_opts(&s, our_mss(p, &f->key), TCP_OUR_WS);
+	c->our_mss = our_mss(p, &f->key);
+	syn_opts(&s, c->our_mss, TCP_OUR_WS);
 	seg_queue(p, &f->key, &s);
 }
 
@@ -1494,6 +1527,12 @@ void nat_tcp_tick(struct nat_pair *p, struct nat_flow *f, uint64_t now_ns)
 	}
 	if (c->rto_at_ns && now_ns >= c->rto_at_ns)
 		on_rto(p, f);
+	/* EPOLLOUT may be edge-triggered: an edge that came while the space
+	 * was still short of wnd_offer()'s step is not seen again; the tick
+	 * offers what drained since, before the guest's persist timer (200
+	 * ms at least) would ask. */
+	if (c->state == TS_ESTABLISHED && (c->flags & TF_WUPD))
+		window_update(p, f, NULL);
 }
 
 void nat_tcp_drop(struct nat_pair *p, struct nat_flow *f)
