@@ -114,6 +114,7 @@ int vq_packed_start(struct vq *q, const struct vq_state *s)
 	q->packed.device = device;
 	q->packed.avail_pos = s->avail_idx;
 	q->packed.avail_wrap = s->avail_wrap;
+	q->packed.dry_set = false;
 	q->packed.used_pos = s->used_idx;
 	q->packed.used_wrap = s->used_wrap;
 
@@ -295,12 +296,22 @@ static inline __attribute__((always_inline)) int pop_list(struct vq *q, struct v
 	return w.err == VQ_OK ? 1 : -(int)w.err;
 }
 
+/* The pops ran dry at avail_pos: every descriptor before it was looked at. */
+static inline void mark_dry(struct vq *q)
+{
+	q->packed.dry_pos = q->packed.avail_pos;
+	q->packed.dry_wrap = q->packed.avail_wrap;
+	q->packed.dry_set = true;
+}
+
 /* The pop itself, from the ring (vq_packed_pop()). */
 static inline __attribute__((always_inline)) int pop_ring(struct vq *q, struct vq_elem *e)
 {
 	uint16_t head_flags = ring_load_acquire(&q->packed.desc[q->packed.avail_pos].flags);
-	if (!desc_is_avail(head_flags, q->packed.avail_wrap))
+	if (!desc_is_avail(head_flags, q->packed.avail_wrap)) {
+		mark_dry(q);
 		return 0;
+	}
 	if (likely(pop_single(q, e, head_flags)))
 		return 1;
 	return pop_list(q, e, head_flags);
@@ -395,8 +406,10 @@ pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err, const enum 
 			e = pop_run(q, &f, e, end, &flags, dir);
 			if (likely(e == end))
 				continue;
-			if (!desc_is_avail(flags, q->packed.avail_wrap))
+			if (!desc_is_avail(flags, q->packed.avail_wrap)) {
+				mark_dry(q);
 				break; /* nothing more available: the burst ends */
+			}
 			r = pop_list_slow(q, e, flags);
 		} else {
 			r = pop_ring_slow(q, e);
@@ -702,19 +715,35 @@ bool vq_packed_enable_kicks(struct vq *q)
 	return vq_packed_avail_pending(q);
 }
 
+/* Positions from (@pos, @wrap) forward to (@to, @to_wrap); the ring's size
+ * when @to is not ahead (a mark from before the device moved past it). */
+static unsigned dist_ahead(const struct vq *q, uint16_t pos, bool wrap, uint16_t to, bool to_wrap)
+{
+	if (to_wrap == wrap && to >= pos)
+		return to - pos;
+	if (to_wrap != wrap && to < pos)
+		return q->size - pos + to;
+	return q->size;
+}
+
 /**
  * vq_packed_enable_kicks_for_more() - kicks on for descriptors beyond every
- * one available now: the device looked at them all and found too few. The
- * first position not available (at most a ring's length on) is where the
- * driver adds next; with EVENT_IDX the event asks for exactly that one.
- * Return: true when it became available after the fence.
+ * one the device looked at and found too few: up to where its pops last
+ * ran dry (dry_pos), else (no such mark ahead) the first position not
+ * available now. There the driver adds next; with EVENT_IDX the event
+ * asks for exactly that one. Return: true when it is available after the
+ * fence. Not the first position unavailable now: descriptors added since
+ * the look, with kicks off, would count as seen and never wake the device.
  */
 bool vq_packed_enable_kicks_for_more(struct vq *q)
 {
 	uint16_t pos = q->packed.avail_pos;
 	bool wrap = q->packed.avail_wrap;
+	unsigned limit = q->packed.dry_set
+				 ? dist_ahead(q, pos, wrap, q->packed.dry_pos, q->packed.dry_wrap)
+				 : q->size;
 
-	for (unsigned n = 0; n < q->size; n++) {
+	for (unsigned n = 0; n < limit; n++) {
 		if (!desc_is_avail(ring_load_acquire(&q->packed.desc[pos].flags), wrap))
 			break;
 		if (++pos == q->size) {
@@ -726,11 +755,15 @@ bool vq_packed_enable_kicks_for_more(struct vq *q)
 	return desc_is_avail(ring_load_acquire(&q->packed.desc[pos].flags), wrap);
 }
 
-/* Is the descriptor at avail_pos available? No validation beyond that. */
+/* Is the descriptor at avail_pos available? No validation beyond that.
+ * When not, the device has looked at every one: the dry mark. */
 bool vq_packed_avail_pending(struct vq *q)
 {
 	uint16_t flags = ring_load_acquire(&q->packed.desc[q->packed.avail_pos].flags);
-	return desc_is_avail(flags, q->packed.avail_wrap);
+	if (desc_is_avail(flags, q->packed.avail_wrap))
+		return true;
+	mark_dry(q);
+	return false;
 }
 
 /* Positions and wrap counters (vhost-user GET_VRING_BASE). */

@@ -589,14 +589,16 @@ bool vq_split_enable_kicks(struct vq *q)
 
 /*
  * vq_split_enable_kicks_for_more() - kicks on for buffers beyond every one
- * available now (avail->idx as read here): the device looked at them all
- * and found too few. With EVENT_IDX avail_event is that index, so the
- * driver's next addition kicks (§2.7.10); else kicks are simply on. True
- * when the index moved after the fence (poll again rather than sleep).
+ * the device looked at (avail->idx as its last pop read it: the pops ran
+ * dry there) and found too few. With EVENT_IDX avail_event is that index,
+ * so the driver's next addition kicks (§2.7.10); else kicks are simply on.
+ * True when the index is past it after the fence (poll again rather than
+ * sleep). Not a fresh read of avail->idx: buffers added since the look,
+ * with kicks off, would count as seen and never wake the device.
  */
 bool vq_split_enable_kicks_for_more(struct vq *q)
 {
-	uint16_t seen = ring_load_acquire(&q->split.avail->idx);
+	uint16_t seen = q->split.avail_idx_seen;
 
 	if (q->event_idx)
 		ring_store(q->split.avail_event, seen);

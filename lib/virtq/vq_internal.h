@@ -84,7 +84,11 @@ struct vq {
 			const struct pvirtq_event_suppress *driver; /* driver area: read */
 			struct pvirtq_event_suppress *device;	    /* device area: written */
 			uint16_t avail_pos;			    /* next descriptor to read */
-			bool avail_wrap;	    /* driver wrap counter expected at avail_pos */
+			bool avail_wrap; /* driver wrap counter expected at avail_pos */
+			/* Where the last pop found no descriptor available
+			 * (dry_set): vq_packed_enable_kicks_for_more()'s limit. */
+			uint16_t dry_pos;
+			bool dry_wrap, dry_set;
 			uint16_t used_pos;	    /* next position to write a used descriptor */
 			bool used_wrap;		    /* device ring wrap counter */
 			uint32_t desc_in_flight;    /* ring descriptors popped, not pushed */
