@@ -267,22 +267,31 @@ static void space_refresh(int fd, struct nat_tcp_conn *c)
 	c->space -= c->space / 4;
 }
 
+/* The least a window may open by (RFC 9293 §3.8.6.2.2, receiver-side
+ * silly window avoidance): one of the guest's segments, or half the
+ * socket's buffer if that is smaller. */
+static uint32_t wnd_step(const struct nat_tcp_conn *c)
+{
+	/* Plus a unit of our scale: the field is rounded down. */
+	return min_u32(c->our_mss, c->sndbuf / 2) + (1u << c->our_wscale);
+}
+
 /*
- * The window we offer (RFC 9293 §3.8.6.2.2, receiver-side silly window
- * avoidance): the socket's free space when that moves the right edge we
- * gave by at least one of the guest's segments (or half the socket's
- * buffer, if smaller), else that old edge, never moved on. A Linux sender
- * does not send into a window smaller than its MSS until its persist
- * timer fires (200 ms at least): offering the bare free space stalled
- * uploads through --hostfwd for 200 ms at a time on a loaded machine.
+ * The window we offer: the socket's free space, unless that is less than
+ * wnd_step(); then the right edge we gave before, never moved on (0 when
+ * the guest has reached it). A Linux sender does not send into a window
+ * smaller than its MSS until its persist timer fires (200 ms at least):
+ * offering such a window stalled uploads through --hostfwd for 200 ms at
+ * a time on a loaded machine. The update comes when the socket drains
+ * (window_update()).
  */
 static uint32_t wnd_offer(const struct nat_tcp_conn *c)
 {
-	uint32_t keep = 0, step = min_u32(c->our_mss, c->sndbuf / 2);
-
+	if (c->space >= wnd_step(c))
+		return c->space;
 	if ((c->flags & TF_EDGE) && seq_lt(c->seq_from_guest, c->wnd_edge))
-		keep = c->wnd_edge - c->seq_from_guest;
-	return c->space >= keep + step ? c->space : keep;
+		return c->wnd_edge - c->seq_from_guest;
+	return 0;
 }
 
 /* The window field we send (RFC 7323 §2.3: scaled by ours, 65535 at most
@@ -995,12 +1004,12 @@ static void window_update(struct nat_pair *p, struct nat_flow *f, struct tcp_out
 	struct tcp_seg s;
 
 	space_refresh(f->fd, c);
-	if (c->space >= c->sndbuf / 2 && wnd_offer(c) == c->space)
+	if (c->space >= c->sndbuf / 2)
 		c->flags &= (uint16_t)~TF_WUPD;
-	/* Only an edge that moved (wnd_offer()'s step) is worth a segment. */
-	if (!wnd_field(c) ||
-	    ((c->flags & TF_EDGE) &&
-	     !seq_lt(c->wnd_edge, c->seq_from_guest + ((uint32_t)wnd_field(c) << c->our_wscale))))
+	/* Only an edge that moved by wnd_step() is worth a segment. */
+	if (!wnd_field(c) || ((c->flags & TF_EDGE) &&
+			      seq_lt(c->seq_from_guest + ((uint32_t)wnd_field(c) << c->our_wscale),
+				     c->wnd_edge + wnd_step(c))))
 		return;
 	s = ack_seg(c, 0);
 	seg_emit(p, f, &s, o);
@@ -1109,7 +1118,7 @@ static void space_after_write(struct nat_flow *f, uint32_t w, bool short_write)
 		space_refresh(f->fd, c);
 	/* Watched too while wnd_offer() holds the edge back: the update
 	 * must come before the guest's persist timer. */
-	if (c->space < c->sndbuf / 4 || !wnd_field(c) || wnd_offer(c) < c->space)
+	if (c->space < c->sndbuf / 4 || c->space < wnd_step(c) || !wnd_field(c))
 		c->flags |= TF_WUPD;
 }
 
