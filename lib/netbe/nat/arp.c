@@ -41,7 +41,7 @@ enum {
  * only resolution this link has. */
 static enum nat_drop arp_check(const uint8_t *a)
 {
-	if (svc_rd16(a + ARP_HTYPE) != 1 || svc_rd16(a + ARP_PTYPE) != ETH_TYPE_IPV4)
+	if (nat_rd16(a + ARP_HTYPE) != 1 || nat_rd16(a + ARP_PTYPE) != ETH_TYPE_IPV4)
 		return NAT_DROP_UNKNOWN;
 	if (a[ARP_HLEN] != ETH_ADDR_LEN || a[ARP_PLEN] != 4)
 		return NAT_DROP_BAD_HDR;
@@ -68,7 +68,7 @@ static enum nat_drop arp_reply(struct nat_pair *p, const uint8_t *req)
 	memcpy(f, req + ARP_SHA, ETH_ADDR_LEN);
 	a = f + ETH_HDR_LEN;
 	memcpy(a, req, ARP_OP); /* htype, ptype, hlen, plen as checked */
-	svc_wr16(a + ARP_OP, ARP_REPLY);
+	nat_wr16(a + ARP_OP, ARP_REPLY);
 	memcpy(a + ARP_SHA, p->nat->net.gw_mac, ETH_ADDR_LEN);
 	memcpy(a + ARP_SPA, req + ARP_TPA, 4);
 	memcpy(a + ARP_THA, req + ARP_SHA, ETH_ADDR_LEN);
@@ -86,8 +86,8 @@ enum nat_drop nat_arp_input(struct nat_pair *p, const struct nat_pkt *pkt)
 	why = arp_check(a);
 	if (why != NAT_DROP_NONE)
 		return why;
-	if (svc_rd16(a + ARP_OP) != ARP_REQUEST)
-		return svc_rd16(a + ARP_OP) == ARP_REPLY ? NAT_DROP_NOT_OURS : NAT_DROP_UNKNOWN;
+	if (nat_rd16(a + ARP_OP) != ARP_REQUEST)
+		return nat_rd16(a + ARP_OP) == ARP_REPLY ? NAT_DROP_NOT_OURS : NAT_DROP_UNKNOWN;
 	/* A gratuitous request announces the sender's own address. */
 	if (!memcmp(a + ARP_SPA, a + ARP_TPA, 4) || !arp_ours(&p->nat->net, a + ARP_TPA))
 		return NAT_DROP_NOT_OURS;

@@ -16,19 +16,13 @@
 
 #include "nat.h"
 
-static inline void wr16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v >> 8);
-	b[1] = (uint8_t)v;
-}
-
 void nat_build_eth(const struct nat_pair *p, uint8_t *buf, uint16_t ethertype)
 {
 	const struct nat_net *net = &p->nat->net;
 
 	memcpy(buf, net->guest_mac, ETH_ADDR_LEN);
 	memcpy(buf + ETH_ADDR_LEN, net->gw_mac, ETH_ADDR_LEN);
-	wr16(buf + ETH_TYPE_OFF, (uint16_t)ethertype);
+	nat_wr16(buf + ETH_TYPE_OFF, (uint16_t)ethertype);
 }
 
 static uint32_t build_ipv4(uint8_t *ip, const struct nat_key *k, uint32_t l4_len, uint8_t ttl)
@@ -37,15 +31,15 @@ static uint32_t build_ipv4(uint8_t *ip, const struct nat_key *k, uint32_t l4_len
 
 	ip[0] = 0x45;
 	ip[1] = 0;
-	wr16(ip + 2, (uint16_t)(20 + l4_len));
-	wr16(ip + 4, 0);
-	wr16(ip + 6, 0x4000); /* DF: we never fragment (RFC 6864 §4.1: ID may be 0) */
+	nat_wr16(ip + 2, (uint16_t)(20 + l4_len));
+	nat_wr16(ip + 4, 0);
+	nat_wr16(ip + 6, 0x4000); /* DF: we never fragment (RFC 6864 §4.1: ID may be 0) */
 	ip[8] = ttl;
 	ip[9] = k->proto;
-	wr16(ip + 10, 0);
+	nat_wr16(ip + 10, 0);
 	memcpy(ip + 12, &src, 4);
 	memcpy(ip + 16, &dst, 4);
-	wr16(ip + 10, inet_csum_fold(inet_csum_add(0, ip, 20)));
+	nat_wr16(ip + 10, inet_csum_fold(inet_csum_add(0, ip, 20)));
 	return 20;
 }
 
@@ -53,7 +47,7 @@ static uint32_t build_ipv6(uint8_t *ip, const struct nat_key *k, uint32_t l4_len
 {
 	ip[0] = 0x60;
 	ip[1] = ip[2] = ip[3] = 0;
-	wr16(ip + 4, (uint16_t)l4_len);
+	nat_wr16(ip + 4, (uint16_t)l4_len);
 	ip[6] = k->proto;
 	ip[7] = ttl;
 	memcpy(ip + 8, &k->raddr, 16);
@@ -118,11 +112,11 @@ void nat_build_l4_csum_full(uint8_t *buf, uint32_t l4_off, uint32_t l4_len)
 
 	if (!off)
 		return;
-	wr16(buf + l4_off + off, 0);
+	nat_wr16(buf + l4_off + off, 0);
 	c = inet_csum_fold(inet_csum_add(s, buf + l4_off, l4_len));
 	/* A computed 0 is sent as 0xffff: for UDP 0 means "no checksum"
 	 * (RFC 768), and both verify the same for TCP and ICMP. */
-	wr16(buf + l4_off + off, c ? c : 0xffff);
+	nat_wr16(buf + l4_off + off, c ? c : 0xffff);
 }
 
 void nat_build_l4_csum(const struct nat_pair *p, uint8_t *buf, uint32_t l4_off, uint32_t l4_len,
@@ -144,7 +138,7 @@ void nat_build_l4_csum(const struct nat_pair *p, uint8_t *buf, uint32_t l4_off, 
 	}
 	/* §5.1.6.4: the driver sums from csum_start to the end, the field
 	 * included, which holds the pseudo-header sum, not complemented. */
-	wr16(buf + l4_off + off, inet_csum_fold16(s));
+	nat_wr16(buf + l4_off + off, inet_csum_fold16(s));
 	meta->flags |= VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	meta->csum_start = (uint16_t)l4_off;
 	meta->csum_offset = off;

@@ -161,7 +161,7 @@ static enum nat_drop dhcp_check(const uint8_t *m, uint32_t len)
 		return NAT_DROP_RUNT;
 	if (m[BP_OP] != BOOTREQUEST || m[BP_HTYPE] != 1 || m[BP_HLEN] != ETH_ADDR_LEN)
 		return NAT_DROP_BAD_HDR;
-	if (svc_rd32(m + BP_COOKIE) != DHCP_MAGIC)
+	if (nat_rd32(m + BP_COOKIE) != DHCP_MAGIC)
 		return NAT_DROP_BAD_HDR;
 	return NAT_DROP_NONE;
 }
@@ -180,7 +180,7 @@ static uint8_t *opt_put32(uint8_t *o, uint8_t code, uint32_t v)
 {
 	uint8_t b[4];
 
-	svc_wr32(b, v);
+	nat_wr32(b, v);
 	return opt_put(o, code, b, 4);
 }
 
@@ -203,7 +203,7 @@ static uint8_t *dhcp_put_options(uint8_t *o, const struct nat_net *net, const st
 		o = opt_put(o, OPT_ROUTER, &net->gw4, 4);
 		o = opt_put(o, OPT_DNS, &net->dns4, 4);
 		if (net->mtu >= DHCP_MTU_MIN) {
-			svc_wr16(mtu, net->mtu);
+			nat_wr16(mtu, net->mtu);
 			o = opt_put(o, OPT_MTU, mtu, 2);
 		}
 	}
@@ -231,7 +231,7 @@ static bool dhcp_dest(const struct dhcp_req *r, uint8_t type, struct in_addr yia
 		return false;
 	}
 	/* An INFORM without ciaddr has no yiaddr either: broadcast. */
-	if ((svc_rd16(r->m + BP_FLAGS) & DHCP_BROADCAST) || !yiaddr.s_addr)
+	if ((nat_rd16(r->m + BP_FLAGS) & DHCP_BROADCAST) || !yiaddr.s_addr)
 		return true;
 	*dst = yiaddr;
 	return false;
@@ -252,7 +252,7 @@ static void dhcp_put_fixed(uint8_t *b, const struct dhcp_req *r, uint8_t type,
 	memcpy(b + BP_YIADDR, &yiaddr, 4);
 	memcpy(b + BP_GIADDR, r->m + BP_GIADDR, 4);
 	memcpy(b + BP_CHADDR, r->m + BP_CHADDR, ETH_ADDR_LEN);
-	svc_wr32(b + BP_COOKIE, DHCP_MAGIC);
+	nat_wr32(b + BP_COOKIE, DHCP_MAGIC);
 }
 
 static enum nat_drop dhcp_reply(struct nat_pair *p, const struct dhcp_req *r, uint8_t type)
@@ -284,10 +284,10 @@ static enum nat_drop dhcp_reply(struct nat_pair *p, const struct dhcp_req *r, ui
 	nat_v4_to_mapped(&k.raddr, net->gw4);
 	l4_off = nat_build_ip(p, f, &k, 8 + blen); /* DHCP_L4_OFF: IPv4, no options */
 	memcpy(f, bcast ? bcast_mac : r->m + BP_CHADDR, ETH_ADDR_LEN);
-	svc_wr16(f + l4_off, DHCP_SERVER_PORT);
-	svc_wr16(f + l4_off + 2, DHCP_CLIENT_PORT);
-	svc_wr16(f + l4_off + 4, (uint16_t)(8 + blen));
-	svc_wr16(f + l4_off + 6, 0);
+	nat_wr16(f + l4_off, DHCP_SERVER_PORT);
+	nat_wr16(f + l4_off + 2, DHCP_CLIENT_PORT);
+	nat_wr16(f + l4_off + 4, (uint16_t)(8 + blen));
+	nat_wr16(f + l4_off + 6, 0);
 	nat_build_l4_csum_full(f, l4_off, 8 + blen);
 	return svc_send(p, l4_off + 8 + blen);
 }

@@ -109,8 +109,8 @@ static enum nat_drop ia_na_options(const struct nat_net *net, struct dhcp6_req *
 
 		if (len - i < 4)
 			return NAT_DROP_BAD_HDR;
-		code = svc_rd16(o + i);
-		olen = svc_rd16(o + i + 2);
+		code = nat_rd16(o + i);
+		olen = nat_rd16(o + i + 2);
 		if (olen > len - i - 4)
 			return NAT_DROP_BAD_HDR;
 		if (code == OPT_IAADDR) {
@@ -169,10 +169,10 @@ static enum nat_drop dhcp6_options(const struct nat_net *net, struct dhcp6_req *
 
 		if (len - i < 4)
 			return NAT_DROP_BAD_HDR;
-		olen = svc_rd16(r->m + i + 2);
+		olen = nat_rd16(r->m + i + 2);
 		if (olen > len - i - 4)
 			return NAT_DROP_BAD_HDR;
-		why = dhcp6_option(net, r, svc_rd16(r->m + i), r->m + i + 4, olen);
+		why = dhcp6_option(net, r, nat_rd16(r->m + i), r->m + i + 4, olen);
 		if (why != NAT_DROP_NONE)
 			return why;
 		i += 4u + olen;
@@ -184,8 +184,8 @@ static enum nat_drop dhcp6_options(const struct nat_net *net, struct dhcp6_req *
 
 static uint8_t *opt_start(uint8_t *o, uint16_t code, uint16_t len)
 {
-	svc_wr16(o, code);
-	svc_wr16(o + 2, len);
+	nat_wr16(o, code);
+	nat_wr16(o + 2, len);
 	return o + 4;
 }
 
@@ -199,14 +199,14 @@ static uint8_t *opt_put(uint8_t *o, uint16_t code, const void *v, uint16_t len)
 #define DUID_LL_LEN 10u
 static void our_duid(const struct nat_net *net, uint8_t *d)
 {
-	svc_wr16(d, 3);
-	svc_wr16(d + 2, 1);
+	nat_wr16(d, 3);
+	nat_wr16(d + 2, 1);
 	memcpy(d + 4, net->gw_mac, ETH_ADDR_LEN);
 }
 
 static uint8_t *opt_status(uint8_t *o, uint16_t status)
 {
-	svc_wr16(opt_start(o, OPT_STATUS_CODE, 2), status);
+	nat_wr16(opt_start(o, OPT_STATUS_CODE, 2), status);
 	return o + 6;
 }
 
@@ -217,14 +217,14 @@ static uint8_t *opt_ia_na(uint8_t *o, const struct nat_net *net, const uint8_t *
 	uint8_t *v = opt_start(o, OPT_IA_NA, IA_NA_FIXED + (addr ? 4 + IAADDR_FIXED : 6));
 
 	memcpy(v, iaid, 4);
-	svc_wr32(v + 4, addr ? DHCP6_T1 : 0);
-	svc_wr32(v + 8, addr ? DHCP6_T2 : 0);
+	nat_wr32(v + 4, addr ? DHCP6_T1 : 0);
+	nat_wr32(v + 8, addr ? DHCP6_T2 : 0);
 	if (!addr)
 		return opt_status(v + IA_NA_FIXED, ST_NOADDRSAVAIL);
 	v = opt_start(v + IA_NA_FIXED, OPT_IAADDR, IAADDR_FIXED);
 	memcpy(v, &net->guest6, 16);
-	svc_wr32(v + 16, DHCP6_LIFETIME);
-	svc_wr32(v + 20, DHCP6_LIFETIME);
+	nat_wr32(v + 16, DHCP6_LIFETIME);
+	nat_wr32(v + 20, DHCP6_LIFETIME);
 	return v + IAADDR_FIXED;
 }
 
@@ -277,10 +277,10 @@ static enum nat_drop dhcp6_reply(struct nat_pair *p, const struct nat_pkt *pkt,
 	mlen = (uint32_t)(o - m);
 	l4_off = nat_build_ip(p, f, &k, 8 + mlen); /* DHCP6_L4_OFF */
 	svc_eth_dst6(f, &pkt->key.gaddr, pkt->src_mac);
-	svc_wr16(f + l4_off, DHCP6_SERVER_PORT);
-	svc_wr16(f + l4_off + 2, DHCP6_CLIENT_PORT);
-	svc_wr16(f + l4_off + 4, (uint16_t)(8 + mlen));
-	svc_wr16(f + l4_off + 6, 0);
+	nat_wr16(f + l4_off, DHCP6_SERVER_PORT);
+	nat_wr16(f + l4_off + 2, DHCP6_CLIENT_PORT);
+	nat_wr16(f + l4_off + 4, (uint16_t)(8 + mlen));
+	nat_wr16(f + l4_off + 6, 0);
 	nat_build_l4_csum_full(f, l4_off, 8 + mlen);
 	return svc_send(p, l4_off + 8 + mlen);
 }

@@ -21,18 +21,6 @@
 
 #define FRAG6_HDR 8u
 
-static inline void wr16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v >> 8);
-	b[1] = (uint8_t)v;
-}
-
-static inline void wr32(uint8_t *b, uint32_t v)
-{
-	wr16(b, (uint16_t)(v >> 16));
-	wr16(b + 2, (uint16_t)v);
-}
-
 /* The largest frame the out queue and the MTU allow. */
 static uint32_t frame_max(const struct nat_pair *p)
 {
@@ -60,19 +48,19 @@ static void queue_fragment(struct nat_pair *p, const uint8_t *hdr, uint32_t hl, 
 	if (v6) {
 		uint8_t *fh = f + hl;
 
-		wr16(ip + 4, (uint16_t)(FRAG6_HDR + n));
+		nat_wr16(ip + 4, (uint16_t)(FRAG6_HDR + n));
 		fh[0] = ip[6];
 		fh[1] = 0;
-		wr16(fh + 2, (uint16_t)(off | (more ? 1u : 0u)));
-		wr32(fh + 4, id);
+		nat_wr16(fh + 2, (uint16_t)(off | (more ? 1u : 0u)));
+		nat_wr32(fh + 4, id);
 		ip[6] = 44; /* Fragment header */
 		at += FRAG6_HDR;
 	} else {
-		wr16(ip + 2, (uint16_t)(hl - ETH_HDR_LEN + n));
-		wr16(ip + 4, (uint16_t)id);
-		wr16(ip + 6, (uint16_t)((more ? 0x2000u : 0u) | off / 8));
-		wr16(ip + 10, 0);
-		wr16(ip + 10, inet_csum_fold(inet_csum_add(0, ip, hl - ETH_HDR_LEN)));
+		nat_wr16(ip + 2, (uint16_t)(hl - ETH_HDR_LEN + n));
+		nat_wr16(ip + 4, (uint16_t)id);
+		nat_wr16(ip + 6, (uint16_t)((more ? 0x2000u : 0u) | off / 8));
+		nat_wr16(ip + 10, 0);
+		nat_wr16(ip + 10, inet_csum_fold(inet_csum_add(0, ip, hl - ETH_HDR_LEN)));
 	}
 	memcpy(f + at, l4 + off, n);
 	nat_out_commit(p, at + n, NULL);

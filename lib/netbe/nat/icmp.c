@@ -45,12 +45,6 @@
 #define ICMP6_UNREACH  1u
 #define ICMP6_PORT_UNR 4u
 
-static inline void wr16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v >> 8);
-	b[1] = (uint8_t)v;
-}
-
 static uint32_t l3_len(const struct nat_key *k)
 {
 	return k->v6 ? 40u : 20u;
@@ -131,7 +125,7 @@ static void icmp_finish(const struct nat_pair *p, struct netbe_rxbuf *b, const s
 {
 	uint32_t l4 = nat_build_ip(p, b->data, k, len);
 
-	wr16(b->data + l4 + 4, k->gport);
+	nat_wr16(b->data + l4 + 4, k->gport);
 	nat_build_l4_csum_full(b->data, l4, len);
 	memset(&b->meta, 0, sizeof(b->meta));
 	b->len = l4 + len;
@@ -218,27 +212,27 @@ static uint32_t quote_l4(uint8_t *q, const struct nat_key *k, uint32_t seq)
 	memset(q, 0, l3 + 8);
 	if (k->v6) {
 		q[0] = 0x60;
-		wr16(q + 4, (uint16_t)l4);
+		nat_wr16(q + 4, (uint16_t)l4);
 		q[6] = k->proto;
 		q[7] = 64;
 		memcpy(q + 8, &k->gaddr, 16);
 		memcpy(q + 24, &k->raddr, 16);
 	} else {
 		q[0] = 0x45;
-		wr16(q + 2, (uint16_t)(20 + l4));
+		nat_wr16(q + 2, (uint16_t)(20 + l4));
 		q[8] = 64;
 		q[9] = k->proto;
 		memcpy(q + 12, &k->gaddr.s6_addr[12], 4);
 		memcpy(q + 16, &k->raddr.s6_addr[12], 4);
-		wr16(q + 10, inet_csum_fold(inet_csum_add(0, q, 20)));
+		nat_wr16(q + 10, inet_csum_fold(inet_csum_add(0, q, 20)));
 	}
-	wr16(q + l3, k->gport);
-	wr16(q + l3 + 2, k->rport);
+	nat_wr16(q + l3, k->gport);
+	nat_wr16(q + l3 + 2, k->rport);
 	if (k->proto == IPPROTO_TCP) {
-		wr16(q + l3 + 4, (uint16_t)(seq >> 16));
-		wr16(q + l3 + 6, (uint16_t)seq);
+		nat_wr16(q + l3 + 4, (uint16_t)(seq >> 16));
+		nat_wr16(q + l3 + 6, (uint16_t)seq);
 	} else {
-		wr16(q + l3 + 4, 8);
+		nat_wr16(q + l3 + 4, 8);
 	}
 	return l3 + 8;
 }

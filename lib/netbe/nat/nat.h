@@ -517,6 +517,26 @@ int nat_dns_load(struct nat_net *net, const char *resolv_conf);
 socklen_t nat_remote_sockaddr(const struct nat_net *net, const struct nat_key *k,
 			      struct sockaddr_storage *out);
 
+/* Big-endian (network order) fields of headers and messages. */
+static inline uint16_t nat_rd16(const uint8_t *b)
+{
+	return (uint16_t)(b[0] << 8 | b[1]);
+}
+static inline uint32_t nat_rd32(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+static inline void nat_wr16(uint8_t *b, uint16_t v)
+{
+	b[0] = (uint8_t)(v >> 8);
+	b[1] = (uint8_t)v;
+}
+static inline void nat_wr32(uint8_t *b, uint32_t v)
+{
+	nat_wr16(b, (uint16_t)(v >> 16));
+	nat_wr16(b + 2, (uint16_t)v);
+}
+
 /* Helpers shared by the handlers. */
 static inline bool nat_key_is_v4(const struct nat_key *k)
 {

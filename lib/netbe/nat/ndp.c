@@ -221,8 +221,8 @@ static uint8_t *ra_opt_prefix(uint8_t *o, const struct nat_net *net)
 	o[1] = 4;
 	o[2] = (uint8_t)plen;
 	o[3] = RA_PFX_L | RA_PFX_A;
-	svc_wr32(o + 4, RA_INFINITE); /* valid */
-	svc_wr32(o + 8, RA_INFINITE); /* preferred */
+	nat_wr32(o + 4, RA_INFINITE); /* valid */
+	nat_wr32(o + 8, RA_INFINITE); /* preferred */
 	/* The bits past the prefix length are zero (§4.6.2 "Prefix"). */
 	for (unsigned i = 0; i < 16; i++) {
 		unsigned keep = plen >= 8 * (i + 1) ? 8 : plen > 8 * i ? plen - 8 * i : 0;
@@ -236,7 +236,7 @@ static uint8_t *ra_opt_mtu(uint8_t *o, uint32_t mtu)
 {
 	o[0] = ND_OPT_MTU;
 	o[1] = 1;
-	svc_wr32(o + 4, mtu);
+	nat_wr32(o + 4, mtu);
 	return o + 8;
 }
 
@@ -245,7 +245,7 @@ static uint8_t *ra_opt_rdnss(uint8_t *o, const struct in6_addr *dns)
 {
 	o[0] = ND_OPT_RDNSS;
 	o[1] = 3;
-	svc_wr32(o + 4, RA_INFINITE);
+	nat_wr32(o + 4, RA_INFINITE);
 	memcpy(o + 8, dns, 16);
 	return o + 24;
 }
@@ -265,7 +265,7 @@ enum nat_drop nat_ndp_ra(struct nat_pair *p, const struct in6_addr *dst, const u
 	ra[0] = ND_RA;
 	ra[4] = RA_HOP_LIMIT;
 	ra[5] = RA_FLAG_O;
-	svc_wr16(ra + 6, RA_ROUTER_LIFETIME);
+	nat_wr16(ra + 6, RA_ROUTER_LIFETIME);
 	/* reachable time and retransmission timer 0: unspecified (§4.2) */
 	o = nd_opt_lla(ra + 16, ND_OPT_SLLA, net->gw_mac);
 	if (mtu)

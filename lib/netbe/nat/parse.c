@@ -22,16 +22,6 @@
 #define UDP_LEN	     8u
 #define ICMP_MIN     8u /* type, code, checksum, and 4 bytes (echo: id, seq) */
 
-static inline uint16_t rd16(const uint8_t *b)
-{
-	return (uint16_t)(b[0] << 8 | b[1]);
-}
-
-static inline uint32_t rd32(const uint8_t *b)
-{
-	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
 const char *nat_drop_name(enum nat_drop why)
 {
 	static const char *const names[NAT_DROP_N] = {
@@ -71,7 +61,7 @@ static void parse_tcp_options(struct nat_pkt *p, const uint8_t *o, uint32_t len)
 		if (i + 1 >= len || (olen = o[i + 1]) < 2 || i + olen > len)
 			break;
 		if (kind == 2 && olen == 4)
-			p->mss = rd16(o + i + 2);
+			p->mss = nat_rd16(o + i + 2);
 		else if (kind == 3 && olen == 3)
 			p->wscale = o[i + 2] > 14 ? 14 : o[i + 2]; /* RFC 7323 §2.3 */
 		else if (kind == 4 && olen == 2)
@@ -92,12 +82,12 @@ static enum nat_drop parse_tcp(struct nat_pkt *p, uint32_t l4_len)
 		return NAT_DROP_BAD_HDR;
 	if (p->l4_off + doff > p->hdr_len)
 		return NAT_DROP_RUNT;
-	p->key.gport = rd16(t);
-	p->key.rport = rd16(t + 2);
-	p->seq = rd32(t + 4);
-	p->ack = rd32(t + 8);
+	p->key.gport = nat_rd16(t);
+	p->key.rport = nat_rd16(t + 2);
+	p->seq = nat_rd32(t + 4);
+	p->ack = nat_rd32(t + 8);
 	p->tcp_flags = t[13];
-	p->win = rd16(t + 14);
+	p->win = nat_rd16(t + 14);
 	p->wscale = 0xff;
 	parse_tcp_options(p, t + TCP_MIN, doff - TCP_MIN);
 	p->pay_off = p->l4_off + doff;
@@ -112,13 +102,13 @@ static enum nat_drop parse_udp(struct nat_pkt *p, uint32_t l4_len)
 
 	if (l4_len < UDP_LEN || p->l4_off + UDP_LEN > p->hdr_len)
 		return NAT_DROP_RUNT;
-	ulen = rd16(u + 4);
+	ulen = nat_rd16(u + 4);
 	/* RFC 768: the length covers header and data; it may not claim more
 	 * than the IP packet holds. Less is legal (trailing bytes ignored). */
 	if (ulen < UDP_LEN || ulen > l4_len)
 		return NAT_DROP_BAD_HDR;
-	p->key.gport = rd16(u);
-	p->key.rport = rd16(u + 2);
+	p->key.gport = nat_rd16(u);
+	p->key.rport = nat_rd16(u + 2);
 	p->pay_off = p->l4_off + UDP_LEN;
 	p->pay_len = ulen - UDP_LEN;
 	return NAT_DROP_NONE;
@@ -134,7 +124,7 @@ static enum nat_drop parse_icmp(struct nat_pkt *p, uint32_t l4_len)
 		return NAT_DROP_RUNT;
 	p->icmp_type = c[0];
 	p->icmp_code = c[1];
-	p->key.gport = p->key.rport = rd16(c + 4);
+	p->key.gport = p->key.rport = nat_rd16(c + 4);
 	p->pay_off = p->l4_off + ICMP_MIN;
 	p->pay_len = l4_len - ICMP_MIN;
 	return NAT_DROP_NONE;
@@ -166,7 +156,7 @@ static enum nat_drop parse_ipv4(struct nat_pkt *p)
 	if (p->l3_off + IPV4_MIN > p->hdr_len)
 		return NAT_DROP_RUNT;
 	ihl = (uint32_t)(ip[0] & 0xf) * 4;
-	tot = rd16(ip + 2);
+	tot = nat_rd16(ip + 2);
 	if ((ip[0] >> 4) != 4 || ihl < IPV4_MIN)
 		return NAT_DROP_BAD_HDR;
 	if (p->l3_off + ihl > p->hdr_len || p->l3_off + tot > p->len)
@@ -186,8 +176,8 @@ static enum nat_drop parse_ipv4(struct nat_pkt *p)
 	if ((ip[6] & 0x3f) || ip[7]) {
 		p->frag = true;
 		p->frag_more = ip[6] & 0x20;
-		p->frag_off = (uint32_t)(rd16(ip + 6) & 0x1fff) * 8;
-		p->frag_id = rd16(ip + 4);
+		p->frag_off = (uint32_t)(nat_rd16(ip + 6) & 0x1fff) * 8;
+		p->frag_id = nat_rd16(ip + 4);
 		p->pay_off = p->l4_off;
 		p->pay_len = tot - ihl;
 		return NAT_DROP_NONE;
@@ -206,7 +196,7 @@ static enum nat_drop parse_frag6(struct nat_pkt *p, uint32_t plen)
 	if (p->l4_off + 8 > p->hdr_len)
 		return NAT_DROP_RUNT;
 	p->proto = fh[0];
-	off_m = rd16(fh + 2);
+	off_m = nat_rd16(fh + 2);
 	p->l4_off += 8;
 	/* An atomic fragment (offset 0, no more: RFC 6946) is the whole
 	 * datagram. */
@@ -215,7 +205,7 @@ static enum nat_drop parse_frag6(struct nat_pkt *p, uint32_t plen)
 	p->frag = true;
 	p->frag_more = off_m & 1;
 	p->frag_off = off_m & 0xfff8u;
-	p->frag_id = rd32(fh + 4);
+	p->frag_id = nat_rd32(fh + 4);
 	p->pay_off = p->l4_off;
 	p->pay_len = plen - 8;
 	return NAT_DROP_NONE;
@@ -230,7 +220,7 @@ static enum nat_drop parse_ipv6(struct nat_pkt *p)
 		return NAT_DROP_RUNT;
 	if ((ip[0] >> 4) != 6)
 		return NAT_DROP_BAD_HDR;
-	plen = rd16(ip + 4);
+	plen = nat_rd16(ip + 4);
 	/* Payload length 0 is a jumbogram (RFC 2675), which needs a
 	 * hop-by-hop option we do not read: refused with it below. */
 	if (p->l3_off + IPV6_LEN + plen > p->len)

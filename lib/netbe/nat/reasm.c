@@ -28,12 +28,6 @@
 
 #include "nat.h"
 
-static inline void wr16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v >> 8);
-	b[1] = (uint8_t)v;
-}
-
 int nat_reasm_init(struct nat_pair *p)
 {
 	for (unsigned i = 0; i < NAT_REASM_SLOTS; i++) {
@@ -154,12 +148,12 @@ static void complete(struct nat_reasm *r, struct netbe_txpkt *whole)
 
 	memcpy(f, r->hdr, r->hdr_len);
 	if (r->v6) {
-		wr16(ip + 4, (uint16_t)r->total);
+		nat_wr16(ip + 4, (uint16_t)r->total);
 	} else {
-		wr16(ip + 2, (uint16_t)(l3 + r->total));
-		wr16(ip + 6, 0);
-		wr16(ip + 10, 0);
-		wr16(ip + 10, inet_csum_fold(inet_csum_add(0, ip, l3)));
+		nat_wr16(ip + 2, (uint16_t)(l3 + r->total));
+		nat_wr16(ip + 6, 0);
+		nat_wr16(ip + 10, 0);
+		nat_wr16(ip + 10, inet_csum_fold(inet_csum_add(0, ip, l3)));
 	}
 	r->iov = (struct iovec){.iov_base = f, .iov_len = r->hdr_len + r->total};
 	*whole = (struct netbe_txpkt){.iov = &r->iov, .iovcnt = 1, .len = (uint32_t)r->iov.iov_len};

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the link-level services (arp.c, ndp.c, dhcp.c, dhcp6.c) share:
- * big-endian field access, a bounded copy of a message out of the guest's
- * frame, and the end of every answer (the Ethernet destination, the out
- * queue). Each service answers the frame it was handed with one frame
+ * What the link-level services (arp.c, ndp.c, dhcp.c, dhcp6.c) share: a
+ * bounded copy of a message out of the guest's frame, and the end of every
+ * answer (the Ethernet destination, the out queue). Each service answers the frame it was handed with one frame
  * written into the pair's out queue, so nothing here allocates.
  */
 #ifndef VQNET_NETBE_NAT_SVC_H
@@ -15,30 +14,6 @@
 #include "base/iov.h"
 
 #include "nat.h"
-
-static inline uint16_t svc_rd16(const uint8_t *b)
-{
-	return (uint16_t)(b[0] << 8 | b[1]);
-}
-
-static inline uint32_t svc_rd32(const uint8_t *b)
-{
-	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-static inline void svc_wr16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v >> 8);
-	b[1] = (uint8_t)v;
-}
-
-static inline void svc_wr32(uint8_t *b, uint32_t v)
-{
-	b[0] = (uint8_t)(v >> 24);
-	b[1] = (uint8_t)(v >> 16);
-	b[2] = (uint8_t)(v >> 8);
-	b[3] = (uint8_t)v;
-}
 
 /*
  * Copy @len bytes at offset @off of the guest's frame to @dst: from the

@@ -132,20 +132,6 @@ static inline uint32_t min_u32(uint32_t a, uint32_t b)
 	return a < b ? a : b;
 }
 
-static inline void wr16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v >> 8);
-	b[1] = (uint8_t)v;
-}
-
-static inline void wr32(uint8_t *b, uint32_t v)
-{
-	b[0] = (uint8_t)(v >> 24);
-	b[1] = (uint8_t)(v >> 16);
-	b[2] = (uint8_t)(v >> 8);
-	b[3] = (uint8_t)v;
-}
-
 /* ---- small helpers ----------------------------------------------------- */
 
 static inline uint32_t ip_hdr_len(const struct nat_key *k)
@@ -359,15 +345,15 @@ struct tcp_out {
 
 static void tcp_hdr_write(uint8_t *t, const struct nat_key *k, const struct tcp_seg *s)
 {
-	wr16(t, k->rport);
-	wr16(t + 2, k->gport);
-	wr32(t + 4, s->seq);
-	wr32(t + 8, s->ack);
+	nat_wr16(t, k->rport);
+	nat_wr16(t + 2, k->gport);
+	nat_wr32(t + 4, s->seq);
+	nat_wr32(t + 8, s->ack);
 	t[12] = (uint8_t)((TCP_HDR + s->optlen) / 4 << 4);
 	t[13] = s->flags;
-	wr16(t + 14, s->win);
-	wr16(t + 16, 0);
-	wr16(t + 18, 0);
+	nat_wr16(t + 14, s->win);
+	nat_wr16(t + 16, 0);
+	nat_wr16(t + 18, 0);
 	memcpy(t + TCP_HDR, s->opt, s->optlen);
 }
 
@@ -426,7 +412,7 @@ static void syn_opts(struct tcp_seg *s, uint16_t mss, int ws)
 {
 	s->opt[0] = 2;
 	s->opt[1] = 4;
-	wr16(s->opt + 2, mss);
+	nat_wr16(s->opt + 2, mss);
 	s->optlen = 4;
 	if (ws < 0)
 		return;

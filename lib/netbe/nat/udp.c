@@ -58,12 +58,6 @@
 #define UDP_DNS_IDLE_NS (10ull * 1000000000ull) /* a flow to port 53 */
 #define UDP_ONE_BY_ONE	64u			/* datagrams read one at a time after one spilled */
 
-static inline void wr16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v >> 8);
-	b[1] = (uint8_t)v;
-}
-
 /* ---- shared by udp.c, icmp.c and fwd.c --------------------------------- */
 
 void nat_log_sock(const char *what, int err)
@@ -171,10 +165,10 @@ void nat_udp_finish(const struct nat_pair *p, struct netbe_rxbuf *b, const struc
 	uint32_t l4 = nat_build_ip(p, b->data, k, UDP_HDR + len);
 	uint8_t *u = b->data + l4;
 
-	wr16(u, k->rport);
-	wr16(u + 2, k->gport);
-	wr16(u + 4, (uint16_t)(UDP_HDR + len));
-	wr16(u + 6, 0);
+	nat_wr16(u, k->rport);
+	nat_wr16(u + 2, k->gport);
+	nat_wr16(u + 4, (uint16_t)(UDP_HDR + len));
+	nat_wr16(u + 6, 0);
 	memset(&b->meta, 0, sizeof(b->meta));
 	nat_build_l4_csum(p, b->data, l4, UDP_HDR + len, &b->meta);
 	b->len = l4 + UDP_HDR + len;
