@@ -72,11 +72,34 @@ static uint32_t out_free(const struct nat_pair *p)
 	return NAT_OUT_SLOTS - (p->out.tail - p->out.head);
 }
 
+unsigned nat_bounce_iov(struct nat_pair *p, uint8_t *data, uint32_t hl, uint32_t room,
+			struct iovec *iov)
+{
+	iov[0] = (struct iovec){.iov_base = data + hl, .iov_len = room};
+	iov[1] = (struct iovec){.iov_base = p->bounce + hl + room,
+				.iov_len = NAT_BOUNCE_BYTES - hl - room};
+	return 2;
+}
+
+uint8_t *nat_bounce_whole(struct nat_pair *p, uint8_t *data, uint32_t hl, uint32_t head,
+			  uint32_t len)
+{
+	if (len <= head)
+		return data;
+	memmove(p->bounce + hl, data + hl, head);
+	return p->bounce;
+}
+
 bool nat_frag_out(struct nat_pair *p, uint8_t *frame, uint32_t len)
 {
 	bool v6 = (frame[ETH_HDR_LEN] >> 4) == 6;
 	uint32_t hl = ETH_HDR_LEN + (v6 ? 40u : 20u), l4_len = len - hl, unit, n, id;
 
+	/* What an IP length field holds: 65535 bytes with IPv4's header, of
+	 * IPv6's payload (a host resolver over IPv6 can answer an IPv4
+	 * query with more than IPv4 carries). */
+	if (l4_len > NAT_IP_MAX - (v6 ? 0u : 20u))
+		return false;
 	nat_build_l4_csum_full(frame, hl, l4_len);
 	if (len <= frame_max(p)) {
 		if (!out_free(p))

@@ -131,16 +131,14 @@ static void icmp_finish(const struct nat_pair *p, struct netbe_rxbuf *b, const s
 	b->len = l4 + len;
 }
 
-/* A reply larger than its buffer (or the MTU): whole in the bounce, its
- * head copied in front of the tail recv() put there, then to the guest in
- * IP fragments through the out queue (frag.c). */
+/* A reply larger than its buffer (or the MTU): whole in the bounce, then
+ * to the guest in IP fragments through the out queue (frag.c). */
 static void icmp_spill(struct nat_pair *p, const struct nat_key *k, const struct netbe_rxbuf *b,
 		       uint32_t room, uint32_t len)
 {
-	uint32_t hl = ETH_HDR_LEN + l3_len(k);
-	struct netbe_rxbuf whole = {.data = p->bounce, .cap = NAT_BOUNCE_BYTES};
+	struct netbe_rxbuf whole = {
+		.data = nat_bounce_whole(p, b->data, ETH_HDR_LEN + l3_len(k), room, len)};
 
-	memmove(p->bounce + hl, b->data + hl, room);
 	icmp_finish(p, &whole, k, len);
 	if (!nat_frag_out(p, whole.data, whole.len))
 		counter_add(&p->stats.rx_dropped, 1);
@@ -158,7 +156,7 @@ unsigned nat_icmp_ready(struct nat_pair *p, struct nat_flow *f, uint32_t events,
 		struct netbe_rxbuf *b = &bufs[done];
 		uint32_t room = b->cap > hl ? b->cap - hl : 0;
 		struct iovec iov[2];
-		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+		struct msghdr mh = {.msg_iov = iov};
 		ssize_t r;
 
 		if (mtu > l3_len(k) && room > mtu - l3_len(k))
@@ -166,9 +164,7 @@ unsigned nat_icmp_ready(struct nat_pair *p, struct nat_flow *f, uint32_t events,
 		if (room < ICMP_HDR)
 			break;
 		/* The bounce takes what does not fit, in place for icmp_spill(). */
-		iov[0] = (struct iovec){.iov_base = b->data + hl, .iov_len = room};
-		iov[1] = (struct iovec){.iov_base = p->bounce + hl + room,
-					.iov_len = NAT_BOUNCE_BYTES - hl - room};
+		mh.msg_iovlen = nat_bounce_iov(p, b->data, hl, room, iov);
 		r = recvmsg(f->fd, &mh, MSG_DONTWAIT);
 		if (r < 0) {
 			int e = errno;
@@ -180,8 +176,7 @@ unsigned nat_icmp_ready(struct nat_pair *p, struct nat_flow *f, uint32_t events,
 				counter_add(&p->stats.rx_errors, 1);
 			break;
 		}
-		if ((mh.msg_flags & MSG_TRUNC) || r < (ssize_t)ICMP_HDR || b->data[hl] != rep ||
-		    l3_len(k) + (uint32_t)r > NAT_IP_MAX + (k->v6 ? 40u : 0u)) {
+		if ((mh.msg_flags & MSG_TRUNC) || r < (ssize_t)ICMP_HDR || b->data[hl] != rep) {
 			counter_add(&p->stats.rx_dropped, 1);
 			continue;
 		}

@@ -442,9 +442,22 @@ void nat_reasm_fini(struct nat_pair *p);
  * larger than the MTU or an out-queue slot, as IP fragments. Its transport
  * checksum is computed here, complete (a fragment cannot carry a partial
  * one), whatever the field held.
- * Return: false (nothing queued) when the out queue has no room for all.
+ * Return: false (nothing queued) when the out queue has no room for all,
+ * or the packet is more than an IP length field holds.
  */
 bool nat_frag_out(struct nat_pair *p, uint8_t *frame, uint32_t len);
+/*
+ * Receiving a datagram that may exceed its buffer (udp.c, icmp.c): the
+ * iovecs (2) for @room bytes at @data + @hl, @hl being its headers' room,
+ * then the pair's bounce at that same offset past @room. Once received
+ * (@len bytes, the first @head in @data), nat_bounce_whole() gives the
+ * frame to build the headers in: @data when all of it is there, else the
+ * bounce, the head copied in front of the tail.
+ */
+unsigned nat_bounce_iov(struct nat_pair *p, uint8_t *data, uint32_t hl, uint32_t room,
+			struct iovec *iov);
+uint8_t *nat_bounce_whole(struct nat_pair *p, uint8_t *data, uint32_t hl, uint32_t head,
+			  uint32_t len);
 
 /* ---- protocol handlers ------------------------------------------------ */
 
@@ -601,8 +614,8 @@ unsigned nat_udp_rx_iov(struct nat_pair *p, const struct nat_key *k, const struc
 			struct iovec *iov);
 /* Datagram of @len bytes of flow @f whose first @head are in @b (the rest,
  * if any, in the bounce where nat_udp_rx_iov() put it) to the guest through
- * the out queue: whole or in fragments (counted in rx_dropped when the
- * queue has no room). The frame is built in @b when it fits there (the
+ * the out queue: whole or in fragments (counted in rx_dropped when
+ * nat_frag_out() refuses it). The frame is built in @b when it fits there (the
  * caller does not hand @b out), else in the bounce. The flow reads one by
  * one from now on. */
 void nat_udp_spill(struct nat_pair *p, struct nat_flow *f, const struct netbe_rxbuf *b,

@@ -325,31 +325,16 @@ static void udp_error(struct nat_pair *p, struct nat_flow *f, int e)
 unsigned nat_udp_rx_iov(struct nat_pair *p, const struct nat_key *k, const struct netbe_rxbuf *b,
 			struct iovec *iov)
 {
-	uint32_t hl = nat_udp_hdr_len(k), room = nat_udp_room(p, k, b->cap);
-
-	iov[0] = (struct iovec){.iov_base = b->data + hl, .iov_len = room};
-	iov[1] = (struct iovec){.iov_base = p->bounce + hl + room,
-				.iov_len = NAT_BOUNCE_BYTES - hl - room};
-	return 2;
+	return nat_bounce_iov(p, b->data, nat_udp_hdr_len(k), nat_udp_room(p, k, b->cap), iov);
 }
 
 void nat_udp_spill(struct nat_pair *p, struct nat_flow *f, const struct netbe_rxbuf *b,
 		   uint32_t head, uint32_t len)
 {
-	uint32_t hl = nat_udp_hdr_len(&f->key);
-	struct netbe_rxbuf whole = *b;
+	struct netbe_rxbuf whole = {
+		.data = nat_bounce_whole(p, b->data, nat_udp_hdr_len(&f->key), head, len)};
 
 	f->dg.one_by_one = UDP_ONE_BY_ONE;
-	/* The IP length field holds the header too (IPv4: 65535 at most; a
-	 * host resolver over IPv6 can answer an IPv4 query with more). */
-	if (hl - ETH_HDR_LEN + len > NAT_IP_MAX + (f->key.v6 ? 40u : 0u)) {
-		counter_add(&p->stats.rx_dropped, 1);
-		return;
-	}
-	if (len > head) {
-		memmove(p->bounce + hl, b->data + hl, head);
-		whole = (struct netbe_rxbuf){.data = p->bounce, .cap = NAT_BOUNCE_BYTES};
-	}
 	nat_udp_finish(p, &whole, &f->key, len);
 	if (!nat_frag_out(p, whole.data, whole.len))
 		counter_add(&p->stats.rx_dropped, 1);
