@@ -96,12 +96,20 @@ static struct nat_reasm *slot_for(struct nat_pair *p, const struct nat_pkt *pkt,
 	return pick;
 }
 
-/* Whether any of blocks [@first, @end) was received; then mark them. */
-static bool blocks_claim(struct nat_reasm *r, uint32_t first, uint32_t end)
+/* Whether any of the 8-byte blocks [@first, @end) was received. */
+static bool blocks_any(const struct nat_reasm *r, uint32_t first, uint32_t end)
 {
 	for (uint32_t b = first; b < end; b++)
 		if (r->blocks[b / 64] >> (b % 64) & 1)
-			return false;
+			return true;
+	return false;
+}
+
+/* Mark blocks [@first, @end) received; false when one already was. */
+static bool blocks_claim(struct nat_reasm *r, uint32_t first, uint32_t end)
+{
+	if (blocks_any(r, first, end))
+		return false;
 	for (uint32_t b = first; b < end; b++)
 		r->blocks[b / 64] |= 1ull << (b % 64);
 	return true;
@@ -117,10 +125,8 @@ static bool fragment_fits(struct nat_reasm *r, const struct nat_pkt *pkt)
 	if (!pkt->frag_more) {
 		if (r->total)
 			return false; /* a second last fragment */
-		/* Nothing received beyond this end. */
-		for (uint32_t b = (end + 7) / 8; b < (NAT_IP_MAX + 1) / 8; b++)
-			if (r->blocks[b / 64] >> (b % 64) & 1)
-				return false;
+		if (blocks_any(r, (end + 7) / 8, (NAT_IP_MAX + 1) / 8))
+			return false; /* something received beyond this end */
 		r->total = end;
 	}
 	return blocks_claim(r, pkt->frag_off / 8, (end + 7) / 8);

@@ -988,14 +988,16 @@ static void window_update(struct nat_pair *p, struct nat_flow *f, struct tcp_out
 {
 	struct nat_tcp_conn *c = &f->tcp;
 	struct tcp_seg s;
+	uint16_t win;
 
 	space_refresh(f->fd, c);
 	if (c->space >= c->sndbuf / 2)
 		c->flags &= (uint16_t)~TF_WUPD;
 	/* Only an edge that moved by wnd_step() is worth a segment. */
-	if (!wnd_field(c) || ((c->flags & TF_EDGE) &&
-			      seq_lt(c->seq_from_guest + ((uint32_t)wnd_field(c) << c->our_wscale),
-				     c->wnd_edge + wnd_step(c))))
+	win = wnd_field(c);
+	if (!win ||
+	    ((c->flags & TF_EDGE) && seq_lt(c->seq_from_guest + ((uint32_t)win << c->our_wscale),
+					    c->wnd_edge + wnd_step(c))))
 		return;
 	s = ack_seg(c, 0);
 	seg_emit(p, f, &s, o);
