@@ -2,8 +2,8 @@
 /*
  * What the link-level services (arp.c, ndp.c, dhcp.c, dhcp6.c) share: a
  * bounded copy of a message out of the guest's frame, and the end of every
- * answer (the Ethernet destination, the out queue). Each service answers the frame it was handed with one frame
- * written into the pair's out queue, so nothing here allocates.
+ * answer (the Ethernet destination, the out queue). Each service answers the frame it was handed
+ * with one frame written into the pair's out queue, so nothing here allocates.
  */
 #ifndef VQNET_NETBE_NAT_SVC_H
 #define VQNET_NETBE_NAT_SVC_H
