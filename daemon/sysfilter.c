@@ -168,6 +168,7 @@ static const struct sc_rule rules_control[] = {
 	/* the workers' own calls (see the top of this file) */
 	ALLOW(readv),
 	ALLOW(writev),
+	ALLOW(io_uring_enter),
 	ALLOW(sendmmsg),
 	ALLOW(recvmmsg),
 	ALLOW(sendto),
@@ -176,13 +177,15 @@ static const struct sc_rule rules_control[] = {
 
 /*
  * A queue pair's worker: its kick, call and wake eventfds (read, write,
- * poll), and the backend's data path: a TAP (read/readv/write/writev), the
+ * poll), and the backend's data path: a TAP (read/readv/write/writev, and
+ * io_uring_enter on the pair's ring, which set-up restricted to writev on
+ * that TAP fd alone: lib/netbe/tap_uring.c), the
  * datagram socket (sendmmsg/recvmmsg and their single forms), the slirp
  * backend's hand-off (eventfds). Nothing that opens or closes anything.
  */
 static const struct sc_rule rules_worker[] = {
-	ALLOW(readv),	ALLOW(writev),	ALLOW(sendmmsg), ALLOW(recvmmsg),
-	ALLOW(sendmsg), ALLOW(recvmsg), ALLOW(sendto),	 ALLOW(recvfrom),
+	ALLOW(readv),	ALLOW(writev), ALLOW(sendmmsg), ALLOW(recvmmsg),       ALLOW(sendmsg),
+	ALLOW(recvmsg), ALLOW(sendto), ALLOW(recvfrom), ALLOW(io_uring_enter),
 };
 
 /*

@@ -84,6 +84,7 @@ struct options {
 	const char *net4, *net6; /* --net, --net6 */
 	int tap_fds[NET_DEV_MAX_QUEUE_PAIRS];
 	unsigned n_tap_fds;
+	bool tap_writev; /* --tap-writev */
 	struct net_dev_rate rx_rate, tx_rate;
 	unsigned poll_us;
 	unsigned gen_size;
@@ -141,6 +142,10 @@ static const char usage_text[] =
 	"                           gateway ::2, DNS ::3, DHCPv6 lease ::15)\n"
 	"      --tap-fd FD          tap: use this open TAP queue fd (one per queue pair,\n"
 	"                           repeatable; e.g. passed by a management tool)\n"
+	"      --tap-writev         tap: one writev() per frame to the TAP instead of a\n"
+	"                           burst per io_uring_enter() (the default where the\n"
+	"                           kernel allows io_uring; the ring can only writev\n"
+	"                           to the TAP)\n"
 	"      --rx-rate RATE       limit guest receive: BYTES[k|M|G][:PACKETS[k|M]] per s\n"
 	"      --tx-rate RATE       limit guest transmit, same format\n"
 	"      --poll-us N          busy-poll N us before sleeping (default 0)\n"
@@ -211,6 +216,7 @@ enum {
 	OPT_NET,
 	OPT_NET6,
 	OPT_TAP_FD,
+	OPT_TAP_WRITEV,
 	OPT_RX_RATE,
 	OPT_TX_RATE,
 	OPT_POLL_US,
@@ -246,6 +252,7 @@ static const struct option longopts[] = {
 	{"net", required_argument, NULL, OPT_NET},
 	{"net6", required_argument, NULL, OPT_NET6},
 	{"tap-fd", required_argument, NULL, OPT_TAP_FD},
+	{"tap-writev", no_argument, NULL, OPT_TAP_WRITEV},
 	{"rx-rate", required_argument, NULL, OPT_RX_RATE},
 	{"tx-rate", required_argument, NULL, OPT_TX_RATE},
 	{"poll-us", required_argument, NULL, OPT_POLL_US},
@@ -335,6 +342,9 @@ static bool parse_backend_option(int c, struct options *o)
 		if (o->n_tap_fds == NET_DEV_MAX_QUEUE_PAIRS)
 			usage_error("--tap-fd: at most %u fds", NET_DEV_MAX_QUEUE_PAIRS);
 		o->tap_fds[o->n_tap_fds++] = (int)parse_number("--tap-fd", optarg, 0, INT_MAX);
+		break;
+	case OPT_TAP_WRITEV:
+		o->tap_writev = true;
 		break;
 	case OPT_STATE_DIR:
 		o->state_dir = optarg;
@@ -455,6 +465,8 @@ static void check_options(const struct options *o)
 		usage_error("--net and --net6 only apply to --backend user or slirp");
 	if (o->n_tap_fds && strncmp(o->backend, "tap:", 4) != 0)
 		usage_error("--tap-fd only applies to --backend tap:IFNAME");
+	if (o->tap_writev && strncmp(o->backend, "tap:", 4) != 0)
+		usage_error("--tap-writev only applies to --backend tap:IFNAME");
 	if (o->n_tap_fds && o->n_tap_fds != o->queues)
 		usage_error("--tap-fd: %u fds for %u queue pairs (one per pair)", o->n_tap_fds,
 			    o->queues);
@@ -698,6 +710,7 @@ static int open_backend(const struct options *o, struct daemon *d)
 		.net6 = o->net6,
 		.tap_fds = o->n_tap_fds ? o->tap_fds : NULL,
 		.n_tap_fds = o->n_tap_fds,
+		.tap_writev = o->tap_writev,
 		.gen_frame_size = o->gen_size,
 		.defer_threads = true, /* started after the sandbox (start()) */
 		.thread_hook = sandbox_thread_hook(&o->sandbox),

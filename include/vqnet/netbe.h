@@ -199,6 +199,9 @@ struct netbe_options {
 	/* tap: fds passed in by the caller (one per queue pair), or NULL */
 	const int *tap_fds;
 	unsigned n_tap_fds;
+	/* tap: one writev() per frame instead of a burst per io_uring_enter()
+	 * (the default, when the kernel allows io_uring) */
+	bool tap_writev;
 	/* gen: frame size in bytes (Ethernet header included, no FCS) */
 	uint32_t gen_frame_size;
 	/* user: the host's DNS resolvers ("ADDR[:PORT]" or "[ADDR6][:PORT]",

@@ -187,27 +187,22 @@ static enum tx_verdict tx_classify(struct net_dev_worker *w, const struct vq_ele
 
 /*
  * The backend's tx() for @n frames of chains @ids. With inflight tracking
- * (a restart state file, docs/vqnetd.md "Restart without loss") each
- * frame's chain is marked consumed just before the frame is handed on,
- * one frame per call, so a kill at any point never sends a frame twice
- * after the restart (and loses at most the one marked, before its write).
+ * (a restart state file, docs/vqnetd.md "Restart without loss") the
+ * burst's chains are marked consumed just before it is handed on, so a
+ * kill at any point never sends a frame twice after the restart (and
+ * loses at most the burst marked, before its write: the backends write a
+ * burst with one system call, which a kill cannot split).
  */
 static int tx_backend(struct net_dev_worker *w, const struct netbe_txpkt *pkts, const uint16_t *ids,
 		      unsigned n)
 {
 	struct net_dev *d = w->d;
-	int sent = 0;
 
-	if (!vq_inflight_tracked(w->tx.vq))
-		return d->be->ops->tx(d->be, w->pair, pkts, n);
-	for (unsigned i = 0; i < n; i++) {
-		vq_inflight_consume(w->tx.vq, ids[i]);
-		int rc = d->be->ops->tx(d->be, w->pair, &pkts[i], 1);
-		if (rc < 0 && !sent)
-			return rc;
-		sent += rc > 0;
+	if (vq_inflight_tracked(w->tx.vq)) {
+		for (unsigned i = 0; i < n; i++)
+			vq_inflight_consume(w->tx.vq, ids[i]);
 	}
-	return sent;
+	return d->be->ops->tx(d->be, w->pair, pkts, n);
 }
 
 /* Hand @n staged frames (of chains @ids) to the backend; count what it took. */

@@ -24,10 +24,16 @@
  * free(). tun cuts a frame longer than the reader's buffer without saying
  * so; rx() reads one byte past the buffer to notice (rx_dropped). The
  * vnet header translation, both ways, is tap_vnet_hdr.c.
+ *
+ * tx() writes a burst with one system call through a restricted io_uring
+ * per queue pair (tap_uring.c) unless opt->tap_writev asks for one
+ * writev() per frame, or the kernel refuses io_uring: then writev, and
+ * print_stats() says why.
  */
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -39,6 +45,7 @@
 
 #include "base/compiler.h"
 #include "netbe_internal.h"
+#include "tap_uring.h"
 #include "tap_vnet_hdr.h"
 #include "spec/virtio_net.h"
 
@@ -48,6 +55,8 @@
 struct tap_pair {
 	struct netbe_stats stats;      /* written by the pair's worker */
 	struct iovec iov[TAP_IOV_MAX]; /* tx scratch; the pair's worker */
+	struct tap_uring *uring;       /* batched tx, or NULL: writev */
+	int uring_err;		       /* why uring is NULL (-errno; 0: not asked) */
 	int fd;
 	bool attached; /* control thread */
 } __attribute__((aligned(64)));
@@ -125,15 +134,12 @@ static int tap_set_queue_pairs(struct netbe *be, unsigned n)
 	return 0;
 }
 
-static int tap_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, unsigned n)
+/* One writev() per frame: without io_uring, or once its ring failed. */
+static unsigned tap_tx_writev(struct tap_pair *p, const struct netbe_txpkt *pkts, unsigned n)
 {
 	struct virtio_net_hdr_v1 h;
-	struct tap_pair *p;
 	unsigned sent = 0;
 
-	if (q >= be->max_queue_pairs)
-		return -EINVAL;
-	p = &to_tap(be)->pairs[q];
 	for (unsigned i = 0; i < n; i++) {
 		const struct netbe_txpkt *pkt = &pkts[i];
 		ssize_t r;
@@ -158,7 +164,20 @@ static int tap_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, 
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
 			counter_add(&p->stats.tx_errors, 1);
 	}
-	return (int)sent;
+	return sent;
+}
+
+static int tap_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, unsigned n)
+{
+	struct tap_pair *p;
+
+	if (q >= be->max_queue_pairs)
+		return -EINVAL;
+	p = &to_tap(be)->pairs[q];
+	/* One frame costs a system call either way; writev is the cheaper. */
+	if (n > 1 && p->uring && tap_uring_usable(p->uring))
+		return (int)tap_uring_tx(p->uring, pkts, n, &p->stats);
+	return (int)tap_tx_writev(p, pkts, n);
 }
 
 static int tap_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsigned n)
@@ -222,11 +241,35 @@ static void tap_get_stats(struct netbe *be, unsigned q, struct netbe_stats *out)
 		netbe_stats_copy(out, &to_tap(be)->pairs[q].stats);
 }
 
+/* How the pair transmits: "tap qN: tx=io_uring submits=S frames=F", or
+ * tx=writev and why. */
+static void tap_print_stats(struct netbe *be, unsigned q, FILE *f)
+{
+	const struct tap_pair *p;
+	struct tap_uring_stats us;
+
+	if (q >= be->max_queue_pairs)
+		return;
+	p = &to_tap(be)->pairs[q];
+	if (p->uring && tap_uring_usable(p->uring)) {
+		tap_uring_get_stats(p->uring, &us);
+		fprintf(f, "tap q%u: tx=io_uring submits=%" PRIu64 " frames=%" PRIu64 "\n", q,
+			us.submits, us.frames);
+	} else if (p->uring) {
+		fprintf(f, "tap q%u: tx=writev (io_uring failed a submission)\n", q);
+	} else if (p->uring_err) {
+		fprintf(f, "tap q%u: tx=writev (io_uring: %s)\n", q, strerror(-p->uring_err));
+	} else {
+		fprintf(f, "tap q%u: tx=writev\n", q);
+	}
+}
+
 static void tap_free(struct netbe *be)
 {
 	struct tap *t = to_tap(be);
 
 	for (unsigned q = 0; q < be->max_queue_pairs; q++) {
+		tap_uring_free(t->pairs[q].uring);
 		if (t->pairs[q].fd >= 0)
 			close(t->pairs[q].fd);
 	}
@@ -244,6 +287,7 @@ static const struct netbe_ops tap_ops = {
 	.rx_fd = tap_rx_fd,
 	.link_up = netbe_link_always_up,
 	.get_stats = tap_get_stats,
+	.print_stats = tap_print_stats,
 	.free = tap_free,
 };
 
@@ -428,6 +472,8 @@ int netbe_tap_new(const char *ifname, const struct netbe_options *opt, struct ne
 	ret = tap_setup(t, err, errlen);
 	if (ret)
 		goto err;
+	for (unsigned q = 0; q < nq && !opt->tap_writev; q++)
+		t->pairs[q].uring_err = tap_uring_new(t->pairs[q].fd, &t->pairs[q].uring);
 	*out = &t->be;
 	return 0;
 

@@ -3,13 +3,16 @@
  * The tap backend (netbe_fixture.h has the helpers), root only, skipped
  * otherwise: a real multi-queue TAP moved into a fresh network namespace
  * answers ARP, ICMP echo and a TCP SYN with a partial checksum; vnet
- * headers in both directions; fds of an open device handed over.
+ * headers in both directions; fds of an open device handed over; a burst
+ * of 100 UDP datagrams in one tx() reaches a socket in the namespace in
+ * order, through io_uring (two submissions) and through writev.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -346,6 +349,113 @@ static void test_tap_fds(void **state)
 	assert_non_null(strstr(err, "want a tap of vqnet-other"));
 	netbe_free(owner);
 }
+/* A UDP socket of namespace @ns bound to @ip:@port (setns there and back). */
+static int udp_socket_in(const char *ns, uint32_t ip, uint16_t port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	char path[96];
+	int nsfd, self, s;
+
+	snprintf(path, sizeof(path), "/var/run/netns/%s", ns);
+	nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	assert_true(nsfd >= 0 && self >= 0);
+	assert_int_equal(setns(nsfd, CLONE_NEWNET), 0);
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(setns(self, CLONE_NEWNET), 0);
+	close(nsfd);
+	close(self);
+	assert_true(s >= 0);
+	a.sin_addr.s_addr = ip;
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	return s;
+}
+
+#define BURST 100
+
+/* Send BURST UDP datagrams (sequence number first, then bytes of it) to
+ * 10.99.N.1:7000 in one tx() call, each frame in two pieces; the socket
+ * @s must get them all, in order. Return the backend's print_stats line. */
+static void tap_burst(struct netbe *be, int s, char *line, size_t linelen)
+{
+	static uint8_t f[BURST][128];
+	static struct iovec iov[BURST][2];
+	static struct netbe_txpkt pkts[BURST];
+	uint32_t me = tap_ip(2), host = tap_ip(1);
+	uint8_t got[128];
+	FILE *m;
+
+	for (unsigned i = 0; i < BURST; i++) {
+		uint16_t l4 = (uint16_t)(8 + 20 + i % 40);
+		uint32_t off = build_ipv4(f[i], tap_host_mac, guest_mac, &me, &host, 17, l4);
+
+		put16(f[i] + off, 40000);
+		put16(f[i] + off + 2, 7000);
+		put16(f[i] + off + 4, l4);
+		put16(f[i] + off + 6, 0); /* no checksum (IPv4 allows it) */
+		put32(f[i] + off + 8, i);
+		for (unsigned k = 12; k < l4; k++)
+			f[i][off + k] = (uint8_t)(i * 7 + k);
+		iov[i][0] = (struct iovec){f[i], 20};
+		iov[i][1] = (struct iovec){f[i] + 20, off + l4 - 20};
+		pkts[i] = (struct netbe_txpkt){.iov = iov[i], .iovcnt = 2, .len = off + l4};
+	}
+	assert_int_equal(be->ops->tx(be, 0, pkts, BURST), BURST);
+	for (unsigned i = 0; i < BURST; i++) {
+		uint16_t l4 = (uint16_t)(8 + 20 + i % 40);
+		ssize_t n;
+
+		assert_true(fd_readable(s, 3000));
+		n = recv(s, got, sizeof(got), 0);
+		assert_int_equal(n, l4 - 8);
+		assert_int_equal(get32(got), i);
+		assert_memory_equal(got, f[i] + pkts[i].len - (uint32_t)n, (size_t)n);
+	}
+	assert_int_equal(stats_of(be, 0).tx_dropped, 0);
+	m = fmemopen(line, linelen, "w");
+	assert_non_null(m);
+	be->ops->print_stats(be, 0, m);
+	fclose(m);
+}
+
+static void test_tap_burst(void **state)
+{
+	static const uint8_t mac[6] = {0x02, 0x00, 0x00, 0x00, 0x0b, 0x01};
+	struct netbe_options o = opts(1), ow = opts(1);
+	char spec[32], line[160];
+	struct netbe *be, *bew;
+	int s;
+
+	(void)state;
+	if (geteuid() != 0 || !tap_env.ns_made)
+		skip();
+	snprintf(spec, sizeof(spec), "tap:%s", tap_env.ifname);
+	/* Two backends on one device (each a queue of it): io_uring where
+	 * the kernel allows it, and --tap-writev. */
+	be = open_be(spec, &o);
+	ow.tap_writev = true;
+	bew = open_be(spec, &ow);
+	assert_int_equal(run("ip link set %s address 02:00:00:00:0b:01", tap_env.ifname), 0);
+	memcpy(tap_host_mac, mac, 6);
+	assert_int_equal(run("ip link set %s netns %s", tap_env.ifname, tap_env.ns), 0);
+	assert_int_equal(run("ip -n %s addr add 10.99.%u.1/24 dev %s", tap_env.ns, tap_env.net,
+			     tap_env.ifname),
+			 0);
+	assert_int_equal(run("ip -n %s link set %s up", tap_env.ns, tap_env.ifname), 0);
+	s = udp_socket_in(tap_env.ns, tap_ip(1), 7000);
+
+	tap_burst(be, s, line, sizeof(line)); /* 64 + 36 frames */
+	if (strstr(line, "tx=io_uring"))
+		assert_string_equal(line, "tap q0: tx=io_uring submits=2 frames=100\n");
+	else
+		assert_non_null(strstr(line, "tap q0: tx=writev (io_uring: "));
+	tap_burst(bew, s, line, sizeof(line));
+	assert_string_equal(line, "tap q0: tx=writev\n");
+	netbe_free(bew);
+	netbe_free(be);
+	close(s);
+}
+
 /* D12: reads shorter than the TAP's vnet header (0, 1 and 11 bytes) are
  * dropped and counted (rx_errors), never turned into a frame with a
  * length computed by underflow; the next good read is a frame. A real TAP
@@ -398,6 +508,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_tap, tap_setup, tap_teardown),
 		cmocka_unit_test_setup_teardown(test_tap_fds, tap_setup, tap_teardown),
+		cmocka_unit_test_setup_teardown(test_tap_burst, tap_setup, tap_teardown),
 		cmocka_unit_test_setup_teardown(test_tap_short_read, tap_setup, tap_teardown),
 	};
 
