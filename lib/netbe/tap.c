@@ -26,9 +26,10 @@
  * vnet header translation, both ways, is tap_vnet_hdr.c.
  *
  * tx() writes a burst with one system call through a restricted io_uring
- * per queue pair (tap_uring.c) unless opt->tap_writev asks for one
- * writev() per frame, or the kernel refuses io_uring: then writev, and
- * print_stats() says why.
+ * per queue pair (tap_uring.c), and rx() reads the frames after the first
+ * the same way, unless opt->tap_writev asks for one writev()/readv() per
+ * frame, or the kernel refuses io_uring: then those, and print_stats()
+ * says why.
  */
 #include <endian.h>
 #include <errno.h>
@@ -49,14 +50,20 @@
 #include "tap_vnet_hdr.h"
 #include "spec/virtio_net.h"
 
-#define TAP_IOV_MAX 1024 /* UIO_MAXIOV: the header plus 1023 frame pieces */
-#define TAP_FLAGS   (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE)
+#define TAP_IOV_MAX  1024 /* UIO_MAXIOV: the header plus 1023 frame pieces */
+#define TAP_FLAGS    (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE)
+#define TAP_RX_BATCH 32 /* reads one io_uring submission posts at most */
 
 struct tap_pair {
 	struct netbe_stats stats;      /* written by the pair's worker */
 	struct iovec iov[TAP_IOV_MAX]; /* tx scratch; the pair's worker */
-	struct tap_uring *uring;       /* batched tx, or NULL: writev */
+	struct tap_uring *uring;       /* batched tx and rx, or NULL: writev/readv */
 	int uring_err;		       /* why uring is NULL (-errno; 0: not asked) */
+	unsigned rx_want;	       /* reads the next batch posts (< 2: no batch, readv) */
+	struct virtio_net_hdr_v1 rx_hdr[TAP_RX_BATCH];
+	uint8_t rx_over[TAP_RX_BATCH];
+	struct iovec rx_iov[TAP_RX_BATCH * 3];
+	int rx_res[TAP_RX_BATCH];
 	int fd;
 	bool attached; /* control thread */
 } __attribute__((aligned(64)));
@@ -180,51 +187,124 @@ static int tap_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, 
 	return (int)tap_tx_writev(p, pkts, n);
 }
 
+/* Judge a read of @r bytes (-errno: it failed) into @b behind @h. Return
+ * 1: a frame (b->len and b->meta set); 0: dropped and counted; -EAGAIN:
+ * no frame was there; another -errno: the read failed (counted). */
+static int tap_rx_result(struct tap_pair *p, struct netbe_rxbuf *b,
+			 const struct virtio_net_hdr_v1 *h, ssize_t r, uint32_t allowed)
+{
+	if (r < 0) {
+		if (r == -EAGAIN || r == -EWOULDBLOCK)
+			return -EAGAIN;
+		counter_add(&p->stats.rx_errors, 1);
+		return (int)r;
+	}
+	if ((size_t)r < sizeof(*h)) {
+		counter_add(&p->stats.rx_errors, 1);
+		return 0;
+	}
+	if ((size_t)r - sizeof(*h) > b->cap) {
+		counter_add(&p->stats.rx_dropped, 1);
+		return 0;
+	}
+	b->len = (uint32_t)(r - sizeof(*h));
+	if (tap_vnet_meta_from_hdr(&b->meta, h, b->len, allowed)) {
+		counter_add(&p->stats.rx_errors, 1);
+		return 0;
+	}
+	return 1;
+}
+
+/* One readv() into @b; returns as tap_rx_result(). One byte past the
+ * buffer tells a frame that did not fit: tun cuts it silently and returns
+ * what it copied. */
+static int tap_rx_one(struct tap_pair *p, struct netbe_rxbuf *b, uint32_t allowed)
+{
+	struct virtio_net_hdr_v1 h;
+	uint8_t over;
+	struct iovec iov[3] = {{&h, sizeof(h)}, {b->data, b->cap}, {&over, 1}};
+	ssize_t r;
+
+	do {
+		r = readv(p->fd, iov, 3);
+	} while (r < 0 && errno == EINTR);
+	return tap_rx_result(p, b, &h, r < 0 ? -errno : r, allowed);
+}
+
+/* Up to @m frames into @bufs with one io_uring submission of reads (as
+ * many as the last batch found, doubled while every read finds one; a
+ * batch that finds fewer than 2 turns batching off until readv() finds
+ * frames queued again: a trickle costs no read that finds nothing).
+ * Return the frames filled; *more: every read gave a frame. A frame
+ * that arrived while the reads ran can land after a read that found
+ * none: it moves down to the first free buffer, so @bufs stays dense. */
+static unsigned tap_rx_batch(struct tap_pair *p, struct netbe_rxbuf *bufs, unsigned m,
+			     uint32_t allowed, bool *more)
+{
+	unsigned k = m < p->rx_want ? m : p->rx_want, got = 0;
+	int rc;
+
+	for (unsigned i = 0; i < k; i++) {
+		p->rx_iov[3 * i] = (struct iovec){&p->rx_hdr[i], sizeof(p->rx_hdr[i])};
+		p->rx_iov[3 * i + 1] = (struct iovec){bufs[i].data, bufs[i].cap};
+		p->rx_iov[3 * i + 2] = (struct iovec){&p->rx_over[i], 1};
+	}
+	rc = tap_uring_readv(p->uring, p->rx_iov, 3, k, p->rx_res);
+	for (unsigned i = 0; i < k; i++) {
+		struct netbe_rxbuf *b = &bufs[i], *to = &bufs[got];
+		int v = tap_rx_result(p, b, &p->rx_hdr[i], p->rx_res[i], allowed);
+
+		if (v != 1)
+			continue;
+		if (i != got) {
+			if (b->len > to->cap) {
+				counter_add(&p->stats.rx_dropped, 1);
+				continue;
+			}
+			memcpy(to->data, b->data, b->len);
+			to->len = b->len;
+			to->meta = b->meta;
+		}
+		got++;
+	}
+	tap_uring_count_rx(p->uring, got);
+	*more = rc >= 0 && got == k;
+	p->rx_want = *more ? (k * 2 < TAP_RX_BATCH ? k * 2 : TAP_RX_BATCH) : got;
+	return got;
+}
+
+/* The first frame by readv() (cheap when there is none); the rest in
+ * batches through the ring, where there is one and frames come faster
+ * than one a turn. */
 static int tap_rx(struct netbe *be, unsigned q, struct netbe_rxbuf *bufs, unsigned n)
 {
 	struct tap *t = to_tap(be);
 	uint32_t allowed = __atomic_load_n(&t->rx_offloads, __ATOMIC_RELAXED);
-	struct virtio_net_hdr_v1 h;
 	struct tap_pair *p;
 	unsigned filled = 0;
-	uint8_t over;
 
 	if (q >= be->max_queue_pairs)
 		return -EINVAL;
 	p = &t->pairs[q];
 	while (filled < n) {
-		struct netbe_rxbuf *b = &bufs[filled];
-		/* One byte past the buffer tells a frame that did not fit:
-		 * tun cuts it silently and returns what it copied. */
-		struct iovec iov[3] = {{&h, sizeof(h)}, {b->data, b->cap}, {&over, 1}};
-		ssize_t r = readv(p->fd, iov, 3);
+		bool more;
+		int v;
 
-		if (r < 0) {
-			int e = errno;
-
-			if (e == EINTR)
-				continue;
-			if (e == EAGAIN || e == EWOULDBLOCK)
+		if (filled && n - filled > 1 && p->rx_want >= 2 && p->uring &&
+		    tap_uring_usable(p->uring)) {
+			filled += tap_rx_batch(p, bufs + filled, n - filled, allowed, &more);
+			if (!more)
 				break;
-			counter_add(&p->stats.rx_errors, 1);
-			if (filled)
-				break;
-			return -e;
-		}
-		if ((size_t)r < sizeof(h)) {
-			counter_add(&p->stats.rx_errors, 1);
 			continue;
 		}
-		if ((size_t)r - sizeof(h) > b->cap) {
-			counter_add(&p->stats.rx_dropped, 1);
-			continue;
-		}
-		b->len = (uint32_t)(r - sizeof(h));
-		if (tap_vnet_meta_from_hdr(&b->meta, &h, b->len, allowed)) {
-			counter_add(&p->stats.rx_errors, 1);
-			continue;
-		}
-		filled++;
+		v = tap_rx_one(p, &bufs[filled], allowed);
+		if (v == -EAGAIN)
+			break;
+		if (v < 0)
+			return filled ? (int)filled : v;
+		filled += (unsigned)v;
+		if (v && filled == 3 && p->rx_want < 2)
+			p->rx_want = 4; /* frames are queued: batch again */
 	}
 	return (int)filled;
 }
@@ -241,8 +321,9 @@ static void tap_get_stats(struct netbe *be, unsigned q, struct netbe_stats *out)
 		netbe_stats_copy(out, &to_tap(be)->pairs[q].stats);
 }
 
-/* How the pair transmits: "tap qN: tx=io_uring submits=S frames=F", or
- * tx=writev and why. */
+/* How the pair moves frames: "tap qN: io=io_uring tx_submits=S
+ * tx_frames=F rx_submits=R rx_frames=G" (G: frames the ring read, beyond
+ * the first of each rx() call, which is a readv), or io=writev and why. */
 static void tap_print_stats(struct netbe *be, unsigned q, FILE *f)
 {
 	const struct tap_pair *p;
@@ -253,14 +334,16 @@ static void tap_print_stats(struct netbe *be, unsigned q, FILE *f)
 	p = &to_tap(be)->pairs[q];
 	if (p->uring && tap_uring_usable(p->uring)) {
 		tap_uring_get_stats(p->uring, &us);
-		fprintf(f, "tap q%u: tx=io_uring submits=%" PRIu64 " frames=%" PRIu64 "\n", q,
-			us.submits, us.frames);
+		fprintf(f,
+			"tap q%u: io=io_uring tx_submits=%" PRIu64 " tx_frames=%" PRIu64
+			" rx_submits=%" PRIu64 " rx_frames=%" PRIu64 "\n",
+			q, us.submits, us.frames, us.rx_submits, us.rx_frames);
 	} else if (p->uring) {
-		fprintf(f, "tap q%u: tx=writev (io_uring failed a submission)\n", q);
+		fprintf(f, "tap q%u: io=writev (io_uring failed a submission)\n", q);
 	} else if (p->uring_err) {
-		fprintf(f, "tap q%u: tx=writev (io_uring: %s)\n", q, strerror(-p->uring_err));
+		fprintf(f, "tap q%u: io=writev (io_uring: %s)\n", q, strerror(-p->uring_err));
 	} else {
-		fprintf(f, "tap q%u: tx=writev\n", q);
+		fprintf(f, "tap q%u: io=writev\n", q);
 	}
 }
 
@@ -472,8 +555,11 @@ int netbe_tap_new(const char *ifname, const struct netbe_options *opt, struct ne
 	ret = tap_setup(t, err, errlen);
 	if (ret)
 		goto err;
-	for (unsigned q = 0; q < nq && !opt->tap_writev; q++)
-		t->pairs[q].uring_err = tap_uring_new(t->pairs[q].fd, &t->pairs[q].uring);
+	for (unsigned q = 0; q < nq; q++) {
+		t->pairs[q].rx_want = 4;
+		if (!opt->tap_writev)
+			t->pairs[q].uring_err = tap_uring_new(t->pairs[q].fd, &t->pairs[q].uring);
+	}
 	*out = &t->be;
 	return 0;
 

@@ -15,10 +15,14 @@
  * again when tap_uring_tx() returns. Nothing is allocated after
  * tap_uring_new().
  *
+ * Receive (tap_uring_readv()) posts reads the same way; tap.c decides how
+ * many (a read that finds no frame fails with -EAGAIN, and costs little).
+ *
  * Confinement: an io_uring operation is not a system call, so seccomp
  * cannot filter it. The ring is created disabled, the TAP fd registered as
  * its only file, and restrictions registered before it is enabled: writev
- * only, on a registered file only, and no further io_uring_register()
+ * and readv only, on a registered file only, and no further
+ * io_uring_register()
  * (Linux 5.10, io_uring_register(2) IORING_REGISTER_RESTRICTIONS). A
  * worker's filter then allows io_uring_enter and nothing else of io_uring.
  */
@@ -59,16 +63,18 @@ static int tu_register(struct io_uring *ring, unsigned op, void *arg, unsigned n
 
 static int tu_restrict(struct io_uring *ring)
 {
-	struct io_uring_restriction r[3];
+	struct io_uring_restriction r[4];
 
 	memset(r, 0, sizeof(r));
 	r[0].opcode = IORING_RESTRICTION_SQE_OP;
 	r[0].sqe_op = IORING_OP_WRITEV;
-	r[1].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
-	r[1].sqe_flags = IOSQE_FIXED_FILE;
-	r[2].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
+	r[1].opcode = IORING_RESTRICTION_SQE_OP;
+	r[1].sqe_op = IORING_OP_READV;
+	r[2].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
 	r[2].sqe_flags = IOSQE_FIXED_FILE;
-	return tu_register(ring, IORING_REGISTER_RESTRICTIONS, r, 3);
+	r[3].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
+	r[3].sqe_flags = IOSQE_FIXED_FILE;
+	return tu_register(ring, IORING_REGISTER_RESTRICTIONS, r, 4);
 }
 
 int tap_uring_new(int fd, struct tap_uring **out)
@@ -189,6 +195,7 @@ unsigned tap_uring_tx(struct tap_uring *u, const struct netbe_txpkt *pkts, unsig
 		io_uring_prep_writev(sqe, 0, &u->iov[used], pkt->iovcnt + 1, 0);
 		sqe->flags |= IOSQE_FIXED_FILE;
 		sqe->rw_flags = RWF_NOWAIT; /* see the top of this file */
+		sqe->user_data = 0;
 		used += 1 + pkt->iovcnt;
 		k++;
 	}
@@ -197,8 +204,57 @@ unsigned tap_uring_tx(struct tap_uring *u, const struct netbe_txpkt *pkts, unsig
 	return sent;
 }
 
+int tap_uring_readv(struct tap_uring *u, const struct iovec *iov, unsigned iovcnt, unsigned k,
+		    int *res)
+{
+	unsigned reaped = 0, taken;
+	int ret;
+
+	if (k > TU_DEPTH)
+		k = TU_DEPTH;
+	for (unsigned i = 0; i < k; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+		io_uring_prep_readv(sqe, 0, iov + (size_t)i * iovcnt, iovcnt, 0);
+		sqe->flags |= IOSQE_FIXED_FILE;
+		sqe->rw_flags = RWF_NOWAIT;
+		sqe->user_data = i;
+		res[i] = -EAGAIN;
+	}
+	do {
+		ret = io_uring_submit_and_wait(&u->ring, k);
+	} while (ret == -EINTR);
+	taken = ret < 0 ? 0 : (unsigned)ret;
+	if (taken < k)
+		u->broken = true;
+	while (reaped < taken) {
+		struct io_uring_cqe *cqe;
+		int e = io_uring_wait_cqe(&u->ring, &cqe);
+
+		if (e == -EINTR)
+			continue;
+		if (e < 0) {
+			u->broken = true;
+			break;
+		}
+		if (cqe->user_data < k)
+			res[cqe->user_data] = cqe->res;
+		io_uring_cqe_seen(&u->ring, cqe);
+		reaped++;
+	}
+	counter_add(&u->stats.rx_submits, 1);
+	return u->broken ? -EIO : (int)k;
+}
+
+void tap_uring_count_rx(struct tap_uring *u, unsigned n)
+{
+	counter_add(&u->stats.rx_frames, n);
+}
+
 void tap_uring_get_stats(const struct tap_uring *u, struct tap_uring_stats *out)
 {
 	out->submits = counter_get(&u->stats.submits);
 	out->frames = counter_get(&u->stats.frames);
+	out->rx_submits = counter_get(&u->stats.rx_submits);
+	out->rx_frames = counter_get(&u->stats.rx_frames);
 }

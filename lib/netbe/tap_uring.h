@@ -13,11 +13,14 @@ struct tap_uring;
 
 /* Counters of one ring, written by its queue pair's worker. */
 struct tap_uring_stats {
-	uint64_t submits; /* io_uring_enter() calls that sent frames */
-	uint64_t frames;  /* frames those calls carried */
+	uint64_t submits;    /* io_uring_enter() calls that sent frames */
+	uint64_t frames;     /* frames those calls carried */
+	uint64_t rx_submits; /* io_uring_enter() calls that read */
+	uint64_t rx_frames;  /* frames those reads got (tap_uring_count_rx()) */
 };
 
-/* A ring for the TAP queue fd @fd, restricted to writev on that fd alone
+/* A ring for the TAP queue fd @fd, restricted to writev and readv on that
+ * fd alone
  * (the fd is registered: seccomp cannot see an io_uring operation, so the
  * ring itself refuses every other). Return 0 and *out (the caller frees
  * it with tap_uring_free(); @fd stays the caller's), or -errno when the
@@ -31,6 +34,20 @@ void tap_uring_free(struct tap_uring *u);
  * is counted in @st as tx() counts it. Return the number written. */
 unsigned tap_uring_tx(struct tap_uring *u, const struct netbe_txpkt *pkts, unsigned n,
 		      struct netbe_stats *st);
+
+/* Post @k reads (at most 64), read i into the @iovcnt entries at
+ * @iov + i * @iovcnt, with one io_uring_enter(). res[i] gets read i's
+ * result: its length, or -errno (-EAGAIN: no frame was there). The reads
+ * run in order, but a frame that arrives while they run may land after a
+ * read that found none. Return @k, or -EIO when the ring failed (then
+ * res[] holds what completed, -EAGAIN for the rest, and
+ * tap_uring_usable() is false). */
+int tap_uring_readv(struct tap_uring *u, const struct iovec *iov, unsigned iovcnt, unsigned k,
+		    int *res);
+
+/* Count @n frames received through tap_uring_readv() (the caller knows
+ * which results were frames). */
+void tap_uring_count_rx(struct tap_uring *u, unsigned n);
 
 /* False once a submission failed (the kernel could not allocate): the
  * ring may hold writes it never took, so it must not be used again; the

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The TAP backend's batched transmit (lib/netbe/tap_uring.c) on a pipe,
- * which needs no privilege: a writev to a pipe appends, so the bytes read
- * back show each frame's header and pieces in order. The ring's
- * restrictions are checked from the inside (this file includes the unit
- * to reach the ring): every operation but a writev on the registered
- * file, and every io_uring_register(), is refused.
+ * The TAP backend's batched transmit and receive (lib/netbe/tap_uring.c)
+ * on a SOCK_SEQPACKET socket pair, which needs no privilege and keeps
+ * each write one message, as a TAP keeps a frame: what the peer reads
+ * shows each frame's header and pieces in order, and reads through the
+ * ring get one message each. The ring's restrictions are checked from
+ * the inside (this file includes the unit to reach the ring): every
+ * operation but a writev or readv of the registered file, and every
+ * io_uring_register(), is refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -50,9 +53,10 @@ static void make_frames(void)
 	}
 }
 
+/* p[1] is the ring's (the TAP's) end, p[0] the peer's. */
 static int open_pipe(int p[2])
 {
-	if (pipe2(p, O_NONBLOCK | O_CLOEXEC))
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p))
 		return -errno;
 	return 0;
 }
@@ -152,8 +156,8 @@ static int submit_one(struct io_uring *ring)
 	return ret;
 }
 
-/* The ring does a writev on its registered file and nothing else: not a
- * read of it, not a writev to another fd by number, no openat; and it
+/* The ring does a writev or readv of its registered file and nothing
+ * else: not a read or write of another fd by number, no openat; and it
  * takes no further registration (e.g. of another file). */
 static void test_restricted(void **state)
 {
@@ -175,8 +179,7 @@ static void test_restricted(void **state)
 	assert_int_equal(submit_one(&u->ring), (int)sizeof(buf));
 
 	sqe = io_uring_get_sqe(&u->ring);
-	io_uring_prep_readv(sqe, 0, &iov, 1, 0);
-	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_prep_readv(sqe, other[0], &iov, 1, 0);
 	assert_int_equal(submit_one(&u->ring), -EACCES);
 
 	sqe = io_uring_get_sqe(&u->ring);
@@ -190,6 +193,7 @@ static void test_restricted(void **state)
 	assert_int_equal(io_uring_register_files(&u->ring, &other[1], 1), -EACCES);
 	assert_int_equal(read(other[0], buf, sizeof(buf)), -1);
 	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(read(p[0], buf, sizeof(buf)), (ssize_t)sizeof(buf));
 
 	tap_uring_free(u);
 	close(p[0]);
@@ -198,12 +202,49 @@ static void test_restricted(void **state)
 	close(other[1]);
 }
 
+/* Reads: 5 posted, 3 messages there: three lengths in order, then
+ * -EAGAIN twice (RWF_NOWAIT: the ring does not wait for more). */
+static void test_readv(void **state)
+{
+	uint8_t msg[3][80], got[5][100];
+	struct iovec iov[5];
+	int res[5], p[2];
+	struct tap_uring_stats us;
+	struct tap_uring *u;
+
+	(void)state;
+	assert_int_equal(open_pipe(p), 0);
+	assert_int_equal(tap_uring_new(p[1], &u), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		memset(msg[i], 'a' + (int)i, sizeof(msg[i]));
+		assert_int_equal(write(p[0], msg[i], 60 + 10 * i), (ssize_t)(60 + 10 * i));
+	}
+	for (unsigned i = 0; i < 5; i++)
+		iov[i] = (struct iovec){got[i], sizeof(got[i])};
+	assert_int_equal(tap_uring_readv(u, iov, 1, 5, res), 5);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(res[i], 60 + 10 * i);
+		assert_memory_equal(got[i], msg[i], (size_t)res[i]);
+	}
+	assert_int_equal(res[3], -EAGAIN);
+	assert_int_equal(res[4], -EAGAIN);
+	tap_uring_count_rx(u, 3);
+	tap_uring_get_stats(u, &us);
+	assert_int_equal(us.rx_submits, 1);
+	assert_int_equal(us.rx_frames, 3);
+	assert_int_equal(us.submits, 0);
+	tap_uring_free(u);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_burst),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_restricted),
+		cmocka_unit_test(test_readv),
 	};
 	struct tap_uring *u;
 	int p[2];
