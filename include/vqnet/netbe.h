@@ -219,6 +219,9 @@ struct netbe_options {
 	 * timeout in ms (0: 180 s) */
 	unsigned max_flows;
 	unsigned udp_idle_ms;
+	/* user: how long a fragmented datagram of the guest may wait for its
+	 * other fragments, in ms (0: 30 s, as Linux; tests lower it) */
+	unsigned reasm_timeout_ms;
 	/* user: the unsolicited router advertisement's period in ms, once
 	 * the guest solicited one (0: 600 s; tests lower it) */
 	unsigned ra_interval_ms;

@@ -280,13 +280,15 @@ static void wait_rx_fds(struct guest *g, int ms)
 
 typedef bool (*frame_pred)(const struct rx_frame *r, const void *arg);
 
-/* Receive until a frame satisfies @want (others are skipped). */
-static bool wait_frame(struct guest *g, frame_pred want, const void *arg, struct rx_frame *r)
+/* Receive until a frame satisfies @want (others are skipped), for at
+ * most @ms. */
+static bool wait_frame_ms(struct guest *g, frame_pred want, const void *arg, struct rx_frame *r,
+			  long ms)
 {
 	struct timespec t0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (ms_since(&t0) < WAIT_MS) {
+	while (ms_since(&t0) < ms) {
 		if (rx_one(g)) {
 			if (parse_rx(g->buf, g->len, r) && want(r, arg))
 				return true;
@@ -295,6 +297,11 @@ static bool wait_frame(struct guest *g, frame_pred want, const void *arg, struct
 		wait_rx_fds(g, 100);
 	}
 	return false;
+}
+
+static bool wait_frame(struct guest *g, frame_pred want, const void *arg, struct rx_frame *r)
+{
+	return wait_frame_ms(g, want, arg, r, WAIT_MS);
 }
 
 struct want_udp {
@@ -1100,6 +1107,75 @@ static bool is_icmp(const struct rx_frame *r, const void *arg)
 	       r->l4_len >= 8 && r->l4[0] == w->type && r->l4[1] == w->code;
 }
 
+/* A datagram whose first fragment came but not the rest is given up when
+ * its time is up, and the guest hears ICMP time exceeded, code 1, from
+ * its destination, quoting that fragment (IPv6: with its Fragment
+ * header); one without its first fragment is given up silently (RFC 792,
+ * RFC 8200 §4.5). The timeout is lowered to 300 ms. */
+static void frag_timeout(bool v6)
+{
+	struct netbe_options o = opts(1);
+	struct guest g;
+	static uint8_t d[3000], l4[3100];
+	uint8_t f[2048];
+	uint16_t hp = 0;
+	int hs = host_sock(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, &hp);
+	const void *dst = v6 ? (const void *)&gw6 : gw4;
+	struct want_icmp w = {.v6 = v6, .type = v6 ? 3 : 11, .code = 1};
+	uint32_t l3 = v6 ? 40 : 20, n;
+	const struct nat_counters *c;
+	const uint8_t *q;
+	struct rx_frame r;
+
+	o.reasm_timeout_ms = 300;
+	guest_open(&g, &o, 1);
+	c = &nat_of(g.be)->pairs[0].cnt;
+	fill(d, sizeof(d), 3);
+	n = guest_udp_l4(l4, v6, dst, GPORT, hp, d, sizeof(d));
+	send_frame(&g, f, guest_fragment(f, v6, dst, IPPROTO_UDP, l4, 0, 1480, true, 0x4242));
+	send_frame(&g, f, guest_fragment(f, v6, dst, IPPROTO_UDP, l4, 1480, n - 1480, false, 77));
+	assert_true(wait_frame(&g, is_icmp, &w, &r));
+	assert_memory_equal(r.src, dst, v6 ? 16 : 4);
+	q = r.l4 + 8;
+	assert_int_equal(r.l4_len, 8 + l3 + (v6 ? 8 : 0) + 8);
+	assert_int_equal(l4_sum(v6, r.src, v6 ? guest6.s6_addr : guest4,
+				v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP, r.l4, r.l4_len),
+			 0);
+	assert_memory_equal(q + (v6 ? 8 : 12), v6 ? guest6.s6_addr : guest4, v6 ? 16 : 4);
+	assert_memory_equal(q + (v6 ? 24 : 16), dst, v6 ? 16 : 4);
+	if (v6) {
+		assert_int_equal(q[6], 44);
+		assert_int_equal(q[40], IPPROTO_UDP);
+		assert_int_equal(get16(q + 42), 1); /* offset 0, M */
+		assert_int_equal(get32(q + 44), 0x4242);
+	} else {
+		assert_int_equal(get16(q + 4), 0x4242);
+		assert_int_equal(get16(q + 6), 0x2000); /* MF, offset 0 */
+	}
+	assert_memory_equal(q + l3 + (v6 ? 8 : 0), l4, 8); /* the UDP header */
+	assert_int_equal(c->reasm_failed, 2);
+	/* one report only: nothing for the datagram without its first */
+	assert_false(wait_frame_ms(&g, is_icmp, &w, &r, 600));
+	assert_false(fd_readable(hs, 0));
+	assert_int_equal(c->reasm_failed, 2);
+	guest_close(&g);
+	close(hs);
+}
+
+static void test_frag_timeout_v4(void **state)
+{
+	(void)state;
+	frag_timeout(false);
+}
+
+static void test_frag_timeout_v6(void **state)
+{
+	(void)state;
+	if (!have_ipv6_loopback())
+		skip();
+	frag_timeout(true);
+}
+
 /* UDP to a closed host port: the guest gets a port unreachable from the
  * remote end quoting its datagram's addresses and ports. */
 static void port_unreach(bool v6)
@@ -1782,6 +1858,8 @@ int main(void)
 		T(test_frag_in_v4),
 		T(test_frag_in_v6),
 		T(test_frag_hostile),
+		T(test_frag_timeout_v4),
+		T(test_frag_timeout_v6),
 		T(test_dns),
 		T(test_dns_none),
 		T(test_udp_idle),

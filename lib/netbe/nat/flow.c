@@ -186,16 +186,21 @@ static void timer_arm(struct nat_pair *p, bool on)
 		p->timer_armed = on;
 }
 
-void nat_timer_want(struct nat_pair *p, struct nat_flow *f, bool on)
+void nat_timer_hold(struct nat_pair *p, uint8_t *held, bool on)
 {
-	if (!!f->timer_on == on)
+	if (!!*held == on)
 		return;
-	f->timer_on = on;
+	*held = on;
 	if (on)
 		p->timers_wanted++;
 	else
 		p->timers_wanted--;
 	timer_arm(p, p->timers_wanted > 0);
+}
+
+void nat_timer_want(struct nat_pair *p, struct nat_flow *f, bool on)
+{
+	nat_timer_hold(p, &f->timer_on, on);
 }
 
 /* ---- the directory ------------------------------------------------------ */

@@ -281,6 +281,8 @@ static void run_tick(struct nat_pair *p)
 		else if (f->kind == NAT_FLOW_UDP || f->kind == NAT_FLOW_ICMP)
 			nat_dgram_tick(p, f, now);
 	}
+	if (p->reasm_timer)
+		nat_reasm_tick(p, now);
 }
 
 static unsigned flow_ready(struct nat_pair *p, uint32_t idx, uint32_t events,
@@ -651,6 +653,8 @@ static int nat_configure(struct nat *nat, const struct netbe_options *opt, char 
 	if (rc < 0)
 		return rc;
 	nat->udp_idle_ns = opt->udp_idle_ms ? opt->udp_idle_ms * 1000000ull : NAT_UDP_IDLE_NS;
+	nat->reasm_timeout_ns =
+		opt->reasm_timeout_ms ? opt->reasm_timeout_ms * 1000000ull : NAT_REASM_TIMEOUT_NS;
 	nat->ra_interval_ms = opt->ra_interval_ms ? opt->ra_interval_ms : NAT_RA_INTERVAL_MS;
 	for (unsigned i = 0; i < opt->n_dns; i++) {
 		rc = dns_from_option(&nat->net, opt->dns[i], err, errlen);

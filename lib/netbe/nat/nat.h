@@ -317,9 +317,10 @@ struct nat_pair {
 	struct nat_udp_batch udp_tx;
 	struct netbe_rxwin *win; /* guest buffers lent for this rx_direct() call */
 	struct nat_reasm reasm[NAT_REASM_SLOTS];
-	uint8_t *bounce; /* NAT_BOUNCE_BYTES: a datagram to fragment (udp.c, icmp.c) */
-	uint16_t ip4_id; /* the Identification of our IPv4 fragments */
-	uint32_t ip6_id; /* of our IPv6 ones */
+	uint8_t reasm_timer; /* reasm.c: a slot waits, the tick is wanted */
+	uint8_t *bounce;     /* NAT_BOUNCE_BYTES: a datagram to fragment (udp.c, icmp.c) */
+	uint16_t ip4_id;     /* the Identification of our IPv4 fragments */
+	uint32_t ip6_id;     /* of our IPv6 ones */
 };
 
 /* A --hostfwd rule: host address and port -> guest port (fwd.c). */
@@ -342,7 +343,8 @@ struct nat {
 	uint32_t rx_offloads;
 	struct nat_fwd_rule fwd[NAT_MAX_FWD];
 	unsigned n_fwd;
-	uint64_t udp_idle_ns; /* a UDP / ICMP flow's idle timeout */
+	uint64_t udp_idle_ns;	   /* a UDP / ICMP flow's idle timeout */
+	uint64_t reasm_timeout_ns; /* a fragmented datagram's wait (reasm.c) */
 	uint32_t ra_interval_ms;
 	_Atomic bool ra_wanted; /* the guest solicited an RA: it speaks IPv6 */
 	/* The directory: which pair owns a key (flow creation, removal and
@@ -386,6 +388,8 @@ static inline uint32_t nat_flow_idx(const struct nat_pair *p, const struct nat_f
  * while any flow of the pair wants it. Idempotent; nat_flow_del() clears
  * it, so a flow that goes away needs no call. */
 void nat_timer_want(struct nat_pair *p, struct nat_flow *f, bool on);
+/* The same for a want other than a flow's, kept in *@held. */
+void nat_timer_hold(struct nat_pair *p, uint8_t *held, bool on);
 
 /* ---- frames to the guest (build.c) ------------------------------------ */
 
@@ -433,6 +437,9 @@ void nat_build_l4_csum_full(uint8_t *buf, uint32_t l4_off, uint32_t l4_len);
 enum nat_drop nat_reasm_input(struct nat_pair *p, const struct nat_pkt *pkt,
 			      struct netbe_txpkt *whole);
 void nat_reasm_release(struct nat_pair *p, const struct netbe_txpkt *whole);
+/* The timer tick: datagrams past their time are given up, and the guest
+ * told of those whose first fragment came (ICMP time exceeded). */
+void nat_reasm_tick(struct nat_pair *p, uint64_t now);
 int nat_reasm_init(struct nat_pair *p);
 void nat_reasm_fini(struct nat_pair *p);
 

@@ -12,9 +12,16 @@
  *  - a datagram beyond 64 KiB (ping of death): refused at the fragment
  *    that would pass the limit;
  *  - fragments that never complete: at most NAT_REASM_SLOTS datagrams per
- *    pair wait, each at most NAT_REASM_TIMEOUT_NS; a new datagram takes
- *    the oldest slot when none is free. All memory is allocated with the
- *    pair; every datagram given up is counted (reasm_failed).
+ *    pair wait, each at most reasm_timeout_ns (NAT_REASM_TIMEOUT_NS); a
+ *    new datagram takes the oldest slot when none is free. All memory is
+ *    allocated with the pair; every datagram given up is counted
+ *    (reasm_failed).
+ *
+ * A datagram that times out after its first fragment came is reported to
+ * the guest as its destination would report it: ICMP time exceeded,
+ * "fragment reassembly time exceeded" (RFC 792; RFC 8200 §4.5 for IPv6,
+ * which asks for it only then), quoting that fragment. The pair's tick
+ * runs while a slot waits, so a lone fragment is noticed on time.
  * docs/security.md lists these with the tests that prove them.
  */
 #include <errno.h>
@@ -55,13 +62,79 @@ static bool same_datagram(const struct nat_reasm *r, const struct nat_pkt *pkt)
 	       !memcmp(&r->dst, &pkt->key.raddr, 16);
 }
 
+/* Whether any of the 8-byte blocks [@first, @end) was received. */
+static bool blocks_any(const struct nat_reasm *r, uint32_t first, uint32_t end)
+{
+	for (uint32_t b = first; b < end; b++)
+		if (r->blocks[b / 64] >> (b % 64) & 1)
+			return true;
+	return false;
+}
+
+/* The tick is wanted while any slot waits. */
+static void timer_update(struct nat_pair *p)
+{
+	bool any = false;
+
+	for (unsigned i = 0; i < NAT_REASM_SLOTS; i++)
+		any |= p->reasm[i].used;
+	nat_timer_hold(p, &p->reasm_timer, any);
+}
+
 static void give_up(struct nat_pair *p, struct nat_reasm *r)
 {
 	r->used = 0;
 	nat_count(&p->cnt.reasm_failed);
 }
 
-static void slot_start(struct nat_reasm *r, const struct nat_pkt *pkt, uint64_t now)
+/* ICMP time exceeded, code 1, to the guest from the datagram's
+ * destination, quoting the first fragment: its IP header (IPv6: with a
+ * Fragment header again, offset 0, M set) and the first 8 bytes of its
+ * data. */
+static void time_exceeded(struct nat_pair *p, const struct nat_reasm *r)
+{
+	struct nat_key k = {.v6 = r->v6, .gaddr = r->src, .raddr = r->dst};
+	uint32_t l3 = r->hdr_len - ETH_HDR_LEN, ext = r->v6 ? 8 : 0;
+	uint32_t l4_len = 8 + l3 + ext + 8, l4;
+	uint8_t *buf = nat_out_reserve(p), *c, *q;
+
+	if (!buf) {
+		nat_drop_count(p, NAT_DROP_OUT_FULL);
+		return;
+	}
+	k.proto = r->v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+	l4 = nat_build_ip(p, buf, &k, l4_len);
+	c = buf + l4;
+	memset(c, 0, 8);
+	c[0] = r->v6 ? 3 : 11; /* ICMPv6 / ICMP time exceeded */
+	c[1] = 1;	       /* fragment reassembly time exceeded */
+	q = c + 8;
+	memcpy(q, r->hdr + ETH_HDR_LEN, l3);
+	if (r->v6) {
+		q[6] = 44; /* Fragment header (RFC 8200 §4.5) */
+		q[40] = r->proto;
+		q[41] = 0;
+		nat_wr16(q + 42, 1); /* offset 0, M */
+		nat_wr32(q + 44, r->id);
+	}
+	if (blocks_any(r, 0, 1))
+		memcpy(q + l3 + ext, r->buf + NAT_REASM_HDR, 8);
+	else
+		memset(q + l3 + ext, 0, 8);
+	nat_build_l4_csum_full(buf, l4, l4_len);
+	nat_out_commit(p, l4 + l4_len, NULL);
+}
+
+/* @r's time is up: given up, and reported when its first fragment came. */
+static void expire(struct nat_pair *p, struct nat_reasm *r)
+{
+	if (r->hdr_len)
+		time_exceeded(p, r);
+	give_up(p, r);
+}
+
+static void slot_start(struct nat_pair *p, struct nat_reasm *r, const struct nat_pkt *pkt,
+		       uint64_t now)
 {
 	r->used = 1;
 	r->v6 = pkt->key.v6;
@@ -69,7 +142,7 @@ static void slot_start(struct nat_reasm *r, const struct nat_pkt *pkt, uint64_t 
 	r->id = pkt->frag_id;
 	r->src = pkt->key.gaddr;
 	r->dst = pkt->key.raddr;
-	r->expire_ns = now + NAT_REASM_TIMEOUT_NS;
+	r->expire_ns = now + p->nat->reasm_timeout_ns;
 	r->total = r->got = 0;
 	r->hdr_len = 0;
 	memset(r->blocks, 0, sizeof(r->blocks));
@@ -84,7 +157,7 @@ static struct nat_reasm *slot_for(struct nat_pair *p, const struct nat_pkt *pkt,
 	for (unsigned i = 0; i < NAT_REASM_SLOTS; i++) {
 		r = &p->reasm[i];
 		if (r->used && now >= r->expire_ns)
-			give_up(p, r);
+			expire(p, r);
 		if (same_datagram(r, pkt))
 			return r;
 		if (!pick || (pick->used && (!r->used || r->expire_ns < pick->expire_ns)))
@@ -92,17 +165,8 @@ static struct nat_reasm *slot_for(struct nat_pair *p, const struct nat_pkt *pkt,
 	}
 	if (pick->used)
 		give_up(p, pick);
-	slot_start(pick, pkt, now);
+	slot_start(p, pick, pkt, now);
 	return pick;
-}
-
-/* Whether any of the 8-byte blocks [@first, @end) was received. */
-static bool blocks_any(const struct nat_reasm *r, uint32_t first, uint32_t end)
-{
-	for (uint32_t b = first; b < end; b++)
-		if (r->blocks[b / 64] >> (b % 64) & 1)
-			return true;
-	return false;
 }
 
 /* Mark blocks [@first, @end) received; false when one already was. */
@@ -179,16 +243,10 @@ static enum nat_drop check_fragment(const struct nat_pkt *pkt)
 	return NAT_DROP_NONE;
 }
 
-enum nat_drop nat_reasm_input(struct nat_pair *p, const struct nat_pkt *pkt,
-			      struct netbe_txpkt *whole)
+/* Put @pkt into @r's datagram; as nat_reasm_input(). */
+static enum nat_drop take_fragment(struct nat_pair *p, struct nat_reasm *r,
+				   const struct nat_pkt *pkt, struct netbe_txpkt *whole)
 {
-	enum nat_drop why = check_fragment(pkt);
-	struct nat_reasm *r;
-
-	whole->len = 0;
-	if (why != NAT_DROP_NONE)
-		return why;
-	r = slot_for(p, pkt, clock_mono_ns());
 	if (!fragment_fits(r, pkt)) {
 		give_up(p, r);
 		return NAT_DROP_FRAGMENT;
@@ -213,9 +271,36 @@ enum nat_drop nat_reasm_input(struct nat_pair *p, const struct nat_pkt *pkt,
 	return NAT_DROP_NONE;
 }
 
+enum nat_drop nat_reasm_input(struct nat_pair *p, const struct nat_pkt *pkt,
+			      struct netbe_txpkt *whole)
+{
+	enum nat_drop why = check_fragment(pkt);
+	struct nat_reasm *r;
+
+	whole->len = 0;
+	if (why != NAT_DROP_NONE)
+		return why;
+	r = slot_for(p, pkt, clock_mono_ns());
+	why = take_fragment(p, r, pkt, whole);
+	timer_update(p);
+	return why;
+}
+
 void nat_reasm_release(struct nat_pair *p, const struct netbe_txpkt *whole)
 {
 	for (unsigned i = 0; i < NAT_REASM_SLOTS; i++)
 		if (whole->iov == &p->reasm[i].iov)
 			p->reasm[i].used = 0;
+	timer_update(p);
+}
+
+void nat_reasm_tick(struct nat_pair *p, uint64_t now)
+{
+	for (unsigned i = 0; i < NAT_REASM_SLOTS; i++) {
+		struct nat_reasm *r = &p->reasm[i];
+
+		if (r->used && now >= r->expire_ns)
+			expire(p, r);
+	}
+	timer_update(p);
 }
