@@ -30,8 +30,13 @@
  * libslirp none of that needs reasoning about, and a worker never blocks
  * behind slirp's socket I/O. The price is one copy (slirp copies into its
  * own mbuf anyway). A full queue drops the frame (tx_dropped); TCP in the
- * guest retransmits. The slirp thread takes at most one queue's worth from
- * each queue per turn, so flooding workers cannot starve slirp's sockets.
+ * guest retransmits. An IPv4 fragment from the guest never reaches
+ * libslirp: libslirp 4.7's reassembly (ip_reass()) follows a wild pointer
+ * on fragments that come out of order or with one lost and an ID reused,
+ * which any guest can send (vqnetd died of SIGBUS / SIGSEGV within a few
+ * hundred such fragments). They are dropped, counted (tx_dropped) and
+ * logged once; the user backend reassembles fragments itself. The slirp thread takes at most one
+ * queue's worth from each queue per turn, so flooding workers cannot starve slirp's sockets.
  *
  * Slirp -> guest (rx): send_packet (on the slirp thread) picks a queue pair
  * by a flow hash of the IP addresses and ports (pair 0 when one pair is
@@ -684,6 +689,25 @@ static int sb_set_rx_offloads(struct netbe *be, uint32_t caps)
  * Return: the number queued; the rest (queue full, larger than mtu + 18)
  * are counted in tx_dropped.
  */
+/* Whether frame @f (@len bytes) is an IPv4 fragment (RFC 791 §3.1: MF set
+ * or a fragment offset), which libslirp must not see (top of this file). */
+static bool is_ipv4_fragment(const uint8_t *f, size_t len)
+{
+	return len >= 14 + 20 && f[12] == 0x08 && f[13] == 0x00 &&
+	       ((f[14 + 6] << 8 | f[14 + 7]) & 0x3fff) != 0;
+}
+
+static void fragment_refused(void)
+{
+	static int said;
+
+	if (__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+		return;
+	vqnet_log(VQNET_LOG_WARN, "slirp",
+		  "the guest sent IPv4 fragments: dropped and counted (tx_dropped), as "
+		  "libslirp 4.7's reassembly is unsafe; --backend user reassembles them");
+}
+
 static int sb_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, unsigned n)
 {
 	struct slirp_be *sb = to_sb(be);
@@ -700,6 +724,11 @@ static int sb_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, u
 			continue;
 		}
 		len = iov_to_buf(pkt->iov, pkt->iovcnt, 0, slot + sizeof(uint32_t), pkt->len);
+		if (is_ipv4_fragment(slot + sizeof(uint32_t), len)) {
+			shared_counter_inc(&p->tx_dropped);
+			fragment_refused();
+			continue; /* the slot was not committed: it is free again */
+		}
 		fq_prod_commit(&p->tx, slot, (uint32_t)len);
 		sent++;
 	}
