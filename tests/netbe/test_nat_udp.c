@@ -864,6 +864,68 @@ static void frag_out(bool v6, bool csum)
 	close(hs);
 }
 
+/* A stream of datagrams alternately larger (3000 bytes: 3 fragments) and
+ * smaller (200) than the MTU, all queued on the host first: every one
+ * arrives whole and in order, and a receive turn is not limited to one
+ * datagram: once one went to the out queue the later ones follow it there
+ * in the same turn, so the 60 frames come in about 60 / 8 rx() calls of 8
+ * buffers (one datagram a turn would take 30 or more). */
+static void test_frag_out_stream(void **state)
+{
+	struct netbe_options o = opts(1);
+	struct guest g;
+	static struct oracle orc;
+	static uint8_t d[3000], bufs[8][BUF_CAP];
+	uint8_t f[2048], got[64];
+	struct sockaddr_storage from = {0};
+	uint16_t hp = 0;
+	int hs = host_sock(AF_INET, SOCK_DGRAM, &hp);
+	unsigned have = 0, calls = 0;
+	struct timespec t0;
+
+	(void)state;
+	guest_open(&g, &o, 1);
+	send_frame(&g, f, guest_udp(f, false, gw4, GPORT, hp, "x", 1));
+	assert_int_equal(host_recv(hs, got, sizeof(got), &from), 1);
+	for (unsigned i = 0; i < 30; i++) {
+		size_t n = i % 2 ? 200 : 3000;
+
+		fill(d, n, i);
+		assert_int_equal(sendto(hs, d, n, 0, (struct sockaddr *)&from, ss_len(&from)),
+				 (ssize_t)n);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (have < 30 && ms_since(&t0) < WAIT_MS) {
+		struct netbe_rxbuf rb[8];
+		int n;
+
+		for (unsigned j = 0; j < 8; j++)
+			rb[j] = (struct netbe_rxbuf){.data = bufs[j], .cap = BUF_CAP};
+		n = g.be->ops->rx(g.be, 0, rb, 8);
+		assert_true(n >= 0);
+		if (!n) {
+			wait_rx_fds(&g, 100);
+			continue;
+		}
+		calls++;
+		for (int j = 0; j < n; j++) {
+			uint32_t l = oracle_frame(&orc, rb[j].data, rb[j].len, &rb[j].meta, false);
+
+			if (!l)
+				continue;
+			assert_int_equal(l, 8 + (have % 2 ? 200 : 3000));
+			fill(d, l - 8, have);
+			assert_memory_equal(orc.l4 + 8, d, l - 8);
+			have++;
+		}
+	}
+	assert_int_equal(have, 30);
+	assert_true(calls <= 10);
+	assert_int_equal(stats_of(g.be, 0).rx_dropped, 0);
+	guest_close(&g);
+	close(hs);
+}
+
 static void test_frag_out_v4(void **state)
 {
 	(void)state;
@@ -1857,6 +1919,7 @@ int main(void)
 		T(test_frag_out_v6),
 		T(test_frag_in_v4),
 		T(test_frag_in_v6),
+		T(test_frag_out_stream),
 		T(test_frag_hostile),
 		T(test_frag_timeout_v4),
 		T(test_frag_timeout_v6),

@@ -418,6 +418,7 @@ static struct nat_flow *fwd_udp_flow(struct nat_pair *p, unsigned rule, const st
 		return NULL;
 	}
 	f->dg.fwd = rule + 1;
+	f->dg.one_by_one = NAT_UDP_ONE_BY_ONE; /* udp.c: a new flow reads one at a time */
 	nat_count(&p->cnt.fwd_accepted);
 	return f;
 }

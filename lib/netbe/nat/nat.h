@@ -43,6 +43,7 @@
 #define NAT_FLOWS_DEFAULT   4096u	    /* per backend, shared out evenly per pair */
 #define NAT_HDR_MAX	    192u	    /* headers copied out of a guest frame */
 #define NAT_OUT_SLOTS	    256u	    /* generated frames waiting for rx(), per pair */
+#define NAT_UDP_ONE_BY_ONE  64u		    /* UDP datagrams read one at a time (udp.c) */
 #define NAT_OUT_SLOT_BYTES  1600u	    /* largest generated frame (DHCP, ICMP errors) */
 #define NAT_HANDOFF_SLOTS   16u		    /* frames from other pairs, per pair */
 #define NAT_HANDOFF_BYTES   (65536u + 512u) /* a slot: the largest GSO frame */

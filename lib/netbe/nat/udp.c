@@ -18,9 +18,14 @@
  * per datagram. A datagram larger than its buffer or the guest's MTU
  * spills into the pair's bounce buffer (a second iovec) and goes out in IP
  * fragments through the out queue (frag.c), and so does the rest of that
- * batch, to keep the flow's order; the flow then reads one datagram at a
- * time (a shared bounce holds one) until UDP_ONE_BY_ONE datagrams in a row
- * fitted. When two in one batch spilled, the earlier one's tail was
+ * batch, to keep the flow's order. The bounce holds one datagram, so a
+ * flow reads one datagram per recvmsg() while it may spill: for its first
+ * NAT_UDP_ONE_BY_ONE datagrams, and again after a spill until as many in a
+ * row fitted. In that mode, once one datagram of a receive turn went to
+ * the out queue, the later ones of the turn follow it there (in order),
+ * and reading goes on while the queue has room for a largest datagram.
+ * When two in one batch spilled (a flow that turned to large datagrams
+ * after NAT_UDP_ONE_BY_ONE small ones), the earlier one's tail was
  * overwritten: dropped and counted in rx_dropped, as is a datagram the
  * out queue has no room for.
  *
@@ -56,7 +61,6 @@
 #define UDP_BATCH	64u  /* datagrams per recvmmsg() */
 #define UDP_IOV		260u /* entries of a guest frame's payload (the device sends <= 256) */
 #define UDP_DNS_IDLE_NS (10ull * 1000000000ull) /* a flow to port 53 */
-#define UDP_ONE_BY_ONE	64u			/* datagrams read one at a time after one spilled */
 
 /* ---- shared by udp.c, icmp.c and fwd.c --------------------------------- */
 
@@ -228,6 +232,7 @@ static enum nat_drop udp_open(struct nat_pair *p, const struct nat_key *k, struc
 	if (!*out)
 		return NAT_DROP_FLOWS;
 	(*out)->dg.dns = is_dns(&p->nat->net, k) ? 1 : 0;
+	(*out)->dg.one_by_one = NAT_UDP_ONE_BY_ONE; /* see the top of this file */
 	return NAT_DROP_NONE;
 }
 
@@ -334,7 +339,7 @@ void nat_udp_spill(struct nat_pair *p, struct nat_flow *f, const struct netbe_rx
 	struct netbe_rxbuf whole = {
 		.data = nat_bounce_whole(p, b->data, nat_udp_hdr_len(&f->key), head, len)};
 
-	f->dg.one_by_one = UDP_ONE_BY_ONE;
+	f->dg.one_by_one = NAT_UDP_ONE_BY_ONE;
 	nat_udp_finish(p, &whole, &f->key, len);
 	if (!nat_frag_out(p, whole.data, whole.len))
 		counter_add(&p->stats.rx_dropped, 1);
@@ -391,9 +396,10 @@ static bool out_has_room(const struct nat_pair *p)
 }
 
 /* Read one datagram into @b (or the bounce). Return: 1 when @b holds a
- * frame, 0 when it spilled (queued: the caller stops so the queue goes
- * first), -1 when nothing was read (errno). */
-static int udp_read_one(struct nat_pair *p, struct nat_flow *f, struct netbe_rxbuf *b)
+ * frame, 0 when it went to the out queue (it spilled, or @queued: one
+ * before it in this call did, and the rest follow it there to keep the
+ * order) or was dropped, -1 when nothing was read (errno). */
+static int udp_read_one(struct nat_pair *p, struct nat_flow *f, struct netbe_rxbuf *b, bool queued)
 {
 	struct iovec iov[2];
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = nat_udp_rx_iov(p, &f->key, b, iov)};
@@ -405,8 +411,10 @@ static int udp_read_one(struct nat_pair *p, struct nat_flow *f, struct netbe_rxb
 		counter_add(&p->stats.rx_dropped, 1);
 		return 0;
 	}
-	if ((size_t)r > iov[0].iov_len) {
-		nat_udp_spill(p, f, b, (uint32_t)iov[0].iov_len, (uint32_t)r);
+	if ((size_t)r > iov[0].iov_len || queued) {
+		nat_udp_spill(p, f, b,
+			      r < (ssize_t)iov[0].iov_len ? (uint32_t)r : (uint32_t)iov[0].iov_len,
+			      (uint32_t)r);
 		return 0;
 	}
 	nat_udp_finish(p, b, &f->key, (uint32_t)r);
@@ -415,15 +423,18 @@ static int udp_read_one(struct nat_pair *p, struct nat_flow *f, struct netbe_rxb
 	return 1;
 }
 
-/* A flow that spilled lately: one datagram per syscall, stopping after a
- * spill so the out queue (its fragments) goes before anything later. */
+/* A flow that spilled lately: one datagram per syscall (the bounce holds
+ * one). Once one went to the out queue (its fragments), every later one
+ * of the call follows it there, so the guest gets them in order; reading
+ * goes on while the queue has room for a largest datagram. */
 static unsigned udp_ready_one_by_one(struct nat_pair *p, struct nat_flow *f, uint32_t events,
 				     struct netbe_rxbuf *bufs, unsigned n)
 {
 	unsigned done = 0;
+	bool queued = false;
 
 	while (done < n && f->dg.one_by_one && out_has_room(p)) {
-		int r = udp_read_one(p, f, &bufs[done]);
+		int r = udp_read_one(p, f, &bufs[done], queued);
 
 		if (r < 0) {
 			if (errno != EAGAIN && errno != EINTR)
@@ -432,8 +443,10 @@ static unsigned udp_ready_one_by_one(struct nat_pair *p, struct nat_flow *f, uin
 				udp_error(p, f, 0);
 			break;
 		}
-		if (!r)
-			break;
+		if (!r) {
+			queued = true;
+			continue;
+		}
 		done++;
 	}
 	return done;
