@@ -179,7 +179,7 @@ static const struct sc_rule rules_control[] = {
  * A queue pair's worker: its kick, call and wake eventfds (read, write,
  * poll), and the backend's data path: a TAP (read/readv/write/writev, and
  * io_uring_enter on the pair's ring, which set-up restricted to writev and
- * readv of that TAP fd alone: lib/netbe/tap_uring.c), the
+ * readv: lib/netbe/tap_uring.c), the
  * datagram socket (sendmmsg/recvmmsg and their single forms), the slirp
  * backend's hand-off (eventfds). Nothing that opens or closes anything.
  */

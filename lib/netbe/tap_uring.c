@@ -19,12 +19,16 @@
  * many (a read that finds no frame fails with -EAGAIN, and costs little).
  *
  * Confinement: an io_uring operation is not a system call, so seccomp
- * cannot filter it. The ring is created disabled, the TAP fd registered as
- * its only file, and restrictions registered before it is enabled: writev
- * and readv only, on a registered file only, and no further
- * io_uring_register()
- * (Linux 5.10, io_uring_register(2) IORING_REGISTER_RESTRICTIONS). A
- * worker's filter then allows io_uring_enter and nothing else of io_uring.
+ * cannot filter it. The ring is created disabled and restrictions are
+ * registered before it is enabled (Linux 5.10, io_uring_register(2)
+ * IORING_REGISTER_RESTRICTIONS): writev and readv only, which a worker's
+ * seccomp filter allows it on any fd anyway, no SQE flags (no linked,
+ * forced-async or fixed-file operations) and no further
+ * io_uring_register(). A worker's filter then allows io_uring_enter and
+ * nothing else of io_uring. The TAP fd is deliberately not registered: a
+ * ring lets go of its registered files only when its teardown, which the
+ * kernel defers, has run, and until then the queue stays attached and the
+ * kernel steers frames to it that nobody reads.
  */
 #include "tap_uring.h"
 
@@ -48,6 +52,7 @@ struct tap_uring {
 	struct io_uring ring;
 	struct tap_uring_stats stats;
 	bool broken; /* a submission failed: writes may be left queued */
+	int fd;	     /* the TAP queue (the caller's) */
 	struct virtio_net_hdr_v1 hdr[TU_DEPTH];
 	struct iovec iov[TU_IOV];
 };
@@ -63,7 +68,7 @@ static int tu_register(struct io_uring *ring, unsigned op, void *arg, unsigned n
 
 static int tu_restrict(struct io_uring *ring)
 {
-	struct io_uring_restriction r[4];
+	struct io_uring_restriction r[3];
 
 	memset(r, 0, sizeof(r));
 	r[0].opcode = IORING_RESTRICTION_SQE_OP;
@@ -71,10 +76,8 @@ static int tu_restrict(struct io_uring *ring)
 	r[1].opcode = IORING_RESTRICTION_SQE_OP;
 	r[1].sqe_op = IORING_OP_READV;
 	r[2].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
-	r[2].sqe_flags = IOSQE_FIXED_FILE;
-	r[3].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
-	r[3].sqe_flags = IOSQE_FIXED_FILE;
-	return tu_register(ring, IORING_REGISTER_RESTRICTIONS, r, 4);
+	r[2].sqe_flags = 0;
+	return tu_register(ring, IORING_REGISTER_RESTRICTIONS, r, 3);
 }
 
 int tap_uring_new(int fd, struct tap_uring **out)
@@ -91,9 +94,8 @@ int tap_uring_new(int fd, struct tap_uring **out)
 	ret = io_uring_queue_init_params(TU_DEPTH, &u->ring, &p);
 	if (ret)
 		goto err_free;
-	ret = io_uring_register_files(&u->ring, &fd, 1);
-	if (!ret)
-		ret = tu_restrict(&u->ring);
+	u->fd = fd;
+	ret = tu_restrict(&u->ring);
 	if (!ret)
 		ret = tu_register(&u->ring, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
 	if (ret)
@@ -192,8 +194,7 @@ unsigned tap_uring_tx(struct tap_uring *u, const struct netbe_txpkt *pkts, unsig
 		u->iov[used].iov_len = sizeof(u->hdr[k]);
 		memcpy(&u->iov[used + 1], pkt->iov, pkt->iovcnt * sizeof(*pkt->iov));
 		sqe = io_uring_get_sqe(&u->ring); /* never NULL: k < TU_DEPTH */
-		io_uring_prep_writev(sqe, 0, &u->iov[used], pkt->iovcnt + 1, 0);
-		sqe->flags |= IOSQE_FIXED_FILE;
+		io_uring_prep_writev(sqe, u->fd, &u->iov[used], pkt->iovcnt + 1, 0);
 		sqe->rw_flags = RWF_NOWAIT; /* see the top of this file */
 		sqe->user_data = 0;
 		used += 1 + pkt->iovcnt;
@@ -215,8 +216,7 @@ int tap_uring_readv(struct tap_uring *u, const struct iovec *iov, unsigned iovcn
 	for (unsigned i = 0; i < k; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 
-		io_uring_prep_readv(sqe, 0, iov + (size_t)i * iovcnt, iovcnt, 0);
-		sqe->flags |= IOSQE_FIXED_FILE;
+		io_uring_prep_readv(sqe, u->fd, iov + (size_t)i * iovcnt, iovcnt, 0);
 		sqe->rw_flags = RWF_NOWAIT;
 		sqe->user_data = i;
 		res[i] = -EAGAIN;

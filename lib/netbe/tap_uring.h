@@ -19,10 +19,9 @@ struct tap_uring_stats {
 	uint64_t rx_frames;  /* frames those reads got (tap_uring_count_rx()) */
 };
 
-/* A ring for the TAP queue fd @fd, restricted to writev and readv on that
- * fd alone
- * (the fd is registered: seccomp cannot see an io_uring operation, so the
- * ring itself refuses every other). Return 0 and *out (the caller frees
+/* A ring for the TAP queue fd @fd, restricted to writev and readv (seccomp
+ * cannot see an io_uring operation, so the ring itself refuses every
+ * other). Return 0 and *out (the caller frees
  * it with tap_uring_free(); @fd stays the caller's), or -errno when the
  * kernel has no io_uring, refuses it (kernel.io_uring_disabled, a
  * container's seccomp) or lacks ring restrictions (before Linux 5.10). */
