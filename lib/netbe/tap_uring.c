@@ -51,8 +51,9 @@
 struct tap_uring {
 	struct io_uring ring;
 	struct tap_uring_stats stats;
-	bool broken; /* a submission failed: writes may be left queued */
-	int fd;	     /* the TAP queue (the caller's) */
+	bool broken;	   /* a submission failed: writes may be left queued */
+	int fd;		   /* the TAP queue (the caller's) */
+	int res[TU_DEPTH]; /* the last submission's results */
 	struct virtio_net_hdr_v1 hdr[TU_DEPTH];
 	struct iovec iov[TU_IOV];
 };
@@ -118,24 +119,24 @@ void tap_uring_free(struct tap_uring *u)
 	free(u);
 }
 
-/* Submit the @k queued writes and reap their completions. A kernel that
- * takes fewer than @k (it could not allocate) leaves the rest queued in
- * the ring, where they must never run late: the ring is then given up
- * (tap_uring_usable()) and the frames not taken are counted as lost. */
-static unsigned tu_flush(struct tap_uring *u, unsigned k, struct netbe_stats *st)
+/* Submit the @k queued operations (user_data 0..@k-1), wait for them and
+ * put operation i's result in u->res[i]. A kernel that takes fewer than
+ * @k (it could not allocate) leaves the rest queued in the ring, where
+ * they must never run late: the ring is then given up (tap_uring_usable())
+ * and those results are -ECANCELED. */
+static void tu_run(struct tap_uring *u, unsigned k)
 {
-	unsigned sent = 0, reaped = 0, taken;
+	unsigned reaped = 0, taken;
 	int ret;
 
+	for (unsigned i = 0; i < k; i++)
+		u->res[i] = -ECANCELED;
 	do {
 		ret = io_uring_submit_and_wait(&u->ring, k);
 	} while (ret == -EINTR);
 	taken = ret < 0 ? 0 : (unsigned)ret;
-	if (taken < k) {
+	if (taken < k)
 		u->broken = true;
-		counter_add(&st->tx_dropped, k - taken);
-		counter_add(&st->tx_errors, k - taken);
-	}
 	while (reaped < taken) {
 		struct io_uring_cqe *cqe;
 		int e = io_uring_wait_cqe(&u->ring, &cqe);
@@ -146,15 +147,30 @@ static unsigned tu_flush(struct tap_uring *u, unsigned k, struct netbe_stats *st
 			u->broken = true;
 			break;
 		}
-		if (cqe->res >= 0) {
-			sent++;
-		} else {
-			counter_add(&st->tx_dropped, 1);
-			if (cqe->res != -EAGAIN && cqe->res != -ENOBUFS)
-				counter_add(&st->tx_errors, 1);
-		}
+		if (cqe->user_data < k)
+			u->res[cqe->user_data] = cqe->res;
 		io_uring_cqe_seen(&u->ring, cqe);
 		reaped++;
+	}
+}
+
+/* Submit the @k queued writes; count what the kernel refused, or did not
+ * take (lost: an error). */
+static unsigned tu_flush(struct tap_uring *u, unsigned k, struct netbe_stats *st)
+{
+	unsigned sent = 0;
+
+	tu_run(u, k);
+	for (unsigned i = 0; i < k; i++) {
+		int r = u->res[i];
+
+		if (r >= 0) {
+			sent++;
+			continue;
+		}
+		counter_add(&st->tx_dropped, 1);
+		if (r != -EAGAIN && r != -ENOBUFS)
+			counter_add(&st->tx_errors, 1);
 	}
 	counter_add(&u->stats.submits, 1);
 	counter_add(&u->stats.frames, sent);
@@ -196,7 +212,7 @@ unsigned tap_uring_tx(struct tap_uring *u, const struct netbe_txpkt *pkts, unsig
 		sqe = io_uring_get_sqe(&u->ring); /* never NULL: k < TU_DEPTH */
 		io_uring_prep_writev(sqe, u->fd, &u->iov[used], pkt->iovcnt + 1, 0);
 		sqe->rw_flags = RWF_NOWAIT; /* see the top of this file */
-		sqe->user_data = 0;
+		sqe->user_data = k;
 		used += 1 + pkt->iovcnt;
 		k++;
 	}
@@ -208,9 +224,6 @@ unsigned tap_uring_tx(struct tap_uring *u, const struct netbe_txpkt *pkts, unsig
 int tap_uring_readv(struct tap_uring *u, const struct iovec *iov, unsigned iovcnt, unsigned k,
 		    int *res)
 {
-	unsigned reaped = 0, taken;
-	int ret;
-
 	if (k > TU_DEPTH)
 		k = TU_DEPTH;
 	for (unsigned i = 0; i < k; i++) {
@@ -219,29 +232,10 @@ int tap_uring_readv(struct tap_uring *u, const struct iovec *iov, unsigned iovcn
 		io_uring_prep_readv(sqe, u->fd, iov + (size_t)i * iovcnt, iovcnt, 0);
 		sqe->rw_flags = RWF_NOWAIT;
 		sqe->user_data = i;
-		res[i] = -EAGAIN;
 	}
-	do {
-		ret = io_uring_submit_and_wait(&u->ring, k);
-	} while (ret == -EINTR);
-	taken = ret < 0 ? 0 : (unsigned)ret;
-	if (taken < k)
-		u->broken = true;
-	while (reaped < taken) {
-		struct io_uring_cqe *cqe;
-		int e = io_uring_wait_cqe(&u->ring, &cqe);
-
-		if (e == -EINTR)
-			continue;
-		if (e < 0) {
-			u->broken = true;
-			break;
-		}
-		if (cqe->user_data < k)
-			res[cqe->user_data] = cqe->res;
-		io_uring_cqe_seen(&u->ring, cqe);
-		reaped++;
-	}
+	tu_run(u, k);
+	for (unsigned i = 0; i < k; i++) /* a read not taken read nothing */
+		res[i] = u->res[i] == -ECANCELED ? -EAGAIN : u->res[i];
 	counter_add(&u->stats.rx_submits, 1);
 	return u->broken ? -EIO : (int)k;
 }
