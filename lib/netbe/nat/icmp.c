@@ -251,16 +251,13 @@ static int unreach_code(int e, bool v6)
 	}
 }
 
-bool nat_icmp_unreach_seq(struct nat_pair *p, const struct nat_key *k, uint32_t seq, int err)
+bool nat_icmp_error(struct nat_pair *p, const struct nat_key *k, uint8_t type, uint8_t code,
+		    const uint8_t *quote, uint32_t quote_len)
 {
 	struct nat_key ik = *k;
-	int code = unreach_code(err, k->v6);
-	uint8_t *buf, *c;
-	uint32_t l4, l4_len = ICMP_HDR + l3_len(k) + 8;
+	uint32_t l4, l4_len = ICMP_HDR + quote_len;
+	uint8_t *buf = nat_out_reserve(p), *c;
 
-	if (code < 0)
-		return false;
-	buf = nat_out_reserve(p);
 	if (!buf) {
 		nat_drop_count(p, NAT_DROP_OUT_FULL);
 		return false;
@@ -269,12 +266,23 @@ bool nat_icmp_unreach_seq(struct nat_pair *p, const struct nat_key *k, uint32_t 
 	l4 = nat_build_ip(p, buf, &ik, l4_len);
 	c = buf + l4;
 	memset(c, 0, ICMP_HDR);
-	c[0] = k->v6 ? ICMP6_UNREACH : ICMP_UNREACH;
-	c[1] = (uint8_t)code;
-	quote_l4(c + ICMP_HDR, k, seq);
+	c[0] = type;
+	c[1] = code;
+	memcpy(c + ICMP_HDR, quote, quote_len);
 	nat_build_l4_csum_full(buf, l4, l4_len);
 	nat_out_commit(p, l4 + l4_len, NULL);
 	return true;
+}
+
+bool nat_icmp_unreach_seq(struct nat_pair *p, const struct nat_key *k, uint32_t seq, int err)
+{
+	int code = unreach_code(err, k->v6);
+	uint8_t q[40 + 8];
+
+	if (code < 0)
+		return false;
+	return nat_icmp_error(p, k, k->v6 ? ICMP6_UNREACH : ICMP_UNREACH, (uint8_t)code, q,
+			      quote_l4(q, k, seq));
 }
 
 bool nat_icmp_unreach(struct nat_pair *p, const struct nat_key *k, int err)

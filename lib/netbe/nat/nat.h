@@ -635,5 +635,10 @@ void nat_udp_spill(struct nat_pair *p, struct nat_flow *f, const struct netbe_rx
 bool nat_icmp_unreach(struct nat_pair *p, const struct nat_key *k, int err);
 /* The same for the TCP flow @k whose SYN had sequence number @seq. */
 bool nat_icmp_unreach_seq(struct nat_pair *p, const struct nat_key *k, uint32_t seq, int err);
+/* An ICMP (ICMPv6 for an IPv6 @k) error @type / @code to the guest from
+ * k->raddr, quoting @quote_len (at most 128) bytes of the guest's packet
+ * at @quote. False when the out queue is full (counted). */
+bool nat_icmp_error(struct nat_pair *p, const struct nat_key *k, uint8_t type, uint8_t code,
+		    const uint8_t *quote, uint32_t quote_len);
 
 #endif

@@ -90,39 +90,27 @@ static void give_up(struct nat_pair *p, struct nat_reasm *r)
 /* ICMP time exceeded, code 1, to the guest from the datagram's
  * destination, quoting the first fragment: its IP header (IPv6: with a
  * Fragment header again, offset 0, M set) and the first 8 bytes of its
- * data. */
+ * data, which it has: a fragment with more after it carries a nonzero
+ * multiple of 8 (check_fragment()), and one at offset 0 without would
+ * have completed the datagram or given it up. */
 static void time_exceeded(struct nat_pair *p, const struct nat_reasm *r)
 {
 	struct nat_key k = {.v6 = r->v6, .gaddr = r->src, .raddr = r->dst};
-	uint32_t l3 = r->hdr_len - ETH_HDR_LEN, ext = r->v6 ? 8 : 0;
-	uint32_t l4_len = 8 + l3 + ext + 8, l4;
-	uint8_t *buf = nat_out_reserve(p), *c, *q;
+	uint32_t n = r->hdr_len - ETH_HDR_LEN;
+	uint8_t q[60 + 8 + 8];
 
-	if (!buf) {
-		nat_drop_count(p, NAT_DROP_OUT_FULL);
-		return;
-	}
-	k.proto = r->v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
-	l4 = nat_build_ip(p, buf, &k, l4_len);
-	c = buf + l4;
-	memset(c, 0, 8);
-	c[0] = r->v6 ? 3 : 11; /* ICMPv6 / ICMP time exceeded */
-	c[1] = 1;	       /* fragment reassembly time exceeded */
-	q = c + 8;
-	memcpy(q, r->hdr + ETH_HDR_LEN, l3);
+	memcpy(q, r->hdr + ETH_HDR_LEN, n);
 	if (r->v6) {
 		q[6] = 44; /* Fragment header (RFC 8200 §4.5) */
 		q[40] = r->proto;
 		q[41] = 0;
 		nat_wr16(q + 42, 1); /* offset 0, M */
 		nat_wr32(q + 44, r->id);
+		n += 8;
 	}
-	if (blocks_any(r, 0, 1))
-		memcpy(q + l3 + ext, r->buf + NAT_REASM_HDR, 8);
-	else
-		memset(q + l3 + ext, 0, 8);
-	nat_build_l4_csum_full(buf, l4, l4_len);
-	nat_out_commit(p, l4 + l4_len, NULL);
+	memcpy(q + n, r->buf + NAT_REASM_HDR, 8);
+	/* ICMPv6 type 3 / ICMP type 11, code 1: reassembly time exceeded */
+	nat_icmp_error(p, &k, r->v6 ? 3 : 11, 1, q, n + 8);
 }
 
 /* @r's time is up: given up, and reported when its first fragment came. */
