@@ -35,8 +35,9 @@
  * on fragments that come out of order or with one lost and an ID reused,
  * which any guest can send (vqnetd died of SIGBUS / SIGSEGV within a few
  * hundred such fragments). They are dropped, counted (tx_dropped) and
- * logged once; the user backend reassembles fragments itself. The slirp thread takes at most one
- * queue's worth from each queue per turn, so flooding workers cannot starve slirp's sockets.
+ * logged once; the user backend reassembles fragments itself. The slirp
+ * thread takes at most one queue's worth from each queue per turn, so
+ * flooding workers cannot starve slirp's sockets.
  *
  * Slirp -> guest (rx): send_packet (on the slirp thread) picks a queue pair
  * by a flow hash of the IP addresses and ports (pair 0 when one pair is
@@ -684,11 +685,6 @@ static int sb_set_rx_offloads(struct netbe *be, uint32_t caps)
 	return caps ? -EINVAL : 0;
 }
 
-/**
- * sb_tx() - queue guest frames for the slirp thread (worker q only).
- * Return: the number queued; the rest (queue full, larger than mtu + 18)
- * are counted in tx_dropped.
- */
 /* Whether frame @f (@len bytes) is an IPv4 fragment (RFC 791 §3.1: MF set
  * or a fragment offset), which libslirp must not see (top of this file). */
 static bool is_ipv4_fragment(const uint8_t *f, size_t len)
@@ -708,6 +704,11 @@ static void fragment_refused(void)
 		  "libslirp 4.7's reassembly is unsafe; --backend user reassembles them");
 }
 
+/**
+ * sb_tx() - queue guest frames for the slirp thread (worker q only).
+ * Return: the number queued; the rest (queue full, larger than mtu + 18,
+ * an IPv4 fragment) are counted in tx_dropped.
+ */
 static int sb_tx(struct netbe *be, unsigned q, const struct netbe_txpkt *pkts, unsigned n)
 {
 	struct slirp_be *sb = to_sb(be);

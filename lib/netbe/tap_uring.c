@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tap_uring: the TAP backend's transmit, a burst per system call.
+ * tap_uring: the TAP backend's transmit and receive, a burst per system
+ * call.
  *
  * Theory of operation: tun takes one frame per write(), and at 64 bytes
  * the system call's own entry and exit cost about a third of the writer's
@@ -53,7 +54,7 @@ struct tap_uring {
 	struct tap_uring_stats stats;
 	bool broken;	   /* a submission failed: writes may be left queued */
 	int fd;		   /* the TAP queue (the caller's) */
-	int res[TU_DEPTH]; /* the last submission's results */
+	int res[TU_DEPTH]; /* the last write submission's results */
 	struct virtio_net_hdr_v1 hdr[TU_DEPTH];
 	struct iovec iov[TU_IOV];
 };
@@ -120,17 +121,17 @@ void tap_uring_free(struct tap_uring *u)
 }
 
 /* Submit the @k queued operations (user_data 0..@k-1), wait for them and
- * put operation i's result in u->res[i]. A kernel that takes fewer than
- * @k (it could not allocate) leaves the rest queued in the ring, where
- * they must never run late: the ring is then given up (tap_uring_usable())
- * and those results are -ECANCELED. */
-static void tu_run(struct tap_uring *u, unsigned k)
+ * put operation i's result in res[i]. A kernel that takes fewer than @k
+ * (it could not allocate) leaves the rest queued in the ring, where they
+ * must never run late: the ring is then given up (tap_uring_usable()) and
+ * those results are @not_taken. */
+static void tu_run(struct tap_uring *u, unsigned k, int *res, int not_taken)
 {
 	unsigned reaped = 0, taken;
 	int ret;
 
 	for (unsigned i = 0; i < k; i++)
-		u->res[i] = -ECANCELED;
+		res[i] = not_taken;
 	do {
 		ret = io_uring_submit_and_wait(&u->ring, k);
 	} while (ret == -EINTR);
@@ -148,7 +149,7 @@ static void tu_run(struct tap_uring *u, unsigned k)
 			break;
 		}
 		if (cqe->user_data < k)
-			u->res[cqe->user_data] = cqe->res;
+			res[cqe->user_data] = cqe->res;
 		io_uring_cqe_seen(&u->ring, cqe);
 		reaped++;
 	}
@@ -160,7 +161,7 @@ static unsigned tu_flush(struct tap_uring *u, unsigned k, struct netbe_stats *st
 {
 	unsigned sent = 0;
 
-	tu_run(u, k);
+	tu_run(u, k, u->res, -ECANCELED);
 	for (unsigned i = 0; i < k; i++) {
 		int r = u->res[i];
 
@@ -233,9 +234,7 @@ int tap_uring_readv(struct tap_uring *u, const struct iovec *iov, unsigned iovcn
 		sqe->rw_flags = RWF_NOWAIT;
 		sqe->user_data = i;
 	}
-	tu_run(u, k);
-	for (unsigned i = 0; i < k; i++) /* a read not taken read nothing */
-		res[i] = u->res[i] == -ECANCELED ? -EAGAIN : u->res[i];
+	tu_run(u, k, res, -EAGAIN); /* a read not taken read nothing */
 	counter_add(&u->stats.rx_submits, 1);
 	return u->broken ? -EIO : (int)k;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The TAP backend's batched transmit through io_uring (tap_uring.c),
- * internal to lib/netbe (tap.c) and its tests. */
+/* The TAP backend's batched transmit and receive through io_uring
+ * (tap_uring.c), internal to lib/netbe (tap.c) and its tests. */
 #ifndef VQNET_NETBE_TAP_URING_H
 #define VQNET_NETBE_TAP_URING_H
 
