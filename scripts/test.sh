@@ -61,7 +61,9 @@ else
 	echo "fuzz build failed"; status=$((status + 1))
 fi
 
-# A build that failed counts as one failed test.
+# A build that failed counts as one failed test. The output of every test
+# that failed is printed (its last 80 lines) before the summary: the
+# filtered progress lines above say only that it failed.
 python3 - "$status" "${summary[@]}" <<'PY'
 import json, sys
 passed = skipped = 0
@@ -73,13 +75,17 @@ for log in sys.argv[2:]:
         failed += 1
         continue
     for line in lines:
-        r = json.loads(line)["result"]
+        t = json.loads(line)
+        r = t["result"]
         if r in ("OK", "EXPECTEDFAIL"):
             passed += 1
         elif r == "SKIP":
             skipped += 1
         else:
             failed += 1
+            out = ((t.get("stdout") or "") + (t.get("stderr") or "")).splitlines()[-80:]
+            print(f"---- {t['name']} ({log}): {r}, exit {t.get('returncode')}")
+            print("\n".join(out))
 print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
 sys.exit(1 if failed else 0)
 PY

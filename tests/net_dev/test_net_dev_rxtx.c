@@ -414,8 +414,10 @@ static void direct_roundtrip(enum vq_format fmt, uint64_t extra)
 	assert_true(atomic_load(&e->tbe.win_frames) > 0);
 	assert_true(atomic_load(&e->tbe.buf_frames) > 0);
 	assert_int_equal(atomic_load(&e->tbe.win_frames) + atomic_load(&e->tbe.buf_frames), 40);
-	assert_int_equal(qs(e, rxq(e)).packets, 40);
-	assert_int_equal(qs(e, rxq(e)).rx_zero_copy, atomic_load(&e->tbe.win_frames));
+	/* The worker adds a turn's counts after it publishes the turn's
+	 * completions: the last frame can be seen before they are. */
+	WAIT_FOR(qs(e, rxq(e)).packets == 40 &&
+		 qs(e, rxq(e)).rx_zero_copy == atomic_load(&e->tbe.win_frames));
 	assert_true(qs(e, rxq(e)).rx_merged > 0);
 	assert_int_equal(qs(e, rxq(e)).errors, 0);
 	env_free(e);
@@ -476,7 +478,11 @@ static void test_direct_bad_frame(void **state)
 /* A backend that uses none of the lent chains is lent fewer and fewer
  * (rxd_backoff()): over 200 turns of one frame each, far fewer chains
  * than the 32 a turn it would otherwise pop and give back; once it uses
- * them again, frames go zero-copy again within the longest back-off. */
+ * them again, frames go zero-copy again within two of the longest
+ * back-offs. Two: the back-off counts worker turns, and each frame here
+ * takes two (its own and an empty one after it, before the worker
+ * sleeps); a try that lands on the empty turn finds nothing to place,
+ * counts as unused and skips another 64 turns (seen: 97 frames). */
 static void test_direct_backoff(void **state)
 {
 	struct opts o = {.fmt = VQ_FORMAT_SPLIT, .want = WANT_DEFAULT, .mtu = 1500, .direct = true};
@@ -510,7 +516,7 @@ static void test_direct_backoff(void **state)
 	}
 	printf("zero-copy again after %u turns\n", i);
 	assert_true(atomic_load(&e->tbe.win_frames) > 0);
-	assert_true(i <= 70);
+	assert_true(i <= 140);
 	env_free(e);
 }
 
