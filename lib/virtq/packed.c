@@ -491,6 +491,28 @@ static __attribute__((noinline)) int pop_tracked(struct vq *q, struct vq_elem *e
 }
 
 /**
+ * vq_packed_pop_burst_tracked() - vq_packed_pop_burst() with inflight
+ * tracking on and no recovered chain left to hand out: the burst engine
+ * pops, then each chain is recorded at its head's position, in pop order.
+ * A kill between the two finds the chains unrecorded and the region's
+ * position before them, so a restart pops them again, as one between two
+ * per-chain pops would; nothing uses a chain before this returns.
+ */
+unsigned vq_packed_pop_burst_tracked(struct vq *q, struct vq_elem *elems, unsigned n, int *err)
+{
+	struct vq_infl *in = q->infl;
+	uint16_t pos = q->packed.avail_pos;
+	unsigned got = vq_packed_pop_burst(q, elems, n, err);
+
+	for (unsigned i = 0; i < got; i++) {
+		vq_packed_infl_record(q, &elems[i], pos);
+		pos = (uint16_t)ring_pos_add(pos, elems[i].ndesc ? elems[i].ndesc : 1u, q->size);
+	}
+	in->avail_pops += got;
+	return got;
+}
+
+/**
  * vq_packed_pop() - take the list at avail_pos (§2.8.21 from the device's
  * side). Return: 1 with @e filled; 0 when the next descriptor is not
  * available; a negative drop code with e->id, e->ndesc and e->err set (the

@@ -284,6 +284,18 @@ unsigned vq_split_pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int
 	return VQ_BY_DIR(q->dir, pop_burst, q, elems, n, err);
 }
 
+/* Chain @id, just popped from the avail ring, is in flight with the next
+ * counter. */
+static inline void infl_mark(struct vq_infl *in, uint16_t id)
+{
+	struct vq_inflight_desc_split *d = &in->region.split->desc[id];
+
+	in->avail_pops++;
+	d->counter = in->counter++;
+	d->padding[0] = 0; /* not consumed (vq_inflight_consume()) */
+	d->inflight = 1;
+}
+
 /*
  * Inflight tracking (vhost-user.rst "Inflight I/O tracking", split): heads
  * recovered by vq_split_set_inflight() go out first, then each chain
@@ -305,14 +317,25 @@ static __attribute__((noinline)) int pop_inflight(struct vq *q, struct vq_elem *
 		return rc;
 	}
 	int rc = pop_avail(q, e);
-	if (rc > 0 || (rc < 0 && vq_err_is_drop(rc))) {
-		in->avail_pops++;
-		struct vq_inflight_desc_split *d = &in->region.split->desc[e->id];
-		d->counter = in->counter++;
-		d->padding[0] = 0; /* not consumed (vq_inflight_consume()) */
-		d->inflight = 1;
-	}
+	if (rc > 0 || (rc < 0 && vq_err_is_drop(rc)))
+		infl_mark(in, e->id);
 	return rc;
+}
+
+/**
+ * vq_split_pop_burst_tracked() - vq_split_pop_burst() with inflight
+ * tracking on and no recovered head left to hand out: the burst engine
+ * pops, then each chain is marked, in pop order. A kill between the two
+ * finds them unmarked, and a restart pops them again from the used index
+ * plus the chains marked, as after one between two per-chain pops.
+ */
+unsigned vq_split_pop_burst_tracked(struct vq *q, struct vq_elem *elems, unsigned n, int *err)
+{
+	unsigned got = vq_split_pop_burst(q, elems, n, err);
+
+	for (unsigned i = 0; i < got; i++)
+		infl_mark(q->infl, elems[i].id);
+	return got;
 }
 
 int vq_split_pop(struct vq *q, struct vq_elem *e)

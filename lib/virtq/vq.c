@@ -336,11 +336,9 @@ VQNET_EXPORT int vq_unpop(struct vq *q, const struct vq_elem *e)
 	return 0;
 }
 
-/* vq_pop_burst() with inflight tracking on: chain by chain, as the
- * tracked pops (resubmitted chains first, the region written per chain)
- * are out of line anyway. */
-static __attribute__((noinline)) unsigned pop_burst_each(struct vq *q, struct vq_elem *elems,
-							 unsigned n, int *err)
+/* vq_pop_burst() while recovered chains are being handed out: chain by
+ * chain (they come from the region, then the ring). */
+static unsigned pop_burst_each(struct vq *q, struct vq_elem *elems, unsigned n, int *err)
 {
 	unsigned got = 0;
 	int rc = 0;
@@ -354,6 +352,31 @@ static __attribute__((noinline)) unsigned pop_burst_each(struct vq *q, struct vq
 		rc = 0;
 	}
 	*err = rc;
+	return got;
+}
+
+/* vq_pop_burst() with inflight tracking on: the burst engines, each chain
+ * recorded before the burst returns (the per-chain path serialised the
+ * descriptor loads the engines overlap: docs/performance.md). */
+static __attribute__((noinline)) unsigned pop_burst_tracked(struct vq *q, struct vq_elem *elems,
+							    unsigned n, int *err)
+{
+	unsigned got;
+
+	if (q->infl->resubmit_pos < q->infl->resubmit_n)
+		return pop_burst_each(q, elems, n, err);
+	switch (q->format) {
+	case VQ_FORMAT_SPLIT:
+		got = vq_split_pop_burst_tracked(q, elems, n, err);
+		break;
+	case VQ_FORMAT_PACKED:
+		got = vq_packed_pop_burst_tracked(q, elems, n, err);
+		break;
+	default:
+		*err = vq_break(q, VQ_ERR_INVALID_ARG);
+		return 0;
+	}
+	q->stats.popped += got;
 	return got;
 }
 
@@ -372,7 +395,7 @@ VQNET_EXPORT unsigned vq_pop_burst(struct vq *q, struct vq_elem *elems, unsigned
 		rc = -VQ_ERR_BROKEN;
 	} else if (likely(n)) {
 		if (unlikely(q->infl))
-			return pop_burst_each(q, elems, n, err ? err : &rc);
+			return pop_burst_tracked(q, elems, n, err ? err : &rc);
 		switch (q->format) {
 		case VQ_FORMAT_SPLIT:
 			got = vq_split_pop_burst(q, elems, n, &rc);

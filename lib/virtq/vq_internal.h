@@ -420,13 +420,16 @@ int vq_split_pop(struct vq *q, struct vq_elem *e);
 /*
  * vq_split_pop_burst() / vq_packed_pop_burst() - the engines of
  * vq_pop_burst() for a queue that is not broken, with @n > 0 and inflight
- * tracking off (the front pops chain by chain when it is on). Exactly what
+ * tracking off (the _tracked variants below when it is on). Exactly what
  * popping one chain at a time with vq_split_pop() / vq_packed_pop() does,
  * drop accounting included; the front adds the returned count to
  * stats.popped. Return: elements filled (drops included); *err 0, or the
  * negative broken code that stopped the burst.
  */
 unsigned vq_split_pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err);
+/* The same with inflight tracking on, once every recovered chain is out:
+ * each chain popped is recorded before the burst returns. */
+unsigned vq_split_pop_burst_tracked(struct vq *q, struct vq_elem *elems, unsigned n, int *err);
 void vq_split_unpop(struct vq *q, const struct vq_elem *e);
 int vq_split_set_inflight(struct vq *q, struct vq_inflight_split *r);
 void vq_split_push(struct vq *q, const struct vq_used *used, unsigned n);
@@ -455,6 +458,7 @@ void vq_packed_infl_put_end(struct vq *q, const struct vq_used *used, unsigned n
 void vq_infl_free(struct vq_infl *in);
 int vq_packed_pop(struct vq *q, struct vq_elem *e);
 unsigned vq_packed_pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err);
+unsigned vq_packed_pop_burst_tracked(struct vq *q, struct vq_elem *elems, unsigned n, int *err);
 void vq_packed_unpop(struct vq *q, const struct vq_elem *e);
 void vq_packed_push(struct vq *q, const struct vq_used *used, unsigned n);
 void vq_packed_push_batch_entry(struct vq *q, uint16_t last_id, uint32_t last_len, unsigned count,
