@@ -355,37 +355,15 @@ static unsigned pop_burst_each(struct vq *q, struct vq_elem *elems, unsigned n, 
 	return got;
 }
 
-/* vq_pop_burst() with inflight tracking on: the burst engines, each chain
- * recorded before the burst returns (the per-chain path serialised the
- * descriptor loads the engines overlap: docs/performance.md). */
-static __attribute__((noinline)) unsigned pop_burst_tracked(struct vq *q, struct vq_elem *elems,
-							    unsigned n, int *err)
-{
-	unsigned got;
-
-	if (q->infl->resubmit_pos < q->infl->resubmit_n)
-		return pop_burst_each(q, elems, n, err);
-	switch (q->format) {
-	case VQ_FORMAT_SPLIT:
-		got = vq_split_pop_burst_tracked(q, elems, n, err);
-		break;
-	case VQ_FORMAT_PACKED:
-		got = vq_packed_pop_burst_tracked(q, elems, n, err);
-		break;
-	default:
-		*err = vq_break(q, VQ_ERR_INVALID_ARG);
-		return 0;
-	}
-	q->stats.popped += got;
-	return got;
-}
-
 /*
  * One broken check and one format switch per burst; the engines take runs
  * of one-descriptor chains inline and hand anything else to their
  * per-chain code, so the result is that of n vq_pop() calls (elements,
  * errors, counters, ring state) at a fraction of the cost per chain
- * (tests/unit/test_virtq_pop_burst.c compares the two).
+ * (tests/unit/test_virtq_pop_burst.c compares the two). With inflight
+ * tracking the _tracked engines record each chain before the burst
+ * returns (popping chain by chain serialised the descriptor loads the
+ * engines overlap: docs/performance.md), once recovered chains are out.
  */
 VQNET_EXPORT unsigned vq_pop_burst(struct vq *q, struct vq_elem *elems, unsigned n, int *err)
 {
@@ -394,14 +372,16 @@ VQNET_EXPORT unsigned vq_pop_burst(struct vq *q, struct vq_elem *elems, unsigned
 	if (unlikely(q->broken)) {
 		rc = -VQ_ERR_BROKEN;
 	} else if (likely(n)) {
-		if (unlikely(q->infl))
-			return pop_burst_tracked(q, elems, n, err ? err : &rc);
+		if (unlikely(q->infl) && q->infl->resubmit_pos < q->infl->resubmit_n)
+			return pop_burst_each(q, elems, n, err ? err : &rc);
 		switch (q->format) {
 		case VQ_FORMAT_SPLIT:
-			got = vq_split_pop_burst(q, elems, n, &rc);
+			got = unlikely(q->infl) ? vq_split_pop_burst_tracked(q, elems, n, &rc)
+						: vq_split_pop_burst(q, elems, n, &rc);
 			break;
 		case VQ_FORMAT_PACKED:
-			got = vq_packed_pop_burst(q, elems, n, &rc);
+			got = unlikely(q->infl) ? vq_packed_pop_burst_tracked(q, elems, n, &rc)
+						: vq_packed_pop_burst(q, elems, n, &rc);
 			break;
 		default:
 			rc = vq_break(q, VQ_ERR_INVALID_ARG);
